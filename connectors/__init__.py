@@ -1,0 +1,1 @@
+"""Everything that talks to the outside: executors, transports and storage clients."""

@@ -1,0 +1,62 @@
+"""The ``Executor`` protocol: what the service asks of every place a job can run.
+
+Executors see jobs, directories and files, never workflows. A job's name is
+deterministic (it encodes the step id and attempt) so that after a crash the
+service can ask the executor whether a job of that name exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+#: The file the in-job runner writes last; its presence means the job is over.
+RESULT_FILE = "result.json"
+#: Created exclusively by the runner that runs the step; a second launch exits at once.
+CLAIM_FILE = "claim"
+#: The runner's exit code when another runner already claimed the step directory.
+EXIT_ALREADY_CLAIMED = 75
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """A live job as stored: enough to poll, reconcile or cancel it."""
+
+    id: int
+    name: str
+    step_dir: str
+    native_id: str | None
+    state: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """What a poll found: ``running``, ``finished`` (with the runner's result) or ``lost``."""
+
+    name: str
+    state: str
+    result: dict[str, Any] | None = None
+    detail: str | None = None
+
+
+class Executor(Protocol):
+    name: str
+
+    def step_dir(self, workflow_id: str, step_id: int, step_name: str, attempt: int) -> str:
+        """Where the step's files live for this executor."""
+
+    def free_slots(self) -> int:
+        """How many more jobs may be submitted now."""
+
+    def submit(self, job_name: str, step_dir: str, files: dict[str, bytes]) -> str:
+        """Write ``files`` into ``step_dir``, start the job, return its native id."""
+
+    def poll(self, jobs: list[JobRecord]) -> list[JobStatus]:
+        """The state of every given job, in as few calls to the outside as possible."""
+
+    def reconcile(self, job: JobRecord, files: dict[str, bytes]) -> str:
+        """After a crash, for a job recorded only as an intent: find it or submit it once."""
+
+    def cancel(self, jobs: list[JobRecord]) -> None:
+        """Stop the given jobs (their steps are failed by the service)."""

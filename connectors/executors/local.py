@@ -1,0 +1,167 @@
+"""``LocalExecutor``: each step is its own process on this machine, in its own session.
+
+Processes outlive the engine (they are started in a new session), so a killed
+engine loses nothing: on restart it finds finished steps by their result file
+and running ones by the lock their runner holds on the claim file.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from hpcflow.connectors.executors.base import (
+    CLAIM_FILE,
+    EXIT_ALREADY_CLAIMED,
+    RESULT_FILE,
+    JobRecord,
+    JobStatus,
+)
+
+#: A launched job whose runner has not claimed its directory after this long is launched again
+#: (harmless: a second runner finds the claim and exits).
+UNCLAIMED_GRACE = 30.0
+
+
+def claim_is_held(step_dir: Path) -> bool:
+    """True while a runner holds the lock on the step's claim file."""
+    try:
+        fd = os.open(step_dir / CLAIM_FILE, os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+            return True
+        raise
+    finally:
+        os.close(fd)
+    return False
+
+
+def read_result(step_dir: Path) -> dict | None:
+    try:
+        with open(step_dir / RESULT_FILE) as f:
+            result: dict = json.load(f)
+            return result
+    except FileNotFoundError:
+        return None
+
+
+class LocalExecutor:
+    """Runs ``python -m hpcflow.daemon.runner STEP_DIR`` for each step, ``parallelism`` at once."""
+
+    name = "local"
+
+    def __init__(self, runs_root: Path, parallelism: int, python: str | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        self.runs_root = runs_root
+        self.parallelism = parallelism
+        self.python = python or sys.executable
+        self.env = env
+        self._procs: dict[str, subprocess.Popen] = {}
+        self._adopted: set[str] = set()
+
+    def step_dir(self, workflow_id: str, step_id: int, step_name: str, attempt: int) -> str:
+        suffix = f"-{attempt}" if attempt else ""
+        return str(self.runs_root / workflow_id / f"{step_name}-{step_id}{suffix}")
+
+    def free_slots(self) -> int:
+        live = sum(1 for p in self._procs.values() if p.poll() is None) + len(self._adopted)
+        return max(0, self.parallelism - live)
+
+    def _launch(self, job_name: str, step_dir: Path) -> str:
+        log = open(step_dir / "log.txt", "ab")
+        try:
+            proc = subprocess.Popen(
+                [self.python, "-m", "hpcflow.daemon.runner", str(step_dir)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                cwd=str(step_dir), start_new_session=True, env=self.env, close_fds=True,
+            )
+        finally:
+            log.close()
+        self._procs[job_name] = proc
+        return str(proc.pid)
+
+    def submit(self, job_name: str, step_dir: str, files: dict[str, bytes]) -> str:
+        path = Path(step_dir)
+        path.mkdir(parents=True, exist_ok=True)
+        for name, data in files.items():
+            tmp = path / f".{name}.tmp"
+            tmp.write_bytes(data)
+            os.replace(tmp, path / name)
+        return self._launch(job_name, path)
+
+    def poll(self, jobs: list[JobRecord]) -> list[JobStatus]:
+        statuses = []
+        for job in jobs:
+            statuses.append(self._poll_one(job))
+        return statuses
+
+    def _poll_one(self, job: JobRecord) -> JobStatus:
+        step_dir = Path(job.step_dir)
+        result = read_result(step_dir)
+        if result is not None:
+            self._forget(job.name)
+            return JobStatus(job.name, "finished", result)
+        proc = self._procs.get(job.name)
+        if proc is not None and proc.poll() is None:
+            return JobStatus(job.name, "running")
+        if claim_is_held(step_dir):
+            self._adopted.add(job.name)
+            return JobStatus(job.name, "running")
+        result = read_result(step_dir)  # the runner may have finished between the two checks
+        if result is not None:
+            self._forget(job.name)
+            return JobStatus(job.name, "finished", result)
+        if (step_dir / CLAIM_FILE).exists():
+            self._forget(job.name)
+            code = proc.returncode if proc is not None else None
+            return JobStatus(job.name, "lost",
+                             detail=f"the step process died without a result (exit code {code}); "
+                                    f"see {step_dir / 'log.txt'}")
+        if proc is not None and proc.returncode not in (None, EXIT_ALREADY_CLAIMED):
+            self._forget(job.name)
+            return JobStatus(job.name, "lost",
+                             detail=f"the step process could not start (exit code "
+                                    f"{proc.returncode}); see {step_dir / 'log.txt'}")
+        if proc is None and time.time() - job.created_at > UNCLAIMED_GRACE:
+            self._launch(job.name, step_dir)  # launched before a crash but never started
+        return JobStatus(job.name, "running")
+
+    def _forget(self, job_name: str) -> None:
+        self._procs.pop(job_name, None)
+        self._adopted.discard(job_name)
+
+    def reconcile(self, job: JobRecord, files: dict[str, bytes]) -> str:
+        step_dir = Path(job.step_dir)
+        if (step_dir / CLAIM_FILE).exists() or (step_dir / RESULT_FILE).exists():
+            self._adopted.add(job.name)
+            return job.native_id or "adopted"
+        return self.submit(job.name, job.step_dir, files)
+
+    def cancel(self, jobs: list[JobRecord]) -> None:
+        for job in jobs:
+            pid = self._pid_of(job)
+            if pid:
+                try:
+                    os.killpg(pid, signal.SIGTERM)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            self._forget(job.name)
+
+    def _pid_of(self, job: JobRecord) -> int | None:
+        try:
+            text = (Path(job.step_dir) / CLAIM_FILE).read_text().strip()
+            return int(text) if text else None
+        except (FileNotFoundError, ValueError):
+            proc = self._procs.get(job.name)
+            return proc.pid if proc is not None else None

@@ -1,0 +1,101 @@
+"""What the SDK and the CLI ask of the store: submit, read, and request.
+
+Clients never change workflow or step state themselves (one writer): they
+insert a workflow or a request in a short transaction and wake the engine.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import string
+from pathlib import Path
+from typing import Any
+
+from hpcflow.daemon import engine
+from hpcflow.daemon.store import Store
+from hpcflow.errors import NotFoundError
+
+_ALPHABET = string.ascii_lowercase + string.digits
+_stores: dict[Path, Store] = {}
+
+
+def store_for(home: Path) -> Store:
+    """One open store per home and process (connections are reused by readers)."""
+    if home not in _stores:
+        _stores[home] = Store.open(home)
+    return _stores[home]
+
+
+def new_workflow_id(name: str) -> str:
+    return f"{name[:50]}-{''.join(secrets.choice(_ALPHABET) for _ in range(5))}"
+
+
+def submit(home: Path, name: str, spec: dict, blobs: dict[str, bytes], storage: dict,
+           labels: dict, idle_exit: float | None, announce: bool = True) -> str:
+    store = store_for(home)
+    wf_id = new_workflow_id(name)
+    store.insert_workflow(wf_id, name, spec, blobs, storage, labels)
+    engine.ensure_engine(home, idle_exit, announce=announce)
+    return wf_id
+
+
+def workflow_row(home: Path, wf_id: str) -> Any:
+    row = store_for(home).workflow(wf_id)
+    if row is None:
+        raise NotFoundError(f"no workflow {wf_id!r} in {home}: see 'hpcflow list'")
+    return row
+
+
+def request_terminate(home: Path, wf_id: str) -> None:
+    workflow_row(home, wf_id)
+    store_for(home).add_request(wf_id, "terminate")
+    engine.ensure_engine(home, idle_exit=60.0, announce=False)
+
+
+def query_steps(home: Path, wf_id: str, name: str | None = None, key: str | None = None,
+                phase: str | list[str] | None = None, step_id: Any = None,
+                type_: str | None = None) -> list[Any]:
+    """Steps of a workflow, filtered like dflow's ``query_step`` (name is a regex)."""
+    store = store_for(home)
+    single_phase = phase if isinstance(phase, str) else None
+    numeric_id = int(step_id) if step_id is not None and str(step_id).isdigit() else None
+    rows = store.query_steps(wf_id, phase=single_phase, key=key, step_id=numeric_id, type_=type_)
+    if name is not None:
+        pattern = re.compile(name)
+        rows = [r for r in rows if pattern.fullmatch(r["name"]) or pattern.match(r["name"])]
+    if isinstance(phase, list):
+        rows = [r for r in rows if r["phase"] in phase]
+    if step_id is not None and numeric_id is None:
+        rows = [r for r in rows if str(r["id"]) == str(step_id)]
+    return rows
+
+
+def step_row(home: Path, wf_id: str, step: str) -> Any:
+    """A step by id, key or name (the first match), for ``hpcflow logs``."""
+    store = store_for(home)
+    rows: list[Any] = []
+    if step.isdigit():
+        rows = store.query_steps(wf_id, step_id=int(step))
+    if not rows:
+        rows = store.query_steps(wf_id, key=step)
+    if not rows:
+        rows = [r for r in store.query_steps(wf_id, type_="Pod") if r["name"] == step]
+    if not rows:
+        raise NotFoundError(f"workflow {wf_id!r} has no step {step!r} (by id, key or name): "
+                            f"see 'hpcflow steps {wf_id}'")
+    return rows[0]
+
+
+def step_dir_of(home: Path, step_id: int) -> str | None:
+    jobs = store_for(home).jobs_of_step(step_id)
+    return jobs[-1]["step_dir"] if jobs else None
+
+
+def phase_counts(home: Path, wf_id: str) -> dict[str, int]:
+    return store_for(home).phase_counts(wf_id)
+
+
+def loads(text: str | None) -> Any:
+    return json.loads(text) if text else None

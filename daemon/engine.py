@@ -1,0 +1,79 @@
+"""One engine per ``$HPCFLOW_HOME``: the lock that enforces it, and starting one on demand.
+
+The lock is an ``flock`` held for the life of the engine process: it dies with
+the process, so a killed engine never leaves a stale lock behind.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+LOCK_FILE = "engine.lock"
+WAKE_DIR = "wake"
+
+
+def try_lock(home: Path) -> int | None:
+    """Take the engine lock; the fd to keep open, or None if another engine holds it."""
+    fd = os.open(home / LOCK_FILE, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        os.close(fd)
+        if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+            return None
+        raise
+    os.ftruncate(fd, 0)
+    os.write(fd, str(os.getpid()).encode())
+    return fd
+
+
+def engine_pid(home: Path) -> int | None:
+    """The pid of the engine serving ``home``, or None if none runs."""
+    path = home / LOCK_FILE
+    if not path.exists():
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            text = path.read_text().strip()
+            return int(text) if text.isdigit() else -1
+        return None
+    finally:
+        os.close(fd)
+
+
+def wake(home: Path) -> None:
+    """Tell a running engine there is new work (it watches the wake directory)."""
+    folder = home / WAKE_DIR
+    folder.mkdir(exist_ok=True)
+    (folder / f"req-{uuid.uuid4().hex[:12]}").touch()
+
+
+def start_engine(home: Path, idle_exit: float | None) -> int:
+    """Start an engine in the background (new session, log under ``logs/``); its pid."""
+    logs = home / "logs"
+    logs.mkdir(exist_ok=True, mode=0o700)
+    cmd = [sys.executable, "-m", "hpcflow.daemon.service", "--home", str(home)]
+    if idle_exit is not None:
+        cmd += ["--idle-exit", str(idle_exit)]
+    with open(logs / "engine.log", "ab") as log:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True, close_fds=True)
+    return proc.pid
+
+
+def ensure_engine(home: Path, idle_exit: float | None, announce: bool = True) -> None:
+    if engine_pid(home) is not None:
+        wake(home)
+        return
+    pid = start_engine(home, idle_exit)
+    if announce:
+        print(f"hpcflow: started an engine (pid {pid}) for {home}", file=sys.stderr)

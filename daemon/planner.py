@@ -1,0 +1,230 @@
+"""The planner: given a running Steps/DAG step and its children, what happens next (pure).
+
+``plan_container`` returns actions; the service applies them in one transaction.
+Nothing here touches the store, a file or a clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Union
+
+from hpcflow.daemon import states
+from hpcflow.daemon.resolve import (
+    ResolveError,
+    Scope,
+    Sibling,
+    resolve_artifact,
+    resolve_text,
+    resolve_value,
+)
+
+POD_KINDS = frozenset({"python", "shell", "pyscript"})
+STEP_TYPE_OF_KIND = {"python": "Pod", "shell": "Pod", "pyscript": "Pod", "steps": "Steps",
+                     "dag": "DAG"}
+
+
+@dataclass(frozen=True)
+class Node:
+    """A step row as the planner sees it."""
+
+    id: int
+    slot: str
+    name: str
+    template: str
+    type: str
+    phase: str
+    inputs: dict
+    outputs: dict | None
+    spec: dict | None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class CreateStep:
+    parent_id: int
+    slot: str
+    name: str
+    template: str
+    type: str
+    phase: str
+    inputs: dict
+    spec: dict
+    key: str | None = None
+    reason: str | None = None
+    outputs: dict | None = None
+
+
+@dataclass(frozen=True)
+class FinishStep:
+    step_id: int
+    phase: str
+    outputs: dict | None = None
+    reason: str | None = None
+
+
+Action = Union[CreateStep, FinishStep]
+
+
+def _tolerated(child: Node) -> bool:
+    """A final child that does not fail its parent."""
+    if child.phase in states.STEP_OK:
+        return True
+    spec = child.spec or {}
+    return child.phase in (states.FAILED, states.ERROR, states.OMITTED) and bool(
+        spec.get("continue_on_failed"))
+
+
+def _siblings(children: list[Node]) -> dict[str, Sibling]:
+    return {c.name: Sibling(c.name, c.phase, c.inputs, c.outputs) for c in children}
+
+
+def skipped_outputs(template: dict) -> dict:
+    """Outputs of a step that did not run: the declared defaults."""
+    params = {n: p["default"] for n, p in template["outputs"]["parameters"].items()
+              if "default" in p}
+    return {"parameters": params, "artifacts": {}}
+
+
+def instantiate(step: dict, templates: dict, scope: Scope, parent_id: int, slot: str) -> CreateStep:
+    """The child step row for ``step`` (a step spec), with its inputs resolved in ``scope``."""
+    template = templates[step["template"]]
+    step_type = STEP_TYPE_OF_KIND[template["kind"]]
+    common: dict[str, Any] = {"parent_id": parent_id, "slot": slot, "name": step["name"],
+                              "template": step["template"], "type": step_type, "spec": step}
+    try:
+        params = {}
+        for name, decl in template["inputs"]["parameters"].items():
+            if name in step["parameters"]:
+                params[name] = resolve_value(step["parameters"][name], scope)
+            elif "default" in decl:
+                params[name] = resolve_value(decl["default"], scope)
+        arts = {name: resolve_artifact(step["artifacts"].get(name), scope)
+                for name in template["inputs"]["artifacts"]}
+        for name, ref in arts.items():
+            if ref is None and not template["inputs"]["artifacts"][name].get("optional"):
+                raise ResolveError(f"input artifact {name!r} has no value")
+        key = resolve_text(step["key"], scope) if step.get("key") else None
+    except ResolveError as exc:
+        return CreateStep(**common, phase=states.ERROR, inputs={},
+                          reason=f"cannot resolve the inputs of step {step['name']!r}: {exc}")
+    phase = states.PENDING if step_type == "Pod" else states.RUNNING
+    return CreateStep(**common, phase=phase, inputs={"parameters": params, "artifacts": arts},
+                      key=None if key is None else str(key))
+
+
+def container_outputs(template: dict, scope: Scope) -> tuple[dict, str | None]:
+    """Outputs of a finished Steps/DAG from ``value_from_parameter`` / ``_from``."""
+    params: dict[str, Any] = {}
+    arts: dict[str, Any] = {}
+    for name, decl in template["outputs"]["parameters"].items():
+        try:
+            if "value_from_parameter" in decl:
+                params[name] = resolve_value(decl["value_from_parameter"], scope)
+            elif "default" in decl:
+                params[name] = decl["default"]
+        except ResolveError as exc:
+            if "default" in decl:
+                params[name] = decl["default"]
+            else:
+                return {}, f"output parameter {name!r} of {template['name']!r}: {exc}"
+    for name, decl in template["outputs"]["artifacts"].items():
+        try:
+            if decl.get("from") is not None:
+                arts[name] = resolve_artifact(decl["from"], scope)
+        except ResolveError as exc:
+            return {}, f"output artifact {name!r} of {template['name']!r}: {exc}"
+    return {"parameters": params, "artifacts": arts}, None
+
+
+def _finish(node: Node, template: dict, children: list[Node], workflow: dict) -> FinishStep:
+    failed = [c for c in children if c.phase in states.STEP_FINAL and not _tolerated(c)]
+    if failed:
+        first = failed[0]
+        why = f": {first.reason}" if first.reason else ""
+        return FinishStep(node.id, states.FAILED,
+                          reason=f"step {first.name!r} {first.phase.lower()}{why}")
+    scope = Scope(inputs=node.inputs, siblings=_siblings(children), workflow=workflow)
+    outputs, error = container_outputs(template, scope)
+    if error:
+        return FinishStep(node.id, states.ERROR, reason=error)
+    return FinishStep(node.id, states.SUCCEEDED, outputs=outputs)
+
+
+def plan_steps(node: Node, template: dict, children: list[Node], templates: dict,
+               workflow: dict) -> list[Action]:
+    """Steps: run groups in order; a group starts when the one before is done and tolerated."""
+    by_slot = {c.slot: c for c in children}
+    scope = Scope(inputs=node.inputs, siblings=_siblings(children), workflow=workflow)
+    actions: list[Action] = []
+    for gi, group in enumerate(template["steps"]):
+        group_live = False
+        for step in group:
+            slot = f"{gi}.{step['name']}"
+            child = by_slot.get(slot)
+            if child is None:
+                actions.append(instantiate(step, templates, scope, node.id, slot))
+                group_live = True
+            elif child.phase in states.STEP_LIVE:
+                group_live = True
+        if group_live:
+            return actions
+        group_children = [by_slot[f"{gi}.{s['name']}"] for s in group]
+        if any(not _tolerated(c) for c in group_children):
+            return [_finish(node, template, children, workflow)]
+    return [_finish(node, template, children, workflow)]
+
+
+def plan_dag(node: Node, template: dict, children: list[Node], templates: dict,
+             workflow: dict) -> list[Action]:
+    """DAG: a task starts once its dependencies are done; after a failure nothing new starts."""
+    by_slot = {c.slot: c for c in children}
+    scope = Scope(inputs=node.inputs, siblings=_siblings(children), workflow=workflow)
+    failing = any(c.phase in states.STEP_FINAL and not _tolerated(c) for c in children)
+    actions: list[Action] = []
+    pending = False
+    for task in template["tasks"]:
+        if task["name"] in by_slot:
+            pending = pending or by_slot[task["name"]].phase in states.STEP_LIVE
+            continue
+        deps = [by_slot.get(d) for d in task["dependencies"]]
+        if any(d is None or d.phase in states.STEP_LIVE for d in deps):
+            pending = True
+            continue
+        if failing or any(not _tolerated(d) for d in deps if d is not None):
+            reason = "a dependency failed" if not failing else "an earlier task failed"
+            actions.append(CreateStep(node.id, task["name"], task["name"], task["template"],
+                                      STEP_TYPE_OF_KIND[templates[task["template"]]["kind"]],
+                                      states.OMITTED, {}, task, reason=reason))
+            continue
+        actions.append(instantiate(task, templates, scope, node.id, task["name"]))
+        pending = True
+    if pending or actions:
+        return actions
+    return [_finish(node, template, children, workflow)]
+
+
+def plan_container(node: Node, templates: dict, children: list[Node],
+                   workflow: dict) -> list[Action]:
+    if node.phase != states.RUNNING:
+        return []
+    template = templates[node.template]
+    if template["kind"] == "steps":
+        return plan_steps(node, template, children, templates, workflow)
+    if template["kind"] == "dag":
+        return plan_dag(node, template, children, templates, workflow)
+    return []
+
+
+def root_step(spec: dict) -> CreateStep:
+    """The step that stands for the whole workflow: the entry template, instantiated."""
+    entry = spec["entrypoint"]
+    template = spec["templates"][entry]
+    scope = Scope(inputs={"parameters": {}, "artifacts": {}})
+    params = {n: resolve_value(p["default"], scope)
+              for n, p in template["inputs"]["parameters"].items() if "default" in p}
+    step_type = STEP_TYPE_OF_KIND[template["kind"]]
+    return CreateStep(0, "root", spec["name"], entry, step_type,
+                      states.RUNNING if step_type != "Pod" else states.PENDING,
+                      {"parameters": params, "artifacts": {}}, {"name": spec["name"],
+                                                                 "template": entry})

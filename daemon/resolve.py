@@ -1,0 +1,112 @@
+"""Resolving ``{{...}}`` references inside a Steps/DAG at run time (pure).
+
+A value that is exactly one reference keeps the referenced value's type; a
+reference inside a longer string is substituted as text.
+
+>>> scope = Scope(inputs={"parameters": {"n": 3}, "artifacts": {}})
+>>> resolve_text("{{inputs.parameters.n}}", scope), resolve_text("n-{{inputs.parameters.n}}", scope)
+(3, 'n-3')
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from hpcflow import values
+
+_WHOLE = re.compile(r"^\{\{\s*([^{}]+?)\s*\}\}$")
+_ANY = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
+_NO_ITEM: Any = object()
+
+
+class ResolveError(Exception):
+    """A reference names something that does not exist (yet)."""
+
+
+@dataclass
+class Sibling:
+    """What a reference may read of another step in the same Steps/DAG."""
+
+    name: str
+    phase: str
+    inputs: dict
+    outputs: dict | None
+
+
+@dataclass
+class Scope:
+    inputs: dict
+    siblings: dict[str, Sibling] = field(default_factory=dict)
+    item: Any = _NO_ITEM
+    workflow: dict = field(default_factory=dict)
+
+
+def lookup(path: str, scope: Scope) -> Any:
+    parts = path.split(".")
+    head = parts[0]
+    if head == "inputs" and len(parts) == 3 and parts[1] in ("parameters", "artifacts"):
+        group = scope.inputs.get(parts[1], {})
+        if parts[2] not in group:
+            raise ResolveError(f"{{{{{path}}}}}: the enclosing template has no input {parts[2]!r}")
+        return group[parts[2]]
+    if head in ("steps", "tasks") and len(parts) == 5 and parts[3] in ("parameters", "artifacts"):
+        sibling = scope.siblings.get(parts[1])
+        if sibling is None:
+            raise ResolveError(f"{{{{{path}}}}}: step {parts[1]!r} has not run")
+        io = sibling.outputs if parts[2] == "outputs" else sibling.inputs
+        group = (io or {}).get(parts[3], {})
+        if parts[4] not in group:
+            raise ResolveError(
+                f"{{{{{path}}}}}: step {parts[1]!r} ({sibling.phase}) has no "
+                f"{parts[2][:-1]} {parts[3][:-1]} {parts[4]!r}"
+            )
+        return group[parts[4]]
+    if head == "item":
+        if scope.item is _NO_ITEM:
+            raise ResolveError(f"{{{{{path}}}}} is used outside a loop")
+        value = values.from_jsonable(scope.item)
+        for part in parts[1:]:
+            if not isinstance(value, dict) or part not in value:
+                raise ResolveError(f"{{{{{path}}}}}: the item has no field {part!r}")
+            value = value[part]
+        return values.to_jsonable(value)
+    if head == "workflow" and len(parts) == 2 and parts[1] in scope.workflow:
+        return scope.workflow[parts[1]]
+    raise ResolveError(f"{{{{{path}}}}} is not a reference hpcflow knows")
+
+
+def resolve_text(text: str, scope: Scope) -> Any:
+    whole = _WHOLE.match(text)
+    if whole:
+        return lookup(whole.group(1), scope)
+    return _ANY.sub(
+        lambda m: values.render_text(values.from_jsonable(lookup(m.group(1), scope))), text)
+
+
+def resolve_value(spec: dict, scope: Scope) -> Any:
+    """A parameter value spec (``{"value"}``, ``{"expr"}`` or ``{"list"}``) as stored JSON."""
+    if "value" in spec:
+        value = spec["value"]
+        if isinstance(value, str) and "{{" in value:
+            return resolve_text(value, scope)
+        return value
+    if "expr" in spec:
+        return resolve_text(spec["expr"], scope)
+    if "list" in spec:
+        return [resolve_value(v, scope) for v in spec["list"]]
+    raise ResolveError(f"unknown value spec {spec!r}")
+
+
+def resolve_artifact(spec: dict | None, scope: Scope) -> dict | None:
+    if spec is None:
+        return None
+    if "artifact" in spec:
+        return dict(spec["artifact"])
+    if "expr" in spec:
+        ref = resolve_text(spec["expr"], scope)
+        if ref is not None and not (isinstance(ref, dict) and "parts" in ref):
+            raise ResolveError(f"{spec['expr']} is not an artifact")
+        return ref
+    raise ResolveError(f"unknown artifact spec {spec!r}")

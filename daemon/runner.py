@@ -1,0 +1,188 @@
+"""The in-job runner: ``python -m hpcflow.daemon.runner STEP_DIR``.
+
+Runs one step wherever its job landed (a local process or a cluster node):
+claims the step directory, stages inputs, runs the OP in ``workdir/``, stores
+outputs, and writes ``result.json`` last (atomically). It never touches the
+store. Imports are kept few: this starts once per step.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import pickle
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from hpcflow import values
+from hpcflow.artifact_files import pack, present, unpack
+from hpcflow.connectors.executors.base import CLAIM_FILE, EXIT_ALREADY_CLAIMED, RESULT_FILE
+from hpcflow.connectors.storage.base import storage_from_spec
+
+
+class StepFailure(Exception):
+    """The step failed for a reason worth one line in ``hpcflow steps``."""
+
+    def __init__(self, reason: str, transient: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.transient = transient
+
+
+def claim(step_dir: Path) -> int | None:
+    """Create the claim file exclusively and lock it for the life of this process."""
+    try:
+        fd = os.open(step_dir / CLAIM_FILE, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return None
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    os.write(fd, str(os.getpid()).encode())
+    return fd
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w") as f:
+        json.dump(data, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _write_parameter_files(folder: Path, params: dict) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, value in params.items():
+        (folder / name).write_text(values.render_text(values.from_jsonable(value)))
+
+
+def stage_inputs(job: dict, step_dir: Path, storage: Any) -> dict[str, Any]:
+    """Parameters decoded and artifacts unpacked under ``inputs/``; returns the OP's inputs."""
+    inputs = job["inputs"]
+    _write_parameter_files(step_dir / "inputs" / "parameters", inputs.get("parameters", {}))
+    op_in: dict[str, Any] = {
+        name: values.from_jsonable(value) for name, value in inputs.get("parameters", {}).items()
+    }
+    kinds = job["template"].get("input_artifact_kinds", {})
+    for name, ref in inputs.get("artifacts", {}).items():
+        if ref is None:
+            op_in[name] = None
+            continue
+        root = step_dir / "inputs" / "artifacts" / name
+        unpack(ref, root, storage)
+        op_in[name] = present(ref.get("items"), kinds.get(name, "path"), root)
+    return op_in
+
+
+def run_python_op(job: dict, step_dir: Path, op_in: dict[str, Any]) -> dict[str, Any]:
+    from hpcflow.python.op import OP, FatalError, OPSignError, TransientError, check_opio
+    from hpcflow.python.signs import OPIO
+
+    with open(step_dir / "op.pkl", "rb") as f:
+        loaded = pickle.load(f)
+    op: OP = loaded() if isinstance(loaded, type) else loaded
+    name = type(op).__name__
+    checked = getattr(type(op).execute, "__hpcflow_checked__", False)
+    try:
+        if not checked:
+            check_opio(name, "input", op.get_input_sign(), op_in)
+        op_out = op.execute(OPIO(op_in))
+        if not checked:
+            check_opio(name, "output", op.get_output_sign(), dict(op_out or {}))
+    except OPSignError as exc:
+        raise StepFailure(f"OPSignError: {exc}") from exc
+    except TransientError as exc:
+        raise StepFailure(f"TransientError: {exc}", transient=True) from exc
+    except FatalError as exc:
+        raise StepFailure(f"FatalError: {exc}") from exc
+    except Exception as exc:
+        raise StepFailure(f"{type(exc).__name__}: {exc}") from exc
+    return dict(op_out or {})
+
+
+def store_outputs(job: dict, step_dir: Path, workdir: Path, op_out: dict[str, Any],
+                  storage: Any) -> dict:
+    template = job["template"]
+    params: dict[str, Any] = {}
+    for name, decl in template["outputs"]["parameters"].items():
+        if name in op_out:
+            params[name] = values.to_jsonable(op_out[name])
+        elif "default" in decl:
+            params[name] = decl["default"]
+    arts: dict[str, Any] = {}
+    for name, decl in template["outputs"]["artifacts"].items():
+        value = op_out.get(name)
+        if value is None:
+            continue
+        archive = decl.get("archive", "default")
+        if archive == "default":
+            archive = job.get("archive_mode", "tar")
+        arts[name] = pack(value, workdir, storage, f"{job['artifact_prefix']}/{name}", archive)
+    _write_parameter_files(step_dir / "outputs" / "parameters", params)
+    return {"parameters": params, "artifacts": arts}
+
+
+def run_step(step_dir: Path) -> dict:
+    job = json.loads((step_dir / "step.json").read_text())
+    storage = storage_from_spec(job["storage"])
+    workdir = step_dir / "workdir"
+    workdir.mkdir(exist_ok=True)
+    kind = job["template"]["kind"]
+    started = time.time()
+    try:
+        op_in = stage_inputs(job, step_dir, storage)
+        if kind != "python":
+            raise StepFailure(f"templates of kind {kind!r} are not runnable by this hpcflow yet")
+        sys.path[:0] = [p for p in job["template"].get("python_packages", []) if p]
+        cwd = os.getcwd()
+        os.chdir(workdir)
+        try:
+            op_out = run_python_op(job, step_dir, op_in)
+        finally:
+            os.chdir(cwd)
+        outputs = store_outputs(job, step_dir, workdir, op_out, storage)
+        return {"phase": "Succeeded", "outputs": outputs, "started": started,
+                "finished": time.time()}
+    except StepFailure as exc:
+        traceback.print_exc()
+        return {"phase": "Failed", "reason": exc.reason, "transient": exc.transient,
+                "started": started, "finished": time.time()}
+    except Exception as exc:
+        traceback.print_exc()
+        return {"phase": "Error", "reason": f"{type(exc).__name__}: {exc}", "started": started,
+                "finished": time.time()}
+
+
+def notify(job_path: Path) -> None:
+    """Nudge the engine (if it watches this filesystem) that a result is ready."""
+    try:
+        job = json.loads(job_path.read_text())
+        wake_dir = job.get("wake_dir")
+        if wake_dir:
+            Path(wake_dir, f"done-{os.getpid()}").touch()
+    except OSError:
+        pass
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m hpcflow.daemon.runner STEP_DIR", file=sys.stderr)
+        return 2
+    step_dir = Path(argv[0]).absolute()
+    fd = claim(step_dir)
+    if fd is None:
+        print(f"hpcflow runner: {step_dir} is already claimed by another runner", file=sys.stderr)
+        return EXIT_ALREADY_CLAIMED
+    result = run_step(step_dir)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    write_json_atomic(step_dir / RESULT_FILE, result)
+    notify(step_dir / "step.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

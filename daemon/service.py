@@ -1,0 +1,390 @@
+"""The service loop: the one writer of workflow and step state.
+
+Each cycle: take new workflows and requests, collect finished jobs, let the
+planner advance the Steps/DAGs that changed, submit Ready steps; then sleep
+until woken (a file in ``wake/``: a submission, a request, a finished step) or
+until the next poll is due.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from hpcflow.connectors.executors.base import JobRecord, JobStatus
+from hpcflow.connectors.executors.local import LocalExecutor
+from hpcflow.daemon import states
+from hpcflow.daemon.engine import WAKE_DIR, try_lock
+from hpcflow.daemon.planner import CreateStep, FinishStep, Node, plan_container, root_step
+from hpcflow.daemon.store import Store, prepare_home
+
+log = logging.getLogger("hpcflow.engine")
+
+POLL_INTERVAL = 2.0
+IDLE_INTERVAL = 5.0
+
+
+def _node(row: Any) -> Node:
+    return Node(id=row["id"], slot=row["slot"], name=row["name"], template=row["template"],
+                type=row["type"], phase=row["phase"], inputs=json.loads(row["inputs"] or "{}"),
+                outputs=json.loads(row["outputs"]) if row["outputs"] else None,
+                spec=json.loads(row["spec"]) if row["spec"] else None, reason=row["reason"])
+
+
+def _job_record(row: Any) -> JobRecord:
+    return JobRecord(id=row["id"], name=row["name"], step_dir=row["step_dir"],
+                     native_id=row["native_id"], state=row["state"], created_at=row["created_at"])
+
+
+class Service:
+    def __init__(self, home: Path, parallelism: int | None = None) -> None:
+        from hpcflow.settings import local_parallelism
+
+        self.home = home
+        self.store = Store.open(home)
+        self.executors = {
+            "local": LocalExecutor(home / "runs", parallelism or local_parallelism()),
+        }
+        self.dirty: set[int] = set()
+        self._specs: dict[str, dict] = {}
+        self._wake = threading.Event()
+        self._stop = False
+        self.last_activity = time.time()
+
+    # -- wake-ups ---------------------------------------------------------------
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop = True
+        self._wake.set()
+
+    def _start_watch(self) -> Any:
+        from watchdog.events import FileSystemEventHandler
+        from watchdog.observers import Observer
+
+        wake_dir = self.home / WAKE_DIR
+        wake_dir.mkdir(exist_ok=True, mode=0o700)
+        service = self
+
+        class Handler(FileSystemEventHandler):
+            def on_any_event(self, event: Any) -> None:
+                service.wake()
+
+        observer = Observer()
+        observer.schedule(Handler(), str(wake_dir), recursive=False)
+        observer.daemon = True
+        observer.start()
+        return observer
+
+    def _clear_wake_dir(self) -> None:
+        try:
+            for entry in os.scandir(self.home / WAKE_DIR):
+                try:
+                    os.unlink(entry.path)
+                except FileNotFoundError:
+                    pass
+        except FileNotFoundError:
+            pass
+
+    # -- helpers ----------------------------------------------------------------
+    def spec(self, wf_id: str) -> dict:
+        if wf_id not in self._specs:
+            row = self.store.workflow(wf_id)
+            self._specs[wf_id] = json.loads(row["spec"])
+            self._specs[wf_id]["_storage"] = json.loads(row["storage"])
+        return self._specs[wf_id]
+
+    # -- recovery ---------------------------------------------------------------
+    def recover(self) -> None:
+        """After a start (or a crash): replan every running container, reconcile intents."""
+        self.dirty.update(self.store.running_containers())
+        for row in self.store.live_jobs():
+            if row["state"] != "intent":
+                continue
+            step = self.store.step(row["step_id"])
+            files = self._job_files(step)
+            native = self.executors[row["executor"]].reconcile(_job_record(row), files)
+            with self.store.write() as conn:
+                self.store.set_job_submitted(conn, row["id"], native)
+                if step["phase"] == states.PENDING:
+                    self.store.set_step_phase(conn, step["id"], states.PENDING, states.RUNNING,
+                                              workflow_id=step["workflow_id"])
+            log.info("reconciled job %s (%s)", row["name"], native)
+
+    # -- the cycle --------------------------------------------------------------
+    def cycle(self) -> bool:
+        """One pass; True if anything changed."""
+        changed = self.start_new_workflows()
+        changed |= self.handle_requests()
+        changed |= self.collect()
+        changed |= self.plan()
+        changed |= self.submit_ready()
+        if changed:
+            self.last_activity = time.time()
+        return changed
+
+    def start_new_workflows(self) -> bool:
+        started = False
+        for wf_id in self.store.live_workflow_ids(states.PENDING):
+            spec = self.spec(wf_id)
+            root = root_step(spec)
+            with self.store.write() as conn:
+                step_id = self.store.insert_step(
+                    conn, wf_id, 0, root.slot, root.name, root.template, root.type, root.phase,
+                    root.inputs, root.spec)
+                if step_id is None:  # root already there: a crash between the two writes
+                    step_id = conn.execute(
+                        "SELECT id FROM steps WHERE workflow_id=? AND parent_id=0",
+                        (wf_id,)).fetchone()[0]
+                self.store.set_workflow_phase(conn, wf_id, states.RUNNING, root_step=step_id)
+            self.dirty.add(step_id)
+            log.info("workflow %s started", wf_id)
+            started = True
+        return started
+
+    def handle_requests(self) -> bool:
+        requests = self.store.open_requests()
+        for req in requests:
+            if req["kind"] == "terminate":
+                self.terminate(req["workflow_id"])
+            with self.store.write() as conn:
+                self.store.mark_request_handled(conn, req["id"])
+        return bool(requests)
+
+    def terminate(self, wf_id: str) -> None:
+        wf = self.store.workflow(wf_id)
+        if wf is None or wf["phase"] not in states.WORKFLOW_LIVE:
+            return
+        jobs = [r for r in self.store.live_jobs() if r["workflow_id"] == wf_id]
+        by_executor: dict[str, list[JobRecord]] = {}
+        for row in jobs:
+            by_executor.setdefault(row["executor"], []).append(_job_record(row))
+        for name, records in by_executor.items():
+            self.executors[name].cancel(records)
+        with self.store.write() as conn:
+            for row in jobs:
+                self.store.set_job_finished(conn, row["id"], "cancelled", None, "terminated")
+            for step in self.store.query_steps(wf_id):
+                if step["phase"] in states.STEP_LIVE:
+                    self.store.set_step_phase(conn, step["id"], step["phase"], states.FAILED,
+                                              reason="terminated", workflow_id=wf_id)
+            self.store.set_workflow_phase(conn, wf_id, states.TERMINATED, message="terminated")
+        log.info("workflow %s terminated", wf_id)
+
+    def collect(self) -> bool:
+        rows = [r for r in self.store.live_jobs() if r["state"] == "submitted"]
+        if not rows:
+            return False
+        by_executor: dict[str, list[Any]] = {}
+        for row in rows:
+            by_executor.setdefault(row["executor"], []).append(row)
+        changed = False
+        for name, ex_rows in by_executor.items():
+            by_name = {r["name"]: r for r in ex_rows}
+            statuses = self.executors[name].poll([_job_record(r) for r in ex_rows])
+            done = [s for s in statuses if s.state in ("finished", "lost")]
+            if done:
+                self._apply_results([(by_name[s.name], s) for s in done])
+                changed = True
+        return changed
+
+    def _apply_results(self, finished: list[tuple[Any, JobStatus]]) -> None:
+        finals: list[Any] = []
+        with self.store.write() as conn:
+            for job, status in finished:
+                step = conn.execute("SELECT * FROM steps WHERE id=?", (job["step_id"],)).fetchone()
+                result = status.result or {}
+                if status.state == "lost":
+                    phase, reason, outputs = states.ERROR, status.detail, None
+                else:
+                    phase = result.get("phase", states.ERROR)
+                    reason = result.get("reason")
+                    outputs = result.get("outputs")
+                if phase != states.SUCCEEDED:
+                    outputs = self._default_outputs(step)
+                self.store.set_job_finished(conn, job["id"], status.state,
+                                            0 if phase == states.SUCCEEDED else 1, reason)
+                if step["phase"] == states.RUNNING and self.store.set_step_phase(
+                        conn, step["id"], states.RUNNING, phase, outputs=outputs, reason=reason,
+                        workflow_id=step["workflow_id"]):
+                    finals.append((step, phase))
+        for step, phase in finals:
+            self._after_final(step["parent_id"], step["workflow_id"], step["id"], phase)
+
+    def _default_outputs(self, step: Any) -> dict:
+        from hpcflow.daemon.planner import skipped_outputs
+
+        template = self.spec(step["workflow_id"])["templates"][step["template"]]
+        return skipped_outputs(template)
+
+    def _after_final(self, parent_id: int, wf_id: str, step_id: int, phase: str) -> None:
+        """A step became final: its parent may move on (or the workflow may end)."""
+        if parent_id == 0:
+            final = states.workflow_phase_for_root(phase)
+            if final:
+                row = self.store.step(step_id)
+                with self.store.write() as conn:
+                    self.store.set_workflow_phase(conn, wf_id, final, message=row["reason"])
+                log.info("workflow %s %s", wf_id, final)
+            return
+        parent = self.store.conn.execute(
+            "SELECT type FROM steps WHERE id=?", (parent_id,)).fetchone()
+        if (parent["type"] == "Steps" and phase in states.STEP_OK
+                and self.store.live_children_count(parent_id) > 0):
+            return  # the group is still running: nothing for the planner to do yet
+        self.dirty.add(parent_id)
+
+    def plan(self) -> bool:
+        changed = False
+        while self.dirty:
+            node_id = self.dirty.pop()
+            row = self.store.step(node_id)
+            if row is None or row["phase"] != states.RUNNING:
+                continue
+            wf_id = row["workflow_id"]
+            spec = self.spec(wf_id)
+            children = [_node(c) for c in self.store.children(node_id)]
+            actions = plan_container(_node(row), spec["templates"], children,
+                                     {"name": spec["name"], "id": wf_id})
+            if not actions:
+                continue
+            changed = True
+            finals: list[tuple[int, int, str]] = []
+            with self.store.write() as conn:
+                for action in actions:
+                    if isinstance(action, CreateStep):
+                        new_id = self.store.insert_step(
+                            conn, wf_id, action.parent_id, action.slot, action.name,
+                            action.template, action.type, action.phase, action.inputs,
+                            action.spec, key=action.key, reason=action.reason,
+                            outputs=action.outputs)
+                        if new_id is None:
+                            continue
+                        if action.phase == states.RUNNING and action.type != "Pod":
+                            self.dirty.add(new_id)
+                        elif action.phase in states.STEP_FINAL:
+                            finals.append((node_id, new_id, action.phase))
+                    elif isinstance(action, FinishStep):
+                        if self.store.set_step_phase(conn, action.step_id, states.RUNNING,
+                                                     action.phase, outputs=action.outputs,
+                                                     reason=action.reason, workflow_id=wf_id):
+                            finals.append((row["parent_id"], action.step_id, action.phase))
+            for parent_id, step_id, phase in finals:
+                self._after_final(parent_id, wf_id, step_id, phase)
+        return changed
+
+    def _job_files(self, step: Any) -> dict[str, bytes]:
+        wf_id = step["workflow_id"]
+        spec = self.spec(wf_id)
+        template = spec["templates"][step["template"]]
+        attempt = step["attempt"] or 0
+        job = {
+            "workflow_id": wf_id,
+            "step_id": step["id"],
+            "name": step["name"],
+            "attempt": attempt,
+            "template": template,
+            "inputs": json.loads(step["inputs"]),
+            "storage": spec["_storage"],
+            "artifact_prefix": f"wf/{wf_id}/{step['id']}-{attempt}",
+            "archive_mode": spec.get("archive_mode", "tar"),
+            "wake_dir": str(self.home / WAKE_DIR),
+        }
+        files = {"step.json": json.dumps(job).encode()}
+        if template["kind"] == "python":
+            files["op.pkl"] = self.store.blob(template["op"])
+        return files
+
+    def submit_ready(self) -> bool:
+        executor = self.executors["local"]
+        slots = executor.free_slots()
+        if slots <= 0:
+            return False
+        rows = self.store.ready_pods(slots)
+        if not rows:
+            return False
+        planned = []
+        with self.store.write() as conn:
+            for step in rows:
+                attempt = step["attempt"] or 0
+                name = f"hpcflow-{step['workflow_id']}-{step['id']}-{attempt}"
+                step_dir = executor.step_dir(step["workflow_id"], step["id"], step["name"],
+                                             attempt)
+                job_id = self.store.insert_job_intent(conn, step["id"], step["workflow_id"],
+                                                      executor.name, name, step_dir)
+                planned.append((job_id, step, name, step_dir))
+        submitted = []
+        for job_id, step, name, step_dir in planned:
+            native = executor.submit(name, step_dir, self._job_files(step))
+            submitted.append((job_id, step, native))
+        with self.store.write() as conn:
+            for job_id, step, native in submitted:
+                self.store.set_job_submitted(conn, job_id, native)
+                self.store.set_step_phase(conn, step["id"], states.PENDING, states.RUNNING,
+                                          workflow_id=step["workflow_id"])
+        return True
+
+    # -- running ----------------------------------------------------------------
+    def has_live_work(self) -> bool:
+        row = self.store.conn.execute(
+            "SELECT EXISTS(SELECT 1 FROM workflows WHERE phase IN ('Pending','Running'))"
+        ).fetchone()
+        return bool(row[0])
+
+    def run(self, idle_exit: float | None = None) -> None:
+        observer = self._start_watch()
+        try:
+            self.recover()
+            while not self._stop:
+                self._wake.clear()
+                self._clear_wake_dir()
+                while self.cycle() and not self._stop:
+                    pass
+                live = self.has_live_work()
+                if (not live and idle_exit is not None
+                        and time.time() - self.last_activity > idle_exit):
+                    log.info("idle for %.0f s: exiting", idle_exit)
+                    break
+                self._wake.wait(POLL_INTERVAL if live else IDLE_INTERVAL)
+        finally:
+            observer.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hpcflow.daemon.service")
+    parser.add_argument("--home", required=True)
+    parser.add_argument("--idle-exit", type=float, default=None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
+                        stream=sys.stderr)
+    home = Path(args.home)
+    from hpcflow.errors import HpcflowError
+
+    try:
+        prepare_home(home)
+        lock_fd = try_lock(home)
+        if lock_fd is None:
+            log.info("another engine serves %s: exiting", home)
+            return 0
+        service = Service(home)
+    except HpcflowError as exc:
+        print(f"hpcflow: {exc}", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, lambda *_: service.stop())
+    signal.signal(signal.SIGINT, lambda *_: service.stop())
+    log.info("engine %d serving %s", os.getpid(), home)
+    service.run(idle_exit=args.idle_exit)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

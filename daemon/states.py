@@ -1,0 +1,75 @@
+"""The state machine: the only transition tables for workflows and steps (Argo's phase names).
+
+Pure data and pure functions; the store applies a transition and its event row in one
+transaction.
+
+>>> check_step_transition("Pending", "Running")
+>>> check_step_transition("Succeeded", "Running")
+Traceback (most recent call last):
+...
+hpcflow.daemon.states.InvalidTransition: step cannot go from Succeeded to Running
+"""
+
+from __future__ import annotations
+
+PENDING = "Pending"
+RUNNING = "Running"
+SUCCEEDED = "Succeeded"
+FAILED = "Failed"
+ERROR = "Error"
+SKIPPED = "Skipped"
+OMITTED = "Omitted"
+TERMINATED = "Terminated"
+
+#: None stands for "no row yet" (creation).
+STEP_TRANSITIONS: dict[str | None, frozenset[str]] = {
+    None: frozenset({PENDING, RUNNING, SKIPPED, OMITTED, ERROR, SUCCEEDED, FAILED}),
+    PENDING: frozenset({RUNNING, SKIPPED, OMITTED, SUCCEEDED, FAILED, ERROR}),
+    RUNNING: frozenset({SUCCEEDED, FAILED, ERROR, PENDING}),
+    FAILED: frozenset({PENDING}),
+    ERROR: frozenset({PENDING}),
+    SUCCEEDED: frozenset(),
+    SKIPPED: frozenset(),
+    OMITTED: frozenset(),
+}
+
+WORKFLOW_TRANSITIONS: dict[str | None, frozenset[str]] = {
+    None: frozenset({PENDING}),
+    PENDING: frozenset({RUNNING, FAILED, ERROR, TERMINATED}),
+    RUNNING: frozenset({SUCCEEDED, FAILED, ERROR, TERMINATED}),
+    FAILED: frozenset({RUNNING}),
+    ERROR: frozenset({RUNNING}),
+    SUCCEEDED: frozenset(),
+    TERMINATED: frozenset(),
+}
+
+STEP_FINAL = frozenset({SUCCEEDED, FAILED, ERROR, SKIPPED, OMITTED})
+STEP_LIVE = frozenset({PENDING, RUNNING})
+STEP_OK = frozenset({SUCCEEDED, SKIPPED})
+WORKFLOW_FINAL = frozenset({SUCCEEDED, FAILED, ERROR, TERMINATED})
+WORKFLOW_LIVE = frozenset({PENDING, RUNNING})
+
+
+class InvalidTransition(RuntimeError):
+    """A transition not in the table: a bug in the engine, never a user's mistake."""
+
+
+def check_step_transition(current: str | None, new: str) -> None:
+    if new not in STEP_TRANSITIONS.get(current, frozenset()):
+        raise InvalidTransition(f"step cannot go from {current} to {new}")
+
+
+def check_workflow_transition(current: str | None, new: str) -> None:
+    if new not in WORKFLOW_TRANSITIONS.get(current, frozenset()):
+        raise InvalidTransition(f"workflow cannot go from {current} to {new}")
+
+
+def workflow_phase_for_root(root_phase: str) -> str | None:
+    """The workflow's final phase once its root step is final, else None."""
+    if root_phase in (SUCCEEDED, SKIPPED):
+        return SUCCEEDED
+    if root_phase in (FAILED, OMITTED):
+        return FAILED
+    if root_phase == ERROR:
+        return ERROR
+    return None

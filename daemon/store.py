@@ -1,0 +1,381 @@
+"""The store: one SQLite file per ``$HPCFLOW_HOME``; the only module that writes SQL.
+
+WAL mode with a busy timeout lets any number of CLI readers and submitters work
+while the engine writes. Writes go through ``Store.write()`` (``BEGIN
+IMMEDIATE``), so a state change and its event row commit together. The file
+holds pickled code: the directory is 0700, the file 0600, and a store that
+others can write is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import stat
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from hpcflow.daemon import states
+from hpcflow.errors import StoreError
+
+SCHEMA_VERSION = 1
+STORE_FILE = "store.db"
+
+
+def _create_schema_v1(conn: sqlite3.Connection) -> None:
+    import sqlite_utils
+
+    db = sqlite_utils.Database(conn)
+    db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
+    db["workflows"].create(
+        {"id": str, "name": str, "phase": str, "spec": str, "labels": str, "storage": str,
+         "created_at": float, "started_at": float, "finished_at": float, "message": str,
+         "root_step": int},
+        pk="id", if_not_exists=True,
+    )
+    db["blobs"].create({"digest": str, "data": bytes}, pk="digest", if_not_exists=True)
+    db["steps"].create(
+        {"id": int, "workflow_id": str, "parent_id": int, "slot": str, "name": str,
+         "template": str, "type": str, "phase": str, "key": str, "inputs": str,
+         "outputs": str, "spec": str, "reason": str, "attempt": int, "created_at": float,
+         "started_at": float, "finished_at": float, "progress_total": int,
+         "progress_current": int},
+        pk="id", if_not_exists=True,
+    )
+    db["jobs"].create(
+        {"id": int, "step_id": int, "workflow_id": str, "executor": str, "name": str,
+         "state": str, "native_id": str, "step_dir": str, "created_at": float,
+         "submitted_at": float, "finished_at": float, "exit_code": int, "detail": str},
+        pk="id", if_not_exists=True,
+    )
+    db["events"].create(
+        {"id": int, "at": float, "workflow_id": str, "step_id": int, "kind": str,
+         "from_phase": str, "to_phase": str, "detail": str},
+        pk="id", if_not_exists=True,
+    )
+    db["requests"].create(
+        {"id": int, "at": float, "workflow_id": str, "kind": str, "payload": str,
+         "handled_at": float},
+        pk="id", if_not_exists=True,
+    )
+    db["workflows"].create_index(["phase"], if_not_exists=True)
+    db["steps"].create_index(["workflow_id", "parent_id", "slot"], unique=True,
+                             if_not_exists=True)
+    db["steps"].create_index(["workflow_id", "phase", "type"], if_not_exists=True)
+    db["steps"].create_index(["parent_id", "phase"], if_not_exists=True)
+    db["steps"].create_index(["workflow_id", "key"], if_not_exists=True)
+    db["steps"].create_index(["workflow_id", "name"], if_not_exists=True)
+    db["jobs"].create_index(["name"], unique=True, if_not_exists=True)
+    db["jobs"].create_index(["state"], if_not_exists=True)
+    db["jobs"].create_index(["step_id"], if_not_exists=True)
+    db["events"].create_index(["workflow_id"], if_not_exists=True)
+    db["requests"].create_index(["handled_at"], if_not_exists=True)
+
+
+#: version -> function bringing the schema from version-1 to version.
+MIGRATIONS = {1: _create_schema_v1}
+
+
+def _check_private(path: Path, what: str) -> None:
+    mode = path.stat().st_mode
+    if mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise StoreError(
+            f"refusing to use {what} {path}: it is writable by other users (mode "
+            f"{stat.S_IMODE(mode):04o}) and the store holds pickled code; fix with: "
+            f"chmod {'700' if what == 'directory' else '600'} {path}"
+        )
+
+
+def prepare_home(home: Path) -> None:
+    """Create ``home`` (0700) or check that an existing one is private."""
+    if not home.exists():
+        home.mkdir(parents=True, mode=0o700)
+        os.chmod(home, 0o700)
+    elif not home.is_dir():
+        raise StoreError(f"HPCFLOW_HOME {home} is not a directory: point HPCFLOW_HOME elsewhere")
+    _check_private(home, "directory")
+
+
+def _jsonify(value: Any) -> str | None:
+    return None if value is None else json.dumps(value)
+
+
+class Store:
+    """A connection to the store with typed helpers for every query the engine and SDK make."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+
+    @classmethod
+    def open(cls, home: Path) -> Store:
+        prepare_home(home)
+        path = home / STORE_FILE
+        if not path.exists():
+            fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+            os.close(fd)
+        _check_private(path, "store")
+        try:
+            conn = sqlite3.connect(str(path), timeout=60.0, isolation_level=None,
+                                   check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA busy_timeout = 60000")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open the store {path}: {exc}") from exc
+        store = cls(conn, path)
+        store.migrate()
+        return store
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- schema -----------------------------------------------------------------
+    def schema_version(self) -> int:
+        try:
+            row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        except sqlite3.OperationalError:
+            return 0
+        return int(row[0]) if row else 0
+
+    def migrate(self) -> None:
+        current = self.schema_version()
+        if current > SCHEMA_VERSION:
+            raise StoreError(
+                f"the store {self.path} has schema version {current}, newer than this hpcflow "
+                f"({SCHEMA_VERSION}): upgrade hpcflow"
+            )
+        if current == SCHEMA_VERSION:
+            return
+        with self.write() as conn:
+            current = self.schema_version()
+            for version in range(current + 1, SCHEMA_VERSION + 1):
+                MIGRATIONS[version](conn)
+            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)",
+                         (str(SCHEMA_VERSION),))
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE ... COMMIT, rolled back on error)."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def integrity_ok(self) -> bool:
+        return self.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+    # -- events -----------------------------------------------------------------
+    @staticmethod
+    def add_event(conn: sqlite3.Connection, workflow_id: str, kind: str, step_id: int | None = None,
+                  from_phase: str | None = None, to_phase: str | None = None,
+                  detail: str | None = None) -> None:
+        conn.execute(
+            "INSERT INTO events(at, workflow_id, step_id, kind, from_phase, to_phase, detail) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (time.time(), workflow_id, step_id, kind, from_phase, to_phase, detail),
+        )
+
+    # -- workflows --------------------------------------------------------------
+    def insert_workflow(self, wf_id: str, name: str, spec: dict, blobs: dict[str, bytes],
+                        storage: dict, labels: dict) -> None:
+        with self.write() as conn:
+            states.check_workflow_transition(None, states.PENDING)
+            for digest, data in blobs.items():
+                conn.execute("INSERT OR IGNORE INTO blobs(digest, data) VALUES (?, ?)",
+                             (digest, data))
+            conn.execute(
+                "INSERT INTO workflows(id, name, phase, spec, labels, storage, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (wf_id, name, states.PENDING, json.dumps(spec), json.dumps(labels),
+                 json.dumps(storage), time.time()),
+            )
+            self.add_event(conn, wf_id, "workflow", to_phase=states.PENDING, detail="submitted")
+
+    def set_workflow_phase(self, conn: sqlite3.Connection, wf_id: str, new: str,
+                           message: str | None = None, root_step: int | None = None) -> None:
+        row = conn.execute("SELECT phase FROM workflows WHERE id=?", (wf_id,)).fetchone()
+        current = row["phase"] if row else None
+        states.check_workflow_transition(current, new)
+        now = time.time()
+        conn.execute(
+            "UPDATE workflows SET phase=?, message=COALESCE(?, message), "
+            "root_step=COALESCE(?, root_step), "
+            "started_at=CASE WHEN ?='Running' AND started_at IS NULL THEN ? ELSE started_at END, "
+            "finished_at=CASE WHEN ? IN ('Succeeded','Failed','Error','Terminated') THEN ? "
+            "ELSE finished_at END WHERE id=?",
+            (new, message, root_step, new, now, new, now, wf_id),
+        )
+        self.add_event(conn, wf_id, "workflow", from_phase=current, to_phase=new, detail=message)
+
+    def workflow(self, wf_id: str) -> sqlite3.Row | None:
+        return self.conn.execute("SELECT * FROM workflows WHERE id=?", (wf_id,)).fetchone()
+
+    def workflows(self, phase: str | None = None, limit: int | None = None) -> list[sqlite3.Row]:
+        sql = ("SELECT id, name, phase, labels, created_at, started_at, finished_at, message "
+               "FROM workflows")
+        args: list[Any] = []
+        if phase:
+            sql += " WHERE phase=?"
+            args.append(phase)
+        sql += " ORDER BY created_at DESC"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return self.conn.execute(sql, args).fetchall()
+
+    def live_workflow_ids(self, phase: str) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT id FROM workflows WHERE phase=?", (phase,))]
+
+    def blob(self, digest: str) -> bytes:
+        row = self.conn.execute("SELECT data FROM blobs WHERE digest=?", (digest,)).fetchone()
+        if row is None:
+            raise StoreError(f"blob {digest} is missing from the store")
+        return bytes(row[0])
+
+    # -- steps ------------------------------------------------------------------
+    def insert_step(self, conn: sqlite3.Connection, wf_id: str, parent_id: int, slot: str,
+                    name: str, template: str, type_: str, phase: str, inputs: dict,
+                    spec: dict | None, key: str | None = None, reason: str | None = None,
+                    outputs: dict | None = None) -> int | None:
+        """Insert a step unless its (parent, slot) exists; returns the new id or None."""
+        states.check_step_transition(None, phase)
+        now = time.time()
+        final = phase in states.STEP_FINAL
+        cur = conn.execute(
+            "INSERT OR IGNORE INTO steps(workflow_id, parent_id, slot, name, template, type, "
+            "phase, key, inputs, outputs, spec, reason, attempt, created_at, started_at, "
+            "finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
+            (wf_id, parent_id, slot, name, template, type_, phase, key, json.dumps(inputs),
+             _jsonify(outputs), _jsonify(spec), reason, now,
+             now if phase == states.RUNNING or final else None, now if final else None),
+        )
+        if cur.rowcount == 0:
+            return None
+        step_id = int(cur.lastrowid or 0)
+        self.add_event(conn, wf_id, "step", step_id, None, phase, reason)
+        return step_id
+
+    def set_step_phase(self, conn: sqlite3.Connection, step_id: int, current: str, new: str,
+                       outputs: dict | None = None, reason: str | None = None,
+                       workflow_id: str | None = None) -> bool:
+        """Move a step from ``current`` to ``new``; False when it was no longer ``current``."""
+        states.check_step_transition(current, new)
+        now = time.time()
+        cur = conn.execute(
+            "UPDATE steps SET phase=?, outputs=COALESCE(?, outputs), reason=COALESCE(?, reason), "
+            "started_at=CASE WHEN ?='Running' THEN COALESCE(started_at, ?) ELSE started_at END, "
+            "finished_at=CASE WHEN ? IN ('Succeeded','Failed','Error','Skipped','Omitted') "
+            "THEN ? ELSE NULL END WHERE id=? AND phase=?",
+            (new, _jsonify(outputs), reason, new, now, new, now, step_id, current),
+        )
+        if cur.rowcount == 0:
+            return False
+        wf = workflow_id or conn.execute(
+            "SELECT workflow_id FROM steps WHERE id=?", (step_id,)).fetchone()[0]
+        self.add_event(conn, wf, "step", step_id, current, new, reason)
+        return True
+
+    def step(self, step_id: int) -> sqlite3.Row | None:
+        return self.conn.execute("SELECT * FROM steps WHERE id=?", (step_id,)).fetchone()
+
+    def children(self, parent_id: int) -> list[sqlite3.Row]:
+        return self.conn.execute(
+            "SELECT * FROM steps WHERE parent_id=? ORDER BY id", (parent_id,)).fetchall()
+
+    def live_children_count(self, parent_id: int) -> int:
+        row = self.conn.execute(
+            "SELECT count(*) FROM steps WHERE parent_id=? AND phase IN ('Pending','Running')",
+            (parent_id,)).fetchone()
+        return int(row[0])
+
+    def ready_pods(self, limit: int) -> list[sqlite3.Row]:
+        """Pending leaf steps of running workflows that have no live job yet."""
+        return self.conn.execute(
+            "SELECT s.* FROM steps s JOIN workflows w ON w.id = s.workflow_id "
+            "WHERE s.phase='Pending' AND s.type='Pod' AND w.phase='Running' "
+            "AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.step_id = s.id "
+            "AND j.state IN ('intent', 'submitted')) ORDER BY s.id LIMIT ?",
+            (limit,),
+        ).fetchall()
+
+    def running_containers(self) -> list[int]:
+        return [r[0] for r in self.conn.execute(
+            "SELECT s.id FROM steps s JOIN workflows w ON w.id = s.workflow_id "
+            "WHERE w.phase='Running' AND s.phase='Running' AND s.type != 'Pod'")]
+
+    def query_steps(self, wf_id: str, phase: str | None = None, key: str | None = None,
+                    step_id: int | None = None, type_: str | None = None,
+                    name_like: str | None = None) -> list[sqlite3.Row]:
+        sql = "SELECT * FROM steps WHERE workflow_id=?"
+        args: list[Any] = [wf_id]
+        for column, value in (("phase", phase), ("key", key), ("id", step_id), ("type", type_)):
+            if value is not None:
+                sql += f" AND {column}=?"
+                args.append(value)
+        if name_like is not None:
+            sql += " AND name LIKE ?"
+            args.append(name_like)
+        return self.conn.execute(sql + " ORDER BY id", args).fetchall()
+
+    def phase_counts(self, wf_id: str, type_: str | None = "Pod") -> dict[str, int]:
+        sql = "SELECT phase, count(*) FROM steps WHERE workflow_id=?"
+        args: list[Any] = [wf_id]
+        if type_:
+            sql += " AND type=?"
+            args.append(type_)
+        return {r[0]: r[1] for r in self.conn.execute(sql + " GROUP BY phase", args)}
+
+    # -- jobs -------------------------------------------------------------------
+    def insert_job_intent(self, conn: sqlite3.Connection, step_id: int, wf_id: str,
+                          executor: str, name: str, step_dir: str) -> int:
+        cur = conn.execute(
+            "INSERT INTO jobs(step_id, workflow_id, executor, name, state, step_dir, created_at) "
+            "VALUES (?, ?, ?, ?, 'intent', ?, ?)",
+            (step_id, wf_id, executor, name, step_dir, time.time()),
+        )
+        self.add_event(conn, wf_id, "job", step_id, None, "intent", name)
+        return int(cur.lastrowid or 0)
+
+    def set_job_submitted(self, conn: sqlite3.Connection, job_id: int, native_id: str) -> None:
+        conn.execute(
+            "UPDATE jobs SET state='submitted', native_id=?, submitted_at=? WHERE id=?",
+            (native_id, time.time(), job_id),
+        )
+
+    def set_job_finished(self, conn: sqlite3.Connection, job_id: int, state: str,
+                         exit_code: int | None, detail: str | None) -> None:
+        conn.execute(
+            "UPDATE jobs SET state=?, exit_code=?, detail=?, finished_at=? WHERE id=?",
+            (state, exit_code, detail, time.time(), job_id),
+        )
+
+    def live_jobs(self) -> list[sqlite3.Row]:
+        return self.conn.execute(
+            "SELECT * FROM jobs WHERE state IN ('intent', 'submitted') ORDER BY id").fetchall()
+
+    def jobs_of_step(self, step_id: int) -> list[sqlite3.Row]:
+        return self.conn.execute("SELECT * FROM jobs WHERE step_id=? ORDER BY id",
+                                 (step_id,)).fetchall()
+
+    # -- requests ---------------------------------------------------------------
+    def add_request(self, wf_id: str, kind: str, payload: dict | None = None) -> None:
+        with self.write() as conn:
+            conn.execute(
+                "INSERT INTO requests(at, workflow_id, kind, payload) VALUES (?, ?, ?, ?)",
+                (time.time(), wf_id, kind, _jsonify(payload)),
+            )
+
+    def open_requests(self) -> list[sqlite3.Row]:
+        return self.conn.execute(
+            "SELECT * FROM requests WHERE handled_at IS NULL ORDER BY id").fetchall()
+
+    def mark_request_handled(self, conn: sqlite3.Connection, request_id: int) -> None:
+        conn.execute("UPDATE requests SET handled_at=? WHERE id=?", (time.time(), request_id))

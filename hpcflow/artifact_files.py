@@ -1,0 +1,179 @@
+"""Packing paths into artifacts and unpacking them, with dflow's path rules.
+
+An artifact reference is plain JSON, kept in the store and in step files::
+
+    {"parts": [{"key": "wf/x/step-3/bar.tgz", "archive": "tar"}],
+     "items": "bar.txt"}           # or ["a", "b"], or {"k": "a", ...}
+
+``items`` keeps the shape the producer gave (one path, a list, a dict) with
+each path relative to the artifact root; ``parts`` are the stored objects that
+together hold the tree (several parts once sliced outputs are merged).
+"""
+
+from __future__ import annotations
+
+import os
+import tarfile
+import tempfile
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from hpcflow.errors import HpcflowError
+
+Items = Any  # str | list[Items] | dict[str, Items] | None
+
+
+class UnsafeArchiveError(HpcflowError):
+    """An archive holds a member that would land outside the extraction directory."""
+
+
+def relative_name(path: Path, base: Path) -> str:
+    """dflow's rule: relative to ``base`` when inside it, else the absolute path without '/'."""
+    absolute = Path(os.path.abspath(path))
+    try:
+        rel = absolute.relative_to(Path(os.path.abspath(base)))
+        text = rel.as_posix()
+    except ValueError:
+        text = absolute.as_posix().lstrip("/")
+    return text or "."
+
+
+def _map_items(structure: Any, fn: Any) -> Items:
+    if structure is None:
+        return None
+    if isinstance(structure, (list, tuple)):
+        return [_map_items(x, fn) for x in structure]
+    if isinstance(structure, dict):
+        return {str(k): _map_items(v, fn) for k, v in structure.items()}
+    return fn(structure)
+
+
+def flatten_items(items: Items) -> list[str]:
+    if items is None:
+        return []
+    if isinstance(items, list):
+        return [n for x in items for n in flatten_items(x)]
+    if isinstance(items, dict):
+        return [n for x in items.values() for n in flatten_items(x)]
+    return [items]
+
+
+def pack(structure: Any, base: Path, storage: Any, key: str, archive: str | None) -> dict:
+    """Upload the paths in ``structure`` (relative to ``base``) and return the reference."""
+    sources: dict[str, Path] = {}
+
+    def name_of(p: Any) -> str:
+        path = Path(p)
+        if not path.is_absolute():
+            path = base / path
+        if not path.exists():
+            raise HpcflowError(f"artifact path {str(p)!r} does not exist (looked in {base})")
+        rel = relative_name(path, base)
+        sources[rel] = path
+        return rel
+
+    items = _map_items(structure, name_of)
+    if archive == "tar":
+        with tempfile.TemporaryDirectory(prefix="hpcflow-pack-") as tmp:
+            tar_path = Path(tmp) / "a.tgz"
+            with tarfile.open(tar_path, "w:gz", compresslevel=1) as tar:
+                for rel, src in sources.items():
+                    tar.add(src, arcname=rel)
+            storage.upload(f"{key}.tgz", str(tar_path))
+        parts = [{"key": f"{key}.tgz", "archive": "tar"}]
+    else:
+        for rel, src in sources.items():
+            files = [src] if src.is_file() else [p for p in src.rglob("*") if p.is_file()]
+            for f in files:
+                suffix = rel if f == src else f"{rel}/{f.relative_to(src).as_posix()}"
+                storage.upload(f"{key}/{suffix}", str(f))
+        parts = [{"key": key, "archive": None}]
+    return {"parts": parts, "items": items}
+
+
+def _check_member(member: tarfile.TarInfo, target: Path) -> None:
+    name = PurePosixPath(member.name)
+    if name.is_absolute() or ".." in name.parts:
+        raise UnsafeArchiveError(
+            f"refusing to extract {member.name!r}: absolute paths and '..' are not allowed"
+        )
+    if member.issym() or member.islnk():
+        link = PurePosixPath(member.linkname)
+        dest = (target / name.parent / link) if member.issym() else (target / link)
+        if link.is_absolute() or not _inside(dest, target):
+            raise UnsafeArchiveError(
+                f"refusing to extract link {member.name!r} -> {member.linkname!r}: it leaves "
+                "the artifact directory"
+            )
+    if member.isdev():
+        raise UnsafeArchiveError(f"refusing to extract device file {member.name!r}")
+
+
+def _inside(path: Path, root: Path) -> bool:
+    resolved = os.path.normpath(os.path.abspath(path))
+    base = os.path.normpath(os.path.abspath(root))
+    return resolved == base or resolved.startswith(base + os.sep)
+
+
+def safe_extract(tar_path: str | Path, target: Path) -> None:
+    """Extract a tar archive, refusing members that would escape ``target``."""
+    target.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(tar_path, "r:*") as tar:
+        members = tar.getmembers()
+        for member in members:
+            _check_member(member, target)
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(target, members=members, filter="data")
+        else:  # pragma: no cover - Python < 3.10.12
+            tar.extractall(target, members=members)
+
+
+def unpack(ref: dict, target: Path, storage: Any) -> None:
+    """Fetch every part of an artifact into ``target``."""
+    target.mkdir(parents=True, exist_ok=True)
+    for part in ref.get("parts", []):
+        key = part["key"]
+        if part.get("archive") == "tar":
+            local = getattr(storage, "open_local", None)
+            if local is not None:
+                safe_extract(local(key), target)
+                continue
+            with tempfile.TemporaryDirectory(prefix="hpcflow-unpack-") as tmp:
+                tmp_tar = Path(tmp) / "a.tgz"
+                storage.download(key, str(tmp_tar))
+                safe_extract(tmp_tar, target)
+        else:
+            for obj in storage.list(key, recursive=True):
+                rel = obj[len(key):].lstrip("/")
+                dest = target / rel
+                if not _inside(dest, target):
+                    raise UnsafeArchiveError(f"refusing to write {obj!r} outside {target}")
+                storage.download(obj, str(dest))
+
+
+def materialise(items: Items, root: Path) -> Any:
+    """The items of an artifact as paths under ``root``, keeping their shape."""
+    return _map_items(items, lambda rel: root / rel)
+
+
+def present(items: Items, kind: str, root: Path) -> Any:
+    """What an OP with sign kind ``kind`` receives for an artifact unpacked at ``root``."""
+    paths = materialise(items, root)
+    if kind == "path":
+        if isinstance(paths, Path):
+            return paths
+        flat = flatten_items(items)
+        return root / flat[0] if len(flat) == 1 else root
+    if kind == "list":
+        if isinstance(paths, list):
+            return paths
+        if isinstance(paths, dict):
+            return list(paths.values())
+        return [paths]
+    if kind in ("dict", "nested"):
+        if isinstance(paths, dict):
+            return paths
+        if isinstance(paths, list):
+            return {str(i): p for i, p in enumerate(paths)}
+        return {"0": paths}
+    return paths

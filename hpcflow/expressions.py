@@ -1,0 +1,56 @@
+"""Loop and condition helpers with dflow's names: ``argo_range``, ``argo_sequence``, ``argo_len``,
+``if_expression``. They build data that the planner evaluates at run time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hpcflow import values
+from hpcflow.io import Reference
+
+
+def _arg(value: Any) -> Any:
+    if isinstance(value, Reference):
+        return {"expr": str(value)}
+    if isinstance(value, LoopSource):
+        return value.to_spec()
+    return {"value": values.to_jsonable(value)}
+
+
+class LoopSource:
+    """Something a loop iterates over, evaluated by the planner."""
+
+    def __init__(self, kind: str, **args: Any) -> None:
+        self.kind = kind
+        self.args = args
+
+    def to_spec(self) -> dict:
+        return {"kind": self.kind, **{k: _arg(v) for k, v in self.args.items() if v is not None}}
+
+    def __repr__(self) -> str:
+        return f"<{self.kind} {self.args}>"
+
+
+def argo_range(*args: Any) -> LoopSource:
+    """``range(*args)`` evaluated at run time; arguments may be references."""
+    if not 1 <= len(args) <= 3:
+        raise TypeError("argo_range takes 1 to 3 arguments, like range()")
+    start, end, step = (0, args[0], 1) if len(args) == 1 else (args[0], args[1],
+                                                               args[2] if len(args) == 3 else 1)
+    return LoopSource("range", start=start, end=end, step=step)
+
+
+def argo_sequence(count: Any = None, start: Any = None, end: Any = None,
+                  format: str | None = None) -> LoopSource:
+    """Argo's ``withSequence``: ``count`` or ``end``, from ``start`` (0), with a printf format."""
+    return LoopSource("sequence", count=count, start=start, end=end, format=format)
+
+
+def argo_len(param: Any) -> LoopSource:
+    """The length of a list parameter, at run time."""
+    return LoopSource("len", of=param)
+
+
+def if_expression(_if: Any, _then: Any, _else: Any) -> LoopSource:
+    """A conditional value for Steps/DAG outputs (``value_from_expression`` / ``from_expression``)."""
+    return LoopSource("if", cond=str(_if), then=_then, otherwise=_else)

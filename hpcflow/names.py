@@ -1,0 +1,62 @@
+"""Name rules of dflow (seed README, section 3.1.18), enforced when a workflow is built.
+
+>>> check_step_name("My-name1-2")
+>>> check_template_name("my-name")
+"""
+
+from __future__ import annotations
+
+import re
+
+from hpcflow.errors import WorkflowDefinitionError
+
+_RFC1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_STEP_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]*$")
+_IO_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
+
+WORKFLOW_RULE = (
+    "lowercase RFC 1123 subdomain (lower case alphanumeric characters, '-' or '.', "
+    "starting and ending with an alphanumeric character), at most 57 characters"
+)
+STEP_RULE = "alphanumeric characters or '-', starting with an alphanumeric character"
+IO_RULE = "alphanumeric characters, '_' or '-'"
+KEY_RULE = (
+    "lowercase RFC 1123 subdomain (lower case alphanumeric characters, '-' or '.', "
+    "starting and ending with an alphanumeric character)"
+)
+
+
+def _fail(kind: str, name: object, rule: str) -> None:
+    raise WorkflowDefinitionError(f"{kind} name {name!r} breaks the naming rule: must be {rule}")
+
+
+def check_workflow_name(name: str) -> None:
+    if not isinstance(name, str) or len(name) > 57 or not _RFC1123_SUBDOMAIN.match(name):
+        _fail("workflow", name, WORKFLOW_RULE)
+
+
+def check_template_name(name: str) -> None:
+    if not isinstance(name, str) or len(name) > 57 or not _RFC1123_SUBDOMAIN.match(name):
+        _fail("template", name, WORKFLOW_RULE)
+
+
+def check_step_name(name: str) -> None:
+    if not isinstance(name, str) or not _STEP_NAME.match(name):
+        _fail("step", name, STEP_RULE)
+
+
+def check_io_name(name: str, kind: str = "parameter") -> None:
+    if not isinstance(name, str) or not _IO_NAME.match(name):
+        _fail(kind, name, IO_RULE)
+
+
+def check_key(key: str) -> None:
+    """Keys are checked once their references are resolved (they are dynamic)."""
+    if not isinstance(key, str) or not _RFC1123_SUBDOMAIN.match(key):
+        _fail("key", key, KEY_RULE)
+
+
+def to_template_name(text: str) -> str:
+    """Turn a class or function name into a valid template name: ``SumOP`` -> ``sumop``."""
+    cleaned = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-") or "template"
+    return cleaned[:50].strip("-") or "template"

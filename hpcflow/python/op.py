@@ -1,0 +1,150 @@
+"""Python OPs: class OPs with signs and ``execute``, and function OPs from annotations."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Any, Callable
+
+from hpcflow.python.signs import OPIO, Artifact, OPIOSign, Parameter
+from hpcflow.python.typecheck import describe, matches, path_like, type_name
+
+
+class TransientError(Exception):
+    """Raised by an OP for a failure worth retrying (``retry_on_transient_error``)."""
+
+
+class FatalError(Exception):
+    """Raised by an OP for a failure that must not be retried."""
+
+
+class OPSignError(TypeError):
+    """An OP received or returned a value that its sign does not allow."""
+
+
+def check_opio(op_name: str, direction: str, sign: OPIOSign | dict, values: dict) -> None:
+    """Check ``values`` against ``sign``; raise ``OPSignError`` naming OP, field and types."""
+    for name, spec in dict(sign).items():
+        if name not in values:
+            if isinstance(spec, Artifact) and spec.optional:
+                continue
+            if isinstance(spec, Parameter) and spec.has_default and direction == "input":
+                continue
+            raise OPSignError(f"OP {op_name!r} {direction} {name!r} is missing")
+        value = values[name]
+        if isinstance(spec, Artifact):
+            if value is None and spec.optional:
+                continue
+            if not _artifact_value_ok(spec, value):
+                raise OPSignError(
+                    f"OP {op_name!r} {direction} artifact {name!r}: expected "
+                    f"{type_name(spec.type)}, got {describe(value)}"
+                )
+            continue
+        type_ = spec.type if isinstance(spec, Parameter) else spec
+        if not matches(value, type_):
+            raise OPSignError(
+                f"OP {op_name!r} {direction} {name!r}: expected {type_name(type_)}, "
+                f"got {describe(value)}"
+            )
+
+
+def _artifact_value_ok(spec: Artifact, value: Any) -> bool:
+    if spec.kind == "path":
+        return path_like(value)
+    if spec.kind == "list":
+        return isinstance(value, list) and all(path_like(v) or v is None for v in value)
+    if spec.kind == "dict":
+        return isinstance(value, dict) and all(path_like(v) for v in value.values())
+    return _nested_paths(value)
+
+
+def _nested_paths(value: Any) -> bool:
+    if isinstance(value, dict):
+        return all(_nested_paths(v) for v in value.values())
+    return path_like(value)
+
+
+class OP:
+    """Base of class OPs: define ``get_input_sign``, ``get_output_sign`` and ``execute``."""
+
+    progress_total: int = 1
+    progress_current: int = 0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    @classmethod
+    def get_input_sign(cls) -> OPIOSign:
+        return OPIOSign()
+
+    @classmethod
+    def get_output_sign(cls) -> OPIOSign:
+        return OPIOSign()
+
+    def execute(self, op_in: OPIO) -> OPIO:
+        raise NotImplementedError(f"OP {type(self).__name__} does not implement execute()")
+
+    @classmethod
+    def get_opio_info(cls) -> dict:
+        return {"inputs": dict(cls.get_input_sign()), "outputs": dict(cls.get_output_sign())}
+
+    @staticmethod
+    def exec_sign_check(func: Callable[[Any, OPIO], OPIO]) -> Callable[[Any, OPIO], OPIO]:
+        """Decorate ``execute`` so its input and output are checked against the signs."""
+
+        @functools.wraps(func)
+        def checked(self: OP, op_in: OPIO) -> OPIO:
+            name = type(self).__name__
+            check_opio(name, "input", self.get_input_sign(), dict(op_in))
+            op_out = func(self, op_in)
+            if not isinstance(op_out, (OPIO, dict)):
+                raise OPSignError(f"OP {name!r} returned {describe(op_out)}, expected OPIO")
+            check_opio(name, "output", self.get_output_sign(), dict(op_out))
+            return op_out
+
+        checked.__hpcflow_checked__ = True  # type: ignore[attr-defined]
+        return checked
+
+    @staticmethod
+    def function(func: Callable | None = None, **op_kwargs: Any) -> Any:
+        """Make an OP class from a function whose annotations are its signs.
+
+        ``@OP.function def f(x: int, a: Artifact(Path)) -> {"y": int}: ...``
+        """
+        if func is None:
+            return lambda f: OP.function(f, **op_kwargs)
+        return make_function_op(func)
+
+
+def make_function_op(func: Callable) -> type[OP]:
+    signature = inspect.signature(func)
+    annotations = dict(getattr(func, "__annotations__", {}))
+    input_sign = OPIOSign()
+    for name, param in signature.parameters.items():
+        type_ = annotations.get(name, Any)
+        if param.default is not inspect.Parameter.empty and not isinstance(type_, Artifact):
+            type_ = Parameter(type_.type if isinstance(type_, Parameter) else type_,
+                              default=param.default)
+        input_sign[name] = type_
+    returned = annotations.get("return", {})
+    output_sign = OPIOSign(returned if isinstance(returned, dict) else {})
+
+    def execute(self: OP, op_in: OPIO) -> OPIO:
+        result = func(**dict(op_in))
+        return OPIO(result if result is not None else {})
+
+    cls = type(
+        func.__name__,
+        (OP,),
+        {
+            "get_input_sign": classmethod(lambda cls: input_sign),
+            "get_output_sign": classmethod(lambda cls: output_sign),
+            "execute": OP.exec_sign_check(execute),
+            "__module__": func.__module__,
+            "__doc__": func.__doc__,
+            "__qualname__": func.__qualname__,
+            "_hpcflow_function": func,
+        },
+    )
+    return cls

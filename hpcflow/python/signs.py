@@ -1,0 +1,158 @@
+"""Input/output signs of Python OPs: ``OPIOSign``, ``Artifact``, ``Parameter``, ``BigParameter``."""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from pathlib import Path
+from typing import Any, Dict, Generic, Iterator, List, TypeVar, get_args, get_origin
+
+from hpcflow.errors import WorkflowDefinitionError
+
+T = TypeVar("T")
+
+
+class NestedDict(Generic[T]):
+    """Marker type for artifacts given as arbitrarily nested dicts of paths: ``NestedDict[Path]``."""
+
+
+_UNSET: Any = object()
+
+ARTIFACT_KINDS = {"path", "list", "dict", "nested"}
+
+
+def artifact_kind(type_: Any) -> str:
+    """``Path`` -> path, ``List[Path]`` -> list, ``Dict[str, Path]`` -> dict, ``NestedDict`` -> nested."""
+    if type_ in (Path, str):
+        return "path"
+    origin = get_origin(type_)
+    if origin in (list, List):
+        return "list"
+    if origin in (dict, Dict):
+        return "dict"
+    if origin is NestedDict or type_ is NestedDict:
+        return "nested"
+    raise WorkflowDefinitionError(
+        f"Artifact type {type_!r} is not supported: use Path, List[Path], Dict[str, Path] "
+        "or NestedDict[Path]"
+    )
+
+
+class Artifact:
+    """Sign of an input or output artifact: ``Artifact(Path, optional=False, archive="tar")``."""
+
+    def __init__(
+        self,
+        type: Any,
+        optional: bool = False,
+        archive: str | None = "default",
+        global_name: str | None = None,
+        sub_path: bool = True,
+    ) -> None:
+        self.type = type
+        self.kind = artifact_kind(type)
+        self.optional = optional
+        if archive not in ("default", "tar", None):
+            raise WorkflowDefinitionError(
+                f"Artifact archive={archive!r} is not supported: use 'tar' or None"
+            )
+        self.archive = archive
+        self.global_name = global_name
+        self.sub_path = sub_path
+
+    def __repr__(self) -> str:
+        return f"Artifact({self.type!r}, optional={self.optional})"
+
+
+class Parameter:
+    """Sign of a parameter with a type and, optionally, a default: ``Parameter(int, default=1)``."""
+
+    def __init__(self, type: Any, default: Any = _UNSET, global_name: str | None = None,
+                 **kwargs: Any) -> None:
+        self.type = type
+        self.default = default
+        self.global_name = global_name
+        self.extra = kwargs
+
+    @property
+    def has_default(self) -> bool:
+        return self.default is not _UNSET
+
+    def __repr__(self) -> str:
+        return f"Parameter({self.type!r})"
+
+
+class BigParameter(Parameter):
+    """A parameter too large for the store's parameter column; hpcflow keeps it like any other."""
+
+
+class OPIOSign(MutableMapping):
+    """A mapping from input or output name to its sign (a type, ``Artifact`` or ``Parameter``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._data: dict[str, Any] = dict(*args, **kwargs)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._data[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return f"OPIOSign({self._data!r})"
+
+
+class OPIO(MutableMapping):
+    """The values an OP receives or returns, keyed by sign name."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._data: dict[str, Any] = dict(*args, **kwargs)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._data[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return f"OPIO({self._data!r})"
+
+
+def split_sign(sign: OPIOSign | dict) -> tuple[dict[str, Parameter], dict[str, Artifact]]:
+    """Parameters and artifacts of a sign; plain types become ``Parameter(type)``."""
+    parameters: dict[str, Parameter] = {}
+    artifacts: dict[str, Artifact] = {}
+    for name, value in dict(sign).items():
+        if isinstance(value, Artifact):
+            artifacts[name] = value
+        elif isinstance(value, Parameter):
+            parameters[name] = value
+        else:
+            parameters[name] = Parameter(value)
+    return parameters, artifacts
+
+
+def is_list_type(type_: Any) -> bool:
+    return get_origin(type_) in (list, List) or type_ is list
+
+
+def list_item_type(type_: Any) -> Any:
+    args = get_args(type_)
+    return args[0] if args else Any

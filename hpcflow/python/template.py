@@ -1,0 +1,114 @@
+"""``PythonOPTemplate``: a template that runs a Python OP, and ``Slices``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hpcflow.errors import WorkflowDefinitionError
+from hpcflow.io import InputArtifact, InputParameter, OutputArtifact, OutputParameter
+from hpcflow.names import to_template_name
+from hpcflow.python.op import OP
+from hpcflow.python.signs import split_sign
+from hpcflow.templates import OPTemplate
+
+#: Local packages made importable in every Python OP step (dflow's ``upload_packages``).
+upload_packages: list[str] = []
+
+
+class Slices:
+    """How a looped step slices its inputs and stacks its outputs (dflow's ``Slices``)."""
+
+    def __init__(self, slices: str | None = None, input_parameter: list[str] | None = None,
+                 input_artifact: list[str] | None = None,
+                 output_parameter: list[str] | None = None,
+                 output_artifact: list[str] | None = None, sub_path: bool = False,
+                 group_size: int | None = None, pool_size: int | None = None,
+                 register_first_only: bool = False, create_dir: bool = False) -> None:
+        self.slices = slices or "{{item}}"
+        self.input_parameter = list(input_parameter or [])
+        self.input_artifact = list(input_artifact or [])
+        self.output_parameter = list(output_parameter or [])
+        self.output_artifact = list(output_artifact or [])
+        self.sub_path = sub_path
+        self.group_size = group_size
+        self.pool_size = pool_size
+        self.register_first_only = register_first_only
+        self.create_dir = create_dir
+
+    def to_spec(self) -> dict:
+        return dict(vars(self))
+
+
+class PythonOPTemplate(OPTemplate):
+    """Runs a class OP or function OP; inputs and outputs come from the OP's signs."""
+
+    kind = "python"
+
+    def __init__(self, op_class: Any, image: str | None = None, command: list[str] | None = None,
+                 output_artifact_save: Any = None, output_artifact_archive: dict | None = None,
+                 output_parameter_default: dict | None = None,
+                 input_artifact_slices: dict | None = None,
+                 input_parameter_slices: dict | None = None,
+                 output_artifact_slices: dict | None = None,
+                 output_parameter_slices: dict | None = None,
+                 output_artifact_global_name: dict | None = None,
+                 output_parameter_global_name: dict | None = None,
+                 slices: Slices | None = None, python_packages: list[str] | None = None,
+                 timeout: int | None = None, retry_on_transient_error: int | None = None,
+                 timeout_as_transient_error: bool = False, image_pull_policy: str | None = None,
+                 requests: dict | None = None, limits: dict | None = None,
+                 envs: dict[str, str] | None = None, pre_script: str = "", post_script: str = "",
+                 name: str | None = None, **kwargs: Any) -> None:
+        if isinstance(op_class, OP):
+            op_obj: OP | None = op_class
+            op_type = type(op_class)
+        elif isinstance(op_class, type) and issubclass(op_class, OP):
+            op_obj = None
+            op_type = op_class
+        else:
+            raise WorkflowDefinitionError(
+                f"PythonOPTemplate needs an OP class, an OP instance or an @OP.function, "
+                f"got {op_class!r}"
+            )
+        super().__init__(
+            name=name or to_template_name(op_type.__name__), timeout=timeout,
+            retry_on_transient_error=retry_on_transient_error,
+            timeout_as_transient_error=timeout_as_transient_error, **kwargs,
+        )
+        self.op_class = op_type
+        self.op_object = op_obj
+        self.image = image
+        self.command = command
+        self.slices = slices
+        self.python_packages = list(python_packages or [])
+        self.image_pull_policy = image_pull_policy
+        self.requests = requests or {}
+        self.limits = limits or {}
+        self.envs = envs or {}
+        self.pre_script = pre_script
+        self.post_script = post_script
+        self._declare_io(output_artifact_archive or {}, output_parameter_default or {})
+
+    def _declare_io(self, archives: dict, defaults: dict) -> None:
+        in_params, in_arts = split_sign(self.op_class.get_input_sign())
+        out_params, out_arts = split_sign(self.op_class.get_output_sign())
+        for name, sign in in_params.items():
+            if sign.has_default:
+                self.inputs.parameters[name] = InputParameter(value=sign.default, type=sign.type)
+            else:
+                self.inputs.parameters[name] = InputParameter(type=sign.type)
+        for name, art in in_arts.items():
+            self.inputs.artifacts[name] = InputArtifact(optional=art.optional, type=art.type)
+        for name, sign in out_params.items():
+            out = OutputParameter(type=sign.type)
+            if name in defaults:
+                out.default = defaults[name]
+            elif sign.has_default:
+                out.default = sign.default
+            self.outputs.parameters[name] = out
+        for name, art in out_arts.items():
+            archive = archives.get(name, art.archive)
+            self.outputs.artifacts[name] = OutputArtifact(type=art.type, archive=archive)
+
+    def op_instance(self) -> OP:
+        return self.op_object if self.op_object is not None else self.op_class()

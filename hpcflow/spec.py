@@ -1,0 +1,373 @@
+"""Turning a workflow's object graph into its stored form, checking it on the way.
+
+The spec is JSON (structure) plus blobs (cloudpickled OPs, keyed by SHA-256).
+Everything a user can get wrong about the structure is found here, before
+anything reaches the store, with an error that names the step and the field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import sys
+import sysconfig
+from typing import Any
+
+import cloudpickle
+
+from hpcflow import values
+from hpcflow.artifacts import StoredArtifact
+from hpcflow.errors import WorkflowDefinitionError
+from hpcflow.io import (
+    InputArtifact,
+    InputParameter,
+    OutputArtifact,
+    OutputParameter,
+    Reference,
+    StepArtifactRef,
+    StepParameterRef,
+)
+from hpcflow.python.op import OP
+from hpcflow.python.template import PythonOPTemplate, upload_packages
+from hpcflow.python.typecheck import describe, matches, type_name
+from hpcflow.step import Step
+from hpcflow.steps import DAG, Steps
+from hpcflow.templates import OPTemplate, ScriptOPTemplate
+
+SPEC_VERSION = 1
+_REF_IN_TEXT = re.compile(r"\{\{\s*(steps|tasks)\.([A-Za-z0-9-]+)\.")
+
+
+def _is_installed_module(module_name: str) -> bool:
+    """True for modules a step process can import by name (stdlib, site-packages, hpcflow)."""
+    if module_name == "__main__":
+        return False
+    if module_name.split(".")[0] in ("hpcflow", "builtins"):
+        return True
+    module = sys.modules.get(module_name)
+    path = getattr(module, "__file__", None)
+    if not path:
+        return True
+    path = os.path.realpath(path)
+    roots = {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    return any(path.startswith(os.path.realpath(r) + os.sep) for r in roots)
+
+
+def pickle_op(template: PythonOPTemplate) -> bytes:
+    """Pickle the OP by value when it lives in a script or a local module, so jobs need no copy."""
+    module_name = template.op_class.__module__
+    if not _is_installed_module(module_name) and module_name in sys.modules:
+        cloudpickle.register_pickle_by_value(sys.modules[module_name])
+    payload = template.op_object if template.op_object is not None else template.op_class
+    return cloudpickle.dumps(payload)
+
+
+class SpecBuilder:
+    """Walks templates reachable from the entrypoint; one spec entry per template object."""
+
+    def __init__(self) -> None:
+        self.templates: dict[str, dict] = {}
+        self.blobs: dict[str, bytes] = {}
+        self._names: dict[int, str] = {}
+        self._taken: set[str] = set()
+
+    def template_name(self, template: OPTemplate) -> str:
+        if id(template) in self._names:
+            return self._names[id(template)]
+        name = template.name
+        n = 2
+        while name in self._taken:
+            name = f"{template.name}-{n}"
+            n += 1
+        self._taken.add(name)
+        self._names[id(template)] = name
+        self.templates[name] = {}  # placeholder: recursion (a Steps using itself) ends here
+        self.templates[name] = self._template_spec(template, name)
+        return name
+
+    def _io_spec(self, template: OPTemplate) -> dict:
+        params: dict[str, Any] = {}
+        for name, p in template.inputs.parameters.items():
+            entry: dict[str, Any] = {}
+            if isinstance(p, InputParameter) and p.has_value:
+                entry["default"] = self.value_spec(p.value, f"template {template.name!r}")
+            if getattr(p, "type", None) is not None:
+                entry["type"] = type_name(p.type)
+            params[name] = entry
+        arts = {
+            name: {"optional": bool(getattr(a, "optional", False)),
+                   "path": getattr(a, "path", None)}
+            for name, a in template.inputs.artifacts.items()
+        }
+        out_params: dict[str, Any] = {}
+        for name, p in template.outputs.parameters.items():
+            entry = {}
+            if isinstance(p, OutputParameter):
+                if p.has_default:
+                    entry["default"] = values.to_jsonable(p.default)
+                if p.value_from_path:
+                    entry["value_from_path"] = p.value_from_path
+                if p.value_from_parameter is not None:
+                    entry["value_from_parameter"] = self.value_spec(
+                        p.value_from_parameter, f"output {name!r} of {template.name!r}")
+                if p.value_from_expression is not None:
+                    entry["value_from_expression"] = str(p.value_from_expression)
+            out_params[name] = entry
+        out_arts: dict[str, Any] = {}
+        for name, a in template.outputs.artifacts.items():
+            entry = {}
+            if isinstance(a, OutputArtifact):
+                entry["path"] = a.path
+                entry["archive"] = a.archive
+                if a._from is not None:
+                    entry["from"] = self.artifact_spec(a._from, f"output {name!r}")
+                if a.from_expression is not None:
+                    entry["from_expression"] = str(a.from_expression)
+                if a.type is not None:
+                    from hpcflow.python.signs import artifact_kind
+
+                    entry["kind"] = artifact_kind(a.type)
+            out_arts[name] = entry
+        return {"inputs": {"parameters": params, "artifacts": arts},
+                "outputs": {"parameters": out_params, "artifacts": out_arts}}
+
+    def _template_spec(self, template: OPTemplate, name: str) -> dict:
+        spec: dict[str, Any] = {"kind": template.kind, "name": name, **self._io_spec(template)}
+        spec["timeout"] = template.timeout
+        spec["retry_on_transient_error"] = template.retry_on_transient_error
+        spec["timeout_as_transient_error"] = template.timeout_as_transient_error
+        if isinstance(template, PythonOPTemplate):
+            blob = pickle_op(template)
+            digest = hashlib.sha256(blob).hexdigest()
+            self.blobs[digest] = blob
+            in_kinds = {n: getattr(a, "type", None) for n, a in template.inputs.artifacts.items()}
+            from hpcflow.python.signs import artifact_kind
+
+            spec.update(
+                op=digest, op_name=template.op_class.__name__, image=template.image,
+                slices=template.slices.to_spec() if template.slices else None,
+                python_packages=list(template.python_packages) + list(upload_packages),
+                envs=dict(template.envs),
+                input_artifact_kinds={n: artifact_kind(t) for n, t in in_kinds.items() if t},
+            )
+        elif isinstance(template, ScriptOPTemplate):
+            spec.update(image=template.image, command=template.command, script=template.script,
+                        envs=dict(template.envs))
+        elif isinstance(template, Steps):
+            spec["steps"] = [[self.step_spec(s, template) for s in group]
+                             for group in template.steps]
+            spec["parallelism"] = template.parallelism
+            self._check_container(template)
+        elif isinstance(template, DAG):
+            spec["tasks"] = [self.step_spec(t, template) for t in template.tasks]
+            spec["parallelism"] = template.parallelism
+            self._check_container(template)
+        else:
+            raise WorkflowDefinitionError(f"template {template!r} of unknown kind")
+        return spec
+
+    def _check_container(self, container: Steps | DAG) -> None:
+        names = [s.name for s in container.all_steps()]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise WorkflowDefinitionError(
+                f"{container.kind} {container.name!r} has more than one step named {dupes[0]!r}: "
+                "step names must be unique within their Steps/DAG"
+            )
+        for name, out in container.outputs.parameters.items():
+            src = getattr(out, "value_from_parameter", None)
+            if src is None and getattr(out, "value_from_expression", None) is None and not (
+                    isinstance(out, OutputParameter) and out.has_default):
+                raise WorkflowDefinitionError(
+                    f"output parameter {name!r} of {container.name!r} has no source: set "
+                    "value_from_parameter (or value_from_expression, or a default)"
+                )
+
+    def value_spec(self, value: Any, where: str) -> dict:
+        if isinstance(value, (StepArtifactRef, InputArtifact, OutputArtifact, StoredArtifact)):
+            raise WorkflowDefinitionError(
+                f"{where}: an artifact was given where a parameter is expected; pass it in "
+                "artifacts={...}"
+            )
+        if isinstance(value, Reference):
+            return {"expr": str(value)}
+        if isinstance(value, str) and "{{" in value:
+            return {"expr": value}
+        if isinstance(value, (list, tuple)) and any(isinstance(v, Reference) for v in value):
+            return {"list": [self.value_spec(v, where) for v in value]}
+        try:
+            return {"value": values.to_jsonable(value)}
+        except Exception as exc:
+            raise WorkflowDefinitionError(f"{where}: value {value!r} cannot be stored: {exc}") from exc
+
+    def artifact_spec(self, value: Any, where: str) -> dict | None:
+        if value is None:
+            return None
+        if isinstance(value, StoredArtifact):
+            return {"artifact": value.ref}
+        if isinstance(value, (StepArtifactRef, InputArtifact, OutputArtifact)):
+            return {"expr": str(value)}
+        if isinstance(value, str) and "{{" in value:
+            return {"expr": value}
+        if isinstance(value, StepParameterRef):
+            raise WorkflowDefinitionError(
+                f"{where}: a parameter was given where an artifact is expected; pass it in "
+                "parameters={...}"
+            )
+        raise WorkflowDefinitionError(
+            f"{where}: {value!r} is not an artifact: use upload_artifact(...) or another "
+            "step's outputs.artifacts[...]"
+        )
+
+    def step_spec(self, step: Step, container: Steps | DAG) -> dict:
+        where = f"step {step.name!r}"
+        template_name = self.template_name(step.template)
+        templ = step.template
+        declared_p = templ.inputs.parameters
+        declared_a = templ.inputs.artifacts
+        for given in step.parameters:
+            if given not in declared_p:
+                raise WorkflowDefinitionError(
+                    f"{where} gives parameter {given!r}, which template {templ.name!r} does not "
+                    f"declare (it has: {', '.join(declared_p) or 'none'})"
+                )
+        for given in step.artifacts:
+            if given not in declared_a:
+                raise WorkflowDefinitionError(
+                    f"{where} gives artifact {given!r}, which template {templ.name!r} does not "
+                    f"declare (it has: {', '.join(declared_a) or 'none'})"
+                )
+        for name, decl in declared_p.items():
+            has_default = isinstance(decl, InputParameter) and decl.has_value
+            if name not in step.parameters and not has_default:
+                raise WorkflowDefinitionError(
+                    f"{where} is missing input parameter {name!r} of template {templ.name!r}: "
+                    f"pass parameters={{{name!r}: ...}}"
+                )
+        for name, decl in declared_a.items():
+            if step.artifacts.get(name) is None and not getattr(decl, "optional", False):
+                raise WorkflowDefinitionError(
+                    f"{where} is missing input artifact {name!r} of template {templ.name!r}: "
+                    f"pass artifacts={{{name!r}: ...}} or declare it optional"
+                )
+        params = {n: self.value_spec(v, f"{where} parameter {n!r}")
+                  for n, v in step.parameters.items()}
+        if isinstance(templ, PythonOPTemplate):
+            self._check_constant_types(step, templ, params)
+        arts = {n: self.artifact_spec(v, f"{where} artifact {n!r}")
+                for n, v in step.artifacts.items()}
+        deps = sorted(self._dependencies(step, container))
+        executor = step.executor
+        return {
+            "name": step.name,
+            "template": template_name,
+            "parameters": params,
+            "artifacts": arts,
+            "when": str(step.when) if step.when is not None else None,
+            "key": str(step.key) if step.key is not None else None,
+            "with_param": _loop_spec(step.with_param),
+            "with_sequence": _loop_spec(step.with_sequence),
+            "continue_on_failed": bool(step.continue_on_failed or step.continue_on_error),
+            "continue_on_num_success": step.continue_on_num_success,
+            "continue_on_success_ratio": step.continue_on_success_ratio,
+            "timeout": step.timeout,
+            "parallelism": step.parallelism,
+            "dependencies": deps,
+            "executor": executor.to_spec() if hasattr(executor, "to_spec") else None,
+        }
+
+    def _check_constant_types(self, step: Step, templ: PythonOPTemplate, params: dict) -> None:
+        for name, spec in params.items():
+            if "value" not in spec or step.with_param is not None or step.with_sequence is not None:
+                continue
+            if templ.slices and name in templ.slices.input_parameter:
+                continue
+            declared = templ.inputs.parameters[name].type
+            value = values.from_jsonable(spec["value"])
+            if declared is not None and not matches(value, declared):
+                raise WorkflowDefinitionError(
+                    f"step {step.name!r} parameter {name!r}: OP {templ.op_class.__name__!r} "
+                    f"expects {type_name(declared)}, got {describe(value)}"
+                )
+
+    def _dependencies(self, step: Step, container: Steps | DAG) -> set[str]:
+        siblings = {s.name: s for s in container.all_steps()}
+        found: set[str] = set()
+        for value in [*step.parameters.values(), *step.artifacts.values(), step.when, step.key,
+                      step.with_param]:
+            for ref_name in _referenced_steps(value):
+                if ref_name not in siblings:
+                    raise WorkflowDefinitionError(
+                        f"step {step.name!r} refers to step {ref_name!r}, which is not in "
+                        f"{container.kind} {container.name!r}"
+                    )
+                found.add(ref_name)
+        for dep in step.dependencies:
+            dep_name = dep if isinstance(dep, str) else getattr(dep, "name", None)
+            if dep_name not in siblings:
+                raise WorkflowDefinitionError(
+                    f"task {step.name!r} depends on {dep_name!r}, which is not in "
+                    f"{container.kind} {container.name!r}"
+                )
+            found.add(str(dep_name))
+        found.discard(step.name)
+        if isinstance(container, Steps):
+            self._check_order(step, container, found)
+        return found
+
+    @staticmethod
+    def _check_order(step: Step, container: Steps, refs: set[str]) -> None:
+        position = {s.name: i for i, group in enumerate(container.steps) for s in group}
+        for ref in refs:
+            if position[ref] >= position[step.name]:
+                raise WorkflowDefinitionError(
+                    f"step {step.name!r} uses outputs of step {ref!r}, which does not run before "
+                    f"it in {container.name!r}: add {ref!r} in an earlier wf.add(...)"
+                )
+
+
+def _referenced_steps(value: Any) -> set[str]:
+    if value is None:
+        return set()
+    if isinstance(value, (StepParameterRef, StepArtifactRef)):
+        return {value.step.name}  # type: ignore[union-attr]
+    if isinstance(value, (list, tuple)):
+        return {n for v in value for n in _referenced_steps(v)}
+    return {m.group(2) for m in _REF_IN_TEXT.finditer(str(value))}
+
+
+def _loop_spec(value: Any) -> Any:
+    if value is None:
+        return None
+    if hasattr(value, "to_spec"):
+        return value.to_spec()
+    if isinstance(value, Reference):
+        return {"expr": str(value)}
+    if isinstance(value, str):
+        return {"expr": value}
+    return {"value": values.to_jsonable(list(value))}
+
+
+def build_spec(name: str, entry: OPTemplate, parallelism: int | None = None,
+               labels: dict | None = None) -> tuple[dict, dict[str, bytes]]:
+    builder = SpecBuilder()
+    entry_name = builder.template_name(entry)
+    for pname, decl in entry.inputs.parameters.items():
+        if not (isinstance(decl, InputParameter) and decl.has_value):
+            raise WorkflowDefinitionError(
+                f"the workflow's entry template {entry.name!r} needs a value for input "
+                f"parameter {pname!r}"
+            )
+    spec = {
+        "version": SPEC_VERSION,
+        "name": name,
+        "entrypoint": entry_name,
+        "templates": builder.templates,
+        "parallelism": parallelism,
+        "labels": dict(labels or {}),
+    }
+    return spec, builder.blobs
+
+
+__all__ = ["OP", "build_spec"]

@@ -1,0 +1,176 @@
+"""``Workflow``: build, submit, follow and control a workflow (dflow's API)."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from hpcflow import settings as _config
+from hpcflow.artifacts import StoredArtifact
+from hpcflow.errors import HpcflowError, WorkflowDefinitionError
+from hpcflow.names import check_workflow_name
+from hpcflow.step import Step
+from hpcflow.steps import DAG, Steps
+from hpcflow.values import from_jsonable
+
+FINAL_PHASES = ("Succeeded", "Failed", "Error", "Terminated")
+
+#: Workflows submitted by this process, in order (``hpcflow run`` follows them).
+submitted_workflows: list[Workflow] = []
+
+
+class ParameterView:
+    """``step.outputs.parameters["x"]``: ``.value`` holds the value."""
+
+    def __init__(self, name: str, value: Any) -> None:
+        self.name = name
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"<parameter {self.name}={self.value!r}>"
+
+
+class IOView:
+    def __init__(self, data: dict | None) -> None:
+        data = data or {}
+        self.parameters = {n: ParameterView(n, from_jsonable(v))
+                           for n, v in data.get("parameters", {}).items()}
+        self.artifacts = {n: StoredArtifact(ref, name=n)
+                          for n, ref in data.get("artifacts", {}).items() if ref is not None}
+
+
+class StepView:
+    """A step as stored, returned by ``Workflow.query_step`` (dflow's ArgoStep)."""
+
+    def __init__(self, row: Any) -> None:
+        self.id = str(row["id"])
+        self.workflow_id = row["workflow_id"]
+        self.name = row["name"]
+        self.displayName = row["name"]
+        self.key = row["key"]
+        self.phase = row["phase"]
+        self.type = row["type"]
+        self.template = row["template"]
+        self.templateName = row["template"]
+        self.reason = row["reason"]
+        self.message = row["reason"]
+        self.startedAt = row["started_at"]
+        self.finishedAt = row["finished_at"]
+        self.progress = (row["progress_current"], row["progress_total"])
+        self.inputs = IOView(json.loads(row["inputs"]) if row["inputs"] else None)
+        self.outputs = IOView(json.loads(row["outputs"]) if row["outputs"] else None)
+
+    def __repr__(self) -> str:
+        return f"<step {self.name} {self.phase} id={self.id}>"
+
+
+class Workflow:
+    """A workflow: steps added with ``add``, or an entry ``Steps``/``DAG``; or ``id=`` to reattach."""
+
+    def __init__(self, name: str = "workflow", steps: Steps | None = None, dag: DAG | None = None,
+                 id: str | None = None, parallelism: int | None = None,
+                 labels: dict[str, str] | None = None, annotations: dict | None = None,
+                 context: Any = None, **kwargs: Any) -> None:
+        self.id = id
+        self.labels = dict(labels or {})
+        self.parallelism = parallelism
+        if id is not None:
+            from hpcflow.daemon import client
+
+            row = client.workflow_row(_config.home(), id)
+            self.name = row["name"]
+            self.entry: Steps | DAG | None = None
+            return
+        check_workflow_name(name)
+        self.name = name
+        if steps is not None and dag is not None:
+            raise WorkflowDefinitionError("Workflow takes steps= or dag=, not both")
+        self.entry = steps if steps is not None else dag
+        if self.entry is None:
+            self.entry = Steps(name=name)
+
+    # -- building -----------------------------------------------------------------
+    def add(self, step: Step | list[Step]) -> None:
+        if self.id is not None:
+            raise HpcflowError(f"workflow {self.id} is already submitted: build a new Workflow")
+        assert self.entry is not None
+        self.entry.add(step)  # type: ignore[arg-type]
+
+    # -- submitting ---------------------------------------------------------------
+    def submit(self, reuse_step: list | None = None, **kwargs: Any) -> Workflow:
+        from hpcflow.daemon import client
+        from hpcflow.spec import build_spec
+
+        if self.id is not None:
+            raise HpcflowError(f"workflow {self.id} is already submitted")
+        if reuse_step:
+            raise HpcflowError("reuse_step is not supported by this hpcflow yet")
+        assert self.entry is not None
+        spec, blobs = build_spec(self.name, self.entry, parallelism=self.parallelism,
+                                 labels=self.labels)
+        spec["archive_mode"] = _config.config.get("archive_mode", "tar")
+        self.id = client.submit(
+            _config.home(), self.name, spec, blobs, _config.storage_spec(), self.labels,
+            idle_exit=float(_config.config.get("engine_idle_exit") or 600.0),
+        )
+        submitted_workflows.append(self)
+        return self
+
+    def _need_id(self) -> str:
+        if self.id is None:
+            raise HpcflowError(f"workflow {self.name!r} has not been submitted: call submit()")
+        return self.id
+
+    # -- following ----------------------------------------------------------------
+    def query_status(self) -> str:
+        from hpcflow.daemon import client
+
+        return str(client.workflow_row(_config.home(), self._need_id())["phase"])
+
+    def query(self) -> dict:
+        from hpcflow.daemon import client
+
+        row = client.workflow_row(_config.home(), self._need_id())
+        return {k: row[k] for k in row.keys() if k != "spec"}
+
+    def wait(self, timeout: float | None = None, interval: float = 0.2) -> str:
+        """Block until the workflow is final (or ``timeout`` seconds pass); returns the phase."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            phase = self.query_status()
+            if phase in FINAL_PHASES:
+                return phase
+            if deadline is not None and time.monotonic() > deadline:
+                return phase
+            time.sleep(interval)
+
+    def query_step(self, name: str | None = None, key: str | list[str] | None = None,
+                   phase: str | list[str] | None = None, id: Any = None,
+                   type: str | None = None, **kwargs: Any) -> list[StepView]:
+        from hpcflow.daemon import client
+
+        home = _config.home()
+        wf_id = self._need_id()
+        if isinstance(key, list):
+            rows = [r for k in key for r in client.query_steps(home, wf_id, key=k)]
+        else:
+            rows = client.query_steps(home, wf_id, name=name, key=key, phase=phase,
+                                      step_id=id, type_=type)
+        if name is not None and isinstance(key, list):
+            rows = [r for r in rows if r["name"] == name]
+        return [StepView(r) for r in rows]
+
+    def query_step_by_key(self, key: str | list[str]) -> list[StepView]:
+        return self.query_step(key=key)
+
+    def query_keys_of_steps(self) -> list[str]:
+        return [s.key for s in self.query_step() if s.key]
+
+    def terminate(self) -> None:
+        from hpcflow.daemon import client
+
+        client.request_terminate(_config.home(), self._need_id())
+
+    def __repr__(self) -> str:
+        return f"<Workflow {self.id or self.name}>"
