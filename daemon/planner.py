@@ -177,30 +177,39 @@ def plan_steps(node: Node, template: dict, children: list[Node], templates: dict
 
 def plan_dag(node: Node, template: dict, children: list[Node], templates: dict,
              workflow: dict) -> list[Action]:
-    """DAG: a task starts once its dependencies are done; after a failure nothing new starts."""
+    """DAG: a task starts once its dependencies are done; after a failure nothing new starts.
+
+    Omissions propagate within one call (a task after an omitted one is omitted too).
+    """
     by_slot = {c.slot: c for c in children}
     scope = Scope(inputs=node.inputs, siblings=_siblings(children), workflow=workflow)
     failing = any(c.phase in states.STEP_FINAL and not _tolerated(c) for c in children)
     actions: list[Action] = []
-    pending = False
-    for task in template["tasks"]:
-        if task["name"] in by_slot:
-            pending = pending or by_slot[task["name"]].phase in states.STEP_LIVE
-            continue
-        deps = [by_slot.get(d) for d in task["dependencies"]]
-        if any(d is None or d.phase in states.STEP_LIVE for d in deps):
-            pending = True
-            continue
-        if failing or any(not _tolerated(d) for d in deps if d is not None):
-            reason = "a dependency failed" if not failing else "an earlier task failed"
-            actions.append(CreateStep(node.id, task["name"], task["name"], task["template"],
-                                      STEP_TYPE_OF_KIND[templates[task["template"]]["kind"]],
-                                      states.OMITTED, {}, task, reason=reason))
-            continue
-        actions.append(instantiate(task, templates, scope, node.id, task["name"]))
-        pending = True
-    if pending or actions:
+    progress = True
+    while progress:
+        progress = False
+        for task in template["tasks"]:
+            if task["name"] in by_slot:
+                continue
+            deps = [by_slot.get(d) for d in task["dependencies"]]
+            if any(d is None or d.phase in states.STEP_LIVE for d in deps):
+                continue
+            if failing or any(not _tolerated(d) for d in deps if d is not None):
+                reason = "an earlier task failed" if failing else "a dependency failed"
+                action = CreateStep(node.id, task["name"], task["name"], task["template"],
+                                    STEP_TYPE_OF_KIND[templates[task["template"]]["kind"]],
+                                    states.OMITTED, {}, task, reason=reason)
+            else:
+                action = instantiate(task, templates, scope, node.id, task["name"])
+            actions.append(action)
+            by_slot[task["name"]] = Node(-1, action.slot, action.name, action.template,
+                                         action.type, action.phase, action.inputs, None,
+                                         action.spec, action.reason)
+            progress = True
+    if actions or any(c.phase in states.STEP_LIVE for c in by_slot.values()):
         return actions
+    if len(by_slot) < len(template["tasks"]):
+        return []  # cannot happen for an acyclic DAG; a cycle is refused when the spec is built
     return [_finish(node, template, children, workflow)]
 
 

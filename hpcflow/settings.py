@@ -13,7 +13,7 @@ config: dict[str, Any] = {
     "home": None,
     "local_parallelism": None,
     "archive_mode": "tar",
-    "engine_idle_exit": 600.0,
+    "engine_idle_exit": float(os.environ.get("HPCFLOW_ENGINE_IDLE_EXIT", "600")),
     "max_recursion_depth": 100,
 }
 

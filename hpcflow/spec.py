@@ -163,6 +163,7 @@ class SpecBuilder:
             spec["tasks"] = [self.step_spec(t, template) for t in template.tasks]
             spec["parallelism"] = template.parallelism
             self._check_container(template)
+            _check_acyclic(template.name, spec["tasks"])
         else:
             raise WorkflowDefinitionError(f"template {template!r} of unknown kind")
         return spec
@@ -325,6 +326,20 @@ class SpecBuilder:
                     f"step {step.name!r} uses outputs of step {ref!r}, which does not run before "
                     f"it in {container.name!r}: add {ref!r} in an earlier wf.add(...)"
                 )
+
+
+def _check_acyclic(dag_name: str, tasks: list[dict]) -> None:
+    deps = {t["name"]: set(t["dependencies"]) for t in tasks}
+    done: set[str] = set()
+    while len(done) < len(deps):
+        ready = [n for n, d in deps.items() if n not in done and d <= done]
+        if not ready:
+            cycle = sorted(n for n in deps if n not in done)
+            raise WorkflowDefinitionError(
+                f"DAG {dag_name!r} has a dependency cycle among tasks {', '.join(cycle)}: "
+                "remove one of the dependencies"
+            )
+        done.update(ready)
 
 
 def _referenced_steps(value: Any) -> set[str]:

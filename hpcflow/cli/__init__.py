@@ -1,0 +1,1 @@
+"""The ``hpcflow`` command line (click): thin commands over the library."""

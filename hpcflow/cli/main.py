@@ -1,0 +1,285 @@
+"""``hpcflow``: run, submit and follow workflows; read their steps and logs."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from hpcflow import __version__
+from hpcflow.cli import render
+from hpcflow.errors import HpcflowError
+
+FINAL = ("Succeeded", "Failed", "Error", "Terminated")
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    click.echo(f"hpcflow: {message}", err=True)
+    sys.exit(code)
+
+
+class HpcflowGroup(click.Group):
+    """Turns errors a user can act on into one line and a non-zero exit."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except HpcflowError as exc:
+            fail(str(exc))
+
+
+def _home() -> Path:
+    from hpcflow.settings import home
+
+    return home()
+
+
+def _wf_json(row: Any, counts: dict[str, int] | None = None) -> dict:
+    data = {
+        "id": row["id"], "name": row["name"], "phase": row["phase"],
+        "labels": json.loads(row["labels"] or "{}"), "created_at": row["created_at"],
+        "started_at": row["started_at"], "finished_at": row["finished_at"],
+        "message": row["message"],
+    }
+    if counts is not None:
+        data["steps"] = counts
+    return data
+
+
+def _step_json(row: Any) -> dict:
+    return {
+        "id": row["id"], "name": row["name"], "key": row["key"], "type": row["type"],
+        "phase": row["phase"], "template": row["template"], "parent_id": row["parent_id"],
+        "started_at": row["started_at"], "finished_at": row["finished_at"],
+        "reason": row["reason"],
+        "inputs": json.loads(row["inputs"]) if row["inputs"] else None,
+        "outputs": json.loads(row["outputs"]) if row["outputs"] else None,
+    }
+
+
+@click.group(cls=HpcflowGroup)
+@click.version_option(__version__, prog_name="hpcflow")
+def main() -> None:
+    """Run dflow-style workflows on this machine or an HPC cluster.
+
+    State lives in $HPCFLOW_HOME (default ~/.hpcflow).
+    """
+
+
+def _follow(workflows: list[Any], interval: float = 0.3) -> list[str]:
+    """Wait for every workflow; a live progress bar on a terminal, phase lines otherwise."""
+    from hpcflow.daemon import client
+
+    home = _home()
+    tty = sys.stderr.isatty()
+    last: dict[str, str] = {}
+    while True:
+        phases = []
+        for wf in workflows:
+            phase = wf.query_status()
+            phases.append(phase)
+            counts = client.phase_counts(home, wf.id)
+            done = sum(v for k, v in counts.items() if k not in ("Pending", "Running"))
+            total = sum(counts.values())
+            line = f"{wf.id} {phase:<9} {render.progress_bar(done, total)} " \
+                   f"{render.counts_text(counts)}"
+            if tty:
+                click.echo("\r\033[K" + line, err=True, nl=False)
+            elif last.get(wf.id) != phase:
+                click.echo(line, err=True)
+            last[wf.id] = phase
+        if all(p in FINAL for p in phases):
+            if tty:
+                click.echo("", err=True)
+            return phases
+        time.sleep(interval)
+
+
+@main.command()
+@click.argument("script", type=click.Path(dir_okay=False))
+def run(script: str) -> None:
+    """Run SCRIPT, follow every workflow it submits, exit 0 only if all succeed."""
+    from hpcflow.cli.script import run_script
+    from hpcflow.workflow import submitted_workflows
+
+    before = len(submitted_workflows)
+    run_script(script)
+    workflows = submitted_workflows[before:]
+    if not workflows:
+        fail(f"{script} submitted no workflow (call wf.submit())")
+    phases = _follow(workflows)
+    for wf, phase in zip(workflows, phases):
+        click.echo(f"{wf.id} {phase}")
+        if phase != "Succeeded":
+            from hpcflow.daemon import client
+
+            row = client.workflow_row(_home(), wf.id)
+            if row["message"]:
+                click.echo(f"  {row['message']}", err=True)
+    sys.exit(0 if all(p == "Succeeded" for p in phases) else 1)
+
+
+@main.command()
+@click.argument("script", type=click.Path(dir_okay=False))
+def submit(script: str) -> None:
+    """Run SCRIPT to submit its workflows; print their ids and return."""
+    from hpcflow.cli.script import run_script
+    from hpcflow.workflow import submitted_workflows
+
+    before = len(submitted_workflows)
+    run_script(script)
+    workflows = submitted_workflows[before:]
+    if not workflows:
+        fail(f"{script} submitted no workflow (call wf.submit())")
+    for wf in workflows:
+        click.echo(wf.id)
+
+
+@main.command()
+@click.argument("workflow", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (stable shape, see README).")
+def status(workflow: str | None, as_json: bool) -> None:
+    """Phase and step counts of WORKFLOW (or of every live workflow)."""
+    from hpcflow.daemon import client
+
+    home = _home()
+    if workflow is None:
+        rows = [r for r in client.store_for(home).workflows() if r["phase"] in ("Pending",
+                                                                                 "Running")]
+    else:
+        rows = [client.workflow_row(home, workflow)]
+    data = [_wf_json(r, client.phase_counts(home, r["id"])) for r in rows]
+    if as_json:
+        click.echo(json.dumps(data[0] if workflow else data, indent=2))
+        return
+    if not data:
+        click.echo("no live workflows")
+    for d, r in zip(data, rows):
+        click.echo(f"{d['id']}  {d['phase']}  {render.duration(r['started_at'], r['finished_at'])}"
+                   f"  steps: {render.counts_text(d['steps'])}")
+        if d["message"] and d["phase"] not in ("Running", "Pending", "Succeeded"):
+            click.echo(f"  {d['message']}")
+
+
+@main.command(name="list")
+@click.option("--phase", default=None, help="Only workflows in this phase.")
+@click.option("--limit", default=None, type=int, help="At most this many (newest first).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (stable shape, see README).")
+def list_(phase: str | None, limit: int | None, as_json: bool) -> None:
+    """Workflows in this $HPCFLOW_HOME, newest first."""
+    from hpcflow.daemon import client
+
+    rows = client.store_for(_home()).workflows(phase=phase, limit=limit)
+    if as_json:
+        click.echo(json.dumps([_wf_json(r) for r in rows], indent=2))
+        return
+    click.echo(render.table(
+        ["ID", "PHASE", "CREATED", "DURATION"],
+        [[r["id"], r["phase"], render.when(r["created_at"]),
+          render.duration(r["started_at"], r["finished_at"])] for r in rows]))
+
+
+@main.command()
+@click.argument("workflow")
+@click.option("--phase", default=None, help="Only steps in this phase.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (stable shape, see README).")
+def steps(workflow: str, phase: str | None, as_json: bool) -> None:
+    """The steps of WORKFLOW with phase, duration and failure reason."""
+    from hpcflow.daemon import client
+
+    home = _home()
+    client.workflow_row(home, workflow)
+    rows = client.query_steps(home, workflow, phase=phase)
+    if as_json:
+        click.echo(json.dumps([_step_json(r) for r in rows], indent=2))
+        return
+    click.echo(render.table(
+        ["ID", "NAME", "KEY", "TYPE", "PHASE", "DURATION", "REASON"],
+        [[r["id"], r["name"], r["key"] or "", r["type"], r["phase"],
+          render.duration(r["started_at"], r["finished_at"]), r["reason"] or ""] for r in rows]))
+
+
+@main.command()
+@click.argument("workflow")
+@click.argument("step")
+def logs(workflow: str, step: str) -> None:
+    """The log (stdout and stderr) of STEP (an id, key or name) of WORKFLOW."""
+    from hpcflow.daemon import client
+
+    home = _home()
+    client.workflow_row(home, workflow)
+    row = client.step_row(home, workflow, step)
+    step_dir = client.step_dir_of(home, row["id"])
+    if step_dir is None:
+        fail(f"step {step!r} of {workflow} has not started (phase {row['phase']}): no log yet")
+    log_file = Path(step_dir) / "log.txt"
+    if not log_file.exists():
+        fail(f"no log file at {log_file}")
+    click.echo(log_file.read_text(errors="replace"), nl=False)
+
+
+@main.command()
+@click.argument("workflow")
+def terminate(workflow: str) -> None:
+    """Stop WORKFLOW: cancel its running jobs and mark it Terminated."""
+    from hpcflow.daemon import client
+
+    client.request_terminate(_home(), workflow)
+    click.echo(f"terminate requested for {workflow}")
+
+
+@main.group()
+def daemon() -> None:
+    """The engine that runs workflows for this $HPCFLOW_HOME."""
+
+
+@daemon.command(name="run")
+@click.option("--idle-exit", type=float, default=None, help="Exit after this many idle seconds.")
+def daemon_run(idle_exit: float | None) -> None:
+    """Run the engine in the foreground (for systemd)."""
+    from hpcflow.daemon.service import main as service_main
+
+    args = ["--home", str(_home())]
+    if idle_exit is not None:
+        args += ["--idle-exit", str(idle_exit)]
+    sys.exit(service_main(args))
+
+
+@daemon.command(name="status")
+def daemon_status() -> None:
+    """Whether an engine serves this $HPCFLOW_HOME (exit 1 if none)."""
+    from hpcflow.daemon.engine import engine_pid
+
+    pid = engine_pid(_home())
+    if pid is None:
+        fail(f"no engine runs for {_home()}")
+    click.echo(f"engine running (pid {pid}) for {_home()}")
+
+
+@daemon.command(name="stop")
+def daemon_stop() -> None:
+    """Stop the engine (running jobs keep running; the next engine picks them up)."""
+    import signal
+
+    from hpcflow.daemon.engine import engine_pid
+
+    pid = engine_pid(_home())
+    if pid is None or pid < 0:
+        click.echo(f"no engine runs for {_home()}")
+        return
+    os.kill(pid, signal.SIGTERM)
+    for _ in range(100):
+        if engine_pid(_home()) is None:
+            click.echo(f"engine {pid} stopped")
+            return
+        time.sleep(0.1)
+    fail(f"engine {pid} did not stop within 10 s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""Shared fixtures: a private ``$HPCFLOW_HOME`` per test, and an engine stopped afterwards."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "examples"
+
+
+def stop_engine(home: Path) -> None:
+    from hpcflow.daemon.engine import engine_pid
+
+    pid = engine_pid(home) if home.exists() else None
+    if pid is None or pid < 0:
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.time() + 10
+    while time.time() < deadline and engine_pid(home) is not None:
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def hpc_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh HPCFLOW_HOME for this test (its engine is stopped at teardown)."""
+    from hpcflow import settings
+    from hpcflow.daemon import client
+
+    home = tmp_path / "hpcflow-home"
+    monkeypatch.setenv("HPCFLOW_HOME", str(home))
+    monkeypatch.setenv("HPCFLOW_ENGINE_IDLE_EXIT", "120")
+    monkeypatch.setitem(settings.config, "home", None)
+    monkeypatch.setitem(settings.config, "engine_idle_exit", 120.0)
+    monkeypatch.chdir(tmp_path)
+    yield home
+    stop_engine(home)
+    store = client._stores.pop(home, None)
+    if store is not None:
+        store.close()
+
+
+def run_cli(args: list[str], home: Path, cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess:
+    """Run the ``hpcflow`` command as a user would (a separate process)."""
+    env = dict(os.environ, HPCFLOW_HOME=str(home), HPCFLOW_ENGINE_IDLE_EXIT="120")
+    return subprocess.run([sys.executable, "-m", "hpcflow.cli.main", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def integrity_ok(home: Path) -> bool:
+    import sqlite3
+
+    conn = sqlite3.connect(home / "store.db")
+    try:
+        return conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    finally:
+        conn.close()

@@ -1,0 +1,114 @@
+"""Bad input gives one clear line naming the culprit, never a traceback; the store stays intact."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import integrity_ok, run_cli
+
+HEADER = """
+from pathlib import Path
+from typing import List
+from hpcflow import Step, Workflow, DAG, Task
+from hpcflow.python import OP, OPIO, OPIOSign, PythonOPTemplate
+
+@OP.function
+def to_int(x: int) -> {"y": int}:
+    return {"y": str(x)}
+
+@OP.function
+def ok(x: int) -> {"y": int}:
+    return {"y": x}
+"""
+
+CASES = {
+    "missing-input": (
+        'wf = Workflow("w"); wf.add(Step("s", PythonOPTemplate(ok), parameters={})); wf.submit()',
+        ["step 's'", "missing input parameter 'x'"]),
+    "bad-step-name": (
+        'wf = Workflow("w"); wf.add(Step("bad_name", PythonOPTemplate(ok), parameters={"x": 1}))',
+        ["'bad_name'", "alphanumeric characters or '-'"]),
+    "bad-workflow-name": (
+        'Workflow("Bad_WF")', ["'Bad_WF'", "RFC 1123"]),
+    "wrong-constant-type": (
+        'wf = Workflow("w"); wf.add(Step("s", PythonOPTemplate(ok), parameters={"x": "one"})); '
+        'wf.submit()', ["step 's' parameter 'x'", "expects int", "got str"]),
+    "unknown-parameter": (
+        'wf = Workflow("w"); wf.add(Step("s", PythonOPTemplate(ok), parameters={"x": 1, "z": 2}));'
+        ' wf.submit()', ["step 's' gives parameter 'z'"]),
+    "dag-cycle": (
+        'a = Task("a", PythonOPTemplate(ok), parameters={"x": 1}); '
+        'b = Task("b", PythonOPTemplate(ok), parameters={"x": a.outputs.parameters["y"]}); '
+        'a.dependencies.append(b); wf = Workflow("w", dag=DAG("d", tasks=[a, b])); wf.submit()',
+        ["dependency cycle", "a, b"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_definition_errors_are_one_line(case, tmp_path: Path):
+    body, expected = CASES[case]
+    script = tmp_path / "wf.py"
+    script.write_text(HEADER + "\n" + body + "\n")
+    home = tmp_path / "home"
+    run_cli(["list"], home, tmp_path)  # creates the store, so integrity is checked after
+    result = run_cli(["run", str(script)], home, tmp_path)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = [x for x in result.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("hpcflow: ")
+    for fragment in expected:
+        assert fragment in lines[0], lines[0]
+    assert integrity_ok(home)
+    assert json.loads(run_cli(["list", "--json"], home, tmp_path).stdout) == []
+
+
+def test_op_returning_wrong_type_fails_its_step_with_a_clear_reason(tmp_path: Path):
+    script = tmp_path / "wf.py"
+    script.write_text(HEADER + '\nwf = Workflow("w")\n'
+                      'wf.add(Step("s", PythonOPTemplate(to_int), parameters={"x": 3}))\n'
+                      'wf.submit()\n')
+    home = tmp_path / "home"
+    result = run_cli(["run", str(script)], home, tmp_path)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "Failed" in result.stdout
+    wf_id = result.stdout.split()[0]
+    steps = json.loads(run_cli(["steps", wf_id, "--json"], home, tmp_path).stdout)
+    pod = [s for s in steps if s["type"] == "Pod"][0]
+    assert pod["phase"] == "Failed"
+    for fragment in ("to_int", "output 'y'", "expected int", "got str"):
+        assert fragment in pod["reason"]
+    table = run_cli(["steps", wf_id], home, tmp_path).stdout
+    assert "expected int" in table
+    log = run_cli(["logs", wf_id, "s"], home, tmp_path).stdout
+    assert "OPSignError" in log
+    assert integrity_ok(home)
+    run_cli(["daemon", "stop"], home, tmp_path)
+
+
+def test_unreadable_and_broken_scripts(tmp_path: Path):
+    home = tmp_path / "home"
+    missing = run_cli(["run", str(tmp_path / "nope.py")], home, tmp_path)
+    assert missing.returncode != 0 and "no such file" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    broken = tmp_path / "broken.py"
+    broken.write_text("from hpcflow import Workflow\nwf = Workflow('x'\n")
+    result = run_cli(["run", str(broken)], home, tmp_path)
+    assert result.returncode != 0 and "SyntaxError" in result.stderr and "line" in result.stderr
+    assert "Traceback" not in result.stderr
+    if os.geteuid() != 0:  # root reads anything
+        locked = tmp_path / "locked.py"
+        locked.write_text("print(1)")
+        locked.chmod(0)
+        r = run_cli(["run", str(locked)], home, tmp_path)
+        assert "cannot read" in r.stderr
+
+
+def test_unknown_workflow_and_step(tmp_path: Path):
+    home = tmp_path / "home"
+    r = run_cli(["status", "nope-12345"], home, tmp_path)
+    assert r.returncode == 1 and r.stderr.strip() == (
+        f"hpcflow: no workflow 'nope-12345' in {home}: see 'hpcflow list'")

@@ -1,0 +1,36 @@
+"""Every example in examples/ runs through ``hpcflow run`` and its outputs are checked."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import EXAMPLES, integrity_ok, run_cli
+
+EXPECTED = {
+    "class_op_artifacts.py": ["msg: HelloWorld!", "bar: Hi (copied by step0)"],
+    "function_op.py": ["phase: Succeeded", "y: 7.5"],
+    "parallel_steps.py": ["total: 14", "parallel steps: 4 distinct processes: 4"],
+    "nested_steps.py": ["msg: HELLO! HELLO! HELLO!", "out: QUIET WORDS"],
+    "dag.py": ["bottom: 124", "order ok: True"],
+    "quickstart.py": ["total: 45", "report: 9 words"],
+}
+
+
+def test_every_example_is_covered():
+    found = {p.name for p in EXAMPLES.glob("*.py")}
+    assert found == set(EXPECTED), found ^ set(EXPECTED)
+
+
+@pytest.mark.parametrize("example", sorted(EXPECTED))
+def test_example_runs_through_hpcflow_run(example, tmp_path: Path):
+    home = tmp_path / "home"
+    result = run_cli(["run", str(EXAMPLES / example)], home, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for line in EXPECTED[example]:
+        assert line in result.stdout, result.stdout
+    assert "Succeeded" in result.stdout
+    listed = json.loads(run_cli(["list", "--json"], home, tmp_path).stdout)
+    assert [w["phase"] for w in listed] == ["Succeeded"]
+    assert integrity_ok(home)
+    run_cli(["daemon", "stop"], home, tmp_path)

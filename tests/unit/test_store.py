@@ -1,0 +1,62 @@
+import os
+import stat
+
+import pytest
+
+from hpcflow.daemon.store import SCHEMA_VERSION, Store
+from hpcflow.errors import StoreError
+
+
+def test_new_store_is_private_wal_and_versioned(tmp_path):
+    home = tmp_path / "h"
+    store = Store.open(home)
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    assert stat.S_IMODE((home / "store.db").stat().st_mode) == 0o600
+    assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.schema_version() == SCHEMA_VERSION
+    assert store.integrity_ok()
+    store.close()
+    Store.open(home).close()  # reopening migrates nothing and works
+
+
+def test_store_writable_by_others_is_refused(tmp_path):
+    home = tmp_path / "h"
+    Store.open(home).close()
+    os.chmod(home / "store.db", 0o666)
+    with pytest.raises(StoreError, match="writable by other users.*chmod 600"):
+        Store.open(home)
+    os.chmod(home / "store.db", 0o600)
+    os.chmod(home, 0o777)
+    with pytest.raises(StoreError, match="chmod 700"):
+        Store.open(home)
+
+
+def test_newer_schema_is_refused(tmp_path):
+    home = tmp_path / "h"
+    store = Store.open(home)
+    with store.write() as conn:
+        conn.execute("UPDATE meta SET value='999' WHERE key='schema_version'")
+    store.close()
+    with pytest.raises(StoreError, match="upgrade hpcflow"):
+        Store.open(home)
+
+
+def test_transition_and_event_commit_together(tmp_path):
+    store = Store.open(tmp_path / "h")
+    store.insert_workflow("w-1", "w", {"name": "w"}, {}, {}, {})
+    with store.write() as conn:
+        sid = store.insert_step(conn, "w-1", 0, "root", "w", "t", "Pod", "Pending",
+                                {"parameters": {}, "artifacts": {}}, None)
+    assert sid is not None
+    with pytest.raises(Exception), store.write() as conn:
+        store.set_step_phase(conn, sid, "Pending", "Running", workflow_id="w-1")
+        raise RuntimeError("crash inside the transaction")
+    assert store.step(sid)["phase"] == "Pending"
+    events = store.conn.execute("SELECT count(*) FROM events WHERE step_id=?", (sid,)).fetchone()
+    assert events[0] == 1  # only the creation event: the rolled-back one is gone
+    with store.write() as conn:
+        assert store.set_step_phase(conn, sid, "Pending", "Running", workflow_id="w-1")
+        assert not store.set_step_phase(conn, sid, "Pending", "Running", workflow_id="w-1")
+    kinds = [r[0] for r in store.conn.execute(
+        "SELECT to_phase FROM events WHERE step_id=? ORDER BY id", (sid,))]
+    assert kinds == ["Pending", "Running"]
