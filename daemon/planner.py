@@ -7,7 +7,7 @@ Nothing here touches the store, a file or a clock.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 from hpcflow.daemon import states
 from hpcflow.daemon.resolve import (
@@ -63,7 +63,7 @@ class FinishStep:
     reason: str | None = None
 
 
-Action = Union[CreateStep, FinishStep]
+Action = CreateStep | FinishStep
 
 
 def _tolerated(child: Node) -> bool:

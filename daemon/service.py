@@ -9,6 +9,7 @@ until the next poll is due.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -88,17 +89,15 @@ class Service:
     def _clear_wake_dir(self) -> None:
         try:
             for entry in os.scandir(self.home / WAKE_DIR):
-                try:
+                with contextlib.suppress(FileNotFoundError):
                     os.unlink(entry.path)
-                except FileNotFoundError:
-                    pass
         except FileNotFoundError:
             pass
 
     # -- helpers ----------------------------------------------------------------
     def spec(self, wf_id: str) -> dict:
         if wf_id not in self._specs:
-            row = self.store.workflow(wf_id)
+            row = self.store.existing_workflow(wf_id)
             self._specs[wf_id] = json.loads(row["spec"])
             self._specs[wf_id]["_storage"] = json.loads(row["storage"])
         return self._specs[wf_id]
@@ -110,7 +109,7 @@ class Service:
         for row in self.store.live_jobs():
             if row["state"] != "intent":
                 continue
-            step = self.store.step(row["step_id"])
+            step = self.store.existing_step(row["step_id"])
             files = self._job_files(step)
             native = self.executors[row["executor"]].reconcile(_job_record(row), files)
             with self.store.write() as conn:
@@ -231,7 +230,7 @@ class Service:
         if parent_id == 0:
             final = states.workflow_phase_for_root(phase)
             if final:
-                row = self.store.step(step_id)
+                row = self.store.existing_step(step_id)
                 with self.store.write() as conn:
                     self.store.set_workflow_phase(conn, wf_id, final, message=row["reason"])
                 log.info("workflow %s %s", wf_id, final)
@@ -273,11 +272,10 @@ class Service:
                             self.dirty.add(new_id)
                         elif action.phase in states.STEP_FINAL:
                             finals.append((node_id, new_id, action.phase))
-                    elif isinstance(action, FinishStep):
-                        if self.store.set_step_phase(conn, action.step_id, states.RUNNING,
-                                                     action.phase, outputs=action.outputs,
-                                                     reason=action.reason, workflow_id=wf_id):
-                            finals.append((row["parent_id"], action.step_id, action.phase))
+                    elif isinstance(action, FinishStep) and self.store.set_step_phase(
+                            conn, action.step_id, states.RUNNING, action.phase,
+                            outputs=action.outputs, reason=action.reason, workflow_id=wf_id):
+                        finals.append((row["parent_id"], action.step_id, action.phase))
             for parent_id, step_id, phase in finals:
                 self._after_final(parent_id, wf_id, step_id, phase)
         return changed

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from hpcflow.daemon import states
+
 from hpcflow.errors import StoreError
 
 SCHEMA_VERSION = 1
@@ -30,15 +31,15 @@ def _create_schema_v1(conn: sqlite3.Connection) -> None:
     import sqlite_utils
 
     db = sqlite_utils.Database(conn)
-    db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
-    db["workflows"].create(
+    db.table("meta").create({"key": str, "value": str}, pk="key", if_not_exists=True)
+    db.table("workflows").create(
         {"id": str, "name": str, "phase": str, "spec": str, "labels": str, "storage": str,
          "created_at": float, "started_at": float, "finished_at": float, "message": str,
          "root_step": int},
         pk="id", if_not_exists=True,
     )
-    db["blobs"].create({"digest": str, "data": bytes}, pk="digest", if_not_exists=True)
-    db["steps"].create(
+    db.table("blobs").create({"digest": str, "data": bytes}, pk="digest", if_not_exists=True)
+    db.table("steps").create(
         {"id": int, "workflow_id": str, "parent_id": int, "slot": str, "name": str,
          "template": str, "type": str, "phase": str, "key": str, "inputs": str,
          "outputs": str, "spec": str, "reason": str, "attempt": int, "created_at": float,
@@ -46,34 +47,34 @@ def _create_schema_v1(conn: sqlite3.Connection) -> None:
          "progress_current": int},
         pk="id", if_not_exists=True,
     )
-    db["jobs"].create(
+    db.table("jobs").create(
         {"id": int, "step_id": int, "workflow_id": str, "executor": str, "name": str,
          "state": str, "native_id": str, "step_dir": str, "created_at": float,
          "submitted_at": float, "finished_at": float, "exit_code": int, "detail": str},
         pk="id", if_not_exists=True,
     )
-    db["events"].create(
+    db.table("events").create(
         {"id": int, "at": float, "workflow_id": str, "step_id": int, "kind": str,
          "from_phase": str, "to_phase": str, "detail": str},
         pk="id", if_not_exists=True,
     )
-    db["requests"].create(
+    db.table("requests").create(
         {"id": int, "at": float, "workflow_id": str, "kind": str, "payload": str,
          "handled_at": float},
         pk="id", if_not_exists=True,
     )
-    db["workflows"].create_index(["phase"], if_not_exists=True)
-    db["steps"].create_index(["workflow_id", "parent_id", "slot"], unique=True,
+    db.table("workflows").create_index(["phase"], if_not_exists=True)
+    db.table("steps").create_index(["workflow_id", "parent_id", "slot"], unique=True,
                              if_not_exists=True)
-    db["steps"].create_index(["workflow_id", "phase", "type"], if_not_exists=True)
-    db["steps"].create_index(["parent_id", "phase"], if_not_exists=True)
-    db["steps"].create_index(["workflow_id", "key"], if_not_exists=True)
-    db["steps"].create_index(["workflow_id", "name"], if_not_exists=True)
-    db["jobs"].create_index(["name"], unique=True, if_not_exists=True)
-    db["jobs"].create_index(["state"], if_not_exists=True)
-    db["jobs"].create_index(["step_id"], if_not_exists=True)
-    db["events"].create_index(["workflow_id"], if_not_exists=True)
-    db["requests"].create_index(["handled_at"], if_not_exists=True)
+    db.table("steps").create_index(["workflow_id", "phase", "type"], if_not_exists=True)
+    db.table("steps").create_index(["parent_id", "phase"], if_not_exists=True)
+    db.table("steps").create_index(["workflow_id", "key"], if_not_exists=True)
+    db.table("steps").create_index(["workflow_id", "name"], if_not_exists=True)
+    db.table("jobs").create_index(["name"], unique=True, if_not_exists=True)
+    db.table("jobs").create_index(["state"], if_not_exists=True)
+    db.table("jobs").create_index(["step_id"], if_not_exists=True)
+    db.table("events").create_index(["workflow_id"], if_not_exists=True)
+    db.table("requests").create_index(["handled_at"], if_not_exists=True)
 
 
 #: version -> function bringing the schema from version-1 to version.
@@ -219,6 +220,12 @@ class Store:
     def workflow(self, wf_id: str) -> sqlite3.Row | None:
         return self.conn.execute("SELECT * FROM workflows WHERE id=?", (wf_id,)).fetchone()
 
+    def existing_workflow(self, wf_id: str) -> sqlite3.Row:
+        row = self.workflow(wf_id)
+        if row is None:
+            raise StoreError(f"workflow {wf_id} is missing from the store {self.path}")
+        return row
+
     def workflows(self, phase: str | None = None, limit: int | None = None) -> list[sqlite3.Row]:
         sql = ("SELECT id, name, phase, labels, created_at, started_at, finished_at, message "
                "FROM workflows")
@@ -285,6 +292,13 @@ class Store:
 
     def step(self, step_id: int) -> sqlite3.Row | None:
         return self.conn.execute("SELECT * FROM steps WHERE id=?", (step_id,)).fetchone()
+
+    def existing_step(self, step_id: int) -> sqlite3.Row:
+        """A step the engine knows exists (a missing one is a bug, not a user error)."""
+        row = self.step(step_id)
+        if row is None:
+            raise StoreError(f"step {step_id} is missing from the store {self.path}")
+        return row
 
     def children(self, parent_id: int) -> list[sqlite3.Row]:
         return self.conn.execute(

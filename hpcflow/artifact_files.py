@@ -73,6 +73,7 @@ def pack(structure: Any, base: Path, storage: Any, key: str, archive: str | None
         return rel
 
     items = _map_items(structure, name_of)
+    parts: list[dict[str, Any]]
     if archive == "tar":
         with tempfile.TemporaryDirectory(prefix="hpcflow-pack-") as tmp:
             tar_path = Path(tmp) / "a.tgz"

@@ -52,5 +52,5 @@ def argo_len(param: Any) -> LoopSource:
 
 
 def if_expression(_if: Any, _then: Any, _else: Any) -> LoopSource:
-    """A conditional value for Steps/DAG outputs (``value_from_expression`` / ``from_expression``)."""
+    """A conditional value for Steps/DAG outputs (``value_from_expression``)."""
     return LoopSource("if", cond=str(_if), then=_then, otherwise=_else)

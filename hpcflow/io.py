@@ -36,7 +36,10 @@ class Reference:
 
 
 class InputParameter(Reference):
-    """An input parameter of a template; inside a Steps/DAG it renders as ``{{inputs.parameters.N}}``."""
+    """An input parameter of a template.
+
+    Inside a Steps/DAG it renders as ``{{inputs.parameters.N}}``.
+    """
 
     def __init__(self, value: Any = _UNSET, type: Any = None, description: str | None = None,
                  name: str | None = None, **kwargs: Any) -> None:
@@ -71,7 +74,8 @@ class InputArtifact(Reference):
 
 
 class OutputParameter(Reference):
-    """An output parameter; of a script (``value_from_path``) or of a Steps/DAG (``value_from_parameter``)."""
+    """An output parameter: of a script (``value_from_path``) or of a Steps/DAG
+    (``value_from_parameter``)."""
 
     def __init__(self, value_from_path: str | None = None, value_from_parameter: Any = None,
                  name: str | None = None, type: Any = None, default: Any = _UNSET,
@@ -113,19 +117,17 @@ class OutputArtifact(Reference):
 
 
 class _NamedDict(dict):
-    """A dict that names and validates what is put in it (``templ.inputs.parameters["x"] = ...``)."""
+    """A dict that names and validates its entries (``templ.inputs.parameters["x"] = ...``)."""
 
     kind = "parameter"
 
     def __setitem__(self, key: str, value: Any) -> None:
         check_io_name(key, self.kind)
-        if hasattr(value, "name") and getattr(value, "name", None) is None:
-            value.name = key
-        elif hasattr(value, "name"):
+        if hasattr(value, "name"):
             value.name = key
         super().__setitem__(key, value)
 
-    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def update(self, *args: Any, **kwargs: Any) -> None:
         for key, value in dict(*args, **kwargs).items():
             self[key] = value
 
@@ -175,7 +177,9 @@ class Outputs(IOGroup):
 
 
 class StepParameterRef(Reference):
-    """``step.outputs.parameters["x"]`` (or ``inputs``): ``{{steps.NAME.outputs.parameters.x}}``."""
+    """``step.outputs.parameters["x"]``: ``{{steps.NAME.outputs.parameters.x}}``."""
+
+    step: Step
 
     def __init__(self, step: Step, io: str, name: str) -> None:
         self.step = step
@@ -189,6 +193,8 @@ class StepParameterRef(Reference):
 class StepArtifactRef(Reference):
     """``step.outputs.artifacts["x"]``: ``{{steps.NAME.outputs.artifacts.x}}``."""
 
+    step: Step
+
     def __init__(self, step: Step, io: str, name: str) -> None:
         self.step = step
         self.io = io
@@ -199,7 +205,7 @@ class StepArtifactRef(Reference):
 
 
 class _RefDict(dict):
-    """Lazily creates references on access, so ``step.outputs.parameters["y"]`` always works."""
+    """Creates references on access, so ``step.outputs.parameters["y"]`` always works."""
 
     def __init__(self, step: Step, io: str, kind: str, names: list[str]) -> None:
         super().__init__()

@@ -10,7 +10,9 @@ import re
 
 from hpcflow.errors import WorkflowDefinitionError
 
-_RFC1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_RFC1123_SUBDOMAIN = re.compile(
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
 _STEP_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]*$")
 _IO_NAME = re.compile(r"^[a-zA-Z0-9_-]+$")
 

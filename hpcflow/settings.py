@@ -1,4 +1,4 @@
-"""Global settings: dflow's ``config`` and ``s3_config`` dicts, and where hpcflow keeps its state."""
+"""Global settings: dflow's ``config`` and ``s3_config``, and where hpcflow keeps its state."""
 
 from __future__ import annotations
 

@@ -200,7 +200,8 @@ class SpecBuilder:
         try:
             return {"value": values.to_jsonable(value)}
         except Exception as exc:
-            raise WorkflowDefinitionError(f"{where}: value {value!r} cannot be stored: {exc}") from exc
+            raise WorkflowDefinitionError(
+                f"{where}: value {value!r} cannot be stored: {exc}") from exc
 
     def artifact_spec(self, value: Any, where: str) -> dict | None:
         if value is None:
@@ -346,7 +347,7 @@ def _referenced_steps(value: Any) -> set[str]:
     if value is None:
         return set()
     if isinstance(value, (StepParameterRef, StepArtifactRef)):
-        return {value.step.name}  # type: ignore[union-attr]
+        return {value.step.name}
     if isinstance(value, (list, tuple)):
         return {n for v in value for n in _referenced_steps(v)}
     return {m.group(2) for m in _REF_IN_TEXT.finditer(str(value))}

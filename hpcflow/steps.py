@@ -55,7 +55,8 @@ class DAG(OPTemplate):
     def add(self, task: Task | list[Task]) -> None:
         for t in task if isinstance(task, (list, tuple)) else [task]:
             if not isinstance(t, Step):
-                raise WorkflowDefinitionError(f"DAG {self.name!r}: can only add Task objects, got {t!r}")
+                raise WorkflowDefinitionError(
+                    f"DAG {self.name!r}: can only add Task objects, got {t!r}")
             self.tasks.append(t)
 
     def all_steps(self) -> list[Step]:

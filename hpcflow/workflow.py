@@ -66,7 +66,7 @@ class StepView:
 
 
 class Workflow:
-    """A workflow: steps added with ``add``, or an entry ``Steps``/``DAG``; or ``id=`` to reattach."""
+    """A workflow: steps added with ``add`` or an entry ``Steps``/``DAG``; ``id=`` reattaches."""
 
     def __init__(self, name: str = "workflow", steps: Steps | None = None, dag: DAG | None = None,
                  id: str | None = None, parallelism: int | None = None,
@@ -132,7 +132,7 @@ class Workflow:
         from hpcflow.daemon import client
 
         row = client.workflow_row(_config.home(), self._need_id())
-        return {k: row[k] for k in row.keys() if k != "spec"}
+        return {k: row[k] for k in row.keys() if k != "spec"}  # noqa: SIM118
 
     def wait(self, timeout: float | None = None, interval: float = 0.2) -> str:
         """Block until the workflow is final (or ``timeout`` seconds pass); returns the phase."""

@@ -33,8 +33,9 @@ def stop_engine(home: Path) -> None:
 @pytest.fixture
 def hpc_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh HPCFLOW_HOME for this test (its engine is stopped at teardown)."""
-    from hpcflow import settings
     from hpcflow.daemon import client
+
+    from hpcflow import settings
 
     home = tmp_path / "hpcflow-home"
     monkeypatch.setenv("HPCFLOW_HOME", str(home))
@@ -49,7 +50,8 @@ def hpc_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         store.close()
 
 
-def run_cli(args: list[str], home: Path, cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess:
+def run_cli(args: list[str], home: Path, cwd: Path,
+            timeout: float = 240) -> subprocess.CompletedProcess:
     """Run the ``hpcflow`` command as a user would (a separate process)."""
     env = dict(os.environ, HPCFLOW_HOME=str(home), HPCFLOW_ENGINE_IDLE_EXIT="120")
     return subprocess.run([sys.executable, "-m", "hpcflow.cli.main", *args], cwd=cwd, env=env,

@@ -10,5 +10,5 @@ fi
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
 "$VENV/bin/python" -m pip install --quiet -e '.[dev]'
 "$VENV/bin/python" -m ruff check hpcflow daemon connectors tests examples benchmarks
-"$VENV/bin/python" -m mypy hpcflow daemon connectors
+bash tests/mypy.sh "$VENV/bin/python"
 exec "$VENV/bin/python" -m pytest "$@"

@@ -7,6 +7,7 @@ and running ones by the lock their runner holds on the claim file.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import json
@@ -79,15 +80,12 @@ class LocalExecutor:
         return max(0, self.parallelism - live)
 
     def _launch(self, job_name: str, step_dir: Path) -> str:
-        log = open(step_dir / "log.txt", "ab")
-        try:
+        with open(step_dir / "log.txt", "ab") as log:
             proc = subprocess.Popen(
                 [self.python, "-m", "hpcflow.daemon.runner", str(step_dir)],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 cwd=str(step_dir), start_new_session=True, env=self.env, close_fds=True,
             )
-        finally:
-            log.close()
         self._procs[job_name] = proc
         return str(proc.pid)
 
@@ -152,10 +150,8 @@ class LocalExecutor:
         for job in jobs:
             pid = self._pid_of(job)
             if pid:
-                try:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(pid, signal.SIGTERM)
-                except (ProcessLookupError, PermissionError):
-                    pass
             self._forget(job.name)
 
     def _pid_of(self, job: JobRecord) -> int | None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from hpcflow.connectors.storage.base import StorageClient, check_key
+
 from hpcflow.errors import NotFoundError
 
 

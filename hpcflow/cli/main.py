@@ -113,12 +113,12 @@ def run(script: str) -> None:
     if not workflows:
         fail(f"{script} submitted no workflow (call wf.submit())")
     phases = _follow(workflows)
-    for wf, phase in zip(workflows, phases):
+    for wf, phase in zip(workflows, phases, strict=True):
         click.echo(f"{wf.id} {phase}")
         if phase != "Succeeded":
             from hpcflow.daemon import client
 
-            row = client.workflow_row(_home(), wf.id)
+            row = client.workflow_row(_home(), wf._need_id())
             if row["message"]:
                 click.echo(f"  {row['message']}", err=True)
     sys.exit(0 if all(p == "Succeeded" for p in phases) else 1)
@@ -159,7 +159,7 @@ def status(workflow: str | None, as_json: bool) -> None:
         return
     if not data:
         click.echo("no live workflows")
-    for d, r in zip(data, rows):
+    for d, r in zip(data, rows, strict=True):
         click.echo(f"{d['id']}  {d['phase']}  {render.duration(r['started_at'], r['finished_at'])}"
                    f"  steps: {render.counts_text(d['steps'])}")
         if d["message"] and d["phase"] not in ("Running", "Pending", "Succeeded"):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from hpcflow.python.signs import OPIO, Artifact, OPIOSign, Parameter
 from hpcflow.python.typecheck import describe, matches, path_like, type_name

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
-from typing import Any, Dict, Generic, Iterator, List, TypeVar, get_args, get_origin
+from typing import Any, Generic, TypeVar, get_args, get_origin
 
 from hpcflow.errors import WorkflowDefinitionError
 
@@ -12,7 +12,7 @@ T = TypeVar("T")
 
 
 class NestedDict(Generic[T]):
-    """Marker type for artifacts given as arbitrarily nested dicts of paths: ``NestedDict[Path]``."""
+    """Marker for artifacts given as nested dicts of paths: ``NestedDict[Path]``."""
 
 
 _UNSET: Any = object()
@@ -21,13 +21,13 @@ ARTIFACT_KINDS = {"path", "list", "dict", "nested"}
 
 
 def artifact_kind(type_: Any) -> str:
-    """``Path`` -> path, ``List[Path]`` -> list, ``Dict[str, Path]`` -> dict, ``NestedDict`` -> nested."""
+    """``Path``: path, ``List[Path]``: list, ``Dict[str, Path]``: dict, ``NestedDict``: nested."""
     if type_ in (Path, str):
         return "path"
     origin = get_origin(type_)
-    if origin in (list, List):
+    if origin in (list, list):
         return "list"
-    if origin in (dict, Dict):
+    if origin in (dict, dict):
         return "dict"
     if origin is NestedDict or type_ is NestedDict:
         return "nested"
@@ -150,7 +150,7 @@ def split_sign(sign: OPIOSign | dict) -> tuple[dict[str, Parameter], dict[str, A
 
 
 def is_list_type(type_: Any) -> bool:
-    return get_origin(type_) in (list, List) or type_ is list
+    return get_origin(type_) in (list, list) or type_ is list
 
 
 def list_item_type(type_: Any) -> Any:

@@ -19,14 +19,14 @@ from hpcflow.python.signs import NestedDict
 
 
 def matches(value: Any, type_: Any) -> bool:
-    if type_ is Any or type_ is object or type_ is None and value is None:
+    if type_ is Any or type_ is object or (type_ is None and value is None):
         return True
     if isinstance(type_, str):  # unresolved forward reference: nothing to check against
         return True
     if type_ is type(None):
         return value is None
     if type_ is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool) or isinstance(
+        return (isinstance(value, (int, float)) and not isinstance(value, bool)) or isinstance(
             value, float
         )
     origin = get_origin(type_)
@@ -43,15 +43,16 @@ def matches(value: Any, type_: Any) -> bool:
         return value in args
     if origin is NestedDict:
         return _matches_nested(value, args[0] if args else Any)
-    if origin in (list, typing.List):
+    if origin in (list, list):
         return isinstance(value, list) and (not args or all(matches(v, args[0]) for v in value))
-    if origin in (tuple, typing.Tuple):
+    if origin in (tuple, tuple):
         if not isinstance(value, tuple):
             return False
         if not args or (len(args) == 2 and args[1] is Ellipsis):
             return not args or all(matches(v, args[0]) for v in value)
-        return len(args) == len(value) and all(matches(v, a) for v, a in zip(value, args))
-    if origin in (dict, typing.Dict):
+        return len(args) == len(value) and all(
+            matches(v, a) for v, a in zip(value, args, strict=True))
+    if origin in (dict, dict):
         if not isinstance(value, dict):
             return False
         if not args:

@@ -77,7 +77,7 @@ def test_op_returning_wrong_type_fails_its_step_with_a_clear_reason(tmp_path: Pa
     assert "Failed" in result.stdout
     wf_id = result.stdout.split()[0]
     steps = json.loads(run_cli(["steps", wf_id, "--json"], home, tmp_path).stdout)
-    pod = [s for s in steps if s["type"] == "Pod"][0]
+    pod = next(s for s in steps if s["type"] == "Pod")
     assert pod["phase"] == "Failed"
     for fragment in ("to_int", "output 'y'", "expected int", "got str"):
         assert fragment in pod["reason"]

@@ -3,6 +3,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from hpcflow.connectors.storage.local import LocalStorageClient
 
 from hpcflow.artifact_files import (
     UnsafeArchiveError,
@@ -12,7 +13,6 @@ from hpcflow.artifact_files import (
     safe_extract,
     unpack,
 )
-from hpcflow.connectors.storage.local import LocalStorageClient
 
 
 def _tar_with(path: Path, name: str, link: str | None = None) -> None:

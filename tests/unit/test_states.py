@@ -1,5 +1,4 @@
 import pytest
-
 from hpcflow.daemon import states
 
 

@@ -2,8 +2,8 @@ import os
 import stat
 
 import pytest
-
 from hpcflow.daemon.store import SCHEMA_VERSION, Store
+
 from hpcflow.errors import StoreError
 
 
@@ -23,7 +23,7 @@ def test_store_writable_by_others_is_refused(tmp_path):
     home = tmp_path / "h"
     Store.open(home).close()
     os.chmod(home / "store.db", 0o666)
-    with pytest.raises(StoreError, match="writable by other users.*chmod 600"):
+    with pytest.raises(StoreError, match=r"writable by other users.*chmod 600"):
         Store.open(home)
     os.chmod(home / "store.db", 0o600)
     os.chmod(home, 0o777)
@@ -48,7 +48,7 @@ def test_transition_and_event_commit_together(tmp_path):
         sid = store.insert_step(conn, "w-1", 0, "root", "w", "t", "Pod", "Pending",
                                 {"parameters": {}, "artifacts": {}}, None)
     assert sid is not None
-    with pytest.raises(Exception), store.write() as conn:
+    with pytest.raises(RuntimeError), store.write() as conn:
         store.set_step_phase(conn, sid, "Pending", "Running", workflow_id="w-1")
         raise RuntimeError("crash inside the transaction")
     assert store.step(sid)["phase"] == "Pending"

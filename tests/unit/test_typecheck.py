@@ -11,7 +11,8 @@ from hpcflow.python.typecheck import matches
 @pytest.mark.parametrize("value,type_,ok", [
     (1, int, True), (1, float, True), (1.5, int, False), ("a", str, True), (True, int, True),
     ([1, 2], List[int], True), ([1, "a"], List[int], False), ({"a": 1}, Dict[str, int], True),
-    ({"a": "x"}, Dict[str, int], False), (None, Optional[int], True), ("x", Optional[int], False),
+    ({"a": "x"}, Dict[str, int], False),
+    (None, Optional[int], True), ("x", Optional[int], False),  # noqa: UP045
     ([[1]], List[List[int]], True), ((1, 2), tuple, True), (1, list, False),
 ])
 def test_matches(value, type_, ok):
