@@ -15,7 +15,6 @@ from typing import Any
 
 from hpcflow.daemon import engine
 from hpcflow.daemon.store import Store
-
 from hpcflow.errors import NotFoundError
 
 _ALPHABET = string.ascii_lowercase + string.digits

@@ -6,10 +6,11 @@ Nothing here touches the store, a file or a clock.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from hpcflow.daemon import states
+from hpcflow.daemon.loops import aggregate_outputs, item_label, loop_items
 from hpcflow.daemon.resolve import (
     ResolveError,
     Scope,
@@ -53,6 +54,8 @@ class CreateStep:
     key: str | None = None
     reason: str | None = None
     outputs: dict | None = None
+    #: Created with this step, as its children (the items of a loop).
+    children: tuple[CreateStep, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -87,10 +90,43 @@ def skipped_outputs(template: dict) -> dict:
 
 
 def instantiate(step: dict, templates: dict, scope: Scope, parent_id: int, slot: str) -> CreateStep:
-    """The child step row for ``step`` (a step spec), with its inputs resolved in ``scope``."""
+    """The child step row for ``step`` (a step spec), with its inputs resolved in ``scope``.
+
+    A looped step becomes a StepGroup whose items are created with it, each resolved in
+    ``scope`` with its own ``{{item}}``.
+    """
+    if step.get("with_param") is not None or step.get("with_sequence") is not None:
+        return instantiate_loop(step, templates, scope, parent_id, slot)
+    return instantiate_one(step, templates, scope, parent_id, slot, step["name"])
+
+
+def instantiate_loop(step: dict, templates: dict, scope: Scope, parent_id: int,
+                     slot: str) -> CreateStep:
+    common: dict[str, Any] = {"parent_id": parent_id, "slot": slot, "name": step["name"],
+                              "template": step["template"], "type": "StepGroup", "spec": step}
+    try:
+        items = loop_items(step, scope)
+    except ResolveError as exc:
+        return CreateStep(**common, phase=states.ERROR, inputs={},
+                          reason=f"cannot expand the loop of step {step['name']!r}: {exc}")
+    single = dict(step, with_param=None, with_sequence=None)
+    children = tuple(
+        instantiate_one(single, templates, replace(scope, item=item), 0, str(i),
+                        f"{step['name']}({i}:{item_label(item)})")
+        for i, item in enumerate(items)
+    )
+    if not children:
+        return CreateStep(**common, phase=states.SUCCEEDED, inputs={"items": []},
+                          outputs=aggregate_outputs([], templates[step["template"]]))
+    return CreateStep(**common, phase=states.RUNNING, inputs={"items": items},
+                      children=children)
+
+
+def instantiate_one(step: dict, templates: dict, scope: Scope, parent_id: int, slot: str,
+                    name: str) -> CreateStep:
     template = templates[step["template"]]
     step_type = STEP_TYPE_OF_KIND[template["kind"]]
-    common: dict[str, Any] = {"parent_id": parent_id, "slot": slot, "name": step["name"],
+    common: dict[str, Any] = {"parent_id": parent_id, "slot": slot, "name": name,
                               "template": step["template"], "type": step_type, "spec": step}
     try:
         params = {}
@@ -213,11 +249,36 @@ def plan_dag(node: Node, template: dict, children: list[Node], templates: dict,
     return [_finish(node, template, children, workflow)]
 
 
+def plan_loop(node: Node, template: dict, children: list[Node]) -> list[Action]:
+    """A StepGroup is done when every item is; ``continue_on_num_success`` / ``_ratio`` say
+    how many items may fail."""
+    if any(c.phase in states.STEP_LIVE for c in children):
+        return []
+    spec = node.spec or {}
+    ok = sum(1 for c in children if c.phase in states.STEP_OK)
+    failed = [c for c in children if c.phase not in states.STEP_OK]
+    enough = not failed
+    if spec.get("continue_on_num_success") is not None:
+        enough = ok >= int(spec["continue_on_num_success"])
+    if spec.get("continue_on_success_ratio") is not None:
+        enough = ok >= float(spec["continue_on_success_ratio"]) * len(children)
+    outputs = aggregate_outputs(children, template)
+    if enough:
+        return [FinishStep(node.id, states.SUCCEEDED, outputs=outputs)]
+    first = failed[0]
+    why = f": {first.reason}" if first.reason else ""
+    return [FinishStep(node.id, states.FAILED, outputs=outputs,
+                       reason=f"{len(failed)} of {len(children)} items failed; "
+                              f"{first.name} {first.phase.lower()}{why}")]
+
+
 def plan_container(node: Node, templates: dict, children: list[Node],
                    workflow: dict) -> list[Action]:
     if node.phase != states.RUNNING:
         return []
     template = templates[node.template]
+    if node.type == "StepGroup":
+        return plan_loop(node, template, children)
     if template["kind"] == "steps":
         return plan_steps(node, template, children, templates, workflow)
     if template["kind"] == "dag":

@@ -18,11 +18,10 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from hpcflow.connectors.executors.base import CLAIM_FILE, EXIT_ALREADY_CLAIMED, RESULT_FILE
-from hpcflow.connectors.storage.base import storage_from_spec
-
 from hpcflow import values
 from hpcflow.artifact_files import pack, present, unpack
+from hpcflow.connectors.executors.base import CLAIM_FILE, EXIT_ALREADY_CLAIMED, RESULT_FILE
+from hpcflow.connectors.storage.base import storage_from_spec
 
 
 class StepFailure(Exception):

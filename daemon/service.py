@@ -237,7 +237,7 @@ class Service:
             return
         parent = self.store.conn.execute(
             "SELECT type FROM steps WHERE id=?", (parent_id,)).fetchone()
-        if (parent["type"] == "Steps" and phase in states.STEP_OK
+        if (parent["type"] in ("Steps", "StepGroup") and phase in states.STEP_OK
                 and self.store.live_children_count(parent_id) > 0):
             return  # the group is still running: nothing for the planner to do yet
         self.dirty.add(parent_id)
@@ -268,6 +268,11 @@ class Service:
                             outputs=action.outputs)
                         if new_id is None:
                             continue
+                        for child in action.children:
+                            self.store.insert_step(
+                                conn, wf_id, new_id, child.slot, child.name, child.template,
+                                child.type, child.phase, child.inputs, child.spec,
+                                key=child.key, reason=child.reason, outputs=child.outputs)
                         if action.phase == states.RUNNING and action.type != "Pod":
                             self.dirty.add(new_id)
                         elif action.phase in states.STEP_FINAL:

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from hpcflow.daemon import states
-
 from hpcflow.errors import StoreError
 
 SCHEMA_VERSION = 1

@@ -19,6 +19,7 @@ import cloudpickle
 from hpcflow import values
 from hpcflow.artifacts import StoredArtifact
 from hpcflow.errors import WorkflowDefinitionError
+from hpcflow.expressions import LoopSource
 from hpcflow.io import (
     InputArtifact,
     InputParameter,
@@ -297,7 +298,7 @@ class SpecBuilder:
         siblings = {s.name: s for s in container.all_steps()}
         found: set[str] = set()
         for value in [*step.parameters.values(), *step.artifacts.values(), step.when, step.key,
-                      step.with_param]:
+                      step.with_param, step.with_sequence]:
             for ref_name in _referenced_steps(value):
                 if ref_name not in siblings:
                     raise WorkflowDefinitionError(
@@ -350,6 +351,8 @@ def _referenced_steps(value: Any) -> set[str]:
         return {value.step.name}
     if isinstance(value, (list, tuple)):
         return {n for v in value for n in _referenced_steps(v)}
+    if isinstance(value, LoopSource):
+        return {n for v in value.args.values() for n in _referenced_steps(v)}
     return {m.group(2) for m in _REF_IN_TEXT.finditer(str(value))}
 
 

@@ -33,9 +33,8 @@ def stop_engine(home: Path) -> None:
 @pytest.fixture
 def hpc_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh HPCFLOW_HOME for this test (its engine is stopped at teardown)."""
-    from hpcflow.daemon import client
-
     from hpcflow import settings
+    from hpcflow.daemon import client
 
     home = tmp_path / "hpcflow-home"
     monkeypatch.setenv("HPCFLOW_HOME", str(home))

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from hpcflow.connectors.storage.base import StorageClient, check_key
-
 from hpcflow.errors import NotFoundError
 
 

@@ -7,9 +7,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from hpcflow.daemon.engine import engine_pid
-
 from hpcflow import Step, Workflow
+from hpcflow.daemon.engine import engine_pid
 from hpcflow.python import OP, PythonOPTemplate
 from tests.conftest import integrity_ok
 

@@ -3,7 +3,6 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from hpcflow.connectors.storage.local import LocalStorageClient
 
 from hpcflow.artifact_files import (
     UnsafeArchiveError,
@@ -13,6 +12,7 @@ from hpcflow.artifact_files import (
     safe_extract,
     unpack,
 )
+from hpcflow.connectors.storage.local import LocalStorageClient
 
 
 def _tar_with(path: Path, name: str, link: str | None = None) -> None:

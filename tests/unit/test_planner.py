@@ -1,8 +1,7 @@
 """The planner is pure: these tests build specs and child lists by hand, no store, no process."""
 
-from hpcflow.daemon.planner import CreateStep, FinishStep, Node, plan_container, root_step
-
 from hpcflow import DAG, Step, Steps, Task, Workflow
+from hpcflow.daemon.planner import CreateStep, FinishStep, Node, plan_container, root_step
 from hpcflow.python import OP, PythonOPTemplate
 from hpcflow.spec import build_spec
 

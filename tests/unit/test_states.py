@@ -1,4 +1,5 @@
 import pytest
+
 from hpcflow.daemon import states
 
 

@@ -2,8 +2,8 @@ import os
 import stat
 
 import pytest
-from hpcflow.daemon.store import SCHEMA_VERSION, Store
 
+from hpcflow.daemon.store import SCHEMA_VERSION, Store
 from hpcflow.errors import StoreError
 
 

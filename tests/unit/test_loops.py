@@ -1,0 +1,73 @@
+"""Loop expansion and aggregation, without the engine."""
+
+import pytest
+
+from hpcflow import Step, Steps, Workflow, argo_len, argo_range, argo_sequence
+from hpcflow.daemon.loops import loop_items
+from hpcflow.daemon.planner import Node, plan_container, root_step
+from hpcflow.daemon.resolve import ResolveError, Scope
+from hpcflow.python import OP, PythonOPTemplate
+from hpcflow.spec import build_spec
+
+
+@OP.function
+def double(x: int) -> {"y": int}:
+    return {"y": 2 * x}
+
+
+def _items(with_param=None, with_sequence=None, inputs=None):
+    step = Step("s", PythonOPTemplate(double), parameters={"x": "{{item}}"},
+                with_param=with_param, with_sequence=with_sequence)
+    wf = Workflow("w")
+    wf.add(step)
+    assert wf.entry is not None
+    spec, _ = build_spec("w", wf.entry)
+    step_spec = spec["templates"]["w"]["steps"][0][0]
+    return loop_items(step_spec, Scope(inputs=inputs or {"parameters": {}, "artifacts": {}}))
+
+
+def test_loop_sources():
+    assert _items(with_param=argo_range(3)) == [0, 1, 2]
+    assert _items(with_param=argo_range(2, 8, 3)) == [2, 5]
+    assert _items(with_param=["a", {"k": 1}]) == ["a", {"k": 1}]
+    assert _items(with_sequence=argo_sequence(count=3, start=5)) == [5, 6, 7]
+    assert _items(with_sequence=argo_sequence(end=2)) == [0, 1, 2]
+    assert _items(with_sequence=argo_sequence(count=2, format="%03d")) == ["000", "001"]
+    assert _items(with_sequence=argo_sequence(argo_len([7, 8, 9]))) == [0, 1, 2]
+
+
+def test_loop_over_an_input_parameter_given_as_json_text():
+    inner = Steps("inner")
+    from hpcflow import InputParameter
+
+    inner.inputs.parameters["xs"] = InputParameter()
+    with pytest.raises(ResolveError, match="not a list"):
+        loop_items({"with_param": {"expr": "{{inputs.parameters.xs}}"}},
+                   Scope(inputs={"parameters": {"xs": 5}}))
+    assert loop_items({"with_param": {"expr": "{{inputs.parameters.xs}}"}},
+                      Scope(inputs={"parameters": {"xs": "[1, 2]"}})) == [1, 2]
+
+
+def test_loop_creates_items_and_aggregates_in_item_order():
+    fan = Step("fan", PythonOPTemplate(double), parameters={"x": "{{item}}"},
+               with_param=argo_range(3), continue_on_num_success=2)
+    wf = Workflow("w")
+    wf.add(fan)
+    assert wf.entry is not None
+    spec, _ = build_spec("w", wf.entry)
+    r = root_step(spec)
+    root = Node(1, r.slot, r.name, r.template, r.type, r.phase, r.inputs, None, r.spec)
+    [group] = plan_container(root, spec["templates"], [], {})
+    assert group.type == "StepGroup" and group.phase == "Running"
+    assert [c.inputs["parameters"]["x"] for c in group.children] == [0, 1, 2]
+    assert group.children[1].name == "fan(1:1)"
+    node = Node(2, group.slot, group.name, group.template, "StepGroup", "Running",
+                group.inputs, None, group.spec)
+    kids = [Node(10 + i, c.slot, c.name, c.template, "Pod", phase, c.inputs,
+                 {"parameters": {"y": 2 * i}, "artifacts": {}}, c.spec)
+            for i, (c, phase) in enumerate(zip(group.children, ["Succeeded", "Failed",
+                                                                 "Succeeded"], strict=True))]
+    kids_reversed = list(reversed(kids))
+    [finish] = plan_container(node, spec["templates"], kids_reversed, {})
+    assert finish.phase == "Succeeded"  # 2 of 3 succeeded, and 2 were enough
+    assert finish.outputs == {"parameters": {"y": [0, 2, 4]}, "artifacts": {}}
