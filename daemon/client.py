@@ -33,11 +33,12 @@ def new_workflow_id(name: str) -> str:
 
 
 def submit(home: Path, name: str, spec: dict, blobs: dict[str, bytes], storage: dict,
-           labels: dict, idle_exit: float | None, announce: bool = True) -> str:
+           labels: dict, idle_exit: float | None, announce: bool = True,
+           engine_env: dict[str, str] | None = None) -> str:
     store = store_for(home)
     wf_id = new_workflow_id(name)
     store.insert_workflow(wf_id, name, spec, blobs, storage, labels)
-    engine.ensure_engine(home, idle_exit, announce=announce)
+    engine.ensure_engine(home, idle_exit, announce=announce, env=engine_env)
     return wf_id
 
 

@@ -57,7 +57,7 @@ def wake(home: Path) -> None:
     (folder / f"req-{uuid.uuid4().hex[:12]}").touch()
 
 
-def start_engine(home: Path, idle_exit: float | None) -> int:
+def start_engine(home: Path, idle_exit: float | None, env: dict[str, str] | None = None) -> int:
     """Start an engine in the background (new session, log under ``logs/``); its pid."""
     logs = home / "logs"
     logs.mkdir(exist_ok=True, mode=0o700)
@@ -66,14 +66,17 @@ def start_engine(home: Path, idle_exit: float | None) -> int:
         cmd += ["--idle-exit", str(idle_exit)]
     with open(logs / "engine.log", "ab") as log:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, close_fds=True)
+                                start_new_session=True, close_fds=True,
+                                env={**os.environ, **(env or {})})
     return proc.pid
 
 
-def ensure_engine(home: Path, idle_exit: float | None, announce: bool = True) -> None:
+def ensure_engine(home: Path, idle_exit: float | None, announce: bool = True,
+                  env: dict[str, str] | None = None) -> None:
+    """Wake the engine serving ``home``, or start one (with ``env`` added to its environment)."""
     if engine_pid(home) is not None:
         wake(home)
         return
-    pid = start_engine(home, idle_exit)
+    pid = start_engine(home, idle_exit, env)
     if announce:
         print(f"hpcflow: started an engine (pid {pid}) for {home}", file=sys.stderr)

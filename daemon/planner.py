@@ -6,9 +6,11 @@ Nothing here touches the store, a file or a clock.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from typing import Any
 
+from hpcflow import values
 from hpcflow.daemon import states
 from hpcflow.daemon.loops import aggregate_outputs, item_label, loop_items
 from hpcflow.daemon.resolve import (
@@ -89,6 +91,24 @@ def skipped_outputs(template: dict) -> dict:
     return {"parameters": params, "artifacts": {}}
 
 
+def coerce_text(value: Any, declared: str | None) -> Any:
+    """dflow's rule for values that travel as text (Argo parameters): a ``str`` sign gets the
+    text; another sign gets JSON text decoded.
+
+    >>> coerce_text(3, "str"), coerce_text("[1, 2]", "List[int]"), coerce_text("x", "int")
+    ('3', [1, 2], 'x')
+    """
+    if declared == "str" and not isinstance(value, str) and not (
+            isinstance(value, dict) and values.PICKLE_TAG in value):
+        return values.render_text(value)
+    if declared not in (None, "str", "Any") and isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
 def instantiate(step: dict, templates: dict, scope: Scope, parent_id: int, slot: str) -> CreateStep:
     """The child step row for ``step`` (a step spec), with its inputs resolved in ``scope``.
 
@@ -132,7 +152,10 @@ def instantiate_one(step: dict, templates: dict, scope: Scope, parent_id: int, s
         params = {}
         for name, decl in template["inputs"]["parameters"].items():
             if name in step["parameters"]:
-                params[name] = resolve_value(step["parameters"][name], scope)
+                given = step["parameters"][name]
+                params[name] = resolve_value(given, scope)
+                if "expr" in given:
+                    params[name] = coerce_text(params[name], decl.get("type"))
             elif "default" in decl:
                 params[name] = resolve_value(decl["default"], scope)
         arts = {name: resolve_artifact(step["artifacts"].get(name), scope)

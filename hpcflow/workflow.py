@@ -113,6 +113,7 @@ class Workflow:
         self.id = client.submit(
             _config.home(), self.name, spec, blobs, _config.storage_spec(), self.labels,
             idle_exit=float(_config.config.get("engine_idle_exit") or 600.0),
+            engine_env={"HPCFLOW_LOCAL_PARALLELISM": str(_config.local_parallelism())},
         )
         submitted_workflows.append(self)
         return self

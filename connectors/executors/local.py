@@ -29,6 +29,8 @@ from hpcflow.connectors.executors.base import (
 #: A launched job whose runner has not claimed its directory after this long is launched again
 #: (harmless: a second runner finds the claim and exits).
 UNCLAIMED_GRACE = 30.0
+#: Seconds between SIGTERM and SIGKILL when a job is cancelled.
+CANCEL_GRACE = 5.0
 
 
 def claim_is_held(step_dir: Path) -> bool:
@@ -70,12 +72,16 @@ class LocalExecutor:
         self.env = env
         self._procs: dict[str, subprocess.Popen] = {}
         self._adopted: set[str] = set()
+        #: Our children that are over for the engine but not yet reaped, with the time after
+        #: which their process group gets SIGKILL (None: let them finish on their own).
+        self._reaping: list[tuple[subprocess.Popen, float | None]] = []
 
     def step_dir(self, workflow_id: str, step_id: int, step_name: str, attempt: int) -> str:
         suffix = f"-{attempt}" if attempt else ""
         return str(self.runs_root / workflow_id / f"{step_name}-{step_id}{suffix}")
 
     def free_slots(self) -> int:
+        self._reap()
         live = sum(1 for p in self._procs.values() if p.poll() is None) + len(self._adopted)
         return max(0, self.parallelism - live)
 
@@ -135,9 +141,23 @@ class LocalExecutor:
             self._launch(job.name, step_dir)  # launched before a crash but never started
         return JobStatus(job.name, "running")
 
-    def _forget(self, job_name: str) -> None:
-        self._procs.pop(job_name, None)
+    def _forget(self, job_name: str, kill_after: float | None = None) -> None:
+        proc = self._procs.pop(job_name, None)
         self._adopted.discard(job_name)
+        if proc is not None:
+            self._reaping.append((proc, kill_after))
+
+    def _reap(self) -> None:
+        """Collect exited children (no zombies); SIGKILL cancelled ones that outstay their grace."""
+        still: list[tuple[subprocess.Popen, float | None]] = []
+        for proc, kill_after in self._reaping:
+            if proc.poll() is not None:
+                continue
+            if kill_after is not None and time.time() > kill_after:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+            still.append((proc, kill_after))
+        self._reaping = still
 
     def reconcile(self, job: JobRecord, files: dict[str, bytes]) -> str:
         step_dir = Path(job.step_dir)
@@ -147,12 +167,14 @@ class LocalExecutor:
         return self.submit(job.name, job.step_dir, files)
 
     def cancel(self, jobs: list[JobRecord]) -> None:
+        """SIGTERM each job's process group; SIGKILL after ``CANCEL_GRACE`` seconds."""
         for job in jobs:
             pid = self._pid_of(job)
             if pid:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(pid, signal.SIGTERM)
-            self._forget(job.name)
+            self._forget(job.name, kill_after=time.time() + CANCEL_GRACE)
+        self._reap()
 
     def _pid_of(self, job: JobRecord) -> int | None:
         try:

@@ -1,0 +1,24 @@
+"""The examples in docstrings are run, imported under their installed names."""
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = [
+    "hpcflow.values",
+    "hpcflow.names",
+    "hpcflow.python.typecheck",
+    "hpcflow.daemon.states",
+    "hpcflow.daemon.resolve",
+    "hpcflow.daemon.loops",
+    "hpcflow.daemon.planner",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0, f"{name} has no docstring examples"
+    assert result.failed == 0
