@@ -197,7 +197,6 @@ class Service:
         return changed
 
     def _apply_results(self, finished: list[tuple[Any, JobStatus]]) -> None:
-        finals: list[Any] = []
         with self.store.write() as conn:
             for job, status in finished:
                 step = conn.execute("SELECT * FROM steps WHERE id=?", (job["step_id"],)).fetchone()
@@ -215,9 +214,8 @@ class Service:
                 if step["phase"] == states.RUNNING and self.store.set_step_phase(
                         conn, step["id"], states.RUNNING, phase, outputs=outputs, reason=reason,
                         workflow_id=step["workflow_id"]):
-                    finals.append((step, phase))
-        for step, phase in finals:
-            self._after_final(step["parent_id"], step["workflow_id"], step["id"], phase)
+                    self._after_final(conn, step["parent_id"], step["workflow_id"], phase,
+                                      reason)
 
     def _default_outputs(self, step: Any) -> dict:
         from hpcflow.daemon.planner import skipped_outputs
@@ -225,18 +223,17 @@ class Service:
         template = self.spec(step["workflow_id"])["templates"][step["template"]]
         return skipped_outputs(template)
 
-    def _after_final(self, parent_id: int, wf_id: str, step_id: int, phase: str) -> None:
-        """A step became final: its parent may move on (or the workflow may end)."""
+    def _after_final(self, conn: Any, parent_id: int, wf_id: str, phase: str,
+                     reason: str | None) -> None:
+        """A step became final, inside the transaction that made it so: the workflow ends with
+        its root step (in the same commit), or the parent is marked for the planner."""
         if parent_id == 0:
             final = states.workflow_phase_for_root(phase)
             if final:
-                row = self.store.existing_step(step_id)
-                with self.store.write() as conn:
-                    self.store.set_workflow_phase(conn, wf_id, final, message=row["reason"])
+                self.store.set_workflow_phase(conn, wf_id, final, message=reason)
                 log.info("workflow %s %s", wf_id, final)
             return
-        parent = self.store.conn.execute(
-            "SELECT type FROM steps WHERE id=?", (parent_id,)).fetchone()
+        parent = conn.execute("SELECT type FROM steps WHERE id=?", (parent_id,)).fetchone()
         if (parent["type"] in ("Steps", "StepGroup") and phase in states.STEP_OK
                 and self.store.live_children_count(parent_id) > 0):
             return  # the group is still running: nothing for the planner to do yet
@@ -257,7 +254,6 @@ class Service:
             if not actions:
                 continue
             changed = True
-            finals: list[tuple[int, int, str]] = []
             with self.store.write() as conn:
                 for action in actions:
                     if isinstance(action, CreateStep):
@@ -276,13 +272,12 @@ class Service:
                         if action.phase == states.RUNNING and action.type != "Pod":
                             self.dirty.add(new_id)
                         elif action.phase in states.STEP_FINAL:
-                            finals.append((node_id, new_id, action.phase))
+                            self._after_final(conn, node_id, wf_id, action.phase, action.reason)
                     elif isinstance(action, FinishStep) and self.store.set_step_phase(
                             conn, action.step_id, states.RUNNING, action.phase,
                             outputs=action.outputs, reason=action.reason, workflow_id=wf_id):
-                        finals.append((row["parent_id"], action.step_id, action.phase))
-            for parent_id, step_id, phase in finals:
-                self._after_final(parent_id, wf_id, step_id, phase)
+                        self._after_final(conn, row["parent_id"], wf_id, action.phase,
+                                          action.reason)
         return changed
 
     def _job_files(self, step: Any) -> dict[str, bytes]:

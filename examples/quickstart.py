@@ -5,6 +5,7 @@ processes + local artifact storage).
 Run: hpcflow run examples/quickstart.py
 """
 
+import os
 from pathlib import Path
 
 from hpcflow import Step, Workflow, download_artifact, upload_artifact
@@ -38,6 +39,9 @@ def add(a: int, b: int) -> {"total": int}:
 
 
 if __name__ == "__main__":
+    work = Path("hpcflow-quickstart")  # inputs and downloaded outputs land here
+    work.mkdir(exist_ok=True)
+    os.chdir(work)
     Path("poem.txt").write_text("the quick brown fox jumps over the lazy dog\n")
     count = Step("count", PythonOPTemplate(CountWords),
                  artifacts={"text": upload_artifact("poem.txt")})
@@ -56,4 +60,4 @@ if __name__ == "__main__":
     print("submitted", wf.id, "- phase:", wf.wait())
     print("total:", wf.query_step(name="total")[0].outputs.parameters["total"].value)
     report = download_artifact(wf.query_step(name="count")[0].outputs.artifacts["report"])
-    print("report:", Path(report[0]).read_text().strip())
+    print("report:", Path(report[0]).read_text().strip(), f"(downloaded to {report[0].resolve()})")
