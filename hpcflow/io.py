@@ -176,32 +176,31 @@ class Outputs(IOGroup):
     pass
 
 
-class StepParameterRef(Reference):
+class _StepRef(Reference):
+    """A step's input or output: ``{{steps.NAME.outputs.KIND.x}}`` (``tasks.`` in a DAG)."""
+
+    kind = ""
+    step: Step
+
+    def __init__(self, step: Step, io: str, name: str) -> None:
+        self.step = step
+        self.io = io
+        self.name = name
+
+    def expr(self) -> str:
+        return f"{self.step.prefix}.{self.step.name}.{self.io}.{self.kind}.{self.name}"
+
+
+class StepParameterRef(_StepRef):
     """``step.outputs.parameters["x"]``: ``{{steps.NAME.outputs.parameters.x}}``."""
 
-    step: Step
-
-    def __init__(self, step: Step, io: str, name: str) -> None:
-        self.step = step
-        self.io = io
-        self.name = name
-
-    def expr(self) -> str:
-        return f"{self.step.prefix}.{self.step.name}.{self.io}.parameters.{self.name}"
+    kind = "parameters"
 
 
-class StepArtifactRef(Reference):
+class StepArtifactRef(_StepRef):
     """``step.outputs.artifacts["x"]``: ``{{steps.NAME.outputs.artifacts.x}}``."""
 
-    step: Step
-
-    def __init__(self, step: Step, io: str, name: str) -> None:
-        self.step = step
-        self.io = io
-        self.name = name
-
-    def expr(self) -> str:
-        return f"{self.step.prefix}.{self.step.name}.{self.io}.artifacts.{self.name}"
+    kind = "artifacts"
 
 
 class _RefDict(dict):

@@ -100,10 +100,8 @@ def _follow(workflows: list[Any], interval: float = 0.3) -> list[str]:
         time.sleep(interval)
 
 
-@main.command()
-@click.argument("script", type=click.Path(dir_okay=False))
-def run(script: str) -> None:
-    """Run SCRIPT, follow every workflow it submits, exit 0 only if all succeed."""
+def _submit_script(script: str) -> list[Any]:
+    """Run the user's script; the workflows it submitted (none is an error)."""
     from hpcflow.cli.script import run_script
     from hpcflow.workflow import submitted_workflows
 
@@ -112,6 +110,14 @@ def run(script: str) -> None:
     workflows = submitted_workflows[before:]
     if not workflows:
         fail(f"{script} submitted no workflow (call wf.submit())")
+    return workflows
+
+
+@main.command()
+@click.argument("script", type=click.Path(dir_okay=False))
+def run(script: str) -> None:
+    """Run SCRIPT, follow every workflow it submits, exit 0 only if all succeed."""
+    workflows = _submit_script(script)
     phases = _follow(workflows)
     for wf, phase in zip(workflows, phases, strict=True):
         click.echo(f"{wf.id} {phase}")
@@ -128,15 +134,7 @@ def run(script: str) -> None:
 @click.argument("script", type=click.Path(dir_okay=False))
 def submit(script: str) -> None:
     """Run SCRIPT to submit its workflows; print their ids and return."""
-    from hpcflow.cli.script import run_script
-    from hpcflow.workflow import submitted_workflows
-
-    before = len(submitted_workflows)
-    run_script(script)
-    workflows = submitted_workflows[before:]
-    if not workflows:
-        fail(f"{script} submitted no workflow (call wf.submit())")
-    for wf in workflows:
+    for wf in _submit_script(script):
         click.echo(wf.id)
 
 

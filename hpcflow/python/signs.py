@@ -85,54 +85,37 @@ class BigParameter(Parameter):
     """A parameter too large for the store's parameter column; hpcflow keeps it like any other."""
 
 
-class OPIOSign(MutableMapping):
+class _NameMap(MutableMapping):
+    """A mapping from sign names to values; the shared body of ``OPIOSign`` and ``OPIO``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._data: dict[str, Any] = dict(*args, **kwargs)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._data[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._data!r})"
+
+
+class OPIOSign(_NameMap):
     """A mapping from input or output name to its sign (a type, ``Artifact`` or ``Parameter``)."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._data: dict[str, Any] = dict(*args, **kwargs)
 
-    def __getitem__(self, key: str) -> Any:
-        return self._data[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self._data[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        del self._data[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def __repr__(self) -> str:
-        return f"OPIOSign({self._data!r})"
-
-
-class OPIO(MutableMapping):
+class OPIO(_NameMap):
     """The values an OP receives or returns, keyed by sign name."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._data: dict[str, Any] = dict(*args, **kwargs)
-
-    def __getitem__(self, key: str) -> Any:
-        return self._data[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self._data[key] = value
-
-    def __delitem__(self, key: str) -> None:
-        del self._data[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def __repr__(self) -> str:
-        return f"OPIO({self._data!r})"
 
 
 def split_sign(sign: OPIOSign | dict) -> tuple[dict[str, Parameter], dict[str, Artifact]]:
