@@ -31,6 +31,7 @@ log = logging.getLogger("hpcflow.engine")
 
 POLL_INTERVAL = 2.0
 IDLE_INTERVAL = 5.0
+ERROR_BACKOFF = 2.0
 
 
 def _node(row: Any) -> Node:
@@ -345,8 +346,17 @@ class Service:
             while not self._stop:
                 self._wake.clear()
                 self._clear_wake_dir()
-                while self.cycle() and not self._stop:
-                    pass
+                try:
+                    while self.cycle() and not self._stop:
+                        pass
+                except Exception:
+                    # A bug or a passing fault (disk full, a connector's error) must not stop
+                    # every workflow: log it, drop in-memory state, retry after a pause.
+                    log.exception("engine cycle failed; retrying in %.0f s", ERROR_BACKOFF)
+                    self._specs.clear()
+                    self.recover()
+                    self._wake.wait(ERROR_BACKOFF)
+                    continue
                 live = self.has_live_work()
                 if (not live and idle_exit is not None
                         and time.time() - self.last_activity > idle_exit):
@@ -355,6 +365,8 @@ class Service:
                 self._wake.wait(POLL_INTERVAL if live else IDLE_INTERVAL)
         finally:
             observer.stop()
+            for executor in self.executors.values():
+                executor.close()
 
 
 def main(argv: list[str] | None = None) -> int:

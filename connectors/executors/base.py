@@ -60,3 +60,6 @@ class Executor(Protocol):
 
     def cancel(self, jobs: list[JobRecord]) -> None:
         """Stop the given jobs (their steps are failed by the service)."""
+
+    def close(self) -> None:
+        """Release connections and helper processes; running jobs keep running."""

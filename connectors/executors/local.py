@@ -11,6 +11,7 @@ import contextlib
 import errno
 import fcntl
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -25,6 +26,9 @@ from hpcflow.connectors.executors.base import (
     JobRecord,
     JobStatus,
 )
+from hpcflow.connectors.executors.forkserver import ForkServer
+
+log = logging.getLogger("hpcflow.engine")
 
 #: A launched job whose runner has not claimed its directory after this long is launched again
 #: (harmless: a second runner finds the claim and exits).
@@ -59,22 +63,50 @@ def read_result(step_dir: Path) -> dict | None:
         return None
 
 
+class ForkedChild:
+    """A runner forked by the fork server (not our child: the server reaps it)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                with open(f"/proc/{self.pid}/stat") as f:
+                    state = f.read().rsplit(")", 1)[1].split()[0]
+                if state == "Z":
+                    self.returncode = -1
+            except (OSError, IndexError):  # gone (ENOENT, or ESRCH while it exits)
+                self.returncode = -1
+        return self.returncode
+
+
+Process = subprocess.Popen | ForkedChild
+
+
 class LocalExecutor:
-    """Runs ``python -m hpcflow.daemon.runner STEP_DIR`` for each step, ``parallelism`` at once."""
+    """Runs the in-job runner for each step, ``parallelism`` at once.
+
+    With ``fork_server`` (the default) runners are forked from a process that imported the
+    runner once; otherwise each is ``python -m hpcflow.daemon.runner STEP_DIR``.
+    """
 
     name = "local"
 
     def __init__(self, runs_root: Path, parallelism: int, python: str | None = None,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, fork_server: bool = True) -> None:
         self.runs_root = runs_root
         self.parallelism = parallelism
         self.python = python or sys.executable
         self.env = env
-        self._procs: dict[str, subprocess.Popen] = {}
+        self.use_fork_server = fork_server
+        self._server: ForkServer | None = None
+        self._procs: dict[str, Process] = {}
         self._adopted: set[str] = set()
-        #: Our children that are over for the engine but not yet reaped, with the time after
+        #: Processes that are over for the engine but not yet gone, with the time after
         #: which their process group gets SIGKILL (None: let them finish on their own).
-        self._reaping: list[tuple[subprocess.Popen, float | None]] = []
+        self._reaping: list[tuple[Process, float | None]] = []
 
     def step_dir(self, workflow_id: str, step_id: int, step_name: str, attempt: int) -> str:
         suffix = f"-{attempt}" if attempt else ""
@@ -86,10 +118,20 @@ class LocalExecutor:
         return max(0, self.parallelism - live)
 
     def _launch(self, job_name: str, step_dir: Path) -> str:
-        with open(step_dir / "log.txt", "ab") as log:
+        if self.use_fork_server:
+            try:
+                if self._server is None or not self._server.alive():
+                    self._server = ForkServer(self.python, self.env)
+                child = ForkedChild(self._server.spawn(str(step_dir)))
+                self._procs[job_name] = child
+                return str(child.pid)
+            except OSError as exc:
+                log.warning("fork server failed (%s): starting runners as new processes", exc)
+                self.use_fork_server = False
+        with open(step_dir / "log.txt", "ab") as log_file:
             proc = subprocess.Popen(
                 [self.python, "-m", "hpcflow.daemon.runner", str(step_dir)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
                 cwd=str(step_dir), start_new_session=True, env=self.env, close_fds=True,
             )
         self._procs[job_name] = proc
@@ -149,7 +191,7 @@ class LocalExecutor:
 
     def _reap(self) -> None:
         """Collect exited children (no zombies); SIGKILL cancelled ones that outstay their grace."""
-        still: list[tuple[subprocess.Popen, float | None]] = []
+        still: list[tuple[Process, float | None]] = []
         for proc, kill_after in self._reaping:
             if proc.poll() is not None:
                 continue
@@ -175,6 +217,12 @@ class LocalExecutor:
                     os.killpg(pid, signal.SIGTERM)
             self._forget(job.name, kill_after=time.time() + CANCEL_GRACE)
         self._reap()
+
+    def close(self) -> None:
+        """Stop the fork server (runners it started keep running)."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
 
     def _pid_of(self, job: JobRecord) -> int | None:
         try:
