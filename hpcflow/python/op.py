@@ -7,6 +7,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+from hpcflow.errors import WorkflowDefinitionError
 from hpcflow.python.signs import OPIO, Artifact, OPIOSign, Parameter
 from hpcflow.python.typecheck import describe, matches, path_like, type_name
 
@@ -118,9 +119,26 @@ class OP:
         return make_function_op(func)
 
 
+def _annotations(func: Callable) -> dict[str, Any]:
+    """The function's annotations, evaluated where they are strings (``from __future__ import
+    annotations``), in the function's own module, as Python would have without that import."""
+    result = {}
+    for name, ann in dict(getattr(func, "__annotations__", {})).items():
+        if isinstance(ann, str):
+            try:
+                # Evaluates the author's own annotation text, in the author's module.
+                ann = eval(ann, getattr(func, "__globals__", {}))
+            except Exception as exc:
+                raise WorkflowDefinitionError(
+                    f"function OP {func.__name__!r}: cannot evaluate the annotation of "
+                    f"{name!r} ({ann!r}): {exc}") from exc
+        result[name] = ann
+    return result
+
+
 def make_function_op(func: Callable) -> type[OP]:
     signature = inspect.signature(func)
-    annotations = dict(getattr(func, "__annotations__", {}))
+    annotations = _annotations(func)
     input_sign = OPIOSign()
     for name, param in signature.parameters.items():
         type_ = annotations.get(name, Any)

@@ -54,6 +54,19 @@ def test_exec_sign_check_checks_both_ways():
         Half().execute(OPIO({"x": 3}))
 
 
+def test_function_op_with_string_annotations():
+    ns: dict = {}
+    exec("from __future__ import annotations\n"
+         "from pathlib import Path\n"
+         "from hpcflow.python import OP, Artifact\n"
+         "@OP.function\n"
+         "def f(x: int, a: Artifact(Path)) -> {'y': int}:\n"
+         "    return {'y': x}\n", ns)
+    f = ns["f"]
+    assert f.get_input_sign()["x"] is int and isinstance(f.get_input_sign()["a"], Artifact)
+    assert f.get_output_sign()["y"] is int
+
+
 def test_function_op_signs_from_annotations():
     @OP.function
     def f(x: int, files: Artifact(List[Path]), scale: float = 2.0) -> {"y": float}:
