@@ -27,7 +27,8 @@ def run_script(path: str) -> None:
     """Run ``path`` as ``__main__`` with its folder on ``sys.path``, as ``python FILE`` would."""
     script = Path(path).absolute()
     if not script.is_file():
-        raise ScriptError(f"cannot read workflow script {path}: no such file")
+        what = "it is a directory" if script.is_dir() else "no such file"
+        raise ScriptError(f"cannot read workflow script {path}: {what}")
     try:
         source = script.read_text()
     except (OSError, UnicodeDecodeError) as exc:

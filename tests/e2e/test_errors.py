@@ -99,6 +99,13 @@ def test_unreadable_and_broken_scripts(tmp_path: Path):
     result = run_cli(["run", str(broken)], home, tmp_path)
     assert result.returncode != 0 and "SyntaxError" in result.stderr and "line" in result.stderr
     assert "Traceback" not in result.stderr
+    garbled = tmp_path / "garbled.py"
+    garbled.write_bytes(b"\xff\xfe\x00not python\x80")
+    r = run_cli(["run", str(garbled)], home, tmp_path)
+    assert r.returncode != 0 and "cannot read workflow script" in r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    folder = run_cli(["run", str(tmp_path)], home, tmp_path)
+    assert folder.returncode != 0 and "Traceback" not in folder.stderr
     if os.geteuid() != 0:  # root reads anything
         locked = tmp_path / "locked.py"
         locked.write_text("print(1)")
