@@ -12,11 +12,13 @@ from typing import Any
 
 from hpcflow import values
 from hpcflow.daemon import states
+from hpcflow.daemon.conditions import evaluate, is_true
 from hpcflow.daemon.loops import aggregate_outputs, item_label, loop_items
 from hpcflow.daemon.resolve import (
     ResolveError,
     Scope,
     Sibling,
+    is_single_reference,
     resolve_artifact,
     resolve_text,
     resolve_value,
@@ -41,6 +43,7 @@ class Node:
     outputs: dict | None
     spec: dict | None
     reason: str | None = None
+    depth: int = 0
 
 
 @dataclass(frozen=True)
@@ -164,12 +167,41 @@ def instantiate_one(step: dict, templates: dict, scope: Scope, parent_id: int, s
             if ref is None and not template["inputs"]["artifacts"][name].get("optional"):
                 raise ResolveError(f"input artifact {name!r} has no value")
         key = resolve_text(step["key"], scope) if step.get("key") else None
+        run = is_true(step["when"], scope) if step.get("when") else True
     except ResolveError as exc:
         return CreateStep(**common, phase=states.ERROR, inputs={},
                           reason=f"cannot resolve the inputs of step {step['name']!r}: {exc}")
+    if not run:
+        return CreateStep(**common, phase=states.SKIPPED,
+                          inputs={"parameters": params, "artifacts": arts},
+                          key=None if key is None else str(key),
+                          reason=f"when {step['when']!r} is false",
+                          outputs=skipped_outputs(template))
     phase = states.PENDING if step_type == "Pod" else states.RUNNING
     return CreateStep(**common, phase=phase, inputs={"parameters": params, "artifacts": arts},
                       key=None if key is None else str(key))
+
+
+def _branch(spec: dict, scope: Scope) -> dict:
+    """The chosen side of ``if_expression``; the other side is never resolved."""
+    return spec["then"] if is_true(spec["cond"], scope) else spec["otherwise"]
+
+
+def expression_value(spec: dict, scope: Scope) -> Any:
+    """``value_from_expression``: an ``if_expression`` or an expression's text."""
+    if spec.get("kind") == "if":
+        return resolve_value(_branch(spec, scope), scope)
+    text = spec["expr"]
+    if is_single_reference(text):
+        return resolve_text(text, scope)
+    return values.to_jsonable(evaluate(text, scope))
+
+
+def expression_artifact(spec: dict, scope: Scope) -> dict | None:
+    """``from_expression``: an ``if_expression`` choosing between artifacts."""
+    if spec.get("kind") == "if":
+        return resolve_artifact(_branch(spec, scope), scope)
+    return resolve_artifact(spec, scope)
 
 
 def container_outputs(template: dict, scope: Scope) -> tuple[dict, str | None]:
@@ -180,6 +212,8 @@ def container_outputs(template: dict, scope: Scope) -> tuple[dict, str | None]:
         try:
             if "value_from_parameter" in decl:
                 params[name] = resolve_value(decl["value_from_parameter"], scope)
+            elif "value_from_expression" in decl:
+                params[name] = expression_value(decl["value_from_expression"], scope)
             elif "default" in decl:
                 params[name] = decl["default"]
         except ResolveError as exc:
@@ -191,6 +225,8 @@ def container_outputs(template: dict, scope: Scope) -> tuple[dict, str | None]:
         try:
             if decl.get("from") is not None:
                 arts[name] = resolve_artifact(decl["from"], scope)
+            elif decl.get("from_expression") is not None:
+                arts[name] = expression_artifact(decl["from_expression"], scope)
         except ResolveError as exc:
             return {}, f"output artifact {name!r} of {template['name']!r}: {exc}"
     return {"parameters": params, "artifacts": arts}, None
@@ -297,16 +333,31 @@ def plan_loop(node: Node, template: dict, children: list[Node]) -> list[Action]:
 
 def plan_container(node: Node, templates: dict, children: list[Node],
                    workflow: dict) -> list[Action]:
+    """What happens next in a running Steps, DAG or StepGroup (``workflow`` holds its name,
+    id and ``max_depth``, the recursion limit)."""
     if node.phase != states.RUNNING:
         return []
     template = templates[node.template]
     if node.type == "StepGroup":
         return plan_loop(node, template, children)
     if template["kind"] == "steps":
-        return plan_steps(node, template, children, templates, workflow)
-    if template["kind"] == "dag":
-        return plan_dag(node, template, children, templates, workflow)
-    return []
+        actions = plan_steps(node, template, children, templates, workflow)
+    elif template["kind"] == "dag":
+        actions = plan_dag(node, template, children, templates, workflow)
+    else:
+        return []
+    limit = workflow.get("max_depth")
+    if limit is None or node.depth < int(limit):
+        return actions
+    return [_too_deep(a, int(limit)) if isinstance(a, CreateStep) and a.type != "Pod" else a
+            for a in actions]
+
+
+def _too_deep(action: CreateStep, limit: int) -> CreateStep:
+    return replace(action, phase=states.ERROR, inputs={}, children=(), reason=(
+        f"step {action.name!r} would nest Steps/DAGs deeper than max_recursion_depth={limit}: "
+        "end the recursion with a when= condition, or raise hpcflow.config"
+        "['max_recursion_depth']"))
 
 
 def root_step(spec: dict) -> CreateStep:

@@ -77,6 +77,10 @@ def lookup(path: str, scope: Scope) -> Any:
     raise ResolveError(f"{{{{{path}}}}} is not a reference hpcflow knows")
 
 
+def is_single_reference(text: str) -> bool:
+    return _WHOLE.match(text.strip()) is not None
+
+
 def resolve_text(text: str, scope: Scope) -> Any:
     whole = _WHOLE.match(text)
     if whole:

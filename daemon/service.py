@@ -38,7 +38,8 @@ def _node(row: Any) -> Node:
     return Node(id=row["id"], slot=row["slot"], name=row["name"], template=row["template"],
                 type=row["type"], phase=row["phase"], inputs=json.loads(row["inputs"] or "{}"),
                 outputs=json.loads(row["outputs"]) if row["outputs"] else None,
-                spec=json.loads(row["spec"]) if row["spec"] else None, reason=row["reason"])
+                spec=json.loads(row["spec"]) if row["spec"] else None, reason=row["reason"],
+                depth=row["depth"])
 
 
 def _job_record(row: Any) -> JobRecord:
@@ -240,6 +241,13 @@ class Service:
             return  # the group is still running: nothing for the planner to do yet
         self.dirty.add(parent_id)
 
+    def _insert(self, conn: Any, wf_id: str, parent_id: int, action: CreateStep,
+                depth: int) -> int | None:
+        return self.store.insert_step(
+            conn, wf_id, parent_id, action.slot, action.name, action.template, action.type,
+            action.phase, action.inputs, action.spec, key=action.key, reason=action.reason,
+            outputs=action.outputs, depth=depth)
+
     def plan(self) -> bool:
         changed = False
         while self.dirty:
@@ -250,26 +258,27 @@ class Service:
             wf_id = row["workflow_id"]
             spec = self.spec(wf_id)
             children = [_node(c) for c in self.store.children(node_id)]
-            actions = plan_container(_node(row), spec["templates"], children,
-                                     {"name": spec["name"], "id": wf_id})
+            try:
+                actions = plan_container(_node(row), spec["templates"], children,
+                                         {"name": spec["name"], "id": wf_id,
+                                          "max_depth": spec.get("max_recursion_depth")})
+            except Exception as exc:  # a planner bug fails this Steps/DAG, not the engine
+                log.exception("planning step %s of %s failed", node_id, wf_id)
+                actions = [FinishStep(node_id, states.ERROR,
+                                      reason=f"hpcflow could not plan this step "
+                                             f"({type(exc).__name__}: {exc}); see the engine log")]
             if not actions:
                 continue
             changed = True
             with self.store.write() as conn:
                 for action in actions:
                     if isinstance(action, CreateStep):
-                        new_id = self.store.insert_step(
-                            conn, wf_id, action.parent_id, action.slot, action.name,
-                            action.template, action.type, action.phase, action.inputs,
-                            action.spec, key=action.key, reason=action.reason,
-                            outputs=action.outputs)
+                        depth = row["depth"] + 1
+                        new_id = self._insert(conn, wf_id, node_id, action, depth)
                         if new_id is None:
                             continue
                         for child in action.children:
-                            self.store.insert_step(
-                                conn, wf_id, new_id, child.slot, child.name, child.template,
-                                child.type, child.phase, child.inputs, child.spec,
-                                key=child.key, reason=child.reason, outputs=child.outputs)
+                            self._insert(conn, wf_id, new_id, child, depth + 1)
                         if action.phase == states.RUNNING and action.type != "Pod":
                             self.dirty.add(new_id)
                         elif action.phase in states.STEP_FINAL:

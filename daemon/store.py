@@ -22,7 +22,7 @@ from typing import Any
 from hpcflow.daemon import states
 from hpcflow.errors import StoreError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STORE_FILE = "store.db"
 
 
@@ -76,8 +76,17 @@ def _create_schema_v1(conn: sqlite3.Connection) -> None:
     db.table("requests").create_index(["handled_at"], if_not_exists=True)
 
 
+def _add_depth_and_log_tail_v2(conn: sqlite3.Connection) -> None:
+    """Steps know how deep they are nested (recursion limit) and keep their log's last lines."""
+    import sqlite_utils
+
+    steps = sqlite_utils.Database(conn).table("steps")
+    steps.add_column("depth", int, not_null_default=0)
+    steps.add_column("log_tail", str)
+
+
 #: version -> function bringing the schema from version-1 to version.
-MIGRATIONS = {1: _create_schema_v1}
+MIGRATIONS = {1: _create_schema_v1, 2: _add_depth_and_log_tail_v2}
 
 
 def _check_private(path: Path, what: str) -> None:
@@ -250,7 +259,7 @@ class Store:
     def insert_step(self, conn: sqlite3.Connection, wf_id: str, parent_id: int, slot: str,
                     name: str, template: str, type_: str, phase: str, inputs: dict,
                     spec: dict | None, key: str | None = None, reason: str | None = None,
-                    outputs: dict | None = None) -> int | None:
+                    outputs: dict | None = None, depth: int = 0) -> int | None:
         """Insert a step unless its (parent, slot) exists; returns the new id or None."""
         states.check_step_transition(None, phase)
         now = time.time()
@@ -258,10 +267,10 @@ class Store:
         cur = conn.execute(
             "INSERT OR IGNORE INTO steps(workflow_id, parent_id, slot, name, template, type, "
             "phase, key, inputs, outputs, spec, reason, attempt, created_at, started_at, "
-            "finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
+            "finished_at, depth) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)",
             (wf_id, parent_id, slot, name, template, type_, phase, key, json.dumps(inputs),
              _jsonify(outputs), _jsonify(spec), reason, now,
-             now if phase == states.RUNNING or final else None, now if final else None),
+             now if phase == states.RUNNING or final else None, now if final else None, depth),
         )
         if cur.rowcount == 0:
             return None

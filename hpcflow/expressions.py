@@ -10,8 +10,12 @@ from hpcflow.io import Reference
 
 
 def _arg(value: Any) -> Any:
+    from hpcflow.artifacts import StoredArtifact
+
     if isinstance(value, Reference):
         return {"expr": str(value)}
+    if isinstance(value, StoredArtifact):
+        return {"artifact": value.ref}
     if isinstance(value, LoopSource):
         return value.to_spec()
     return {"value": values.to_jsonable(value)}
@@ -51,6 +55,17 @@ def argo_len(param: Any) -> LoopSource:
     return LoopSource("len", of=param)
 
 
-def if_expression(_if: Any, _then: Any, _else: Any) -> LoopSource:
+def if_expression(_if: Any, _then: Any, _else: Any) -> Condition:
     """A conditional value for Steps/DAG outputs (``value_from_expression``)."""
-    return LoopSource("if", cond=str(_if), then=_then, otherwise=_else)
+    return Condition(str(_if), then=_then, otherwise=_else)
+
+
+class Condition(LoopSource):
+    """``if_expression``: the condition is kept as its text, the branches as value specs."""
+
+    def __init__(self, cond: str, then: Any, otherwise: Any) -> None:
+        super().__init__("if", then=then, otherwise=otherwise)
+        self.cond = cond
+
+    def to_spec(self) -> dict:
+        return {**super().to_spec(), "cond": self.cond}

@@ -34,6 +34,30 @@ class Reference:
     def __format__(self, spec: str) -> str:
         return format(str(self), spec)
 
+    # ``p1 < p2`` builds the condition text, as dflow's references do (== stays identity:
+    # write "%s == %s" % (a, b) for an equality condition).
+    def __lt__(self, other: Any) -> Expression:
+        return Expression(f"{self} < {_operand(other)}")
+
+    def __le__(self, other: Any) -> Expression:
+        return Expression(f"{self} <= {_operand(other)}")
+
+    def __gt__(self, other: Any) -> Expression:
+        return Expression(f"{self} > {_operand(other)}")
+
+    def __ge__(self, other: Any) -> Expression:
+        return Expression(f"{self} >= {_operand(other)}")
+
+
+class Expression(str):
+    """A condition or value in text, e.g. ``"{{steps.a.outputs.parameters.n}} < 5"``."""
+
+
+def _operand(value: Any) -> str:
+    if isinstance(value, str) and not isinstance(value, (Reference, Expression)):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return str(value)
+
 
 class InputParameter(Reference):
     """An input parameter of a template.

@@ -113,7 +113,7 @@ class SpecBuilder:
                     entry["value_from_parameter"] = self.value_spec(
                         p.value_from_parameter, f"output {name!r} of {template.name!r}")
                 if p.value_from_expression is not None:
-                    entry["value_from_expression"] = str(p.value_from_expression)
+                    entry["value_from_expression"] = _expression_spec(p.value_from_expression)
             out_params[name] = entry
         out_arts: dict[str, Any] = {}
         for name, a in template.outputs.artifacts.items():
@@ -124,7 +124,7 @@ class SpecBuilder:
                 if a._from is not None:
                     entry["from"] = self.artifact_spec(a._from, f"output {name!r}")
                 if a.from_expression is not None:
-                    entry["from_expression"] = str(a.from_expression)
+                    entry["from_expression"] = _expression_spec(a.from_expression)
                 if a.type is not None:
                     from hpcflow.python.signs import artifact_kind
 
@@ -261,6 +261,13 @@ class SpecBuilder:
         arts = {n: self.artifact_spec(v, f"{where} artifact {n!r}")
                 for n, v in step.artifacts.items()}
         deps = sorted(self._dependencies(step, container))
+        if step.when is not None:
+            from hpcflow.daemon.conditions import ConditionError, check_syntax
+
+            try:
+                check_syntax(str(step.when))
+            except ConditionError as exc:
+                raise WorkflowDefinitionError(f"{where}: cannot parse the when= condition {exc}") from exc
         executor = step.executor
         return {
             "name": step.name,
@@ -354,6 +361,13 @@ def _referenced_steps(value: Any) -> set[str]:
     if isinstance(value, LoopSource):
         return {n for v in value.args.values() for n in _referenced_steps(v)}
     return {m.group(2) for m in _REF_IN_TEXT.finditer(str(value))}
+
+
+def _expression_spec(value: Any) -> dict:
+    """``if_expression(...)`` as data, or any other expression as its text."""
+    if isinstance(value, LoopSource):
+        return value.to_spec()
+    return {"expr": str(value)}
 
 
 def _loop_spec(value: Any) -> Any:

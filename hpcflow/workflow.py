@@ -110,6 +110,7 @@ class Workflow:
         spec, blobs = build_spec(self.name, self.entry, parallelism=self.parallelism,
                                  labels=self.labels)
         spec["archive_mode"] = _config.config.get("archive_mode", "tar")
+        spec["max_recursion_depth"] = int(_config.config.get("max_recursion_depth") or 100)
         self.id = client.submit(
             _config.home(), self.name, spec, blobs, _config.storage_spec(), self.labels,
             idle_exit=float(_config.config.get("engine_idle_exit") or 600.0),
