@@ -267,7 +267,8 @@ class SpecBuilder:
             try:
                 check_syntax(str(step.when))
             except ConditionError as exc:
-                raise WorkflowDefinitionError(f"{where}: cannot parse the when= condition {exc}") from exc
+                raise WorkflowDefinitionError(
+                    f"{where}: cannot parse the when= condition {exc}") from exc
         executor = step.executor
         return {
             "name": step.name,
