@@ -55,7 +55,25 @@ def request_terminate(home: Path, wf_id: str) -> None:
     engine.ensure_engine(home, idle_exit=60.0, announce=False)
 
 
-def query_steps(home: Path, wf_id: str, name: str | None = None, key: str | None = None,
+def name_matches(step_name: str, wanted: str | list[str]) -> bool:
+    """dflow's rule: the exact name or a loop item ``name(i:item)``; also a full-name regex.
+
+    >>> name_matches("fan(3:3)", "fan"), name_matches("fatal", "f"), name_matches("sq-1", "sq-.*")
+    (True, False, True)
+    """
+    for name in [wanted] if isinstance(wanted, str) else wanted:
+        if step_name == name or step_name.startswith(name + "("):
+            return True
+        try:
+            if re.fullmatch(name, step_name):
+                return True
+        except re.error:
+            continue
+    return False
+
+
+def query_steps(home: Path, wf_id: str, name: str | list[str] | None = None,
+                key: str | None = None,
                 phase: str | list[str] | None = None, step_id: Any = None,
                 type_: str | None = None) -> list[Any]:
     """Steps of a workflow, filtered like dflow's ``query_step`` (name is a regex)."""
@@ -64,8 +82,7 @@ def query_steps(home: Path, wf_id: str, name: str | None = None, key: str | None
     numeric_id = int(step_id) if step_id is not None and str(step_id).isdigit() else None
     rows = store.query_steps(wf_id, phase=single_phase, key=key, step_id=numeric_id, type_=type_)
     if name is not None:
-        pattern = re.compile(name)
-        rows = [r for r in rows if pattern.fullmatch(r["name"]) or pattern.match(r["name"])]
+        rows = [r for r in rows if name_matches(r["name"], name)]
     if isinstance(phase, list):
         rows = [r for r in rows if r["phase"] in phase]
     if step_id is not None and numeric_id is None:

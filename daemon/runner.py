@@ -147,7 +147,9 @@ def run_step(step_dir: Path) -> dict:
         return {"phase": "Succeeded", "outputs": outputs, "started": started,
                 "finished": time.time()}
     except StepFailure as exc:
-        traceback.print_exc()
+        # The OP's own exception, not hpcflow's wrapper around it.
+        original = exc.__cause__ or exc
+        traceback.print_exception(type(original), original, original.__traceback__)
         return {"phase": "Failed", "reason": exc.reason, "transient": exc.transient,
                 "started": started, "finished": time.time()}
     except Exception as exc:

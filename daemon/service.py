@@ -32,6 +32,8 @@ log = logging.getLogger("hpcflow.engine")
 POLL_INTERVAL = 2.0
 IDLE_INTERVAL = 5.0
 ERROR_BACKOFF = 2.0
+#: How many lines of a failed step's log are kept with the step (``hpcflow steps``).
+LOG_TAIL_LINES = 20
 
 
 def _node(row: Any) -> Node:
@@ -115,7 +117,7 @@ class Service:
             files = self._job_files(step)
             native = self.executors[row["executor"]].reconcile(_job_record(row), files)
             with self.store.write() as conn:
-                self.store.set_job_submitted(conn, row["id"], native)
+                self.store.set_job_submitted(conn, row["id"], native, self._timeout_of(step))
                 if step["phase"] == states.PENDING:
                     self.store.set_step_phase(conn, step["id"], states.PENDING, states.RUNNING,
                                               workflow_id=step["workflow_id"])
@@ -191,28 +193,57 @@ class Service:
         changed = False
         for name, ex_rows in by_executor.items():
             by_name = {r["name"]: r for r in ex_rows}
-            statuses = self.executors[name].poll([_job_record(r) for r in ex_rows])
+            executor = self.executors[name]
+            statuses = executor.poll([_job_record(r) for r in ex_rows])
             done = [s for s in statuses if s.state in ("finished", "lost")]
+            done += self._timed_out(executor, [by_name[s.name] for s in statuses
+                                               if s.state == "running"])
             if done:
-                self._apply_results([(by_name[s.name], s) for s in done])
+                self._apply_results(name, [(by_name[s.name], s) for s in done])
                 changed = True
         return changed
 
-    def _apply_results(self, finished: list[tuple[Any, JobStatus]]) -> None:
+    def _timed_out(self, executor: Any, running: list[Any]) -> list[JobStatus]:
+        """Running jobs past their deadline: cancelled (the whole process tree), and failed."""
+        now = time.time()
+        late = [r for r in running if r["deadline"] is not None and r["deadline"] < now]
+        if not late:
+            return []
+        executor.cancel([_job_record(r) for r in late])
+        return [JobStatus(r["name"], "timeout", detail=(
+            f"TimeoutError: the step ran longer than its timeout of "
+            f"{r['deadline'] - r['submitted_at']:.0f} s and was killed")) for r in late]
+
+    def _apply_results(self, executor_name: str, finished: list[tuple[Any, JobStatus]]) -> None:
+        executor = self.executors[executor_name]
         with self.store.write() as conn:
             for job, status in finished:
                 step = conn.execute("SELECT * FROM steps WHERE id=?", (job["step_id"],)).fetchone()
+                template = self.spec(step["workflow_id"])["templates"][step["template"]]
                 result = status.result or {}
+                transient = bool(result.get("transient"))
                 if status.state == "lost":
                     phase, reason, outputs = states.ERROR, status.detail, None
+                elif status.state == "timeout":
+                    phase, reason, outputs = states.FAILED, status.detail, None
+                    transient = bool(template.get("timeout_as_transient_error"))
                 else:
                     phase = result.get("phase", states.ERROR)
                     reason = result.get("reason")
                     outputs = result.get("outputs")
-                if phase != states.SUCCEEDED:
-                    outputs = self._default_outputs(step)
                 self.store.set_job_finished(conn, job["id"], status.state,
                                             0 if phase == states.SUCCEEDED else 1, reason)
+                if phase != states.SUCCEEDED:
+                    outputs = self._default_outputs(step)
+                    self.store.set_log_tail(conn, step["id"],
+                                            executor.log_tail(_job_record(job), LOG_TAIL_LINES))
+                    retries = template.get("retry_on_transient_error") or 0
+                    if (transient and step["phase"] == states.RUNNING
+                            and (step["attempt"] or 0) < retries):
+                        self.store.retry_step(conn, step["id"], step["workflow_id"],
+                                              f"attempt {step['attempt'] + 1} of {retries + 1} "
+                                              f"failed ({reason}); retrying")
+                        continue
                 if step["phase"] == states.RUNNING and self.store.set_step_phase(
                         conn, step["id"], states.RUNNING, phase, outputs=outputs, reason=reason,
                         workflow_id=step["workflow_id"]):
@@ -290,6 +321,13 @@ class Service:
                                           action.reason)
         return changed
 
+    def _timeout_of(self, step: Any) -> float | None:
+        """``Step(timeout=)``, else the template's ``timeout``, in seconds."""
+        spec = json.loads(step["spec"]) if step["spec"] else {}
+        template = self.spec(step["workflow_id"])["templates"][step["template"]]
+        value = spec.get("timeout") or template.get("timeout")
+        return float(value) if value else None
+
     def _job_files(self, step: Any) -> dict[str, bytes]:
         wf_id = step["workflow_id"]
         spec = self.spec(wf_id)
@@ -336,7 +374,7 @@ class Service:
             submitted.append((job_id, step, native))
         with self.store.write() as conn:
             for job_id, step, native in submitted:
-                self.store.set_job_submitted(conn, job_id, native)
+                self.store.set_job_submitted(conn, job_id, native, self._timeout_of(step))
                 self.store.set_step_phase(conn, step["id"], states.PENDING, states.RUNNING,
                                           workflow_id=step["workflow_id"])
         return True

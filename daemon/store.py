@@ -83,6 +83,7 @@ def _add_depth_and_log_tail_v2(conn: sqlite3.Connection) -> None:
     steps = sqlite_utils.Database(conn).table("steps")
     steps.add_column("depth", int, not_null_default=0)
     steps.add_column("log_tail", str)
+    sqlite_utils.Database(conn).table("jobs").add_column("deadline", float)
 
 
 #: version -> function bringing the schema from version-1 to version.
@@ -298,6 +299,16 @@ class Store:
         self.add_event(conn, wf, "step", step_id, current, new, reason)
         return True
 
+    def retry_step(self, conn: sqlite3.Connection, step_id: int, wf_id: str, reason: str) -> None:
+        """Back to Pending for another attempt (a new job, a new step directory)."""
+        self.set_step_phase(conn, step_id, states.RUNNING, states.PENDING, reason=reason,
+                            workflow_id=wf_id)
+        conn.execute("UPDATE steps SET attempt = attempt + 1, outputs = NULL WHERE id=?",
+                     (step_id,))
+
+    def set_log_tail(self, conn: sqlite3.Connection, step_id: int, tail: str | None) -> None:
+        conn.execute("UPDATE steps SET log_tail=? WHERE id=?", (tail, step_id))
+
     def step(self, step_id: int) -> sqlite3.Row | None:
         return self.conn.execute("SELECT * FROM steps WHERE id=?", (step_id,)).fetchone()
 
@@ -366,10 +377,13 @@ class Store:
         self.add_event(conn, wf_id, "job", step_id, None, "intent", name)
         return int(cur.lastrowid or 0)
 
-    def set_job_submitted(self, conn: sqlite3.Connection, job_id: int, native_id: str) -> None:
+    def set_job_submitted(self, conn: sqlite3.Connection, job_id: int, native_id: str,
+                          timeout: float | None = None) -> None:
+        """The job exists; with a timeout, the engine stops it ``timeout`` seconds from now."""
+        now = time.time()
         conn.execute(
-            "UPDATE jobs SET state='submitted', native_id=?, submitted_at=? WHERE id=?",
-            (native_id, time.time(), job_id),
+            "UPDATE jobs SET state='submitted', native_id=?, submitted_at=?, deadline=? "
+            "WHERE id=?", (native_id, now, now + timeout if timeout else None, job_id),
         )
 
     def set_job_finished(self, conn: sqlite3.Connection, job_id: int, state: str,

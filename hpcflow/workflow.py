@@ -147,7 +147,8 @@ class Workflow:
                 return phase
             time.sleep(interval)
 
-    def query_step(self, name: str | None = None, key: str | list[str] | None = None,
+    def query_step(self, name: str | list[str] | None = None,
+                   key: str | list[str] | None = None,
                    phase: str | list[str] | None = None, id: Any = None,
                    type: str | None = None, **kwargs: Any) -> list[StepView]:
         from hpcflow.daemon import client
@@ -160,7 +161,9 @@ class Workflow:
             rows = client.query_steps(home, wf_id, name=name, key=key, phase=phase,
                                       step_id=id, type_=type)
         if name is not None and isinstance(key, list):
-            rows = [r for r in rows if r["name"] == name]
+            from hpcflow.daemon.client import name_matches
+
+            rows = [r for r in rows if name_matches(r["name"], name)]
         return [StepView(r) for r in rows]
 
     def query_step_by_key(self, key: str | list[str]) -> list[StepView]:

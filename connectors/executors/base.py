@@ -63,3 +63,6 @@ class Executor(Protocol):
 
     def close(self) -> None:
         """Release connections and helper processes; running jobs keep running."""
+
+    def log_tail(self, job: JobRecord, lines: int) -> str | None:
+        """The last ``lines`` lines of the job's log, if the executor can read it cheaply."""

@@ -218,6 +218,19 @@ class LocalExecutor:
             self._forget(job.name, kill_after=time.time() + CANCEL_GRACE)
         self._reap()
 
+    def log_tail(self, job: JobRecord, lines: int) -> str | None:
+        path = Path(job.step_dir) / "log.txt"
+        try:
+            with open(path, "rb") as f:
+                f.seek(0, os.SEEK_END)
+                size = f.tell()
+                f.seek(max(0, size - 16384))
+                text = f.read().decode(errors="replace")
+        except FileNotFoundError:
+            return None
+        tail = text.splitlines()[-lines:]
+        return "\n".join(tail) if tail else None
+
     def close(self) -> None:
         """Stop the fork server (runners it started keep running)."""
         if self._server is not None:

@@ -56,7 +56,7 @@ def _step_json(row: Any) -> dict:
         "id": row["id"], "name": row["name"], "key": row["key"], "type": row["type"],
         "phase": row["phase"], "template": row["template"], "parent_id": row["parent_id"],
         "started_at": row["started_at"], "finished_at": row["finished_at"],
-        "reason": row["reason"],
+        "reason": row["reason"], "attempt": row["attempt"], "log_tail": row["log_tail"],
         "inputs": json.loads(row["inputs"]) if row["inputs"] else None,
         "outputs": json.loads(row["outputs"]) if row["outputs"] else None,
     }
@@ -200,6 +200,10 @@ def steps(workflow: str, phase: str | None, as_json: bool) -> None:
         ["ID", "NAME", "KEY", "TYPE", "PHASE", "DURATION", "REASON"],
         [[r["id"], r["name"], r["key"] or "", r["type"], r["phase"],
           render.duration(r["started_at"], r["finished_at"]), r["reason"] or ""] for r in rows]))
+    for r in rows:
+        if r["log_tail"] and r["phase"] in ("Failed", "Error"):
+            click.echo(f"\n--- last lines of the log of {r['name']} (id {r['id']}) ---")
+            click.echo(r["log_tail"])
 
 
 @main.command()

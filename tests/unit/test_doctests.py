@@ -13,6 +13,8 @@ MODULES = [
     "hpcflow.daemon.resolve",
     "hpcflow.daemon.loops",
     "hpcflow.daemon.planner",
+    "hpcflow.daemon.conditions",
+    "hpcflow.daemon.client",
 ]
 
 
