@@ -120,7 +120,11 @@ def store_outputs(job: dict, step_dir: Path, workdir: Path, op_out: dict[str, An
         archive = decl.get("archive", "default")
         if archive == "default":
             archive = job.get("archive_mode", "tar")
-        arts[name] = pack(value, workdir, storage, f"{job['artifact_prefix']}/{name}", archive)
+        # A Python OP's paths keep dflow's rules (relative to workdir); a script template's
+        # declared output path is stored under its own name.
+        script_output = template["kind"] != "python" and isinstance(value, Path)
+        base = value.parent if script_output else workdir
+        arts[name] = pack(value, base, storage, f"{job['artifact_prefix']}/{name}", archive)
     _write_parameter_files(step_dir / "outputs" / "parameters", params)
     return {"parameters": params, "artifacts": arts}
 
@@ -134,15 +138,22 @@ def run_step(step_dir: Path) -> dict:
     started = time.time()
     try:
         op_in = stage_inputs(job, step_dir, storage)
-        if kind != "python":
-            raise StepFailure(f"templates of kind {kind!r} are not runnable by this hpcflow yet")
-        sys.path[:0] = [p for p in job["template"].get("python_packages", []) if p]
-        cwd = os.getcwd()
-        os.chdir(workdir)
-        try:
-            op_out = run_python_op(job, step_dir, op_in)
-        finally:
-            os.chdir(cwd)
+        if kind == "python":
+            sys.path[:0] = [p for p in job["template"].get("python_packages", []) if p]
+            cwd = os.getcwd()
+            os.chdir(workdir)
+            try:
+                op_out = run_python_op(job, step_dir, op_in)
+            finally:
+                os.chdir(cwd)
+        else:
+            from hpcflow.daemon import script_step
+
+            try:
+                op_out = script_step.run(job["template"], job["inputs"]["parameters"], op_in,
+                                         step_dir, workdir, job["template"].get("envs") or {})
+            except script_step.ScriptFailure as exc:
+                raise StepFailure(str(exc)) from exc
         outputs = store_outputs(job, step_dir, workdir, op_out, storage)
         return {"phase": "Succeeded", "outputs": outputs, "started": started,
                 "finished": time.time()}

@@ -105,6 +105,8 @@ class SpecBuilder:
         for name, p in template.outputs.parameters.items():
             entry = {}
             if isinstance(p, OutputParameter):
+                if p.type is not None:
+                    entry["type"] = type_name(p.type)
                 if p.has_default:
                     entry["default"] = values.to_jsonable(p.default)
                 if p.value_from_path:

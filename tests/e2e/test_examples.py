@@ -14,6 +14,8 @@ EXPECTED = {
     "nested_steps.py": ["msg: HELLO! HELLO! HELLO!", "out: QUIET WORDS"],
     "dag.py": ["bottom: 124", "order ok: True"],
     "quickstart.py": ["total: 45", "report: 9 words"],
+    "script_templates.py": ["lines: 2", "result: {'square': 4}",
+                            "out: HELLO FROM A FILE | it's $HOME; rm -rf /"],
     "conditions_recursion.py": ["last: 5", "keys: ['iter-0', 'iter-1', 'iter-2', 'iter-3', "
                                 "'iter-4']", "skipped: ['again']"],
 }
