@@ -9,10 +9,17 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from hpcflow import values
-from hpcflow.daemon.resolve import ResolveError, Scope, resolve_value
+from hpcflow.daemon.resolve import (
+    ResolveError,
+    Scope,
+    resolve_artifact,
+    resolve_text,
+    resolve_value,
+)
 
 
 def _number(spec: dict | None, scope: Scope, default: int) -> int:
@@ -58,11 +65,88 @@ def as_list(value: Any) -> list:
     return value
 
 
-def loop_items(step: dict, scope: Scope) -> list:
+def loop_items(step: dict, scope: Scope, slices: dict | None = None) -> list:
     source = step.get("with_param") or step.get("with_sequence")
     if source is None:
+        if slices:
+            return implicit_items(step, slices, scope)
         raise ResolveError("the step has no loop")
     return [values.to_jsonable(v) for v in as_list(evaluate(source, scope))]
+
+
+def slices_of(step: dict, template: dict) -> dict | None:
+    return step.get("slices") or template.get("slices")
+
+
+def _index(slices: dict, scope: Scope) -> int:
+    value = values.from_jsonable(resolve_text(slices.get("slices") or "{{item}}", scope))
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ResolveError(f"slices={slices.get('slices')!r} gives {value!r}, not an index")
+    return value
+
+
+def slice_artifact(ref: dict | None, index: int, sub_path: bool, name: str) -> dict | None:
+    """Item ``index`` of a list artifact; with ``sub_path`` only that item's files are fetched."""
+    if ref is None:
+        return None
+    items = ref.get("items")
+    if not isinstance(items, list):
+        raise ResolveError(f"sliced input artifact {name!r} is not a list of paths")
+    if not 0 <= index < len(items):
+        raise ResolveError(f"sliced input artifact {name!r} has no item {index}")
+    if "slice_parts" in ref:
+        parts = ref["slice_parts"][index]
+    elif sub_path:
+        if any(p.get("archive") == "tar" for p in ref["parts"]):
+            raise ResolveError(f"Slices(sub_path=True) needs input artifact {name!r} stored "
+                               "with archive=None")
+        item = items[index]
+        parts = [dict(p, sub=item) if isinstance(item, str) else p for p in ref["parts"]]
+    else:
+        parts = ref["parts"]
+    return {"parts": parts, "items": items[index]}
+
+
+def sliced_steps(step: dict, slices: dict, items: list, scope: Scope) -> list[dict]:
+    """One step spec per loop item, with its slice of each sliced input as a constant."""
+    full_params = {}
+    for name in slices.get("input_parameter", []):
+        if name not in step["parameters"]:
+            raise ResolveError(f"sliced input parameter {name!r} is not given to the step")
+        full_params[name] = as_list(values.from_jsonable(
+            resolve_value(step["parameters"][name], scope)))
+    full_arts = {name: resolve_artifact(step["artifacts"].get(name), scope)
+                 for name in slices.get("input_artifact", [])}
+    result = []
+    for i, item in enumerate(items):
+        index = _index(slices, replace(scope, item=item))
+        params = dict(step["parameters"])
+        for name, full in full_params.items():
+            if not 0 <= index < len(full):
+                raise ResolveError(f"sliced input parameter {name!r} has no item {index}")
+            params[name] = {"value": values.to_jsonable(full[index])}
+        arts = dict(step["artifacts"])
+        for name, ref in full_arts.items():
+            sliced = slice_artifact(ref, index, bool(slices.get("sub_path")), name)
+            arts[name] = {"artifact": sliced} if sliced is not None else None
+        extra = {"output_dir": str(i)} if slices.get("create_dir") else {}
+        result.append(dict(step, parameters=params, artifacts=arts, **extra))
+    return result
+
+
+def implicit_items(step: dict, slices: dict, scope: Scope) -> list:
+    """``Slices(sub_path=True)`` without a loop: one item per slice of the first input."""
+    for name in slices.get("input_parameter", []):
+        if name in step["parameters"]:
+            return list(range(len(as_list(values.from_jsonable(
+                resolve_value(step["parameters"][name], scope))))))
+    for name in slices.get("input_artifact", []):
+        ref = resolve_artifact(step["artifacts"].get(name), scope)
+        if ref is not None and isinstance(ref.get("items"), list):
+            return list(range(len(ref["items"])))
+    raise ResolveError("Slices without a loop need a sliced input that is a list")
 
 
 def item_label(item: Any) -> str:
@@ -81,8 +165,9 @@ def aggregate_outputs(children: list[Any], template: dict) -> dict:
     arts: dict[str, Any] = {}
     for name in template["outputs"]["artifacts"]:
         refs = [((c.outputs or {}).get("artifacts") or {}).get(name) for c in ordered]
-        present = [r for r in refs if r]
-        if present:
-            arts[name] = {"parts": [p for r in present for p in r["parts"]],
-                          "items": [r.get("items") for r in present]}
+        if any(refs):
+            # Item i's parts are kept apart, so that a later step can slice this artifact.
+            arts[name] = {"parts": [p for r in refs if r for p in r["parts"]],
+                          "items": [r.get("items") if r else None for r in refs],
+                          "slice_parts": [r["parts"] if r else [] for r in refs]}
     return {"parameters": params, "artifacts": arts}

@@ -13,7 +13,13 @@ from typing import Any
 from hpcflow import values
 from hpcflow.daemon import states
 from hpcflow.daemon.conditions import evaluate, is_true
-from hpcflow.daemon.loops import aggregate_outputs, item_label, loop_items
+from hpcflow.daemon.loops import (
+    aggregate_outputs,
+    item_label,
+    loop_items,
+    sliced_steps,
+    slices_of,
+)
 from hpcflow.daemon.resolve import (
     ResolveError,
     Scope,
@@ -118,7 +124,9 @@ def instantiate(step: dict, templates: dict, scope: Scope, parent_id: int, slot:
     A looped step becomes a StepGroup whose items are created with it, each resolved in
     ``scope`` with its own ``{{item}}``.
     """
-    if step.get("with_param") is not None or step.get("with_sequence") is not None:
+    slices = slices_of(step, templates[step["template"]])
+    if (step.get("with_param") is not None or step.get("with_sequence") is not None
+            or (slices and slices.get("sub_path"))):
         return instantiate_loop(step, templates, scope, parent_id, slot)
     return instantiate_one(step, templates, scope, parent_id, slot, step["name"])
 
@@ -127,16 +135,18 @@ def instantiate_loop(step: dict, templates: dict, scope: Scope, parent_id: int,
                      slot: str) -> CreateStep:
     common: dict[str, Any] = {"parent_id": parent_id, "slot": slot, "name": step["name"],
                               "template": step["template"], "type": "StepGroup", "spec": step}
+    slices = slices_of(step, templates[step["template"]])
+    single = dict(step, with_param=None, with_sequence=None, slices=None)
     try:
-        items = loop_items(step, scope)
+        items = loop_items(step, scope, slices)
+        per_item = sliced_steps(single, slices, items, scope) if slices else [single] * len(items)
     except ResolveError as exc:
         return CreateStep(**common, phase=states.ERROR, inputs={},
                           reason=f"cannot expand the loop of step {step['name']!r}: {exc}")
-    single = dict(step, with_param=None, with_sequence=None)
     children = tuple(
-        instantiate_one(single, templates, replace(scope, item=item), 0, str(i),
+        instantiate_one(spec, templates, replace(scope, item=item), 0, str(i),
                         f"{step['name']}({i}:{item_label(item)})")
-        for i, item in enumerate(items)
+        for i, (item, spec) in enumerate(zip(items, per_item, strict=True))
     )
     if not children:
         return CreateStep(**common, phase=states.SUCCEEDED, inputs={"items": []},

@@ -124,7 +124,8 @@ def store_outputs(job: dict, step_dir: Path, workdir: Path, op_out: dict[str, An
         # declared output path is stored under its own name.
         script_output = template["kind"] != "python" and isinstance(value, Path)
         base = value.parent if script_output else workdir
-        arts[name] = pack(value, base, storage, f"{job['artifact_prefix']}/{name}", archive)
+        arts[name] = pack(value, base, storage, f"{job['artifact_prefix']}/{name}", archive,
+                          prefix=job.get("output_dir") or "")
     _write_parameter_files(step_dir / "outputs" / "parameters", params)
     return {"parameters": params, "artifacts": arts}
 

@@ -343,6 +343,7 @@ class Service:
             "storage": spec["_storage"],
             "artifact_prefix": f"wf/{wf_id}/{step['id']}-{attempt}",
             "archive_mode": spec.get("archive_mode", "tar"),
+            "output_dir": (json.loads(step["spec"]) if step["spec"] else {}).get("output_dir"),
             "wake_dir": str(self.home / WAKE_DIR),
         }
         files = {"step.json": json.dumps(job).encode()}

@@ -58,8 +58,10 @@ def flatten_items(items: Items) -> list[str]:
     return [items]
 
 
-def pack(structure: Any, base: Path, storage: Any, key: str, archive: str | None) -> dict:
-    """Upload the paths in ``structure`` (relative to ``base``) and return the reference."""
+def pack(structure: Any, base: Path, storage: Any, key: str, archive: str | None,
+         prefix: str = "") -> dict:
+    """Upload the paths in ``structure`` (relative to ``base``, under ``prefix/`` in the
+    artifact if given) and return the reference."""
     sources: dict[str, Path] = {}
 
     def name_of(p: Any) -> str:
@@ -69,6 +71,8 @@ def pack(structure: Any, base: Path, storage: Any, key: str, archive: str | None
         if not path.exists():
             raise HpcflowError(f"artifact path {str(p)!r} does not exist (looked in {base})")
         rel = relative_name(path, base)
+        if prefix:
+            rel = f"{prefix}/{rel}"
         sources[rel] = path
         return rel
 
@@ -144,7 +148,9 @@ def unpack(ref: dict, target: Path, storage: Any) -> None:
                 storage.download(key, str(tmp_tar))
                 safe_extract(tmp_tar, target)
         else:
-            for obj in storage.list(key, recursive=True):
+            # ``sub`` narrows the part to one slice's files (Slices(sub_path=True)).
+            listed = f"{key}/{part['sub']}" if part.get("sub") else key
+            for obj in storage.list(listed, recursive=True):
                 rel = obj[len(key):].lstrip("/")
                 dest = target / rel
                 if not _inside(dest, target):

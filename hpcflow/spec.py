@@ -258,6 +258,11 @@ class SpecBuilder:
                 )
         params = {n: self.value_spec(v, f"{where} parameter {n!r}")
                   for n, v in step.parameters.items()}
+        slices = step.slices or getattr(templ, "slices", None)
+        if slices is not None and (slices.group_size or slices.pool_size):
+            raise WorkflowDefinitionError(
+                f"{where}: Slices(group_size=, pool_size=) are not supported by this hpcflow "
+                "yet: leave them out (each slice then runs as its own step)")
         if isinstance(templ, PythonOPTemplate):
             self._check_constant_types(step, templ, params)
         arts = {n: self.artifact_spec(v, f"{where} artifact {n!r}")
@@ -287,6 +292,7 @@ class SpecBuilder:
             "timeout": step.timeout,
             "parallelism": step.parallelism,
             "dependencies": deps,
+            "slices": step.slices.to_spec() if hasattr(step.slices, "to_spec") else None,
             "executor": executor.to_spec() if hasattr(executor, "to_spec") else None,
         }
 
@@ -294,7 +300,8 @@ class SpecBuilder:
         for name, spec in params.items():
             if "value" not in spec or step.with_param is not None or step.with_sequence is not None:
                 continue
-            if templ.slices and name in templ.slices.input_parameter:
+            slices = step.slices or templ.slices
+            if slices and name in slices.input_parameter:
                 continue
             declared = templ.inputs.parameters[name].type
             value = values.from_jsonable(spec["value"])

@@ -16,6 +16,9 @@ EXPECTED = {
     "quickstart.py": ["total: 45", "report: 9 words"],
     "script_templates.py": ["lines: 2", "result: {'square': 4}",
                             "out: HELLO FROM A FILE | it's $HOME; rm -rf /"],
+    "loops_slices.py": ["total: 10", "summary: ALPHA: 1; BETA: 2; GAMMA: 3; DELTA: 4",
+                        "reports: ['0/report.txt', '1/report.txt', '2/report.txt', "
+                        "'3/report.txt']"],
     "conditions_recursion.py": ["last: 5", "keys: ['iter-0', 'iter-1', 'iter-2', 'iter-3', "
                                 "'iter-4']", "skipped: ['again']"],
 }
