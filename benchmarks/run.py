@@ -1,6 +1,7 @@
 """Runs each benchmark workflow on pydflow's debug mode and on hpcflow, in the same run.
 
-Usage: python benchmarks/run.py [--chain 200] [--fanout 1000] [--only chain|fanout]
+Usage: python benchmarks/run.py [--chain 200] [--fanout 1000] [--slices 1000]
+                               [--only chain|fanout|slices]
 (after ``bash benchmarks/setup_pydflow_env.sh``; ``--pydflow-python`` points elsewhere).
 Prints a table with both wall times and the ratio pydflow / hpcflow; exits non-zero when a
 run failed or gave a wrong result.
@@ -37,7 +38,8 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--chain", type=int, default=200)
     parser.add_argument("--fanout", type=int, default=1000)
-    parser.add_argument("--only", choices=["chain", "fanout"])
+    parser.add_argument("--slices", type=int, default=1000)
+    parser.add_argument("--only", choices=["chain", "fanout", "slices"])
     parser.add_argument("--pydflow-python", default=DEFAULT_PYDFLOW)
     parser.add_argument("--timeout", type=float, default=1800)
     args = parser.parse_args()
@@ -45,7 +47,7 @@ def main() -> int:
         print(f"no pydflow environment at {args.pydflow_python}: run "
               "bash benchmarks/setup_pydflow_env.sh", file=sys.stderr)
         return 2
-    plan = [("chain", args.chain), ("fanout", args.fanout)]
+    plan = [("chain", args.chain), ("fanout", args.fanout), ("slices", args.slices)]
     if args.only:
         plan = [p for p in plan if p[0] == args.only]
     rows = []

@@ -6,6 +6,8 @@
 - ``chain``: N trivial function OPs in sequence, each adding 1 to the previous output.
 - ``fanout``: one step looped over ``argo_range(N)`` (each item doubles its number), then a
   step that sums the looped step's output list.
+- ``slices``: the same, with the numbers given as one list parameter sliced per item by
+  ``Slices(input_parameter=["x"], output_parameter=["y"])``.
 
 Prints one JSON line: backend, workflow, n, seconds (build + submit + wait), phase, result,
 and whether the result is right.
@@ -40,6 +42,7 @@ BACKEND = _backend()
 flow = importlib.import_module(BACKEND)
 OP = importlib.import_module(f"{BACKEND}.python").OP
 PythonOPTemplate = importlib.import_module(f"{BACKEND}.python").PythonOPTemplate
+Slices = importlib.import_module(f"{BACKEND}.python").Slices
 
 
 @OP.function
@@ -61,7 +64,7 @@ def total(xs: list) -> {"s": int}:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--backend", choices=["dflow", "hpcflow"], required=True)
-    parser.add_argument("--workflow", choices=["chain", "fanout"], required=True)
+    parser.add_argument("--workflow", choices=["chain", "fanout", "slices"], required=True)
     parser.add_argument("--n", type=int, required=True)
     parser.add_argument("--parallelism", type=int, default=2)
     args = parser.parse_args()
@@ -87,11 +90,17 @@ def main() -> int:
             wf.add(prev)
         expected, last = args.n, f"s{args.n - 1}"
     else:
-        fan = flow.Step("fan", PythonOPTemplate(double, image="python:3.11"),
-                        parameters={"x": "{{item}}"}, with_param=flow.argo_range(args.n))
+        if args.workflow == "slices":
+            sliced = PythonOPTemplate(double, image="python:3.11", slices=Slices(
+                "{{item}}", input_parameter=["x"], output_parameter=["y"]))
+            fan = flow.Step("fan", sliced, parameters={"x": list(range(args.n))},
+                            with_param=flow.argo_range(args.n))
+        else:
+            fan = flow.Step("fan", PythonOPTemplate(double, image="python:3.11"),
+                            parameters={"x": "{{item}}"}, with_param=flow.argo_range(args.n))
         summed = flow.Step("sum", PythonOPTemplate(total, image="python:3.11"),
                            parameters={"xs": fan.outputs.parameters["y"]})
-        wf = flow.Workflow(name="fanout")
+        wf = flow.Workflow(name=args.workflow)
         wf.add(fan)
         wf.add(summed)
         expected, last = 2 * sum(range(args.n)), "sum"

@@ -15,7 +15,7 @@ from typing import Any
 
 from hpcflow.daemon import engine
 from hpcflow.daemon.store import Store
-from hpcflow.errors import NotFoundError
+from hpcflow.errors import HpcflowError, NotFoundError
 
 _ALPHABET = string.ascii_lowercase + string.digits
 _stores: dict[Path, Store] = {}
@@ -40,6 +40,35 @@ def submit(home: Path, name: str, spec: dict, blobs: dict[str, bytes], storage: 
     store.insert_workflow(wf_id, name, spec, blobs, storage, labels)
     engine.ensure_engine(home, idle_exit, announce=announce, env=engine_env)
     return wf_id
+
+
+def resubmit(home: Path, wf_id: str, reuse_succeeded: bool, keys: list[str],
+             idle_exit: float | None) -> str:
+    """A new run of a stored workflow, reusing the outputs of its steps with the given keys
+    (or of every succeeded step with a key); returns the new workflow's id."""
+    old = workflow_row(home, wf_id)
+    spec = json.loads(old["spec"])
+    store = store_for(home)
+    reuse: dict[str, dict] = {}
+    for row in store.query_steps(wf_id):
+        key = row["key"]
+        if not key or not (key in keys or (reuse_succeeded and row["phase"] == "Succeeded")):
+            continue
+        if row["phase"] != "Succeeded":
+            raise HpcflowError(f"step {row['name']!r} with key {key!r} is {row['phase']}, "
+                               "not Succeeded: only succeeded steps can be reused")
+        reuse[key] = {"outputs": json.loads(row["outputs"] or "{}"), "phase": row["phase"],
+                      "from": f"{wf_id}/{row['id']}"}
+    missing = sorted(set(keys) - set(reuse))
+    if missing:
+        raise NotFoundError(f"workflow {wf_id!r} has no succeeded step with key "
+                            f"{missing[0]!r}: see 'hpcflow steps {wf_id}'")
+    spec["reuse"] = reuse
+    new_id = new_workflow_id(old["name"])
+    store.insert_workflow(new_id, old["name"], spec, {}, json.loads(old["storage"]),
+                          json.loads(old["labels"] or "{}"))
+    engine.ensure_engine(home, idle_exit, announce=False)
+    return new_id
 
 
 def workflow_row(home: Path, wf_id: str) -> Any:

@@ -29,6 +29,8 @@ from hpcflow.daemon.resolve import (
     resolve_text,
     resolve_value,
 )
+from hpcflow.errors import WorkflowDefinitionError
+from hpcflow.names import check_key
 
 POD_KINDS = frozenset({"python", "shell", "pyscript"})
 STEP_TYPE_OF_KIND = {"python": "Pod", "shell": "Pod", "pyscript": "Pod", "steps": "Steps",
@@ -177,10 +179,21 @@ def instantiate_one(step: dict, templates: dict, scope: Scope, parent_id: int, s
             if ref is None and not template["inputs"]["artifacts"][name].get("optional"):
                 raise ResolveError(f"input artifact {name!r} has no value")
         key = resolve_text(step["key"], scope) if step.get("key") else None
+        if key is not None:
+            key = str(key)
+            try:
+                check_key(key)
+            except WorkflowDefinitionError as exc:
+                raise ResolveError(f"{exc} (from {step['key']!r})") from exc
         run = is_true(step["when"], scope) if step.get("when") else True
     except ResolveError as exc:
         return CreateStep(**common, phase=states.ERROR, inputs={},
                           reason=f"cannot resolve the inputs of step {step['name']!r}: {exc}")
+    reused = scope.workflow.get("reuse", {}).get(key) if key is not None else None
+    if reused is not None and run:
+        return CreateStep(**common, phase=states.SUCCEEDED,
+                          inputs={"parameters": params, "artifacts": arts}, key=key,
+                          reason=f"reused from {reused['from']}", outputs=reused["outputs"])
     if not run:
         return CreateStep(**common, phase=states.SKIPPED,
                           inputs={"parameters": params, "artifacts": arts},

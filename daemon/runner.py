@@ -13,6 +13,7 @@ import json
 import os
 import pickle
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -44,12 +45,13 @@ def claim(step_dir: Path) -> int | None:
     return fd
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
+def write_json_atomic(path: Path, data: Any, sync: bool = True) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w") as f:
         json.dump(data, f)
-        f.flush()
-        os.fsync(f.fileno())
+        if sync:
+            f.flush()
+            os.fsync(f.fileno())
     os.replace(tmp, path)
 
 
@@ -77,6 +79,49 @@ def stage_inputs(job: dict, step_dir: Path, storage: Any) -> dict[str, Any]:
     return op_in
 
 
+def link_python_packages(paths: list[str], step_dir: Path) -> None:
+    """dflow's ``python_packages``: each package folder importable by its name in the step."""
+    if not paths:
+        return
+    folder = step_dir / "python_packages"
+    folder.mkdir(exist_ok=True)
+    for path in paths:
+        source = Path(path)
+        if not source.exists():
+            raise StepFailure(f"python package {path!r} does not exist on this host")
+        link = folder / source.name
+        if not link.exists():
+            link.symlink_to(source.resolve())
+    sys.path.insert(0, str(folder))
+
+
+class ProgressReporter(threading.Thread):
+    """Writes ``progress.json`` when the OP's ``progress_current``/``progress_total`` change."""
+
+    def __init__(self, op: Any, step_dir: Path, interval: float = 0.5) -> None:
+        super().__init__(daemon=True)
+        self.op = op
+        self.path = step_dir / "progress.json"
+        self.interval = interval
+        self.finished = threading.Event()
+        self.last: tuple[int, int] | None = None
+
+    def report(self) -> None:
+        now = (int(getattr(self.op, "progress_current", 0) or 0),
+               int(getattr(self.op, "progress_total", 1) or 1))
+        if now != self.last:
+            write_json_atomic(self.path, {"current": now[0], "total": now[1]}, sync=False)
+            self.last = now
+
+    def run(self) -> None:
+        while not self.finished.wait(self.interval):
+            self.report()
+
+    def stop(self) -> None:
+        self.finished.set()
+        self.report()
+
+
 def run_python_op(job: dict, step_dir: Path, op_in: dict[str, Any]) -> dict[str, Any]:
     from hpcflow.python.op import OP, FatalError, OPSignError, TransientError, check_opio
     from hpcflow.python.signs import OPIO
@@ -86,6 +131,8 @@ def run_python_op(job: dict, step_dir: Path, op_in: dict[str, Any]) -> dict[str,
     op: OP = loaded() if isinstance(loaded, type) else loaded
     name = type(op).__name__
     checked = getattr(type(op).execute, "__hpcflow_checked__", False)
+    reporter = ProgressReporter(op, step_dir)
+    reporter.start()
     try:
         if not checked:
             check_opio(name, "input", op.get_input_sign(), op_in)
@@ -100,6 +147,8 @@ def run_python_op(job: dict, step_dir: Path, op_in: dict[str, Any]) -> dict[str,
         raise StepFailure(f"FatalError: {exc}") from exc
     except Exception as exc:
         raise StepFailure(f"{type(exc).__name__}: {exc}") from exc
+    finally:
+        reporter.stop()
     return dict(op_out or {})
 
 
@@ -140,7 +189,7 @@ def run_step(step_dir: Path) -> dict:
     try:
         op_in = stage_inputs(job, step_dir, storage)
         if kind == "python":
-            sys.path[:0] = [p for p in job["template"].get("python_packages", []) if p]
+            link_python_packages(job["template"].get("python_packages") or [], step_dir)
             cwd = os.getcwd()
             os.chdir(workdir)
             try:

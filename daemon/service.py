@@ -196,6 +196,11 @@ class Service:
             executor = self.executors[name]
             statuses = executor.poll([_job_record(r) for r in ex_rows])
             done = [s for s in statuses if s.state in ("finished", "lost")]
+            progress = [(by_name[s.name]["step_id"], s.progress) for s in statuses if s.progress]
+            if progress:
+                with self.store.write() as conn:
+                    for step_id, (current, total) in progress:
+                        self.store.set_progress(conn, step_id, current, total)
             done += self._timed_out(executor, [by_name[s.name] for s in statuses
                                                if s.state == "running"])
             if done:
@@ -292,7 +297,8 @@ class Service:
             try:
                 actions = plan_container(_node(row), spec["templates"], children,
                                          {"name": spec["name"], "id": wf_id,
-                                          "max_depth": spec.get("max_recursion_depth")})
+                                          "max_depth": spec.get("max_recursion_depth"),
+                                          "reuse": spec.get("reuse") or {}})
             except Exception as exc:  # a planner bug fails this Steps/DAG, not the engine
                 log.exception("planning step %s of %s failed", node_id, wf_id)
                 actions = [FinishStep(node_id, states.ERROR,

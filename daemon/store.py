@@ -306,6 +306,11 @@ class Store:
         conn.execute("UPDATE steps SET attempt = attempt + 1, outputs = NULL WHERE id=?",
                      (step_id,))
 
+    def set_progress(self, conn: sqlite3.Connection, step_id: int, current: int,
+                     total: int) -> None:
+        conn.execute("UPDATE steps SET progress_current=?, progress_total=? WHERE id=?",
+                     (current, total, step_id))
+
     def set_log_tail(self, conn: sqlite3.Connection, step_id: int, tail: str | None) -> None:
         conn.execute("UPDATE steps SET log_tail=? WHERE id=?", (tail, step_id))
 

@@ -57,12 +57,49 @@ class StepView:
         self.message = row["reason"]
         self.startedAt = row["started_at"]
         self.finishedAt = row["finished_at"]
-        self.progress = (row["progress_current"], row["progress_total"])
+        #: Argo's form, "current/total"; None until the OP reports progress.
+        self.progress = (f"{row['progress_current']}/{row['progress_total']}"
+                         if row["progress_total"] is not None else None)
+        self.raw_outputs: dict = json.loads(row["outputs"]) if row["outputs"] else {
+            "parameters": {}, "artifacts": {}}
         self.inputs = IOView(json.loads(row["inputs"]) if row["inputs"] else None)
-        self.outputs = IOView(json.loads(row["outputs"]) if row["outputs"] else None)
+        self.outputs = IOView(self.raw_outputs)
+
+    def modify_output_parameter(self, name: str, value: Any) -> None:
+        """Change an output before this step is reused (``wf.submit(reuse_step=[...])``)."""
+        from hpcflow.values import to_jsonable
+
+        self.raw_outputs.setdefault("parameters", {})[name] = to_jsonable(value)
+        self.outputs = IOView(self.raw_outputs)
+
+    def modify_output_artifact(self, name: str, artifact: Any) -> None:
+        """Replace an output artifact (e.g. with ``upload_artifact(...)``) before reuse."""
+        ref = getattr(artifact, "ref", None)
+        if ref is None:
+            raise HpcflowError(f"modify_output_artifact({name!r}, ...) needs an artifact from "
+                               "upload_artifact or from a step's outputs")
+        self.raw_outputs.setdefault("artifacts", {})[name] = ref
+        self.outputs = IOView(self.raw_outputs)
+
+    def reuse_entry(self) -> dict:
+        return {"outputs": self.raw_outputs, "phase": self.phase,
+                "from": f"{self.workflow_id}/{self.id}"}
 
     def __repr__(self) -> str:
         return f"<step {self.name} {self.phase} id={self.id}>"
+
+
+def reuse_map(steps: list) -> dict[str, dict]:
+    """Reused steps by key; a step without a key cannot be matched, so it is an error."""
+    found: dict[str, dict] = {}
+    for step in steps:
+        if not isinstance(step, StepView):
+            raise HpcflowError(f"reuse_step takes steps from query_step(), got {step!r}")
+        if not step.key:
+            raise HpcflowError(f"step {step.name!r} (id {step.id}) has no key, so it cannot be "
+                               "reused: give the step a key= in the workflow that ran it")
+        found[step.key] = step.reuse_entry()
+    return found
 
 
 class Workflow:
@@ -104,13 +141,12 @@ class Workflow:
 
         if self.id is not None:
             raise HpcflowError(f"workflow {self.id} is already submitted")
-        if reuse_step:
-            raise HpcflowError("reuse_step is not supported by this hpcflow yet")
         assert self.entry is not None
         spec, blobs = build_spec(self.name, self.entry, parallelism=self.parallelism,
                                  labels=self.labels)
         spec["archive_mode"] = _config.config.get("archive_mode", "tar")
         spec["max_recursion_depth"] = int(_config.config.get("max_recursion_depth") or 100)
+        spec["reuse"] = reuse_map(reuse_step or [])
         self.id = client.submit(
             _config.home(), self.name, spec, blobs, _config.storage_spec(), self.labels,
             idle_exit=float(_config.config.get("engine_idle_exit") or 600.0),

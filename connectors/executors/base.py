@@ -12,6 +12,8 @@ from typing import Any, Protocol
 
 #: The file the in-job runner writes last; its presence means the job is over.
 RESULT_FILE = "result.json"
+#: Written by the runner while an OP reports progress.
+PROGRESS_FILE = "progress.json"
 #: Created exclusively by the runner that runs the step; a second launch exits at once.
 CLAIM_FILE = "claim"
 #: The runner's exit code when another runner already claimed the step directory.
@@ -38,6 +40,8 @@ class JobStatus:
     state: str
     result: dict[str, Any] | None = None
     detail: str | None = None
+    #: (current, total) reported by a running OP, when it changed since the last poll.
+    progress: tuple[int, int] | None = None
 
 
 class Executor(Protocol):

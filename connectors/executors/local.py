@@ -22,6 +22,7 @@ from pathlib import Path
 from hpcflow.connectors.executors.base import (
     CLAIM_FILE,
     EXIT_ALREADY_CLAIMED,
+    PROGRESS_FILE,
     RESULT_FILE,
     JobRecord,
     JobStatus,
@@ -107,6 +108,7 @@ class LocalExecutor:
         #: Processes that are over for the engine but not yet gone, with the time after
         #: which their process group gets SIGKILL (None: let them finish on their own).
         self._reaping: list[tuple[Process, float | None]] = []
+        self._progress_seen: dict[str, int] = {}
 
     def step_dir(self, workflow_id: str, step_id: int, step_name: str, attempt: int) -> str:
         suffix = f"-{attempt}" if attempt else ""
@@ -156,14 +158,15 @@ class LocalExecutor:
         step_dir = Path(job.step_dir)
         result = read_result(step_dir)
         if result is not None:
+            progress = self._progress(job)
             self._forget(job.name)
-            return JobStatus(job.name, "finished", result)
+            return JobStatus(job.name, "finished", result, progress=progress)
         proc = self._procs.get(job.name)
         if proc is not None and proc.poll() is None:
-            return JobStatus(job.name, "running")
+            return JobStatus(job.name, "running", progress=self._progress(job))
         if claim_is_held(step_dir):
             self._adopted.add(job.name)
-            return JobStatus(job.name, "running")
+            return JobStatus(job.name, "running", progress=self._progress(job))
         result = read_result(step_dir)  # the runner may have finished between the two checks
         if result is not None:
             self._forget(job.name)
@@ -183,7 +186,24 @@ class LocalExecutor:
             self._launch(job.name, step_dir)  # launched before a crash but never started
         return JobStatus(job.name, "running")
 
+    def _progress(self, job: JobRecord) -> tuple[int, int] | None:
+        """The OP's progress if ``progress.json`` changed since the last poll (one stat)."""
+        path = Path(job.step_dir) / PROGRESS_FILE
+        try:
+            mtime = path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return None
+        if self._progress_seen.get(job.name) == mtime:
+            return None
+        self._progress_seen[job.name] = mtime
+        try:
+            data = json.loads(path.read_text())
+            return int(data["current"]), int(data["total"])
+        except (OSError, ValueError, KeyError):
+            return None
+
     def _forget(self, job_name: str, kill_after: float | None = None) -> None:
+        self._progress_seen.pop(job_name, None)
         proc = self._procs.pop(job_name, None)
         self._adopted.discard(job_name)
         if proc is not None:

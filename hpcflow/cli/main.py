@@ -57,6 +57,8 @@ def _step_json(row: Any) -> dict:
         "phase": row["phase"], "template": row["template"], "parent_id": row["parent_id"],
         "started_at": row["started_at"], "finished_at": row["finished_at"],
         "reason": row["reason"], "attempt": row["attempt"], "log_tail": row["log_tail"],
+        "progress": (None if row["progress_total"] is None
+                     else {"current": row["progress_current"], "total": row["progress_total"]}),
         "inputs": json.loads(row["inputs"]) if row["inputs"] else None,
         "outputs": json.loads(row["outputs"]) if row["outputs"] else None,
     }
@@ -197,8 +199,9 @@ def steps(workflow: str, phase: str | None, as_json: bool) -> None:
         click.echo(json.dumps([_step_json(r) for r in rows], indent=2))
         return
     click.echo(render.table(
-        ["ID", "NAME", "KEY", "TYPE", "PHASE", "DURATION", "REASON"],
+        ["ID", "NAME", "KEY", "TYPE", "PHASE", "PROGRESS", "DURATION", "REASON"],
         [[r["id"], r["name"], r["key"] or "", r["type"], r["phase"],
+          "" if r["progress_total"] is None else f"{r['progress_current']}/{r['progress_total']}",
           render.duration(r["started_at"], r["finished_at"]), r["reason"] or ""] for r in rows]))
     for r in rows:
         if r["log_tail"] and r["phase"] in ("Failed", "Error"):
@@ -223,6 +226,22 @@ def logs(workflow: str, step: str) -> None:
     if not log_file.exists():
         fail(f"no log file at {log_file}")
     click.echo(log_file.read_text(errors="replace"), nl=False)
+
+
+@main.command()
+@click.argument("workflow")
+@click.option("--reuse-succeeded", is_flag=True,
+              help="Reuse the outputs of every succeeded step that has a key.")
+@click.option("--reuse", "keys", multiple=True, metavar="KEY",
+              help="Reuse the outputs of the step with this key (repeatable).")
+def resubmit(workflow: str, reuse_succeeded: bool, keys: tuple[str, ...]) -> None:
+    """Run WORKFLOW again as a new workflow; print its id."""
+    from hpcflow.daemon import client
+    from hpcflow.settings import config
+
+    new_id = client.resubmit(_home(), workflow, reuse_succeeded, list(keys),
+                             idle_exit=float(config.get("engine_idle_exit") or 600))
+    click.echo(new_id)
 
 
 @main.command()
