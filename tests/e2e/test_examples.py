@@ -22,6 +22,10 @@ EXPECTED = {
     "reuse.py": ["first total: 14", "second total: 110",
                  "runs of square: ['0', '1', '2', '3', '3']",
                  "reused: ['square-0', 'square-1', 'square-2']"],
+    "error_handling.py": ["phase: Succeeded", "retry: 3 attempts", "timeout: Failed",
+                          "mostly: 6 of 8 succeeded",
+                          "fatal reasons: ['FatalError: 3 is not acceptable', "
+                          "'FatalError: 7 is not acceptable']"],
     "conditions_recursion.py": ["last: 5", "keys: ['iter-0', 'iter-1', 'iter-2', 'iter-3', "
                                 "'iter-4']", "skipped: ['again']"],
 }
