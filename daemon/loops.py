@@ -109,8 +109,23 @@ def slice_artifact(ref: dict | None, index: int, sub_path: bool, name: str) -> d
     return {"parts": parts, "items": items[index]}
 
 
-def sliced_steps(step: dict, slices: dict, items: list, scope: Scope) -> list[dict]:
-    """One step spec per loop item, with its slice of each sliced input as a constant."""
+def merge_artifacts(refs: list[dict | None]) -> dict:
+    """One list artifact from several (item ``i`` is ``refs[i]``); each item's parts are kept
+    apart so that a later step can slice it again. Identical parts are fetched once."""
+    parts: list[dict] = []
+    for ref in refs:
+        for part in (ref or {}).get("parts", []):
+            if part not in parts:
+                parts.append(part)
+    return {"parts": parts, "items": [r.get("items") if r else None for r in refs],
+            "slice_parts": [r["parts"] if r else [] for r in refs]}
+
+
+def sliced_steps(step: dict, slices: dict, items: list,
+                 scope: Scope) -> list[tuple[Any, dict]]:
+    """One (item, step spec) per parallel step, each with its slices of the sliced inputs as
+    constants. With ``group_size`` a step gets several slices: the sliced parameters as lists,
+    the sliced artifacts as one list artifact, and ``slice_group`` saying which is which."""
     full_params = {}
     for name in slices.get("input_parameter", []):
         if name not in step["parameters"]:
@@ -119,20 +134,38 @@ def sliced_steps(step: dict, slices: dict, items: list, scope: Scope) -> list[di
             resolve_value(step["parameters"][name], scope)))
     full_arts = {name: resolve_artifact(step["artifacts"].get(name), scope)
                  for name in slices.get("input_artifact", [])}
+    indices = [_index(slices, replace(scope, item=item)) for item in items]
+    size = int(slices.get("group_size") or 0)
+    groups = ([list(range(k, min(k + size, len(items)))) for k in range(0, len(items), size)]
+              if size else [[i] for i in range(len(items))])
     result = []
-    for i, item in enumerate(items):
-        index = _index(slices, replace(scope, item=item))
+    for positions in groups:
+        chosen = [indices[p] for p in positions]
         params = dict(step["parameters"])
         for name, full in full_params.items():
-            if not 0 <= index < len(full):
-                raise ResolveError(f"sliced input parameter {name!r} has no item {index}")
-            params[name] = {"value": values.to_jsonable(full[index])}
+            bad = [i for i in chosen if not 0 <= i < len(full)]
+            if bad:
+                raise ResolveError(f"sliced input parameter {name!r} has no item {bad[0]}")
+            picked = [full[i] for i in chosen]
+            params[name] = {"value": values.to_jsonable(picked if size else picked[0])}
         arts = dict(step["artifacts"])
         for name, ref in full_arts.items():
-            sliced = slice_artifact(ref, index, bool(slices.get("sub_path")), name)
-            arts[name] = {"artifact": sliced} if sliced is not None else None
-        extra = {"output_dir": str(i)} if slices.get("create_dir") else {}
-        result.append(dict(step, parameters=params, artifacts=arts, **extra))
+            refs = [slice_artifact(ref, i, bool(slices.get("sub_path")), name) for i in chosen]
+            if ref is None:
+                arts[name] = None
+            else:
+                arts[name] = {"artifact": merge_artifacts(refs) if size else refs[0]}
+        extra: dict[str, Any] = {}
+        if slices.get("create_dir"):
+            extra["output_dir"] = str(positions[0])
+        if size:
+            extra["slice_group"] = {
+                "size": len(positions), "first": positions[0],
+                "parameters": list(full_params), "artifacts": list(full_arts),
+                "pool_size": slices.get("pool_size"), "create_dir": bool(slices.get("create_dir")),
+            }
+        item = [items[p] for p in positions] if size else items[positions[0]]
+        result.append((item, dict(step, parameters=params, artifacts=arts, **extra)))
     return result
 
 
@@ -154,20 +187,29 @@ def item_label(item: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def _per_slice(child: Any, kind: str, name: str) -> list:
+    """A loop item's output ``name`` once per slice it ran: the value itself for a plain item,
+    the list it returned for a step that ran a group of slices (None each if it has none)."""
+    value = ((child.outputs or {}).get(kind) or {}).get(name)
+    group = (child.spec or {}).get("slice_group")
+    if not group:
+        return [value]
+    size = group["size"]
+    if kind == "parameters":
+        return value if isinstance(value, list) and len(value) == size else [None] * size
+    if value and len(value.get("slice_parts", [])) == size:
+        return [{"parts": parts, "items": items}
+                for parts, items in zip(value["slice_parts"], value["items"], strict=True)]
+    return [None] * size
+
+
 def aggregate_outputs(children: list[Any], template: dict) -> dict:
-    """Outputs of a finished loop: each output parameter becomes the list of item values, in
-    item order; artifacts of all items merge into one (their parts side by side)."""
+    """Outputs of a finished loop: each output parameter becomes the list of its values in
+    item (slice) order; each output artifact, one list artifact of the items' artifacts."""
     ordered = sorted(children, key=lambda c: int(c.slot))
-    params = {
-        name: [((c.outputs or {}).get("parameters") or {}).get(name) for c in ordered]
-        for name in template["outputs"]["parameters"]
-    }
-    arts: dict[str, Any] = {}
-    for name in template["outputs"]["artifacts"]:
-        refs = [((c.outputs or {}).get("artifacts") or {}).get(name) for c in ordered]
-        if any(refs):
-            # Item i's parts are kept apart, so that a later step can slice this artifact.
-            arts[name] = {"parts": [p for r in refs if r for p in r["parts"]],
-                          "items": [r.get("items") if r else None for r in refs],
-                          "slice_parts": [r["parts"] if r else [] for r in refs]}
-    return {"parameters": params, "artifacts": arts}
+    params = {name: [v for c in ordered for v in _per_slice(c, "parameters", name)]
+              for name in template["outputs"]["parameters"]}
+    arts = {name: [r for c in ordered for r in _per_slice(c, "artifacts", name)]
+            for name in template["outputs"]["artifacts"]}
+    return {"parameters": params,
+            "artifacts": {name: merge_artifacts(refs) for name, refs in arts.items() if any(refs)}}

@@ -141,20 +141,24 @@ def instantiate_loop(step: dict, templates: dict, scope: Scope, parent_id: int,
     single = dict(step, with_param=None, with_sequence=None, slices=None)
     try:
         items = loop_items(step, scope, slices)
-        per_item = sliced_steps(single, slices, items, scope) if slices else [single] * len(items)
+        per_item = (sliced_steps(single, slices, items, scope) if slices
+                    else [(item, single) for item in items])
     except ResolveError as exc:
         return CreateStep(**common, phase=states.ERROR, inputs={},
                           reason=f"cannot expand the loop of step {step['name']!r}: {exc}")
     children = tuple(
         instantiate_one(spec, templates, replace(scope, item=item), 0, str(i),
                         f"{step['name']}({i}:{item_label(item)})")
-        for i, (item, spec) in enumerate(zip(items, per_item, strict=True))
+        for i, (item, spec) in enumerate(per_item)
     )
     if not children:
         return CreateStep(**common, phase=states.SUCCEEDED, inputs={"items": []},
                           outputs=aggregate_outputs([], templates[step["template"]]))
     return CreateStep(**common, phase=states.RUNNING, inputs={"items": items},
                       children=children)
+
+
+
 
 
 def instantiate_one(step: dict, templates: dict, scope: Scope, parent_id: int, slot: str,

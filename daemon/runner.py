@@ -55,7 +55,7 @@ def write_json_atomic(path: Path, data: Any, sync: bool = True) -> None:
     os.replace(tmp, path)
 
 
-def _write_parameter_files(folder: Path, params: dict) -> None:
+def write_parameter_files(folder: Path, params: dict) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for name, value in params.items():
         (folder / name).write_text(values.render_text(values.from_jsonable(value)))
@@ -64,7 +64,7 @@ def _write_parameter_files(folder: Path, params: dict) -> None:
 def stage_inputs(job: dict, step_dir: Path, storage: Any) -> dict[str, Any]:
     """Parameters decoded and artifacts unpacked under ``inputs/``; returns the OP's inputs."""
     inputs = job["inputs"]
-    _write_parameter_files(step_dir / "inputs" / "parameters", inputs.get("parameters", {}))
+    write_parameter_files(step_dir / "inputs" / "parameters", inputs.get("parameters", {}))
     op_in: dict[str, Any] = {
         name: values.from_jsonable(value) for name, value in inputs.get("parameters", {}).items()
     }
@@ -104,7 +104,8 @@ class ProgressReporter(threading.Thread):
         self.path = step_dir / "progress.json"
         self.interval = interval
         self.finished = threading.Event()
-        self.last: tuple[int, int] | None = None
+        #: The OP base class's defaults: an OP that never reports progress writes nothing.
+        self.last: tuple[int, int] = (0, 1)
 
     def report(self) -> None:
         now = (int(getattr(self.op, "progress_current", 0) or 0),
@@ -118,7 +119,9 @@ class ProgressReporter(threading.Thread):
             self.report()
 
     def stop(self) -> None:
+        """The last report, after the thread is gone (one writer of progress.json)."""
         self.finished.set()
+        self.join()
         self.report()
 
 
@@ -153,7 +156,7 @@ def run_python_op(job: dict, step_dir: Path, op_in: dict[str, Any]) -> dict[str,
 
 
 def store_outputs(job: dict, step_dir: Path, workdir: Path, op_out: dict[str, Any],
-                  storage: Any) -> dict:
+                  storage: Any, write_files: bool = True) -> dict:
     template = job["template"]
     params: dict[str, Any] = {}
     for name, decl in template["outputs"]["parameters"].items():
@@ -175,7 +178,8 @@ def store_outputs(job: dict, step_dir: Path, workdir: Path, op_out: dict[str, An
         base = value.parent if script_output else workdir
         arts[name] = pack(value, base, storage, f"{job['artifact_prefix']}/{name}", archive,
                           prefix=job.get("output_dir") or "")
-    _write_parameter_files(step_dir / "outputs" / "parameters", params)
+    if write_files:
+        write_parameter_files(step_dir / "outputs" / "parameters", params)
     return {"parameters": params, "artifacts": arts}
 
 
@@ -188,6 +192,13 @@ def run_step(step_dir: Path) -> dict:
     started = time.time()
     try:
         op_in = stage_inputs(job, step_dir, storage)
+        if kind == "python" and job.get("slice_group"):
+            from hpcflow.daemon.slice_group import run_slice_group
+
+            link_python_packages(job["template"].get("python_packages") or [], step_dir)
+            outputs = run_slice_group(job, step_dir, workdir, op_in, storage)
+            return {"phase": "Succeeded", "outputs": outputs, "started": started,
+                    "finished": time.time()}
         if kind == "python":
             link_python_packages(job["template"].get("python_packages") or [], step_dir)
             cwd = os.getcwd()

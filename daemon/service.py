@@ -338,6 +338,7 @@ class Service:
         wf_id = step["workflow_id"]
         spec = self.spec(wf_id)
         template = spec["templates"][step["template"]]
+        step_spec = json.loads(step["spec"]) if step["spec"] else {}
         attempt = step["attempt"] or 0
         job = {
             "workflow_id": wf_id,
@@ -349,7 +350,8 @@ class Service:
             "storage": spec["_storage"],
             "artifact_prefix": f"wf/{wf_id}/{step['id']}-{attempt}",
             "archive_mode": spec.get("archive_mode", "tar"),
-            "output_dir": (json.loads(step["spec"]) if step["spec"] else {}).get("output_dir"),
+            "output_dir": step_spec.get("output_dir"),
+            "slice_group": step_spec.get("slice_group"),
             "wake_dir": str(self.home / WAKE_DIR),
         }
         files = {"step.json": json.dumps(job).encode()}

@@ -259,10 +259,10 @@ class SpecBuilder:
         params = {n: self.value_spec(v, f"{where} parameter {n!r}")
                   for n, v in step.parameters.items()}
         slices = step.slices or getattr(templ, "slices", None)
-        if slices is not None and (slices.group_size or slices.pool_size):
+        if slices is not None and slices.pool_size and not slices.group_size:
             raise WorkflowDefinitionError(
-                f"{where}: Slices(group_size=, pool_size=) are not supported by this hpcflow "
-                "yet: leave them out (each slice then runs as its own step)")
+                f"{where}: Slices(pool_size=) works within a group of slices: set group_size "
+                "as well")
         if isinstance(templ, PythonOPTemplate):
             self._check_constant_types(step, templ, params)
         arts = {n: self.artifact_spec(v, f"{where} artifact {n!r}")

@@ -77,11 +77,50 @@ def test_sub_path_of_an_archived_artifact_is_an_error_step(hpc_home):
     assert "archive=None" in error.reason and "'data'" in error.reason
 
 
-def test_group_size_is_refused_at_submission(hpc_home):
-    step = Step("fan", PythonOPTemplate(double, slices=Slices(input_parameter=["x"],
-                                                              group_size=10)),
-                parameters={"x": [1, 2]}, with_param=argo_range(2))
+@OP.function
+def stamp(x: int, data: Artifact(Path)) -> {"y": int, "pid": int,
+                                             "out": Artifact(Path, archive=None)}:
+    import os
+
+    Path("out.txt").write_text(f"{x}:{Path(data).read_text()}")
+    return {"y": 10 * x, "pid": os.getpid(), "out": Path("out.txt")}
+
+
+@pytest.mark.parametrize("pool_size", [None, 3])
+def test_group_size_and_pool_size(hpc_home, pool_size):
+    for i in range(7):
+        Path(f"in{i}.txt").write_text(f"file {i}")
+    art = upload_artifact([f"in{i}.txt" for i in range(7)], archive=None)
+    slices = Slices(input_parameter=["x"], input_artifact=["data"],
+                    output_parameter=["y", "pid"], output_artifact=["out"], group_size=3,
+                    pool_size=pool_size, sub_path=True, create_dir=True)
+    grouped = Step("grouped", PythonOPTemplate(stamp, slices=slices),
+                   parameters={"x": list(range(7))}, artifacts={"data": art})
+    check = Step("check", PythonOPTemplate(read, slices=Slices(input_artifact=["data"],
+                                                               output_parameter=["text"])),
+                 artifacts={"data": grouped.outputs.artifacts["out"]}, with_param=argo_range(7))
     wf = Workflow("grouped")
+    wf.add(grouped)
+    wf.add(check)
+    wf.submit()
+    assert wf.wait(timeout=60) == "Succeeded"
+    assert len(wf.query_step(name="grouped", type="Pod")) == 3  # 7 slices in groups of 3
+    group = wf.query_step(name="grouped", type="StepGroup")[0]
+    assert group.outputs.parameters["y"].value == [10 * i for i in range(7)]
+    pids = group.outputs.parameters["pid"].value
+    if pool_size:
+        assert len(set(pids[:3])) == 3  # the first group's slices ran in separate processes
+    else:
+        assert len(set(pids[:3])) == 1
+    texts = wf.query_step(name="check", type="StepGroup")[0].outputs.parameters["text"].value
+    assert texts == [f"{i}:file {i}" for i in range(7)]
+
+
+def test_pool_size_without_group_size_is_refused(hpc_home):
+    step = Step("fan", PythonOPTemplate(double, slices=Slices(input_parameter=["x"],
+                                                              pool_size=2)),
+                parameters={"x": [1, 2]}, with_param=argo_range(2))
+    wf = Workflow("pooled")
     wf.add(step)
-    with pytest.raises(WorkflowDefinitionError, match="group_size"):
+    with pytest.raises(WorkflowDefinitionError, match="set group_size"):
         wf.submit()
