@@ -34,12 +34,20 @@ def new_workflow_id(name: str) -> str:
 
 def submit(home: Path, name: str, spec: dict, blobs: dict[str, bytes], storage: dict,
            labels: dict, idle_exit: float | None, announce: bool = True,
-           engine_env: dict[str, str] | None = None) -> str:
+           engine_env: dict[str, str] | None = None, if_absent: bool = False,
+           autostart: bool = True) -> tuple[str, bool]:
+    """Store the workflow and wake (or start) the engine; (id, whether it is new)."""
     store = store_for(home)
     wf_id = new_workflow_id(name)
-    store.insert_workflow(wf_id, name, spec, blobs, storage, labels)
-    engine.ensure_engine(home, idle_exit, announce=announce, env=engine_env)
-    return wf_id
+    existing = store.insert_workflow(wf_id, name, spec, blobs, storage, labels,
+                                     if_absent=if_absent)
+    if existing is not None:
+        return existing["id"], False
+    if autostart:
+        engine.ensure_engine(home, idle_exit, announce=announce, env=engine_env)
+    else:
+        engine.wake(home)
+    return wf_id, True
 
 
 def resubmit(home: Path, wf_id: str, reuse_succeeded: bool, keys: list[str],

@@ -57,18 +57,21 @@ def wake(home: Path) -> None:
     (folder / f"req-{uuid.uuid4().hex[:12]}").touch()
 
 
-def start_engine(home: Path, idle_exit: float | None, env: dict[str, str] | None = None) -> int:
-    """Start an engine in the background (new session, log under ``logs/``); its pid."""
+def start_engine(home: Path, idle_exit: float | None,
+                 env: dict[str, str] | None = None) -> subprocess.Popen:
+    """Start an engine in the background (new session, log under ``logs/``)."""
     logs = home / "logs"
     logs.mkdir(exist_ok=True, mode=0o700)
-    cmd = [sys.executable, "-m", "hpcflow.daemon.service", "--home", str(home)]
+    cmd = [sys.executable, "-m", "hpcflow.daemon.process", "--home", str(home),
+           "--log-file", str(logs / "daemon.log")]
     if idle_exit is not None:
         cmd += ["--idle-exit", str(idle_exit)]
-    with open(logs / "engine.log", "ab") as log:
+    # stdout/stderr catch what happens before logging is set up (an import error, say).
+    with open(logs / "daemon.out", "ab") as log:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True, close_fds=True,
                                 env={**os.environ, **(env or {})})
-    return proc.pid
+    return proc
 
 
 def ensure_engine(home: Path, idle_exit: float | None, announce: bool = True,
@@ -77,6 +80,6 @@ def ensure_engine(home: Path, idle_exit: float | None, announce: bool = True,
     if engine_pid(home) is not None:
         wake(home)
         return
-    pid = start_engine(home, idle_exit, env)
+    proc = start_engine(home, idle_exit, env)
     if announce:
-        print(f"hpcflow: started an engine (pid {pid}) for {home}", file=sys.stderr)
+        print(f"hpcflow: started an engine (pid {proc.pid}) for {home}", file=sys.stderr)

@@ -8,29 +8,30 @@ until the next poll is due.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import logging
 import os
-import signal
-import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from hpcflow.connectors.executors.base import JobRecord, JobStatus
 from hpcflow.connectors.executors.local import LocalExecutor
 from hpcflow.daemon import states
-from hpcflow.daemon.engine import WAKE_DIR, try_lock
+from hpcflow.daemon.engine import WAKE_DIR
 from hpcflow.daemon.planner import CreateStep, FinishStep, Node, plan_container, root_step
-from hpcflow.daemon.store import Store, prepare_home
+from hpcflow.daemon.store import Store
 
 log = logging.getLogger("hpcflow.engine")
 
-POLL_INTERVAL = 2.0
-IDLE_INTERVAL = 5.0
+#: Bounds of the poll interval while jobs run (runners also wake the engine when they end).
+MIN_POLL_INTERVAL = 0.5
+MAX_POLL_INTERVAL = 5.0
+#: With no live workflow the engine only wakes for the wake directory or this timer.
+IDLE_INTERVAL = 30.0
 ERROR_BACKOFF = 2.0
 #: How many lines of a failed step's log are kept with the step (``hpcflow steps``).
 LOG_TAIL_LINES = 20
@@ -59,6 +60,8 @@ class Service:
             "local": LocalExecutor(home / "runs", parallelism or local_parallelism()),
         }
         self.dirty: set[int] = set()
+        #: When each executor was last polled (``hpcflow daemon status``).
+        self.last_poll: dict[str, float] = {}
         self._specs: dict[str, dict] = {}
         self._wake = threading.Event()
         self._stop = False
@@ -195,6 +198,7 @@ class Service:
             by_name = {r["name"]: r for r in ex_rows}
             executor = self.executors[name]
             statuses = executor.poll([_job_record(r) for r in ex_rows])
+            self.last_poll[name] = time.time()
             done = [s for s in statuses if s.state in ("finished", "lost")]
             progress = [(by_name[s.name]["step_id"], s.progress) for s in statuses if s.progress]
             if progress:
@@ -389,13 +393,40 @@ class Service:
         return True
 
     # -- running ----------------------------------------------------------------
+    def _next_poll_in(self) -> float:
+        """Adaptive polling: soon after a change, backing off while nothing changes, and never
+        past the earliest job deadline (timeouts)."""
+        quiet = time.time() - self.last_activity
+        wait = min(MAX_POLL_INTERVAL, max(MIN_POLL_INTERVAL, quiet / 4))
+        row = self.store.conn.execute(
+            "SELECT min(deadline) FROM jobs WHERE state='submitted' AND deadline IS NOT NULL"
+        ).fetchone()
+        if row and row[0]:
+            wait = min(wait, max(MIN_POLL_INTERVAL, row[0] - time.time()))
+        return wait
+
     def has_live_work(self) -> bool:
         row = self.store.conn.execute(
             "SELECT EXISTS(SELECT 1 FROM workflows WHERE phase IN ('Pending','Running'))"
         ).fetchone()
         return bool(row[0])
 
-    def run(self, idle_exit: float | None = None) -> None:
+    def tick(self, max_passes: int = 10_000) -> int:
+        """One full pass for cron: recover, then cycle until nothing changes; the cycles run."""
+        self.recover()
+        passes = 0
+        try:
+            while passes < max_passes and self.cycle():
+                passes += 1
+        finally:
+            for executor in self.executors.values():
+                executor.close()
+        return passes
+
+    def run(self, idle_exit: float | None = None,
+            on_cycle: Callable[[Service], None] | None = None) -> None:
+        """Serve until stopped (or idle for ``idle_exit`` seconds); ``on_cycle`` runs after
+        every pass (the daemon process writes its status file there)."""
         observer = self._start_watch()
         try:
             self.recover()
@@ -413,44 +444,15 @@ class Service:
                     self.recover()
                     self._wake.wait(ERROR_BACKOFF)
                     continue
+                if on_cycle is not None:
+                    on_cycle(self)
                 live = self.has_live_work()
                 if (not live and idle_exit is not None
                         and time.time() - self.last_activity > idle_exit):
                     log.info("idle for %.0f s: exiting", idle_exit)
                     break
-                self._wake.wait(POLL_INTERVAL if live else IDLE_INTERVAL)
+                self._wake.wait(self._next_poll_in() if live else IDLE_INTERVAL)
         finally:
             observer.stop()
             for executor in self.executors.values():
                 executor.close()
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hpcflow.daemon.service")
-    parser.add_argument("--home", required=True)
-    parser.add_argument("--idle-exit", type=float, default=None)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s",
-                        stream=sys.stderr)
-    home = Path(args.home)
-    from hpcflow.errors import HpcflowError
-
-    try:
-        prepare_home(home)
-        lock_fd = try_lock(home)
-        if lock_fd is None:
-            log.info("another engine serves %s: exiting", home)
-            return 0
-        service = Service(home)
-    except HpcflowError as exc:
-        print(f"hpcflow: {exc}", file=sys.stderr)
-        return 2
-    signal.signal(signal.SIGTERM, lambda *_: service.stop())
-    signal.signal(signal.SIGINT, lambda *_: service.stop())
-    log.info("engine %d serving %s", os.getpid(), home)
-    service.run(idle_exit=args.idle_exit)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -196,8 +196,17 @@ class Store:
 
     # -- workflows --------------------------------------------------------------
     def insert_workflow(self, wf_id: str, name: str, spec: dict, blobs: dict[str, bytes],
-                        storage: dict, labels: dict) -> None:
+                        storage: dict, labels: dict, if_absent: bool = False) -> sqlite3.Row | None:
+        """Store a new Pending workflow. With ``if_absent``, a live or succeeded workflow of
+        the same name wins (checked in the same transaction): it is returned, nothing stored."""
         with self.write() as conn:
+            if if_absent:
+                existing = conn.execute(
+                    "SELECT * FROM workflows WHERE name=? AND phase IN "
+                    "('Pending', 'Running', 'Succeeded') ORDER BY created_at DESC LIMIT 1",
+                    (name,)).fetchone()
+                if existing is not None:
+                    return existing
             states.check_workflow_transition(None, states.PENDING)
             for digest, data in blobs.items():
                 conn.execute("INSERT OR IGNORE INTO blobs(digest, data) VALUES (?, ?)",
@@ -209,6 +218,7 @@ class Store:
                  json.dumps(storage), time.time()),
             )
             self.add_event(conn, wf_id, "workflow", to_phase=states.PENDING, detail="submitted")
+        return None
 
     def set_workflow_phase(self, conn: sqlite3.Connection, wf_id: str, new: str,
                            message: str | None = None, root_step: int | None = None) -> None:
@@ -246,6 +256,11 @@ class Store:
         if limit:
             sql += f" LIMIT {int(limit)}"
         return self.conn.execute(sql, args).fetchall()
+
+    def count_live_workflows(self) -> int:
+        row = self.conn.execute(
+            "SELECT count(*) FROM workflows WHERE phase IN ('Pending', 'Running')").fetchone()
+        return int(row[0])
 
     def live_workflow_ids(self, phase: str) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT id FROM workflows WHERE phase=?", (phase,))]

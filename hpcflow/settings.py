@@ -15,6 +15,8 @@ config: dict[str, Any] = {
     "archive_mode": "tar",
     "engine_idle_exit": float(os.environ.get("HPCFLOW_ENGINE_IDLE_EXIT", "600")),
     "max_recursion_depth": 100,
+    # False for cron/scrontab set-ups: submissions only wait for the next `hpcflow daemon tick`.
+    "engine_autostart": os.environ.get("HPCFLOW_ENGINE_AUTOSTART", "1") not in ("0", "false"),
 }
 
 #: dflow's artifact-repository settings. ``storage_client`` may hold any StorageClient.

@@ -19,6 +19,9 @@ FINAL_PHASES = ("Succeeded", "Failed", "Error", "Terminated")
 #: Workflows submitted by this process, in order (``hpcflow run`` follows them).
 submitted_workflows: list[Workflow] = []
 
+#: Set by ``hpcflow submit --name/--label/--if-absent`` for the script it runs.
+submit_overrides: dict[str, Any] = {}
+
 
 class ParameterView:
     """``step.outputs.parameters["x"]``: ``.value`` holds the value."""
@@ -110,6 +113,8 @@ class Workflow:
                  labels: dict[str, str] | None = None, annotations: dict | None = None,
                  context: Any = None, **kwargs: Any) -> None:
         self.id = id
+        #: False when ``--if-absent`` found this workflow already there.
+        self.is_new = id is None
         self.labels = dict(labels or {})
         self.parallelism = parallelism
         if id is not None:
@@ -142,15 +147,21 @@ class Workflow:
         if self.id is not None:
             raise HpcflowError(f"workflow {self.id} is already submitted")
         assert self.entry is not None
+        if submit_overrides.get("name"):
+            self.name = submit_overrides["name"]
+            check_workflow_name(self.name)
+        self.labels.update(submit_overrides.get("labels") or {})
         spec, blobs = build_spec(self.name, self.entry, parallelism=self.parallelism,
                                  labels=self.labels)
         spec["archive_mode"] = _config.config.get("archive_mode", "tar")
         spec["max_recursion_depth"] = int(_config.config.get("max_recursion_depth") or 100)
         spec["reuse"] = reuse_map(reuse_step or [])
-        self.id = client.submit(
+        self.id, self.is_new = client.submit(
             _config.home(), self.name, spec, blobs, _config.storage_spec(), self.labels,
             idle_exit=float(_config.config.get("engine_idle_exit") or 600.0),
             engine_env={"HPCFLOW_LOCAL_PARALLELISM": str(_config.local_parallelism())},
+            if_absent=bool(submit_overrides.get("if_absent")),
+            autostart=bool(_config.config.get("engine_autostart", True)),
         )
         submitted_workflows.append(self)
         return self

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -132,12 +131,42 @@ def run(script: str) -> None:
     sys.exit(0 if all(p == "Succeeded" for p in phases) else 1)
 
 
+def _labels(values: tuple[str, ...]) -> dict[str, str]:
+    labels = {}
+    for text in values:
+        key, sep, value = text.partition("=")
+        if not sep or not key:
+            fail(f"--label {text!r} is not KEY=VALUE")
+        labels[key] = value
+    return labels
+
+
 @main.command()
 @click.argument("script", type=click.Path(dir_okay=False))
-def submit(script: str) -> None:
+@click.option("--name", default=None, help="Name the submitted workflow(s) NAME.")
+@click.option("--label", "labels", multiple=True, metavar="KEY=VALUE",
+              help="Label the submitted workflow(s) (repeatable).")
+@click.option("--if-absent", is_flag=True,
+              help="With --name: do nothing if a workflow of that name is live or succeeded "
+                   "(for cron-driven campaigns).")
+def submit(script: str, name: str | None, labels: tuple[str, ...], if_absent: bool) -> None:
     """Run SCRIPT to submit its workflows; print their ids and return."""
-    for wf in _submit_script(script):
-        click.echo(wf.id)
+    from hpcflow.workflow import submit_overrides
+
+    if if_absent and not name:
+        fail("--if-absent needs --name: it checks for a workflow of that name")
+    submit_overrides.update(name=name, labels=_labels(labels), if_absent=if_absent)
+    try:
+        workflows = _submit_script(script)
+    finally:
+        submit_overrides.clear()
+    for wf in workflows:
+        if wf.is_new:
+            click.echo(wf.id)
+        else:
+            click.echo(f"hpcflow: workflow {wf.name!r} is already there ({wf.id}, "
+                       f"{wf.query_status()}): nothing submitted", err=True)
+            click.echo(wf.id)
 
 
 @main.command()
@@ -254,52 +283,9 @@ def terminate(workflow: str) -> None:
     click.echo(f"terminate requested for {workflow}")
 
 
-@main.group()
-def daemon() -> None:
-    """The engine that runs workflows for this $HPCFLOW_HOME."""
+from hpcflow.cli.daemon_cmds import daemon  # noqa: E402  (registered below)
 
-
-@daemon.command(name="run")
-@click.option("--idle-exit", type=float, default=None, help="Exit after this many idle seconds.")
-def daemon_run(idle_exit: float | None) -> None:
-    """Run the engine in the foreground (for systemd)."""
-    from hpcflow.daemon.service import main as service_main
-
-    args = ["--home", str(_home())]
-    if idle_exit is not None:
-        args += ["--idle-exit", str(idle_exit)]
-    sys.exit(service_main(args))
-
-
-@daemon.command(name="status")
-def daemon_status() -> None:
-    """Whether an engine serves this $HPCFLOW_HOME (exit 1 if none)."""
-    from hpcflow.daemon.engine import engine_pid
-
-    pid = engine_pid(_home())
-    if pid is None:
-        fail(f"no engine runs for {_home()}")
-    click.echo(f"engine running (pid {pid}) for {_home()}")
-
-
-@daemon.command(name="stop")
-def daemon_stop() -> None:
-    """Stop the engine (running jobs keep running; the next engine picks them up)."""
-    import signal
-
-    from hpcflow.daemon.engine import engine_pid
-
-    pid = engine_pid(_home())
-    if pid is None or pid < 0:
-        click.echo(f"no engine runs for {_home()}")
-        return
-    os.kill(pid, signal.SIGTERM)
-    for _ in range(100):
-        if engine_pid(_home()) is None:
-            click.echo(f"engine {pid} stopped")
-            return
-        time.sleep(0.1)
-    fail(f"engine {pid} did not stop within 10 s")
+main.add_command(daemon)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,140 @@
+"""The daemon process: one per ``$HPCFLOW_HOME`` (an flock that dies with it), its logging,
+its signals, its pid and status files, and the one-pass ``tick`` for cron.
+
+``python -m hpcflow.daemon.process --home H [--log-file F] [--idle-exit S] [--tick]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import logging.handlers
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from hpcflow.daemon.engine import try_lock
+from hpcflow.daemon.store import prepare_home
+from hpcflow.errors import HpcflowError
+
+log = logging.getLogger("hpcflow.engine")
+
+PID_FILE = "daemon.pid"
+STATUS_FILE = "daemon.json"
+LOG_FILE = "logs/daemon.log"
+#: The status file is rewritten at most this often.
+STATUS_EVERY = 2.0
+
+
+class JournalFormatter(logging.Formatter):
+    """systemd reads ``<N>`` priority prefixes on stderr and adds its own timestamps."""
+
+    PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3,
+                logging.CRITICAL: 2}
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        return f"<{self.PRIORITY.get(record.levelno, 6)}>{text}"
+
+
+def setup_logging(log_file: Path | None) -> None:
+    handler: logging.Handler
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        handler = logging.handlers.RotatingFileHandler(log_file, maxBytes=10 << 20,
+                                                       backupCount=5)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        if os.environ.get("JOURNAL_STREAM"):
+            handler.setFormatter(JournalFormatter("%(message)s"))
+        else:
+            handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+
+
+class StatusWriter:
+    """Keeps ``daemon.json`` (pid, start time, version, last poll per executor) current."""
+
+    def __init__(self, home: Path) -> None:
+        from hpcflow import __version__
+
+        self.path = home / STATUS_FILE
+        self.base = {"pid": os.getpid(), "started_at": time.time(), "version": __version__,
+                     "home": str(home)}
+        self.written = 0.0
+
+    def __call__(self, service: Any, force: bool = False) -> None:
+        now = time.time()
+        if not force and now - self.written < STATUS_EVERY:
+            return
+        data = dict(self.base, updated_at=now, last_poll=dict(service.last_poll))
+        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, self.path)
+        self.written = now
+
+
+def read_status(home: Path) -> dict | None:
+    try:
+        data: dict = json.loads((home / STATUS_FILE).read_text())
+        return data
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hpcflow.daemon.process")
+    parser.add_argument("--home", required=True)
+    parser.add_argument("--idle-exit", type=float, default=None)
+    parser.add_argument("--log-file", default=None)
+    parser.add_argument("--tick", action="store_true", help="one full pass, then exit")
+    args = parser.parse_args(argv)
+    home = Path(args.home)
+    setup_logging(Path(args.log_file) if args.log_file else None)
+    from hpcflow.daemon.service import Service
+
+    try:
+        prepare_home(home)
+        lock_fd = try_lock(home)
+        if lock_fd is None:
+            if args.tick:
+                print(f"hpcflow: a daemon is running for {home}: tick does nothing")
+            else:
+                log.info("another engine serves %s: exiting", home)
+            return 0
+        if not args.tick:
+            # Written as soon as the lock is ours, so that `daemon start` can wait for it.
+            (home / PID_FILE).write_text(f"{os.getpid()}\n")
+        service = Service(home)
+    except HpcflowError as exc:
+        print(f"hpcflow: {exc}", file=sys.stderr)
+        return 2
+    if args.tick:
+        passes = service.tick()
+        print(f"hpcflow: tick done ({passes} passes that changed something)")
+        return 0
+    signal.signal(signal.SIGTERM, lambda *_: service.stop())
+    signal.signal(signal.SIGINT, lambda *_: service.stop())
+    status = StatusWriter(home)
+    log.info("engine %d serving %s", os.getpid(), home)
+    try:
+        service.run(idle_exit=args.idle_exit, on_cycle=status)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            (home / PID_FILE).unlink()
+        with contextlib.suppress(FileNotFoundError):
+            (home / STATUS_FILE).unlink()
+        log.info("engine %d stopped", os.getpid())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,133 @@
+"""The daemon as a service: start/stop/status/logs, one per home, SIGTERM, tick for cron,
+and `hpcflow submit --if-absent`."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from hpcflow.daemon.engine import engine_pid
+from tests.conftest import integrity_ok, run_cli
+
+CHAIN = '''
+from hpcflow import Step, Workflow
+from hpcflow.python import OP, PythonOPTemplate
+
+@OP.function
+def inc(x: int, ledger: str, pause: float) -> {"y": int}:
+    import time
+    with open(ledger, "a") as f:
+        f.write(f"{x}\\n")
+    time.sleep(pause)
+    return {"y": x + 1}
+
+wf = Workflow("chain")
+prev = None
+for i in range(NSTEPS):
+    x = prev.outputs.parameters["y"] if prev else 0
+    prev = Step(f"s{i}", PythonOPTemplate(inc), parameters={"x": x, "ledger": "LEDGER",
+                                                           "pause": PAUSE})
+    wf.add(prev)
+wf.submit()
+'''
+
+
+def chain_script(tmp_path: Path, steps: int, pause: float = 0.0) -> tuple[Path, Path]:
+    ledger = tmp_path / "ledger.txt"
+    script = tmp_path / "chain.py"
+    script.write_text(CHAIN.replace("NSTEPS", str(steps)).replace("LEDGER", str(ledger))
+                      .replace("PAUSE", str(pause)))
+    return script, ledger
+
+
+def test_start_status_stop_restart_logs(tmp_path):
+    home = tmp_path / "home"
+    assert run_cli(["daemon", "status"], home, tmp_path).returncode == 1
+    started = run_cli(["daemon", "start"], home, tmp_path)
+    assert started.returncode == 0 and "daemon started" in started.stdout
+    pid = engine_pid(home)
+    assert pid and (home / "daemon.pid").read_text().strip() == str(pid)
+    again = run_cli(["daemon", "start"], home, tmp_path)
+    assert "already running" in again.stdout and engine_pid(home) == pid  # one per home
+    status = json.loads(run_cli(["daemon", "status", "--json"], home, tmp_path).stdout)
+    assert status["running"] and status["pid"] == pid and status["version"]
+    tick = run_cli(["daemon", "tick"], home, tmp_path)
+    assert tick.returncode == 0 and "tick does nothing" in tick.stdout
+    assert run_cli(["daemon", "restart"], home, tmp_path).returncode == 0
+    assert engine_pid(home) not in (None, pid)
+    logs = run_cli(["daemon", "logs", "-n", "20"], home, tmp_path).stdout
+    assert f"engine {pid} stopped" in logs
+    assert "daemon stopped" in run_cli(["daemon", "stop"], home, tmp_path).stdout
+    assert engine_pid(home) is None and not (home / "daemon.pid").exists()
+
+
+def test_sigterm_leaves_jobs_running_and_the_next_daemon_collects(tmp_path):
+    home = tmp_path / "home"
+    script, ledger = chain_script(tmp_path, 2, pause=3.0)
+    env = dict(os.environ, HPCFLOW_HOME=str(home))
+    assert run_cli(["submit", str(script)], home, tmp_path).returncode == 0
+    while not ledger.exists():
+        time.sleep(0.05)
+    pid = engine_pid(home)
+    assert pid
+    start = time.time()
+    os.kill(pid, signal.SIGTERM)
+    while engine_pid(home) is not None:
+        time.sleep(0.02)
+    assert time.time() - start < 5
+    time.sleep(3.5)  # the first step finishes while no daemon runs
+    assert ledger.read_text().split() == ["0"]
+    subprocess.run([sys.executable, "-m", "hpcflow.cli.main", "daemon", "start"], env=env,
+                   check=True, capture_output=True)
+    wf_id = json.loads(run_cli(["list", "--json"], home, tmp_path).stdout)[0]["id"]
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        phase = json.loads(run_cli(["status", wf_id, "--json"], home, tmp_path).stdout)["phase"]
+        if phase not in ("Pending", "Running"):
+            break
+        time.sleep(0.2)
+    assert phase == "Succeeded"
+    assert ledger.read_text().split() == ["0", "1"]
+    run_cli(["daemon", "stop"], home, tmp_path)
+
+
+def test_a_hundred_steps_driven_only_by_tick(tmp_path):
+    home = tmp_path / "home"
+    script, ledger = chain_script(tmp_path, 100)
+    env = dict(os.environ, HPCFLOW_HOME=str(home), HPCFLOW_ENGINE_AUTOSTART="0")
+    submitted = subprocess.run([sys.executable, "-m", "hpcflow.cli.main", "submit", str(script)],
+                               env=env, capture_output=True, text=True, check=True)
+    wf_id = submitted.stdout.strip()
+    assert engine_pid(home) is None  # nothing was started: cron drives it
+    ticks = 0
+    while ticks < 400:
+        subprocess.run([sys.executable, "-m", "hpcflow.cli.main", "daemon", "tick"], env=env,
+                       check=True, capture_output=True)
+        ticks += 1
+        phase = json.loads(run_cli(["status", wf_id, "--json"], home, tmp_path).stdout)["phase"]
+        if phase not in ("Pending", "Running"):
+            break
+        assert engine_pid(home) is None
+    assert phase == "Succeeded", ticks
+    assert ledger.read_text().split() == [str(i) for i in range(100)]
+    assert integrity_ok(home)
+
+
+def test_submit_if_absent_twice_gives_one_workflow(tmp_path):
+    home = tmp_path / "home"
+    script, _ = chain_script(tmp_path, 2)
+    args = ["submit", str(script), "--name", "campaign", "--label", "team=md", "--if-absent"]
+    first = run_cli(args, home, tmp_path)
+    second = run_cli(args, home, tmp_path)
+    assert first.returncode == 0 and second.returncode == 0
+    assert first.stdout.strip() == second.stdout.strip()
+    assert "already there" in second.stderr and "nothing submitted" in second.stderr
+    listed = json.loads(run_cli(["list", "--json"], home, tmp_path).stdout)
+    assert len(listed) == 1 and listed[0]["name"] == "campaign"
+    assert listed[0]["labels"] == {"team": "md"}
+    bad = run_cli(["submit", str(script), "--if-absent"], home, tmp_path)
+    assert bad.returncode == 1 and "--if-absent needs --name" in bad.stderr
+    run_cli(["daemon", "stop"], home, tmp_path)
