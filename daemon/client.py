@@ -38,6 +38,10 @@ def submit(home: Path, name: str, spec: dict, blobs: dict[str, bytes], storage: 
            autostart: bool = True) -> tuple[str, bool]:
     """Store the workflow and wake (or start) the engine; (id, whether it is new)."""
     store = store_for(home)
+    if autostart and engine.engine_pid(home) is None:
+        from hpcflow.config_file import load_config
+
+        load_config(home)  # a broken config file stops the submission, not the engine later
     wf_id = new_workflow_id(name)
     existing = store.insert_workflow(wf_id, name, spec, blobs, storage, labels,
                                      if_absent=if_absent)

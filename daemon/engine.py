@@ -59,7 +59,11 @@ def wake(home: Path) -> None:
 
 def start_engine(home: Path, idle_exit: float | None,
                  env: dict[str, str] | None = None) -> subprocess.Popen:
-    """Start an engine in the background (new session, log under ``logs/``)."""
+    """Start an engine in the background (new session, log under ``logs/``); a broken config
+    file is reported here, in the caller's terminal, rather than in the engine's log."""
+    from hpcflow.config_file import load_config
+
+    load_config(home)
     logs = home / "logs"
     logs.mkdir(exist_ok=True, mode=0o700)
     cmd = [sys.executable, "-m", "hpcflow.daemon.process", "--home", str(home),

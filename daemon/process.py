@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from hpcflow.config_file import load_config
 from hpcflow.daemon.engine import try_lock
 from hpcflow.daemon.store import prepare_home
 from hpcflow.errors import HpcflowError
@@ -110,10 +111,9 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 log.info("another engine serves %s: exiting", home)
             return 0
-        if not args.tick:
-            # Written as soon as the lock is ours, so that `daemon start` can wait for it.
-            (home / PID_FILE).write_text(f"{os.getpid()}\n")
-        service = Service(home)
+        config = load_config(home)
+        logging.getLogger().setLevel(config.log_level.upper())
+        service = Service(home, config=config)
     except HpcflowError as exc:
         print(f"hpcflow: {exc}", file=sys.stderr)
         return 2
@@ -123,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     signal.signal(signal.SIGTERM, lambda *_: service.stop())
     signal.signal(signal.SIGINT, lambda *_: service.stop())
+    signal.signal(signal.SIGHUP, lambda *_: service.request_reload())
+    # `daemon start` waits for this file: it appears once the daemon is ready to serve.
+    (home / PID_FILE).write_text(f"{os.getpid()}\n")
     status = StatusWriter(home)
     log.info("engine %d serving %s", os.getpid(), home)
     try:

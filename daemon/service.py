@@ -18,20 +18,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hpcflow.config_file import DaemonConfig, load_config
 from hpcflow.connectors.executors.base import JobRecord, JobStatus
 from hpcflow.connectors.executors.local import LocalExecutor
 from hpcflow.daemon import states
 from hpcflow.daemon.engine import WAKE_DIR
 from hpcflow.daemon.planner import CreateStep, FinishStep, Node, plan_container, root_step
+from hpcflow.daemon.polling import PollSchedule
 from hpcflow.daemon.store import Store
 
 log = logging.getLogger("hpcflow.engine")
 
-#: Bounds of the poll interval while jobs run (runners also wake the engine when they end).
-MIN_POLL_INTERVAL = 0.5
-MAX_POLL_INTERVAL = 5.0
-#: With no live workflow the engine only wakes for the wake directory or this timer.
-IDLE_INTERVAL = 30.0
+#: Shortest sleep between cycles while jobs run (a burst of wake-ups is taken in one cycle).
+MIN_SLEEP = 0.05
 ERROR_BACKOFF = 2.0
 #: How many lines of a failed step's log are kept with the step (``hpcflow steps``).
 LOG_TAIL_LINES = 20
@@ -51,20 +50,27 @@ def _job_record(row: Any) -> JobRecord:
 
 
 class Service:
-    def __init__(self, home: Path, parallelism: int | None = None) -> None:
+    def __init__(self, home: Path, parallelism: int | None = None,
+                 config: DaemonConfig | None = None) -> None:
         from hpcflow.settings import local_parallelism
 
         self.home = home
+        self.config = config or DaemonConfig()
         self.store = Store.open(home)
         self.executors = {
-            "local": LocalExecutor(home / "runs", parallelism or local_parallelism()),
+            "local": LocalExecutor(home / "runs", parallelism or self.config.local_parallelism
+                                   or local_parallelism()),
         }
         self.dirty: set[int] = set()
         #: When each executor was last polled (``hpcflow daemon status``).
         self.last_poll: dict[str, float] = {}
+        self.schedule = PollSchedule(self.config.poll)
         self._specs: dict[str, dict] = {}
         self._wake = threading.Event()
         self._stop = False
+        #: Set from the watcher thread when a runner left a finished marker: poll at once.
+        self._marker_seen = False
+        self._reload_requested = False
         self.last_activity = time.time()
 
     # -- wake-ups ---------------------------------------------------------------
@@ -74,6 +80,28 @@ class Service:
     def stop(self) -> None:
         self._stop = True
         self._wake.set()
+
+    def request_reload(self) -> None:
+        """From the SIGHUP handler: reload the config file at the top of the next cycle."""
+        self._reload_requested = True
+        self._wake.set()
+
+    def reload(self) -> None:
+        """Re-read the config file; a broken file is logged and the running config kept."""
+        from hpcflow.settings import local_parallelism
+
+        try:
+            config = load_config(self.home)
+        except Exception as exc:
+            log.error("configuration not reloaded, keeping the running one: %s", exc)
+            return
+        self.config = config
+        self.schedule.set_bounds(config.poll)
+        local = self.executors["local"]
+        if isinstance(local, LocalExecutor):
+            local.parallelism = config.local_parallelism or local_parallelism()
+        logging.getLogger().setLevel(config.log_level.upper())
+        log.info("configuration reloaded from %s", config.path or "the defaults (no file)")
 
     def _start_watch(self) -> Any:
         from watchdog.events import FileSystemEventHandler
@@ -85,6 +113,8 @@ class Service:
 
         class Handler(FileSystemEventHandler):
             def on_any_event(self, event: Any) -> None:
+                if os.path.basename(str(event.src_path)).startswith("done-"):
+                    service._marker_seen = True
                 service.wake()
 
         observer = Observer()
@@ -194,7 +224,15 @@ class Service:
         for row in rows:
             by_executor.setdefault(row["executor"], []).append(row)
         changed = False
+        now = time.time()
+        if self._marker_seen:
+            self._marker_seen = False
+            for name in by_executor:
+                self.schedule.kick(name, now)
         for name, ex_rows in by_executor.items():
+            late = any(r["deadline"] is not None and r["deadline"] < now for r in ex_rows)
+            if not (late or self.schedule.due(name, now)):
+                continue
             by_name = {r["name"]: r for r in ex_rows}
             executor = self.executors[name]
             statuses = executor.poll([_job_record(r) for r in ex_rows])
@@ -210,6 +248,7 @@ class Service:
             if done:
                 self._apply_results(name, [(by_name[s.name], s) for s in done])
                 changed = True
+            self.schedule.polled(name, time.time(), changed=bool(done or progress))
         return changed
 
     def _timed_out(self, executor: Any, running: list[Any]) -> list[JobStatus]:
@@ -390,20 +429,24 @@ class Service:
                 self.store.set_job_submitted(conn, job_id, native, self._timeout_of(step))
                 self.store.set_step_phase(conn, step["id"], states.PENDING, states.RUNNING,
                                           workflow_id=step["workflow_id"])
+        self.schedule.kick(executor.name, time.time())
         return True
 
     # -- running ----------------------------------------------------------------
-    def _next_poll_in(self) -> float:
-        """Adaptive polling: soon after a change, backing off while nothing changes, and never
-        past the earliest job deadline (timeouts)."""
-        quiet = time.time() - self.last_activity
-        wait = min(MAX_POLL_INTERVAL, max(MIN_POLL_INTERVAL, quiet / 4))
+    def _sleep_for(self) -> float:
+        """Until the next poll of an executor with live jobs or the earliest job deadline
+        (timeouts); with no live job, the config's idle interval (new work wakes us anyway)."""
         row = self.store.conn.execute(
-            "SELECT min(deadline) FROM jobs WHERE state='submitted' AND deadline IS NOT NULL"
-        ).fetchone()
-        if row and row[0]:
-            wait = min(wait, max(MIN_POLL_INTERVAL, row[0] - time.time()))
-        return wait
+            "SELECT group_concat(DISTINCT executor), min(deadline) FROM jobs "
+            "WHERE state='submitted'").fetchone()
+        if not row or not row[0]:
+            return self.config.idle_interval
+        wake_at = self.schedule.next_due(row[0].split(","))
+        if row[1] is not None:
+            wake_at = row[1] if wake_at is None else min(wake_at, row[1])
+        if wake_at is None:
+            return self.config.idle_interval
+        return max(MIN_SLEEP, wake_at - time.time())
 
     def has_live_work(self) -> bool:
         row = self.store.conn.execute(
@@ -433,6 +476,9 @@ class Service:
             while not self._stop:
                 self._wake.clear()
                 self._clear_wake_dir()
+                if self._reload_requested:
+                    self._reload_requested = False
+                    self.reload()
                 try:
                     while self.cycle() and not self._stop:
                         pass
@@ -446,12 +492,11 @@ class Service:
                     continue
                 if on_cycle is not None:
                     on_cycle(self)
-                live = self.has_live_work()
-                if (not live and idle_exit is not None
+                if (idle_exit is not None and not self.has_live_work()
                         and time.time() - self.last_activity > idle_exit):
                     log.info("idle for %.0f s: exiting", idle_exit)
                     break
-                self._wake.wait(self._next_poll_in() if live else IDLE_INTERVAL)
+                self._wake.wait(self._sleep_for())
         finally:
             observer.stop()
             for executor in self.executors.values():

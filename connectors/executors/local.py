@@ -31,9 +31,6 @@ from hpcflow.connectors.executors.forkserver import ForkServer
 
 log = logging.getLogger("hpcflow.engine")
 
-#: A launched job whose runner has not claimed its directory after this long is launched again
-#: (harmless: a second runner finds the claim and exits).
-UNCLAIMED_GRACE = 30.0
 #: Seconds between SIGTERM and SIGKILL when a job is cancelled.
 CANCEL_GRACE = 5.0
 
@@ -182,8 +179,11 @@ class LocalExecutor:
             return JobStatus(job.name, "lost",
                              detail=f"the step process could not start (exit code "
                                     f"{proc.returncode}); see {step_dir / 'log.txt'}")
-        if proc is None and time.time() - job.created_at > UNCLAIMED_GRACE:
-            self._launch(job.name, step_dir)  # launched before a crash but never started
+        if proc is None:
+            # Submitted by an engine that died before its runner claimed the directory (the
+            # fork server dies with the engine). Launching again is safe: of two runners only
+            # the one that takes the claim runs the step, the other exits at once.
+            self._launch(job.name, step_dir)
         return JobStatus(job.name, "running")
 
     def _progress(self, job: JobRecord) -> tuple[int, int] | None:

@@ -74,7 +74,8 @@ def daemon_start() -> None:
             return
         if proc.poll() is not None:
             out = (home / "logs" / "daemon.out").read_text(errors="replace").strip()
-            _fail(out.splitlines()[-1] if out else f"the daemon exited with {proc.returncode}")
+            last = out.splitlines()[-1] if out else f"the daemon exited with {proc.returncode}"
+            _fail(last.removeprefix("hpcflow: "))
         time.sleep(0.05)
     _fail(f"the daemon (pid {proc.pid}) did not take the lock within 15 s: see "
           f"{home / 'logs' / 'daemon.log'}")

@@ -131,3 +131,82 @@ def test_submit_if_absent_twice_gives_one_workflow(tmp_path):
     bad = run_cli(["submit", str(script), "--if-absent"], home, tmp_path)
     assert bad.returncode == 1 and "--if-absent needs --name" in bad.stderr
     run_cli(["daemon", "stop"], home, tmp_path)
+
+
+FANOUT = '''
+from hpcflow import Step, Workflow, argo_range
+from hpcflow.python import OP, PythonOPTemplate
+
+@OP.function
+def nap(i: int, ledger: str) -> {"y": int}:
+    import time
+    start = time.time()
+    time.sleep(0.4)
+    with open(ledger, "a") as f:
+        f.write(f"{start} {time.time()}\\n")
+    return {"y": i}
+
+wf = Workflow("fanout")
+wf.add(Step("nap", PythonOPTemplate(nap), parameters={"i": "{{item}}", "ledger": "LEDGER"},
+            with_param=argo_range(4)))
+wf.submit()
+'''
+
+
+def _wait_for_log(home: Path, text: str, timeout: float = 10) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if text in (home / "logs" / "daemon.log").read_text():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{text!r} not in the daemon log")
+
+
+def test_sighup_reloads_the_config_and_a_broken_one_is_refused(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    config = home / "config.toml"
+    config.write_text("[executors.local]\nparallelism = 4\n")
+    assert run_cli(["daemon", "start"], home, tmp_path).returncode == 0
+    pid = engine_pid(home)
+    try:
+        config.write_text("[daemon]\nlog_level = 'debug'\n[executors.local]\nparallelism = 1\n")
+        os.kill(pid, signal.SIGHUP)
+        _wait_for_log(home, f"configuration reloaded from {config}")
+        ledger = tmp_path / "ledger.txt"
+        script = tmp_path / "fanout.py"
+        script.write_text(FANOUT.replace("LEDGER", str(ledger)))
+        wf_id = run_cli(["submit", str(script)], home, tmp_path).stdout.strip()
+        deadline = time.time() + 60
+        while json.loads(run_cli(["status", wf_id, "--json"], home, tmp_path).stdout)[
+                "phase"] != "Succeeded":
+            assert time.time() < deadline
+            time.sleep(0.2)
+        spans = sorted(tuple(map(float, line.split())) for line in ledger.read_text().splitlines())
+        assert len(spans) == 4
+        # parallelism = 1 after the reload: no two steps overlapped
+        assert all(spans[i][1] <= spans[i + 1][0] for i in range(3)), spans
+        config.write_text("[executors.local]\nparalelism = 2\n")
+        os.kill(pid, signal.SIGHUP)
+        _wait_for_log(home, "unknown key executors.local.paralelism")
+        assert "configuration not reloaded" in (home / "logs" / "daemon.log").read_text()
+        assert engine_pid(home) == pid  # still serving
+    finally:
+        run_cli(["daemon", "stop"], home, tmp_path)
+
+
+def test_a_broken_config_stops_the_start_with_one_line(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    (home / "config.toml").write_text("[daemon]\nidle_interval = 'soon'\n")
+    started = run_cli(["daemon", "start"], home, tmp_path)
+    assert started.returncode == 1
+    assert started.stderr.strip().splitlines() == [
+        f"hpcflow: {home / 'config.toml'}: daemon.idle_interval must be a positive number, "
+        "not 'soon'"]
+    assert engine_pid(home) is None
+    script, _ = chain_script(tmp_path, 1)
+    submitted = run_cli(["submit", str(script)], home, tmp_path)
+    assert submitted.returncode == 1 and "daemon.idle_interval must be" in submitted.stderr
+    assert len(submitted.stderr.strip().splitlines()) == 1
+    assert json.loads(run_cli(["list", "--json"], home, tmp_path).stdout) == []

@@ -15,6 +15,7 @@ MODULES = [
     "hpcflow.daemon.planner",
     "hpcflow.daemon.conditions",
     "hpcflow.daemon.client",
+    "hpcflow.daemon.polling",
 ]
 
 

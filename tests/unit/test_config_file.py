@@ -1,0 +1,55 @@
+"""The daemon's config file: defaults, values, and errors that name the key."""
+
+from pathlib import Path
+
+import pytest
+
+from hpcflow.config_file import ConfigError, PollBounds, load_config, parse_config
+
+
+def test_no_file_gives_the_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("HPCFLOW_CONFIG", raising=False)
+    config = load_config(tmp_path)
+    assert config.path is None and config.idle_interval == 30.0
+    assert config.poll_bounds("local") == PollBounds(0.5, 5.0)
+
+
+def test_values_are_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("HPCFLOW_CONFIG", raising=False)
+    (tmp_path / "config.toml").write_text(
+        '[daemon]\nlog_level = "DEBUG"\nidle_interval = 60\n'
+        "[executors.local]\nparallelism = 3\nmin_poll_interval = 0.2\nmax_poll_interval = 10\n")
+    config = load_config(tmp_path)
+    assert (config.log_level, config.idle_interval, config.local_parallelism) == ("debug", 60, 3)
+    assert config.poll_bounds("local") == PollBounds(0.2, 10.0)
+    assert config.path == tmp_path / "config.toml"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[daemon]\nlog_levl = 'info'\n", "unknown key daemon.log_levl"),
+    ("[executors.local]\nparallelism = 0\n", "executors.local.parallelism must be a positive"),
+    ("[executors.local]\nparallelism = 2.5\n", "must be a positive integer"),
+    ("[executors.local]\nmin_poll_interval = true\n", "min_poll_interval must be a positive"),
+    ("[executors.local]\nmin_poll_interval = 9\nmax_poll_interval = 1\n", "is larger than"),
+    ("[executors.slurm]\n", "unknown key executors.slurm"),
+    ("[daemon]\nlog_level = 'loud'\n", "daemon.log_level must be one of"),
+    ("daemon = 3\n", "daemon must be a table"),
+])
+def test_mistakes_name_the_key(text: str, message: str):
+    import tomllib
+
+    with pytest.raises(ConfigError, match=message):
+        parse_config(tomllib.loads(text))
+
+
+def test_file_errors_name_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    path = tmp_path / "custom.toml"
+    monkeypatch.setenv("HPCFLOW_CONFIG", str(path))
+    with pytest.raises(ConfigError, match=r"HPCFLOW_CONFIG names .*custom\.toml.*does not exist"):
+        load_config(tmp_path)
+    path.write_text("[daemon\n")
+    with pytest.raises(ConfigError, match=r"custom\.toml is not valid TOML"):
+        load_config(tmp_path)
+    path.write_text("[daemon]\nidle_interval = -1\n")
+    with pytest.raises(ConfigError, match=r"custom.toml: daemon.idle_interval must be"):
+        load_config(tmp_path)
