@@ -90,10 +90,83 @@ def workflow_row(home: Path, wf_id: str) -> Any:
     return row
 
 
-def request_terminate(home: Path, wf_id: str) -> None:
-    workflow_row(home, wf_id)
-    store_for(home).add_request(wf_id, "terminate")
-    engine.ensure_engine(home, idle_exit=60.0, announce=False)
+def _why_not(kind: str, row: Any) -> str | None:
+    """Why a request of ``kind`` does not apply to the workflow ``row`` (None: it does)."""
+    phase, wf_id = row["phase"], row["id"]
+    live = phase in ("Pending", "Running")
+    if kind in ("terminate", "suspend") and not live:
+        return f"workflow {wf_id} is {phase}: there is nothing to {kind}"
+    if kind == "suspend" and row["suspended"]:
+        return f"workflow {wf_id} is already suspended: 'hpcflow resume {wf_id}' resumes it"
+    if kind == "resume" and not row["suspended"]:
+        return f"workflow {wf_id} is not suspended"
+    if kind == "retry":
+        if row["pruned_at"]:
+            return (f"workflow {wf_id} was pruned by 'hpcflow gc': its outputs are gone; "
+                    f"'hpcflow resubmit {wf_id}' runs it anew")
+        if phase not in ("Failed", "Error"):
+            return (f"workflow {wf_id} is {phase}: only a Failed or Error workflow can be "
+                    "retried")
+    return None
+
+
+def request(home: Path, wf_id: str, kind: str) -> None:
+    """Ask the engine to terminate, suspend, resume or retry a workflow (it alone changes
+    state); wake it, or start it unless cron drives this home."""
+    from hpcflow.settings import config
+
+    why = _why_not(kind, workflow_row(home, wf_id))
+    if why:
+        raise HpcflowError(why)
+    store_for(home).add_request(wf_id, kind)
+    if config.get("engine_autostart", True):
+        engine.ensure_engine(home, idle_exit=float(config.get("engine_idle_exit") or 600),
+                             announce=False)
+    else:
+        engine.wake(home)
+
+
+def parse_age(text: str) -> float:
+    """Seconds in ``30d``, ``12h``, ``90m``, ``45s`` or ``2w``.
+
+    >>> parse_age("30d"), parse_age("1.5h")
+    (2592000.0, 5400.0)
+    """
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*", text)
+    if not match:
+        raise HpcflowError(f"{text!r} is not an age: write a number and a unit, as in 30d, "
+                           "12h, 90m, 45s or 2w")
+    return float(match.group(1)) * units[match.group(2)]
+
+
+def prune_workflow(home: Path, row: Any) -> tuple[int, int]:
+    """Remove a finished workflow's step directories and its artifacts (``hpcflow gc``),
+    keeping its records; (files removed, artifact objects removed).
+
+    Marked pruned first, so that a crash half-way leaves a workflow that says so."""
+    import shutil
+
+    from hpcflow.connectors.storage.base import storage_from_spec
+
+    wf_id = row["id"]
+    check_id = re.fullmatch(r"[a-z0-9][a-z0-9.-]*", wf_id)
+    if not check_id:
+        raise HpcflowError(f"workflow id {wf_id!r} is not one hpcflow made: not pruned")
+    store = store_for(home)
+    store.mark_pruned(wf_id)
+    files = 0
+    runs = home / "runs" / wf_id
+    if runs.is_dir():
+        files = sum(1 for p in runs.rglob("*") if p.is_file())
+        shutil.rmtree(runs)
+    storage = storage_from_spec(json.loads(store.existing_workflow(wf_id)["storage"]))
+    try:
+        objects = storage.delete_prefix(f"wf/{wf_id}")
+    except NotImplementedError:
+        raise HpcflowError(f"the storage client of {wf_id} cannot delete: its artifacts under "
+                           f"wf/{wf_id}/ were kept") from None
+    return files, objects
 
 
 def name_matches(step_name: str, wanted: str | list[str]) -> bool:

@@ -25,6 +25,7 @@ from hpcflow.daemon import states
 from hpcflow.daemon.engine import WAKE_DIR
 from hpcflow.daemon.planner import CreateStep, FinishStep, Node, plan_container, root_step
 from hpcflow.daemon.polling import PollSchedule
+from hpcflow.daemon.retry import RetryRow, plan_retry
 from hpcflow.daemon.store import Store
 
 log = logging.getLogger("hpcflow.engine")
@@ -190,11 +191,48 @@ class Service:
     def handle_requests(self) -> bool:
         requests = self.store.open_requests()
         for req in requests:
+            wf_id = req["workflow_id"]
             if req["kind"] == "terminate":
-                self.terminate(req["workflow_id"])
-            with self.store.write() as conn:
-                self.store.mark_request_handled(conn, req["id"])
+                self.terminate(wf_id)
+            elif req["kind"] == "retry":
+                self.retry(wf_id)
+            if req["kind"] in ("suspend", "resume"):
+                with self.store.write() as conn:
+                    if self.store.set_suspended(conn, wf_id, req["kind"] == "suspend"):
+                        log.info("workflow %s %sd", wf_id, req["kind"])
+                    self.store.mark_request_handled(conn, req["id"])
+            else:
+                with self.store.write() as conn:
+                    self.store.mark_request_handled(conn, req["id"])
         return bool(requests)
+
+    def retry(self, wf_id: str) -> None:
+        """Run the failed part of a finished workflow again (see ``retry.plan_retry``)."""
+        wf = self.store.workflow(wf_id)
+        if wf is None or wf["phase"] not in (states.FAILED, states.ERROR) or wf["pruned_at"]:
+            log.info("retry of %s ignored: it is %s", wf_id,
+                     "pruned" if wf and wf["pruned_at"] else wf and wf["phase"])
+            return
+        rows = [RetryRow(r["id"], r["parent_id"], r["type"], r["phase"], bool(r["ran"]))
+                for r in self.store.retry_rows(wf_id)]
+        plan = plan_retry(rows, wf["root_step"])
+        if not plan:
+            log.info("retry of %s: no failed step to run again", wf_id)
+            return
+        phases = {r.id: r.phase for r in rows}
+        with self.store.write() as conn:
+            for step_id in plan.removed:
+                self.store.remove_step(conn, step_id, wf_id, "removed by retry: planned anew")
+            for step_id in plan.containers:
+                self.store.reset_step(conn, step_id, phases[step_id], states.RUNNING, wf_id,
+                                      new_attempt=False)
+            for step_id in plan.pods:
+                self.store.reset_step(conn, step_id, phases[step_id], states.PENDING, wf_id,
+                                      new_attempt=True)
+            self.store.reopen_workflow(conn, wf_id, f"retry: {len(plan.pods)} failed steps "
+                                                    "run again")
+        self.dirty.update(plan.containers)
+        log.info("workflow %s retried (%d steps run again)", wf_id, len(plan.pods))
 
     def terminate(self, wf_id: str) -> None:
         wf = self.store.workflow(wf_id)

@@ -26,8 +26,9 @@ STEP_TRANSITIONS: dict[str | None, frozenset[str]] = {
     None: frozenset({PENDING, RUNNING, SKIPPED, OMITTED, ERROR, SUCCEEDED, FAILED}),
     PENDING: frozenset({RUNNING, SKIPPED, OMITTED, SUCCEEDED, FAILED, ERROR}),
     RUNNING: frozenset({SUCCEEDED, FAILED, ERROR, PENDING}),
-    FAILED: frozenset({PENDING}),
-    ERROR: frozenset({PENDING}),
+    # A retry: a leaf step back to Pending for a new attempt, a Steps/DAG/loop back to Running.
+    FAILED: frozenset({PENDING, RUNNING}),
+    ERROR: frozenset({PENDING, RUNNING}),
     SUCCEEDED: frozenset(),
     SKIPPED: frozenset(),
     OMITTED: frozenset(),

@@ -22,7 +22,7 @@ from typing import Any
 from hpcflow.daemon import states
 from hpcflow.errors import StoreError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 STORE_FILE = "store.db"
 
 
@@ -86,8 +86,19 @@ def _add_depth_and_log_tail_v2(conn: sqlite3.Connection) -> None:
     sqlite_utils.Database(conn).table("jobs").add_column("deadline", float)
 
 
+def _add_suspended_and_pruned_v3(conn: sqlite3.Connection) -> None:
+    """Workflows can be suspended (no new jobs) and pruned by ``hpcflow gc``."""
+    import sqlite_utils
+
+    workflows = sqlite_utils.Database(conn).table("workflows")
+    workflows.add_column("suspended", int, not_null_default=0)
+    workflows.add_column("pruned_at", float)
+    workflows.create_index(["finished_at"], if_not_exists=True)
+
+
 #: version -> function bringing the schema from version-1 to version.
-MIGRATIONS = {1: _create_schema_v1, 2: _add_depth_and_log_tail_v2}
+MIGRATIONS = {1: _create_schema_v1, 2: _add_depth_and_log_tail_v2,
+              3: _add_suspended_and_pruned_v3}
 
 
 def _check_private(path: Path, what: str) -> None:
@@ -236,6 +247,30 @@ class Store:
         )
         self.add_event(conn, wf_id, "workflow", from_phase=current, to_phase=new, detail=message)
 
+    def reopen_workflow(self, conn: sqlite3.Connection, wf_id: str, detail: str) -> None:
+        """A failed workflow runs again (``hpcflow retry``): Running, no end time."""
+        row = conn.execute("SELECT phase FROM workflows WHERE id=?", (wf_id,)).fetchone()
+        states.check_workflow_transition(row["phase"], states.RUNNING)
+        conn.execute("UPDATE workflows SET phase=?, finished_at=NULL, message=NULL WHERE id=?",
+                     (states.RUNNING, wf_id))
+        self.add_event(conn, wf_id, "workflow", from_phase=row["phase"], to_phase=states.RUNNING,
+                       detail=detail)
+
+    def set_suspended(self, conn: sqlite3.Connection, wf_id: str, suspended: bool) -> bool:
+        """Suspend (no new jobs start) or resume a workflow; False if nothing changed."""
+        cur = conn.execute("UPDATE workflows SET suspended=? WHERE id=? AND suspended!=?",
+                           (int(suspended), wf_id, int(suspended)))
+        if cur.rowcount:
+            self.add_event(conn, wf_id, "workflow",
+                           detail="suspended" if suspended else "resumed")
+        return bool(cur.rowcount)
+
+    def mark_pruned(self, wf_id: str) -> None:
+        with self.write() as conn:
+            conn.execute("UPDATE workflows SET pruned_at=? WHERE id=?", (time.time(), wf_id))
+            self.add_event(conn, wf_id, "workflow", detail="step directories and artifacts "
+                                                           "pruned by hpcflow gc")
+
     def workflow(self, wf_id: str) -> sqlite3.Row | None:
         return self.conn.execute("SELECT * FROM workflows WHERE id=?", (wf_id,)).fetchone()
 
@@ -245,13 +280,29 @@ class Store:
             raise StoreError(f"workflow {wf_id} is missing from the store {self.path}")
         return row
 
-    def workflows(self, phase: str | None = None, limit: int | None = None) -> list[sqlite3.Row]:
-        sql = ("SELECT id, name, phase, labels, created_at, started_at, finished_at, message "
-               "FROM workflows")
+    def workflows(self, phase: str | None = None, limit: int | None = None,
+                  since: float | None = None, labels: dict[str, str] | None = None,
+                  finished_before: float | None = None) -> list[sqlite3.Row]:
+        """Workflows, newest first: of a phase, created since a time, carrying every given
+        label, or finished before a time (``hpcflow gc``)."""
+        sql = ("SELECT id, name, phase, labels, created_at, started_at, finished_at, message, "
+               "suspended, pruned_at FROM workflows")
+        where: list[str] = []
         args: list[Any] = []
         if phase:
-            sql += " WHERE phase=?"
+            where.append("phase=?")
             args.append(phase)
+        if since is not None:
+            where.append("created_at>=?")
+            args.append(since)
+        if finished_before is not None:
+            where.append("finished_at<?")
+            args.append(finished_before)
+        for key, value in (labels or {}).items():
+            where.append("json_extract(labels, ?) = ?")
+            args += ['$."' + key.replace('"', '') + '"', value]
+        if where:
+            sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY created_at DESC"
         if limit:
             sql += f" LIMIT {int(limit)}"
@@ -321,6 +372,30 @@ class Store:
         conn.execute("UPDATE steps SET attempt = attempt + 1, outputs = NULL WHERE id=?",
                      (step_id,))
 
+    def reset_step(self, conn: sqlite3.Connection, step_id: int, current: str, new: str,
+                   wf_id: str, new_attempt: bool) -> None:
+        """A retried step: back to ``new`` with no outputs, reason or log tail; a leaf step
+        gets a new attempt (a new job and step directory)."""
+        self.set_step_phase(conn, step_id, current, new, reason="retry", workflow_id=wf_id)
+        conn.execute(
+            "UPDATE steps SET outputs=NULL, reason=NULL, log_tail=NULL, progress_current=NULL, "
+            "progress_total=NULL, attempt=attempt + ? WHERE id=?",
+            (1 if new_attempt else 0, step_id))
+
+    def remove_step(self, conn: sqlite3.Connection, step_id: int, wf_id: str,
+                    detail: str) -> None:
+        """Drop a step row so the planner creates it anew (its events stay)."""
+        row = conn.execute("SELECT phase FROM steps WHERE id=?", (step_id,)).fetchone()
+        conn.execute("DELETE FROM steps WHERE id=?", (step_id,))
+        self.add_event(conn, wf_id, "step", step_id, row["phase"] if row else None, None, detail)
+
+    def retry_rows(self, wf_id: str) -> list[Any]:
+        """Every step of the workflow with whether it ever had a job (``plan_retry``)."""
+        return self.conn.execute(
+            "SELECT s.id, s.parent_id, s.type, s.phase, "
+            "EXISTS(SELECT 1 FROM jobs j WHERE j.step_id = s.id) AS ran "
+            "FROM steps s WHERE s.workflow_id=?", (wf_id,)).fetchall()
+
     def set_progress(self, conn: sqlite3.Connection, step_id: int, current: int,
                      total: int) -> None:
         conn.execute("UPDATE steps SET progress_current=?, progress_total=? WHERE id=?",
@@ -353,7 +428,7 @@ class Store:
         """Pending leaf steps of running workflows that have no live job yet."""
         return self.conn.execute(
             "SELECT s.* FROM steps s JOIN workflows w ON w.id = s.workflow_id "
-            "WHERE s.phase='Pending' AND s.type='Pod' AND w.phase='Running' "
+            "WHERE s.phase='Pending' AND s.type='Pod' AND w.phase='Running' AND w.suspended=0 "
             "AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.step_id = s.id "
             "AND j.state IN ('intent', 'submitted')) ORDER BY s.id LIMIT ?",
             (limit,),

@@ -220,9 +220,23 @@ class Workflow:
         return [s.key for s in self.query_step() if s.key]
 
     def terminate(self) -> None:
+        self._request("terminate")
+
+    def suspend(self) -> None:
+        """No new steps start until ``resume()``; running ones go on (as in dflow)."""
+        self._request("suspend")
+
+    def resume(self) -> None:
+        self._request("resume")
+
+    def retry(self) -> None:
+        """Run the failed steps of this Failed workflow again (``hpcflow retry``)."""
+        self._request("retry")
+
+    def _request(self, kind: str) -> None:
         from hpcflow.daemon import client
 
-        client.request_terminate(_config.home(), self._need_id())
+        client.request(_config.home(), self._need_id(), kind)
 
     def __repr__(self) -> str:
         return f"<Workflow {self.id or self.name}>"

@@ -43,6 +43,10 @@ class StorageClient(abc.ABC):
     def get_md5(self, key: str) -> str:
         raise NotImplementedError
 
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under ``prefix`` (``hpcflow gc``); how many there were."""
+        raise NotImplementedError
+
     def to_spec(self) -> dict[str, Any]:
         """How a step process rebuilds this client (never holds secrets)."""
         raise NotImplementedError

@@ -67,5 +67,16 @@ class LocalStorageClient(StorageClient):
                 digest.update(chunk)
         return digest.hexdigest()
 
+    def delete_prefix(self, prefix: str) -> int:
+        base = self._path(prefix.rstrip("/"))
+        if base.is_file():
+            base.unlink()
+            return 1
+        if not base.is_dir():
+            return 0
+        count = sum(1 for entry in base.rglob("*") if entry.is_file())
+        shutil.rmtree(base)
+        return count
+
     def to_spec(self) -> dict[str, Any]:
         return {"kind": "local", "root": str(self.root)}

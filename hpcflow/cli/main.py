@@ -43,7 +43,8 @@ def _wf_json(row: Any, counts: dict[str, int] | None = None) -> dict:
         "id": row["id"], "name": row["name"], "phase": row["phase"],
         "labels": json.loads(row["labels"] or "{}"), "created_at": row["created_at"],
         "started_at": row["started_at"], "finished_at": row["finished_at"],
-        "message": row["message"],
+        "message": row["message"], "suspended": bool(row["suspended"]),
+        "pruned_at": row["pruned_at"],
     }
     if counts is not None:
         data["steps"] = counts
@@ -169,14 +170,33 @@ def submit(script: str, name: str | None, labels: tuple[str, ...], if_absent: bo
             click.echo(wf.id)
 
 
+def _watch(workflow: str, interval: float) -> None:
+    """A live line (a bar of steps by phase) until WORKFLOW ends; exit 0 only if it succeeded."""
+    from hpcflow.workflow import Workflow
+
+    wf = Workflow(id=workflow)
+    phase = _follow([wf], interval=interval)[0]
+    click.echo(f"{workflow} {phase}")
+    sys.exit(0 if phase == "Succeeded" else 1)
+
+
 @main.command()
 @click.argument("workflow", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (stable shape, see README).")
-def status(workflow: str | None, as_json: bool) -> None:
+@click.option("--watch", is_flag=True,
+              help="Follow WORKFLOW with a live progress bar until it ends (exit 0 if it "
+                   "succeeded).")
+@click.option("--interval", default=1.0, show_default=True, help="Seconds between updates.")
+def status(workflow: str | None, as_json: bool, watch: bool, interval: float) -> None:
     """Phase and step counts of WORKFLOW (or of every live workflow)."""
     from hpcflow.daemon import client
 
     home = _home()
+    if watch:
+        if workflow is None or as_json:
+            fail("--watch follows one workflow and prints text: give WORKFLOW, drop --json")
+        client.workflow_row(home, workflow)
+        _watch(workflow, interval)
     if workflow is None:
         rows = [r for r in client.store_for(home).workflows() if r["phase"] in ("Pending",
                                                                                  "Running")]
@@ -189,7 +209,8 @@ def status(workflow: str | None, as_json: bool) -> None:
     if not data:
         click.echo("no live workflows")
     for d, r in zip(data, rows, strict=True):
-        click.echo(f"{d['id']}  {d['phase']}  {render.duration(r['started_at'], r['finished_at'])}"
+        phase = d["phase"] + (" (suspended)" if d["suspended"] else "")
+        click.echo(f"{d['id']}  {phase}  {render.duration(r['started_at'], r['finished_at'])}"
                    f"  steps: {render.counts_text(d['steps'])}")
         if d["message"] and d["phase"] not in ("Running", "Pending", "Succeeded"):
             click.echo(f"  {d['message']}")
@@ -197,13 +218,20 @@ def status(workflow: str | None, as_json: bool) -> None:
 
 @main.command(name="list")
 @click.option("--phase", default=None, help="Only workflows in this phase.")
+@click.option("--label", "labels", multiple=True, metavar="KEY=VALUE",
+              help="Only workflows with this label (repeatable: all must match).")
+@click.option("--since", default=None, metavar="AGE",
+              help="Only workflows created within AGE (30d, 12h, 90m, ...).")
 @click.option("--limit", default=None, type=int, help="At most this many (newest first).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (stable shape, see README).")
-def list_(phase: str | None, limit: int | None, as_json: bool) -> None:
+def list_(phase: str | None, labels: tuple[str, ...], since: str | None, limit: int | None,
+          as_json: bool) -> None:
     """Workflows in this $HPCFLOW_HOME, newest first."""
     from hpcflow.daemon import client
 
-    rows = client.store_for(_home()).workflows(phase=phase, limit=limit)
+    since_ts = time.time() - client.parse_age(since) if since else None
+    rows = client.store_for(_home()).workflows(phase=phase, limit=limit, since=since_ts,
+                                               labels=_labels(labels))
     if as_json:
         click.echo(json.dumps([_wf_json(r) for r in rows], indent=2))
         return
@@ -241,7 +269,9 @@ def steps(workflow: str, phase: str | None, as_json: bool) -> None:
 @main.command()
 @click.argument("workflow")
 @click.argument("step")
-def logs(workflow: str, step: str) -> None:
+@click.option("--json", "as_json", is_flag=True,
+              help='Print {"workflow", "step", "name", "phase", "path", "log"} as JSON.')
+def logs(workflow: str, step: str, as_json: bool) -> None:
     """The log (stdout and stderr) of STEP (an id, key or name) of WORKFLOW."""
     from hpcflow.daemon import client
 
@@ -254,7 +284,12 @@ def logs(workflow: str, step: str) -> None:
     log_file = Path(step_dir) / "log.txt"
     if not log_file.exists():
         fail(f"no log file at {log_file}")
-    click.echo(log_file.read_text(errors="replace"), nl=False)
+    text = log_file.read_text(errors="replace")
+    if as_json:
+        click.echo(json.dumps({"workflow": workflow, "step": row["id"], "name": row["name"],
+                               "phase": row["phase"], "path": str(log_file), "log": text}))
+        return
+    click.echo(text, nl=False)
 
 
 @main.command()
@@ -273,19 +308,11 @@ def resubmit(workflow: str, reuse_succeeded: bool, keys: tuple[str, ...]) -> Non
     click.echo(new_id)
 
 
-@main.command()
-@click.argument("workflow")
-def terminate(workflow: str) -> None:
-    """Stop WORKFLOW: cancel its running jobs and mark it Terminated."""
-    from hpcflow.daemon import client
+from hpcflow.cli.control_cmds import gc, resume, retry, suspend, terminate  # noqa: E402
+from hpcflow.cli.daemon_cmds import daemon  # noqa: E402
 
-    client.request_terminate(_home(), workflow)
-    click.echo(f"terminate requested for {workflow}")
-
-
-from hpcflow.cli.daemon_cmds import daemon  # noqa: E402  (registered below)
-
-main.add_command(daemon)
+for command in (terminate, retry, suspend, resume, gc, daemon):
+    main.add_command(command)
 
 
 if __name__ == "__main__":

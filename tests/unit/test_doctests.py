@@ -16,6 +16,7 @@ MODULES = [
     "hpcflow.daemon.conditions",
     "hpcflow.daemon.client",
     "hpcflow.daemon.polling",
+    "hpcflow.daemon.retry",
 ]
 
 
