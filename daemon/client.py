@@ -59,6 +59,9 @@ def resubmit(home: Path, wf_id: str, reuse_succeeded: bool, keys: list[str],
     """A new run of a stored workflow, reusing the outputs of its steps with the given keys
     (or of every succeeded step with a key); returns the new workflow's id."""
     old = workflow_row(home, wf_id)
+    if old["pruned_at"] and (keys or reuse_succeeded):
+        raise HpcflowError(f"workflow {wf_id} was pruned by 'hpcflow gc': its outputs are gone "
+                           "and cannot be reused; resubmit it without --reuse")
     spec = json.loads(old["spec"])
     store = store_for(home)
     reuse: dict[str, dict] = {}

@@ -99,14 +99,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tick", action="store_true", help="one full pass, then exit")
     args = parser.parse_args(argv)
     home = Path(args.home)
-    setup_logging(Path(args.log_file) if args.log_file else None)
     from hpcflow.daemon.service import Service
 
     try:
-        prepare_home(home)
+        prepare_home(home)  # before the log file: it creates the home private
+        setup_logging(Path(args.log_file) if args.log_file else None)
         lock_fd = try_lock(home)
         if lock_fd is None:
             if args.tick:
+                log.info("tick: a daemon is running, nothing to do")
                 print(f"hpcflow: a daemon is running for {home}: tick does nothing")
             else:
                 log.info("another engine serves %s: exiting", home)
@@ -119,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.tick:
         passes = service.tick()
+        log.info("tick done (%d passes that changed something)", passes)
         print(f"hpcflow: tick done ({passes} passes that changed something)")
         return 0
     signal.signal(signal.SIGTERM, lambda *_: service.stop())

@@ -47,10 +47,12 @@ def daemon_tick() -> None:
     """One full pass (take submissions, collect finished jobs, submit ready steps), then exit.
 
     For cron or scrontab where login nodes forbid long-running processes; does nothing while
-    a daemon runs."""
+    a daemon runs. Logs to $HPCFLOW_HOME/logs/daemon.log; prints one summary line."""
     from hpcflow.daemon.process import main as process_main
 
-    sys.exit(process_main(["--home", str(_home()), "--tick"]))
+    home = _home()
+    sys.exit(process_main(["--home", str(home), "--tick",
+                           "--log-file", str(home / "logs" / "daemon.log")]))
 
 
 @daemon.command(name="start")

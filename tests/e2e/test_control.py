@@ -197,6 +197,8 @@ def test_list_filters_and_gc_keep_the_records(tmp_path):
         assert kept["phase"] == "Succeeded" and kept["pruned_at"] and kept["steps"]
         steps = json.loads(run_cli(["steps", wf_a, "--json"], home, tmp_path).stdout)
         assert {s["name"] for s in steps} >= {"prep", "b", "c", "final", "keep"}
+        reuse = run_cli(["resubmit", wf_a, "--reuse-succeeded"], home, tmp_path)
+        assert reuse.returncode == 1 and "was pruned by 'hpcflow gc'" in reuse.stderr
         again = json.loads(run_cli(["gc", "--older-than", "0s", "--json"], home,
                                    tmp_path).stdout)
         assert again["workflows"] == []

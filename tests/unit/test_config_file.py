@@ -53,3 +53,17 @@ def test_file_errors_name_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     path.write_text("[daemon]\nidle_interval = -1\n")
     with pytest.raises(ConfigError, match=r"custom.toml: daemon.idle_interval must be"):
         load_config(tmp_path)
+
+
+def test_the_documented_example_is_valid_and_holds_the_defaults():
+    import tomllib
+
+    from hpcflow.config_file import DaemonConfig
+    from tests.conftest import REPO
+
+    with open(REPO / "config" / "config.example.toml", "rb") as f:
+        example = parse_config(tomllib.load(f))
+    defaults = DaemonConfig()
+    assert (example.log_level, example.idle_interval) == (defaults.log_level,
+                                                          defaults.idle_interval)
+    assert example.poll_bounds("local") == defaults.poll_bounds("local")
