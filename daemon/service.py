@@ -18,21 +18,29 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hpcflow.config_file import DaemonConfig, load_config
-from hpcflow.connectors.executors.base import JobRecord, JobStatus
+from hpcflow.config_file import DaemonConfig, load_config, parse_config
+from hpcflow.connectors.executors.base import Executor, JobRecord, JobStatus
 from hpcflow.connectors.executors.local import LocalExecutor
+from hpcflow.connectors.schedulers.base import SchedulerError
+from hpcflow.connectors.transports.base import TransportError
 from hpcflow.daemon import states
 from hpcflow.daemon.engine import WAKE_DIR
+from hpcflow.daemon.placement import placement
 from hpcflow.daemon.planner import CreateStep, FinishStep, Node, plan_container, root_step
 from hpcflow.daemon.polling import PollSchedule
 from hpcflow.daemon.retry import RetryRow, plan_retry
 from hpcflow.daemon.store import Store
+from hpcflow.errors import HpcflowError
 
 log = logging.getLogger("hpcflow.engine")
 
 #: Shortest sleep between cycles while jobs run (a burst of wake-ups is taken in one cycle).
 MIN_SLEEP = 0.05
 ERROR_BACKOFF = 2.0
+#: Steps failed at once when their executor cannot be made (no such machine).
+READY_BATCH = 2000
+#: Attempts a step gets after node failures or preemptions, whatever its own retry setting.
+INFRASTRUCTURE_RETRIES = 3
 #: How many lines of a failed step's log are kept with the step (``hpcflow steps``).
 LOG_TAIL_LINES = 20
 
@@ -56,12 +64,15 @@ class Service:
         from hpcflow.settings import local_parallelism
 
         self.home = home
-        self.config = config or DaemonConfig()
+        self.config = config or parse_config({})
         self.store = Store.open(home)
-        self.executors = {
-            "local": LocalExecutor(home / "runs", parallelism or self.config.local_parallelism
-                                   or local_parallelism()),
-        }
+        self.local = LocalExecutor(home / "runs", parallelism or self.config.local_parallelism
+                                   or local_parallelism())
+        #: Executors by name: ``local`` and one per machine in use, made when first needed.
+        self.executors: dict[str, Executor] = {"local": self.local}
+        #: Jobs whose submission may or may not have reached the scheduler (the machine
+        #: could not be reached): looked for by name before anything else is submitted.
+        self._unsure_jobs: set[int] = set()
         self.dirty: set[int] = set()
         #: When each executor was last polled (``hpcflow daemon status``).
         self.last_poll: dict[str, float] = {}
@@ -98,9 +109,7 @@ class Service:
             return
         self.config = config
         self.schedule.set_bounds(config.poll)
-        local = self.executors["local"]
-        if isinstance(local, LocalExecutor):
-            local.parallelism = config.local_parallelism or local_parallelism()
+        self.local.parallelism = config.local_parallelism or local_parallelism()
         logging.getLogger().setLevel(config.log_level.upper())
         log.info("configuration reloaded from %s", config.path or "the defaults (no file)")
 
@@ -133,6 +142,25 @@ class Service:
             pass
 
     # -- helpers ----------------------------------------------------------------
+    def executor(self, name: str) -> Executor:
+        """The executor called ``name``: ``local`` or a machine of the config file."""
+        if name not in self.executors:
+            from hpcflow.connectors.executors.registry import make_batch_executor
+
+            machine = self.config.machines.get(name)
+            if machine is None:
+                raise HpcflowError(
+                    f"no machine {name!r} in the config file "
+                    f"({self.config.path or 'none: ' + str(self.home / 'config.toml')}): "
+                    f"declare it as [machines.{name}]")
+            self.executors[name] = make_batch_executor(machine, self.home / "runs")
+        return self.executors[name]
+
+    @staticmethod
+    def executor_of(step: Any) -> tuple[str, dict]:
+        """The executor name and resources a leaf step asks for (``Step(executor=...)``)."""
+        return placement(json.loads(step["spec"]) if step["spec"] else None)
+
     def spec(self, wf_id: str) -> dict:
         if wf_id not in self._specs:
             row = self.store.existing_workflow(wf_id)
@@ -149,7 +177,9 @@ class Service:
                 continue
             step = self.store.existing_step(row["step_id"])
             files = self._job_files(step)
-            native = self.executors[row["executor"]].reconcile(_job_record(row), files)
+            _, resources = self.executor_of(step)
+            native = self.executor(row["executor"]).reconcile(_job_record(row), files,
+                                                             resources)
             with self.store.write() as conn:
                 self.store.set_job_submitted(conn, row["id"], native, self._timeout_of(step))
                 if step["phase"] == states.PENDING:
@@ -243,7 +273,7 @@ class Service:
         for row in jobs:
             by_executor.setdefault(row["executor"], []).append(_job_record(row))
         for name, records in by_executor.items():
-            self.executors[name].cancel(records)
+            self.executor(name).cancel(records)
         with self.store.write() as conn:
             for row in jobs:
                 self.store.set_job_finished(conn, row["id"], "cancelled", None, "terminated")
@@ -272,8 +302,13 @@ class Service:
             if not (late or self.schedule.due(name, now)):
                 continue
             by_name = {r["name"]: r for r in ex_rows}
-            executor = self.executors[name]
-            statuses = executor.poll([_job_record(r) for r in ex_rows])
+            executor = self.executor(name)
+            try:
+                statuses = executor.poll([_job_record(r) for r in ex_rows])
+            except TransportError as exc:
+                log.warning("polling %s failed (%s): trying again later", name, exc)
+                self.schedule.polled(name, time.time(), changed=False)
+                continue
             self.last_poll[name] = time.time()
             done = [s for s in statuses if s.state in ("finished", "lost")]
             progress = [(by_name[s.name]["step_id"], s.progress) for s in statuses if s.progress]
@@ -301,13 +336,19 @@ class Service:
             f"{r['deadline'] - r['submitted_at']:.0f} s and was killed")) for r in late]
 
     def _apply_results(self, executor_name: str, finished: list[tuple[Any, JobStatus]]) -> None:
-        executor = self.executors[executor_name]
+        executor = self.executor(executor_name)
+        # Read failed jobs' logs before the write transaction (a remote read can be slow).
+        tails = {job["id"]: executor.log_tail(_job_record(job), LOG_TAIL_LINES)
+                 for job, status in finished
+                 if (status.result or {}).get("phase") != states.SUCCEEDED}
         with self.store.write() as conn:
             for job, status in finished:
                 step = conn.execute("SELECT * FROM steps WHERE id=?", (job["step_id"],)).fetchone()
                 template = self.spec(step["workflow_id"])["templates"][step["template"]]
                 result = status.result or {}
-                transient = bool(result.get("transient"))
+                transient = bool(result.get("transient") or result.get("infrastructure")
+                                 or (result.get("timed_out")
+                                     and template.get("timeout_as_transient_error")))
                 if status.state == "lost":
                     phase, reason, outputs = states.ERROR, status.detail, None
                 elif status.state == "timeout":
@@ -321,9 +362,10 @@ class Service:
                                             0 if phase == states.SUCCEEDED else 1, reason)
                 if phase != states.SUCCEEDED:
                     outputs = self._default_outputs(step)
-                    self.store.set_log_tail(conn, step["id"],
-                                            executor.log_tail(_job_record(job), LOG_TAIL_LINES))
+                    self.store.set_log_tail(conn, step["id"], tails.get(job["id"]))
                     retries = template.get("retry_on_transient_error") or 0
+                    if result.get("infrastructure"):  # node failure, preemption
+                        retries = max(retries, INFRASTRUCTURE_RETRIES)
                     if (transient and step["phase"] == states.RUNNING
                             and (step["attempt"] or 0) < retries):
                         self.store.retry_step(conn, step["id"], step["workflow_id"],
@@ -363,7 +405,8 @@ class Service:
         return self.store.insert_step(
             conn, wf_id, parent_id, action.slot, action.name, action.template, action.type,
             action.phase, action.inputs, action.spec, key=action.key, reason=action.reason,
-            outputs=action.outputs, depth=depth)
+            outputs=action.outputs, depth=depth,
+            executor=placement(action.spec)[0] if action.type == "Pod" else "local")
 
     def plan(self) -> bool:
         changed = False
@@ -441,34 +484,101 @@ class Service:
         return files
 
     def submit_ready(self) -> bool:
-        executor = self.executors["local"]
-        slots = executor.free_slots()
-        if slots <= 0:
-            return False
-        rows = self.store.ready_pods(slots)
-        if not rows:
-            return False
+        """Submit Ready leaf steps, as many per executor as it has free slots. The intent
+        (job row with its deterministic name) commits before the submission, the job id
+        right after it (exactly-once: see ``recover``)."""
+        changed = self._reconcile_unsure()
+        for name in self.store.ready_executors():
+            try:
+                executor = self.executor(name)
+            except HpcflowError as exc:
+                self._fail_unsubmitted(self.store.ready_pods(name, READY_BATCH), str(exc))
+                changed = True
+                continue
+            slots = executor.free_slots()
+            rows = self.store.ready_pods(name, slots) if slots > 0 else []
+            if rows:
+                changed |= self._submit_to(executor, [(r, self.executor_of(r)[1])
+                                                      for r in rows])
+        return changed
+
+    def _submit_to(self, executor: Executor, steps: list[tuple[Any, dict]]) -> bool:
         planned = []
         with self.store.write() as conn:
-            for step in rows:
+            for step, resources in steps:
                 attempt = step["attempt"] or 0
                 name = f"hpcflow-{step['workflow_id']}-{step['id']}-{attempt}"
                 step_dir = executor.step_dir(step["workflow_id"], step["id"], step["name"],
                                              attempt)
                 job_id = self.store.insert_job_intent(conn, step["id"], step["workflow_id"],
                                                       executor.name, name, step_dir)
-                planned.append((job_id, step, name, step_dir))
-        submitted = []
-        for job_id, step, name, step_dir in planned:
-            native = executor.submit(name, step_dir, self._job_files(step))
+                planned.append((job_id, step, resources, name, step_dir))
+        submitted, refused = [], []
+        for job_id, step, resources, name, step_dir in planned:
+            try:
+                native = executor.submit(name, step_dir, self._job_files(step), resources)
+            except SchedulerError as exc:
+                refused.append((job_id, step, str(exc)))
+                continue
+            except TransportError as exc:
+                log.warning("submitting %s to %s failed (%s): will look for it by name",
+                            name, executor.name, exc)
+                self._unsure_jobs.add(job_id)
+                continue
             submitted.append((job_id, step, native))
         with self.store.write() as conn:
             for job_id, step, native in submitted:
                 self.store.set_job_submitted(conn, job_id, native, self._timeout_of(step))
                 self.store.set_step_phase(conn, step["id"], states.PENDING, states.RUNNING,
                                           workflow_id=step["workflow_id"])
+            for job_id, step, reason in refused:
+                self.store.set_job_finished(conn, job_id, "refused", None, reason)
+                self._fail_step(conn, step, reason)
         self.schedule.kick(executor.name, time.time())
         return True
+
+    def _reconcile_unsure(self) -> bool:
+        """Submissions cut off by a transport error: find each job by name, or submit it."""
+        changed = False
+        for job_id in sorted(self._unsure_jobs):
+            row = self.store.conn.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
+            if row is None or row["state"] != "intent":
+                self._unsure_jobs.discard(job_id)
+                continue
+            step = self.store.existing_step(row["step_id"])
+            _, resources = self.executor_of(step)
+            try:
+                native = self.executor(row["executor"]).reconcile(
+                    _job_record(row), self._job_files(step), resources)
+            except TransportError as exc:
+                log.warning("%s still unreachable (%s)", row["executor"], exc)
+                return changed
+            except SchedulerError as exc:
+                with self.store.write() as conn:
+                    self.store.set_job_finished(conn, job_id, "refused", None, str(exc))
+                    self._fail_step(conn, step, str(exc))
+                self._unsure_jobs.discard(job_id)
+                continue
+            with self.store.write() as conn:
+                self.store.set_job_submitted(conn, job_id, native, self._timeout_of(step))
+                self.store.set_step_phase(conn, step["id"], states.PENDING, states.RUNNING,
+                                          workflow_id=step["workflow_id"])
+            self._unsure_jobs.discard(job_id)
+            changed = True
+        return changed
+
+    def _fail_unsubmitted(self, steps: list[Any], reason: str) -> None:
+        with self.store.write() as conn:
+            for step in steps:
+                self._fail_step(conn, step, reason)
+
+    def _fail_step(self, conn: Any, step: Any, reason: str) -> None:
+        """A Pending step that cannot be submitted (no such machine, a refused resource)."""
+        if self.store.set_step_phase(conn, step["id"], states.PENDING, states.ERROR,
+                                     outputs=self._default_outputs(step), reason=reason,
+                                     workflow_id=step["workflow_id"]):
+            self._after_final(conn, step["parent_id"], step["workflow_id"], states.ERROR,
+                              reason)
 
     # -- running ----------------------------------------------------------------
     def _sleep_for(self) -> float:

@@ -22,7 +22,7 @@ from typing import Any
 from hpcflow.daemon import states
 from hpcflow.errors import StoreError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 STORE_FILE = "store.db"
 
 
@@ -96,9 +96,18 @@ def _add_suspended_and_pruned_v3(conn: sqlite3.Connection) -> None:
     workflows.create_index(["finished_at"], if_not_exists=True)
 
 
+def _add_step_executor_v4(conn: sqlite3.Connection) -> None:
+    """Leaf steps know their executor, so that Ready steps are picked per executor."""
+    import sqlite_utils
+
+    steps = sqlite_utils.Database(conn).table("steps")
+    steps.add_column("executor", str, not_null_default="local")
+    steps.create_index(["phase", "type", "executor"], if_not_exists=True)
+
+
 #: version -> function bringing the schema from version-1 to version.
 MIGRATIONS = {1: _create_schema_v1, 2: _add_depth_and_log_tail_v2,
-              3: _add_suspended_and_pruned_v3}
+              3: _add_suspended_and_pruned_v3, 4: _add_step_executor_v4}
 
 
 def _check_private(path: Path, what: str) -> None:
@@ -326,7 +335,8 @@ class Store:
     def insert_step(self, conn: sqlite3.Connection, wf_id: str, parent_id: int, slot: str,
                     name: str, template: str, type_: str, phase: str, inputs: dict,
                     spec: dict | None, key: str | None = None, reason: str | None = None,
-                    outputs: dict | None = None, depth: int = 0) -> int | None:
+                    outputs: dict | None = None, depth: int = 0,
+                    executor: str = "local") -> int | None:
         """Insert a step unless its (parent, slot) exists; returns the new id or None."""
         states.check_step_transition(None, phase)
         now = time.time()
@@ -334,10 +344,12 @@ class Store:
         cur = conn.execute(
             "INSERT OR IGNORE INTO steps(workflow_id, parent_id, slot, name, template, type, "
             "phase, key, inputs, outputs, spec, reason, attempt, created_at, started_at, "
-            "finished_at, depth) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)",
+            "finished_at, depth, executor) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
             (wf_id, parent_id, slot, name, template, type_, phase, key, json.dumps(inputs),
              _jsonify(outputs), _jsonify(spec), reason, now,
-             now if phase == states.RUNNING or final else None, now if final else None, depth),
+             now if phase == states.RUNNING or final else None, now if final else None, depth,
+             executor),
         )
         if cur.rowcount == 0:
             return None
@@ -424,14 +436,20 @@ class Store:
             (parent_id,)).fetchone()
         return int(row[0])
 
-    def ready_pods(self, limit: int) -> list[sqlite3.Row]:
-        """Pending leaf steps of running workflows that have no live job yet."""
+    def ready_executors(self) -> list[str]:
+        """The executors that Pending leaf steps wait for."""
+        return [r[0] for r in self.conn.execute(
+            "SELECT DISTINCT executor FROM steps WHERE phase='Pending' AND type='Pod'")]
+
+    def ready_pods(self, executor: str, limit: int) -> list[sqlite3.Row]:
+        """Pending leaf steps for ``executor`` of running, unsuspended workflows that have no
+        live job yet, oldest first."""
         return self.conn.execute(
             "SELECT s.* FROM steps s JOIN workflows w ON w.id = s.workflow_id "
-            "WHERE s.phase='Pending' AND s.type='Pod' AND w.phase='Running' AND w.suspended=0 "
-            "AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.step_id = s.id "
+            "WHERE s.phase='Pending' AND s.type='Pod' AND s.executor=? AND w.phase='Running' "
+            "AND w.suspended=0 AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.step_id = s.id "
             "AND j.state IN ('intent', 'submitted')) ORDER BY s.id LIMIT ?",
-            (limit,),
+            (executor, limit),
         ).fetchall()
 
     def running_containers(self) -> list[int]:

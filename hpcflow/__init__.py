@@ -36,6 +36,7 @@ _EXPORTS = {
     "config": "hpcflow.settings",
     "s3_config": "hpcflow.settings",
     "HpcflowError": "hpcflow.errors",
+    "SlurmExecutor": "hpcflow.executors",
 }
 
 __all__ = sorted(_EXPORTS)

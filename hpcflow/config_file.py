@@ -9,6 +9,7 @@ typo never silently falls back to a default.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 CONFIG_FILE = "config.toml"
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*$")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
@@ -38,6 +40,32 @@ class PollBounds:
     max: float = 5.0
 
 
+#: Batch schedulers a machine can name.
+SCHEDULERS = ("slurm",)
+#: A cluster's scheduler is asked less often than the local process table.
+BATCH_POLL = PollBounds(1.0, 30.0)
+
+
+@dataclass(frozen=True)
+class MachineConfig:
+    """A ``[machines.NAME]`` table: where and how a step's batch job runs."""
+
+    name: str
+    scheduler: str
+    #: None: this machine (the daemon runs on the login node).
+    host: str | None = None
+    #: Step directories go under it; None: ``$HPCFLOW_HOME/runs``.
+    work_root: str | None = None
+    #: The Python that runs hpcflow's runner in the job; None: the daemon's own.
+    python: str | None = None
+    #: Lines run in the job before the runner (module load, conda activate, ...).
+    prepare: tuple[str, ...] = ()
+    #: Default resources of every job (each step's executor may override them).
+    resources: dict[str, Any] = field(default_factory=dict)
+    #: Jobs of this machine in the queue at once.
+    max_jobs: int = 500
+
+
 @dataclass(frozen=True)
 class DaemonConfig:
     path: Path | None = None
@@ -48,6 +76,7 @@ class DaemonConfig:
     local_parallelism: int | None = None
     #: Poll bounds by executor name (``local``; machines later); others get the default.
     poll: dict[str, PollBounds] = field(default_factory=dict)
+    machines: dict[str, MachineConfig] = field(default_factory=dict)
 
     def poll_bounds(self, executor: str) -> PollBounds:
         return self.poll.get(executor, PollBounds())
@@ -77,8 +106,7 @@ def _check_keys(table: Any, known: tuple[str, ...], where: str) -> dict:
     return table
 
 
-def _poll_bounds(table: dict, where: str) -> PollBounds:
-    default = PollBounds()
+def _poll_bounds(table: dict, where: str, default: PollBounds = PollBounds()) -> PollBounds:
     low = float(_number(table, "min_poll_interval", where)) if "min_poll_interval" in table \
         else default.min
     high = float(_number(table, "max_poll_interval", where)) if "max_poll_interval" in table \
@@ -89,9 +117,45 @@ def _poll_bounds(table: dict, where: str) -> PollBounds:
     return PollBounds(low, high)
 
 
+MACHINE_KEYS = ("scheduler", "host", "work_root", "python", "prepare", "resources", "max_jobs",
+                "min_poll_interval", "max_poll_interval")
+
+
+def _text(table: dict, key: str, where: str) -> str | None:
+    value = table.get(key)
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise ConfigError(f"{where}.{key} must be a non-empty string, not {value!r}")
+    return value
+
+
+def parse_machine(name: str, table: Any) -> MachineConfig:
+    where = f"machines.{name}"
+    _check_keys(table, MACHINE_KEYS, where)
+    scheduler = table.get("scheduler")
+    if scheduler not in SCHEDULERS:
+        raise ConfigError(f"{where}.scheduler must be one of {', '.join(SCHEDULERS)}, not "
+                          f"{scheduler!r}")
+    if table.get("host") is not None:
+        raise ConfigError(f"{where}.host: machines reached over SSH are not supported by this "
+                          "version yet; run the daemon on the cluster's login node and leave "
+                          "host out")
+    prepare = table.get("prepare", [])
+    if not isinstance(prepare, list) or not all(isinstance(p, str) for p in prepare):
+        raise ConfigError(f"{where}.prepare must be a list of shell lines")
+    resources = table.get("resources", {})
+    if not isinstance(resources, dict):
+        raise ConfigError(f"{where}.resources must be a table ([{where}.resources])")
+    max_jobs = int(_number(table, "max_jobs", where, integer=True)) if "max_jobs" in table \
+        else 500
+    return MachineConfig(name=name, scheduler=scheduler, host=None,
+                         work_root=_text(table, "work_root", where),
+                         python=_text(table, "python", where), prepare=tuple(prepare),
+                         resources=dict(resources), max_jobs=max_jobs)
+
+
 def parse_config(data: dict, path: Path | None = None) -> DaemonConfig:
     """A checked ``DaemonConfig`` from the parsed TOML (errors name the key, not the file)."""
-    _check_keys(data, ("daemon", "executors"), "the config file")
+    _check_keys(data, ("daemon", "executors", "machines"), "the config file")
     daemon = _check_keys(data.get("daemon", {}), ("log_level", "idle_interval"), "daemon")
     level = str(daemon.get("log_level", "info")).lower()
     if level not in LOG_LEVELS:
@@ -105,9 +169,21 @@ def parse_config(data: dict, path: Path | None = None) -> DaemonConfig:
                         "executors.local")
     parallelism = int(_number(local, "parallelism", "executors.local", integer=True)) \
         if "parallelism" in local else None
+    machines_table = data.get("machines", {})
+    if not isinstance(machines_table, dict):
+        raise ConfigError("machines must be a table ([machines.NAME])")
+    machines, poll = {}, {"local": _poll_bounds(local, "executors.local")}
+    for name, table in machines_table.items():
+        if name == "local" or not NAME.match(name):
+            raise ConfigError(f"machine name {name!r}: use letters, digits and - (not 'local')")
+        machines[name] = parse_machine(name, table)
+        poll[name] = _poll_bounds(table, f"machines.{name}", BATCH_POLL)
+    for scheduler in SCHEDULERS:  # SlurmExecutor() with no machine: this machine's Slurm
+        if scheduler not in machines:
+            machines[scheduler] = MachineConfig(name=scheduler, scheduler=scheduler)
+            poll[scheduler] = BATCH_POLL
     return DaemonConfig(path=path, log_level=level, idle_interval=idle,
-                        local_parallelism=parallelism,
-                        poll={"local": _poll_bounds(local, "executors.local")})
+                        local_parallelism=parallelism, poll=poll, machines=machines)
 
 
 def load_config(home: Path) -> DaemonConfig:
@@ -119,7 +195,7 @@ def load_config(home: Path) -> DaemonConfig:
     except FileNotFoundError:
         if os.environ.get("HPCFLOW_CONFIG"):
             raise ConfigError(f"HPCFLOW_CONFIG names {path}, which does not exist") from None
-        return DaemonConfig()
+        return parse_config({})
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
     except OSError as exc:

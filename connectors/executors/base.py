@@ -53,13 +53,16 @@ class Executor(Protocol):
     def free_slots(self) -> int:
         """How many more jobs may be submitted now."""
 
-    def submit(self, job_name: str, step_dir: str, files: dict[str, bytes]) -> str:
-        """Write ``files`` into ``step_dir``, start the job, return its native id."""
+    def submit(self, job_name: str, step_dir: str, files: dict[str, bytes],
+               resources: dict[str, Any] | None = None) -> str:
+        """Write ``files`` into ``step_dir``, start the job with ``resources`` (the step's
+        executor's, over the machine's defaults), return its native id."""
 
     def poll(self, jobs: list[JobRecord]) -> list[JobStatus]:
         """The state of every given job, in as few calls to the outside as possible."""
 
-    def reconcile(self, job: JobRecord, files: dict[str, bytes]) -> str:
+    def reconcile(self, job: JobRecord, files: dict[str, bytes],
+                  resources: dict[str, Any] | None = None) -> str:
         """After a crash, for a job recorded only as an intent: find it or submit it once."""
 
     def cancel(self, jobs: list[JobRecord]) -> None:

@@ -136,7 +136,8 @@ class LocalExecutor:
         self._procs[job_name] = proc
         return str(proc.pid)
 
-    def submit(self, job_name: str, step_dir: str, files: dict[str, bytes]) -> str:
+    def submit(self, job_name: str, step_dir: str, files: dict[str, bytes],
+               resources: dict | None = None) -> str:
         path = Path(step_dir)
         path.mkdir(parents=True, exist_ok=True)
         for name, data in files.items():
@@ -221,7 +222,8 @@ class LocalExecutor:
             still.append((proc, kill_after))
         self._reaping = still
 
-    def reconcile(self, job: JobRecord, files: dict[str, bytes]) -> str:
+    def reconcile(self, job: JobRecord, files: dict[str, bytes],
+                  resources: dict | None = None) -> str:
         step_dir = Path(job.step_dir)
         if (step_dir / CLAIM_FILE).exists() or (step_dir / RESULT_FILE).exists():
             self._adopted.add(job.name)

@@ -17,6 +17,9 @@ MODULES = [
     "hpcflow.daemon.client",
     "hpcflow.daemon.polling",
     "hpcflow.daemon.retry",
+    "hpcflow.daemon.placement",
+    "hpcflow.connectors.executors.batch",
+    "hpcflow.connectors.schedulers.slurm",
 ]
 
 

@@ -1,0 +1,167 @@
+"""``BatchExecutor``: each step is a batch job on a machine's scheduler (Slurm, ...), reached
+through a transport (this machine, or SSH).
+
+The job runs ``python -m hpcflow.daemon.runner STEP_DIR`` like a local step; the runner's
+``result.json`` says how the step went. The scheduler's word matters only when there is no
+result: a job killed for its time limit, its memory, a node failure or preemption, or
+cancelled by someone else. One poll is one scheduler call for every live job of the machine.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from typing import Any
+
+from hpcflow.config_file import MachineConfig
+from hpcflow.connectors.executors.base import CLAIM_FILE, RESULT_FILE, JobRecord, JobStatus
+from hpcflow.connectors.schedulers.base import DONE, JobScript, Scheduler, SchedulerError
+from hpcflow.connectors.transports.base import Transport, TransportError
+
+log = logging.getLogger("hpcflow.engine")
+
+JOB_SCRIPT = "job.sh"
+#: A job the scheduler no longer knows and that left no result is lost after this long
+#: (covers a result file that a shared filesystem shows late).
+VANISHED_GRACE = 30.0
+
+
+def safe_dir_name(name: str) -> str:
+    """A step name as a directory name that every scheduler and shell takes as it is.
+
+    >>> safe_dir_name("fan(3:3)")
+    'fan_3_3_'
+    """
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:80]
+
+
+class BatchExecutor:
+    def __init__(self, machine: MachineConfig, scheduler: Scheduler, transport: Transport,
+                 work_root: str, python: str) -> None:
+        self.name = machine.name
+        self.machine = machine
+        self.scheduler = scheduler
+        self.transport = transport
+        self.work_root = work_root.rstrip("/")
+        self.python = python
+        self._live = 0
+        #: Jobs the last poll could not find, with when that was first seen.
+        self._vanished: dict[str, float] = {}
+
+    # -- the Executor protocol --------------------------------------------------------
+    def step_dir(self, workflow_id: str, step_id: int, step_name: str, attempt: int) -> str:
+        suffix = f"-{attempt}" if attempt else ""
+        return f"{self.work_root}/{workflow_id}/{safe_dir_name(step_name)}-{step_id}{suffix}"
+
+    def free_slots(self) -> int:
+        return max(0, self.machine.max_jobs - self._live)
+
+    def submit(self, job_name: str, step_dir: str, files: dict[str, bytes],
+               resources: dict[str, Any] | None = None) -> str:
+        """Write the step's files and job script, submit it; the job id. Raises
+        ``SchedulerError`` when the scheduler refuses the job, ``TransportError`` when the
+        machine cannot be reached (then the job may or may not exist: reconcile)."""
+        merged = {**self.machine.resources, **(resources or {})}
+        script = self.scheduler.render(JobScript(
+            name=job_name, step_dir=step_dir,
+            command=[self.python, "-m", "hpcflow.daemon.runner", step_dir],
+            prepare=list(self.machine.prepare), resources=merged))
+        self.transport.write_files(step_dir, {**files, JOB_SCRIPT: script.encode()})
+        done = self.transport.run(self.scheduler.submit_argv(f"{step_dir}/{JOB_SCRIPT}"))
+        if not done.ok:
+            raise SchedulerError(f"{self.scheduler.submit_argv('')[0]} refused the job: "
+                                 f"{(done.stderr or done.stdout).strip()[:500]}")
+        self._live += 1
+        return self.scheduler.parse_submit(done.stdout)
+
+    def poll(self, jobs: list[JobRecord]) -> list[JobStatus]:
+        if not jobs:
+            self._live = 0
+            return []
+        ids = [j.native_id for j in jobs if j.native_id]
+        done = self.transport.run(self.scheduler.poll_argv(ids))
+        if not done.ok:
+            raise TransportError(f"{self.scheduler.poll_argv(ids)[0]} failed: "
+                                 f"{done.stderr.strip()[:300]}")
+        states = self.scheduler.parse_poll(done.stdout)
+        missing = [i for i in ids if i not in states]
+        if missing:
+            states.update(self._accounting(missing))
+        statuses = [self._status(job, states.get(job.native_id or "")) for job in jobs]
+        self._live = sum(1 for s in statuses if s.state == "running")
+        return statuses
+
+    def _accounting(self, ids: list[str]) -> dict:
+        argv = self.scheduler.accounting_argv(ids)
+        if argv is None:
+            return {}
+        done = self.transport.run(argv)
+        return self.scheduler.parse_accounting(done.stdout) if done.ok else {}
+
+    def _status(self, job: JobRecord, state: Any) -> JobStatus:
+        if state is not None and state.state != DONE:
+            self._vanished.pop(job.name, None)
+            return JobStatus(job.name, "running")
+        result = self._result(job)
+        if result is not None:
+            self._vanished.pop(job.name, None)
+            return JobStatus(job.name, "finished", result)
+        if state is not None:  # ended without the runner's word
+            reason = state.reason or f"the job ended ({state.raw}) without a result"
+            code = f" (exit code {state.exit_code})" if state.exit_code else ""
+            return JobStatus(job.name, "finished", {
+                "phase": "Failed", "reason": f"{reason}{code}; see {job.step_dir}/log.txt",
+                "infrastructure": state.infrastructure, "timed_out": state.timed_out})
+        first = self._vanished.setdefault(job.name, time.time())
+        if time.time() - first < VANISHED_GRACE:
+            return JobStatus(job.name, "running")
+        self._vanished.pop(job.name, None)
+        return JobStatus(job.name, "lost", detail=(
+            f"job {job.native_id} is unknown to {self.scheduler.name} and left no result; "
+            f"see {job.step_dir}/log.txt"))
+
+    def _result(self, job: JobRecord) -> dict | None:
+        data = self.transport.read_file(f"{job.step_dir}/{RESULT_FILE}")
+        if data is None:
+            return None
+        try:
+            result: dict = json.loads(data)
+            return result
+        except ValueError:
+            return None  # being written: the next poll reads it
+
+    def reconcile(self, job: JobRecord, files: dict[str, bytes],
+                  resources: dict[str, Any] | None = None) -> str:
+        """After a crash between the intent and the recorded job id: find the job by its
+        name, or by the runner's traces in its directory, else submit it (once)."""
+        done = self.transport.run(self.scheduler.find_argv(job.name))
+        if not done.ok:
+            raise TransportError(f"cannot look for job {job.name}: {done.stderr.strip()[:300]}")
+        found = self.scheduler.parse_find(done.stdout)
+        if found:
+            log.info("job %s found in %s as %s: not submitted again", job.name,
+                     self.scheduler.name, found[0])
+            return found[0]
+        for marker in (RESULT_FILE, CLAIM_FILE):
+            if self.transport.read_file(f"{job.step_dir}/{marker}", max_bytes=64) is not None:
+                return job.native_id or "adopted"
+        return self.submit(job.name, job.step_dir, files, resources)
+
+    def cancel(self, jobs: list[JobRecord]) -> None:
+        ids = [j.native_id for j in jobs if j.native_id and j.native_id.isdigit()]
+        if ids:
+            done = self.transport.run(self.scheduler.cancel_argv(ids))
+            if not done.ok:
+                log.warning("cancelling %s: %s", ids, done.stderr.strip()[:300])
+
+    def log_tail(self, job: JobRecord, lines: int) -> str | None:
+        data = self.transport.read_file(f"{job.step_dir}/log.txt", max_bytes=16384)
+        if data is None:
+            return None
+        tail = data.decode(errors="replace").splitlines()[-lines:]
+        return "\n".join(tail) if tail else None
+
+    def close(self) -> None:
+        self.transport.close()

@@ -1,0 +1,28 @@
+"""Executors by machine: the one place that knows which scheduler module and transport a
+machine of the config file gets."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from hpcflow.config_file import MachineConfig
+from hpcflow.connectors.executors.batch import BatchExecutor
+from hpcflow.connectors.schedulers.base import Scheduler
+from hpcflow.connectors.transports.local import LocalTransport
+from hpcflow.errors import HpcflowError
+
+
+def make_scheduler(name: str) -> Scheduler:
+    if name == "slurm":
+        from hpcflow.connectors.schedulers.slurm import SlurmScheduler
+
+        return SlurmScheduler()
+    raise HpcflowError(f"unknown scheduler {name!r}")
+
+
+def make_batch_executor(machine: MachineConfig, runs_root: Path) -> BatchExecutor:
+    """The executor for ``machine``: its scheduler over the transport that reaches it."""
+    return BatchExecutor(machine, make_scheduler(machine.scheduler), LocalTransport(),
+                         work_root=machine.work_root or str(runs_root),
+                         python=machine.python or sys.executable)

@@ -1,0 +1,102 @@
+"""The ``Scheduler`` protocol and what every scheduler module shares.
+
+A scheduler never runs anything: it renders job scripts and argument lists and
+parses the scheduler's answers, so each one is tested against recorded output.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from hpcflow.errors import HpcflowError
+
+QUEUED, RUNNING, DONE = "queued", "running", "done"
+
+
+class SchedulerError(HpcflowError):
+    """The scheduler refused something (a bad resource request, say): the step fails."""
+
+
+@dataclass(frozen=True)
+class JobScript:
+    """One job: the runner command to run in ``step_dir`` with the given resources."""
+
+    name: str
+    step_dir: str
+    command: list[str]
+    #: Lines from the machine's config that prepare the environment (module load, ...).
+    prepare: list[str] = field(default_factory=list)
+    resources: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SchedulerState:
+    """What the scheduler says of one job."""
+
+    native_id: str
+    #: ``queued``, ``running`` or ``done``.
+    state: str
+    #: The scheduler's own name for the state (COMPLETED, TIMEOUT, ...).
+    raw: str
+    exit_code: int | None = None
+    #: For a job that ended without the runner's result: why, in words for the user.
+    reason: str | None = None
+    #: Worth another attempt (node failure, preemption), whatever the step's retry setting.
+    infrastructure: bool = False
+    #: Killed for its time limit (``timeout_as_transient_error`` applies).
+    timed_out: bool = False
+
+
+class Scheduler(Protocol):
+    name: str
+
+    def render(self, job: JobScript) -> str:
+        """The job script."""
+
+    def submit_argv(self, script_path: str) -> list[str]: ...
+
+    def parse_submit(self, stdout: str) -> str:
+        """The job id from the submit command's output."""
+
+    def poll_argv(self, native_ids: list[str]) -> list[str]:
+        """One command that reports on every given job (and maybe others)."""
+
+    def parse_poll(self, stdout: str) -> dict[str, SchedulerState]: ...
+
+    def accounting_argv(self, native_ids: list[str]) -> list[str] | None:
+        """A command for jobs the poll no longer shows (finished long ago), if any."""
+
+    def parse_accounting(self, stdout: str) -> dict[str, SchedulerState]: ...
+
+    def find_argv(self, job_name: str) -> list[str]:
+        """A command that lists the ids of live jobs called ``job_name`` (reconciliation)."""
+
+    def parse_find(self, stdout: str) -> list[str]: ...
+
+    def cancel_argv(self, native_ids: list[str]) -> list[str]: ...
+
+
+_SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.,:=@%+/-]*$")
+
+
+def directive_value(key: str, value: Any) -> str:
+    """A resource value safe to write after a directive (no newline, no shell syntax)."""
+    text = str(value)
+    if isinstance(value, bool) or not _SAFE_VALUE.match(text) or not text:
+        raise SchedulerError(f"resource {key}={value!r} is not allowed: use letters, digits "
+                             "and ._,:=@%+/- only")
+    return text
+
+
+def extra_directive(text: str) -> str:
+    """A user's extra directive: one line, no shell metacharacters that could end it."""
+    if not isinstance(text, str) or "\n" in text or "\r" in text or not text.strip():
+        raise SchedulerError(f"extra directive {text!r} must be one non-empty line")
+    return text.strip()
+
+
+def command_line(argv: list[str]) -> str:
+    return " ".join(shlex.quote(a) for a in argv)

@@ -1,0 +1,148 @@
+"""Slurm: ``sbatch --parsable``, one ``squeue`` for every job of a machine, ``sacct -c`` (the
+job-completion log, which works without slurmdbd) for jobs squeue has forgotten, ``scancel``.
+
+>>> s = SlurmScheduler()
+>>> s.parse_submit("1234;cluster\\n")
+'1234'
+>>> states = s.parse_poll("12|hpcflow-wf-1-0|RUNNING|None\\n13|hpcflow-wf-2-0|TIMEOUT|TimeLimit\\n")
+>>> states["12"].state, states["13"].state, states["13"].timed_out
+('running', 'done', True)
+>>> s.parse_accounting("14|NODE_FAIL|0:0\\n15|COMPLETED|0:0\\n")["14"].infrastructure
+True
+"""
+
+from __future__ import annotations
+
+from hpcflow.connectors.schedulers.base import (
+    DONE,
+    QUEUED,
+    RUNNING,
+    JobScript,
+    SchedulerError,
+    SchedulerState,
+    command_line,
+    directive_value,
+    extra_directive,
+)
+
+#: Step resources and the sbatch option each one becomes.
+OPTIONS = {
+    "partition": "--partition",
+    "nodes": "--nodes",
+    "ntasks": "--ntasks",
+    "ntasks_per_node": "--ntasks-per-node",
+    "cpus_per_task": "--cpus-per-task",
+    "gpus": "--gpus",
+    "mem": "--mem",
+    "mem_per_cpu": "--mem-per-cpu",
+    "time": "--time",
+    "account": "--account",
+    "qos": "--qos",
+    "constraint": "--constraint",
+    "reservation": "--reservation",
+    "exclusive": "--exclusive",
+}
+
+PENDING_STATES = frozenset({"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED",
+                            "RESV_DEL_HOLD", "SUSPENDED", "STOPPED", "RESIZING"})
+#: The scheduler's final states that were not the runner's doing, with what to tell the user.
+FAILURES = {
+    "TIMEOUT": "the job reached its time limit (Slurm TIMEOUT): ask for more with time=",
+    "OUT_OF_MEMORY": "the job ran out of memory (Slurm OUT_OF_MEMORY): ask for more with mem=",
+    "NODE_FAIL": "the job's node failed (Slurm NODE_FAIL)",
+    "PREEMPTED": "the job was preempted (Slurm PREEMPTED)",
+    "BOOT_FAIL": "the job's node failed to boot (Slurm BOOT_FAIL)",
+    "CANCELLED": "the job was cancelled outside hpcflow (Slurm CANCELLED: scancel or an "
+                 "administrator)",
+    "DEADLINE": "the job missed its deadline (Slurm DEADLINE)",
+    "REVOKED": "the job was revoked (Slurm REVOKED)",
+    "FAILED": "the job failed before hpcflow's runner could report (Slurm FAILED)",
+}
+INFRASTRUCTURE = frozenset({"NODE_FAIL", "PREEMPTED", "BOOT_FAIL"})
+FINAL = frozenset(FAILURES) | {"COMPLETED", "SPECIAL_EXIT"}
+
+
+def _state(native_id: str, raw: str, exit_code: int | None = None) -> SchedulerState:
+    raw = raw.split()[0].rstrip("+") if raw.strip() else "UNKNOWN"  # "CANCELLED by 0"
+    if raw in FINAL:
+        return SchedulerState(native_id, DONE, raw, exit_code, FAILURES.get(raw),
+                              infrastructure=raw in INFRASTRUCTURE, timed_out=raw == "TIMEOUT")
+    return SchedulerState(native_id, QUEUED if raw in PENDING_STATES else RUNNING, raw)
+
+
+def _exit_code(text: str) -> int | None:
+    code = text.split(":")[0]
+    return int(code) if code.isdigit() else None
+
+
+class SlurmScheduler:
+    name = "slurm"
+
+    def render(self, job: JobScript) -> str:
+        step_dir = directive_value("step directory", job.step_dir)
+        lines = ["#!/bin/bash",
+                 f"#SBATCH --job-name={directive_value('job name', job.name)}",
+                 f"#SBATCH --output={step_dir}/log.txt",
+                 "#SBATCH --open-mode=append",
+                 f"#SBATCH --chdir={step_dir}"]
+        for key, value in job.resources.items():
+            if key == "extra_directives":
+                lines += [f"#SBATCH {extra_directive(d)}" for d in value or []]
+            elif key in OPTIONS:
+                if value is None or value is False:
+                    continue
+                option = OPTIONS[key]
+                lines.append(f"#SBATCH {option}" if value is True
+                             else f"#SBATCH {option}={directive_value(key, value)}")
+            else:
+                raise SchedulerError(f"unknown Slurm resource {key!r} (known: "
+                                     f"{', '.join(sorted(OPTIONS))}, extra_directives)")
+        lines += list(job.prepare)
+        lines.append(f"exec {command_line(job.command)}")
+        return "\n".join(lines) + "\n"
+
+    def submit_argv(self, script_path: str) -> list[str]:
+        return ["sbatch", "--parsable", script_path]
+
+    def parse_submit(self, stdout: str) -> str:
+        first = stdout.strip().splitlines()[-1] if stdout.strip() else ""
+        job_id = first.split(";")[0]
+        if not job_id.isdigit():
+            raise SchedulerError(f"sbatch answered {stdout.strip()!r}, not a job id")
+        return job_id
+
+    def poll_argv(self, native_ids: list[str]) -> list[str]:
+        # Every job of this user still in the controller's memory, finished ones included
+        # (for MinJobAge): one call however many jobs are live. No -j: squeue fails the whole
+        # call when one listed id has been forgotten.
+        return ["squeue", "--me", "--noheader", "--states=all", "--format=%i|%j|%T|%r"]
+
+    def parse_poll(self, stdout: str) -> dict[str, SchedulerState]:
+        states = {}
+        for line in stdout.splitlines():
+            parts = line.strip().split("|")
+            if len(parts) >= 3 and parts[0]:
+                states[parts[0]] = _state(parts[0], parts[2])
+        return states
+
+    def accounting_argv(self, native_ids: list[str]) -> list[str] | None:
+        return ["sacct", "--completion", "--noheader", "--parsable2",
+                f"--jobs={','.join(native_ids)}", "--format=jobid,state,exitcode"]
+
+    def parse_accounting(self, stdout: str) -> dict[str, SchedulerState]:
+        states = {}
+        for line in stdout.splitlines():
+            parts = line.strip().split("|")
+            if len(parts) >= 3 and parts[0].isdigit():
+                states[parts[0]] = _state(parts[0], parts[1], _exit_code(parts[2]))
+        return states
+
+    def find_argv(self, job_name: str) -> list[str]:
+        return ["squeue", "--me", "--noheader", "--states=all",
+                f"--name={directive_value('job name', job_name)}", "--format=%i"]
+
+    def parse_find(self, stdout: str) -> list[str]:
+        return [line.strip() for line in stdout.splitlines() if line.strip().isdigit()]
+
+    def cancel_argv(self, native_ids: list[str]) -> list[str]:
+        return ["scancel", *native_ids]

@@ -1,0 +1,49 @@
+"""``LocalTransport``: the machine is this one (a login node that runs the daemon itself)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from hpcflow.connectors.transports.base import CommandResult, TransportError
+
+
+class LocalTransport:
+    shares_files = True
+
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        self.env = env
+
+    def run(self, argv: list[str], timeout: float = 120.0,
+            input_text: str | None = None) -> CommandResult:
+        try:
+            done = subprocess.run(argv, input=input_text, capture_output=True, text=True,
+                                  timeout=timeout, env=self.env, stdin=None if input_text
+                                  else subprocess.DEVNULL)
+        except FileNotFoundError as exc:
+            return CommandResult(127, "", f"{argv[0]}: command not found ({exc.strerror})")
+        except subprocess.TimeoutExpired as exc:
+            raise TransportError(f"{argv[0]} did not answer within {timeout:.0f} s") from exc
+        return CommandResult(done.returncode, done.stdout, done.stderr)
+
+    def write_files(self, directory: str, files: dict[str, bytes]) -> None:
+        path = Path(directory)
+        path.mkdir(parents=True, exist_ok=True)
+        for name, data in files.items():
+            tmp = path / f".{name}.tmp"
+            tmp.write_bytes(data)
+            os.replace(tmp, path / name)
+
+    def read_file(self, path: str, max_bytes: int | None = None) -> bytes | None:
+        try:
+            with open(path, "rb") as f:
+                if max_bytes is not None:
+                    f.seek(0, os.SEEK_END)
+                    f.seek(max(0, f.tell() - max_bytes))
+                return f.read()
+        except FileNotFoundError:
+            return None
+
+    def close(self) -> None:
+        pass
