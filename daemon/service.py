@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -526,6 +527,11 @@ class Service:
                 self._unsure_jobs.add(job_id)
                 continue
             submitted.append((job_id, step, native))
+            if os.environ.get("HPCFLOW_FAULT") == "kill-after-submit":
+                # Fault injection for the exactly-once test: die between the scheduler's
+                # answer and the commit of the job id, the worst moment to crash.
+                log.error("fault injection: SIGKILL after submitting %s as %s", name, native)
+                os.kill(os.getpid(), signal.SIGKILL)
         with self.store.write() as conn:
             for job_id, step, native in submitted:
                 self.store.set_job_submitted(conn, job_id, native, self._timeout_of(step))

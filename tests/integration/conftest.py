@@ -1,0 +1,58 @@
+"""Fixtures for integration tests against the real services of ``tests/services/up.sh``.
+
+``bash tests/run.sh`` starts a one-node Slurm cluster and an sshd on 127.0.0.1 before pytest and
+exports their coordinates (from ``STATE_DIR/services.env``). To run these tests by hand::
+
+    sudo bash tests/services/up.sh                       # STATE_DIR: /tmp/hpcflow-services/state
+    source /tmp/hpcflow-services/state/services.env
+    .venv/bin/python -m pytest tests/integration
+
+Missing variables make the fixtures FAIL (not skip): CI must never pass by silently skipping.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+SLURM_VARS = ("SLURM_CONF", "HPCFLOW_TEST_SLURM_JOBCOMP")
+SSH_VARS = (
+    "HPCFLOW_TEST_SSH_HOST",
+    "HPCFLOW_TEST_SSH_PORT",
+    "HPCFLOW_TEST_SSH_USER",
+    "HPCFLOW_TEST_SSH_KEY",
+    "HPCFLOW_TEST_SSH_KNOWN_HOSTS",
+)
+
+
+def _require(names: tuple[str, ...], service: str) -> dict[str, str]:
+    missing = [n for n in names if not os.environ.get(n)]
+    if missing:
+        pytest.fail(
+            f"{service} integration tests need {', '.join(missing)} in the environment. "
+            "Start the services and load their coordinates first:\n"
+            "    bash tests/services/up.sh [STATE_DIR]   # as root\n"
+            "    source STATE_DIR/services.env          # default /tmp/hpcflow-services/state\n"
+            "(bash tests/run.sh does both.)",
+            pytrace=False,
+        )
+    return {n: os.environ[n] for n in names}
+
+
+@pytest.fixture(scope="session")
+def slurm_env() -> dict[str, str]:
+    """``SLURM_CONF`` and ``HPCFLOW_TEST_SLURM_JOBCOMP`` (jobcomp/filetxt file) of the test cluster.
+
+    The cluster has one node ``localhost`` and one partition ``debug``.
+    """
+    return _require(SLURM_VARS, "Slurm")
+
+
+@pytest.fixture(scope="session")
+def ssh_env() -> dict[str, str]:
+    """``HPCFLOW_TEST_SSH_{HOST,PORT,USER,KEY,KNOWN_HOSTS}`` of the test sshd (values as strings).
+
+    ssh sessions there have ``SLURM_CONF`` set, so Slurm commands work remotely.
+    """
+    return _require(SSH_VARS, "SSH")

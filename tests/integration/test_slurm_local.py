@@ -1,0 +1,228 @@
+"""Steps as jobs of the real one-node Slurm of tests/services, submitted on this machine
+(the daemon on the login node): a Python OP, a shell template, artifacts in and out, a loop of
+20, a failing step, a job cancelled behind hpcflow's back, and a daemon killed right after
+``sbatch`` returned. The Slurm job-completion log (jobcomp/filetxt) is the witness of how
+many jobs each step became."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from hpcflow.daemon.engine import engine_pid
+from tests.conftest import integrity_ok, run_cli
+
+RESOURCES = 'partition="debug", time="0:10:00"'
+
+PIPELINE = f'''
+from pathlib import Path
+from hpcflow import ShellOPTemplate, Step, Workflow, SlurmExecutor, argo_range
+from hpcflow import InputArtifact, OutputArtifact, OutputParameter
+from hpcflow.python import OP, Artifact, PythonOPTemplate
+
+@OP.function
+def write(n: int) -> {{"text": Artifact(Path), "host": str}}:
+    import os, socket
+    Path("numbers.txt").write_text("\\n".join(str(i) for i in range(n)))
+    return {{"text": Path("numbers.txt"), "host": os.environ.get("SLURM_JOB_ID", "none")}}
+
+@OP.function
+def square(x: int) -> {{"y": int}}:
+    return {{"y": x * x}}
+
+count = ShellOPTemplate(name="count", image="alpine",
+    script="wc -l < /tmp/in/numbers.txt > /tmp/lines.txt && mkdir -p /tmp/out && "
+           "cp /tmp/in/numbers.txt /tmp/out/copy.txt")
+count.inputs.artifacts = {{"numbers": InputArtifact(path="/tmp/in/numbers.txt")}}
+count.outputs.parameters = {{"lines": OutputParameter(value_from_path="/tmp/lines.txt", type=int)}}
+count.outputs.artifacts = {{"copy": OutputArtifact(path="/tmp/out/copy.txt")}}
+
+slurm = SlurmExecutor({RESOURCES})
+wf = Workflow("on-slurm")
+first = Step("write", PythonOPTemplate(write), parameters={{"n": 5}}, executor=slurm)
+wf.add(first)
+wf.add([Step("count", count, artifacts={{"numbers": first.outputs.artifacts["text"]}},
+             executor=slurm),
+        Step("square", PythonOPTemplate(square), parameters={{"x": "{{{{item}}}}"}},
+             with_param=argo_range(20), executor=slurm)])
+wf.submit()
+'''
+
+FAILING = f'''
+from hpcflow import Step, Workflow, SlurmExecutor
+from hpcflow.python import OP, PythonOPTemplate
+
+@OP.function
+def broken(x: int) -> {{"y": int}}:
+    raise ValueError(f"cannot handle {{x}}")
+
+wf = Workflow("slurm-fails")
+wf.add(Step("broken", PythonOPTemplate(broken), parameters={{"x": 7}},
+            executor=SlurmExecutor({RESOURCES})))
+wf.submit()
+'''
+
+SLEEPER = f'''
+from hpcflow import Step, Workflow, SlurmExecutor
+from hpcflow.python import OP, PythonOPTemplate
+
+@OP.function
+def nap(x: int) -> {{"y": int}}:
+    import time
+    time.sleep(120)
+    return {{"y": x}}
+
+wf = Workflow("slurm-sleeps")
+wf.add(Step("nap", PythonOPTemplate(nap), parameters={{"x": 1}},
+            executor=SlurmExecutor({RESOURCES})))
+wf.submit()
+'''
+
+CHAIN = f'''
+from hpcflow import Step, Workflow, SlurmExecutor
+from hpcflow.python import OP, PythonOPTemplate
+
+@OP.function
+def inc(x: int) -> {{"y": int}}:
+    return {{"y": x + 1}}
+
+wf = Workflow("slurm-chain")
+prev = None
+for i in range(3):
+    prev = Step(f"s{{i}}", PythonOPTemplate(inc),
+                parameters={{"x": prev.outputs.parameters["y"] if prev else 0}},
+                executor=SlurmExecutor({RESOURCES}))
+    wf.add(prev)
+wf.submit()
+'''
+
+
+def _submit(tmp_path: Path, home: Path, text: str, env: dict | None = None) -> str:
+    script = tmp_path / f"wf{len(list(tmp_path.glob('wf*.py')))}.py"
+    script.write_text(text)
+    done = subprocess.run([sys.executable, "-m", "hpcflow.cli.main", "submit", str(script)],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, HPCFLOW_HOME=str(home), **(env or {})))
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1]
+
+
+def _wait(home: Path, cwd: Path, wf_id: str, timeout: float = 180) -> dict:
+    deadline = time.time() + timeout
+    while True:
+        data = json.loads(run_cli(["status", wf_id, "--json"], home, cwd).stdout)
+        if data["phase"] not in ("Pending", "Running"):
+            return data
+        assert time.time() < deadline, data
+        time.sleep(0.5)
+
+
+def _steps(home: Path, cwd: Path, wf_id: str) -> dict[str, dict]:
+    out = run_cli(["steps", wf_id, "--json"], home, cwd)
+    return {s["name"]: s for s in json.loads(out.stdout)}
+
+
+def _jobcomp_names(jobcomp: str, wf_id: str, expected: int) -> Counter:
+    """How many Slurm jobs ran for each step of the workflow (job names encode the step id),
+    once the completion log holds ``expected`` steps (a job is logged when it has fully
+    ended, which can be a moment after its step's result)."""
+    deadline = time.time() + 30
+    while True:
+        text = Path(jobcomp).read_text()
+        found = Counter(re.findall(rf" Name=hpcflow-{re.escape(wf_id)}-(\d+)-\d+ ", text))
+        if len(found) >= expected or time.time() > deadline:
+            return found
+        time.sleep(0.5)
+
+
+def test_a_workflow_of_slurm_jobs(tmp_path: Path, slurm_env: dict):
+    home = tmp_path / "home"
+    wf_id = _submit(tmp_path, home, PIPELINE)
+    try:
+        final = _wait(home, tmp_path, wf_id)
+        assert final["phase"] == "Succeeded", final
+        steps = _steps(home, tmp_path, wf_id)
+        assert steps["write"]["outputs"]["parameters"]["host"] != "none"  # ran inside a job
+        assert steps["count"]["outputs"]["parameters"]["lines"] == 4  # wc -l: 4 newlines
+        assert steps["square"]["outputs"]["parameters"]["y"] == [i * i for i in range(20)]
+        items = json.loads(run_cli(["steps", wf_id, "--json", "--phase", "Succeeded"], home,
+                                   tmp_path).stdout)
+        assert len([s for s in items if s["type"] == "Pod"]) == 22
+        jobs = _jobcomp_names(slurm_env["HPCFLOW_TEST_SLURM_JOBCOMP"], wf_id, 22)
+        assert len(jobs) == 22 and set(jobs.values()) == {1}, jobs  # one Slurm job per step
+        script = next((home / "runs" / wf_id).glob("write-*/job.sh")).read_text()
+        assert "#SBATCH --partition=debug" in script and "#SBATCH --time=0:10:00" in script
+        copy = subprocess.run(
+            [sys.executable, "-c",
+             "import sys; from hpcflow import Workflow, download_artifact;"
+             f"s = Workflow(id='{wf_id}').query_step(name='count')[0];"
+             "print(download_artifact(s.outputs.artifacts['copy'], path=sys.argv[1]))",
+             str(tmp_path / "got")],
+            env=dict(os.environ, HPCFLOW_HOME=str(home)), capture_output=True, text=True)
+        assert copy.returncode == 0, copy.stderr
+        got = list((tmp_path / "got").rglob("copy.txt"))
+        assert got and got[0].read_text().split() == [str(i) for i in range(5)]
+        assert integrity_ok(home)
+    finally:
+        run_cli(["daemon", "stop"], home, tmp_path)
+
+
+def test_a_failing_step_and_a_job_cancelled_outside(tmp_path: Path, slurm_env: dict):
+    home = tmp_path / "home"
+    failing = _submit(tmp_path, home, FAILING)
+    sleeping = _submit(tmp_path, home, SLEEPER)
+    try:
+        assert _wait(home, tmp_path, failing)["phase"] == "Failed"
+        broken = _steps(home, tmp_path, failing)["broken"]
+        assert broken["phase"] == "Failed"
+        assert broken["reason"] == "ValueError: cannot handle 7"
+        logs = run_cli(["logs", failing, "broken"], home, tmp_path)
+        assert "ValueError: cannot handle 7" in logs.stdout  # the job's own output file
+        # cancel the sleeping step's job with scancel, as an administrator might
+        deadline = time.time() + 60
+        job_id = None
+        while job_id is None:
+            assert time.time() < deadline
+            out = subprocess.run(["squeue", "--me", "-h", "-o", "%i %j"], capture_output=True,
+                                 text=True).stdout
+            job_id = next((line.split()[0] for line in out.splitlines()
+                           if f"hpcflow-{sleeping}-" in line), None)
+            time.sleep(0.3)
+        subprocess.run(["scancel", job_id], check=True)
+        assert _wait(home, tmp_path, sleeping)["phase"] == "Failed"
+        nap = _steps(home, tmp_path, sleeping)["nap"]
+        assert "cancelled outside hpcflow (Slurm CANCELLED" in nap["reason"], nap
+    finally:
+        run_cli(["daemon", "stop"], home, tmp_path)
+
+
+def test_sigkill_right_after_sbatch_submits_nothing_twice(tmp_path: Path, slurm_env: dict):
+    """HPCFLOW_FAULT=kill-after-submit makes the daemon SIGKILL itself the moment the first
+    sbatch returns, before the job id is written: the next daemon must find that job by its
+    name instead of submitting it again."""
+    home = tmp_path / "home"
+    wf_id = _submit(tmp_path, home, CHAIN, env={"HPCFLOW_FAULT": "kill-after-submit"})
+    try:
+        log = home / "logs" / "daemon.log"
+        deadline = time.time() + 30
+        while "fault injection: SIGKILL after submitting" not in (
+                log.read_text() if log.exists() else ""):
+            assert time.time() < deadline, "the faulty daemon never submitted"
+            time.sleep(0.1)
+        while engine_pid(home) is not None:  # it killed itself
+            assert time.time() < deadline
+            time.sleep(0.1)
+        jobs = json.loads(run_cli(["steps", wf_id, "--json"], home, tmp_path).stdout)
+        assert any(s["phase"] == "Pending" for s in jobs)  # the step never became Running
+        assert run_cli(["daemon", "start"], home, tmp_path).returncode == 0
+        assert _wait(home, tmp_path, wf_id)["phase"] == "Succeeded"
+        assert _steps(home, tmp_path, wf_id)["s2"]["outputs"]["parameters"]["y"] == 3
+        assert "found in slurm as" in (home / "logs" / "daemon.log").read_text()
+        jobs = _jobcomp_names(slurm_env["HPCFLOW_TEST_SLURM_JOBCOMP"], wf_id, 3)
+        assert len(jobs) == 3 and set(jobs.values()) == {1}, jobs
+    finally:
+        run_cli(["daemon", "stop"], home, tmp_path)

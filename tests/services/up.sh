@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# up.sh [STATE_DIR] -- start the services the integration tests use, wait until each one really
+# works, and write STATE_DIR/services.env (shell `export` lines) for the tests:
+#
+#   Slurm  one-node cluster (STATE_DIR/slurm), partition "debug"       -> start-slurm.sh
+#   sshd   127.0.0.1:2222, user hpctest, key-only (STATE_DIR/sshd);   -> start-sshd.sh
+#          every ssh session gets SLURM_CONF of that cluster, so `sbatch` works over ssh
+#
+# Usage:  sudo bash tests/services/up.sh [STATE_DIR]     (default /tmp/hpcflow-services/state)
+#         source STATE_DIR/services.env
+#         bash tests/services/down.sh [STATE_DIR]
+#
+# Idempotent: running it again while the services run keeps them (and their keys) as they are.
+# Exits non-zero with a message if anything does not come up. Needs root.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/../.." && pwd)
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
+
+case ${1:-} in -*) die "usage: $(basename "$0") [STATE_DIR]" ;; esac
+STATE=$(readlink -m -- "${1:-/tmp/hpcflow-services/state}")
+SSH_HOST=127.0.0.1
+SSH_PORT=${SSHD_PORT:-2222}
+SSH_USER=${SSHD_USER:-hpctest}
+[ "$(id -u)" = 0 ] || die "must run as root (installs packages, creates user $SSH_USER, runs sshd)"
+
+t0=$(date +%s%N)
+ENV_FILE="$STATE/services.env"
+# If we fail, do not leave a services.env behind that looks valid.
+ok=0
+trap '[ "$ok" = 1 ] || rm -f "$ENV_FILE" "$ENV_FILE.new"' EXIT
+
+# The test user must be able to walk down to STATE_DIR (config, munge socket, its client key).
+mkdir -p "$STATE"
+chmod 755 "$STATE"
+
+# --- Slurm ----------------------------------------------------------------------------------------
+bash "$HERE/start-slurm.sh" "$STATE/slurm" || die "Slurm did not come up (logs: $STATE/slurm/log)"
+export SLURM_CONF="$STATE/slurm/etc/slurm.conf"
+JOBCOMP="$STATE/slurm/log/jobcomp.txt"
+# ready = the controller answers and the node can take jobs
+scontrol ping 2>&1 | grep -q 'is UP' \
+  || die "Slurm: 'scontrol ping' does not report UP: $(scontrol ping 2>&1)"
+state=$(sinfo -h -n localhost -o %t 2>&1)
+echo "$state" | grep -Eqx 'idle|mix|alloc|comp' || die "Slurm: node localhost is '$state', not idle"
+
+# --- sshd ------------------------------------------------------------------------------------------
+SSHD_SETENV="SLURM_CONF=$SLURM_CONF" bash "$HERE/start-sshd.sh" "$STATE/sshd" \
+  || die "sshd did not come up (log: $STATE/sshd/sshd.log)"
+SSH_KEY="$STATE/sshd/keys/id_ed25519"
+KNOWN_HOSTS="$STATE/sshd/known_hosts"
+# ssh exactly as the tests will: this key only, this known_hosts only, host key must match.
+remote() {
+  ssh -n -F /dev/null -p "$SSH_PORT" -i "$SSH_KEY" -o IdentitiesOnly=yes -o BatchMode=yes \
+      -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$KNOWN_HOSTS" \
+      -o GlobalKnownHostsFile=/dev/null -o ConnectTimeout=5 "$SSH_USER@$SSH_HOST" "$@"
+}
+wait_for 20 remote true \
+  || die "sshd: 'ssh $SSH_USER@$SSH_HOST -p $SSH_PORT true' fails: $(remote true 2>&1 | tail -3)"
+# login-node pattern: SLURM_CONF (sshd SetEnv) and the munge socket must reach ssh sessions
+remote 'scontrol ping' 2>&1 | grep -q 'is UP' \
+  || die "Slurm is not usable over ssh as $SSH_USER: $(remote 'echo SLURM_CONF=$SLURM_CONF; scontrol ping' 2>&1 | tail -3)"
+
+# --- can hpctest run the project's Python? (warning only) -----------------------------------------
+venv=${HPCFLOW_VENV:-.venv}
+case $venv in /*) ;; *) venv="$REPO/$venv" ;; esac
+if [ -x "$venv/bin/python" ]; then
+  if remote "cd / && '$venv/bin/python' -c 'import hpcflow'" >/dev/null 2>&1; then
+    log "$SSH_USER can run $venv/bin/python (and import hpcflow)"
+  else
+    # name the first directory on the way to the real interpreter that SSH_USER cannot enter
+    blocked=""
+    for p in "$venv/bin/python" "$(readlink -f "$venv/bin/python")"; do
+      d=$(dirname "$p")
+      while [ "$d" != / ]; do
+        runuser -u "$SSH_USER" -- test -x "$d" 2>/dev/null || blocked=$d
+        d=$(dirname "$d")
+      done
+    done
+    echo "WARNING [up.sh]: user $SSH_USER cannot run $venv/bin/python (-> $(readlink -f "$venv/bin/python"))." >&2
+    [ -n "$blocked" ] && echo "  '$blocked' is not traversable by $SSH_USER ($(stat -c '%A %U' "$blocked"))." >&2
+    echo "  Tests that run the project's Python over ssh as $SSH_USER will fail. See tests/services/README.md." >&2
+  fi
+fi
+
+# --- services.env ---------------------------------------------------------------------------------
+cat > "$ENV_FILE.new" <<EOF
+# Written by tests/services/up.sh -- source this file before running the integration tests.
+export SLURM_CONF=$SLURM_CONF
+export HPCFLOW_TEST_SLURM_JOBCOMP=$JOBCOMP
+export HPCFLOW_TEST_SSH_HOST=$SSH_HOST
+export HPCFLOW_TEST_SSH_PORT=$SSH_PORT
+export HPCFLOW_TEST_SSH_USER=$SSH_USER
+export HPCFLOW_TEST_SSH_KEY=$SSH_KEY
+export HPCFLOW_TEST_SSH_KNOWN_HOSTS=$KNOWN_HOSTS
+EOF
+chmod 644 "$ENV_FILE.new"
+mv -f "$ENV_FILE.new" "$ENV_FILE"
+ok=1
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+log "services up in $((ms / 1000)).$(printf '%03d' $((ms % 1000))) s; now: source $ENV_FILE"
