@@ -67,3 +67,30 @@ def test_the_documented_example_is_valid_and_holds_the_defaults():
     assert (example.log_level, example.idle_interval) == (defaults.log_level,
                                                           defaults.idle_interval)
     assert example.poll_bounds("local") == defaults.poll_bounds("local")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[machines.hpc]\nscheduler = 'pbs'\n", "machines.hpc.scheduler must be one of slurm"),
+    ("[machines.hpc]\nscheduler = 'slurm'\nhost = 'login1'\n", "machines.hpc.host: machines "
+                                                                "reached over SSH"),
+    ("[machines.hpc]\nscheduler = 'slurm'\nqueue = 'x'\n", "unknown key machines.hpc.queue"),
+    ("[machines.hpc]\nscheduler = 'slurm'\nprepare = 'module load x'\n", "must be a list"),
+    ("[machines.local]\nscheduler = 'slurm'\n", "not 'local'"),
+    ("[machines.hpc]\nscheduler = 'slurm'\nmax_jobs = 0\n", "max_jobs must be a positive"),
+])
+def test_machine_mistakes_name_the_key(text: str, message: str):
+    import tomllib
+
+    with pytest.raises(ConfigError, match=message):
+        parse_config(tomllib.loads(text))
+
+
+def test_machines_and_the_implicit_slurm_machine():
+    import tomllib
+
+    config = parse_config(tomllib.loads(
+        "[machines.hpc]\nscheduler = 'slurm'\nmax_poll_interval = 60\n"
+        "[machines.hpc.resources]\npartition = 'cpu'\n"))
+    assert config.machines["hpc"].resources == {"partition": "cpu"}
+    assert config.poll_bounds("hpc") == PollBounds(1.0, 60.0)
+    assert config.machines["slurm"].scheduler == "slurm"  # SlurmExecutor() with no machine

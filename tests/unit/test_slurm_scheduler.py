@@ -1,0 +1,77 @@
+"""The Slurm module on recorded output: scripts, ids, states, and what it refuses."""
+
+import pytest
+
+from hpcflow.connectors.schedulers.base import JobScript, SchedulerError
+from hpcflow.connectors.schedulers.slurm import SlurmScheduler
+from hpcflow.errors import WorkflowDefinitionError
+from hpcflow.executors import SlurmExecutor
+
+SLURM = SlurmScheduler()
+
+
+def job(**resources) -> JobScript:
+    return JobScript(name="hpcflow-wf-abcde-7-0", step_dir="/scratch/wf-abcde/s-7",
+                     command=["/opt/py/bin/python", "-m", "hpcflow.daemon.runner",
+                              "/scratch/wf-abcde/s-7"],
+                     prepare=["module load python"], resources=resources)
+
+
+def test_the_job_script_carries_the_resources_and_runs_the_runner():
+    text = SLURM.render(job(partition="gpu", time="1:00:00", cpus_per_task=4, gpus=1,
+                            mem="8G", exclusive=True,
+                            extra_directives=["--constraint=a100"]))
+    lines = text.splitlines()
+    assert lines[0] == "#!/bin/bash"
+    for line in ("#SBATCH --job-name=hpcflow-wf-abcde-7-0", "#SBATCH --partition=gpu",
+                 "#SBATCH --time=1:00:00", "#SBATCH --cpus-per-task=4", "#SBATCH --gpus=1",
+                 "#SBATCH --mem=8G", "#SBATCH --exclusive", "#SBATCH --constraint=a100",
+                 "#SBATCH --output=/scratch/wf-abcde/s-7/log.txt",
+                 "#SBATCH --chdir=/scratch/wf-abcde/s-7", "module load python"):
+        assert line in lines
+    assert lines[-1] == ("exec /opt/py/bin/python -m hpcflow.daemon.runner "
+                         "/scratch/wf-abcde/s-7")
+    assert lines.index("module load python") < len(lines) - 1
+
+
+@pytest.mark.parametrize("resources, message", [
+    ({"partition": "debug\n#SBATCH --uid=0"}, "resource partition="),
+    ({"time": "1:00; rm -rf ~"}, "resource time="),
+    ({"account": ""}, "resource account="),
+    ({"partiton": "debug"}, "unknown Slurm resource 'partiton'"),
+    ({"extra_directives": ["--a\n--b"]}, "must be one non-empty line"),
+])
+def test_hostile_or_mistyped_resources_are_refused(resources, message):
+    with pytest.raises(SchedulerError, match=message):
+        SLURM.render(job(**resources))
+
+
+def test_ids_and_states_from_recorded_output():
+    assert SLURM.parse_submit("4242\n") == "4242"
+    with pytest.raises(SchedulerError, match="not a job id"):
+        SLURM.parse_submit("sbatch: error: Batch job submission failed")
+    polled = SLURM.parse_poll(
+        "10|hpcflow-a-1-0|PENDING|Priority\n11|hpcflow-a-2-0|RUNNING|None\n"
+        "12|hpcflow-a-3-0|COMPLETING|None\n13|hpcflow-a-4-0|OUT_OF_MEMORY|OutOfMemory\n"
+        "14|hpcflow-a-5-0|PREEMPTED|None\n15|hpcflow-a-6-0|CANCELLED|None\n")
+    assert [polled[i].state for i in ["10", "11", "12", "13", "14", "15"]] == [
+        "queued", "running", "running", "done", "done", "done"]
+    assert "ran out of memory" in (polled["13"].reason or "")
+    assert polled["14"].infrastructure and not polled["13"].infrastructure
+    assert "cancelled outside hpcflow" in (polled["15"].reason or "")
+    accounted = SLURM.parse_accounting("20|COMPLETED|0:0\n21|FAILED|3:0\n22|CANCELLED by 0|0:15\n")
+    assert accounted["21"].exit_code == 3 and accounted["21"].state == "done"
+    assert accounted["22"].raw == "CANCELLED"
+    assert SLURM.parse_find("31\n\n") == ["31"]
+    assert SLURM.poll_argv(["1", "2"])[:2] == ["squeue", "--me"]  # one call, no -j list
+
+
+def test_the_sdk_executor_checks_its_resources():
+    spec = SlurmExecutor(machine="hpc", partition="cpu", time="2:00:00", mem=None,
+                         extra_directives=["--exclusive"]).to_spec()
+    assert spec == {"kind": "batch", "scheduler": "slurm", "machine": "hpc",
+                    "resources": {"partition": "cpu", "time": "2:00:00",
+                                  "extra_directives": ["--exclusive"]}}
+    assert SlurmExecutor().to_spec()["machine"] == "slurm"
+    with pytest.raises(WorkflowDefinitionError, match="no resource 'cpus'"):
+        SlurmExecutor(cpus=4)
