@@ -303,10 +303,10 @@ class Service:
             if not (late or self.schedule.due(name, now)):
                 continue
             by_name = {r["name"]: r for r in ex_rows}
-            executor = self.executor(name)
             try:
+                executor = self.executor(name)
                 statuses = executor.poll([_job_record(r) for r in ex_rows])
-            except TransportError as exc:
+            except (TransportError, HpcflowError) as exc:  # unreachable, or not configured
                 log.warning("polling %s failed (%s): trying again later", name, exc)
                 self.schedule.polled(name, time.time(), changed=False)
                 continue
