@@ -47,6 +47,6 @@ if __name__ == "__main__":
     second.submit(reuse_step=reused)
     second.wait()
     print("second total:", second.query_step(key="total")[0].outputs.parameters["total"].value)
-    print("runs of square:", ledger.read_text().split())
+    print("runs of square:", sorted(ledger.read_text().split()))  # items run in parallel
     print("reused:", sorted(s.key for s in second.query_step(type="Pod")
                             if s.reason and s.reason.startswith("reused")))

@@ -28,6 +28,7 @@ from hpcflow.connectors.executors.base import (
     JobStatus,
 )
 from hpcflow.connectors.executors.forkserver import ForkServer
+from hpcflow.connectors.transports.local import write_files_atomically
 
 log = logging.getLogger("hpcflow.engine")
 
@@ -139,11 +140,7 @@ class LocalExecutor:
     def submit(self, job_name: str, step_dir: str, files: dict[str, bytes],
                resources: dict | None = None) -> str:
         path = Path(step_dir)
-        path.mkdir(parents=True, exist_ok=True)
-        for name, data in files.items():
-            tmp = path / f".{name}.tmp"
-            tmp.write_bytes(data)
-            os.replace(tmp, path / name)
+        write_files_atomically(path, files)
         return self._launch(job_name, path)
 
     def poll(self, jobs: list[JobRecord]) -> list[JobStatus]:

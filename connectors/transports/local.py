@@ -9,6 +9,16 @@ from pathlib import Path
 from hpcflow.connectors.transports.base import CommandResult, TransportError
 
 
+def write_files_atomically(directory: Path, files: dict[str, bytes]) -> None:
+    """Create ``directory`` and write each file through a temporary name, so that a reader
+    (or a crash) never sees half a file."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        tmp = directory / f".{name}.tmp"
+        tmp.write_bytes(data)
+        os.replace(tmp, directory / name)
+
+
 class LocalTransport:
     shares_files = True
 
@@ -28,12 +38,7 @@ class LocalTransport:
         return CommandResult(done.returncode, done.stdout, done.stderr)
 
     def write_files(self, directory: str, files: dict[str, bytes]) -> None:
-        path = Path(directory)
-        path.mkdir(parents=True, exist_ok=True)
-        for name, data in files.items():
-            tmp = path / f".{name}.tmp"
-            tmp.write_bytes(data)
-            os.replace(tmp, path / name)
+        write_files_atomically(Path(directory), files)
 
     def read_file(self, path: str, max_bytes: int | None = None) -> bytes | None:
         try:
