@@ -171,22 +171,11 @@ class Service:
 
     # -- recovery ---------------------------------------------------------------
     def recover(self) -> None:
-        """After a start (or a crash): replan every running container, reconcile intents."""
+        """After a start (or a crash): replan every running container; every job recorded
+        only as an intent is looked for by name (or submitted once) by the next cycle."""
         self.dirty.update(self.store.running_containers())
-        for row in self.store.live_jobs():
-            if row["state"] != "intent":
-                continue
-            step = self.store.existing_step(row["step_id"])
-            files = self._job_files(step)
-            _, resources = self.executor_of(step)
-            native = self.executor(row["executor"]).reconcile(_job_record(row), files,
-                                                             resources)
-            with self.store.write() as conn:
-                self.store.set_job_submitted(conn, row["id"], native, self._timeout_of(step))
-                if step["phase"] == states.PENDING:
-                    self.store.set_step_phase(conn, step["id"], states.PENDING, states.RUNNING,
-                                              workflow_id=step["workflow_id"])
-            log.info("reconciled job %s (%s)", row["name"], native)
+        self._unsure_jobs.update(r["id"] for r in self.store.live_jobs()
+                                 if r["state"] == "intent")
 
     # -- the cycle --------------------------------------------------------------
     def cycle(self) -> bool:
@@ -559,7 +548,7 @@ class Service:
             except TransportError as exc:
                 log.warning("%s still unreachable (%s)", row["executor"], exc)
                 return changed
-            except SchedulerError as exc:
+            except HpcflowError as exc:  # refused by the scheduler, or no such machine
                 with self.store.write() as conn:
                     self.store.set_job_finished(conn, job_id, "refused", None, str(exc))
                     self._fail_step(conn, step, str(exc))
@@ -567,8 +556,10 @@ class Service:
                 continue
             with self.store.write() as conn:
                 self.store.set_job_submitted(conn, job_id, native, self._timeout_of(step))
-                self.store.set_step_phase(conn, step["id"], states.PENDING, states.RUNNING,
-                                          workflow_id=step["workflow_id"])
+                if step["phase"] == states.PENDING:
+                    self.store.set_step_phase(conn, step["id"], states.PENDING, states.RUNNING,
+                                              workflow_id=step["workflow_id"])
+            log.info("reconciled job %s (%s)", row["name"], native)
             self._unsure_jobs.discard(job_id)
             changed = True
         return changed
