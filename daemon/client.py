@@ -47,10 +47,8 @@ def submit(home: Path, name: str, spec: dict, blobs: dict[str, bytes], storage: 
                                      if_absent=if_absent)
     if existing is not None:
         return existing["id"], False
-    if autostart:
-        engine.ensure_engine(home, idle_exit, announce=announce, env=engine_env)
-    else:
-        engine.wake(home)
+    engine.ensure_engine(home, idle_exit, announce=announce, env=engine_env,
+                         autostart=autostart)
     return wf_id, True
 
 
@@ -82,7 +80,10 @@ def resubmit(home: Path, wf_id: str, reuse_succeeded: bool, keys: list[str],
     new_id = new_workflow_id(old["name"])
     store.insert_workflow(new_id, old["name"], spec, {}, json.loads(old["storage"]),
                           json.loads(old["labels"] or "{}"))
-    engine.ensure_engine(home, idle_exit, announce=False)
+    from hpcflow.settings import config
+
+    engine.ensure_engine(home, idle_exit, announce=False,
+                         autostart=bool(config.get("engine_autostart", True)))
     return new_id
 
 
@@ -122,11 +123,8 @@ def request(home: Path, wf_id: str, kind: str) -> None:
     if why:
         raise HpcflowError(why)
     store_for(home).add_request(wf_id, kind)
-    if config.get("engine_autostart", True):
-        engine.ensure_engine(home, idle_exit=float(config.get("engine_idle_exit") or 600),
-                             announce=False)
-    else:
-        engine.wake(home)
+    engine.ensure_engine(home, idle_exit=float(config.get("engine_idle_exit") or 600),
+                         announce=False, autostart=bool(config.get("engine_autostart", True)))
 
 
 def parse_age(text: str) -> float:

@@ -79,9 +79,10 @@ def start_engine(home: Path, idle_exit: float | None,
 
 
 def ensure_engine(home: Path, idle_exit: float | None, announce: bool = True,
-                  env: dict[str, str] | None = None) -> None:
-    """Wake the engine serving ``home``, or start one (with ``env`` added to its environment)."""
-    if engine_pid(home) is not None:
+                  env: dict[str, str] | None = None, autostart: bool = True) -> None:
+    """Wake the engine serving ``home``, or start one (with ``env`` added to its environment);
+    with ``autostart`` off (cron drives this home) only leave the wake-up for the next tick."""
+    if engine_pid(home) is not None or not autostart:
         wake(home)
         return
     proc = start_engine(home, idle_exit, env)
