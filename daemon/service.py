@@ -301,6 +301,7 @@ class Service:
                 continue
             self.last_poll[name] = time.time()
             done = [s for s in statuses if s.state in ("finished", "lost")]
+            log.debug("polled %s: %d live jobs, %d ended", name, len(ex_rows), len(done))
             progress = [(by_name[s.name]["step_id"], s.progress) for s in statuses if s.progress]
             if progress:
                 with self.store.write() as conn:

@@ -1,0 +1,132 @@
+"""Slurm at scale and at its limits, on the real one-node Slurm of tests/services:
+500 live jobs cost one ``squeue`` per poll (counted through a wrapper on the daemon's PATH),
+and a job Slurm kills for its time limit fails its step with that reason."""
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import run_cli
+
+HELD = '''
+from hpcflow import Step, Workflow, SlurmExecutor, argo_range
+from hpcflow.python import OP, PythonOPTemplate
+
+@OP.function
+def never(x: int) -> {"y": int}:
+    return {"y": x}
+
+wf = Workflow("held-500")
+wf.add(Step("held", PythonOPTemplate(never), parameters={"x": "{{item}}"},
+            with_param=argo_range(500),
+            executor=SlurmExecutor(partition="debug", extra_directives=["--hold"])))
+wf.submit()
+'''
+
+SLOW = '''
+from hpcflow import Step, Workflow, SlurmExecutor
+from hpcflow.python import OP, PythonOPTemplate
+
+@OP.function
+def slow(x: int) -> {"y": int}:
+    import time
+    time.sleep(600)
+    return {"y": x}
+
+wf = Workflow("too-slow")
+wf.add(Step("slow", PythonOPTemplate(slow), parameters={"x": 1},
+            executor=SlurmExecutor(partition="debug", time="1")))
+wf.submit()
+'''
+
+
+def _wrapper_dir(tmp_path: Path) -> tuple[Path, Path]:
+    """A ``squeue`` on PATH that logs each call, then runs the real one."""
+    real = subprocess.run(["which", "squeue"], capture_output=True, text=True,
+                          check=True).stdout.strip()
+    calls = tmp_path / "squeue-calls.txt"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    wrapper = bin_dir / "squeue"
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> {calls}\nexec {real} "$@"\n')
+    wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
+    return bin_dir, calls
+
+
+def _env(home: Path, **extra: str) -> dict:
+    return dict(os.environ, HPCFLOW_HOME=str(home), **extra)
+
+
+def test_five_hundred_live_jobs_one_squeue_per_poll(tmp_path: Path, slurm_env: dict):
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    (home / "config.toml").write_text("[daemon]\nlog_level = 'debug'\n"
+                                      "[machines.slurm]\nscheduler = 'slurm'\n"
+                                      "min_poll_interval = 0.5\nmax_poll_interval = 1\n")
+    bin_dir, calls = _wrapper_dir(tmp_path)
+    env = _env(home, PATH=f"{bin_dir}:{os.environ['PATH']}")
+    cli = [sys.executable, "-m", "hpcflow.cli.main"]
+    assert subprocess.run([*cli, "daemon", "start"], env=env, capture_output=True).returncode == 0
+    script = tmp_path / "held.py"
+    script.write_text(HELD)
+    wf_id = subprocess.run([*cli, "submit", str(script)], env=env, capture_output=True,
+                           text=True, check=True).stdout.strip()
+    try:
+        deadline = time.time() + 120
+        while True:  # wait for all 500 to be submitted (held: they stay in the queue)
+            steps = json.loads(run_cli(["status", wf_id, "--json"], home, tmp_path).stdout)
+            if steps["steps"].get("Running", 0) == 500:
+                break
+            assert time.time() < deadline, steps
+            time.sleep(1)
+        log = home / "logs" / "daemon.log"
+        polls_before = log.read_text().count("polled slurm: 500 live jobs")
+        calls_before = len(calls.read_text().splitlines())
+        time.sleep(6)
+        polls = log.read_text().count("polled slurm: 500 live jobs") - polls_before
+        squeues = len(calls.read_text().splitlines()) - calls_before
+        assert polls >= 3, polls
+        assert squeues == polls, (squeues, polls)  # one squeue for all 500 jobs, per poll
+        mine = subprocess.run(["squeue", "--me", "-h", "-o", "%j"], capture_output=True,
+                              text=True).stdout
+        assert sum(1 for line in mine.splitlines() if f"hpcflow-{wf_id}-" in line) == 500
+    finally:
+        run_cli(["terminate", wf_id], home, tmp_path)
+        deadline = time.time() + 60
+        while time.time() < deadline:  # terminate cancels the 500 jobs (scancel)
+            mine = subprocess.run(["squeue", "--me", "-h", "-t", "PD,R", "-o", "%j"],
+                                  capture_output=True, text=True).stdout
+            if f"hpcflow-{wf_id}-" not in mine:
+                break
+            time.sleep(1)
+        subprocess.run([*cli, "daemon", "stop"], env=env, capture_output=True)
+    assert f"hpcflow-{wf_id}-" not in mine
+
+
+def test_a_job_killed_for_its_time_limit(tmp_path: Path, slurm_env: dict):
+    """Slurm's limits are whole minutes: the job is killed about 60-70 s after it starts."""
+    home = tmp_path / "home"
+    script = tmp_path / "slow.py"
+    script.write_text(SLOW)
+    done = run_cli(["submit", str(script)], home, tmp_path)
+    assert done.returncode == 0, done.stderr
+    wf_id = done.stdout.strip()
+    try:
+        deadline = time.time() + 200
+        while True:
+            data = json.loads(run_cli(["status", wf_id, "--json"], home, tmp_path).stdout)
+            if data["phase"] not in ("Pending", "Running"):
+                break
+            assert time.time() < deadline, data
+            time.sleep(2)
+        assert data["phase"] == "Failed"
+        step = next(s for s in json.loads(run_cli(["steps", wf_id, "--json"], home,
+                                                  tmp_path).stdout) if s["name"] == "slow")
+        assert "time limit (Slurm TIMEOUT)" in step["reason"], step
+        assert "DUE TO TIME LIMIT" in (step["log_tail"] or "")  # slurmstepd's own line
+    finally:
+        run_cli(["daemon", "stop"], home, tmp_path)
