@@ -52,8 +52,15 @@ class MachineConfig:
 
     name: str
     scheduler: str
-    #: None: this machine (the daemon runs on the login node).
+    #: None: this machine (the daemon runs on the login node); else reached over SSH with
+    #: these settings (None: from ~/.ssh/config).
     host: str | None = None
+    user: str | None = None
+    port: int | None = None
+    key_filename: str | None = None
+    known_hosts: str | None = None
+    allow_new_host_keys: bool = False
+    proxy_jump: str | None = None
     #: Step directories go under it; None: ``$HPCFLOW_HOME/runs``.
     work_root: str | None = None
     #: The Python that runs hpcflow's runner in the job; None: the daemon's own.
@@ -117,8 +124,12 @@ def _poll_bounds(table: dict, where: str, default: PollBounds = PollBounds()) ->
     return PollBounds(low, high)
 
 
-MACHINE_KEYS = ("scheduler", "host", "work_root", "python", "prepare", "resources", "max_jobs",
-                "min_poll_interval", "max_poll_interval")
+MACHINE_KEYS = ("scheduler", "host", "user", "port", "key_filename", "known_hosts",
+                "allow_new_host_keys", "proxy_jump", "work_root", "python", "prepare",
+                "resources", "max_jobs", "min_poll_interval", "max_poll_interval")
+
+
+SSH_KEYS = ("user", "port", "key_filename", "known_hosts", "allow_new_host_keys", "proxy_jump")
 
 
 def _text(table: dict, key: str, where: str) -> str | None:
@@ -135,10 +146,16 @@ def parse_machine(name: str, table: Any) -> MachineConfig:
     if scheduler not in SCHEDULERS:
         raise ConfigError(f"{where}.scheduler must be one of {', '.join(SCHEDULERS)}, not "
                           f"{scheduler!r}")
-    if table.get("host") is not None:
-        raise ConfigError(f"{where}.host: machines reached over SSH are not supported by this "
-                          "version yet; run the daemon on the cluster's login node and leave "
-                          "host out")
+    host = _text(table, "host", where)
+    if host is None and any(k in table for k in SSH_KEYS):
+        raise ConfigError(f"{where} has SSH settings but no host: add host = \"...\" (or "
+                          "remove them to use this machine's own scheduler)")
+    allow_new = table.get("allow_new_host_keys", False)
+    if not isinstance(allow_new, bool):
+        raise ConfigError(f"{where}.allow_new_host_keys must be true or false")
+    if host is not None and table.get("work_root") is None:
+        raise ConfigError(f"{where}.work_root is needed for a remote machine: a directory "
+                          "on the cluster (visible to its compute nodes) for step directories")
     prepare = table.get("prepare", [])
     if not isinstance(prepare, list) or not all(isinstance(p, str) for p in prepare):
         raise ConfigError(f"{where}.prepare must be a list of shell lines")
@@ -147,7 +164,14 @@ def parse_machine(name: str, table: Any) -> MachineConfig:
         raise ConfigError(f"{where}.resources must be a table ([{where}.resources])")
     max_jobs = int(_number(table, "max_jobs", where, integer=True)) if "max_jobs" in table \
         else 500
-    return MachineConfig(name=name, scheduler=scheduler, host=None,
+    return MachineConfig(name=name, scheduler=scheduler, host=host,
+                         user=_text(table, "user", where),
+                         port=int(_number(table, "port", where, integer=True))
+                         if "port" in table else None,
+                         key_filename=_text(table, "key_filename", where),
+                         known_hosts=_text(table, "known_hosts", where),
+                         allow_new_host_keys=allow_new,
+                         proxy_jump=_text(table, "proxy_jump", where),
                          work_root=_text(table, "work_root", where),
                          python=_text(table, "python", where), prepare=tuple(prepare),
                          resources=dict(resources), max_jobs=max_jobs)

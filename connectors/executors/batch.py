@@ -68,7 +68,13 @@ class BatchExecutor:
             name=job_name, step_dir=step_dir,
             command=[self.python, "-m", "hpcflow.daemon.runner", step_dir],
             prepare=list(self.machine.prepare), resources=merged))
-        self.transport.write_files(step_dir, {**files, JOB_SCRIPT: script.encode()})
+        try:
+            self.transport.write_files(step_dir, {**files, JOB_SCRIPT: script.encode()})
+        except TransportError:
+            raise
+        except OSError as exc:  # permission denied, disk full: the step cannot run there
+            raise SchedulerError(f"cannot write the job's files in {step_dir} on "
+                                 f"{self.name}: {exc}") from exc
         done = self.transport.run(self.scheduler.submit_argv(f"{step_dir}/{JOB_SCRIPT}"))
         if not done.ok:
             raise SchedulerError(f"{self.scheduler.submit_argv('')[0]} refused the job: "
@@ -157,7 +163,10 @@ class BatchExecutor:
                 log.warning("cancelling %s: %s", ids, done.stderr.strip()[:300])
 
     def log_tail(self, job: JobRecord, lines: int) -> str | None:
-        data = self.transport.read_file(f"{job.step_dir}/log.txt", max_bytes=16384)
+        try:
+            data = self.transport.read_file(f"{job.step_dir}/log.txt", max_bytes=16384)
+        except OSError:  # unreachable right now: the failure is recorded without its log
+            return None
         if data is None:
             return None
         tail = data.decode(errors="replace").splitlines()[-lines:]

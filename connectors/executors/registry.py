@@ -9,6 +9,7 @@ from pathlib import Path
 from hpcflow.config_file import MachineConfig
 from hpcflow.connectors.executors.batch import BatchExecutor
 from hpcflow.connectors.schedulers.base import Scheduler
+from hpcflow.connectors.transports.base import Transport
 from hpcflow.connectors.transports.local import LocalTransport
 from hpcflow.errors import HpcflowError
 
@@ -21,8 +22,21 @@ def make_scheduler(name: str) -> Scheduler:
     raise HpcflowError(f"unknown scheduler {name!r}")
 
 
+def make_transport(machine: MachineConfig) -> Transport:
+    """This machine's processes, or one SSH connection to the machine's host."""
+    if machine.host is None:
+        return LocalTransport()
+    from hpcflow.connectors.transports.ssh import SSHTarget, SSHTransport
+
+    return SSHTransport(SSHTarget(
+        host=machine.host, user=machine.user, port=machine.port,
+        key_filename=machine.key_filename, known_hosts=machine.known_hosts,
+        allow_new_host_keys=machine.allow_new_host_keys, proxy_jump=machine.proxy_jump))
+
+
 def make_batch_executor(machine: MachineConfig, runs_root: Path) -> BatchExecutor:
     """The executor for ``machine``: its scheduler over the transport that reaches it."""
-    return BatchExecutor(machine, make_scheduler(machine.scheduler), LocalTransport(),
+    remote = machine.host is not None
+    return BatchExecutor(machine, make_scheduler(machine.scheduler), make_transport(machine),
                          work_root=machine.work_root or str(runs_root),
-                         python=machine.python or sys.executable)
+                         python=machine.python or ("python3" if remote else sys.executable))

@@ -71,8 +71,11 @@ def test_the_documented_example_is_valid_and_holds_the_defaults():
 
 @pytest.mark.parametrize("text, message", [
     ("[machines.hpc]\nscheduler = 'pbs'\n", "machines.hpc.scheduler must be one of slurm"),
-    ("[machines.hpc]\nscheduler = 'slurm'\nhost = 'login1'\n", "machines.hpc.host: machines "
-                                                                "reached over SSH"),
+    ("[machines.hpc]\nscheduler = 'slurm'\nhost = 'login1'\n", "machines.hpc.work_root is "
+                                                                "needed for a remote machine"),
+    ("[machines.hpc]\nscheduler = 'slurm'\nport = 22\n", "has SSH settings but no host"),
+    ("[machines.hpc]\nscheduler = 'slurm'\nhost = 'h'\nwork_root = '/w'\n"
+     "allow_new_host_keys = 'yes'\n", "allow_new_host_keys must be true or false"),
     ("[machines.hpc]\nscheduler = 'slurm'\nqueue = 'x'\n", "unknown key machines.hpc.queue"),
     ("[machines.hpc]\nscheduler = 'slurm'\nprepare = 'module load x'\n", "must be a list"),
     ("[machines.local]\nscheduler = 'slurm'\n", "not 'local'"),

@@ -1,0 +1,280 @@
+"""``SSHTransport``: a machine reached over SSH (paramiko), one connection per machine shared
+by every step, kept alive, and reconnected with back-off when it drops.
+
+Host keys are verified against known_hosts; an unknown key is refused unless the machine's
+config explicitly allows adding new ones, and a changed key is always refused. Settings come
+from ``~/.ssh/config`` (HostName, User, Port, IdentityFile, ProxyJump) under the machine's
+own values. Commands are argument lists, quoted here one by one (``shlex.join``): no user
+text reaches the remote shell unquoted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import posixpath
+import shlex
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hpcflow.connectors.transports.base import CommandResult, TransportError
+from hpcflow.errors import HpcflowError
+
+log = logging.getLogger("hpcflow.engine")
+
+#: Seconds to wait before reconnecting after the n-th failure in a row (then stays at the max).
+BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+
+
+class HostKeyError(HpcflowError):
+    """A host key that is not trusted: never retried, the user must act."""
+
+
+@dataclass(frozen=True)
+class SSHTarget:
+    """Where to connect; ``None`` values come from ``~/.ssh/config``, then defaults."""
+
+    host: str
+    user: str | None = None
+    port: int | None = None
+    key_filename: str | None = None
+    known_hosts: str | None = None
+    allow_new_host_keys: bool = False
+    proxy_jump: str | None = None
+    keepalive: int = 30
+    connect_timeout: float = 15.0
+    ssh_config: str | None = None
+    use_agent: bool = True
+
+
+def _known_hosts_name(host: str, port: int) -> str:
+    return host if port == 22 else f"[{host}]:{port}"
+
+
+class _RecordingPolicy:
+    """paramiko's missing-host-key hook: trust on first use only when allowed (and then save
+    the key), otherwise refuse with the fingerprint and the command that trusts it."""
+
+    def __init__(self, target: SSHTarget, known_hosts: str, port: int) -> None:
+        self.target = target
+        self.known_hosts = known_hosts
+        self.port = port
+
+    def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
+        fingerprint = key.fingerprint if hasattr(key, "fingerprint") else key.get_name()
+        if self.target.allow_new_host_keys:
+            client.get_host_keys().add(hostname, key.get_name(), key)
+            Path(self.known_hosts).parent.mkdir(parents=True, exist_ok=True)
+            with open(self.known_hosts, "a") as f:
+                f.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+            log.warning("trusted the new host key of %s (%s), saved in %s", hostname,
+                        fingerprint, self.known_hosts)
+            return
+        scan = f"ssh-keyscan -p {self.port} {self.target.host}" if self.port != 22 \
+            else f"ssh-keyscan {self.target.host}"
+        raise HostKeyError(
+            f"the host key of {hostname} ({key.get_name()} {fingerprint}) is not in "
+            f"{self.known_hosts}: check the fingerprint with the machine's administrators, "
+            f"then trust it with '{scan} >> {self.known_hosts}' (or connect once with ssh), "
+            "or set allow_new_host_keys = true for this machine")
+
+
+class SSHTransport:
+    shares_files = False
+
+    def __init__(self, target: SSHTarget) -> None:
+        self.target = target
+        self._client: Any = None
+        self._jumps: list[Any] = []
+        self._sftp: Any = None
+        self._failures = 0
+        self._retry_at = 0.0
+
+    # -- connection ---------------------------------------------------------------------
+    def _settings(self) -> dict[str, Any]:
+        import paramiko
+
+        path = self.target.ssh_config or os.path.expanduser("~/.ssh/config")
+        found: dict[str, Any] = {}
+        if os.path.exists(path):
+            found = dict(paramiko.SSHConfig.from_path(path).lookup(self.target.host))
+        identity = found.get("identityfile") or []
+        return {
+            "hostname": found.get("hostname", self.target.host),
+            "user": self.target.user or found.get("user") or os.environ.get("USER") or "root",
+            "port": int(self.target.port or found.get("port") or 22),
+            "key": self.target.key_filename or (os.path.expanduser(identity[0])
+                                                if identity else None),
+            "proxy_jump": self.target.proxy_jump or found.get("proxyjump"),
+        }
+
+    def _connect_one(self, host: str, user: str, port: int, key: str | None,
+                     sock: Any = None) -> Any:
+        import paramiko
+
+        known = os.path.expanduser(self.target.known_hosts or "~/.ssh/known_hosts")
+        client = paramiko.SSHClient()
+        if os.path.exists(known):
+            client.load_host_keys(known)
+        client.set_missing_host_key_policy(_RecordingPolicy(self.target, known, port))
+        try:
+            client.connect(host, port=port, username=user, key_filename=key, sock=sock,
+                           timeout=self.target.connect_timeout,
+                           banner_timeout=self.target.connect_timeout,
+                           auth_timeout=self.target.connect_timeout,
+                           allow_agent=self.target.use_agent, look_for_keys=key is None)
+        except paramiko.BadHostKeyException as exc:
+            client.close()
+            raise HostKeyError(
+                f"the host key of {_known_hosts_name(host, port)} has CHANGED (it offers "
+                f"{exc.key.get_name()} {exc.key.fingerprint}; {known} has another): this can "
+                "be an attack; if the administrators changed the key, remove the old entry "
+                f"with 'ssh-keygen -R \"{_known_hosts_name(host, port)}\" -f {known}' and "
+                "trust the new one") from None
+        except paramiko.AuthenticationException as exc:
+            client.close()
+            raise HpcflowError(f"ssh to {user}@{host}:{port} refused the credentials ({exc}): "
+                               "check IdentityFile / key_filename and the ssh-agent") from None
+        except HostKeyError:
+            client.close()
+            raise
+        transport = client.get_transport()
+        if transport is not None:
+            transport.set_keepalive(self.target.keepalive)
+        return client
+
+    def _connect(self) -> Any:
+        settings = self._settings()
+        sock = None
+        jumps = []
+        for hop in (settings["proxy_jump"] or "").split(","):
+            hop = hop.strip()
+            if not hop or hop.lower() == "none":
+                continue
+            user, _, hostport = hop.rpartition("@")
+            host, _, port = hostport.partition(":")
+            jump = self._connect_one(host, user or settings["user"], int(port or 22),
+                                     settings["key"], sock)
+            jumps.append(jump)
+            sock = jump.get_transport().open_channel(
+                "direct-tcpip", (settings["hostname"], settings["port"]), ("127.0.0.1", 0))
+        client = self._connect_one(settings["hostname"], settings["user"], settings["port"],
+                                   settings["key"], sock)
+        self._jumps = jumps
+        return client
+
+    def _alive(self) -> bool:
+        transport = self._client.get_transport() if self._client is not None else None
+        return bool(transport is not None and transport.is_active())
+
+    def client(self) -> Any:
+        """The shared connection, (re)made if needed; ``TransportError`` while backing off."""
+        if self._alive():
+            return self._client
+        self._drop()
+        now = time.monotonic()
+        if now < self._retry_at:
+            raise TransportError(f"{self.target.host} is unreachable; next try in "
+                                 f"{self._retry_at - now:.0f} s")
+        try:
+            self._client = self._connect()
+        except HpcflowError:  # a host key or credentials problem: the user must act
+            raise
+        except Exception as exc:  # paramiko.SSHException, socket errors, EOF
+            wait = BACKOFF[min(self._failures, len(BACKOFF) - 1)]
+            self._failures += 1
+            self._retry_at = now + wait
+            raise TransportError(f"cannot connect to {self.target.host}: {exc} (retrying in "
+                                 f"{wait:.0f} s)") from exc
+        if self._failures:
+            log.info("reconnected to %s after %d failed attempts", self.target.host,
+                     self._failures)
+        self._failures = 0
+        return self._client
+
+    def _drop(self) -> None:
+        for conn in (self._sftp, self._client, *reversed(self._jumps)):
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    conn.close()
+        self._sftp = self._client = None
+        self._jumps = []
+
+    def _lost(self, exc: BaseException) -> TransportError:
+        self._drop()
+        return TransportError(f"connection to {self.target.host} lost: {exc}")
+
+    def sftp(self) -> Any:
+        if self._sftp is None or not self._alive():
+            client = self.client()
+            try:
+                self._sftp = client.open_sftp()
+            except Exception as exc:
+                raise self._lost(exc) from exc
+        return self._sftp
+
+    # -- the Transport protocol ---------------------------------------------------------
+    def run(self, argv: list[str], timeout: float = 120.0,
+            input_text: str | None = None) -> CommandResult:
+        client = self.client()
+        try:
+            stdin, stdout, stderr = client.exec_command(shlex.join(argv), timeout=timeout)
+            if input_text is not None:
+                stdin.write(input_text)
+            stdin.channel.shutdown_write()
+            out = stdout.read().decode(errors="replace")
+            err = stderr.read().decode(errors="replace")
+            code = stdout.channel.recv_exit_status()
+        except TimeoutError as exc:
+            raise TransportError(f"{argv[0]} on {self.target.host} did not answer within "
+                                 f"{timeout:.0f} s") from exc
+        except Exception as exc:  # the connection dropped mid-command
+            raise self._lost(exc) from exc
+        return CommandResult(code, out, err)
+
+    def write_files(self, directory: str, files: dict[str, bytes]) -> None:
+        sftp = self.sftp()
+        try:
+            self._makedirs(sftp, directory)
+            for name, data in files.items():
+                tmp = posixpath.join(directory, f".{name}.tmp")
+                with sftp.open(tmp, "wb") as f:
+                    f.set_pipelined(True)
+                    f.write(data)
+                sftp.posix_rename(tmp, posixpath.join(directory, name))
+        except OSError:
+            raise
+        except Exception as exc:
+            raise self._lost(exc) from exc
+
+    @staticmethod
+    def _makedirs(sftp: Any, directory: str) -> None:
+        parts = directory.rstrip("/").split("/")
+        for i in range(2, len(parts) + 1):
+            path = "/".join(parts[:i]) or "/"
+            try:
+                sftp.stat(path)
+            except FileNotFoundError:
+                sftp.mkdir(path, mode=0o700)
+
+    def read_file(self, path: str, max_bytes: int | None = None) -> bytes | None:
+        sftp = self.sftp()
+        try:
+            with sftp.open(path, "rb") as f:
+                if max_bytes is not None:
+                    size = f.stat().st_size
+                    f.seek(max(0, size - max_bytes))
+                data: bytes = f.read()
+                return data
+        except FileNotFoundError:
+            return None
+        except OSError:
+            raise
+        except Exception as exc:
+            raise self._lost(exc) from exc
+
+    def close(self) -> None:
+        self._drop()
