@@ -22,7 +22,6 @@ from typing import Any
 from hpcflow.config_file import DaemonConfig, load_config, parse_config
 from hpcflow.connectors.executors.base import Executor, JobRecord, JobStatus
 from hpcflow.connectors.executors.local import LocalExecutor
-from hpcflow.connectors.schedulers.base import SchedulerError
 from hpcflow.connectors.transports.base import TransportError
 from hpcflow.daemon import states
 from hpcflow.daemon.engine import WAKE_DIR
@@ -508,7 +507,7 @@ class Service:
         for job_id, step, resources, name, step_dir in planned:
             try:
                 native = executor.submit(name, step_dir, self._job_files(step), resources)
-            except SchedulerError as exc:
+            except HpcflowError as exc:  # refused by the scheduler, an untrusted host key, ...
                 refused.append((job_id, step, str(exc)))
                 continue
             except TransportError as exc:

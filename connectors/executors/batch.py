@@ -17,8 +17,10 @@ from typing import Any
 
 from hpcflow.config_file import MachineConfig
 from hpcflow.connectors.executors.base import CLAIM_FILE, RESULT_FILE, JobRecord, JobStatus
+from hpcflow.connectors.executors.relay import bring_back_outputs, prepare_remote_job
 from hpcflow.connectors.schedulers.base import DONE, JobScript, Scheduler, SchedulerError
 from hpcflow.connectors.transports.base import Transport, TransportError
+from hpcflow.errors import HpcflowError
 
 log = logging.getLogger("hpcflow.engine")
 
@@ -47,6 +49,8 @@ class BatchExecutor:
         self.work_root = work_root.rstrip("/")
         self.python = python
         self._live = 0
+        #: Runner bundles known to be on the machine (machines that do not share our files).
+        self._shipped: set[str] = set()
         #: Jobs the last poll could not find, with when that was first seen.
         self._vanished: dict[str, float] = {}
 
@@ -64,10 +68,15 @@ class BatchExecutor:
         ``SchedulerError`` when the scheduler refuses the job, ``TransportError`` when the
         machine cannot be reached (then the job may or may not exist: reconcile)."""
         merged = {**self.machine.resources, **(resources or {})}
+        prepare = list(self.machine.prepare)
+        if not self.transport.shares_files:
+            files, shipping = prepare_remote_job(self.transport, self.work_root, step_dir,
+                                                 files, self._shipped)
+            prepare += shipping
         script = self.scheduler.render(JobScript(
             name=job_name, step_dir=step_dir,
             command=[self.python, "-m", "hpcflow.daemon.runner", step_dir],
-            prepare=list(self.machine.prepare), resources=merged))
+            prepare=prepare, resources=merged))
         try:
             self.transport.write_files(step_dir, {**files, JOB_SCRIPT: script.encode()})
         except TransportError:
@@ -113,6 +122,14 @@ class BatchExecutor:
         result = self._result(job)
         if result is not None:
             self._vanished.pop(job.name, None)
+            if not self.transport.shares_files and result.get("phase") == "Succeeded":
+                try:
+                    bring_back_outputs(self.transport, job.step_dir, result)
+                except TransportError:
+                    raise
+                except (HpcflowError, OSError) as exc:
+                    result = {**result, "phase": "Error", "outputs": None,
+                              "reason": f"cannot bring the outputs back from {self.name}: {exc}"}
             return JobStatus(job.name, "finished", result)
         if state is not None:  # ended without the runner's word
             reason = state.reason or f"the job ended ({state.raw}) without a result"

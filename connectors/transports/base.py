@@ -39,5 +39,8 @@ class Transport(Protocol):
     def read_file(self, path: str, max_bytes: int | None = None) -> bytes | None:
         """The file's bytes (the last ``max_bytes`` of them), or None if it does not exist."""
 
+    def list_files(self, path: str) -> list[str]:
+        """Every file under ``path`` (``[path]`` for a file, ``[]`` if nothing is there)."""
+
     def close(self) -> None:
         """Release connections."""

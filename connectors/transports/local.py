@@ -50,5 +50,11 @@ class LocalTransport:
         except FileNotFoundError:
             return None
 
+    def list_files(self, path: str) -> list[str]:
+        root = Path(path)
+        if root.is_file():
+            return [path]
+        return sorted(str(p) for p in root.rglob("*") if p.is_file()) if root.is_dir() else []
+
     def close(self) -> None:
         pass

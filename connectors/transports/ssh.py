@@ -276,5 +276,31 @@ class SSHTransport:
         except Exception as exc:
             raise self._lost(exc) from exc
 
+    def list_files(self, path: str) -> list[str]:
+        import stat
+
+        sftp = self.sftp()
+        try:
+            try:
+                top = sftp.stat(path)
+            except FileNotFoundError:
+                return []
+            if not stat.S_ISDIR(top.st_mode or 0):
+                return [path]
+            found, pending = [], [path]
+            while pending:
+                folder = pending.pop()
+                for entry in sftp.listdir_attr(folder):
+                    full = posixpath.join(folder, entry.filename)
+                    if stat.S_ISDIR(entry.st_mode or 0):
+                        pending.append(full)
+                    else:
+                        found.append(full)
+            return sorted(found)
+        except OSError:
+            raise
+        except Exception as exc:
+            raise self._lost(exc) from exc
+
     def close(self) -> None:
         self._drop()

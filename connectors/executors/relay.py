@@ -1,0 +1,97 @@
+"""Artifacts and code for a machine that does not share the daemon's files (SSH).
+
+The job cannot reach the daemon's artifact storage, so the daemon relays: before the job,
+the objects of its input artifacts go into ``STEP_DIR/.relay`` on the machine and the job's
+storage becomes that directory (a local storage client there); after the job, the objects of
+its output artifacts come back into the real storage under the same keys. Archives (the
+default) are one object per artifact, so a tree moves as one file. The runner itself is
+shipped as a zip (``bundle.py``) and put on ``PYTHONPATH``.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import shlex
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from hpcflow.connectors.executors.bundle import runner_bundle
+from hpcflow.connectors.storage.base import check_key, storage_from_spec
+from hpcflow.connectors.transports.base import Transport
+from hpcflow.errors import HpcflowError
+
+RELAY_DIR = ".relay"
+
+
+def _object_keys(storage: Any, ref: dict) -> list[str]:
+    keys: list[str] = []
+    for part in ref.get("parts", []):
+        key = check_key(part["key"])
+        if part.get("archive") == "tar":
+            keys.append(key)
+        else:
+            listed = f"{key}/{part['sub']}" if part.get("sub") else key
+            keys += storage.list(listed, recursive=True)
+    return keys
+
+
+def _put_objects(transport: Transport, root: str, storage: Any, keys: list[str]) -> None:
+    by_dir: dict[str, dict[str, bytes]] = {}
+    with tempfile.TemporaryDirectory(prefix="hpcflow-relay-") as tmp:
+        for key in keys:
+            local = Path(tmp) / "object"
+            storage.download(check_key(key), str(local))
+            folder, name = posixpath.split(posixpath.join(root, key))
+            by_dir.setdefault(folder, {})[name] = local.read_bytes()
+    for folder, files in by_dir.items():
+        transport.write_files(folder, files)
+
+
+def prepare_remote_job(transport: Transport, work_root: str, step_dir: str,
+                       files: dict[str, bytes], shipped: set[str]) -> tuple[dict[str, bytes],
+                                                                          list[str]]:
+    """The job's files with its storage pointed at the relay (inputs put there), and the job
+    script lines that put the shipped runner on ``PYTHONPATH``. ``shipped`` remembers the
+    bundles already on the machine."""
+    job = json.loads(files["step.json"])
+    storage = storage_from_spec(job["storage"])
+    relay = f"{step_dir}/{RELAY_DIR}"
+    keys = [k for ref in (job.get("inputs", {}).get("artifacts") or {}).values() if ref
+            for k in _object_keys(storage, ref)]
+    _put_objects(transport, relay, storage, keys)
+    job["relay_to"] = job["storage"]
+    job["storage"] = {"kind": "local", "root": relay}
+    job["wake_dir"] = None  # the daemon's wake directory is not on that machine
+    name, data = runner_bundle()
+    bundle = f"{work_root}/.hpcflow/{name}"
+    if bundle not in shipped:
+        if transport.read_file(bundle, max_bytes=1) is None:
+            transport.write_files(posixpath.dirname(bundle), {name: data})
+        shipped.add(bundle)
+    prepare = [f"export PYTHONPATH={shlex.quote(bundle)}${{PYTHONPATH:+:$PYTHONPATH}}"]
+    return {**files, "step.json": json.dumps(job).encode()}, prepare
+
+
+def bring_back_outputs(transport: Transport, step_dir: str, result: dict) -> None:
+    """Copy the objects of a finished job's output artifacts from its relay into storage."""
+    artifacts = (result.get("outputs") or {}).get("artifacts") or {}
+    if not artifacts:
+        return
+    raw = transport.read_file(f"{step_dir}/step.json")
+    if raw is None:
+        raise HpcflowError(f"{step_dir}/step.json is gone: cannot bring the outputs back")
+    storage = storage_from_spec(json.loads(raw)["relay_to"])
+    relay = f"{step_dir}/{RELAY_DIR}"
+    with tempfile.TemporaryDirectory(prefix="hpcflow-relay-") as tmp:
+        local = Path(tmp) / "object"
+        for ref in artifacts.values():
+            for part in (ref or {}).get("parts", []):
+                base = f"{relay}/{check_key(part['key'])}"
+                for path in transport.list_files(base):
+                    data = transport.read_file(path)
+                    if data is None:
+                        raise HpcflowError(f"output object {path} vanished on the machine")
+                    local.write_bytes(data)
+                    storage.upload(check_key(path[len(relay) + 1:]), str(local))
