@@ -4,6 +4,7 @@ the daemon's files, so inputs and outputs are relayed and hpcflow's runner is sh
 zip (the machine's own /usr/bin/python3 runs it; hpcflow is not installed there)."""
 
 import re
+import time
 from pathlib import Path
 
 from tests.conftest import integrity_ok, run_cli
@@ -71,3 +72,64 @@ def test_an_unknown_host_key_fails_the_steps_with_how_to_trust_it(tmp_path: Path
         assert "engine cycle failed" not in log  # refused cleanly, not through an error
     finally:
         run_cli(["daemon", "stop"], home, tmp_path)
+
+
+SLEEPY_LOOP = '''
+from hpcflow import Step, Workflow, SlurmExecutor, argo_range
+from hpcflow.python import OP, PythonOPTemplate
+
+@OP.function
+def nap(x: int) -> {"y": int}:
+    import time
+    time.sleep(8)
+    return {"y": x + 100}
+
+wf = Workflow("through-restart")
+wf.add(Step("nap", PythonOPTemplate(nap), parameters={"x": "{{item}}"},
+            with_param=argo_range(20),
+            executor=SlurmExecutor(machine="remote", partition="debug", time="0:10:00")))
+wf.submit()
+'''
+
+
+def test_sshd_restarts_while_twenty_jobs_are_live(tmp_path: Path, ssh_env: dict,
+                                                  slurm_env: dict):
+    import os
+    import subprocess
+
+    from tests.conftest import REPO
+
+    home = tmp_path / "home"
+    remote_config(home, ssh_env)
+    state = Path(ssh_env["HPCFLOW_TEST_SSH_KNOWN_HOSTS"]).parent
+    wf_id = _submit(tmp_path, home, SLEEPY_LOOP)
+    services = REPO / "tests" / "services"
+    try:
+        deadline = time.time() + 60
+        while _wait_running(home, tmp_path, wf_id) < 20:
+            assert time.time() < deadline
+            time.sleep(0.5)
+        # sshd goes away with every open session (the daemon's connection drops) ...
+        subprocess.run(["bash", str(services / "stop-sshd.sh"), str(state)], check=True,
+                       capture_output=True)
+        subprocess.run(["pkill", "-f", "sshd: hpctest"], capture_output=True)
+        time.sleep(6)  # ... for a while, during which the daemon polls and fails ...
+        subprocess.run(["bash", str(services / "start-sshd.sh"), str(state)], check=True,
+                       capture_output=True,
+                       env=dict(os.environ, SSHD_SETENV=f"SLURM_CONF={slurm_env['SLURM_CONF']}"))
+        final = _wait(home, tmp_path, wf_id, timeout=180)  # ... and reconnects
+        assert final["phase"] == "Succeeded", final
+        assert final["steps"] == {"Succeeded": 20}
+        steps = _steps(home, tmp_path, wf_id)
+        assert steps["nap"]["outputs"]["parameters"]["y"] == [i + 100 for i in range(20)]
+        log = (home / "logs" / "daemon.log").read_text()
+        assert "polling remote failed" in log and "reconnected to 127.0.0.1" in log
+    finally:
+        run_cli(["daemon", "stop"], home, tmp_path)
+
+
+def _wait_running(home: Path, cwd: Path, wf_id: str) -> int:
+    import json
+
+    data = json.loads(run_cli(["status", wf_id, "--json"], home, cwd).stdout)
+    return int(data["steps"].get("Running", 0))
