@@ -221,9 +221,36 @@ def step_row(home: Path, wf_id: str, step: str) -> Any:
     return rows[0]
 
 
-def step_dir_of(home: Path, step_id: int) -> str | None:
+def step_log(home: Path, step_id: int) -> tuple[str, str] | None:
+    """(where, text) of the log of the step's latest job, read where the job ran (this
+    machine, or the cluster over SSH); None if the step has had no job yet."""
     jobs = store_for(home).jobs_of_step(step_id)
-    return jobs[-1]["step_dir"] if jobs else None
+    if not jobs:
+        return None
+    job = jobs[-1]
+    path = f"{job['step_dir']}/log.txt"
+    if job["executor"] == "local":
+        try:
+            return path, Path(path).read_text(errors="replace")
+        except FileNotFoundError:
+            raise NotFoundError(f"no log file at {path}") from None
+    from hpcflow.config_file import load_config
+    from hpcflow.connectors.executors.registry import make_transport
+
+    machine = load_config(home).machines.get(job["executor"])
+    if machine is None:
+        raise NotFoundError(f"the step ran on machine {job['executor']!r}, which is no longer "
+                            "in the config file: its log cannot be reached")
+    transport = make_transport(machine)
+    try:
+        data = transport.read_file(path)
+    except OSError as exc:
+        raise HpcflowError(f"cannot read {path} on {job['executor']}: {exc}") from None
+    finally:
+        transport.close()
+    if data is None:
+        raise NotFoundError(f"no log file at {path} on {job['executor']}")
+    return f"{job['executor']}:{path}", data.decode(errors="replace")
 
 
 def phase_counts(home: Path, wf_id: str) -> dict[str, int]:

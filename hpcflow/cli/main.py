@@ -278,16 +278,13 @@ def logs(workflow: str, step: str, as_json: bool) -> None:
     home = _home()
     client.workflow_row(home, workflow)
     row = client.step_row(home, workflow, step)
-    step_dir = client.step_dir_of(home, row["id"])
-    if step_dir is None:
+    found = client.step_log(home, row["id"])
+    if found is None:
         fail(f"step {step!r} of {workflow} has not started (phase {row['phase']}): no log yet")
-    log_file = Path(step_dir) / "log.txt"
-    if not log_file.exists():
-        fail(f"no log file at {log_file}")
-    text = log_file.read_text(errors="replace")
+    where, text = found
     if as_json:
         click.echo(json.dumps({"workflow": workflow, "step": row["id"], "name": row["name"],
-                               "phase": row["phase"], "path": str(log_file), "log": text}))
+                               "phase": row["phase"], "path": where, "log": text}))
         return
     click.echo(text, nl=False)
 

@@ -3,6 +3,7 @@ with the real one-node Slurm behind it), as from a workstation: the machine does
 the daemon's files, so inputs and outputs are relayed and hpcflow's runner is shipped as a
 zip (the machine's own /usr/bin/python3 runs it; hpcflow is not installed there)."""
 
+import json
 import re
 import time
 from pathlib import Path
@@ -54,6 +55,10 @@ def test_a_workflow_over_ssh(tmp_path: Path, ssh_env: dict, slurm_env: dict):
         broken = _steps(home, tmp_path, failing)["broken"]
         assert broken["reason"] == "ValueError: cannot handle 7"
         assert "ValueError: cannot handle 7" in (broken["log_tail"] or "")
+        logs = run_cli(["logs", failing, "broken", "--json"], home, tmp_path)
+        shown = json.loads(logs.stdout)  # read over SSH from the job's own output file
+        assert shown["path"].startswith("remote:/home/hpctest/hpcflow-runs/")
+        assert "ValueError: cannot handle 7" in shown["log"]
         assert integrity_ok(home)
     finally:
         run_cli(["daemon", "stop"], home, tmp_path)
