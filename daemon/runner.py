@@ -241,9 +241,29 @@ def notify(job_path: Path) -> None:
         pass
 
 
+def run_pack(step_dirs: list[str]) -> int:
+    """Several steps in one scheduler job (``group_size``), one after the other: each in a
+    forked child with its own log, claim and result, exactly as if it had its own job."""
+    from hpcflow.connectors.executors.forkserver import run_child
+
+    for step_dir in step_dirs:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            run_child(str(Path(step_dir).absolute()), main)
+        _, status = os.waitpid(pid, 0)
+        print(f"hpcflow runner: {step_dir} exited with {os.waitstatus_to_exitcode(status)}",
+              flush=True)
+    return 0
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--pack"] and len(argv) > 1:
+        return run_pack(argv[1:])
     if len(argv) != 1:
-        print("usage: python -m hpcflow.daemon.runner STEP_DIR", file=sys.stderr)
+        print("usage: python -m hpcflow.daemon.runner STEP_DIR | --pack STEP_DIR...",
+              file=sys.stderr)
         return 2
     step_dir = Path(argv[0]).absolute()
     fd = claim(step_dir)

@@ -25,7 +25,7 @@ from hpcflow.connectors.executors.local import LocalExecutor
 from hpcflow.connectors.transports.base import TransportError
 from hpcflow.daemon import states
 from hpcflow.daemon.engine import WAKE_DIR
-from hpcflow.daemon.placement import placement
+from hpcflow.daemon.placement import pack_units, placement
 from hpcflow.daemon.planner import CreateStep, FinishStep, Node, plan_container, root_step
 from hpcflow.daemon.polling import PollSchedule
 from hpcflow.daemon.retry import RetryRow, plan_retry
@@ -55,7 +55,8 @@ def _node(row: Any) -> Node:
 
 def _job_record(row: Any) -> JobRecord:
     return JobRecord(id=row["id"], name=row["name"], step_dir=row["step_dir"],
-                     native_id=row["native_id"], state=row["state"], created_at=row["created_at"])
+                     native_id=row["native_id"], state=row["state"], created_at=row["created_at"],
+                     pack=row["pack"])
 
 
 class Service:
@@ -474,9 +475,10 @@ class Service:
         return files
 
     def submit_ready(self) -> bool:
-        """Submit Ready leaf steps, as many per executor as it has free slots. The intent
-        (job row with its deterministic name) commits before the submission, the job id
-        right after it (exactly-once: see ``recover``)."""
+        """Submit Ready leaf steps, as many scheduler jobs per executor as it has free slots
+        (steps asking for ``group_size`` share jobs). The intent (job rows with their
+        deterministic names) commits before the submission, the job id right after it
+        (exactly-once: see ``recover``)."""
         changed = self._reconcile_unsure()
         for name in self.store.ready_executors():
             try:
@@ -486,83 +488,131 @@ class Service:
                 changed = True
                 continue
             slots = executor.free_slots()
-            rows = self.store.ready_pods(name, slots) if slots > 0 else []
-            if rows:
-                changed |= self._submit_to(executor, [(r, self.executor_of(r)[1])
-                                                      for r in rows])
+            if slots <= 0:
+                continue
+            can_pack = hasattr(executor, "submit_pack")
+            rows = self.store.ready_pods(name, READY_BATCH if can_pack else slots)
+            units = pack_units([(r, self.executor_of(r)[1]) for r in rows], slots, can_pack)
+            if units:
+                changed |= self._submit_to(executor, units)
         return changed
 
-    def _submit_to(self, executor: Executor, steps: list[tuple[Any, dict]]) -> bool:
+    def _submit_to(self, executor: Executor, units: list[list[tuple[Any, dict]]]) -> bool:
         planned = []
         with self.store.write() as conn:
-            for step, resources in steps:
-                attempt = step["attempt"] or 0
-                name = f"hpcflow-{step['workflow_id']}-{step['id']}-{attempt}"
-                step_dir = executor.step_dir(step["workflow_id"], step["id"], step["name"],
-                                             attempt)
-                job_id = self.store.insert_job_intent(conn, step["id"], step["workflow_id"],
-                                                      executor.name, name, step_dir)
-                planned.append((job_id, step, resources, name, step_dir))
+            for unit in units:
+                members = []
+                pack = None
+                for step, _resources in unit:
+                    attempt = step["attempt"] or 0
+                    name = f"hpcflow-{step['workflow_id']}-{step['id']}-{attempt}"
+                    pack = pack or (f"{name}-pack" if len(unit) > 1 else None)
+                    step_dir = executor.step_dir(step["workflow_id"], step["id"], step["name"],
+                                                 attempt)
+                    job_id = self.store.insert_job_intent(conn, step["id"], step["workflow_id"],
+                                                          executor.name, name, step_dir, pack)
+                    members.append((job_id, step, name, step_dir))
+                planned.append((pack, unit[0][1], members))
         submitted, refused = [], []
-        for job_id, step, resources, name, step_dir in planned:
+        for pack, resources, members in planned:
             try:
-                native = executor.submit(name, step_dir, self._job_files(step), resources)
+                if pack is None:
+                    job_id, step, name, step_dir = members[0]
+                    native = executor.submit(name, step_dir, self._job_files(step), resources)
+                else:
+                    native = executor.submit_pack(  # type: ignore[attr-defined]
+                        pack, [(d, self._job_files(s)) for _, s, _, d in members], resources)
             except HpcflowError as exc:  # refused by the scheduler, an untrusted host key, ...
-                refused.append((job_id, step, str(exc)))
+                refused += [(m[0], m[1], str(exc)) for m in members]
                 continue
             except TransportError as exc:
                 log.warning("submitting %s to %s failed (%s): will look for it by name",
-                            name, executor.name, exc)
-                self._unsure_jobs.add(job_id)
+                            pack or members[0][2], executor.name, exc)
+                self._unsure_jobs.update(m[0] for m in members)
                 continue
-            submitted.append((job_id, step, native))
+            submitted += [(m[0], m[1], native, pack) for m in members]
             if os.environ.get("HPCFLOW_FAULT") == "kill-after-submit":
                 # Fault injection for the exactly-once test: die between the scheduler's
                 # answer and the commit of the job id, the worst moment to crash.
-                log.error("fault injection: SIGKILL after submitting %s as %s", name, native)
+                log.error("fault injection: SIGKILL after submitting %s as %s",
+                          pack or members[0][2], native)
                 os.kill(os.getpid(), signal.SIGKILL)
         with self.store.write() as conn:
-            for job_id, step, native in submitted:
-                self.store.set_job_submitted(conn, job_id, native, self._timeout_of(step))
-                self.store.set_step_phase(conn, step["id"], states.PENDING, states.RUNNING,
-                                          workflow_id=step["workflow_id"])
+            for job_id, step, native, pack in submitted:
+                self._mark_submitted(conn, job_id, step, native, pack)
             for job_id, step, reason in refused:
                 self.store.set_job_finished(conn, job_id, "refused", None, reason)
                 self._fail_step(conn, step, reason)
         self.schedule.kick(executor.name, time.time())
         return True
 
+    def _mark_submitted(self, conn: Any, job_id: int, step: Any, native: str,
+                        pack: str | None) -> None:
+        # A packed step shares its job: the engine's per-step timeout cannot kill it alone,
+        # so packs rely on the scheduler's time limit (time=).
+        timeout = None if pack else self._timeout_of(step)
+        self.store.set_job_submitted(conn, job_id, native, timeout)
+        if step["phase"] == states.PENDING:
+            self.store.set_step_phase(conn, step["id"], states.PENDING, states.RUNNING,
+                                      workflow_id=step["workflow_id"])
+
     def _reconcile_unsure(self) -> bool:
-        """Submissions cut off by a transport error: find each job by name, or submit it."""
+        """Submissions cut off by a crash or a transport error: find each job (or pack) by
+        name, or submit what never ran, once."""
         changed = False
-        for job_id in sorted(self._unsure_jobs):
-            row = self.store.conn.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
-            if row is None or row["state"] != "intent":
-                self._unsure_jobs.discard(job_id)
-                continue
-            step = self.store.existing_step(row["step_id"])
-            _, resources = self.executor_of(step)
+        rows = [self.store.conn.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
+                for job_id in sorted(self._unsure_jobs)]
+        groups: dict[str, list[Any]] = {}
+        for row in rows:
+            if row is not None and row["state"] == "intent":
+                groups.setdefault(row["pack"] or row["name"], []).append(row)
+        self._unsure_jobs = {r["id"] for group in groups.values() for r in group}
+        for group in groups.values():
+            steps = [self.store.existing_step(r["step_id"]) for r in group]
+            _, resources = self.executor_of(steps[0])
+            resources = {k: v for k, v in resources.items() if k != "group_size"}
             try:
-                native = self.executor(row["executor"]).reconcile(
-                    _job_record(row), self._job_files(step), resources)
+                executor = self.executor(group[0]["executor"])
+                natives = self._find_or_submit(executor, group, steps, resources)
             except TransportError as exc:
-                log.warning("%s still unreachable (%s)", row["executor"], exc)
+                log.warning("%s still unreachable (%s)", group[0]["executor"], exc)
                 return changed
             except HpcflowError as exc:  # refused by the scheduler, or no such machine
                 with self.store.write() as conn:
-                    self.store.set_job_finished(conn, job_id, "refused", None, str(exc))
-                    self._fail_step(conn, step, str(exc))
-                self._unsure_jobs.discard(job_id)
+                    for row, step in zip(group, steps, strict=True):
+                        self.store.set_job_finished(conn, row["id"], "refused", None, str(exc))
+                        self._fail_step(conn, step, str(exc))
+                self._unsure_jobs.difference_update(r["id"] for r in group)
                 continue
             with self.store.write() as conn:
-                self.store.set_job_submitted(conn, job_id, native, self._timeout_of(step))
-                if step["phase"] == states.PENDING:
-                    self.store.set_step_phase(conn, step["id"], states.PENDING, states.RUNNING,
-                                              workflow_id=step["workflow_id"])
-            log.info("reconciled job %s (%s)", row["name"], native)
-            self._unsure_jobs.discard(job_id)
+                for row, step in zip(group, steps, strict=True):
+                    self._mark_submitted(conn, row["id"], step, natives[row["id"]], row["pack"])
+            log.info("reconciled %s (%s)", group[0]["pack"] or group[0]["name"],
+                     ", ".join(sorted(set(natives.values()))))
+            self._unsure_jobs.difference_update(r["id"] for r in group)
             changed = True
         return changed
+
+    def _find_or_submit(self, executor: Any, group: list[Any], steps: list[Any],
+                        resources: dict) -> dict[int, str]:
+        """Native ids for intent rows: a single job through the executor's reconcile; a pack
+        found by its name, else its steps that left traces adopted and the rest packed anew."""
+        if not group[0]["pack"]:
+            return {group[0]["id"]: executor.reconcile(_job_record(group[0]),
+                                                       self._job_files(steps[0]), resources)}
+        pack = group[0]["pack"]
+        found = executor.find(pack)
+        if found:
+            log.info("pack %s found in %s as %s: not submitted again", pack, executor.name,
+                     found)
+            return {r["id"]: found for r in group}
+        natives = {r["id"]: "adopted" for r in group if executor.ran(r["step_dir"])}
+        rest = [(r, s) for r, s in zip(group, steps, strict=True) if r["id"] not in natives]
+        if rest:
+            native = executor.submit_pack(pack, [(r["step_dir"], self._job_files(s))
+                                                 for r, s in rest], resources)
+            natives.update({r["id"]: native for r, _ in rest})
+        return natives
 
     def _fail_unsubmitted(self, steps: list[Any], reason: str) -> None:
         with self.store.write() as conn:

@@ -22,7 +22,7 @@ from typing import Any
 from hpcflow.daemon import states
 from hpcflow.errors import StoreError
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 STORE_FILE = "store.db"
 
 
@@ -105,9 +105,18 @@ def _add_step_executor_v4(conn: sqlite3.Connection) -> None:
     steps.create_index(["phase", "type", "executor"], if_not_exists=True)
 
 
+def _add_job_pack_v5(conn: sqlite3.Connection) -> None:
+    """Jobs packed into one scheduler job (``group_size``) share a pack name."""
+    import sqlite_utils
+
+    jobs = sqlite_utils.Database(conn).table("jobs")
+    jobs.add_column("pack", str)
+    jobs.create_index(["pack"], if_not_exists=True)
+
+
 #: version -> function bringing the schema from version-1 to version.
 MIGRATIONS = {1: _create_schema_v1, 2: _add_depth_and_log_tail_v2,
-              3: _add_suspended_and_pruned_v3, 4: _add_step_executor_v4}
+              3: _add_suspended_and_pruned_v3, 4: _add_step_executor_v4, 5: _add_job_pack_v5}
 
 
 def _check_private(path: Path, what: str) -> None:
@@ -481,11 +490,12 @@ class Store:
 
     # -- jobs -------------------------------------------------------------------
     def insert_job_intent(self, conn: sqlite3.Connection, step_id: int, wf_id: str,
-                          executor: str, name: str, step_dir: str) -> int:
+                          executor: str, name: str, step_dir: str,
+                          pack: str | None = None) -> int:
         cur = conn.execute(
-            "INSERT INTO jobs(step_id, workflow_id, executor, name, state, step_dir, created_at) "
-            "VALUES (?, ?, ?, ?, 'intent', ?, ?)",
-            (step_id, wf_id, executor, name, step_dir, time.time()),
+            "INSERT INTO jobs(step_id, workflow_id, executor, name, state, step_dir, created_at, "
+            "pack) VALUES (?, ?, ?, ?, 'intent', ?, ?, ?)",
+            (step_id, wf_id, executor, name, step_dir, time.time(), pack),
         )
         self.add_event(conn, wf_id, "job", step_id, None, "intent", name)
         return int(cur.lastrowid or 0)

@@ -30,6 +30,8 @@ class JobRecord:
     native_id: str | None
     state: str
     created_at: float
+    #: The scheduler job this step shares with others (``group_size``), if any.
+    pack: str | None = None
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import posixpath
 import re
 import time
 from typing import Any
@@ -67,24 +68,50 @@ class BatchExecutor:
         """Write the step's files and job script, submit it; the job id. Raises
         ``SchedulerError`` when the scheduler refuses the job, ``TransportError`` when the
         machine cannot be reached (then the job may or may not exist: reconcile)."""
-        merged = {**self.machine.resources, **(resources or {})}
+        prepare = self._write_step(step_dir, files)
+        return self._submit_script(job_name, step_dir, [step_dir], prepare, resources)
+
+    def submit_pack(self, pack_name: str, members: list[tuple[str, dict[str, bytes]]],
+                    resources: dict[str, Any] | None = None) -> str:
+        """Several steps (step directory, files) as ONE scheduler job called ``pack_name``
+        (``group_size``): the runner runs them one after the other, each with its own
+        directory, log and result. The job's own output goes to ``packs/PACK/log.txt``."""
+        prepare: list[str] = []
+        for step_dir, files in members:
+            prepare = self._write_step(step_dir, files)
+        pack_dir = f"{posixpath.dirname(members[0][0])}/packs/{pack_name}"
+        return self._submit_script(pack_name, pack_dir, [d for d, _ in members], prepare,
+                                   resources)
+
+    def _write_step(self, step_dir: str, files: dict[str, bytes]) -> list[str]:
+        """Put a step's files on the machine; the job script lines it needs there."""
         prepare = list(self.machine.prepare)
         if not self.transport.shares_files:
             files, shipping = prepare_remote_job(self.transport, self.work_root, step_dir,
                                                  files, self._shipped)
             prepare += shipping
-        script = self.scheduler.render(JobScript(
-            name=job_name, step_dir=step_dir,
-            command=[self.python, "-m", "hpcflow.daemon.runner", step_dir],
-            prepare=prepare, resources=merged))
+        self._write(step_dir, files)
+        return prepare
+
+    def _write(self, directory: str, files: dict[str, bytes]) -> None:
         try:
-            self.transport.write_files(step_dir, {**files, JOB_SCRIPT: script.encode()})
+            self.transport.write_files(directory, files)
         except TransportError:
             raise
         except OSError as exc:  # permission denied, disk full: the step cannot run there
-            raise SchedulerError(f"cannot write the job's files in {step_dir} on "
+            raise SchedulerError(f"cannot write the job's files in {directory} on "
                                  f"{self.name}: {exc}") from exc
-        done = self.transport.run(self.scheduler.submit_argv(f"{step_dir}/{JOB_SCRIPT}"))
+
+    def _submit_script(self, name: str, job_dir: str, step_dirs: list[str],
+                       prepare: list[str], resources: dict[str, Any] | None) -> str:
+        runner = [self.python, "-m", "hpcflow.daemon.runner"]
+        command = runner + (step_dirs if len(step_dirs) == 1 and step_dirs[0] == job_dir
+                            else ["--pack", *step_dirs])
+        script = self.scheduler.render(JobScript(
+            name=name, step_dir=job_dir, command=command, prepare=prepare,
+            resources={**self.machine.resources, **(resources or {})}))
+        self._write(job_dir, {JOB_SCRIPT: script.encode()})
+        done = self.transport.run(self.scheduler.submit_argv(f"{job_dir}/{JOB_SCRIPT}"))
         if not done.ok:
             raise SchedulerError(f"{self.scheduler.submit_argv('')[0]} refused the job: "
                                  f"{(done.stderr or done.stdout).strip()[:500]}")
@@ -116,10 +143,13 @@ class BatchExecutor:
         return self.scheduler.parse_accounting(done.stdout) if done.ok else {}
 
     def _status(self, job: JobRecord, state: Any) -> JobStatus:
-        if state is not None and state.state != DONE:
+        if state is not None and state.state != DONE and job.pack is None:
             self._vanished.pop(job.name, None)
             return JobStatus(job.name, "running")
+        # A packed step can end while its pack's job goes on with the next steps.
         result = self._result(job)
+        if result is None and state is not None and state.state != DONE:
+            return JobStatus(job.name, "running")
         if result is not None:
             self._vanished.pop(job.name, None)
             if not self.transport.shares_files and result.get("phase") == "Succeeded":
@@ -155,25 +185,34 @@ class BatchExecutor:
         except ValueError:
             return None  # being written: the next poll reads it
 
+    def find(self, job_name: str) -> str | None:
+        """The id of a live job called ``job_name``, if the scheduler knows one."""
+        done = self.transport.run(self.scheduler.find_argv(job_name))
+        if not done.ok:
+            raise TransportError(f"cannot look for job {job_name}: {done.stderr.strip()[:300]}")
+        found = self.scheduler.parse_find(done.stdout)
+        return found[0] if found else None
+
+    def ran(self, step_dir: str) -> bool:
+        """The runner left traces in ``step_dir`` (its claim or its result)."""
+        return any(self.transport.read_file(f"{step_dir}/{marker}", max_bytes=64) is not None
+                   for marker in (RESULT_FILE, CLAIM_FILE))
+
     def reconcile(self, job: JobRecord, files: dict[str, bytes],
                   resources: dict[str, Any] | None = None) -> str:
         """After a crash between the intent and the recorded job id: find the job by its
         name, or by the runner's traces in its directory, else submit it (once)."""
-        done = self.transport.run(self.scheduler.find_argv(job.name))
-        if not done.ok:
-            raise TransportError(f"cannot look for job {job.name}: {done.stderr.strip()[:300]}")
-        found = self.scheduler.parse_find(done.stdout)
+        found = self.find(job.name)
         if found:
             log.info("job %s found in %s as %s: not submitted again", job.name,
-                     self.scheduler.name, found[0])
-            return found[0]
-        for marker in (RESULT_FILE, CLAIM_FILE):
-            if self.transport.read_file(f"{job.step_dir}/{marker}", max_bytes=64) is not None:
-                return job.native_id or "adopted"
+                     self.scheduler.name, found)
+            return found
+        if self.ran(job.step_dir):
+            return job.native_id or "adopted"
         return self.submit(job.name, job.step_dir, files, resources)
 
     def cancel(self, jobs: list[JobRecord]) -> None:
-        ids = [j.native_id for j in jobs if j.native_id and j.native_id.isdigit()]
+        ids = sorted({j.native_id for j in jobs if j.native_id and j.native_id.isdigit()})
         if ids:
             done = self.transport.run(self.scheduler.cancel_argv(ids))
             if not done.ok:

@@ -28,7 +28,7 @@ def _reap(signum: int, frame: object) -> None:
                 return
 
 
-def _run_child(step_dir: str, runner_main: object) -> None:
+def run_child(step_dir: str, runner_main: object) -> None:
     """In the forked child: become a session leader with the step's log as stdout/stderr."""
     try:
         os.setsid()
@@ -76,7 +76,7 @@ def serve(requests: IO[str], replies: IO[str]) -> None:
             continue
         if pid == 0:
             requests.close()
-            _run_child(step_dir, runner.main)
+            run_child(step_dir, runner.main)
         replies.write(f"{pid}\n")
         replies.flush()
 

@@ -4,6 +4,7 @@ and a job Slurm kills for its time limit fails its step with that reason."""
 
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -128,5 +129,98 @@ def test_a_job_killed_for_its_time_limit(tmp_path: Path, slurm_env: dict):
                                                   tmp_path).stdout) if s["name"] == "slow")
         assert "time limit (Slurm TIMEOUT)" in step["reason"], step
         assert "DUE TO TIME LIMIT" in (step["log_tail"] or "")  # slurmstepd's own line
+    finally:
+        run_cli(["daemon", "stop"], home, tmp_path)
+
+
+PACKED = '''
+from hpcflow import Step, Workflow, SlurmExecutor, argo_range
+from hpcflow.python import OP, PythonOPTemplate
+
+@OP.function
+def tiny(x: int) -> {"y": int}:
+    return {"y": 2 * x}
+
+@OP.function
+def total(ys: list) -> {"s": int}:
+    return {"s": sum(ys)}
+
+wf = Workflow("packed")
+fan = Step("tiny", PythonOPTemplate(tiny), parameters={"x": "{{item}}"},
+           with_param=argo_range(NITEMS),
+           executor=SlurmExecutor(partition="debug", time="0:10:00", group_size=GROUP))
+wf.add(fan)
+wf.add(Step("total", PythonOPTemplate(total), parameters={"ys": fan.outputs.parameters["y"]}))
+wf.submit()
+'''
+
+
+def _packed_jobs(jobcomp: str, wf_id: str, expected: int) -> list[str]:
+    deadline = time.time() + 30
+    while True:
+        names = re.findall(rf" Name=(hpcflow-{wf_id}-\d+-\d+-pack) ", Path(jobcomp).read_text())
+        if len(names) >= expected or time.time() > deadline:
+            return names
+        time.sleep(0.5)
+
+
+def test_a_thousand_tiny_steps_in_ten_jobs(tmp_path: Path, slurm_env: dict):
+    home = tmp_path / "home"
+    script = tmp_path / "packed.py"
+    script.write_text(PACKED.replace("NITEMS", "1000").replace("GROUP", "100"))
+    done = run_cli(["submit", str(script)], home, tmp_path)
+    assert done.returncode == 0, done.stderr
+    wf_id = done.stdout.strip()
+    try:
+        deadline = time.time() + 400
+        while True:
+            data = json.loads(run_cli(["status", wf_id, "--json"], home, tmp_path).stdout)
+            if data["phase"] not in ("Pending", "Running"):
+                break
+            assert time.time() < deadline, data
+            time.sleep(2)
+        assert data["phase"] == "Succeeded", data
+        assert data["steps"] == {"Succeeded": 1001}
+        steps = json.loads(run_cli(["steps", wf_id, "--json"], home, tmp_path).stdout)
+        total = next(s for s in steps if s["name"] == "total")
+        assert total["outputs"]["parameters"]["s"] == 2 * sum(range(1000))
+        names = _packed_jobs(slurm_env["HPCFLOW_TEST_SLURM_JOBCOMP"], wf_id, 10)
+        assert len(names) == 10 and len(set(names)) == 10, names  # 10 jobs, none twice
+        text = Path(slurm_env["HPCFLOW_TEST_SLURM_JOBCOMP"]).read_text()
+        singles = re.findall(rf" Name=hpcflow-{wf_id}-\d+-\d+ ", text)
+        assert singles == []  # no step had a job of its own
+    finally:
+        run_cli(["daemon", "stop"], home, tmp_path)
+
+
+def test_sigkill_right_after_a_pack_was_submitted(tmp_path: Path, slurm_env: dict):
+    home = tmp_path / "home"
+    script = tmp_path / "packed.py"
+    script.write_text(PACKED.replace("NITEMS", "30").replace("GROUP", "10"))
+    cli = [sys.executable, "-m", "hpcflow.cli.main"]
+    done = subprocess.run([*cli, "submit", str(script)], cwd=tmp_path, capture_output=True,
+                          text=True, env=_env(home, HPCFLOW_FAULT="kill-after-submit"))
+    assert done.returncode == 0, done.stderr
+    wf_id = done.stdout.strip()
+    try:
+        log = home / "logs" / "daemon.log"
+        deadline = time.time() + 30
+        while "fault injection: SIGKILL after submitting" not in (
+                log.read_text() if log.exists() else ""):
+            assert time.time() < deadline
+            time.sleep(0.1)
+        time.sleep(1)
+        assert run_cli(["daemon", "start"], home, tmp_path).returncode == 0
+        deadline = time.time() + 200
+        while True:
+            data = json.loads(run_cli(["status", wf_id, "--json"], home, tmp_path).stdout)
+            if data["phase"] not in ("Pending", "Running"):
+                break
+            assert time.time() < deadline, data
+            time.sleep(1)
+        assert data["phase"] == "Succeeded", data
+        assert "found in slurm as" in log.read_text()
+        names = _packed_jobs(slurm_env["HPCFLOW_TEST_SLURM_JOBCOMP"], wf_id, 3)
+        assert len(names) == 3 and len(set(names)) == 3, names
     finally:
         run_cli(["daemon", "stop"], home, tmp_path)
