@@ -64,14 +64,20 @@ def prepare_remote_job(transport: Transport, work_root: str, step_dir: str,
     job["relay_to"] = job["storage"]
     job["storage"] = {"kind": "local", "root": relay}
     job["wake_dir"] = None  # the daemon's wake directory is not on that machine
+    bundle = ship_runner(transport, work_root, shipped)
+    prepare = [f"export PYTHONPATH={shlex.quote(bundle)}${{PYTHONPATH:+:$PYTHONPATH}}"]
+    return {**files, "step.json": json.dumps(job).encode()}, prepare
+
+
+def ship_runner(transport: Transport, work_root: str, shipped: set[str]) -> str:
+    """Put this hpcflow's runner bundle under ``work_root/.hpcflow`` (once); its path."""
     name, data = runner_bundle()
     bundle = f"{work_root}/.hpcflow/{name}"
     if bundle not in shipped:
         if transport.read_file(bundle, max_bytes=1) is None:
             transport.write_files(posixpath.dirname(bundle), {name: data})
         shipped.add(bundle)
-    prepare = [f"export PYTHONPATH={shlex.quote(bundle)}${{PYTHONPATH:+:$PYTHONPATH}}"]
-    return {**files, "step.json": json.dumps(job).encode()}, prepare
+    return bundle
 
 
 def bring_back_outputs(transport: Transport, step_dir: str, result: dict) -> None:

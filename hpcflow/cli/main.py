@@ -307,8 +307,9 @@ def resubmit(workflow: str, reuse_succeeded: bool, keys: tuple[str, ...]) -> Non
 
 from hpcflow.cli.control_cmds import gc, resume, retry, suspend, terminate  # noqa: E402
 from hpcflow.cli.daemon_cmds import daemon  # noqa: E402
+from hpcflow.cli.doctor_cmd import doctor  # noqa: E402
 
-for command in (terminate, retry, suspend, resume, gc, daemon):
+for command in (terminate, retry, suspend, resume, gc, daemon, doctor):
     main.add_command(command)
 
 
