@@ -37,6 +37,9 @@ _EXPORTS = {
     "s3_config": "hpcflow.settings",
     "HpcflowError": "hpcflow.errors",
     "SlurmExecutor": "hpcflow.executors",
+    "PBSExecutor": "hpcflow.executors",
+    "LSFExecutor": "hpcflow.executors",
+    "SGEExecutor": "hpcflow.executors",
 }
 
 __all__ = sorted(_EXPORTS)

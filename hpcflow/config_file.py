@@ -41,7 +41,7 @@ class PollBounds:
 
 
 #: Batch schedulers a machine can name.
-SCHEDULERS = ("slurm",)
+SCHEDULERS = ("slurm", "pbs", "lsf", "sge")
 #: A cluster's scheduler is asked less often than the local process table.
 BATCH_POLL = PollBounds(1.0, 30.0)
 
@@ -71,6 +71,8 @@ class MachineConfig:
     resources: dict[str, Any] = field(default_factory=dict)
     #: Jobs of this machine in the queue at once.
     max_jobs: int = 500
+    #: Not declared: the default machine named after its scheduler.
+    implicit: bool = False
 
 
 @dataclass(frozen=True)
@@ -204,7 +206,8 @@ def parse_config(data: dict, path: Path | None = None) -> DaemonConfig:
         poll[name] = _poll_bounds(table, f"machines.{name}", BATCH_POLL)
     for scheduler in SCHEDULERS:  # SlurmExecutor() with no machine: this machine's Slurm
         if scheduler not in machines:
-            machines[scheduler] = MachineConfig(name=scheduler, scheduler=scheduler)
+            machines[scheduler] = MachineConfig(name=scheduler, scheduler=scheduler,
+                                                implicit=True)
             poll[scheduler] = BATCH_POLL
     return DaemonConfig(path=path, log_level=level, idle_interval=idle,
                         local_parallelism=parallelism, poll=poll, machines=machines)

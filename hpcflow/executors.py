@@ -12,45 +12,9 @@ from typing import Any
 from hpcflow.errors import WorkflowDefinitionError
 
 
-class SlurmExecutor:
-    """A step as a Slurm job: ``SlurmExecutor(machine="mycluster", partition="cpu", time="1:00:00",
-    cpus_per_task=4, mem="8G", gpus=1, account=..., qos=..., extra_directives=["--exclusive"],
-    group_size=100)``.
-    """
-
-    scheduler = "slurm"
-    RESOURCES = ("partition", "nodes", "ntasks", "ntasks_per_node", "cpus_per_task", "gpus",
-                 "mem", "mem_per_cpu", "time", "account", "qos", "constraint", "reservation",
-                 "exclusive")
-
-    def __init__(self, machine: str | None = None, extra_directives: list[str] | None = None,
-                 group_size: int | None = None, **resources: Any) -> None:
-        unknown = sorted(set(resources) - set(self.RESOURCES))
-        if unknown:
-            raise WorkflowDefinitionError(
-                f"{type(self).__name__} has no resource {unknown[0]!r} (known: "
-                f"{', '.join(self.RESOURCES)}, extra_directives)")
-        if machine is not None and not isinstance(machine, str):
-            raise WorkflowDefinitionError(f"machine must be a name, not {machine!r}")
-        self.machine = machine
-        self.resources = {k: v for k, v in resources.items() if v is not None}
-        if extra_directives:
-            self.resources["extra_directives"] = list(extra_directives)
-        if group_size is not None:
-            # Steps of a loop (or any Ready steps with the same resources) share one job, N at
-            # a time, so that 1000 tiny steps are not 1000 queue entries.
-            if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1:
-                raise WorkflowDefinitionError(f"group_size must be a positive integer, not "
-                                              f"{group_size!r}")
-            self.resources["group_size"] = group_size
-
-    def to_spec(self) -> dict[str, Any]:
-        return {"kind": "batch", "scheduler": self.scheduler,
-                "machine": self.machine or self.scheduler, "resources": self.resources}
-
-
-class _BatchExecutor:
-    """What ``PBSExecutor`` and ``LSFExecutor`` share (``SlurmExecutor``'s shape)."""
+class BatchExecutorSpec:
+    """A step as a job of a batch scheduler: a machine of the config file and the job's
+    resources (checked against the scheduler's ``RESOURCES``), plus ``group_size``."""
 
     scheduler = ""
     RESOURCES: tuple[str, ...] = ()
@@ -81,7 +45,19 @@ class _BatchExecutor:
                 "machine": self.machine or self.scheduler, "resources": self.resources}
 
 
-class PBSExecutor(_BatchExecutor):
+class SlurmExecutor(BatchExecutorSpec):
+    """A step as a Slurm job: ``SlurmExecutor(machine="mycluster", partition="cpu", time="1:00:00",
+    cpus_per_task=4, mem="8G", gpus=1, account=..., qos=..., extra_directives=["--exclusive"],
+    group_size=100)``.
+    """
+
+    scheduler = "slurm"
+    RESOURCES = ("partition", "nodes", "ntasks", "ntasks_per_node", "cpus_per_task", "gpus",
+                 "mem", "mem_per_cpu", "time", "account", "qos", "constraint", "reservation",
+                 "exclusive")
+
+
+class PBSExecutor(BatchExecutorSpec):
     """A step as a PBS (OpenPBS, PBS Professional) job: ``PBSExecutor(machine="mycluster",
     queue="workq", walltime="1:00:00", ncpus=4, mem="8gb", ngpus=1, account=...,
     extra_directives=["-l place=excl"])``. ``ncpus``, ``mem`` and ``ngpus`` form one
@@ -92,7 +68,7 @@ class PBSExecutor(_BatchExecutor):
     RESOURCES = ("queue", "account", "walltime", "ncpus", "mem", "ngpus", "place")
 
 
-class LSFExecutor(_BatchExecutor):
+class LSFExecutor(BatchExecutorSpec):
     """A step as an LSF job: ``LSFExecutor(machine="mycluster", queue="normal", runlimit=90,
     ntasks=4, mem="8GB", gpus=1, project=..., exclusive=True,
     extra_directives=['-R "span[hosts=1]"'])``. ``runlimit`` is LSF's ``-W``: minutes or
@@ -103,7 +79,7 @@ class LSFExecutor(_BatchExecutor):
     RESOURCES = ("queue", "project", "runlimit", "ntasks", "mem", "gpus", "exclusive")
 
 
-class SGEExecutor(_BatchExecutor):
+class SGEExecutor(BatchExecutorSpec):
     """A step as a Grid Engine job: ``SGEExecutor(machine="mycluster", queue="all.q",
     time="1:00:00", mem="4G", pe="smp", slots=4, account=..., project=...,
     extra_directives=["-l gpu=1"])``. ``time`` is h_rt (seconds or ``H:MM:SS``); ``mem`` is

@@ -128,10 +128,15 @@ class BatchExecutor:
             raise TransportError(f"{self.scheduler.poll_argv(ids)[0]} failed: "
                                  f"{done.stderr.strip()[:300]}")
         states = self.scheduler.parse_poll(done.stdout)
-        missing = [i for i in ids if i not in states]
-        if missing:
-            states.update(self._accounting(missing))
-        statuses = [self._status(job, states.get(job.native_id or "")) for job in jobs]
+        # Jobs the scheduler has forgotten: most left their result; only the others are worth
+        # an accounting query (which can scan a whole accounting file per job).
+        read = {j.name: self._result(j) for j in jobs if (j.native_id or "") not in states}
+        unexplained = sorted({j.native_id for j in jobs
+                              if j.native_id and j.name in read and read[j.name] is None})
+        if unexplained:
+            states.update(self._accounting(unexplained))
+        statuses = [self._status(job, states.get(job.native_id or ""), read)
+                    for job in jobs]
         self._live = sum(1 for s in statuses if s.state == "running")
         return statuses
 
@@ -142,12 +147,13 @@ class BatchExecutor:
         done = self.transport.run(argv)
         return self.scheduler.parse_accounting(done.stdout) if done.ok else {}
 
-    def _status(self, job: JobRecord, state: Any) -> JobStatus:
+    def _status(self, job: JobRecord, state: Any, read: dict[str, dict | None]) -> JobStatus:
+        """``read`` holds the results this poll already read, by job name."""
         if state is not None and state.state != DONE and job.pack is None:
             self._vanished.pop(job.name, None)
             return JobStatus(job.name, "running")
         # A packed step can end while its pack's job goes on with the next steps.
-        result = self._result(job)
+        result = read[job.name] if job.name in read else self._result(job)
         if result is None and state is not None and state.state != DONE:
             return JobStatus(job.name, "running")
         if result is not None:

@@ -19,6 +19,18 @@ def make_scheduler(name: str) -> Scheduler:
         from hpcflow.connectors.schedulers.slurm import SlurmScheduler
 
         return SlurmScheduler()
+    if name == "sge":
+        from hpcflow.connectors.schedulers.sge import SGEScheduler
+
+        return SGEScheduler()
+    if name == "pbs":
+        from hpcflow.connectors.schedulers.pbs import PBSScheduler
+
+        return PBSScheduler()
+    if name == "lsf":
+        from hpcflow.connectors.schedulers.lsf import LSFScheduler
+
+        return LSFScheduler()
     raise HpcflowError(f"unknown scheduler {name!r}")
 
 

@@ -17,6 +17,7 @@ import os
 import pytest
 
 SLURM_VARS = ("SLURM_CONF", "HPCFLOW_TEST_SLURM_JOBCOMP")
+SGE_VARS = ("SGE_ROOT", "SGE_CELL", "HPCFLOW_TEST_SGE")
 SSH_VARS = (
     "HPCFLOW_TEST_SSH_HOST",
     "HPCFLOW_TEST_SSH_PORT",
@@ -56,3 +57,13 @@ def ssh_env() -> dict[str, str]:
     ssh sessions there have ``SLURM_CONF`` set, so Slurm commands work remotely.
     """
     return _require(SSH_VARS, "SSH")
+
+
+@pytest.fixture(scope="session")
+def sge_env() -> dict[str, str]:
+    """``SGE_ROOT``, ``SGE_CELL`` and ``HPCFLOW_TEST_SGE=1`` of the test Grid Engine.
+
+    One node ``localhost`` and one queue ``all.q`` (4 slots) with a parallel environment
+    ``smp``; accounting (``qacct``) is flushed every second.
+    """
+    return _require(SGE_VARS, "Grid Engine")

@@ -5,6 +5,8 @@
 #   Slurm  one-node cluster (STATE_DIR/slurm), partition "debug"       -> start-slurm.sh
 #   sshd   127.0.0.1:2222, user hpctest, key-only (STATE_DIR/sshd);   -> start-sshd.sh
 #          every ssh session gets SLURM_CONF of that cluster, so `sbatch` works over ssh
+#   SGE    one-node Son of Grid Engine, queue "all.q", pe "smp"        -> start-sge.sh
+#          (SGE_ROOT=/var/lib/gridengine: one per machine; STATE_DIR/sge holds its config files)
 #
 # Usage:  sudo bash tests/services/up.sh [STATE_DIR]     (default /tmp/hpcflow-services/state)
 #         source STATE_DIR/services.env
@@ -45,6 +47,32 @@ scontrol ping 2>&1 | grep -q 'is UP' \
 state=$(sinfo -h -n localhost -o %t 2>&1)
 echo "$state" | grep -Eqx 'idle|mix|alloc|comp' || die "Slurm: node localhost is '$state', not idle"
 
+# --- Grid Engine ---------------------------------------------------------------------------------
+bash "$HERE/start-sge.sh" "$STATE/sge" \
+  || die "Grid Engine did not come up (logs: /var/spool/gridengine/{qmaster,execd/localhost}/messages)"
+export SGE_ROOT=/var/lib/gridengine SGE_CELL=default
+# `qsub` must be Grid Engine's (Slurm's qsub wrapper, slurm-wlm-torque, is not installed)
+case $(readlink -f "$(command -v qsub)") in
+  /usr/share/gridengine/gridengine-wrapper|/usr/lib/gridengine/qsub) ;;
+  *) die "SGE: qsub on PATH is $(command -v qsub) -> $(readlink -f "$(command -v qsub)"), not Grid Engine's" ;;
+esac
+# ready = a real job runs to its end (qsub -sync y waits for it and exits with its status); qsub
+# right after a configuration change can fail once ("Error reading answer list"): try again
+ready_dir="$STATE/sge/ready"
+mkdir -p "$ready_dir"
+printf '#!/bin/bash\n#$ -N hpcflow-ready\n#$ -o %s/out.txt\n#$ -j y\n#$ -S /bin/bash\necho ready $JOB_ID\n' \
+  "$ready_dir" > "$ready_dir/job.sh"
+sge_ready=0
+for _ in 1 2 3; do
+  rm -f "$ready_dir/out.txt"
+  if timeout 60 qsub -sync y -terse -wd "$ready_dir" "$ready_dir/job.sh" >"$ready_dir/qsub.txt" 2>&1 \
+     && grep -q '^ready [0-9]' "$ready_dir/out.txt" 2>/dev/null; then
+    sge_ready=1; break
+  fi
+  sleep 1
+done
+[ "$sge_ready" = 1 ] || die "SGE: a trivial job did not run: $(tail -3 "$ready_dir/qsub.txt")"
+
 # --- sshd ------------------------------------------------------------------------------------------
 SSHD_SETENV="SLURM_CONF=$SLURM_CONF" bash "$HERE/start-sshd.sh" "$STATE/sshd" \
   || die "sshd did not come up (log: $STATE/sshd/sshd.log)"
@@ -80,7 +108,7 @@ if [ -x "$venv/bin/python" ]; then
     done
     echo "WARNING [up.sh]: user $SSH_USER cannot run $venv/bin/python (-> $(readlink -f "$venv/bin/python"))." >&2
     [ -n "$blocked" ] && echo "  '$blocked' is not traversable by $SSH_USER ($(stat -c '%A %U' "$blocked"))." >&2
-    echo "  Tests that run the project's Python over ssh as $SSH_USER will fail. See tests/services/README.md." >&2
+    echo "  (Expected here: jobs over ssh run hpcflow's shipped runner with /usr/bin/python3. See tests/services/README.md.)" >&2
   fi
 fi
 
@@ -94,6 +122,9 @@ export HPCFLOW_TEST_SSH_PORT=$SSH_PORT
 export HPCFLOW_TEST_SSH_USER=$SSH_USER
 export HPCFLOW_TEST_SSH_KEY=$SSH_KEY
 export HPCFLOW_TEST_SSH_KNOWN_HOSTS=$KNOWN_HOSTS
+export SGE_ROOT=$SGE_ROOT
+export SGE_CELL=$SGE_CELL
+export HPCFLOW_TEST_SGE=1
 EOF
 chmod 644 "$ENV_FILE.new"
 mv -f "$ENV_FILE.new" "$ENV_FILE"

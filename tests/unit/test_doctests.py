@@ -20,6 +20,10 @@ MODULES = [
     "hpcflow.daemon.placement",
     "hpcflow.connectors.executors.batch",
     "hpcflow.connectors.schedulers.slurm",
+    "hpcflow.connectors.schedulers.sge",
+    "hpcflow.connectors.schedulers.pbs",
+    "hpcflow.connectors.schedulers.lsf",
+    "hpcflow.connectors.schedulers.shell",
 ]
 
 

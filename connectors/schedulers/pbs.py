@@ -1,0 +1,269 @@
+"""PBS (OpenPBS 19+, PBS Professional): ``qsub``, one ``qstat -f -x -F json`` for every live
+job of a machine, ``qselect -N`` to find a job by name, ``qdel``.
+
+Sources (the commands' own reference pages; nothing here is copied from them): the
+"qsub", "qstat", "qselect" and "qdel" pages of the PBS Professional Reference Guide (shipped as
+OpenPBS's man pages), and the "Job Exit Status" section of its Administrator's Guide.
+
+Choices, and why:
+
+* ``qsub`` prints ``SEQUENCE.SERVER``; the job id kept is the sequence number alone, which
+  ``qstat``, ``qselect`` and ``qdel`` complete with the default server. (The batch executor
+  only cancels digit-only ids, and one daemon talks to one server.)
+* ``qstat -f -x -F json ID...``: all jobs in one call, finished ones included (``-x``: the
+  server's job history, ``job_history_enable``). Without history, a job that ended without
+  hpcflow's result is reported "lost" instead of with the reason below. ``qstat`` exits
+  non-zero when one listed id is unknown (history purged): the call is wrapped so that only
+  "Unknown Job Id" lines are forgiven (``shell.tolerant_argv``).
+* The script ``cd``s into the step directory: PBS starts jobs in the home directory and not
+  every version has a working-directory option. ``-j oe`` joins stderr into ``-o``;
+  ``-k oed`` writes the output straight to its final path (PBS Pro 13+; a version without
+  direct write spools it and copies it at the end), so ``hpcflow logs`` shows a running job.
+* ``Exit_status``: the script's own code (0-255); 256 + N when PBS killed it with signal N
+  (``qdel``, or the walltime in versions before OpenPBS 20: 271 = SIGTERM); negative values
+  are PBS's ``JOB_EXEC_*`` codes, e.g. -29 for a walltime kill in newer versions, -27 for
+  memory. A 271 counts as a walltime kill only when ``resources_used.walltime`` reached
+  ``Resource_List.walltime``; otherwise it was a ``qdel``.
+
+>>> s = PBSScheduler()
+>>> s.parse_submit("4242.pbs01\\n")
+'4242'
+>>> doc = ('{"timestamp": 1, "pbs_version": "22.05.11", "pbs_server": "pbs01", "Jobs": {'
+...        '"12.pbs01": {"Job_Name": "hpcflow-wf-1-0", "job_state": "R"},'
+...        '"13.pbs01": {"Job_Name": "hpcflow-wf-2-0", "job_state": "F", "Exit_status": -29}}}')
+>>> states = s.parse_poll(doc)
+>>> states["12"].state, states["13"].state, states["13"].timed_out
+('running', 'done', True)
+>>> print(s.render(JobScript("hpcflow-wf-1-0", "/scratch/s-1", ["python", "-m", "runner"],
+...                          resources={"walltime": "1:00:00", "ncpus": 4, "mem": "8gb"})))
+#!/bin/bash
+#PBS -N hpcflow-wf-1-0
+#PBS -S /bin/bash
+#PBS -o /scratch/s-1/log.txt
+#PBS -j oe
+#PBS -k oed
+#PBS -l walltime=1:00:00
+#PBS -l select=1:ncpus=4:mem=8gb
+cd /scratch/s-1 || exit 1
+exec python -m runner
+<BLANKLINE>
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from hpcflow.connectors.schedulers.base import (
+    DONE,
+    QUEUED,
+    RUNNING,
+    JobScript,
+    SchedulerError,
+    SchedulerState,
+    command_line,
+    directive_value,
+    extra_directive,
+)
+from hpcflow.connectors.schedulers.shell import tolerant_argv
+
+#: Step resources: where each goes. ``ncpus``, ``mem`` and ``ngpus`` form one select chunk.
+SELECT = ("ncpus", "mem", "ngpus")
+OPTIONS = {"queue": "-q", "account": "-A"}
+LIMITS = {"walltime": "walltime", "place": "place"}
+KNOWN = (*SELECT, *OPTIONS, *LIMITS)
+
+#: Formats of the values PBS itself checks (reference guide: "PBS data types").
+_WALLTIME = re.compile(r"^\d+(:\d{1,2}){0,2}(\.\d+)?$")
+_SIZE = re.compile(r"^\d+([kmgtp]?[bw])?$", re.IGNORECASE)
+_COUNT = re.compile(r"^[1-9]\d*$")
+
+QUEUED_STATES = frozenset("QHWT")  # queued, held, waiting for its start time, in transit
+FINAL_STATES = frozenset("FXM")  # finished, finished subjob, moved to another server
+
+#: JOB_EXEC_* codes of PBS's job.h (negative Exit_status): (reason, infrastructure).
+EXEC_CODES = {
+    -1: ("PBS could not start the job (JOB_EXEC_FAIL1): see the step's log and the MoM's",
+         False),
+    -2: ("PBS could not start the job (JOB_EXEC_FAIL2): see the step's log and the MoM's",
+         False),
+    -4: ("the job's node restarted (JOB_EXEC_INITABT)", True),
+    -5: ("the job's node restarted (JOB_EXEC_INITRST)", True),
+    -6: ("the job's node restarted (JOB_EXEC_INITRMG)", True),
+    -10: ("PBS could not run the job as its user (JOB_EXEC_FAILUID)", False),
+    -14: ("a node of the job failed (JOB_EXEC_RERUN_SIS_FAIL)", True),
+    -20: ("the job's primary node failed (JOB_EXEC_RERUN_MS_FAIL)", True),
+    -24: ("the job used more CPUs than it asked for (JOB_EXEC_KILL_NCPUS_BURST): ask for more "
+          "with ncpus=", False),
+    -25: ("the job used more CPUs than it asked for (JOB_EXEC_KILL_NCPUS_SUM): ask for more "
+          "with ncpus=", False),
+    -26: ("the job ran out of virtual memory (PBS JOB_EXEC_KILL_VMEM): ask for more with mem=",
+          False),
+    -27: ("the job ran out of memory (PBS JOB_EXEC_KILL_MEM): ask for more with mem=", False),
+    -28: ("the job reached its CPU time limit (PBS JOB_EXEC_KILL_CPUT)", False),
+}
+WALLTIME_CODE = -29
+#: The batch executor adds the exit code to the reason: it is not repeated here.
+WALLTIME_REASON = "the job reached its walltime (PBS {how}): ask for more with walltime="
+SIGNAL_OFFSET = 256
+
+
+def _count(key: str, value: Any) -> str:
+    text = directive_value(key, value)
+    if not _COUNT.match(text):
+        raise SchedulerError(f"resource {key}={value!r} must be a positive whole number")
+    return text
+
+
+def _checked(key: str, value: Any) -> str:
+    if key in ("ncpus", "ngpus"):
+        return _count(key, value)
+    text = directive_value(key, value)
+    if key == "mem" and not _SIZE.match(text):
+        raise SchedulerError(f"resource mem={value!r} is not a PBS size: write it like 8gb, "
+                             "512mb or 1tb")
+    if key == "walltime" and not _WALLTIME.match(text):
+        raise SchedulerError(f"resource walltime={value!r} is not a PBS duration: write it "
+                             "like 1:30:00, 90:00 or 5400 (seconds)")
+    return text
+
+
+def _seconds(text: Any) -> int | None:
+    """``[[HH:]MM:]SS`` as seconds, or None."""
+    if not isinstance(text, str | int) or not _WALLTIME.match(str(text)):
+        return None
+    seconds = 0
+    for part in str(text).split(".")[0].split(":"):
+        seconds = seconds * 60 + int(part)
+    return seconds
+
+
+def _sequence(job_id: str) -> str:
+    """``123.server`` (or ``123.server@host``) as ``123``."""
+    return job_id.strip().split(".")[0].split("@")[0]
+
+
+def _finished(native_id: str, raw: str, job: dict[str, Any]) -> SchedulerState:
+    code = job.get("Exit_status")
+    code = int(code) if isinstance(code, int | str) and str(code).lstrip("-").isdigit() \
+        else None
+    if raw == "M":
+        return SchedulerState(native_id, DONE, raw, code,
+                              "the job was moved to another PBS server (qmove)")
+    if code is None:
+        return SchedulerState(native_id, DONE, raw, None,
+                              "the job was deleted before it ran (qdel or an administrator, "
+                              "outside hpcflow)")
+    if code == WALLTIME_CODE:
+        return SchedulerState(native_id, DONE, raw, code, WALLTIME_REASON.format(
+            how="JOB_EXEC_KILL_WALLTIME"), timed_out=True)
+    if code in EXEC_CODES:
+        reason, infrastructure = EXEC_CODES[code]
+        return SchedulerState(native_id, DONE, raw, code, reason, infrastructure=infrastructure)
+    if code > SIGNAL_OFFSET:
+        signal = code - SIGNAL_OFFSET
+        limit = _seconds((job.get("Resource_List") or {}).get("walltime"))
+        used = _seconds((job.get("resources_used") or {}).get("walltime"))
+        if limit is not None and used is not None and used >= limit:
+            return SchedulerState(native_id, DONE, raw, code, WALLTIME_REASON.format(
+                how=f"signal {signal} at the walltime"), timed_out=True)
+        return SchedulerState(native_id, DONE, raw, code,
+                              f"the job was killed by signal {signal} outside hpcflow (PBS: "
+                              "qdel or an administrator)")
+    if code < 0:
+        return SchedulerState(native_id, DONE, raw, code,
+                              "PBS ended the job (a negative Exit_status is one of its "
+                              "JOB_EXEC_* codes)")
+    return SchedulerState(native_id, DONE, raw, code)
+
+
+def _state(native_id: str, job: dict[str, Any]) -> SchedulerState:
+    raw = str(job.get("job_state") or "?")
+    if raw in FINAL_STATES:
+        return _finished(native_id, raw, job)
+    return SchedulerState(native_id, QUEUED if raw in QUEUED_STATES else RUNNING, raw)
+
+
+class PBSScheduler:
+    name = "pbs"
+
+    def render(self, job: JobScript) -> str:
+        step_dir = directive_value("step directory", job.step_dir)
+        lines = ["#!/bin/bash",
+                 f"#PBS -N {directive_value('job name', job.name)}",
+                 "#PBS -S /bin/bash",
+                 f"#PBS -o {step_dir}/log.txt",
+                 "#PBS -j oe",
+                 "#PBS -k oed"]
+        select: list[str] = []
+        extra: list[str] = []
+        for key, value in job.resources.items():
+            if key == "extra_directives":
+                extra += [f"#PBS {extra_directive(d)}" for d in value or []]
+            elif key not in KNOWN:
+                raise SchedulerError(f"unknown PBS resource {key!r} (known: "
+                                     f"{', '.join(sorted(KNOWN))}, extra_directives)")
+            elif value is None or value is False:
+                continue
+            elif key in SELECT:
+                select.append(f"{key}={_checked(key, value)}")
+            elif key in OPTIONS:
+                lines.append(f"#PBS {OPTIONS[key]} {_checked(key, value)}")
+            else:
+                lines.append(f"#PBS -l {LIMITS[key]}={_checked(key, value)}")
+        if select:
+            lines.append(f"#PBS -l select=1:{':'.join(select)}")
+        lines += extra
+        lines.append(f"cd {command_line([step_dir])} || exit 1")
+        lines += list(job.prepare)
+        lines.append(f"exec {command_line(job.command)}")
+        return "\n".join(lines) + "\n"
+
+    def submit_argv(self, script_path: str) -> list[str]:
+        return ["qsub", script_path]
+
+    def parse_submit(self, stdout: str) -> str:
+        lines = [line.strip() for line in stdout.splitlines() if line.strip()]
+        match = re.match(r"^(\d+)(\.\S+)?$", lines[-1]) if lines else None
+        if match is None:
+            raise SchedulerError(f"qsub answered {stdout.strip()!r}, not a job id")
+        return match.group(1)
+
+    def poll_argv(self, native_ids: list[str]) -> list[str]:
+        ids = [i for i in native_ids if i.isdigit()]  # never "adopted" (reconciliation)
+        if not ids:
+            return ["true"]
+        return tolerant_argv(["qstat", "-f", "-x", "-F", "json", *ids], "Unknown Job Id")
+
+    def parse_poll(self, stdout: str) -> dict[str, SchedulerState]:
+        if not stdout.strip():
+            return {}
+        try:
+            data = json.loads(stdout)
+        except ValueError as exc:
+            raise SchedulerError(f"qstat -F json answered something that is not JSON ({exc}): "
+                                 f"{stdout.strip()[:200]!r}") from None
+        jobs = (data.get("Jobs") or {}) if isinstance(data, dict) else {}
+        states = {}
+        for job_id, job in jobs.items():
+            if isinstance(job, dict):
+                native_id = _sequence(job_id)
+                states[native_id] = _state(native_id, job)
+        return states
+
+    def accounting_argv(self, native_ids: list[str]) -> list[str] | None:
+        return None  # qstat -x is the server's history: there is nothing further to ask
+
+    def parse_accounting(self, stdout: str) -> dict[str, SchedulerState]:
+        return {}
+
+    def find_argv(self, job_name: str) -> list[str]:
+        return ["qselect", "-N", directive_value("job name", job_name)]
+
+    def parse_find(self, stdout: str) -> list[str]:
+        ids = [_sequence(line) for line in stdout.splitlines() if line.strip()]
+        return [i for i in ids if i.isdigit()]
+
+    def cancel_argv(self, native_ids: list[str]) -> list[str]:
+        return ["qdel", *native_ids]

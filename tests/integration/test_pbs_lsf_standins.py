@@ -1,0 +1,269 @@
+"""Steps as PBS and LSF jobs, through ``PBSExecutor()`` and ``LSFExecutor()``.
+
+These run against STAND-INS because no PBS or LSF server can run here (neither is packaged
+for Debian, and LSF is proprietary): ``tests/standins/pbs/{qsub,qstat,qdel,qselect}`` and
+``tests/standins/lsf/{bsub,bjobs,bkill}`` answer in the real tools' documented output formats
+and run each job script as a local background process in its own session, with its output
+files, time limit and kill signals. The daemon is started by the test with the stand-ins
+first on its PATH. What they show: the scheduler modules' command lines and parsers work
+end to end (a Python OP, a shell template, artifacts in and out, a loop of 20), and a failing
+step, a job killed outside hpcflow (``qdel``/``bkill``) and a job killed at its time limit
+fail with the scheduler's reason. What they cannot show: a real server's quirks.
+
+LSF's ``-W`` counts minutes; for these tests only, the stand-in's minute lasts
+``HPCFLOW_STANDIN_LSF_SECONDS_PER_MINUTE`` seconds. PBS's walltime takes seconds as it is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, integrity_ok, run_cli
+
+STANDINS = REPO / "tests" / "standins"
+#: What differs between the two schedulers in these tests.
+KINDS = {
+    "pbs": {"executor": "PBSExecutor", "resources": 'walltime="0:10:00", ncpus=1, mem="1gb"',
+            "tiny_limit": 'walltime="00:00:03"', "job_env": "PBS_JOBID",
+            "directives": ["#PBS -l walltime=0:10:00", "#PBS -l select=1:ncpus=1:mem=1gb"],
+            "killed": "killed by signal 15 outside hpcflow (PBS: qdel or an administrator) "
+                      "(exit code 271)",
+            "limit": "reached its walltime (PBS JOB_EXEC_KILL_WALLTIME): ask for more with "
+                     "walltime= (exit code -29)",
+            "limit_log": ("log.txt", "=>> PBS: job killed: walltime")},
+    "lsf": {"executor": "LSFExecutor", "resources": "runlimit=10, ntasks=1",
+            "tiny_limit": "runlimit=1", "job_env": "LSB_JOBID",
+            "directives": ["#BSUB -W 10", "#BSUB -n 1"],
+            "killed": "killed outside hpcflow (LSF TERM_OWNER: bkill or an administrator) "
+                      "(exit code 130)",
+            "limit": "reached its run limit (LSF TERM_RUNLIMIT): ask for more with "
+                     "runlimit= (exit code 140)",
+            "limit_log": ("lsf-output.txt", "TERM_RUNLIMIT: job killed after reaching")},
+}
+SECONDS_PER_LSF_MINUTE = "3"
+
+PIPELINE = '''
+from pathlib import Path
+from hpcflow import ShellOPTemplate, Step, Workflow, {executor}, argo_range
+from hpcflow import InputArtifact, OutputArtifact, OutputParameter
+from hpcflow.python import OP, Artifact, PythonOPTemplate
+
+@OP.function
+def write(n: int) -> {{"text": Artifact(Path), "job": str}}:
+    import os
+    Path("numbers.txt").write_text("\\n".join(str(i) for i in range(n)))
+    return {{"text": Path("numbers.txt"), "job": os.environ.get("{job_env}", "none")}}
+
+@OP.function
+def square(x: int) -> {{"y": int}}:
+    return {{"y": x * x}}
+
+count = ShellOPTemplate(name="count", image="alpine",
+    script="wc -l < /tmp/in/numbers.txt > /tmp/lines.txt && mkdir -p /tmp/out && "
+           "cp /tmp/in/numbers.txt /tmp/out/copy.txt")
+count.inputs.artifacts = {{"numbers": InputArtifact(path="/tmp/in/numbers.txt")}}
+count.outputs.parameters = {{"lines": OutputParameter(value_from_path="/tmp/lines.txt", type=int)}}
+count.outputs.artifacts = {{"copy": OutputArtifact(path="/tmp/out/copy.txt")}}
+
+cluster = {executor}({resources})
+wf = Workflow("on-{kind}")
+first = Step("write", PythonOPTemplate(write), parameters={{"n": 5}}, executor=cluster)
+wf.add(first)
+wf.add([Step("count", count, artifacts={{"numbers": first.outputs.artifacts["text"]}},
+             executor=cluster),
+        Step("square", PythonOPTemplate(square), parameters={{"x": "{{{{item}}}}"}},
+             with_param=argo_range(20), executor=cluster)])
+wf.submit()
+'''
+
+FAILING = '''
+from hpcflow import Step, Workflow, {executor}
+from hpcflow.python import OP, PythonOPTemplate
+
+@OP.function
+def broken(x: int) -> {{"y": int}}:
+    raise ValueError(f"cannot handle {{x}}")
+
+wf = Workflow("{kind}-fails")
+wf.add(Step("broken", PythonOPTemplate(broken), parameters={{"x": 7}},
+            executor={executor}({resources})))
+wf.submit()
+'''
+
+SLEEPER = '''
+from hpcflow import Step, Workflow, {executor}
+from hpcflow.python import OP, PythonOPTemplate
+
+@OP.function
+def nap(x: int) -> {{"y": int}}:
+    import time
+    time.sleep(120)
+    return {{"y": x}}
+
+wf = Workflow("{kind}-{name}")
+wf.add(Step("nap", PythonOPTemplate(nap), parameters={{"x": 1}},
+            executor={executor}({resources})))
+wf.submit()
+'''
+
+
+@pytest.fixture(params=sorted(KINDS))
+def cluster(request: pytest.FixtureRequest, tmp_path: Path):
+    """A stand-in cluster of ``request.param`` and a daemon that reaches it through PATH."""
+    kind = request.param
+    home, state = tmp_path / "home", tmp_path / "standin-state"
+    home.mkdir()
+    (home / "config.toml").write_text(  # the default machine, polled often for the test
+        f'[machines.{kind}]\nscheduler = "{kind}"\n'
+        "min_poll_interval = 0.2\nmax_poll_interval = 1.0\n")
+    env = dict(os.environ, PATH=f"{STANDINS / kind}{os.pathsep}{os.environ['PATH']}",
+               HPCFLOW_HOME=str(home), HPCFLOW_STANDIN_STATE=str(state),
+               HPCFLOW_STANDIN_LSF_SECONDS_PER_MINUTE=SECONDS_PER_LSF_MINUTE)
+    started = subprocess.run([sys.executable, "-m", "hpcflow.cli.main", "daemon", "start"],
+                             env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert started.returncode == 0, started.stderr
+    try:
+        yield {"kind": kind, "home": home, "state": state, "env": env, "cwd": tmp_path,
+               **KINDS[kind]}
+    finally:
+        run_cli(["daemon", "stop"], home, tmp_path)
+        _kill_leftover_jobs(state)
+
+
+def _kill_leftover_jobs(state: Path) -> None:
+    for path in state.glob("*-*.json"):
+        job = json.loads(path.read_text())
+        if job.get("pid") and not job.get("finished"):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(job["pid"], signal.SIGKILL)
+
+
+def _submit(c: dict, template: str, **values: str) -> str:
+    script = c["cwd"] / f"wf{len(list(c['cwd'].glob('wf*.py')))}.py"
+    script.write_text(template.format(kind=c["kind"], executor=c["executor"],
+                                      job_env=c["job_env"], **{"resources": c["resources"],
+                                                               **values}))
+    done = subprocess.run([sys.executable, "-m", "hpcflow.cli.main", "submit", str(script)],
+                          cwd=c["cwd"], env=c["env"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1]
+
+
+def _wait(c: dict, wf_id: str, timeout: float = 45) -> dict:
+    deadline = time.time() + timeout
+    while True:
+        data = json.loads(run_cli(["status", wf_id, "--json"], c["home"], c["cwd"]).stdout)
+        if data["phase"] not in ("Pending", "Running"):
+            return data
+        assert time.time() < deadline, data
+        time.sleep(0.3)
+
+
+def _steps(c: dict, wf_id: str) -> dict[str, dict]:
+    out = run_cli(["steps", wf_id, "--json"], c["home"], c["cwd"])
+    return {s["name"]: s for s in json.loads(out.stdout)}
+
+
+def _tool(c: dict, *argv: str) -> subprocess.CompletedProcess:
+    """A stand-in command run as an administrator at the terminal would."""
+    return subprocess.run(list(argv), env=c["env"], capture_output=True, text=True, timeout=30)
+
+
+def _running_job_of(c: dict, wf_id: str) -> str:
+    """The id of the workflow's running job, from the scheduler's own listing."""
+    deadline = time.time() + 30
+    prefix = f"hpcflow-{wf_id}-"
+    while True:
+        if c["kind"] == "pbs":
+            listing = json.loads(_tool(c, "qstat", "-f", "-F", "json").stdout)
+            found = [job_id.split(".")[0] for job_id, job in listing.get("Jobs", {}).items()
+                     if job["Job_Name"].startswith(prefix) and job["job_state"] == "R"]
+        else:
+            lines = _tool(c, "bjobs", "-noheader", "-o",
+                          "jobid stat job_name delimiter='|'").stdout.splitlines()
+            found = [line.split("|")[0] for line in lines
+                     if line.split("|")[2].startswith(prefix) and line.split("|")[1] == "RUN"]
+        if found:
+            return found[0]
+        assert time.time() < deadline, f"no running job of {wf_id}"
+        time.sleep(0.3)
+
+
+def _jobs_by_step(state: Path, wf_id: str) -> Counter:
+    """How many stand-in jobs each step of the workflow became (job names encode the step)."""
+    names = [json.loads(p.read_text())["name"] for p in state.glob("*-*.json")]
+    prefix = f"hpcflow-{wf_id}-"
+    return Counter(n[len(prefix):].split("-")[0] for n in names if n.startswith(prefix))
+
+
+def test_a_workflow_of_jobs(cluster: dict):
+    c = cluster
+    started = time.time()
+    wf_id = _submit(c, PIPELINE)
+    final = _wait(c, wf_id)
+    assert final["phase"] == "Succeeded", final
+    steps = _steps(c, wf_id)
+    assert steps["write"]["outputs"]["parameters"]["job"] != "none"  # ran inside a job
+    assert steps["count"]["outputs"]["parameters"]["lines"] == 4  # wc -l: 4 newlines
+    assert steps["square"]["outputs"]["parameters"]["y"] == [i * i for i in range(20)]
+    items = json.loads(run_cli(["steps", wf_id, "--json", "--phase", "Succeeded"], c["home"],
+                               c["cwd"]).stdout)
+    assert len([s for s in items if s["type"] == "Pod"]) == 22
+    jobs = _jobs_by_step(c["state"], wf_id)
+    assert len(jobs) == 22 and set(jobs.values()) == {1}, jobs  # one job per step
+    script = next((c["home"] / "runs" / wf_id).glob("write-*/job.sh")).read_text()
+    for directive in c["directives"]:
+        assert directive in script.splitlines()
+    copy = subprocess.run(
+        [sys.executable, "-c",
+         "import sys; from hpcflow import Workflow, download_artifact;"
+         f"s = Workflow(id='{wf_id}').query_step(name='count')[0];"
+         "print(download_artifact(s.outputs.artifacts['copy'], path=sys.argv[1]))",
+         str(c["cwd"] / "got")], env=c["env"], capture_output=True, text=True)
+    assert copy.returncode == 0, copy.stderr
+    got = list((c["cwd"] / "got").rglob("copy.txt"))
+    assert got and got[0].read_text().split() == [str(i) for i in range(5)]
+    assert integrity_ok(c["home"])
+    assert time.time() - started < 60
+
+
+def test_failing_killed_and_timed_out_jobs(cluster: dict):
+    c = cluster
+    started = time.time()
+    failing = _submit(c, FAILING)
+    sleeping = _submit(c, SLEEPER, name="sleeps")
+    limited = _submit(c, SLEEPER, name="limited", resources=c["tiny_limit"])
+
+    assert _wait(c, failing)["phase"] == "Failed"
+    broken = _steps(c, failing)["broken"]
+    assert broken["phase"] == "Failed"
+    assert broken["reason"] == "ValueError: cannot handle 7"  # the runner's word
+    logs = run_cli(["logs", failing, "broken"], c["home"], c["cwd"])
+    assert "ValueError: cannot handle 7" in logs.stdout  # the job's own output file
+
+    # kill the sleeping step's job with qdel/bkill, as an administrator might
+    job_id = _running_job_of(c, sleeping)
+    killed = _tool(c, "qdel" if c["kind"] == "pbs" else "bkill", job_id)
+    assert killed.returncode == 0, killed.stderr
+    assert _wait(c, sleeping)["phase"] == "Failed"
+    nap = _steps(c, sleeping)["nap"]
+    assert c["killed"] in nap["reason"], nap
+
+    assert _wait(c, limited)["phase"] == "Failed"
+    nap = _steps(c, limited)["nap"]
+    assert c["limit"] in nap["reason"], nap
+    log_name, line = c["limit_log"]
+    step_dir = next((c["home"] / "runs" / limited).glob("nap-*"))
+    assert line in (step_dir / log_name).read_text()
+    assert time.time() - started < 60

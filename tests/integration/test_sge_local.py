@@ -1,0 +1,274 @@
+"""Steps as jobs of the real one-node Grid Engine of tests/services, submitted on this machine
+(the daemon on the login node, with no config file: the machine ``sge`` exists with every
+default): a Python OP, a shell template, artifacts in and out, a loop of 20, a failing step, a
+job deleted with ``qdel`` behind hpcflow's back, a job killed for its time limit (h_rt), and a
+daemon killed right after ``qsub`` returned. Grid Engine's accounting (``qacct``, flushed every
+second on the test cluster) is the witness of how many jobs each step became."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from collections import Counter
+from pathlib import Path
+
+from hpcflow.daemon.engine import engine_pid
+from tests.conftest import integrity_ok, run_cli
+
+RESOURCES = 'queue="all.q", time="0:10:00"'
+
+PIPELINE = f'''
+from pathlib import Path
+from hpcflow import ShellOPTemplate, Step, Workflow, SGEExecutor, argo_range
+from hpcflow import InputArtifact, OutputArtifact, OutputParameter
+from hpcflow.python import OP, Artifact, PythonOPTemplate
+
+@OP.function
+def write(n: int) -> {{"text": Artifact(Path), "job": str}}:
+    import os
+    Path("numbers.txt").write_text("\\n".join(str(i) for i in range(n)))
+    return {{"text": Path("numbers.txt"), "job": os.environ.get("JOB_ID", "none")}}
+
+@OP.function
+def square(x: int) -> {{"y": int}}:
+    return {{"y": x * x}}
+
+count = ShellOPTemplate(name="count", image="alpine",
+    script="wc -l < /tmp/in/numbers.txt > /tmp/lines.txt && mkdir -p /tmp/out && "
+           "cp /tmp/in/numbers.txt /tmp/out/copy.txt")
+count.inputs.artifacts = {{"numbers": InputArtifact(path="/tmp/in/numbers.txt")}}
+count.outputs.parameters = {{"lines": OutputParameter(value_from_path="/tmp/lines.txt", type=int)}}
+count.outputs.artifacts = {{"copy": OutputArtifact(path="/tmp/out/copy.txt")}}
+
+sge = SGEExecutor({RESOURCES})
+wf = Workflow("on-sge")
+first = Step("write", PythonOPTemplate(write), parameters={{"n": 5}}, executor=sge)
+wf.add(first)
+wf.add([Step("count", count, artifacts={{"numbers": first.outputs.artifacts["text"]}},
+             executor=sge),
+        Step("square", PythonOPTemplate(square), parameters={{"x": "{{{{item}}}}"}},
+             with_param=argo_range(20), executor=sge)])
+wf.submit()
+'''
+
+FAILING = f'''
+from hpcflow import Step, Workflow, SGEExecutor
+from hpcflow.python import OP, PythonOPTemplate
+
+@OP.function
+def broken(x: int) -> {{"y": int}}:
+    raise ValueError(f"cannot handle {{x}}")
+
+wf = Workflow("sge-fails")
+wf.add(Step("broken", PythonOPTemplate(broken), parameters={{"x": 7}},
+            executor=SGEExecutor({RESOURCES})))
+wf.submit()
+'''
+
+
+def sleeper(name: str, resources: str) -> str:
+    return f'''
+from hpcflow import Step, Workflow, SGEExecutor
+from hpcflow.python import OP, PythonOPTemplate
+
+@OP.function
+def nap(x: int) -> {{"y": int}}:
+    import time
+    time.sleep(60)
+    return {{"y": x}}
+
+wf = Workflow("{name}")
+wf.add(Step("nap", PythonOPTemplate(nap), parameters={{"x": 1}},
+            executor=SGEExecutor({resources})))
+wf.submit()
+'''
+
+
+CHAIN = f'''
+from hpcflow import Step, Workflow, SGEExecutor
+from hpcflow.python import OP, PythonOPTemplate
+
+@OP.function
+def inc(x: int) -> {{"y": int}}:
+    import time
+    if x == 0:
+        time.sleep(8)  # still running when the next daemon looks for it
+    return {{"y": x + 1}}
+
+wf = Workflow("sge-chain")
+prev = None
+for i in range(3):
+    prev = Step(f"s{{i}}", PythonOPTemplate(inc),
+                parameters={{"x": prev.outputs.parameters["y"] if prev else 0}},
+                executor=SGEExecutor({RESOURCES}))
+    wf.add(prev)
+wf.submit()
+'''
+
+
+def _submit(tmp_path: Path, home: Path, text: str, env: dict | None = None) -> str:
+    script = tmp_path / f"wf{len(list(tmp_path.glob('wf*.py')))}.py"
+    script.write_text(text)
+    done = subprocess.run([sys.executable, "-m", "hpcflow.cli.main", "submit", str(script)],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, HPCFLOW_HOME=str(home), **(env or {})))
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1]
+
+
+def _wait(home: Path, cwd: Path, wf_id: str, timeout: float = 180) -> dict:
+    deadline = time.time() + timeout
+    while True:
+        data = json.loads(run_cli(["status", wf_id, "--json"], home, cwd).stdout)
+        if data["phase"] not in ("Pending", "Running"):
+            return data
+        assert time.time() < deadline, data
+        time.sleep(0.5)
+
+
+def _steps(home: Path, cwd: Path, wf_id: str) -> dict[str, dict]:
+    out = run_cli(["steps", wf_id, "--json"], home, cwd)
+    return {s["name"]: s for s in json.loads(out.stdout)}
+
+
+def _accounted(wf_id: str, expected: int) -> Counter:
+    """How many Grid Engine jobs ran for each step of the workflow (job names encode the step
+    id), once the accounting file holds ``expected`` steps (a record is written when a job has
+    fully ended, which can be a moment after its step's result)."""
+    deadline = time.time() + 30
+    while True:
+        out = subprocess.run(["qacct", "-j", f"hpcflow-{wf_id}-*"], capture_output=True,
+                             text=True).stdout
+        found = Counter(re.findall(rf"^jobname\s+hpcflow-{re.escape(wf_id)}-(\d+)-\d+\s*$", out,
+                                   flags=re.M))
+        if len(found) >= expected or time.time() > deadline:
+            return found
+        time.sleep(0.5)
+
+
+def _live_job(wf_id: str, state: str, timeout: float = 60) -> str:
+    """The id of the workflow's job once ``qstat`` shows it in ``state``."""
+    deadline = time.time() + timeout
+    while True:
+        root = ET.fromstring(subprocess.run(["qstat", "-xml"], capture_output=True, text=True,
+                                            check=True).stdout)
+        for job in root.iter("job_list"):
+            if (job.findtext("JB_name") or "").startswith(f"hpcflow-{wf_id}-") \
+                    and job.findtext("state") == state:
+                return job.findtext("JB_job_number") or ""
+        assert time.time() < deadline, f"no job of {wf_id} in state {state}"
+        time.sleep(0.3)
+
+
+def test_qsub_is_grid_engines(sge_env: dict):
+    """Slurm and Grid Engine side by side: Slurm's qsub wrapper (slurm-wlm-torque) is not
+    installed, so ``qsub`` is Grid Engine's."""
+    path = os.path.realpath(subprocess.run(["sh", "-c", "command -v qsub"], capture_output=True,
+                                           text=True, check=True).stdout.strip())
+    assert path in ("/usr/share/gridengine/gridengine-wrapper", "/usr/lib/gridengine/qsub"), path
+    assert "all.q" in subprocess.run(["qconf", "-sql"], capture_output=True, text=True,
+                                     check=True).stdout.split()
+
+
+def test_a_workflow_of_sge_jobs(tmp_path: Path, sge_env: dict):
+    home = tmp_path / "home"
+    wf_id = _submit(tmp_path, home, PIPELINE)
+    try:
+        final = _wait(home, tmp_path, wf_id)
+        assert final["phase"] == "Succeeded", final
+        steps = _steps(home, tmp_path, wf_id)
+        assert steps["write"]["outputs"]["parameters"]["job"].isdigit()  # ran inside a job
+        assert steps["count"]["outputs"]["parameters"]["lines"] == 4  # wc -l: 4 newlines
+        assert steps["square"]["outputs"]["parameters"]["y"] == [i * i for i in range(20)]
+        items = json.loads(run_cli(["steps", wf_id, "--json", "--phase", "Succeeded"], home,
+                                   tmp_path).stdout)
+        assert len([s for s in items if s["type"] == "Pod"]) == 22
+        jobs = _accounted(wf_id, 22)
+        assert len(jobs) == 22 and set(jobs.values()) == {1}, jobs  # one SGE job per step
+        script = next((home / "runs" / wf_id).glob("write-*/job.sh")).read_text()
+        assert "#$ -q all.q" in script and "#$ -l h_rt=0:10:00" in script
+        copy = subprocess.run(
+            [sys.executable, "-c",
+             "import sys; from hpcflow import Workflow, download_artifact;"
+             f"s = Workflow(id='{wf_id}').query_step(name='count')[0];"
+             "print(download_artifact(s.outputs.artifacts['copy'], path=sys.argv[1]))",
+             str(tmp_path / "got")],
+            env=dict(os.environ, HPCFLOW_HOME=str(home)), capture_output=True, text=True)
+        assert copy.returncode == 0, copy.stderr
+        got = list((tmp_path / "got").rglob("copy.txt"))
+        assert got and got[0].read_text().split() == [str(i) for i in range(5)]
+        assert integrity_ok(home)
+    finally:
+        run_cli(["daemon", "stop"], home, tmp_path)
+
+
+def test_a_failing_step_and_a_job_deleted_outside(tmp_path: Path, sge_env: dict):
+    home = tmp_path / "home"
+    failing = _submit(tmp_path, home, FAILING)
+    sleeping = _submit(tmp_path, home, sleeper("sge-sleeps", RESOURCES))
+    try:
+        assert _wait(home, tmp_path, failing)["phase"] == "Failed"
+        broken = _steps(home, tmp_path, failing)["broken"]
+        assert broken["phase"] == "Failed"
+        assert broken["reason"] == "ValueError: cannot handle 7"
+        logs = run_cli(["logs", failing, "broken"], home, tmp_path)
+        assert "ValueError: cannot handle 7" in logs.stdout  # the job's own output file
+        # delete the sleeping step's running job with qdel, as an administrator might
+        job_id = _live_job(sleeping, "r")
+        subprocess.run(["qdel", job_id], check=True, capture_output=True)
+        deleted_at = time.time()
+        assert _wait(home, tmp_path, sleeping, timeout=90)["phase"] == "Failed"
+        assert time.time() - deleted_at < 60
+        nap = _steps(home, tmp_path, sleeping)["nap"]
+        assert "outside hpcflow" in nap["reason"] and "qdel" in nap["reason"], nap
+    finally:
+        run_cli(["daemon", "stop"], home, tmp_path)
+
+
+def test_a_job_over_its_time_limit(tmp_path: Path, sge_env: dict):
+    """``time="0:0:5"`` is ``-l h_rt=0:0:5``: Grid Engine kills the 60 s nap after 5 s."""
+    home = tmp_path / "home"
+    started = time.time()
+    wf_id = _submit(tmp_path, home, sleeper("sge-too-long", 'queue="all.q", time="0:0:5"'))
+    try:
+        assert _wait(home, tmp_path, wf_id, timeout=90)["phase"] == "Failed"
+        assert time.time() - started < 55  # not the nap's 60 s
+        nap = _steps(home, tmp_path, wf_id)["nap"]
+        assert nap["phase"] == "Failed"
+        assert "reached its time limit (h_rt=5" in nap["reason"], nap
+        assert "ask for more with time=" in nap["reason"], nap
+        script = next((home / "runs" / wf_id).glob("nap-*/job.sh")).read_text()
+        assert "#$ -l h_rt=0:0:5" in script
+    finally:
+        run_cli(["daemon", "stop"], home, tmp_path)
+
+
+def test_sigkill_right_after_qsub_submits_nothing_twice(tmp_path: Path, sge_env: dict):
+    """HPCFLOW_FAULT=kill-after-submit makes the daemon SIGKILL itself the moment the first
+    qsub returns, before the job id is written: the next daemon must find that job by its
+    name (``qstat -j NAME -xml``), or by the runner's traces, instead of submitting it again."""
+    home = tmp_path / "home"
+    wf_id = _submit(tmp_path, home, CHAIN, env={"HPCFLOW_FAULT": "kill-after-submit"})
+    try:
+        log = home / "logs" / "daemon.log"
+        deadline = time.time() + 30
+        while "fault injection: SIGKILL after submitting" not in (
+                log.read_text() if log.exists() else ""):
+            assert time.time() < deadline, "the faulty daemon never submitted"
+            time.sleep(0.1)
+        while engine_pid(home) is not None:  # it killed itself
+            assert time.time() < deadline
+            time.sleep(0.1)
+        jobs = json.loads(run_cli(["steps", wf_id, "--json"], home, tmp_path).stdout)
+        assert any(s["phase"] == "Pending" for s in jobs)  # the step never became Running
+        assert run_cli(["daemon", "start"], home, tmp_path).returncode == 0
+        assert _wait(home, tmp_path, wf_id)["phase"] == "Succeeded"
+        assert _steps(home, tmp_path, wf_id)["s2"]["outputs"]["parameters"]["y"] == 3
+        assert "found in sge as" in (home / "logs" / "daemon.log").read_text()
+        jobs = _accounted(wf_id, 3)
+        assert len(jobs) == 3 and set(jobs.values()) == {1}, jobs
+    finally:
+        run_cli(["daemon", "stop"], home, tmp_path)
