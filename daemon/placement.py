@@ -41,7 +41,9 @@ def pack_units(steps: list[tuple[Any, dict[str, Any]]], slots: int,
         resources = dict(resources)
         size = int(resources.pop("group_size", 1) or 1) if can_pack else 1
         resources.pop("group_size", None)
-        key = repr(sorted(resources.items()))
+        # Only steps of one template share a job: they then share its image too.
+        template = row["template"] if hasattr(row, "keys") else None
+        key = repr((template, sorted(resources.items())))
         if size > 1 and key in open_packs:
             index, _ = open_packs[key]
             units[index].append((row, resources))

@@ -91,9 +91,11 @@ def run(template: dict, params: dict[str, Any], staged: dict[str, Any], step_dir
     place_inputs(template, staged, workdir)
     script_file = step_dir / "script"
     script_file.write_text(render(template, params, workdir))
-    if template.get("image"):
-        print(f"hpcflow: image {template['image']!r} is recorded; the local executor runs "
-              "this step on the host", flush=True)
+    if template.get("image") and os.environ.get("HPCFLOW_CONTAINER_IMAGE"):
+        print(f"hpcflow: running in image {template['image']!r}", flush=True)
+    elif template.get("image"):
+        print(f"hpcflow: image {template['image']!r} is recorded; this machine runs steps on "
+              "the host (set container = \"apptainer\" for the machine to use it)", flush=True)
     code = subprocess.call([*template["command"], str(script_file)], cwd=workdir,
                            env={**os.environ, **env})
     if code != 0:

@@ -73,6 +73,11 @@ class MachineConfig:
     max_jobs: int = 500
     #: Not declared: the default machine named after its scheduler.
     implicit: bool = False
+    #: Run steps that name an ``image`` in it with this command (apptainer, singularity).
+    container: str | None = None
+    container_options: tuple[str, ...] = ()
+    #: The Python inside the images.
+    container_python: str = "python3"
 
 
 @dataclass(frozen=True)
@@ -128,7 +133,8 @@ def _poll_bounds(table: dict, where: str, default: PollBounds = PollBounds()) ->
 
 MACHINE_KEYS = ("scheduler", "host", "user", "port", "key_filename", "known_hosts",
                 "allow_new_host_keys", "proxy_jump", "work_root", "python", "prepare",
-                "resources", "max_jobs", "min_poll_interval", "max_poll_interval")
+                "resources", "max_jobs", "min_poll_interval", "max_poll_interval",
+                "container", "container_options", "container_python")
 
 
 SSH_KEYS = ("user", "port", "key_filename", "known_hosts", "allow_new_host_keys", "proxy_jump")
@@ -166,7 +172,13 @@ def parse_machine(name: str, table: Any) -> MachineConfig:
         raise ConfigError(f"{where}.resources must be a table ([{where}.resources])")
     max_jobs = int(_number(table, "max_jobs", where, integer=True)) if "max_jobs" in table \
         else 500
+    options = table.get("container_options", [])
+    if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
+        raise ConfigError(f"{where}.container_options must be a list of strings")
     return MachineConfig(name=name, scheduler=scheduler, host=host,
+                         container=_text(table, "container", where),
+                         container_options=tuple(options),
+                         container_python=_text(table, "container_python", where) or "python3",
                          user=_text(table, "user", where),
                          port=int(_number(table, "port", where, integer=True))
                          if "port" in table else None,

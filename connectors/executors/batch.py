@@ -13,6 +13,7 @@ import json
 import logging
 import posixpath
 import re
+import shlex
 import time
 from typing import Any
 
@@ -29,6 +30,24 @@ JOB_SCRIPT = "job.sh"
 #: A job the scheduler no longer knows and that left no result is lost after this long
 #: (covers a result file that a shared filesystem shows late).
 VANISHED_GRACE = 30.0
+
+
+def image_of(files: dict[str, bytes]) -> str | None:
+    """The container image the step's template names (``image=``), if any."""
+    image = json.loads(files["step.json"])["template"].get("image")
+    return str(image) if image else None
+
+
+def container_image(image: str) -> str:
+    """dflow's images are registry references; apptainer wants them as ``docker://...``.
+
+    >>> container_image("python:3.11"), container_image("/images/md.sif")
+    ('docker://python:3.11', '/images/md.sif')
+    """
+    if image.startswith(("/", "docker://", "oras://", "library://", "shub://")) or \
+            image.endswith(".sif"):
+        return image
+    return f"docker://{image}"
 
 
 def safe_dir_name(name: str) -> str:
@@ -69,7 +88,8 @@ class BatchExecutor:
         ``SchedulerError`` when the scheduler refuses the job, ``TransportError`` when the
         machine cannot be reached (then the job may or may not exist: reconcile)."""
         prepare = self._write_step(step_dir, files)
-        return self._submit_script(job_name, step_dir, [step_dir], prepare, resources)
+        return self._submit_script(job_name, step_dir, [step_dir], prepare, resources,
+                                   image_of(files))
 
     def submit_pack(self, pack_name: str, members: list[tuple[str, dict[str, bytes]]],
                     resources: dict[str, Any] | None = None) -> str:
@@ -81,12 +101,17 @@ class BatchExecutor:
             prepare = self._write_step(step_dir, files)
         pack_dir = f"{posixpath.dirname(members[0][0])}/packs/{pack_name}"
         return self._submit_script(pack_name, pack_dir, [d for d, _ in members], prepare,
-                                   resources)
+                                   resources, image_of(members[0][1]))
+
+    def _containerised(self, files: dict[str, bytes]) -> bool:
+        return bool(self.machine.container and image_of(files))
 
     def _write_step(self, step_dir: str, files: dict[str, bytes]) -> list[str]:
-        """Put a step's files on the machine; the job script lines it needs there."""
+        """Put a step's files on the machine; the job script lines it needs there. A job in
+        a container sees only its bound directories: it gets the relay and the shipped
+        runner as a remote job does."""
         prepare = list(self.machine.prepare)
-        if not self.transport.shares_files:
+        if not self.transport.shares_files or self._containerised(files):
             files, shipping = prepare_remote_job(self.transport, self.work_root, step_dir,
                                                  files, self._shipped)
             prepare += shipping
@@ -103,8 +128,14 @@ class BatchExecutor:
                                  f"{self.name}: {exc}") from exc
 
     def _submit_script(self, name: str, job_dir: str, step_dirs: list[str],
-                       prepare: list[str], resources: dict[str, Any] | None) -> str:
+                       prepare: list[str], resources: dict[str, Any] | None,
+                       image: str | None = None) -> str:
         runner = [self.python, "-m", "hpcflow.daemon.runner"]
+        if self.machine.container and image:
+            runner = [self.machine.container, "exec", "--bind", self.work_root,
+                      *self.machine.container_options, container_image(image),
+                      self.machine.container_python, "-m", "hpcflow.daemon.runner"]
+            prepare = [*prepare, f"export HPCFLOW_CONTAINER_IMAGE={shlex.quote(image)}"]
         command = runner + (step_dirs if len(step_dirs) == 1 and step_dirs[0] == job_dir
                             else ["--pack", *step_dirs])
         script = self.scheduler.render(JobScript(
