@@ -71,6 +71,8 @@ class MachineConfig:
     resources: dict[str, Any] = field(default_factory=dict)
     #: Jobs of this machine in the queue at once.
     max_jobs: int = 500
+    #: Submissions in any 60 s (sites throttle sbatch storms); None: no limit.
+    submit_per_minute: int | None = None
     #: Not declared: the default machine named after its scheduler.
     implicit: bool = False
     #: Run steps that name an ``image`` in it with this command (apptainer, singularity).
@@ -134,7 +136,7 @@ def _poll_bounds(table: dict, where: str, default: PollBounds = PollBounds()) ->
 MACHINE_KEYS = ("scheduler", "host", "user", "port", "key_filename", "known_hosts",
                 "allow_new_host_keys", "proxy_jump", "work_root", "python", "prepare",
                 "resources", "max_jobs", "min_poll_interval", "max_poll_interval",
-                "container", "container_options", "container_python")
+                "container", "container_options", "container_python", "submit_per_minute")
 
 
 SSH_KEYS = ("user", "port", "key_filename", "known_hosts", "allow_new_host_keys", "proxy_jump")
@@ -188,7 +190,10 @@ def parse_machine(name: str, table: Any) -> MachineConfig:
                          proxy_jump=_text(table, "proxy_jump", where),
                          work_root=_text(table, "work_root", where),
                          python=_text(table, "python", where), prepare=tuple(prepare),
-                         resources=dict(resources), max_jobs=max_jobs)
+                         resources=dict(resources), max_jobs=max_jobs,
+                         submit_per_minute=int(_number(table, "submit_per_minute", where,
+                                                       integer=True))
+                         if "submit_per_minute" in table else None)
 
 
 def parse_config(data: dict, path: Path | None = None) -> DaemonConfig:

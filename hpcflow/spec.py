@@ -67,7 +67,9 @@ def pickle_op(template: PythonOPTemplate) -> bytes:
 class SpecBuilder:
     """Walks templates reachable from the entrypoint; one spec entry per template object."""
 
-    def __init__(self) -> None:
+    def __init__(self, default_executor: Any = None) -> None:
+        #: ``Workflow(executor=...)``: where steps run that name no executor, nor their template.
+        self.default_executor = default_executor
         self.templates: dict[str, dict] = {}
         self.blobs: dict[str, bytes] = {}
         self._names: dict[int, str] = {}
@@ -276,7 +278,7 @@ class SpecBuilder:
             except ConditionError as exc:
                 raise WorkflowDefinitionError(
                     f"{where}: cannot parse the when= condition {exc}") from exc
-        executor = step.executor
+        executor = step.executor or getattr(templ, "executor", None) or self.default_executor
         return {
             "name": step.name,
             "template": template_name,
@@ -393,8 +395,9 @@ def _loop_spec(value: Any) -> Any:
 
 
 def build_spec(name: str, entry: OPTemplate, parallelism: int | None = None,
-               labels: dict | None = None) -> tuple[dict, dict[str, bytes]]:
-    builder = SpecBuilder()
+               labels: dict | None = None,
+               default_executor: Any = None) -> tuple[dict, dict[str, bytes]]:
+    builder = SpecBuilder(default_executor)
     entry_name = builder.template_name(entry)
     for pname, decl in entry.inputs.parameters.items():
         if not (isinstance(decl, InputParameter) and decl.has_value):

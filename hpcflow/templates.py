@@ -20,7 +20,7 @@ class OPTemplate:
                  outputs: Outputs | None = None, timeout: int | None = None,
                  retry_on_transient_error: int | None = None,
                  timeout_as_transient_error: bool = False, annotations: dict | None = None,
-                 labels: dict | None = None, **kwargs: Any) -> None:
+                 labels: dict | None = None, executor: Any = None, **kwargs: Any) -> None:
         if name is not None:
             check_template_name(name)
         self.name = name or f"{self.kind}-{next(_counter)}"
@@ -31,6 +31,8 @@ class OPTemplate:
         self.timeout_as_transient_error = timeout_as_transient_error
         self.annotations = annotations or {}
         self.labels = labels or {}
+        #: Where steps of this template run unless the step says otherwise.
+        self.executor = executor
         self.extra = kwargs
 
     def __repr__(self) -> str:

@@ -111,8 +111,10 @@ class Workflow:
     def __init__(self, name: str = "workflow", steps: Steps | None = None, dag: DAG | None = None,
                  id: str | None = None, parallelism: int | None = None,
                  labels: dict[str, str] | None = None, annotations: dict | None = None,
-                 context: Any = None, **kwargs: Any) -> None:
+                 context: Any = None, executor: Any = None, **kwargs: Any) -> None:
         self.id = id
+        #: Where steps run that name no executor (nor does their template): local if None.
+        self.executor = executor
         #: False when ``--if-absent`` found this workflow already there.
         self.is_new = id is None
         self.labels = dict(labels or {})
@@ -152,6 +154,7 @@ class Workflow:
             check_workflow_name(self.name)
         self.labels.update(submit_overrides.get("labels") or {})
         spec, blobs = build_spec(self.name, self.entry, parallelism=self.parallelism,
+                                 default_executor=self.executor,
                                  labels=self.labels)
         spec["archive_mode"] = _config.config.get("archive_mode", "tar")
         spec["max_recursion_depth"] = int(_config.config.get("max_recursion_depth") or 100)

@@ -15,6 +15,7 @@ import posixpath
 import re
 import shlex
 import time
+from collections import deque
 from typing import Any
 
 from hpcflow.config_file import MachineConfig
@@ -71,6 +72,8 @@ class BatchExecutor:
         self._live = 0
         #: Runner bundles known to be on the machine (machines that do not share our files).
         self._shipped: set[str] = set()
+        #: When recent submissions were made (``submit_per_minute``).
+        self._submitted_at: deque[float] = deque()
         #: Jobs the last poll could not find, with when that was first seen.
         self._vanished: dict[str, float] = {}
 
@@ -80,7 +83,16 @@ class BatchExecutor:
         return f"{self.work_root}/{workflow_id}/{safe_dir_name(step_name)}-{step_id}{suffix}"
 
     def free_slots(self) -> int:
-        return max(0, self.machine.max_jobs - self._live)
+        """Jobs that may be submitted now: room in the queue (``max_jobs``) and in the last
+        minute's submissions (``submit_per_minute``)."""
+        free = self.machine.max_jobs - self._live
+        rate = self.machine.submit_per_minute
+        if rate is not None:
+            cutoff = time.monotonic() - 60.0
+            while self._submitted_at and self._submitted_at[0] < cutoff:
+                self._submitted_at.popleft()
+            free = min(free, rate - len(self._submitted_at))
+        return max(0, free)
 
     def submit(self, job_name: str, step_dir: str, files: dict[str, bytes],
                resources: dict[str, Any] | None = None) -> str:
@@ -147,6 +159,7 @@ class BatchExecutor:
             raise SchedulerError(f"{self.scheduler.submit_argv('')[0]} refused the job: "
                                  f"{(done.stderr or done.stdout).strip()[:500]}")
         self._live += 1
+        self._submitted_at.append(time.monotonic())
         return self.scheduler.parse_submit(done.stdout)
 
     def poll(self, jobs: list[JobRecord]) -> list[JobStatus]:

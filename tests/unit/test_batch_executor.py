@@ -1,0 +1,88 @@
+"""The batch executor's own rules, with a recording transport in place of a machine."""
+
+from pathlib import Path
+
+import pytest
+
+from hpcflow.config_file import MachineConfig
+from hpcflow.connectors.executors.batch import BatchExecutor
+from hpcflow.connectors.schedulers.slurm import SlurmScheduler
+from hpcflow.connectors.transports.base import CommandResult
+from hpcflow.connectors.transports.local import LocalTransport
+
+
+class RecordingTransport(LocalTransport):
+    """Files go to a local directory; ``sbatch`` answers with increasing job ids."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.commands: list[list[str]] = []
+
+    def run(self, argv, timeout=120.0, input_text=None):
+        self.commands.append(argv)
+        return CommandResult(0, f"{100 + len(self.commands)}\n", "")
+
+
+def executor(tmp_path: Path, **machine) -> tuple[BatchExecutor, RecordingTransport]:
+    transport = RecordingTransport()
+    config = MachineConfig(name="hpc", scheduler="slurm", **machine)
+    return BatchExecutor(config, SlurmScheduler(), transport, str(tmp_path), "python3"), transport
+
+
+STEP = b'{"template": {"kind": "python"}, "inputs": {}}'
+
+
+def test_submissions_per_minute_bound_the_free_slots(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch):
+    import hpcflow.connectors.executors.batch as batch
+
+    now = [1000.0]
+    monkeypatch.setattr(batch.time, "monotonic", lambda: now[0])
+    ex, _ = executor(tmp_path, max_jobs=10, submit_per_minute=2)
+    assert ex.free_slots() == 2
+    ex.submit("hpcflow-a-1-0", f"{tmp_path}/s1", {"step.json": STEP})
+    now[0] += 10
+    ex.submit("hpcflow-a-2-0", f"{tmp_path}/s2", {"step.json": STEP})
+    assert ex.free_slots() == 0  # two in the last minute
+    now[0] += 51
+    assert ex.free_slots() == 1  # the first is over a minute old
+    now[0] += 10
+    assert ex.free_slots() == 2
+
+
+def test_queue_room_bounds_the_free_slots(tmp_path: Path):
+    ex, _ = executor(tmp_path, max_jobs=2)
+    ex.submit("hpcflow-a-1-0", f"{tmp_path}/s1", {"step.json": STEP})
+    assert ex.free_slots() == 1
+
+
+def test_a_pack_is_one_submission_of_every_member(tmp_path: Path):
+    ex, transport = executor(tmp_path)
+    dirs = [f"{tmp_path}/wf/s{i}" for i in range(3)]
+    native = ex.submit_pack("hpcflow-wf-1-0-pack", [(d, {"step.json": STEP}) for d in dirs])
+    assert native == "101" and len(transport.commands) == 1
+    script = Path(tmp_path, "wf", "packs", "hpcflow-wf-1-0-pack", "job.sh").read_text()
+    assert script.splitlines()[-1] == "exec python3 -m hpcflow.daemon.runner --pack " + \
+        " ".join(dirs)
+    assert all(Path(d, "step.json").exists() for d in dirs)
+
+
+def test_executor_defaults_from_the_template_and_the_workflow():
+    from hpcflow import SlurmExecutor, Step, Workflow
+    from hpcflow.python import OP, PythonOPTemplate
+    from hpcflow.spec import build_spec
+
+    @OP.function
+    def one(x: int) -> {"y": int}:
+        return {"y": x}
+
+    wf = Workflow("defaults", executor=SlurmExecutor(machine="wfdefault"))
+    wf.add(Step("plain", PythonOPTemplate(one), parameters={"x": 1}))
+    wf.add(Step("templ", PythonOPTemplate(one, executor=SlurmExecutor(machine="tmpl")),
+                parameters={"x": 1}))
+    wf.add(Step("own", PythonOPTemplate(one, executor=SlurmExecutor(machine="tmpl")),
+                parameters={"x": 1}, executor=SlurmExecutor(machine="mine")))
+    spec, _ = build_spec(wf.name, wf.entry, default_executor=wf.executor)
+    machines = {s["name"]: s["executor"]["machine"]
+                for group in spec["templates"][spec["entrypoint"]]["steps"] for s in group}
+    assert machines == {"plain": "wfdefault", "templ": "tmpl", "own": "mine"}
