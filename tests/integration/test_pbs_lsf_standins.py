@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, integrity_ok, run_cli
+from tests.integration.flows import FAILING, PIPELINE
 
 STANDINS = REPO / "tests" / "standins"
 #: What differs between the two schedulers in these tests.
@@ -51,54 +52,6 @@ KINDS = {
             "limit_log": ("lsf-output.txt", "TERM_RUNLIMIT: job killed after reaching")},
 }
 SECONDS_PER_LSF_MINUTE = "3"
-
-PIPELINE = '''
-from pathlib import Path
-from hpcflow import ShellOPTemplate, Step, Workflow, {executor}, argo_range
-from hpcflow import InputArtifact, OutputArtifact, OutputParameter
-from hpcflow.python import OP, Artifact, PythonOPTemplate
-
-@OP.function
-def write(n: int) -> {{"text": Artifact(Path), "job": str}}:
-    import os
-    Path("numbers.txt").write_text("\\n".join(str(i) for i in range(n)))
-    return {{"text": Path("numbers.txt"), "job": os.environ.get("{job_env}", "none")}}
-
-@OP.function
-def square(x: int) -> {{"y": int}}:
-    return {{"y": x * x}}
-
-count = ShellOPTemplate(name="count", image="alpine",
-    script="wc -l < /tmp/in/numbers.txt > /tmp/lines.txt && mkdir -p /tmp/out && "
-           "cp /tmp/in/numbers.txt /tmp/out/copy.txt")
-count.inputs.artifacts = {{"numbers": InputArtifact(path="/tmp/in/numbers.txt")}}
-count.outputs.parameters = {{"lines": OutputParameter(value_from_path="/tmp/lines.txt", type=int)}}
-count.outputs.artifacts = {{"copy": OutputArtifact(path="/tmp/out/copy.txt")}}
-
-cluster = {executor}({resources})
-wf = Workflow("on-{kind}")
-first = Step("write", PythonOPTemplate(write), parameters={{"n": 5}}, executor=cluster)
-wf.add(first)
-wf.add([Step("count", count, artifacts={{"numbers": first.outputs.artifacts["text"]}},
-             executor=cluster),
-        Step("square", PythonOPTemplate(square), parameters={{"x": "{{{{item}}}}"}},
-             with_param=argo_range(20), executor=cluster)])
-wf.submit()
-'''
-
-FAILING = '''
-from hpcflow import Step, Workflow, {executor}
-from hpcflow.python import OP, PythonOPTemplate
-
-@OP.function
-def broken(x: int) -> {{"y": int}}:
-    raise ValueError(f"cannot handle {{x}}")
-
-wf = Workflow("{kind}-fails")
-wf.add(Step("broken", PythonOPTemplate(broken), parameters={{"x": 7}},
-            executor={executor}({resources})))
-wf.submit()
-'''
 
 SLEEPER = '''
 from hpcflow import Step, Workflow, {executor}

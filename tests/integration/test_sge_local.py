@@ -17,56 +17,15 @@ from pathlib import Path
 
 from hpcflow.daemon.engine import engine_pid
 from tests.conftest import integrity_ok, run_cli
+from tests.integration.flows import failing, pipeline
+from tests.integration.flows import steps as _steps
+from tests.integration.flows import submit as _submit
+from tests.integration.flows import wait as _wait
 
 RESOURCES = 'queue="all.q", time="0:10:00"'
 
-PIPELINE = f'''
-from pathlib import Path
-from hpcflow import ShellOPTemplate, Step, Workflow, SGEExecutor, argo_range
-from hpcflow import InputArtifact, OutputArtifact, OutputParameter
-from hpcflow.python import OP, Artifact, PythonOPTemplate
-
-@OP.function
-def write(n: int) -> {{"text": Artifact(Path), "job": str}}:
-    import os
-    Path("numbers.txt").write_text("\\n".join(str(i) for i in range(n)))
-    return {{"text": Path("numbers.txt"), "job": os.environ.get("JOB_ID", "none")}}
-
-@OP.function
-def square(x: int) -> {{"y": int}}:
-    return {{"y": x * x}}
-
-count = ShellOPTemplate(name="count", image="alpine",
-    script="wc -l < /tmp/in/numbers.txt > /tmp/lines.txt && mkdir -p /tmp/out && "
-           "cp /tmp/in/numbers.txt /tmp/out/copy.txt")
-count.inputs.artifacts = {{"numbers": InputArtifact(path="/tmp/in/numbers.txt")}}
-count.outputs.parameters = {{"lines": OutputParameter(value_from_path="/tmp/lines.txt", type=int)}}
-count.outputs.artifacts = {{"copy": OutputArtifact(path="/tmp/out/copy.txt")}}
-
-sge = SGEExecutor({RESOURCES})
-wf = Workflow("on-sge")
-first = Step("write", PythonOPTemplate(write), parameters={{"n": 5}}, executor=sge)
-wf.add(first)
-wf.add([Step("count", count, artifacts={{"numbers": first.outputs.artifacts["text"]}},
-             executor=sge),
-        Step("square", PythonOPTemplate(square), parameters={{"x": "{{{{item}}}}"}},
-             with_param=argo_range(20), executor=sge)])
-wf.submit()
-'''
-
-FAILING = f'''
-from hpcflow import Step, Workflow, SGEExecutor
-from hpcflow.python import OP, PythonOPTemplate
-
-@OP.function
-def broken(x: int) -> {{"y": int}}:
-    raise ValueError(f"cannot handle {{x}}")
-
-wf = Workflow("sge-fails")
-wf.add(Step("broken", PythonOPTemplate(broken), parameters={{"x": 7}},
-            executor=SGEExecutor({RESOURCES})))
-wf.submit()
-'''
+PIPELINE = pipeline("SGEExecutor", RESOURCES, "JOB_ID", "sge")
+FAILING = failing("SGEExecutor", RESOURCES, "sge")
 
 
 def sleeper(name: str, resources: str) -> str:
@@ -107,31 +66,6 @@ for i in range(3):
     wf.add(prev)
 wf.submit()
 '''
-
-
-def _submit(tmp_path: Path, home: Path, text: str, env: dict | None = None) -> str:
-    script = tmp_path / f"wf{len(list(tmp_path.glob('wf*.py')))}.py"
-    script.write_text(text)
-    done = subprocess.run([sys.executable, "-m", "hpcflow.cli.main", "submit", str(script)],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120,
-                          env=dict(os.environ, HPCFLOW_HOME=str(home), **(env or {})))
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip().splitlines()[-1]
-
-
-def _wait(home: Path, cwd: Path, wf_id: str, timeout: float = 180) -> dict:
-    deadline = time.time() + timeout
-    while True:
-        data = json.loads(run_cli(["status", wf_id, "--json"], home, cwd).stdout)
-        if data["phase"] not in ("Pending", "Running"):
-            return data
-        assert time.time() < deadline, data
-        time.sleep(0.5)
-
-
-def _steps(home: Path, cwd: Path, wf_id: str) -> dict[str, dict]:
-    out = run_cli(["steps", wf_id, "--json"], home, cwd)
-    return {s["name"]: s for s in json.loads(out.stdout)}
 
 
 def _accounted(wf_id: str, expected: int) -> Counter:

@@ -1,0 +1,100 @@
+"""What the integration tests of every scheduler share: the same workflows (``.format``
+templates over the executor class, its resources, the scheduler's job-id variable and a
+short kind name), and submitting and following them through the ``hpcflow`` command."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import run_cli
+
+# A Python OP writing an artifact, a shell template reading it (artifact in and out), and a
+# loop of 20.
+PIPELINE = '''
+from pathlib import Path
+from hpcflow import ShellOPTemplate, Step, Workflow, {executor}, argo_range
+from hpcflow import InputArtifact, OutputArtifact, OutputParameter
+from hpcflow.python import OP, Artifact, PythonOPTemplate
+
+@OP.function
+def write(n: int) -> {{"text": Artifact(Path), "job": str}}:
+    import os
+    Path("numbers.txt").write_text("\\n".join(str(i) for i in range(n)))
+    return {{"text": Path("numbers.txt"), "job": os.environ.get("{job_env}", "none")}}
+
+@OP.function
+def square(x: int) -> {{"y": int}}:
+    return {{"y": x * x}}
+
+count = ShellOPTemplate(name="count", image="alpine",
+    script="wc -l < /tmp/in/numbers.txt > /tmp/lines.txt && mkdir -p /tmp/out && "
+           "cp /tmp/in/numbers.txt /tmp/out/copy.txt")
+count.inputs.artifacts = {{"numbers": InputArtifact(path="/tmp/in/numbers.txt")}}
+count.outputs.parameters = {{"lines": OutputParameter(value_from_path="/tmp/lines.txt", type=int)}}
+count.outputs.artifacts = {{"copy": OutputArtifact(path="/tmp/out/copy.txt")}}
+
+cluster = {executor}({resources})
+wf = Workflow("on-{kind}")
+first = Step("write", PythonOPTemplate(write), parameters={{"n": 5}}, executor=cluster)
+wf.add(first)
+wf.add([Step("count", count, artifacts={{"numbers": first.outputs.artifacts["text"]}},
+             executor=cluster),
+        Step("square", PythonOPTemplate(square), parameters={{"x": "{{{{item}}}}"}},
+             with_param=argo_range(20), executor=cluster)])
+wf.submit()
+'''
+
+FAILING = '''
+from hpcflow import Step, Workflow, {executor}
+from hpcflow.python import OP, PythonOPTemplate
+
+@OP.function
+def broken(x: int) -> {{"y": int}}:
+    raise ValueError(f"cannot handle {{x}}")
+
+wf = Workflow("{kind}-fails")
+wf.add(Step("broken", PythonOPTemplate(broken), parameters={{"x": 7}},
+            executor={executor}({resources})))
+wf.submit()
+'''
+
+
+def pipeline(executor: str, resources: str, job_env: str, kind: str) -> str:
+    return PIPELINE.format(executor=executor, resources=resources, job_env=job_env, kind=kind)
+
+
+def failing(executor: str, resources: str, kind: str) -> str:
+    return FAILING.format(executor=executor, resources=resources, kind=kind)
+
+
+def submit(tmp_path: Path, home: Path, text: str, env: dict | None = None) -> str:
+    """``hpcflow submit`` of ``text`` as a script; the workflow id."""
+    script = tmp_path / f"wf{len(list(tmp_path.glob('wf*.py')))}.py"
+    script.write_text(text)
+    done = subprocess.run([sys.executable, "-m", "hpcflow.cli.main", "submit", str(script)],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, HPCFLOW_HOME=str(home), **(env or {})))
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1]
+
+
+def wait(home: Path, cwd: Path, wf_id: str, timeout: float = 180) -> dict:
+    """``status --json`` once the workflow has ended."""
+    deadline = time.time() + timeout
+    while True:
+        data = json.loads(run_cli(["status", wf_id, "--json"], home, cwd).stdout)
+        if data["phase"] not in ("Pending", "Running"):
+            return data
+        assert time.time() < deadline, data
+        time.sleep(0.5)
+
+
+def steps(home: Path, cwd: Path, wf_id: str) -> dict[str, dict]:
+    """``steps --json`` by step name."""
+    out = run_cli(["steps", wf_id, "--json"], home, cwd)
+    return {s["name"]: s for s in json.loads(out.stdout)}
