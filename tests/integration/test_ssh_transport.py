@@ -89,3 +89,24 @@ def test_an_unreachable_host_backs_off(ssh_env: dict):
     with pytest.raises(TransportError, match="unreachable; next try in"):
         ssh.run(["true"])  # within the back-off: no new connection attempt
     assert shutil.which("ssh-keygen")  # the command the messages recommend exists here
+
+
+def test_proxy_jump_and_ssh_config(ssh_env: dict, tmp_path: Path):
+    """Settings from an ssh config file (HostName, User, Port, IdentityFile, ProxyJump): the
+    alias 'cluster' reaches the sshd through a jump over the same sshd."""
+    config = tmp_path / "ssh_config"
+    host, port, user = (ssh_env["HPCFLOW_TEST_SSH_HOST"], ssh_env["HPCFLOW_TEST_SSH_PORT"],
+                        ssh_env["HPCFLOW_TEST_SSH_USER"])
+    config.write_text(f"Host cluster\n  HostName {host}\n  Port {port}\n  User {user}\n"
+                      f"  IdentityFile {ssh_env['HPCFLOW_TEST_SSH_KEY']}\n"
+                      f"  ProxyJump {user}@{host}:{port}\n")
+    ssh = SSHTransport(SSHTarget(host="cluster", ssh_config=str(config), use_agent=False,
+                                 known_hosts=ssh_env["HPCFLOW_TEST_SSH_KNOWN_HOSTS"]))
+    try:
+        done = ssh.run(["sh", "-c", "id -un; echo $SSH_CONNECTION"])
+        name, connection = done.stdout.split("\n")[:2]
+        assert name == user
+        assert len(ssh._jumps) == 1  # the session went through the jump connection
+        assert connection.split()[2:] == [host, port]
+    finally:
+        ssh.close()
