@@ -143,6 +143,8 @@ class BatchExecutor:
                        prepare: list[str], resources: dict[str, Any] | None,
                        image: str | None = None) -> str:
         runner = [self.python, "-m", "hpcflow.daemon.runner"]
+        # Output reaches the job's log as it is written: `hpcflow logs` shows a running job.
+        prepare = [*prepare, "export PYTHONUNBUFFERED=1"]
         if self.machine.container and image:
             runner = [self.machine.container, "exec", "--bind", self.work_root,
                       *self.machine.container_options, container_image(image),

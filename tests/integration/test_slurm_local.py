@@ -32,6 +32,7 @@ from hpcflow.python import OP, PythonOPTemplate
 @OP.function
 def nap(x: int) -> {{"y": int}}:
     import time
+    print("napping now")
     time.sleep(120)
     return {{"y": x}}
 
@@ -126,6 +127,10 @@ def test_a_failing_step_and_a_job_cancelled_outside(tmp_path: Path, slurm_env: d
             job_id = next((line.split()[0] for line in out.splitlines()
                            if f"hpcflow-{sleeping}-" in line), None)
             time.sleep(0.3)
+        deadline = time.time() + 30  # the job's output is visible while it runs
+        while "napping now" not in run_cli(["logs", sleeping, "nap"], home, tmp_path).stdout:
+            assert time.time() < deadline, "no output from the running job"
+            time.sleep(0.5)
         subprocess.run(["scancel", job_id], check=True)
         assert _wait(home, tmp_path, sleeping)["phase"] == "Failed"
         nap = _steps(home, tmp_path, sleeping)["nap"]
