@@ -1,0 +1,248 @@
+"""Submitting Ready steps, exactly once (the part of the service loop that talks to
+executors on the way out).
+
+The intent (job rows with their deterministic names) commits before the submission, the
+job id right after it. Whatever was cut off between the two (a crash, an unreachable
+machine) is looked for by name before anything else is submitted (``_reconcile_unsure``).
+Mixed into ``Service``; the attributes and methods it uses from it are declared below.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import time
+from typing import Any
+
+from hpcflow.connectors.executors.base import Executor, JobRecord
+from hpcflow.connectors.transports.base import TransportError
+from hpcflow.daemon import states
+from hpcflow.daemon.engine import WAKE_DIR
+from hpcflow.daemon.placement import pack_units
+from hpcflow.daemon.polling import PollSchedule
+from hpcflow.daemon.store import Store
+from hpcflow.errors import HpcflowError
+
+log = logging.getLogger("hpcflow.engine")
+
+#: Ready steps looked at per executor and cycle (packs may take many), and failed at once
+#: when their executor cannot be made (no such machine).
+READY_BATCH = 2000
+
+
+def job_record(row: Any) -> JobRecord:
+    return JobRecord(id=row["id"], name=row["name"], step_dir=row["step_dir"],
+                     native_id=row["native_id"], state=row["state"], created_at=row["created_at"],
+                     pack=row["pack"])
+
+
+class Submission:
+    store: Store
+    schedule: PollSchedule
+    home: Any
+    _unsure_jobs: set[int]
+
+    def executor(self, name: str) -> Executor:
+        raise NotImplementedError
+
+    @staticmethod
+    def executor_of(step: Any) -> tuple[str, dict]:
+        raise NotImplementedError
+
+    def spec(self, wf_id: str) -> dict:
+        raise NotImplementedError
+
+    def _default_outputs(self, step: Any) -> dict:
+        raise NotImplementedError
+
+    def _after_final(self, conn: Any, parent_id: int, wf_id: str, phase: str,
+                     reason: str | None) -> None:
+        raise NotImplementedError
+
+    def _timeout_of(self, step: Any) -> float | None:
+        """``Step(timeout=)``, else the template's ``timeout``, in seconds."""
+        spec = json.loads(step["spec"]) if step["spec"] else {}
+        template = self.spec(step["workflow_id"])["templates"][step["template"]]
+        value = spec.get("timeout") or template.get("timeout")
+        return float(value) if value else None
+
+    def _job_files(self, step: Any) -> dict[str, bytes]:
+        wf_id = step["workflow_id"]
+        spec = self.spec(wf_id)
+        template = spec["templates"][step["template"]]
+        step_spec = json.loads(step["spec"]) if step["spec"] else {}
+        attempt = step["attempt"] or 0
+        job = {
+            "workflow_id": wf_id,
+            "step_id": step["id"],
+            "name": step["name"],
+            "attempt": attempt,
+            "template": template,
+            "inputs": json.loads(step["inputs"]),
+            "storage": spec["_storage"],
+            "artifact_prefix": f"wf/{wf_id}/{step['id']}-{attempt}",
+            "archive_mode": spec.get("archive_mode", "tar"),
+            "output_dir": step_spec.get("output_dir"),
+            "slice_group": step_spec.get("slice_group"),
+            "wake_dir": str(self.home / WAKE_DIR),
+        }
+        files = {"step.json": json.dumps(job).encode()}
+        if template["kind"] == "python":
+            files["op.pkl"] = self.store.blob(template["op"])
+        return files
+
+    def submit_ready(self) -> bool:
+        """Submit Ready leaf steps, as many scheduler jobs per executor as it has free slots
+        (steps asking for ``group_size`` share jobs). The intent (job rows with their
+        deterministic names) commits before the submission, the job id right after it
+        (exactly-once: see ``recover``)."""
+        changed = self._reconcile_unsure()
+        for name in self.store.ready_executors():
+            try:
+                executor = self.executor(name)
+            except HpcflowError as exc:
+                self._fail_unsubmitted(self.store.ready_pods(name, READY_BATCH), str(exc))
+                changed = True
+                continue
+            slots = executor.free_slots()
+            if slots <= 0:
+                continue
+            can_pack = hasattr(executor, "submit_pack")
+            rows = self.store.ready_pods(name, READY_BATCH if can_pack else slots)
+            units = pack_units([(r, self.executor_of(r)[1]) for r in rows], slots, can_pack)
+            if units:
+                changed |= self._submit_to(executor, units)
+        return changed
+
+    def _submit_to(self, executor: Executor, units: list[list[tuple[Any, dict]]]) -> bool:
+        planned = []
+        with self.store.write() as conn:
+            for unit in units:
+                members = []
+                pack = None
+                for step, _resources in unit:
+                    attempt = step["attempt"] or 0
+                    name = f"hpcflow-{step['workflow_id']}-{step['id']}-{attempt}"
+                    pack = pack or (f"{name}-pack" if len(unit) > 1 else None)
+                    step_dir = executor.step_dir(step["workflow_id"], step["id"], step["name"],
+                                                 attempt)
+                    job_id = self.store.insert_job_intent(conn, step["id"], step["workflow_id"],
+                                                          executor.name, name, step_dir, pack)
+                    members.append((job_id, step, name, step_dir))
+                planned.append((pack, unit[0][1], members))
+        submitted, refused = [], []
+        for pack, resources, members in planned:
+            try:
+                if pack is None:
+                    job_id, step, name, step_dir = members[0]
+                    native = executor.submit(name, step_dir, self._job_files(step), resources)
+                else:
+                    native = executor.submit_pack(  # type: ignore[attr-defined]
+                        pack, [(d, self._job_files(s)) for _, s, _, d in members], resources)
+            except HpcflowError as exc:  # refused by the scheduler, an untrusted host key, ...
+                refused += [(m[0], m[1], str(exc)) for m in members]
+                continue
+            except TransportError as exc:
+                log.warning("submitting %s to %s failed (%s): will look for it by name",
+                            pack or members[0][2], executor.name, exc)
+                self._unsure_jobs.update(m[0] for m in members)
+                continue
+            submitted += [(m[0], m[1], native, pack) for m in members]
+            if os.environ.get("HPCFLOW_FAULT") == "kill-after-submit":
+                # Fault injection for the exactly-once test: die between the scheduler's
+                # answer and the commit of the job id, the worst moment to crash.
+                log.error("fault injection: SIGKILL after submitting %s as %s",
+                          pack or members[0][2], native)
+                os.kill(os.getpid(), signal.SIGKILL)
+        with self.store.write() as conn:
+            for job_id, step, native, pack in submitted:
+                self._mark_submitted(conn, job_id, step, native, pack)
+            for job_id, step, reason in refused:
+                self.store.set_job_finished(conn, job_id, "refused", None, reason)
+                self._fail_step(conn, step, reason)
+        self.schedule.kick(executor.name, time.time())
+        return True
+
+    def _mark_submitted(self, conn: Any, job_id: int, step: Any, native: str,
+                        pack: str | None) -> None:
+        # A packed step shares its job: the engine's per-step timeout cannot kill it alone,
+        # so packs rely on the scheduler's time limit (time=).
+        timeout = None if pack else self._timeout_of(step)
+        self.store.set_job_submitted(conn, job_id, native, timeout)
+        if step["phase"] == states.PENDING:
+            self.store.set_step_phase(conn, step["id"], states.PENDING, states.RUNNING,
+                                      workflow_id=step["workflow_id"])
+
+    def _reconcile_unsure(self) -> bool:
+        """Submissions cut off by a crash or a transport error: find each job (or pack) by
+        name, or submit what never ran, once."""
+        changed = False
+        rows = [self.store.conn.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
+                for job_id in sorted(self._unsure_jobs)]
+        groups: dict[str, list[Any]] = {}
+        for row in rows:
+            if row is not None and row["state"] == "intent":
+                groups.setdefault(row["pack"] or row["name"], []).append(row)
+        self._unsure_jobs = {r["id"] for group in groups.values() for r in group}
+        for group in groups.values():
+            steps = [self.store.existing_step(r["step_id"]) for r in group]
+            _, resources = self.executor_of(steps[0])
+            resources = {k: v for k, v in resources.items() if k != "group_size"}
+            try:
+                executor = self.executor(group[0]["executor"])
+                natives = self._find_or_submit(executor, group, steps, resources)
+            except TransportError as exc:
+                log.warning("%s still unreachable (%s)", group[0]["executor"], exc)
+                return changed
+            except HpcflowError as exc:  # refused by the scheduler, or no such machine
+                with self.store.write() as conn:
+                    for row, step in zip(group, steps, strict=True):
+                        self.store.set_job_finished(conn, row["id"], "refused", None, str(exc))
+                        self._fail_step(conn, step, str(exc))
+                self._unsure_jobs.difference_update(r["id"] for r in group)
+                continue
+            with self.store.write() as conn:
+                for row, step in zip(group, steps, strict=True):
+                    self._mark_submitted(conn, row["id"], step, natives[row["id"]], row["pack"])
+            log.info("reconciled %s (%s)", group[0]["pack"] or group[0]["name"],
+                     ", ".join(sorted(set(natives.values()))))
+            self._unsure_jobs.difference_update(r["id"] for r in group)
+            changed = True
+        return changed
+
+    def _find_or_submit(self, executor: Any, group: list[Any], steps: list[Any],
+                        resources: dict) -> dict[int, str]:
+        """Native ids for intent rows: a single job through the executor's reconcile; a pack
+        found by its name, else its steps that left traces adopted and the rest packed anew."""
+        if not group[0]["pack"]:
+            return {group[0]["id"]: executor.reconcile(job_record(group[0]),
+                                                       self._job_files(steps[0]), resources)}
+        pack = group[0]["pack"]
+        found = executor.find(pack)
+        if found:
+            log.info("pack %s found in %s as %s: not submitted again", pack, executor.name,
+                     found)
+            return {r["id"]: found for r in group}
+        natives = {r["id"]: "adopted" for r in group if executor.ran(r["step_dir"])}
+        rest = [(r, s) for r, s in zip(group, steps, strict=True) if r["id"] not in natives]
+        if rest:
+            native = executor.submit_pack(pack, [(r["step_dir"], self._job_files(s))
+                                                 for r, s in rest], resources)
+            natives.update({r["id"]: native for r, _ in rest})
+        return natives
+
+    def _fail_unsubmitted(self, steps: list[Any], reason: str) -> None:
+        with self.store.write() as conn:
+            for step in steps:
+                self._fail_step(conn, step, reason)
+
+    def _fail_step(self, conn: Any, step: Any, reason: str) -> None:
+        """A Pending step that cannot be submitted (no such machine, a refused resource)."""
+        if self.store.set_step_phase(conn, step["id"], states.PENDING, states.ERROR,
+                                     outputs=self._default_outputs(step), reason=reason,
+                                     workflow_id=step["workflow_id"]):
+            self._after_final(conn, step["parent_id"], step["workflow_id"], states.ERROR,
+                              reason)
+
