@@ -183,6 +183,11 @@ class BatchExecutor:
             states.update(self._accounting(unexplained))
         statuses = [self._status(job, states.get(job.native_id or ""), read)
                     for job in jobs]
+        lingering = sorted({j.native_id for j, st in zip(jobs, statuses, strict=True)
+                            if j.native_id and st.state == "finished"
+                            and getattr(states.get(j.native_id), "lingers", False)})
+        if lingering:  # e.g. held in error: it would never run, and must not run later
+            self.transport.run(self.scheduler.cancel_argv(lingering))
         self._live = sum(1 for s in statuses if s.state == "running")
         return statuses
 

@@ -48,6 +48,9 @@ class SchedulerState:
     infrastructure: bool = False
     #: Killed for its time limit (``timeout_as_transient_error`` applies).
     timed_out: bool = False
+    #: Over for its step, yet still in the queue (held in error): cancel it, or it lingers
+    #: there and a retry would run beside it.
+    lingers: bool = False
 
 
 class Scheduler(Protocol):

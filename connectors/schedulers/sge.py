@@ -77,16 +77,18 @@ SIGKILLED = ("the job was killed outside hpcflow (SIGKILL: deleted with qdel by 
              "administrator, or killed by the system, e.g. out of memory; {how})")
 DELETED = ("the job was deleted outside hpcflow (Grid Engine state {raw}: qdel by a user or "
            "an administrator)")
-ERROR_STATE = ("Grid Engine holds the job in its error state ({raw}) instead of running it: "
-               "`qstat -j {id}` shows why (its 'error reason' line); the step has failed, "
-               "remove the job with `qdel {id}`")
+ERROR_STATE = ("Grid Engine held the job in its error state ({raw}) instead of running it "
+               "(`qacct -j {id}` or the step's log may say why; a -wd that does not exist on "
+               "the node is a common cause); the step has failed and hpcflow removed the job "
+               "(`qdel {id}`) so that it cannot run later")
 
 
 def _poll_state(native_id: str, raw: str) -> SchedulerState:
     """One job of ``qstat``: its state letters (qw, hqw, r, t, Rr, s, S, T, Eqw, dr, ...)."""
     if "E" in raw:  # Eqw, Ehqw: held in error, never runs until someone clears it
         return SchedulerState(native_id, DONE, raw, reason=ERROR_STATE.format(raw=raw,
-                                                                           id=native_id))
+                                                                           id=native_id),
+                              lingers=True)
     if "d" in raw:  # dr, dt, dRr, ...: qdel'd, on its way out
         return SchedulerState(native_id, DONE, raw, reason=DELETED.format(raw=raw))
     if "r" in raw or "t" in raw:  # r, t, Rr, Rt, hr: running (or being sent to its node)

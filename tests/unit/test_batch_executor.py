@@ -86,3 +86,28 @@ def test_executor_defaults_from_the_template_and_the_workflow():
     machines = {s["name"]: s["executor"]["machine"]
                 for group in spec["templates"][spec["entrypoint"]]["steps"] for s in group}
     assert machines == {"plain": "wfdefault", "templ": "tmpl", "own": "mine"}
+
+
+def test_a_job_held_in_error_is_failed_and_removed(tmp_path: Path):
+    """Grid Engine's Eqw (recorded qstat output): the step fails with the reason and the job
+    is deleted, so that it can never run beside a retry."""
+    from hpcflow.connectors.executors.base import JobRecord
+    from hpcflow.connectors.schedulers.sge import SGEScheduler
+
+    recorded = (Path(__file__).parent / "data" / "sge" / "qstat-states.xml").read_text()
+
+    class QstatTransport(RecordingTransport):
+        def run(self, argv, timeout=120.0, input_text=None):
+            self.commands.append(argv)
+            return CommandResult(0, recorded if argv[0] == "qstat" else "", "")
+
+    transport = QstatTransport()
+    ex = BatchExecutor(MachineConfig(name="sge", scheduler="sge"), SGEScheduler(), transport,
+                       str(tmp_path), "python3")
+    jobs = [JobRecord(1, "hpcflow-w-1-0", f"{tmp_path}/a", "21", "submitted", 0.0),
+            JobRecord(2, "hpcflow-w-2-0", f"{tmp_path}/b", "22", "submitted", 0.0)]
+    held, waiting = ex.poll(jobs)
+    assert held.state == "finished" and held.result["phase"] == "Failed"
+    assert "error state (Eqw)" in held.result["reason"]
+    assert waiting.state == "running"
+    assert transport.commands[-1] == ["qdel", "21"]

@@ -104,7 +104,8 @@ def test_states_from_one_qstat():
     assert "deleted outside hpcflow" in (polled["19"].reason or "")
     assert "qdel" in (polled["19"].reason or "")
     eqw = polled["21"].reason or ""
-    assert "error state (Eqw)" in eqw and "`qstat -j 21`" in eqw and "`qdel 21`" in eqw
+    assert "error state (Eqw)" in eqw and "hpcflow removed the job (`qdel 21`)" in eqw
+    assert polled["21"].lingers and not polled["22"].lingers
     assert not polled["21"].infrastructure and not polled["21"].timed_out
     assert SGE.parse_poll(recorded("qstat-empty.xml")) == {}
     with pytest.raises(SchedulerError, match="not XML"):
