@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 from hpcflow import settings as _config
@@ -105,6 +106,29 @@ def reuse_map(steps: list) -> dict[str, dict]:
     return found
 
 
+def check_machines(spec: dict, home: Path) -> None:
+    """Every machine a step names is declared in the daemon's config file (else one line
+    that names the step and the machine, before anything is stored)."""
+    from hpcflow.config_file import load_config
+
+    wanted: dict[str, str] = {}
+    for template in spec["templates"].values():
+        steps = [s for group in template.get("steps") or [] for s in group]
+        for step in steps + list(template.get("tasks") or []):
+            executor = step.get("executor") or {}
+            if executor.get("kind") == "batch":
+                wanted.setdefault(executor["machine"], step["name"])
+    if not wanted:
+        return
+    config = load_config(home)
+    for machine, step in sorted(wanted.items()):
+        if machine not in config.machines:
+            raise WorkflowDefinitionError(
+                f"step {step!r} runs on machine {machine!r}, which the config file "
+                f"({config.path or home / 'config.toml'}) does not declare: add "
+                f"[machines.{machine}] or fix the name")
+
+
 class Workflow:
     """A workflow: steps added with ``add`` or an entry ``Steps``/``DAG``; ``id=`` reattaches."""
 
@@ -159,6 +183,7 @@ class Workflow:
         spec["archive_mode"] = _config.config.get("archive_mode", "tar")
         spec["max_recursion_depth"] = int(_config.config.get("max_recursion_depth") or 100)
         spec["reuse"] = reuse_map(reuse_step or [])
+        check_machines(spec, _config.home())
         self.id, self.is_new = client.submit(
             _config.home(), self.name, spec, blobs, _config.storage_spec(), self.labels,
             idle_exit=float(_config.config.get("engine_idle_exit") or 600.0),

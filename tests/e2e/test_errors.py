@@ -119,3 +119,29 @@ def test_unknown_workflow_and_step(tmp_path: Path):
     r = run_cli(["status", "nope-12345"], home, tmp_path)
     assert r.returncode == 1 and r.stderr.strip() == (
         f"hpcflow: no workflow 'nope-12345' in {home}: see 'hpcflow list'")
+
+
+def test_an_undeclared_machine_is_refused_at_submission(tmp_path):
+    """A step on a machine the config file does not declare: one line naming both, nothing
+    stored."""
+    from tests.conftest import run_cli
+
+    home = tmp_path / "home"
+    script = tmp_path / "wf.py"
+    script.write_text(
+        "from hpcflow import Step, Workflow, SlurmExecutor\n"
+        "from hpcflow.python import OP, PythonOPTemplate\n"
+        "@OP.function\n"
+        "def one(x: int) -> {'y': int}:\n"
+        "    return {'y': x}\n"
+        "wf = Workflow('typo')\n"
+        "wf.add(Step('far', PythonOPTemplate(one), parameters={'x': 1},\n"
+        "            executor=SlurmExecutor(machine='mycluster')))\n"
+        "wf.submit()\n")
+    done = run_cli(["submit", str(script)], home, tmp_path)
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "step 'far' runs on machine 'mycluster', which the config file" in lines[0]
+    assert "add [machines.mycluster]" in lines[0]
+    assert run_cli(["list", "--json"], home, tmp_path).stdout.strip() == "[]"
