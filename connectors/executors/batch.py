@@ -209,7 +209,7 @@ class BatchExecutor:
             return JobStatus(job.name, "running")
         if result is not None:
             self._vanished.pop(job.name, None)
-            if not self.transport.shares_files and result.get("phase") == "Succeeded":
+            if result.get("phase") == "Succeeded":  # a relayed job's outputs come back
                 try:
                     bring_back_outputs(self.transport, job.step_dir, result)
                 except TransportError:

@@ -81,14 +81,18 @@ def ship_runner(transport: Transport, work_root: str, shipped: set[str]) -> str:
 
 
 def bring_back_outputs(transport: Transport, step_dir: str, result: dict) -> None:
-    """Copy the objects of a finished job's output artifacts from its relay into storage."""
+    """Copy the objects of a finished job's output artifacts from its relay into storage
+    (nothing to do for a job that was not relayed)."""
     artifacts = (result.get("outputs") or {}).get("artifacts") or {}
     if not artifacts:
         return
     raw = transport.read_file(f"{step_dir}/step.json")
     if raw is None:
         raise HpcflowError(f"{step_dir}/step.json is gone: cannot bring the outputs back")
-    storage = storage_from_spec(json.loads(raw)["relay_to"])
+    job = json.loads(raw)
+    if "relay_to" not in job:
+        return  # the job wrote to the storage itself
+    storage = storage_from_spec(job["relay_to"])
     relay = f"{step_dir}/{RELAY_DIR}"
     with tempfile.TemporaryDirectory(prefix="hpcflow-relay-") as tmp:
         local = Path(tmp) / "object"

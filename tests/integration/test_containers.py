@@ -14,12 +14,22 @@ STANDIN = REPO / "tests" / "standins" / "apptainer" / "apptainer"
 
 BOXED = '''
 from hpcflow import ShellOPTemplate, Step, Workflow, SlurmExecutor, OutputParameter
-from hpcflow.python import OP, PythonOPTemplate
+from pathlib import Path
+from hpcflow.python import OP, Artifact, PythonOPTemplate
 
 @OP.function
 def where(x: int) -> {"image": str, "y": int}:
     import os
     return {"image": os.environ.get("HPCFLOW_CONTAINER_IMAGE", "host"), "y": x + 1}
+
+@OP.function
+def make(text: str) -> {"made": Artifact(Path)}:
+    Path("made.txt").write_text(text)
+    return {"made": Path("made.txt")}
+
+@OP.function
+def read(made: Artifact(Path)) -> {"text": str}:
+    return {"text": Path(made).read_text()}
 
 hello = ShellOPTemplate(name="hello", image="alpine:3.19",
                         script="echo hi-from-$HPCFLOW_CONTAINER_IMAGE > /tmp/out.txt")
@@ -30,6 +40,10 @@ wf.add([Step("in-image", PythonOPTemplate(where, image="python:3.11"), parameter
              executor=run),
         Step("on-host", PythonOPTemplate(where), parameters={"x": 2}, executor=run),
         Step("shell", hello, executor=run)])
+made = Step("make", PythonOPTemplate(make, image="python:3.11"), parameters={"text": "boxed"},
+            executor=run)
+wf.add(made)
+wf.add(Step("read", PythonOPTemplate(read), artifacts={"made": made.outputs.artifacts["made"]}))
 wf.submit()
 '''
 
@@ -59,7 +73,10 @@ max_poll_interval = 2
         calls = [json.loads(line)
                  for line in (runs / "apptainer-calls.jsonl").read_text().splitlines()]
         assert sorted(c["image"] for c in calls) == ["docker://alpine:3.19",
+                                                     "docker://python:3.11",
                                                      "docker://python:3.11"]
+        # an artifact made in the container reaches a step on the host
+        assert steps["read"]["outputs"]["parameters"]["text"] == "boxed"
         for call in calls:
             assert call["options"] == ["--bind", str(runs), "--nv"]
             assert call["command"][:3] == ["/usr/bin/python3", "-m", "hpcflow.daemon.runner"]
