@@ -98,3 +98,26 @@ def steps(home: Path, cwd: Path, wf_id: str) -> dict[str, dict]:
     """``steps --json`` by step name."""
     out = run_cli(["steps", wf_id, "--json"], home, cwd)
     return {s["name"]: s for s in json.loads(out.stdout)}
+
+
+def check_pipeline(home: Path, cwd: Path, wf_id: str) -> None:
+    """What every scheduler's run of ``PIPELINE`` must give: each step ran inside a job, the
+    shell template read the Python OP's artifact, the loop's 20 squares in order, 22 leaf
+    steps succeeded, and the shell template's output artifact downloads as the user would."""
+    data = steps(home, cwd, wf_id)
+    assert data["write"]["outputs"]["parameters"]["job"] not in ("", "none")
+    assert data["count"]["outputs"]["parameters"]["lines"] == 4  # wc -l: 4 newlines
+    assert data["square"]["outputs"]["parameters"]["y"] == [i * i for i in range(20)]
+    items = json.loads(run_cli(["steps", wf_id, "--json", "--phase", "Succeeded"], home,
+                               cwd).stdout)
+    assert len([s for s in items if s["type"] == "Pod"]) == 22
+    copy = subprocess.run(
+        [sys.executable, "-c",
+         "import sys; from hpcflow import Workflow, download_artifact;"
+         f"s = Workflow(id='{wf_id}').query_step(name='count')[0];"
+         "print(download_artifact(s.outputs.artifacts['copy'], path=sys.argv[1]))",
+         str(cwd / "got")],
+        env=dict(os.environ, HPCFLOW_HOME=str(home)), capture_output=True, text=True)
+    assert copy.returncode == 0, copy.stderr
+    got = list((cwd / "got").rglob("copy.txt"))
+    assert got and got[0].read_text().split() == [str(i) for i in range(5)]

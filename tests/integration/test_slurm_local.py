@@ -5,17 +5,15 @@
 many jobs each step became."""
 
 import json
-import os
 import re
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 from hpcflow.daemon.engine import engine_pid
 from tests.conftest import integrity_ok, run_cli
-from tests.integration.flows import failing, pipeline
+from tests.integration.flows import check_pipeline, failing, pipeline
 from tests.integration.flows import steps as _steps
 from tests.integration.flows import submit as _submit
 from tests.integration.flows import wait as _wait
@@ -80,27 +78,11 @@ def test_a_workflow_of_slurm_jobs(tmp_path: Path, slurm_env: dict):
     try:
         final = _wait(home, tmp_path, wf_id)
         assert final["phase"] == "Succeeded", final
-        steps = _steps(home, tmp_path, wf_id)
-        assert steps["write"]["outputs"]["parameters"]["job"] != "none"  # ran inside a job
-        assert steps["count"]["outputs"]["parameters"]["lines"] == 4  # wc -l: 4 newlines
-        assert steps["square"]["outputs"]["parameters"]["y"] == [i * i for i in range(20)]
-        items = json.loads(run_cli(["steps", wf_id, "--json", "--phase", "Succeeded"], home,
-                                   tmp_path).stdout)
-        assert len([s for s in items if s["type"] == "Pod"]) == 22
+        check_pipeline(home, tmp_path, wf_id)
         jobs = _jobcomp_names(slurm_env["HPCFLOW_TEST_SLURM_JOBCOMP"], wf_id, 22)
         assert len(jobs) == 22 and set(jobs.values()) == {1}, jobs  # one Slurm job per step
         script = next((home / "runs" / wf_id).glob("write-*/job.sh")).read_text()
         assert "#SBATCH --partition=debug" in script and "#SBATCH --time=0:10:00" in script
-        copy = subprocess.run(
-            [sys.executable, "-c",
-             "import sys; from hpcflow import Workflow, download_artifact;"
-             f"s = Workflow(id='{wf_id}').query_step(name='count')[0];"
-             "print(download_artifact(s.outputs.artifacts['copy'], path=sys.argv[1]))",
-             str(tmp_path / "got")],
-            env=dict(os.environ, HPCFLOW_HOME=str(home)), capture_output=True, text=True)
-        assert copy.returncode == 0, copy.stderr
-        got = list((tmp_path / "got").rglob("copy.txt"))
-        assert got and got[0].read_text().split() == [str(i) for i in range(5)]
         assert integrity_ok(home)
     finally:
         run_cli(["daemon", "stop"], home, tmp_path)
