@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from tests.conftest import run_cli
+from tests.integration.flows import wait
 
 HELD = '''
 from hpcflow import Step, Workflow, SlurmExecutor, argo_range
@@ -117,13 +118,7 @@ def test_a_job_killed_for_its_time_limit(tmp_path: Path, slurm_env: dict):
     assert done.returncode == 0, done.stderr
     wf_id = done.stdout.strip()
     try:
-        deadline = time.time() + 200
-        while True:
-            data = json.loads(run_cli(["status", wf_id, "--json"], home, tmp_path).stdout)
-            if data["phase"] not in ("Pending", "Running"):
-                break
-            assert time.time() < deadline, data
-            time.sleep(2)
+        data = wait(home, tmp_path, wf_id, timeout=200)
         assert data["phase"] == "Failed"
         step = next(s for s in json.loads(run_cli(["steps", wf_id, "--json"], home,
                                                   tmp_path).stdout) if s["name"] == "slow")
@@ -172,13 +167,7 @@ def test_a_thousand_tiny_steps_in_ten_jobs(tmp_path: Path, slurm_env: dict):
     assert done.returncode == 0, done.stderr
     wf_id = done.stdout.strip()
     try:
-        deadline = time.time() + 400
-        while True:
-            data = json.loads(run_cli(["status", wf_id, "--json"], home, tmp_path).stdout)
-            if data["phase"] not in ("Pending", "Running"):
-                break
-            assert time.time() < deadline, data
-            time.sleep(2)
+        data = wait(home, tmp_path, wf_id, timeout=400)
         assert data["phase"] == "Succeeded", data
         assert data["steps"] == {"Succeeded": 1001}
         steps = json.loads(run_cli(["steps", wf_id, "--json"], home, tmp_path).stdout)
@@ -211,13 +200,7 @@ def test_sigkill_right_after_a_pack_was_submitted(tmp_path: Path, slurm_env: dic
             time.sleep(0.1)
         time.sleep(1)
         assert run_cli(["daemon", "start"], home, tmp_path).returncode == 0
-        deadline = time.time() + 200
-        while True:
-            data = json.loads(run_cli(["status", wf_id, "--json"], home, tmp_path).stdout)
-            if data["phase"] not in ("Pending", "Running"):
-                break
-            assert time.time() < deadline, data
-            time.sleep(1)
+        data = wait(home, tmp_path, wf_id, timeout=200)
         assert data["phase"] == "Succeeded", data
         assert "found in slurm as" in log.read_text()
         names = _packed_jobs(slurm_env["HPCFLOW_TEST_SLURM_JOBCOMP"], wf_id, 3)
