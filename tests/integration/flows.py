@@ -121,3 +121,19 @@ def check_pipeline(home: Path, cwd: Path, wf_id: str) -> None:
     assert copy.returncode == 0, copy.stderr
     got = list((cwd / "got").rglob("copy.txt"))
     assert got and got[0].read_text().split() == [str(i) for i in range(5)]
+
+
+def await_fault_kill(home: Path, timeout: float = 30) -> None:
+    """Wait until a daemon started with ``HPCFLOW_FAULT=kill-after-submit`` has logged its
+    first submission and killed itself (its lock released)."""
+    from hpcflow.daemon.engine import engine_pid
+
+    log = home / "logs" / "daemon.log"
+    deadline = time.time() + timeout
+    while "fault injection: SIGKILL after submitting" not in (
+            log.read_text() if log.exists() else ""):
+        assert time.time() < deadline, "the faulty daemon never submitted"
+        time.sleep(0.1)
+    while engine_pid(home) is not None:
+        assert time.time() < deadline, "the faulty daemon did not die"
+        time.sleep(0.1)

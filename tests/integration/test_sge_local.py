@@ -14,9 +14,8 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
 
-from hpcflow.daemon.engine import engine_pid
 from tests.conftest import integrity_ok, run_cli
-from tests.integration.flows import check_pipeline, failing, pipeline
+from tests.integration.flows import await_fault_kill, check_pipeline, failing, pipeline
 from tests.integration.flows import steps as _steps
 from tests.integration.flows import submit as _submit
 from tests.integration.flows import wait as _wait
@@ -172,15 +171,7 @@ def test_sigkill_right_after_qsub_submits_nothing_twice(tmp_path: Path, sge_env:
     home = tmp_path / "home"
     wf_id = _submit(tmp_path, home, CHAIN, env={"HPCFLOW_FAULT": "kill-after-submit"})
     try:
-        log = home / "logs" / "daemon.log"
-        deadline = time.time() + 30
-        while "fault injection: SIGKILL after submitting" not in (
-                log.read_text() if log.exists() else ""):
-            assert time.time() < deadline, "the faulty daemon never submitted"
-            time.sleep(0.1)
-        while engine_pid(home) is not None:  # it killed itself
-            assert time.time() < deadline
-            time.sleep(0.1)
+        await_fault_kill(home)
         jobs = json.loads(run_cli(["steps", wf_id, "--json"], home, tmp_path).stdout)
         assert any(s["phase"] == "Pending" for s in jobs)  # the step never became Running
         assert run_cli(["daemon", "start"], home, tmp_path).returncode == 0

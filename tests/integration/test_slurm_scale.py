@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from tests.conftest import run_cli
-from tests.integration.flows import wait
+from tests.integration.flows import await_fault_kill, wait
 
 HELD = '''
 from hpcflow import Step, Workflow, SlurmExecutor, argo_range
@@ -192,13 +192,8 @@ def test_sigkill_right_after_a_pack_was_submitted(tmp_path: Path, slurm_env: dic
     assert done.returncode == 0, done.stderr
     wf_id = done.stdout.strip()
     try:
+        await_fault_kill(home)
         log = home / "logs" / "daemon.log"
-        deadline = time.time() + 30
-        while "fault injection: SIGKILL after submitting" not in (
-                log.read_text() if log.exists() else ""):
-            assert time.time() < deadline
-            time.sleep(0.1)
-        time.sleep(1)
         assert run_cli(["daemon", "start"], home, tmp_path).returncode == 0
         data = wait(home, tmp_path, wf_id, timeout=200)
         assert data["phase"] == "Succeeded", data
