@@ -3,6 +3,10 @@
 >>> placement({"executor": {"kind": "batch", "scheduler": "slurm", "machine": "hpc",
 ...                         "resources": {"time": "1:00:00"}}})
 ('hpc', {'time': '1:00:00'})
+>>> name, res = placement({"executor": {"kind": "dispatcher", "machine": "dp", "task": {},
+...     "python": None, "container": None, "resources": {"group_size": 4, "queue_name": "q"}}})
+>>> name, res["group_size"], res["dispatcher"]
+('dp', 4, {'queue_name': 'q'})
 >>> placement({"executor": None}), placement(None)
 (('local', {}), ('local', {}))
 """
@@ -20,6 +24,15 @@ def placement(spec: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
     if wanted.get("kind") == "batch":
         return str(wanted.get("machine") or wanted["scheduler"]), dict(wanted.get("resources")
                                                                        or {})
+    if wanted.get("kind") == "dispatcher":
+        # dpdispatcher's group_size (steps per job) is hpcflow's: steps that agree on all the
+        # rest share one Submission and its one job.
+        resources = dict(wanted.get("resources") or {})
+        group_size = resources.pop("group_size", 1)
+        return str(wanted["machine"]), {"group_size": group_size, "dispatcher": resources,
+                                        "task": wanted.get("task") or {},
+                                        "python": wanted.get("python"),
+                                        "container": wanted.get("container")}
     return LOCAL, {}
 
 

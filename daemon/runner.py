@@ -183,9 +183,18 @@ def store_outputs(job: dict, step_dir: Path, workdir: Path, op_out: dict[str, An
     return {"parameters": params, "artifacts": arts}
 
 
+def step_storage(job: dict, step_dir: Path) -> Any:
+    """The step's storage client; a relative local root (a relay that travels with the step
+    directory, as dpdispatcher copies it) is relative to the step directory."""
+    spec = job["storage"]
+    if spec.get("kind") == "local" and not os.path.isabs(spec["root"]):
+        spec = {**spec, "root": str(step_dir / spec["root"])}
+    return storage_from_spec(spec)
+
+
 def run_step(step_dir: Path) -> dict:
     job = json.loads((step_dir / "step.json").read_text())
-    storage = storage_from_spec(job["storage"])
+    storage = step_storage(job, step_dir)
     workdir = step_dir / "workdir"
     workdir.mkdir(exist_ok=True)
     kind = job["template"]["kind"]

@@ -138,9 +138,18 @@ class Service(Submission):
     def executor(self, name: str) -> Executor:
         """The executor called ``name``: ``local`` or a machine of the config file."""
         if name not in self.executors:
-            from hpcflow.connectors.executors.registry import make_batch_executor
+            from hpcflow.connectors.executors.registry import (
+                make_batch_executor,
+                make_dispatcher_jobs,
+            )
 
             machine = self.config.machines.get(name)
+            step_executor = None if machine else self.store.step_executor_spec(name)
+            if name in self.config.dispatchers or (step_executor or {}).get("kind") == \
+                    "dispatcher":
+                self.executors[name] = make_dispatcher_jobs(
+                    name, self.config, self.home, self.home / WAKE_DIR, step_executor)
+                return self.executors[name]
             if machine is None:
                 raise HpcflowError(
                     f"no machine {name!r} in the config file "

@@ -445,6 +445,16 @@ class Store:
             (parent_id,)).fetchone()
         return int(row[0])
 
+    def step_executor_spec(self, executor: str) -> dict | None:
+        """The executor spec (``Step(executor=...)``) of a step that runs on ``executor``: how
+        to reach a machine that a workflow, not the config file, describes."""
+        row = self.conn.execute("SELECT spec FROM steps WHERE executor=? AND type='Pod' "
+                                "ORDER BY id DESC LIMIT 1", (executor,)).fetchone()
+        if row is None or not row[0]:
+            return None
+        found = json.loads(row[0]).get("executor")
+        return found if isinstance(found, dict) else None
+
     def ready_executors(self) -> list[str]:
         """The executors that Pending leaf steps wait for."""
         return [r[0] for r in self.conn.execute(

@@ -83,6 +83,34 @@ class MachineConfig:
 
 
 @dataclass(frozen=True)
+class DispatcherConfig:
+    """A ``[dispatchers.NAME]`` table: a dpdispatcher machine, as its users already write it
+    (``machine`` and ``resources`` are dpdispatcher's own dicts)."""
+
+    name: str
+    machine: dict[str, Any]
+    resources: dict[str, Any] = field(default_factory=dict)
+    #: Overrides of the dpdispatcher Task fields hpcflow does not set itself.
+    task: dict[str, Any] = field(default_factory=dict)
+    #: The Python that runs hpcflow's (shipped) runner on the machine; None: the daemon's
+    #: own with a LocalContext, ``python3`` elsewhere.
+    python: str | None = None
+    known_hosts: str | None = None
+    allow_new_host_keys: bool = False
+    #: dpdispatcher submissions of this machine in flight at once.
+    max_submissions: int = 100
+    #: dpdispatcher calls (uploads, sbatch, squeue, downloads) running at once, off the loop.
+    max_parallel_calls: int = 4
+    #: Remove a submission's remote directory once its results are downloaded.
+    clean: bool = True
+
+
+#: Bohrium credentials the ``[bohrium]`` table may hold (else ``BOHRIUM_*`` variables).
+BOHRIUM_KEYS = ("username", "phone", "password", "ticket", "project_id", "access_key",
+                "app_key")
+
+
+@dataclass(frozen=True)
 class DaemonConfig:
     path: Path | None = None
     log_level: str = "info"
@@ -93,6 +121,9 @@ class DaemonConfig:
     #: Poll bounds by executor name (``local``; machines later); others get the default.
     poll: dict[str, PollBounds] = field(default_factory=dict)
     machines: dict[str, MachineConfig] = field(default_factory=dict)
+    dispatchers: dict[str, DispatcherConfig] = field(default_factory=dict)
+    #: ``[bohrium]``: credentials for dpdispatcher's Bohrium/OpenAPI contexts.
+    bohrium: dict[str, str] = field(default_factory=dict)
 
     def poll_bounds(self, executor: str) -> PollBounds:
         return self.poll.get(executor, PollBounds())
@@ -196,9 +227,48 @@ def parse_machine(name: str, table: Any) -> MachineConfig:
                          if "submit_per_minute" in table else None)
 
 
+DISPATCHER_KEYS = ("machine", "resources", "task", "python", "known_hosts",
+                   "allow_new_host_keys", "max_submissions", "max_parallel_calls", "clean",
+                   "min_poll_interval", "max_poll_interval")
+
+
+def parse_dispatcher(name: str, table: Any) -> DispatcherConfig:
+    where = f"dispatchers.{name}"
+    _check_keys(table, DISPATCHER_KEYS, where)
+    machine = table.get("machine")
+    if not isinstance(machine, dict) or not machine.get("batch_type"):
+        raise ConfigError(f"{where}.machine must be a dpdispatcher machine table with at least "
+                          f"batch_type ([{where}.machine])")
+    for key in ("resources", "task"):
+        if not isinstance(table.get(key, {}), dict):
+            raise ConfigError(f"{where}.{key} must be a table ([{where}.{key}])")
+    for key in ("allow_new_host_keys", "clean"):
+        if not isinstance(table.get(key, False), bool):
+            raise ConfigError(f"{where}.{key} must be true or false")
+    return DispatcherConfig(
+        name=name, machine=dict(machine), resources=dict(table.get("resources", {})),
+        task=dict(table.get("task", {})), python=_text(table, "python", where),
+        known_hosts=_text(table, "known_hosts", where),
+        allow_new_host_keys=table.get("allow_new_host_keys", False),
+        max_submissions=int(_number(table, "max_submissions", where, integer=True))
+        if "max_submissions" in table else 100,
+        max_parallel_calls=int(_number(table, "max_parallel_calls", where, integer=True))
+        if "max_parallel_calls" in table else 4,
+        clean=table.get("clean", True))
+
+
+def parse_bohrium(table: Any) -> dict[str, str]:
+    _check_keys(table, BOHRIUM_KEYS, "bohrium")
+    for key, value in table.items():
+        if not isinstance(value, str | int) or isinstance(value, bool):
+            raise ConfigError(f"bohrium.{key} must be a string")
+    return {k: str(v) for k, v in table.items()}
+
+
 def parse_config(data: dict, path: Path | None = None) -> DaemonConfig:
     """A checked ``DaemonConfig`` from the parsed TOML (errors name the key, not the file)."""
-    _check_keys(data, ("daemon", "executors", "machines"), "the config file")
+    _check_keys(data, ("daemon", "executors", "machines", "dispatchers", "bohrium"),
+                "the config file")
     daemon = _check_keys(data.get("daemon", {}), ("log_level", "idle_interval"), "daemon")
     level = str(daemon.get("log_level", "info")).lower()
     if level not in LOG_LEVELS:
@@ -226,8 +296,19 @@ def parse_config(data: dict, path: Path | None = None) -> DaemonConfig:
             machines[scheduler] = MachineConfig(name=scheduler, scheduler=scheduler,
                                                 implicit=True)
             poll[scheduler] = BATCH_POLL
+    dispatchers_table = data.get("dispatchers", {})
+    if not isinstance(dispatchers_table, dict):
+        raise ConfigError("dispatchers must be a table ([dispatchers.NAME])")
+    dispatchers = {}
+    for name, table in dispatchers_table.items():
+        if name == "local" or not NAME.match(name) or name in machines:
+            raise ConfigError(f"dispatcher name {name!r}: use letters, digits and - (not "
+                              "'local', nor the name of a machine)")
+        dispatchers[name] = parse_dispatcher(name, table)
+        poll[name] = _poll_bounds(table, f"dispatchers.{name}", BATCH_POLL)
     return DaemonConfig(path=path, log_level=level, idle_interval=idle,
-                        local_parallelism=parallelism, poll=poll, machines=machines)
+                        local_parallelism=parallelism, poll=poll, machines=machines,
+                        dispatchers=dispatchers, bohrium=parse_bohrium(data.get("bohrium", {})))
 
 
 def load_config(home: Path) -> DaemonConfig:
@@ -245,6 +326,10 @@ def load_config(home: Path) -> DaemonConfig:
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
     try:
-        return parse_config(data, path)
+        config = parse_config(data, path)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+    if config.bohrium and path.stat().st_mode & 0o077:
+        raise ConfigError(f"{path} holds Bohrium credentials ([bohrium]) but others can read "
+                          f"it: chmod 600 {path}")
+    return config

@@ -112,15 +112,24 @@ def check_machines(spec: dict, home: Path) -> None:
     from hpcflow.config_file import load_config
 
     wanted: dict[str, str] = {}
+    dispatchers: dict[str, str] = {}
     for template in spec["templates"].values():
         steps = [s for group in template.get("steps") or [] for s in group]
         for step in steps + list(template.get("tasks") or []):
             executor = step.get("executor") or {}
             if executor.get("kind") == "batch":
                 wanted.setdefault(executor["machine"], step["name"])
-    if not wanted:
+            elif executor.get("kind") == "dispatcher" and executor.get("machine_dict") is None:
+                dispatchers.setdefault(executor["machine"], step["name"])
+    if not wanted and not dispatchers:
         return
     config = load_config(home)
+    for machine, step in sorted(dispatchers.items()):
+        if machine not in config.dispatchers:
+            raise WorkflowDefinitionError(
+                f"step {step!r} runs on dispatcher machine {machine!r}, which the config file "
+                f"({config.path or home / 'config.toml'}) does not declare: add "
+                f"[dispatchers.{machine}] or fix the name")
     for machine, step in sorted(wanted.items()):
         if machine not in config.machines:
             raise WorkflowDefinitionError(

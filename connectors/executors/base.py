@@ -7,6 +7,7 @@ service can ask the executor whether a job of that name exists.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -18,6 +19,15 @@ PROGRESS_FILE = "progress.json"
 CLAIM_FILE = "claim"
 #: The runner's exit code when another runner already claimed the step directory.
 EXIT_ALREADY_CLAIMED = 75
+
+
+def safe_dir_name(name: str) -> str:
+    """A step name as a directory name that every scheduler and shell takes as it is.
+
+    >>> safe_dir_name("fan(3:3)")
+    'fan_3_3_'
+    """
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:80]
 
 
 @dataclass(frozen=True)

@@ -12,14 +12,19 @@ from __future__ import annotations
 import json
 import logging
 import posixpath
-import re
 import shlex
 import time
 from collections import deque
 from typing import Any
 
 from hpcflow.config_file import MachineConfig
-from hpcflow.connectors.executors.base import CLAIM_FILE, RESULT_FILE, JobRecord, JobStatus
+from hpcflow.connectors.executors.base import (
+    CLAIM_FILE,
+    RESULT_FILE,
+    JobRecord,
+    JobStatus,
+    safe_dir_name,
+)
 from hpcflow.connectors.executors.relay import bring_back_outputs, prepare_remote_job
 from hpcflow.connectors.schedulers.base import DONE, JobScript, Scheduler, SchedulerError
 from hpcflow.connectors.transports.base import Transport, TransportError
@@ -49,15 +54,6 @@ def container_image(image: str) -> str:
             image.endswith(".sif"):
         return image
     return f"docker://{image}"
-
-
-def safe_dir_name(name: str) -> str:
-    """A step name as a directory name that every scheduler and shell takes as it is.
-
-    >>> safe_dir_name("fan(3:3)")
-    'fan_3_3_'
-    """
-    return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:80]
 
 
 class BatchExecutor:

@@ -26,6 +26,7 @@ from hpcflow.connectors.executors.base import (
     RESULT_FILE,
     JobRecord,
     JobStatus,
+    safe_dir_name,
 )
 from hpcflow.connectors.executors.forkserver import ForkServer
 from hpcflow.connectors.transports.local import write_files_atomically
@@ -110,7 +111,8 @@ class LocalExecutor:
 
     def step_dir(self, workflow_id: str, step_id: int, step_name: str, attempt: int) -> str:
         suffix = f"-{attempt}" if attempt else ""
-        return str(self.runs_root / workflow_id / f"{step_name}-{step_id}{suffix}")
+        # A looped step's name holds parentheses: its directory must not (scripts name it).
+        return str(self.runs_root / workflow_id / f"{safe_dir_name(step_name)}-{step_id}{suffix}")
 
     def free_slots(self) -> int:
         self._reap()

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
-from hpcflow.config_file import MachineConfig
+from hpcflow.config_file import DaemonConfig, MachineConfig
 from hpcflow.connectors.executors.batch import BatchExecutor
 from hpcflow.connectors.schedulers.base import Scheduler
 from hpcflow.connectors.transports.base import Transport
@@ -52,3 +53,24 @@ def make_batch_executor(machine: MachineConfig, runs_root: Path) -> BatchExecuto
     return BatchExecutor(machine, make_scheduler(machine.scheduler), make_transport(machine),
                          work_root=machine.work_root or str(runs_root),
                          python=machine.python or ("python3" if remote else sys.executable))
+
+
+def make_dispatcher_jobs(name: str, config: DaemonConfig, home: Path, wake_dir: Path,
+                         step_executor: dict | None) -> Any:
+    """The dpdispatcher executor ``name``: a ``[dispatchers.NAME]`` machine, or the machine a
+    ``DispatcherExecutor`` stored with ``step_executor`` (its credentials from the secrets)."""
+    import importlib.util
+    import os
+
+    from hpcflow.connectors.executors.dispatcher import DispatcherJobs
+    from hpcflow.connectors.executors.dispatcher_machine import dispatcher_machine
+    from hpcflow.secrets import reveal
+
+    # Only looked for here: importing it is import_dpdispatcher's job (it makes files).
+    if importlib.util.find_spec("dpdispatcher") is None:
+        raise HpcflowError("steps with a DispatcherExecutor need dpdispatcher in the daemon's "
+                           "Python: pip install 'hpcflow[dispatcher]'")
+    ref = (step_executor or {}).get("secret")
+    secrets = reveal(home, ref) if ref and name not in config.dispatchers else None
+    machine = dispatcher_machine(name, config, step_executor, home, secrets, os.environ)
+    return DispatcherJobs(machine, home, wake_dir)

@@ -49,6 +49,14 @@ def _put_objects(transport: Transport, root: str, storage: Any, keys: list[str])
         transport.write_files(folder, files)
 
 
+def put_inputs(transport: Transport, relay: str, job: dict) -> None:
+    """Copy the objects of the step's input artifacts from its storage into ``relay``."""
+    storage = storage_from_spec(job["storage"])
+    keys = [k for ref in (job.get("inputs", {}).get("artifacts") or {}).values() if ref
+            for k in _object_keys(storage, ref)]
+    _put_objects(transport, relay, storage, keys)
+
+
 def prepare_remote_job(transport: Transport, work_root: str, step_dir: str,
                        files: dict[str, bytes], shipped: set[str]) -> tuple[dict[str, bytes],
                                                                           list[str]]:
@@ -56,11 +64,8 @@ def prepare_remote_job(transport: Transport, work_root: str, step_dir: str,
     script lines that put the shipped runner on ``PYTHONPATH``. ``shipped`` remembers the
     bundles already on the machine."""
     job = json.loads(files["step.json"])
-    storage = storage_from_spec(job["storage"])
     relay = f"{step_dir}/{RELAY_DIR}"
-    keys = [k for ref in (job.get("inputs", {}).get("artifacts") or {}).values() if ref
-            for k in _object_keys(storage, ref)]
-    _put_objects(transport, relay, storage, keys)
+    put_inputs(transport, relay, job)
     job["relay_to"] = job["storage"]
     job["storage"] = {"kind": "local", "root": relay}
     job["wake_dir"] = None  # the daemon's wake directory is not on that machine

@@ -82,6 +82,60 @@ class _RecordingPolicy:
             "or set allow_new_host_keys = true for this machine")
 
 
+def changed_key_error(host: str, port: int, key: Any, known_hosts: str) -> HostKeyError:
+    name = _known_hosts_name(host, port)
+    return HostKeyError(
+        f"the host key of {name} has CHANGED (it offers {key.get_name()} {key.fingerprint}; "
+        f"{known_hosts} has another): this can be an attack; if the administrators changed "
+        f"the key, remove the old entry with 'ssh-keygen -R \"{name}\" -f {known_hosts}' and "
+        "trust the new one")
+
+
+def verify_host_key(host: str, port: int = 22, known_hosts: str | None = None,
+                    allow_new_host_keys: bool = False, timeout: float = 15.0) -> None:
+    """Check the key ``host`` offers against ``known_hosts`` without logging in: for tools
+    that connect without checking (dpdispatcher's SSHContext). Raises ``HostKeyError`` for
+    an unknown key (unless new keys are allowed: then it is saved) or a changed one, and
+    ``TransportError`` when the host cannot be reached."""
+    import socket
+
+    import paramiko
+
+    known = os.path.expanduser(known_hosts or "~/.ssh/known_hosts")
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout)
+    except OSError as exc:
+        raise TransportError(f"cannot reach {host}:{port}: {exc}") from None
+    transport = paramiko.Transport(sock)
+    try:
+        transport.banner_timeout = timeout
+        transport.start_client(timeout=timeout)
+        key = transport.get_remote_server_key()
+    except (paramiko.SSHException, OSError, EOFError) as exc:
+        raise TransportError(f"no SSH handshake with {host}:{port}: {exc}") from None
+    finally:
+        transport.close()
+    keys = paramiko.HostKeys()
+    if os.path.exists(known):
+        keys.load(known)
+    name = _known_hosts_name(host, port)
+    offered = keys.lookup(name) or {}
+    if key.get_name() in offered:
+        if offered[key.get_name()] != key:
+            raise changed_key_error(host, port, key, known)
+        return
+    if offered:  # the host is known with another key type: treat as changed
+        raise changed_key_error(host, port, key, known)
+
+    class _Keys:
+        def get_host_keys(self) -> Any:
+            return keys
+
+    _RecordingPolicy(SSHTarget(host=host, port=port, known_hosts=known,
+                               allow_new_host_keys=allow_new_host_keys),
+                     known, port).missing_host_key(_Keys(), name, key)
+
+
 class SSHTransport:
     shares_files = False
 
@@ -128,12 +182,7 @@ class SSHTransport:
                            allow_agent=self.target.use_agent, look_for_keys=key is None)
         except paramiko.BadHostKeyException as exc:
             client.close()
-            raise HostKeyError(
-                f"the host key of {_known_hosts_name(host, port)} has CHANGED (it offers "
-                f"{exc.key.get_name()} {exc.key.fingerprint}; {known} has another): this can "
-                "be an attack; if the administrators changed the key, remove the old entry "
-                f"with 'ssh-keygen -R \"{_known_hosts_name(host, port)}\" -f {known}' and "
-                "trust the new one") from None
+            raise changed_key_error(host, port, exc.key, known) from None
         except paramiko.AuthenticationException as exc:
             client.close()
             raise HpcflowError(f"ssh to {user}@{host}:{port} refused the credentials ({exc}): "

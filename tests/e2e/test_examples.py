@@ -26,6 +26,8 @@ EXPECTED = {
                           "mostly: 6 of 8 succeeded",
                           "fatal reasons: ['FatalError: 3 is not acceptable', "
                           "'FatalError: 7 is not acceptable']"],
+    "dispatcher_executor.py": ["msgs: ['Hello', 'HelloHello', 'HelloHelloHello']",
+                               "chars: 30", "bar: HelloHelloHello"],
     "conditions_recursion.py": ["last: 5", "keys: ['iter-0', 'iter-1', 'iter-2', 'iter-3', "
                                 "'iter-4']", "skipped: ['again']"],
 }
