@@ -229,15 +229,21 @@ def step_log(home: Path, step_id: int) -> tuple[str, str] | None:
         return None
     job = jobs[-1]
     path = f"{job['step_dir']}/log.txt"
-    if job["executor"] == "local":
-        try:
-            return path, Path(path).read_text(errors="replace")
-        except FileNotFoundError:
-            raise NotFoundError(f"no log file at {path}") from None
     from hpcflow.config_file import load_config
     from hpcflow.connectors.executors.registry import make_transport
 
-    machine = load_config(home).machines.get(job["executor"])
+    config = load_config(home) if job["executor"] != "local" else None
+    machine = config.machines.get(job["executor"]) if config else None
+    if machine is None and (config is None or job["executor"] in config.dispatchers
+                            or job["executor"].startswith("dispatcher-")):
+        # Local steps, and dpdispatcher's: their directories are here (a dpdispatcher job's
+        # log comes back with its results).
+        try:
+            return path, Path(path).read_text(errors="replace")
+        except FileNotFoundError:
+            later = " yet: dpdispatcher brings it back when the job ends" \
+                if job["executor"] != "local" else ""
+            raise NotFoundError(f"no log file at {path}{later}") from None
     if machine is None:
         raise NotFoundError(f"the step ran on machine {job['executor']!r}, which is no longer "
                             "in the config file: its log cannot be reached")

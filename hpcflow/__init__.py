@@ -40,6 +40,7 @@ _EXPORTS = {
     "PBSExecutor": "hpcflow.executors",
     "LSFExecutor": "hpcflow.executors",
     "SGEExecutor": "hpcflow.executors",
+    "DispatcherExecutor": "hpcflow.connectors.dispatcher",
 }
 
 __all__ = sorted(_EXPORTS)

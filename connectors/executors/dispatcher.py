@@ -371,8 +371,13 @@ class DispatcherJobs:
 
     def _submission(self, record: dict) -> Any:
         dp = self._dp
+        machine = self._dp_machine()
+        if hasattr(machine.context, "_recover_remote_root"):
+            # SSHContext takes a new binding for the same submission under a new hash and
+            # moves the old remote directory over: this context serves many submissions.
+            machine.context.remote_root = None
         return dp.Submission(
-            work_base="./", machine=self._dp_machine(),
+            work_base="./", machine=machine,
             resources=dp.Resources.load_from_dict(record["resources"]),
             task_list=[dp.Task.load_from_dict(t) for t in record["tasks"]],
             forward_common_files=record["common"], backward_common_files=[])

@@ -1,0 +1,203 @@
+"""Steps through dpdispatcher (``DispatcherExecutor``, dflow's constructor) on the real services
+of tests/services: the one-node Slurm with dpdispatcher's LocalContext, the same Slurm through
+the real sshd with its SSHContext (a ``[dispatchers.NAME]`` machine of the config file), and
+its Shell batch type. Each runs the shared pipeline (a Python OP, a shell template, artifacts
+in and out, a loop of 20) and a failing step; the daemon is also killed right after
+dpdispatcher's first ``sbatch`` returned, and no task may be submitted twice. The Slurm
+job-completion log is the witness of how many jobs each step became (dpdispatcher names a
+one-task job after its task, which hpcflow names after the step)."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections import Counter
+from pathlib import Path
+
+from tests.conftest import integrity_ok, run_cli
+from tests.integration.flows import check_pipeline, failing, pipeline
+from tests.integration.flows import steps as _steps
+from tests.integration.flows import submit as _submit
+from tests.integration.flows import wait as _wait
+
+SLURM_LOCAL = ('machine_dict={"batch_type": "Slurm", "context_type": "LocalContext"}, '
+               'queue_name="debug", resources_dict={"custom_flags": ["#SBATCH --time=0:10:00"]}')
+SHELL_LOCAL = 'machine_dict={"batch_type": "Shell", "context_type": "LocalContext"}'
+#: Exported by dpdispatcher's job script, whatever the batch type: the step ran in one.
+JOB_ENV = "DPDISPATCHER_NUMBER_NODE"
+
+
+def _jobcomp_names(jobcomp: str, wf_id: str, expected: int) -> Counter:
+    """Slurm jobs per step of the workflow, once the completion log holds ``expected``."""
+    deadline = time.time() + 30
+    while True:
+        found = Counter(re.findall(rf" Name=hpcflow-{re.escape(wf_id)}-(\d+)-\d+ ",
+                                   Path(jobcomp).read_text()))
+        if len(found) >= expected or time.time() > deadline:
+            return found
+        time.sleep(0.5)
+
+
+def _run_pipeline_and_failure(tmp_path: Path, home: Path, executor_args: str,
+                              kind: str) -> tuple[str, str]:
+    wf_id = _submit(tmp_path, home, pipeline("DispatcherExecutor", executor_args, JOB_ENV, kind))
+    failing_id = _submit(tmp_path, home, failing("DispatcherExecutor", executor_args, kind))
+    final = _wait(home, tmp_path, wf_id, timeout=300)
+    assert final["phase"] == "Succeeded", (final, _steps(home, tmp_path, wf_id))
+    check_pipeline(home, tmp_path, wf_id)
+    assert _wait(home, tmp_path, failing_id, timeout=300)["phase"] == "Failed"
+    broken = _steps(home, tmp_path, failing_id)["broken"]
+    # the same outcome, reason and log as with hpcflow's own executors
+    assert broken["reason"] == "ValueError: cannot handle 7", broken
+    assert "ValueError: cannot handle 7" in (broken["log_tail"] or "")
+    logs = run_cli(["logs", failing_id, "broken"], home, tmp_path)
+    assert logs.returncode == 0 and "ValueError: cannot handle 7" in logs.stdout
+    return wf_id, failing_id
+
+
+def _no_dpdispatcher_files_outside(home: Path, tmp_path: Path) -> None:
+    """dpdispatcher's log, records and state stay under $HPCFLOW_HOME."""
+    assert (home / "logs" / "dpdispatcher.log").exists()
+    assert not list(tmp_path.glob("dpdispatcher.log"))
+    assert not (Path.home() / ".dpdispatcher" / "submission").exists() or not any(
+        (Path.home() / ".dpdispatcher" / "submission").iterdir())
+
+
+def test_slurm_with_local_context(tmp_path: Path, slurm_env: dict):
+    home = tmp_path / "home"
+    try:
+        wf_id, _ = _run_pipeline_and_failure(tmp_path, home, SLURM_LOCAL, "dp-slurm")
+        jobs = _jobcomp_names(slurm_env["HPCFLOW_TEST_SLURM_JOBCOMP"], wf_id, 22)
+        assert len(jobs) == 22 and set(jobs.values()) == {1}, jobs  # one Slurm job per step
+        _no_dpdispatcher_files_outside(home, tmp_path)
+        assert integrity_ok(home)
+    finally:
+        run_cli(["daemon", "stop"], home, tmp_path)
+
+
+def test_shell_batch_type(tmp_path: Path):
+    home = tmp_path / "home"
+    try:
+        _run_pipeline_and_failure(tmp_path, home, SHELL_LOCAL, "dp-shell")
+        assert integrity_ok(home)
+    finally:
+        run_cli(["daemon", "stop"], home, tmp_path)
+
+
+def _ssh_dispatcher_config(home: Path, ssh_env: dict, known_hosts: str) -> None:
+    user = ssh_env["HPCFLOW_TEST_SSH_USER"]
+    home.mkdir(mode=0o700, exist_ok=True)
+    (home / "config.toml").write_text(f"""
+[dispatchers.cluster]
+python = "/usr/bin/python3"
+known_hosts = "{known_hosts}"
+min_poll_interval = 0.5
+max_poll_interval = 2
+
+[dispatchers.cluster.machine]
+batch_type = "Slurm"
+context_type = "SSHContext"
+remote_root = "/home/{user}/hpcflow-dispatcher"
+
+[dispatchers.cluster.machine.remote_profile]
+hostname = "{ssh_env['HPCFLOW_TEST_SSH_HOST']}"
+port = {ssh_env['HPCFLOW_TEST_SSH_PORT']}
+username = "{user}"
+key_filename = "{ssh_env['HPCFLOW_TEST_SSH_KEY']}"
+look_for_keys = false
+timeout = 10
+
+[dispatchers.cluster.resources]
+custom_flags = ["#SBATCH --time=0:10:00"]
+""")
+
+
+def test_slurm_with_ssh_context(tmp_path: Path, ssh_env: dict, slurm_env: dict):
+    home = tmp_path / "home"
+    _ssh_dispatcher_config(home, ssh_env, ssh_env["HPCFLOW_TEST_SSH_KNOWN_HOSTS"])
+    try:
+        wf_id, _ = _run_pipeline_and_failure(tmp_path, home,
+                                             'machine="cluster", queue_name="debug"', "dp-ssh")
+        text = Path(slurm_env["HPCFLOW_TEST_SLURM_JOBCOMP"]).read_text()
+        users = set(re.findall(rf"UserId=(\w+)\(\d+\) GroupId=\S+ Name=hpcflow-{wf_id}-", text))
+        assert users == {"hpctest"}, users  # the jobs ran as the SSH user
+        assert integrity_ok(home)
+    finally:
+        run_cli(["daemon", "stop"], home, tmp_path)
+
+
+def test_ssh_context_refuses_an_unknown_host_key(tmp_path: Path, ssh_env: dict):
+    """dpdispatcher's SSHContext would connect to any host: hpcflow checks the key first."""
+    home = tmp_path / "home"
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    _ssh_dispatcher_config(home, ssh_env, str(empty))
+    try:
+        wf_id = _submit(tmp_path, home, failing("DispatcherExecutor",
+                                                'machine="cluster"', "dp-hostkey"))
+        assert _wait(home, tmp_path, wf_id, timeout=120)["phase"] == "Failed"
+        reason = _steps(home, tmp_path, wf_id)["broken"]["reason"]
+        assert f"is not in {empty}" in reason and "ssh-keyscan" in reason, reason
+        assert empty.read_text() == ""  # nothing trusted behind the user's back
+    finally:
+        run_cli(["daemon", "stop"], home, tmp_path)
+
+
+CHAIN = f'''
+from hpcflow import Step, Workflow, DispatcherExecutor
+from hpcflow.python import OP, PythonOPTemplate
+
+@OP.function
+def inc(x: int) -> {{"y": int}}:
+    return {{"y": x + 1}}
+
+cluster = DispatcherExecutor({SLURM_LOCAL})
+wf = Workflow("dp-chain")
+prev = None
+for i in range(3):
+    prev = Step(f"s{{i}}", PythonOPTemplate(inc),
+                parameters={{"x": prev.outputs.parameters["y"] if prev else 0}},
+                executor=cluster)
+    wf.add(prev)
+wf.submit()
+'''
+
+
+def test_daemon_killed_during_a_dispatcher_submission(tmp_path: Path, slurm_env: dict):
+    """HPCFLOW_FAULT=kill-in-dispatcher-submit SIGKILLs the daemon right after dpdispatcher's
+    first sbatch returned, before dpdispatcher saved its state: the next daemon must adopt
+    that job (from the job id file) instead of submitting the task again."""
+    home = tmp_path / "home"
+    wf_id = _submit(tmp_path, home, CHAIN, env={"HPCFLOW_FAULT": "kill-in-dispatcher-submit"})
+    try:
+        from hpcflow.daemon.engine import engine_pid
+
+        log = home / "logs" / "daemon.log"
+        deadline = time.time() + 60
+        while "fault injection: SIGKILL after dpdispatcher submitted" not in (
+                log.read_text() if log.exists() else "") or engine_pid(home) is not None:
+            assert time.time() < deadline, "the faulty daemon never submitted and died"
+            time.sleep(0.1)
+        assert run_cli(["daemon", "start"], home, tmp_path).returncode == 0
+        final = _wait(home, tmp_path, wf_id, timeout=300)
+        assert final["phase"] == "Succeeded", final
+        assert _steps(home, tmp_path, wf_id)["s2"]["outputs"]["parameters"]["y"] == 3
+        assert "before a crash: adopted" in log.read_text()
+        jobs = _jobcomp_names(slurm_env["HPCFLOW_TEST_SLURM_JOBCOMP"], wf_id, 3)
+        assert len(jobs) == 3 and set(jobs.values()) == {1}, jobs
+        assert integrity_ok(home)
+    finally:
+        run_cli(["daemon", "stop"], home, tmp_path)
+
+
+def test_a_config_machine_must_be_declared(tmp_path: Path):
+    home = tmp_path / "home"
+    script = tmp_path / "wf.py"
+    script.write_text(failing("DispatcherExecutor", 'machine="nowhere"', "dp-undeclared"))
+    done = run_cli(["submit", str(script)], home, tmp_path)
+    assert done.returncode != 0
+    assert "dispatcher machine 'nowhere'" in done.stderr and "[dispatchers.nowhere]" in \
+        done.stderr
+    assert "Traceback" not in done.stderr
+    assert json.loads(run_cli(["list", "--json"], home, tmp_path).stdout or "[]") == []
