@@ -138,9 +138,11 @@ class DispatcherExecutor:
             self.machine_dict = self._machine_dict(password, private_key_file)
             merge_dicts(self.machine_dict, conf.get("machine") or {})
             merge_dicts(self.machine_dict, machine_dict or {})
-        self.resources_dict: dict[str, Any] = {"number_node": 1, "cpu_per_node": 1,
-                                               "group_size": 1,
-                                               "envs": {"PYTHONUNBUFFERED": "true"}}
+        # A machine of the config file brings its own default resources (the daemon puts
+        # this step's over them): only what the script says is kept here.
+        self.resources_dict: dict[str, Any] = {} if machine is not None else {
+            "number_node": 1, "cpu_per_node": 1, "group_size": 1,
+            "envs": {"PYTHONUNBUFFERED": "true"}}
         if queue_name is not None:
             self.resources_dict["queue_name"] = queue_name
         merge_dicts(self.resources_dict, conf.get("resources") or {})
@@ -162,10 +164,11 @@ class DispatcherExecutor:
             profile["password"] = password
         if private_key_file is not None:
             profile["key_filename"] = os.path.expanduser(str(private_key_file))
-        root = self.remote_root or ("/root/hpcflow/workflows" if self.username == "root"
-                                    else f"/home/{self.username}/hpcflow/workflows")
-        return {"batch_type": "Slurm", "context_type": "SSHContext", "remote_root": root,
-                "remote_profile": profile}
+        machine: dict[str, Any] = {"batch_type": "Slurm", "context_type": "SSHContext",
+                                   "remote_profile": profile}
+        if self.remote_root is not None:  # else the daemon picks one for the context
+            machine["remote_root"] = self.remote_root
+        return machine
 
     def to_spec(self) -> dict[str, Any]:
         """The step's executor as stored: no credential in it (see ``hpcflow.secrets``)."""

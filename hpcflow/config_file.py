@@ -242,6 +242,10 @@ def parse_dispatcher(name: str, table: Any) -> DispatcherConfig:
     for key in ("resources", "task"):
         if not isinstance(table.get(key, {}), dict):
             raise ConfigError(f"{where}.{key} must be a table ([{where}.{key}])")
+    if "group_size" in table.get("resources", {}):
+        raise ConfigError(f"{where}.resources.group_size: steps are grouped by their own "
+                          "resources_dict's group_size (DispatcherExecutor(resources_dict="
+                          "{'group_size': N})); remove it here")
     for key in ("allow_new_host_keys", "clean"):
         if not isinstance(table.get(key, False), bool):
             raise ConfigError(f"{where}.{key} must be true or false")

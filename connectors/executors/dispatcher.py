@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hpcflow.connectors.dispatcher import merge_dicts
 from hpcflow.connectors.executors.base import RESULT_FILE, JobRecord, JobStatus, safe_dir_name
 from hpcflow.connectors.executors.batch import image_of
 from hpcflow.connectors.executors.bundle import runner_bundle
@@ -98,6 +99,23 @@ def import_dpdispatcher(home: Path) -> Any:
         return dpdispatcher
 
 
+def submission_resources(machine: dict[str, Any], step: dict[str, Any],
+                         tasks: int) -> dict[str, Any]:
+    """dpdispatcher's resources for a Submission of ``tasks`` steps as one job: the step's
+    over the machine's defaults, table by table.
+
+    >>> submission_resources({"cpu_per_node": 2, "envs": {"A": "1"}, "queue_name": "q"},
+    ...                      {"cpu_per_node": 4, "envs": {"B": "2"}}, 3)
+    {'number_node': 1, 'cpu_per_node': 4, 'envs': {'A': '1', 'B': '2'}, 'queue_name': 'q', \
+'group_size': 3}
+    """
+    resources: dict[str, Any] = {"number_node": 1, "cpu_per_node": 1}
+    merge_dicts(resources, machine)
+    merge_dicts(resources, step)
+    resources["group_size"] = tasks  # one job for the whole Submission
+    return resources
+
+
 @dataclass
 class Outcome:
     """What the last ``_advance`` of a Submission found."""
@@ -145,8 +163,8 @@ class DispatcherJobs:
         """Write the steps' files and the Submission's record, hand the submission to the
         pool; the pack's name is its id (dpdispatcher's job ids come later)."""
         resources = dict(resources or {})
-        dp_resources = dict(resources.get("dispatcher") or {})
-        dp_resources["group_size"] = len(members)  # one job for the whole pack
+        dp_resources = submission_resources(self.machine.resources,
+                                            resources.get("dispatcher") or {}, len(members))
         bundle_name, bundle = runner_bundle()
         bundle_rel = f"{BUNDLE_DIR}/{bundle_name}"
         if not (self.runs_root / bundle_rel).exists():

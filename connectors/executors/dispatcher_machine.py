@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Mapping
 from copy import deepcopy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,8 @@ class DispatcherMachine:
     clean: bool = True
     known_hosts: str | None = None
     allow_new_host_keys: bool = False
+    #: Default dpdispatcher resources of every step (``[dispatchers.NAME.resources]``).
+    resources: dict[str, Any] = field(default_factory=dict)
     max_submissions: int = 100
     max_parallel_calls: int = 4
     #: Failed attempts of a dpdispatcher call (other than a lost connection) before the
@@ -134,6 +136,7 @@ def dispatcher_machine(name: str, config: DaemonConfig, step_executor: dict | No
         machine_dict = deepcopy(declared.machine)
         settings: dict[str, Any] = {
             "python": declared.python, "clean": declared.clean,
+            "resources": dict(declared.resources),
             "known_hosts": declared.known_hosts,
             "allow_new_host_keys": declared.allow_new_host_keys,
             "max_submissions": declared.max_submissions,
@@ -158,6 +161,10 @@ def dispatcher_machine(name: str, config: DaemonConfig, step_executor: dict | No
     machine_dict["local_root"] = runs_root
     if machine_dict.get("context_type") in LOCAL_CONTEXTS:
         machine_dict.setdefault("remote_root", str(home / "dispatcher" / name / "remote"))
+    elif machine_dict.get("context_type") in SSH_CONTEXTS:  # dflow's default, for hpcflow
+        user = (machine_dict.get("remote_profile") or {}).get("username") or "root"
+        machine_dict.setdefault("remote_root", "/root/hpcflow/workflows" if user == "root"
+                                else f"/home/{user}/hpcflow/workflows")
     # hpcflow retries steps itself (retry_on_transient_error, node failures): a job that
     # ended without hpcflow's result is reported at once, not resubmitted by dpdispatcher.
     machine_dict["retry_count"] = 0

@@ -109,7 +109,7 @@ look_for_keys = false
 timeout = 10
 
 [dispatchers.cluster.resources]
-custom_flags = ["#SBATCH --time=0:10:00"]
+custom_flags = ["#SBATCH --time=0:07:00"]
 """)
 
 
@@ -122,6 +122,10 @@ def test_slurm_with_ssh_context(tmp_path: Path, ssh_env: dict, slurm_env: dict):
         text = Path(slurm_env["HPCFLOW_TEST_SLURM_JOBCOMP"]).read_text()
         users = set(re.findall(rf"UserId=(\w+)\(\d+\) GroupId=\S+ Name=hpcflow-{wf_id}-", text))
         assert users == {"hpctest"}, users  # the jobs ran as the SSH user
+        # the machine's default resources from the config file reached Slurm
+        limits = set(re.findall(rf"Name=hpcflow-{wf_id}-\S+ JobState=\S+ Partition=debug "
+                                r"TimeLimit=(\d+)", text))
+        assert limits == {"7"}, limits
         assert integrity_ok(home)
     finally:
         run_cli(["daemon", "stop"], home, tmp_path)
@@ -201,3 +205,33 @@ def test_a_config_machine_must_be_declared(tmp_path: Path):
         done.stderr
     assert "Traceback" not in done.stderr
     assert json.loads(run_cli(["list", "--json"], home, tmp_path).stdout or "[]") == []
+
+
+PACKED = f'''
+from hpcflow import Step, Workflow, DispatcherExecutor, argo_range
+from hpcflow.python import OP, PythonOPTemplate
+
+@OP.function
+def where(x: int) -> {{"job": str}}:
+    import os
+    return {{"job": os.environ["SLURM_JOB_ID"]}}
+
+packed = DispatcherExecutor({SLURM_LOCAL.replace('{"custom', '{"group_size": 5, "custom')})
+wf = Workflow("dp-packed")
+wf.add(Step("where", PythonOPTemplate(where), parameters={{"x": "{{{{item}}}}"}},
+            with_param=argo_range(10), executor=packed))
+wf.submit()
+'''
+
+
+def test_ready_steps_share_a_submission_by_group_size(tmp_path: Path, slurm_env: dict):
+    """resources_dict's group_size: ten Ready steps that agree on resources become two
+    dpdispatcher Submissions of five tasks, each one Slurm job."""
+    home = tmp_path / "home"
+    wf_id = _submit(tmp_path, home, PACKED)
+    try:
+        assert _wait(home, tmp_path, wf_id, timeout=300)["phase"] == "Succeeded"
+        jobs = _steps(home, tmp_path, wf_id)["where"]["outputs"]["parameters"]["job"]
+        assert len(jobs) == 10 and sorted(Counter(jobs).values()) == [5, 5], jobs
+    finally:
+        run_cli(["daemon", "stop"], home, tmp_path)

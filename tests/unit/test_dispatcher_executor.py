@@ -35,7 +35,6 @@ def test_dflow_arguments_build_dflow_machine_and_resources():
                             envs={"B": "2"}, image="ignored:latest", clean=False)
     assert ex.machine_dict == {
         "batch_type": "PBS", "context_type": "SSHContext",
-        "remote_root": "/home/alice/hpcflow/workflows",
         "remote_profile": {"hostname": "login.example", "username": "alice", "port": 2200,
                            "timeout": 30,
                            "key_filename": os.path.expanduser("~/.ssh/id_ed25519")}}
@@ -44,6 +43,13 @@ def test_dflow_arguments_build_dflow_machine_and_resources():
                                  "envs": {"PYTHONUNBUFFERED": "true", "A": "1", "B": "2"}}
     spec = ex.to_spec()
     assert spec["kind"] == "dispatcher" and spec["clean"] is False
+    # dflow's default remote root, chosen by the daemon for the context
+    machine = dispatcher_machine(spec["machine"], parse_config({}), spec, Path("/h"), None, {})
+    assert machine.machine_dict["remote_root"] == "/home/alice/hpcflow/workflows"
+    local = DispatcherExecutor(machine_dict={"batch_type": "Shell",
+                                             "context_type": "LocalContext"}).to_spec()
+    machine = dispatcher_machine(local["machine"], parse_config({}), local, Path("/h"), None, {})
+    assert machine.machine_dict["remote_root"] == f"/h/dispatcher/{local['machine']}/remote"
     assert spec["machine"].startswith("dispatcher-")
     # the same machine is the same executor; another machine another one
     assert DispatcherExecutor(host="login.example", username="alice", port=2200,
