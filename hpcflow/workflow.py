@@ -111,31 +111,26 @@ def check_machines(spec: dict, home: Path) -> None:
     that names the step and the machine, before anything is stored)."""
     from hpcflow.config_file import load_config
 
-    wanted: dict[str, str] = {}
-    dispatchers: dict[str, str] = {}
+    # (table of the config file, machine) -> the first step that names it
+    wanted: dict[tuple[str, str], str] = {}
     for template in spec["templates"].values():
         steps = [s for group in template.get("steps") or [] for s in group]
         for step in steps + list(template.get("tasks") or []):
             executor = step.get("executor") or {}
             if executor.get("kind") == "batch":
-                wanted.setdefault(executor["machine"], step["name"])
+                wanted.setdefault(("machines", executor["machine"]), step["name"])
             elif executor.get("kind") == "dispatcher" and executor.get("machine_dict") is None:
-                dispatchers.setdefault(executor["machine"], step["name"])
-    if not wanted and not dispatchers:
+                wanted.setdefault(("dispatchers", executor["machine"]), step["name"])
+    if not wanted:
         return
     config = load_config(home)
-    for machine, step in sorted(dispatchers.items()):
-        if machine not in config.dispatchers:
+    for (table, machine), step in sorted(wanted.items()):
+        if machine not in getattr(config, table):
+            what = "dispatcher machine" if table == "dispatchers" else "machine"
             raise WorkflowDefinitionError(
-                f"step {step!r} runs on dispatcher machine {machine!r}, which the config file "
+                f"step {step!r} runs on {what} {machine!r}, which the config file "
                 f"({config.path or home / 'config.toml'}) does not declare: add "
-                f"[dispatchers.{machine}] or fix the name")
-    for machine, step in sorted(wanted.items()):
-        if machine not in config.machines:
-            raise WorkflowDefinitionError(
-                f"step {step!r} runs on machine {machine!r}, which the config file "
-                f"({config.path or home / 'config.toml'}) does not declare: add "
-                f"[machines.{machine}] or fix the name")
+                f"[{table}.{machine}] or fix the name")
 
 
 class Workflow:
