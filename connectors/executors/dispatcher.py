@@ -34,6 +34,7 @@ import logging
 import os
 import shlex
 import signal
+import sys
 import threading
 import time
 from concurrent.futures import Future
@@ -67,20 +68,22 @@ def import_dpdispatcher(home: Path) -> Any:
 
         state = home / "dpdispatcher"
         state.mkdir(mode=0o700, parents=True, exist_ok=True)
-        saved_home = os.environ.get("HOME")
-        saved_cwd = os.getcwd()
-        os.environ["HOME"] = str(state)  # its record directory is made at import
-        os.chdir(state)  # and its log file named after the working directory
-        try:
-            dpdispatcher = importlib.import_module("dpdispatcher")
-            record = importlib.import_module("dpdispatcher.utils.record")
-            dlog = importlib.import_module("dpdispatcher.dlog")
-        finally:
-            os.chdir(saved_cwd)
-            if saved_home is None:
-                os.environ.pop("HOME", None)
-            else:
-                os.environ["HOME"] = saved_home
+        if "dpdispatcher" not in sys.modules:
+            saved_home = os.environ.get("HOME")
+            saved_cwd = os.getcwd()
+            os.environ["HOME"] = str(state)  # its record directory is made at import
+            os.chdir(state)  # and its log file named after the working directory
+            try:
+                importlib.import_module("dpdispatcher")
+            finally:
+                os.chdir(saved_cwd)
+                if saved_home is None:
+                    os.environ.pop("HOME", None)
+                else:
+                    os.environ["HOME"] = saved_home
+        dpdispatcher = importlib.import_module("dpdispatcher")
+        record = importlib.import_module("dpdispatcher.utils.record")
+        dlog = importlib.import_module("dpdispatcher.dlog")
         record.record.record_directory = state / "submission"
         record.record.record_directory.mkdir(parents=True, exist_ok=True)
         for name in ("dp_cloud_server_context", "openapi_context"):
@@ -483,7 +486,7 @@ class DispatcherJobs:
         for job in submission.belonging_jobs:
             if job.job_id:
                 submission.machine.kill(job)
-        self._write_record(pack, {**record, "done": True, "failures": {}})
+        self._record_path(pack).unlink(missing_ok=True)  # its steps are failed by the service
 
 
 def _is_connection_error(exc: BaseException) -> bool:

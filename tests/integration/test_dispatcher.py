@@ -15,6 +15,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import integrity_ok, run_cli
 from tests.integration.flows import check_pipeline, failing, pipeline
 from tests.integration.flows import steps as _steps
@@ -131,19 +133,31 @@ def test_slurm_with_ssh_context(tmp_path: Path, ssh_env: dict, slurm_env: dict):
         run_cli(["daemon", "stop"], home, tmp_path)
 
 
-def test_ssh_context_refuses_an_unknown_host_key(tmp_path: Path, ssh_env: dict):
-    """dpdispatcher's SSHContext would connect to any host: hpcflow checks the key first."""
+@pytest.mark.parametrize("known", ["unknown", "changed"])
+def test_ssh_context_refuses_an_untrusted_host_key(tmp_path: Path, ssh_env: dict, known: str):
+    """dpdispatcher's SSHContext would connect to any host: hpcflow checks the key first,
+    against a known_hosts without the host, then against one with another key for it."""
+    import paramiko
+
     home = tmp_path / "home"
-    empty = tmp_path / "known_hosts"
-    empty.write_text("")
-    _ssh_dispatcher_config(home, ssh_env, str(empty))
+    known_hosts = tmp_path / "known_hosts"
+    entry = ""
+    if known == "changed":
+        other = paramiko.Ed25519Key.from_private_key_file(ssh_env["HPCFLOW_TEST_SSH_KEY"])
+        entry = (f"[{ssh_env['HPCFLOW_TEST_SSH_HOST']}]:{ssh_env['HPCFLOW_TEST_SSH_PORT']} "
+                 f"ssh-ed25519 {other.get_base64()}\n")  # a key, but not the host's
+    known_hosts.write_text(entry)
+    _ssh_dispatcher_config(home, ssh_env, str(known_hosts))
     try:
         wf_id = _submit(tmp_path, home, failing("DispatcherExecutor",
-                                                'machine="cluster"', "dp-hostkey"))
+                                                'machine="cluster"', f"dp-{known}"))
         assert _wait(home, tmp_path, wf_id, timeout=120)["phase"] == "Failed"
         reason = _steps(home, tmp_path, wf_id)["broken"]["reason"]
-        assert f"is not in {empty}" in reason and "ssh-keyscan" in reason, reason
-        assert empty.read_text() == ""  # nothing trusted behind the user's back
+        if known == "unknown":
+            assert f"is not in {known_hosts}" in reason and "ssh-keyscan" in reason, reason
+        else:
+            assert "has CHANGED" in reason and "ssh-keygen -R" in reason, reason
+        assert known_hosts.read_text() == entry  # nothing trusted behind the user's back
     finally:
         run_cli(["daemon", "stop"], home, tmp_path)
 
@@ -233,5 +247,46 @@ def test_ready_steps_share_a_submission_by_group_size(tmp_path: Path, slurm_env:
         assert _wait(home, tmp_path, wf_id, timeout=300)["phase"] == "Succeeded"
         jobs = _steps(home, tmp_path, wf_id)["where"]["outputs"]["parameters"]["job"]
         assert len(jobs) == 10 and sorted(Counter(jobs).values()) == [5, 5], jobs
+    finally:
+        run_cli(["daemon", "stop"], home, tmp_path)
+
+
+SLEEPER = f'''
+from hpcflow import Step, Workflow, DispatcherExecutor
+from hpcflow.python import OP, PythonOPTemplate
+
+@OP.function
+def nap(x: int) -> {{"y": int}}:
+    import time
+    time.sleep(300)
+    return {{"y": x}}
+
+wf = Workflow("dp-sleeps")
+wf.add(Step("nap", PythonOPTemplate(nap), parameters={{"x": 1}},
+            executor=DispatcherExecutor({SLURM_LOCAL})))
+wf.submit()
+'''
+
+
+def _squeue_names() -> str:
+    import subprocess
+
+    return subprocess.run(["squeue", "-h", "-o", "%j"], capture_output=True, text=True).stdout
+
+
+def test_terminate_cancels_the_dispatcher_job(tmp_path: Path, slurm_env: dict):
+    home = tmp_path / "home"
+    wf_id = _submit(tmp_path, home, SLEEPER)
+    try:
+        deadline = time.time() + 60
+        while f"hpcflow-{wf_id}-" not in _squeue_names():
+            assert time.time() < deadline, "the job never reached the queue"
+            time.sleep(0.3)
+        assert run_cli(["terminate", wf_id], home, tmp_path).returncode == 0
+        deadline = time.time() + 60
+        while f"hpcflow-{wf_id}-" in _squeue_names():
+            assert time.time() < deadline, "the job was not cancelled"
+            time.sleep(0.3)
+        assert _wait(home, tmp_path, wf_id)["phase"] == "Terminated"
     finally:
         run_cli(["daemon", "stop"], home, tmp_path)
