@@ -168,6 +168,10 @@ class DispatcherJobs:
         resources = dict(resources or {})
         dp_resources = submission_resources(self.machine.resources,
                                             resources.get("dispatcher") or {}, len(members))
+        # dpdispatcher reads a batch type's own resources (``kwargs``: SGE's pe_name, ...)
+        # only when the resources name the batch type.
+        if self.machine.machine_dict.get("batch_type"):
+            dp_resources.setdefault("batch_type", self.machine.machine_dict["batch_type"])
         bundle_name, bundle = runner_bundle()
         bundle_rel = f"{BUNDLE_DIR}/{bundle_name}"
         if not (self.runs_root / bundle_rel).exists():
@@ -333,7 +337,7 @@ class DispatcherJobs:
         anything else counts, and fails the pack's steps after ``submission_retries``."""
         # dpdispatcher wraps the scheduler's word ("Underlying job error: ...") in a
         # generic first line: keep the whole message, on one line.
-        reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:400]
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split())[:1000]
         if _is_connection_error(exc):
             log.warning("dispatcher %s: %s (trying again)", self.name, reason)
             return None

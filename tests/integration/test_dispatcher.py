@@ -290,3 +290,26 @@ def test_terminate_cancels_the_dispatcher_job(tmp_path: Path, slurm_env: dict):
         assert _wait(home, tmp_path, wf_id)["phase"] == "Terminated"
     finally:
         run_cli(["daemon", "stop"], home, tmp_path)
+
+
+# dpdispatcher asks for the parallel environment "mpi" by default; the test cell has "smp".
+SGE_LOCAL = ('machine_dict={"batch_type": "SGE", "context_type": "LocalContext"}, '
+             'queue_name="all.q", resources_dict={"kwargs": {"pe_name": "smp"}}')
+
+
+def test_grid_engine_job_that_never_ran_the_task_fails_the_step(tmp_path: Path, sge_env: dict):
+    """dpdispatcher 1.1's SGE script starts with an empty line before ``#!/bin/bash``. The
+    test cell's queue has ``shell_start_mode unix_behavior`` (the shebang decides), so the job
+    runs under /bin/sh, its ``source`` line fails and no task runs, while dpdispatcher still
+    sees its finish tag and calls the job finished. hpcflow must not believe it: the step
+    fails with the reason, promptly, instead of succeeding or hanging. (On a queue with
+    SGE's default, posix_compliant, ``-S /bin/bash`` applies and the script works.)"""
+    home = tmp_path / "home"
+    try:
+        wf_id = _submit(tmp_path, home, failing("DispatcherExecutor", SGE_LOCAL, "dp-sge"))
+        assert _wait(home, tmp_path, wf_id, timeout=120)["phase"] == "Failed"
+        reason = _steps(home, tmp_path, wf_id)["broken"]["reason"]
+        assert "ended without hpcflow's result" in reason, reason
+        assert integrity_ok(home)
+    finally:
+        run_cli(["daemon", "stop"], home, tmp_path)
