@@ -441,7 +441,8 @@ class DispatcherJobs:
         submission.handle_unexpected_submission_state(continue_on_failure=True)
         submission.submission_to_json()
         if not all(j.job_state in (DP.finished, DP.failed) for j in submission.belonging_jobs):
-            _wake(self.wake_dir, pack)
+            # No wake-up here: the next poll comes on the executor's backed-off schedule
+            # (waking the loop would start the next squeue at once, a busy poll).
             return Outcome(done=False)
         submission.download_jobs(include_failed=True)
         failures = {}

@@ -274,6 +274,15 @@ def _squeue_names() -> str:
     return subprocess.run(["squeue", "-h", "-o", "%j"], capture_output=True, text=True).stdout
 
 
+def _squeue_rpcs() -> int:
+    """squeue -j calls slurmctld has answered so far (sdiag's REQUEST_JOB_INFO_SINGLE)."""
+    import subprocess
+
+    out = subprocess.run(["sdiag"], capture_output=True, text=True).stdout
+    found = re.search(r"REQUEST_JOB_INFO_SINGLE\s+\(\s*\d+\)\s+count:(\d+)", out)
+    return int(found.group(1)) if found else 0
+
+
 def test_terminate_cancels_the_dispatcher_job(tmp_path: Path, slurm_env: dict):
     home = tmp_path / "home"
     wf_id = _submit(tmp_path, home, SLEEPER)
@@ -282,6 +291,12 @@ def test_terminate_cancels_the_dispatcher_job(tmp_path: Path, slurm_env: dict):
         while f"hpcflow-{wf_id}-" not in _squeue_names():
             assert time.time() < deadline, "the job never reached the queue"
             time.sleep(0.3)
+        # While the job runs the daemon polls on its backed-off schedule (1 s doubling to
+        # 30 s), not in a loop: Slurm's own RPC counter says how many squeue -j it got.
+        before = _squeue_rpcs()
+        time.sleep(8)
+        polls = _squeue_rpcs() - before
+        assert polls <= 8, f"{polls} squeue calls in 8 s while one job ran"
         assert run_cli(["terminate", wf_id], home, tmp_path).returncode == 0
         deadline = time.time() + 60
         while f"hpcflow-{wf_id}-" in _squeue_names():
