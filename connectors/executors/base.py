@@ -30,6 +30,16 @@ def safe_dir_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:80]
 
 
+def step_dir_name(step_name: str, step_id: int, attempt: int) -> str:
+    """The last part of a step's directory, the same on every executor.
+
+    >>> step_dir_name("fan(3:3)", 12, 0), step_dir_name("fit", 7, 2)
+    ('fan_3_3_-12', 'fit-7-2')
+    """
+    suffix = f"-{attempt}" if attempt else ""
+    return f"{safe_dir_name(step_name)}-{step_id}{suffix}"
+
+
 @dataclass(frozen=True)
 class JobRecord:
     """A live job as stored: enough to poll, reconcile or cancel it."""

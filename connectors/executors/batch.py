@@ -23,7 +23,7 @@ from hpcflow.connectors.executors.base import (
     RESULT_FILE,
     JobRecord,
     JobStatus,
-    safe_dir_name,
+    step_dir_name,
 )
 from hpcflow.connectors.executors.relay import bring_back_outputs, prepare_remote_job
 from hpcflow.connectors.schedulers.base import DONE, JobScript, Scheduler, SchedulerError
@@ -75,8 +75,7 @@ class BatchExecutor:
 
     # -- the Executor protocol --------------------------------------------------------
     def step_dir(self, workflow_id: str, step_id: int, step_name: str, attempt: int) -> str:
-        suffix = f"-{attempt}" if attempt else ""
-        return f"{self.work_root}/{workflow_id}/{safe_dir_name(step_name)}-{step_id}{suffix}"
+        return f"{self.work_root}/{workflow_id}/{step_dir_name(step_name, step_id, attempt)}"
 
     def free_slots(self) -> int:
         """Jobs that may be submitted now: room in the queue (``max_jobs``) and in the last

@@ -43,10 +43,17 @@ from pathlib import Path
 from typing import Any
 
 from hpcflow.connectors.dispatcher import merge_dicts
-from hpcflow.connectors.executors.base import RESULT_FILE, JobRecord, JobStatus, safe_dir_name
+from hpcflow.connectors.executors.base import (
+    RESULT_FILE,
+    JobRecord,
+    JobStatus,
+    safe_dir_name,
+    step_dir_name,
+)
 from hpcflow.connectors.executors.batch import image_of
 from hpcflow.connectors.executors.bundle import runner_bundle
 from hpcflow.connectors.executors.dispatcher_machine import SSH_CONTEXTS, DispatcherMachine
+from hpcflow.connectors.executors.local import read_log_tail
 from hpcflow.connectors.executors.offloop import OffLoopPool
 from hpcflow.connectors.executors.relay import RELAY_DIR, bring_back_outputs, put_inputs
 from hpcflow.connectors.transports.base import TransportError
@@ -151,8 +158,7 @@ class DispatcherJobs:
 
     # -- the Executor protocol --------------------------------------------------------
     def step_dir(self, workflow_id: str, step_id: int, step_name: str, attempt: int) -> str:
-        suffix = f"-{attempt}" if attempt else ""
-        return str(self.runs_root / workflow_id / f"{safe_dir_name(step_name)}-{step_id}{suffix}")
+        return str(self.runs_root / workflow_id / step_dir_name(step_name, step_id, attempt))
 
     def free_slots(self) -> int:
         return max(0, self.machine.max_submissions - self._live)
@@ -224,12 +230,7 @@ class DispatcherJobs:
             self._pool.submit(self._kill, pack)
 
     def log_tail(self, job: JobRecord, lines: int) -> str | None:
-        try:
-            data = (Path(job.step_dir) / LOG_FILE).read_bytes()[-16384:]
-        except OSError:
-            return None
-        tail = data.decode(errors="replace").splitlines()[-lines:]
-        return "\n".join(tail) if tail else None
+        return read_log_tail(job.step_dir, lines)  # the log came back with the results
 
     def close(self) -> None:
         self._pool.shutdown()
@@ -424,14 +425,7 @@ class DispatcherJobs:
             return Outcome(done=True)
         if record.get("done"):
             return Outcome(done=True, failures=record.get("failures") or {})
-        submission = self._submission(record)
-        submission.generate_jobs()
-        context = submission.machine.context
-        had_state = context.check_file_exists(f"{submission.submission_hash}.json")
-        if had_state:
-            submission.try_recover_from_json()
-        else:
-            self._adopt_job_ids(submission)
+        submission, had_state = self._recovered(record)
         submission.update_submission_state()
         if any(j.job_state == DP.unsubmitted for j in submission.belonging_jobs):
             if not had_state:
@@ -464,6 +458,19 @@ class DispatcherJobs:
         _wake(self.wake_dir, pack)
         return Outcome(done=True, failures=failures)
 
+    def _recovered(self, record: dict) -> tuple[Any, bool]:
+        """The record's Submission with the job ids it has so far, and whether dpdispatcher
+        had saved its state (else the ids come from the job id files)."""
+        submission = self._submission(record)
+        submission.generate_jobs()
+        had_state = submission.machine.context.check_file_exists(
+            f"{submission.submission_hash}.json")
+        if had_state:
+            submission.try_recover_from_json()
+        else:
+            self._adopt_job_ids(submission)
+        return submission, had_state
+
     @staticmethod
     def _adopt_job_ids(submission: Any) -> None:
         """Job ids of a submission cut off before dpdispatcher saved its state: each
@@ -482,12 +489,7 @@ class DispatcherJobs:
         record = self._read_record(pack)
         if record is None or record.get("done"):
             return
-        submission = self._submission(record)
-        submission.generate_jobs()
-        if submission.machine.context.check_file_exists(f"{submission.submission_hash}.json"):
-            submission.try_recover_from_json()
-        else:
-            self._adopt_job_ids(submission)
+        submission, _ = self._recovered(record)
         for job in submission.belonging_jobs:
             if job.job_id:
                 submission.machine.kill(job)

@@ -26,7 +26,7 @@ from hpcflow.connectors.executors.base import (
     RESULT_FILE,
     JobRecord,
     JobStatus,
-    safe_dir_name,
+    step_dir_name,
 )
 from hpcflow.connectors.executors.forkserver import ForkServer
 from hpcflow.connectors.transports.local import write_files_atomically
@@ -110,9 +110,8 @@ class LocalExecutor:
         self._progress_seen: dict[str, int] = {}
 
     def step_dir(self, workflow_id: str, step_id: int, step_name: str, attempt: int) -> str:
-        suffix = f"-{attempt}" if attempt else ""
         # A looped step's name holds parentheses: its directory must not (scripts name it).
-        return str(self.runs_root / workflow_id / f"{safe_dir_name(step_name)}-{step_id}{suffix}")
+        return str(self.runs_root / workflow_id / step_dir_name(step_name, step_id, attempt))
 
     def free_slots(self) -> int:
         self._reap()
@@ -240,17 +239,7 @@ class LocalExecutor:
         self._reap()
 
     def log_tail(self, job: JobRecord, lines: int) -> str | None:
-        path = Path(job.step_dir) / "log.txt"
-        try:
-            with open(path, "rb") as f:
-                f.seek(0, os.SEEK_END)
-                size = f.tell()
-                f.seek(max(0, size - 16384))
-                text = f.read().decode(errors="replace")
-        except FileNotFoundError:
-            return None
-        tail = text.splitlines()[-lines:]
-        return "\n".join(tail) if tail else None
+        return read_log_tail(job.step_dir, lines)
 
     def close(self) -> None:
         """Stop the fork server (runners it started keep running)."""
@@ -265,3 +254,17 @@ class LocalExecutor:
         except (FileNotFoundError, ValueError):
             proc = self._procs.get(job.name)
             return proc.pid if proc is not None else None
+
+
+def read_log_tail(step_dir: str, lines: int) -> str | None:
+    """The last ``lines`` lines of a step directory's ``log.txt`` on this machine (only its
+    last 16 KiB are read)."""
+    try:
+        with open(Path(step_dir) / "log.txt", "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 16384))
+            text = f.read().decode(errors="replace")
+    except FileNotFoundError:
+        return None
+    tail = text.splitlines()[-lines:]
+    return "\n".join(tail) if tail else None
