@@ -12,6 +12,7 @@ together hold the tree (several parts once sliced outputs are merged).
 
 from __future__ import annotations
 
+import gzip
 import os
 import tarfile
 import tempfile
@@ -81,7 +82,12 @@ def pack(structure: Any, base: Path, storage: Any, key: str, archive: str | None
     if archive == "tar":
         with tempfile.TemporaryDirectory(prefix="hpcflow-pack-") as tmp:
             tar_path = Path(tmp) / "a.tgz"
-            with tarfile.open(tar_path, "w:gz", compresslevel=1) as tar:
+            # gzip without a timestamp: the same files give the same bytes, so content
+            # addressing (S3) finds an artifact that is already stored
+            with open(tar_path, "wb") as raw, \
+                    gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=1,
+                                  mtime=0) as packed, \
+                    tarfile.open(fileobj=packed, mode="w") as tar:
                 for rel, src in sources.items():
                     tar.add(src, arcname=rel)
             storage.upload(f"{key}.tgz", str(tar_path))

@@ -124,6 +124,9 @@ class DaemonConfig:
     dispatchers: dict[str, DispatcherConfig] = field(default_factory=dict)
     #: ``[bohrium]``: credentials for dpdispatcher's Bohrium/OpenAPI contexts.
     bohrium: dict[str, str] = field(default_factory=dict)
+    #: ``[storage]``: where artifacts go when a script does not say (``s3_config``): the
+    #: keyword arguments of ``S3StorageClient`` plus ``kind``; empty: the local directory.
+    storage: dict[str, Any] = field(default_factory=dict)
 
     def poll_bounds(self, executor: str) -> PollBounds:
         return self.poll.get(executor, PollBounds())
@@ -269,9 +272,60 @@ def parse_bohrium(table: Any) -> dict[str, str]:
     return {k: str(v) for k, v in table.items()}
 
 
+STORAGE_KEYS = ("kind", "root", "bucket", "endpoint", "prefix", "region", "profile",
+                "secure", "addressing_style", "verify", "part_size_mb", "max_concurrency",
+                "retry_seconds", "content_addressing", "access_key", "secret_key")
+
+
+def parse_storage(table: Any) -> dict[str, Any]:
+    """``[storage]`` as the arguments of its client (``kind`` = "local" or "s3")."""
+    table = dict(_check_keys(table, STORAGE_KEYS, "storage"))
+    if not table:
+        return {}
+    kind = table.pop("kind", "s3" if "bucket" in table else "local")
+    if kind == "local":
+        extra = sorted(set(table) - {"root"})
+        if extra:
+            raise ConfigError(f"storage.{extra[0]} is for kind = \"s3\" (this is kind = "
+                              "\"local\")")
+        return {"kind": "local", "root": _text(table, "root", "storage")} \
+            if "root" in table else {"kind": "local"}
+    if kind != "s3":
+        raise ConfigError(f"storage.kind must be \"local\" or \"s3\", not {kind!r}")
+    if "root" in table:
+        raise ConfigError("storage.root is for kind = \"local\": S3 storage takes bucket, "
+                          "endpoint and prefix")
+    if not table.get("bucket"):
+        raise ConfigError("storage.bucket is needed for S3 storage")
+    for key in ("bucket", "endpoint", "prefix", "region", "profile", "addressing_style",
+                "access_key", "secret_key"):
+        if key in table:
+            _text(table, key, "storage")
+    for key in ("secure", "content_addressing"):
+        if not isinstance(table.get(key, True), bool):
+            raise ConfigError(f"storage.{key} must be true or false")
+    if not isinstance(table.get("verify", True), bool | str):
+        raise ConfigError("storage.verify must be true, false or the path of a CA bundle")
+    if ("access_key" in table) != ("secret_key" in table):
+        raise ConfigError("storage needs both access_key and secret_key (or neither: then "
+                          "the AWS_* variables, an AWS profile or ~/.aws are used)")
+    if "part_size_mb" in table:
+        size = _number(table, "part_size_mb", "storage", integer=True)
+        if size < 5:
+            raise ConfigError("storage.part_size_mb must be at least 5 (S3's minimum part)")
+        table["part_size"] = int(size) << 20
+        del table["part_size_mb"]
+    for key in ("max_concurrency",):
+        if key in table:
+            table[key] = int(_number(table, key, "storage", integer=True))
+    if "retry_seconds" in table:
+        table["retry_seconds"] = float(_number(table, "retry_seconds", "storage"))
+    return {"kind": "s3", **table}
+
+
 def parse_config(data: dict, path: Path | None = None) -> DaemonConfig:
     """A checked ``DaemonConfig`` from the parsed TOML (errors name the key, not the file)."""
-    _check_keys(data, ("daemon", "executors", "machines", "dispatchers", "bohrium"),
+    _check_keys(data, ("daemon", "executors", "machines", "dispatchers", "bohrium", "storage"),
                 "the config file")
     daemon = _check_keys(data.get("daemon", {}), ("log_level", "idle_interval"), "daemon")
     level = str(daemon.get("log_level", "info")).lower()
@@ -312,7 +366,8 @@ def parse_config(data: dict, path: Path | None = None) -> DaemonConfig:
         poll[name] = _poll_bounds(table, f"dispatchers.{name}", BATCH_POLL)
     return DaemonConfig(path=path, log_level=level, idle_interval=idle,
                         local_parallelism=parallelism, poll=poll, machines=machines,
-                        dispatchers=dispatchers, bohrium=parse_bohrium(data.get("bohrium", {})))
+                        dispatchers=dispatchers, bohrium=parse_bohrium(data.get("bohrium", {})),
+                        storage=parse_storage(data.get("storage", {})))
 
 
 def load_config(home: Path) -> DaemonConfig:
@@ -333,6 +388,9 @@ def load_config(home: Path) -> DaemonConfig:
         config = parse_config(data, path)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+    if "secret_key" in config.storage and path.stat().st_mode & 0o077:
+        raise ConfigError(f"{path} holds S3 credentials ([storage] secret_key) but others can "
+                          f"read it: chmod 600 {path}")
     if config.bohrium and path.stat().st_mode & 0o077:
         raise ConfigError(f"{path} holds Bohrium credentials ([bohrium]) but others can read "
                           f"it: chmod 600 {path}")

@@ -47,14 +47,57 @@ def local_parallelism() -> int:
     return max(1, int(value)) if value else (os.cpu_count() or 1)
 
 
+#: dflow's keys that mean "artifacts go to S3" when a script sets them.
+_S3_KEYS = ("endpoint", "bucket_name", "access_key", "secret_key")
+_storage_cache: tuple[Any, Any] | None = None
+
+
+def _s3_from_dflow_config() -> Any:
+    from hpcflow.connectors.storage.s3 import S3StorageClient
+    from hpcflow.errors import HpcflowError
+
+    if not s3_config.get("bucket_name"):
+        raise HpcflowError("s3_config['bucket_name'] is not set: name the bucket artifacts "
+                           "go to (with s3_config['endpoint'] for a non-AWS store)")
+    return S3StorageClient(
+        bucket=s3_config["bucket_name"], endpoint=s3_config.get("endpoint"),
+        secure=bool(s3_config.get("secure", True)),
+        prefix=s3_config.get("prefix") or s3_config.get("repo_prefix") or "",
+        access_key=s3_config.get("access_key"), secret_key=s3_config.get("secret_key"),
+        region=s3_config.get("region"))
+
+
 def storage_client() -> Any:
-    """The storage client artifacts go through: ``s3_config["storage_client"]`` or local."""
+    """The storage client artifacts go through: ``s3_config["storage_client"]``, else S3 when
+    the script set dflow's S3 keys (``endpoint``, ``bucket_name``, ...), else the config
+    file's ``[storage]``, else the local directory ``$HPCFLOW_HOME/artifacts``."""
+    global _storage_cache
     client = s3_config.get("storage_client")
     if client is not None:
         return client
-    from hpcflow.connectors.storage.local import LocalStorageClient
+    from hpcflow.config_file import load_config
 
-    return LocalStorageClient(home() / "artifacts")
+    wanted = (tuple((k, s3_config.get(k)) for k in sorted(s3_config) if k != "storage_client"),
+              str(home()))
+    if _storage_cache is not None and _storage_cache[0] == wanted:
+        return _storage_cache[1]
+    if any(s3_config.get(k) for k in _S3_KEYS):
+        client = _s3_from_dflow_config()
+    else:
+        table = dict(load_config(home()).storage)
+        kind = table.pop("kind", "local")
+        if kind == "s3":
+            from hpcflow.connectors.storage.s3 import S3StorageClient
+
+            client = S3StorageClient(**table)
+        else:
+            from hpcflow.connectors.storage.local import LocalStorageClient
+
+            root = table.get("root")
+            client = LocalStorageClient(os.path.expanduser(root) if root
+                                        else home() / "artifacts")
+    _storage_cache = (wanted, client)
+    return client
 
 
 def storage_spec() -> dict[str, Any]:

@@ -58,6 +58,10 @@ def storage_from_spec(spec: dict[str, Any]) -> StorageClient:
         from hpcflow.connectors.storage.local import LocalStorageClient
 
         return LocalStorageClient(spec["root"])
+    if kind == "s3":
+        from hpcflow.connectors.storage.s3 import S3StorageClient
+
+        return S3StorageClient.from_spec(spec)
     if kind == "pickle":
         import base64
         import pickle
