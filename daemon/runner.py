@@ -23,6 +23,7 @@ from hpcflow import values
 from hpcflow.artifact_files import pack, present, unpack
 from hpcflow.connectors.executors.base import CLAIM_FILE, EXIT_ALREADY_CLAIMED, RESULT_FILE
 from hpcflow.connectors.storage.base import storage_from_spec
+from hpcflow.connectors.storage.s3 import credentials_from_env
 
 
 class StepFailure(Exception):
@@ -268,6 +269,9 @@ def run_pack(step_dirs: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
+    # S3 credentials handed over by the daemon in the job's environment: out of it before any
+    # step's code runs (the storage client keeps them in memory)
+    credentials_from_env()
     if argv[:1] == ["--pack"] and len(argv) > 1:
         return run_pack(argv[1:])
     if len(argv) != 1:

@@ -80,6 +80,11 @@ class MachineConfig:
     container_options: tuple[str, ...] = ()
     #: The Python inside the images.
     container_python: str = "python3"
+    #: How the job gets its artifacts: "direct" (its runner reads and writes the storage
+    #: itself: S3 from the compute nodes, or a local storage directory they share), "relay"
+    #: (the daemon copies them in and out of the step directory), "auto": direct for S3
+    #: storage and for a local directory on this machine, relay otherwise.
+    storage_access: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -170,9 +175,11 @@ def _poll_bounds(table: dict, where: str, default: PollBounds = PollBounds()) ->
 MACHINE_KEYS = ("scheduler", "host", "user", "port", "key_filename", "known_hosts",
                 "allow_new_host_keys", "proxy_jump", "work_root", "python", "prepare",
                 "resources", "max_jobs", "min_poll_interval", "max_poll_interval",
-                "container", "container_options", "container_python", "submit_per_minute")
+                "container", "container_options", "container_python", "submit_per_minute",
+                "storage_access")
 
 
+STORAGE_ACCESS = ("auto", "direct", "relay")
 SSH_KEYS = ("user", "port", "key_filename", "known_hosts", "allow_new_host_keys", "proxy_jump")
 
 
@@ -211,7 +218,11 @@ def parse_machine(name: str, table: Any) -> MachineConfig:
     options = table.get("container_options", [])
     if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
         raise ConfigError(f"{where}.container_options must be a list of strings")
-    return MachineConfig(name=name, scheduler=scheduler, host=host,
+    access = table.get("storage_access", "auto")
+    if access not in STORAGE_ACCESS:
+        raise ConfigError(f"{where}.storage_access must be one of {', '.join(STORAGE_ACCESS)}, "
+                          f"not {access!r}")
+    return MachineConfig(name=name, scheduler=scheduler, host=host, storage_access=access,
                          container=_text(table, "container", where),
                          container_options=tuple(options),
                          container_python=_text(table, "container_python", where) or "python3",

@@ -25,7 +25,12 @@ from hpcflow.connectors.executors.base import (
     JobStatus,
     step_dir_name,
 )
-from hpcflow.connectors.executors.relay import bring_back_outputs, prepare_remote_job
+from hpcflow.connectors.executors.relay import (
+    bring_back_outputs,
+    prepare_remote_job,
+    storage_env,
+    with_environment,
+)
 from hpcflow.connectors.schedulers.base import DONE, JobScript, Scheduler, SchedulerError
 from hpcflow.connectors.transports.base import Transport, TransportError
 from hpcflow.errors import HpcflowError
@@ -94,9 +99,9 @@ class BatchExecutor:
         """Write the step's files and job script, submit it; the job id. Raises
         ``SchedulerError`` when the scheduler refuses the job, ``TransportError`` when the
         machine cannot be reached (then the job may or may not exist: reconcile)."""
-        prepare = self._write_step(step_dir, files)
+        prepare, env = self._write_step(step_dir, files)
         return self._submit_script(job_name, step_dir, [step_dir], prepare, resources,
-                                   image_of(files))
+                                   image_of(files), env)
 
     def submit_pack(self, pack_name: str, members: list[tuple[str, dict[str, bytes]]],
                     resources: dict[str, Any] | None = None) -> str:
@@ -104,26 +109,44 @@ class BatchExecutor:
         (``group_size``): the runner runs them one after the other, each with its own
         directory, log and result. The job's own output goes to ``packs/PACK/log.txt``."""
         prepare: list[str] = []
+        env: dict[str, str] = {}
         for step_dir, files in members:
-            prepare = self._write_step(step_dir, files)
+            prepare, step_env = self._write_step(step_dir, files)
+            env.update(step_env)
         pack_dir = f"{posixpath.dirname(members[0][0])}/packs/{pack_name}"
         return self._submit_script(pack_name, pack_dir, [d for d, _ in members], prepare,
-                                   resources, image_of(members[0][1]))
+                                   resources, image_of(members[0][1]), env)
 
     def _containerised(self, files: dict[str, bytes]) -> bool:
         return bool(self.machine.container and image_of(files))
 
-    def _write_step(self, step_dir: str, files: dict[str, bytes]) -> list[str]:
-        """Put a step's files on the machine; the job script lines it needs there. A job in
-        a container sees only its bound directories: it gets the relay and the shipped
-        runner as a remote job does."""
+    def _relays(self, storage: dict[str, Any], files: dict[str, bytes]) -> bool:
+        """Whether the daemon carries the step's artifacts (``storage_access``)."""
+        if self.machine.storage_access != "auto":
+            return self.machine.storage_access == "relay"
+        if storage.get("kind") == "local":
+            return not self.transport.shares_files or self._containerised(files)
+        # an object store: the nodes reach it, unless the step runs in an image (which
+        # would need boto3 and the credentials inside it)
+        return self._containerised(files)
+
+    def _write_step(self, step_dir: str, files: dict[str, bytes]) -> tuple[list[str],
+                                                                          dict[str, str]]:
+        """Put a step's files on the machine; the job script lines it needs there, and the
+        variables its job must get (S3 credentials: through the submission's environment,
+        never in a file). A job in a container sees only its bound directories: it gets the
+        shipped runner as a remote job does."""
         prepare = list(self.machine.prepare)
-        if not self.transport.shares_files or self._containerised(files):
+        storage = json.loads(files["step.json"])["storage"]
+        relay = self._relays(storage, files)
+        ship = not self.transport.shares_files or self._containerised(files)
+        if relay or ship:
             files, shipping = prepare_remote_job(self.transport, self.work_root, step_dir,
-                                                 files, self._shipped)
+                                                 files, self._shipped, relay=relay, ship=ship)
             prepare += shipping
+        env = {} if relay else storage_env(storage)
         self._write(step_dir, files)
-        return prepare
+        return prepare, env
 
     def _write(self, directory: str, files: dict[str, bytes]) -> None:
         try:
@@ -136,7 +159,7 @@ class BatchExecutor:
 
     def _submit_script(self, name: str, job_dir: str, step_dirs: list[str],
                        prepare: list[str], resources: dict[str, Any] | None,
-                       image: str | None = None) -> str:
+                       image: str | None = None, env: dict[str, str] | None = None) -> str:
         runner = [self.python, "-m", "hpcflow.daemon.runner"]
         # Output reaches the job's log as it is written: `hpcflow logs` shows a running job.
         prepare = [*prepare, "export PYTHONUNBUFFERED=1"]
@@ -151,7 +174,12 @@ class BatchExecutor:
             name=name, step_dir=job_dir, command=command, prepare=prepare,
             resources={**self.machine.resources, **(resources or {})}))
         self._write(job_dir, {JOB_SCRIPT: script.encode()})
-        done = self.transport.run(self.scheduler.submit_argv(f"{job_dir}/{JOB_SCRIPT}"))
+        argv = self.scheduler.submit_argv(f"{job_dir}/{JOB_SCRIPT}", sorted(env or {}))
+        if env:
+            argv, values = with_environment(argv, env)
+            done = self.transport.run(argv, input_text=values)
+        else:
+            done = self.transport.run(argv)
         if not done.ok:
             raise SchedulerError(f"{self.scheduler.submit_argv('')[0]} refused the job: "
                                  f"{(done.stderr or done.stdout).strip()[:500]}")

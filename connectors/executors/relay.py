@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import posixpath
+import re
 import shlex
 import tempfile
 from pathlib import Path
@@ -58,19 +59,23 @@ def put_inputs(transport: Transport, relay: str, job: dict) -> None:
 
 
 def prepare_remote_job(transport: Transport, work_root: str, step_dir: str,
-                       files: dict[str, bytes], shipped: set[str]) -> tuple[dict[str, bytes],
-                                                                          list[str]]:
-    """The job's files with its storage pointed at the relay (inputs put there), and the job
-    script lines that put the shipped runner on ``PYTHONPATH``. ``shipped`` remembers the
-    bundles already on the machine."""
+                       files: dict[str, bytes], shipped: set[str], relay: bool = True,
+                       ship: bool = True) -> tuple[dict[str, bytes], list[str]]:
+    """The job's files and the job script lines it needs on a machine that does not see
+    the daemon's files (or runs the step in a container): with ``relay``, its storage
+    pointed at the relay (inputs put there); with ``ship``, hpcflow's runner shipped and put
+    on ``PYTHONPATH`` (``shipped`` remembers the bundles already on the machine)."""
     job = json.loads(files["step.json"])
-    relay = f"{step_dir}/{RELAY_DIR}"
-    put_inputs(transport, relay, job)
-    job["relay_to"] = job["storage"]
-    job["storage"] = {"kind": "local", "root": relay}
-    job["wake_dir"] = None  # the daemon's wake directory is not on that machine
-    bundle = ship_runner(transport, work_root, shipped)
-    prepare = [f"export PYTHONPATH={shlex.quote(bundle)}${{PYTHONPATH:+:$PYTHONPATH}}"]
+    if relay:
+        relay_dir = f"{step_dir}/{RELAY_DIR}"
+        put_inputs(transport, relay_dir, job)
+        job["relay_to"] = job["storage"]
+        job["storage"] = {"kind": "local", "root": relay_dir}
+    prepare: list[str] = []
+    if ship:
+        job["wake_dir"] = None  # the daemon's wake directory is not on that machine
+        bundle = ship_runner(transport, work_root, shipped)
+        prepare = [f"export PYTHONPATH={shlex.quote(bundle)}${{PYTHONPATH:+:$PYTHONPATH}}"]
     return {**files, "step.json": json.dumps(job).encode()}, prepare
 
 
@@ -110,3 +115,30 @@ def bring_back_outputs(transport: Transport, step_dir: str, result: dict) -> Non
                         raise HpcflowError(f"output object {path} vanished on the machine")
                     local.write_bytes(data)
                     storage.upload(check_key(path[len(relay) + 1:]), str(local))
+
+
+_VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def storage_env(storage: dict[str, Any]) -> dict[str, str]:
+    """The variables a job needs to reach its storage itself (S3 credentials), from what
+    the daemon would use. Nothing for a local directory."""
+    if storage.get("kind") != "s3":
+        return {}
+    client = storage_from_spec(storage)
+    env: dict[str, str] = client.credentials_env()  # type: ignore[attr-defined]
+    return env
+
+
+def with_environment(argv: list[str], env: dict[str, str]) -> tuple[list[str], str]:
+    """``argv`` wrapped so that it runs with ``env`` added to its environment, and the text
+    to feed its standard input: the values travel through the pipe (or the SSH channel), so
+    they never appear on a command line (``ps``) or in a file."""
+    names = sorted(env)
+    for name in names:
+        if not _VARIABLE.match(name) or "\n" in env[name] or "\0" in env[name]:
+            raise HpcflowError(f"cannot pass the variable {name!r} to a job: its name or "
+                               "value is not a single line")
+    reads = "".join(f"IFS= read -r {name} && export {name} && " for name in names)
+    return ["/bin/sh", "-c", reads + 'exec "$@"', "sh", *argv], \
+        "".join(f"{env[name]}\n" for name in names)

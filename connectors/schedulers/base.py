@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -59,7 +60,9 @@ class Scheduler(Protocol):
     def render(self, job: JobScript) -> str:
         """The job script."""
 
-    def submit_argv(self, script_path: str) -> list[str]: ...
+    def submit_argv(self, script_path: str, pass_env: Sequence[str] = ()) -> list[str]:
+        """The submit command; the job gets the variables ``pass_env`` of the command's own
+        environment (credentials that must not be written into the script)."""
 
     def parse_submit(self, stdout: str) -> str:
         """The job id from the submit command's output."""

@@ -52,6 +52,7 @@ exec python -m runner
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from hpcflow.connectors.schedulers.base import (
@@ -183,7 +184,8 @@ class LSFScheduler:
         lines.append(f"exec {command_line(job.command)}")
         return "\n".join(lines) + "\n"
 
-    def submit_argv(self, script_path: str) -> list[str]:
+    def submit_argv(self, script_path: str, pass_env: Sequence[str] = ()) -> list[str]:
+        # bsub hands its whole environment to the job by default (pass_env included).
         # bsub parses #BSUB lines only from standard input; the path stays an argument.
         return ["sh", "-c", 'exec bsub < "$1"', "bsub", script_path]
 

@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from hpcflow.connectors.schedulers.base import (
@@ -220,8 +221,9 @@ class PBSScheduler:
         lines.append(f"exec {command_line(job.command)}")
         return "\n".join(lines) + "\n"
 
-    def submit_argv(self, script_path: str) -> list[str]:
-        return ["qsub", script_path]
+    def submit_argv(self, script_path: str, pass_env: Sequence[str] = ()) -> list[str]:
+        # -v NAME (no value): the job gets NAME from qsub's environment
+        return ["qsub", *(["-v", ",".join(pass_env)] if pass_env else []), script_path]
 
     def parse_submit(self, stdout: str) -> str:
         lines = [line.strip() for line in stdout.splitlines() if line.strip()]

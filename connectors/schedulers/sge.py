@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from typing import Any
 
 from hpcflow.connectors.schedulers.base import (
@@ -241,8 +242,10 @@ class SGEScheduler:
         lines.append(f"exec {command_line(job.command)}")
         return "\n".join(lines) + "\n"
 
-    def submit_argv(self, script_path: str) -> list[str]:
-        return ["qsub", "-terse", script_path]
+    def submit_argv(self, script_path: str, pass_env: Sequence[str] = ()) -> list[str]:
+        # -v NAME (no value): the job gets NAME from qsub's environment
+        return ["qsub", "-terse", *(["-v", ",".join(pass_env)] if pass_env else []),
+                script_path]
 
     def parse_submit(self, stdout: str) -> str:
         """``-terse`` prints the id (``123``, or ``123.1-5:1`` for an array); without it,

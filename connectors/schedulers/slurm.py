@@ -13,6 +13,8 @@ True
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from hpcflow.connectors.schedulers.base import (
     DONE,
     QUEUED,
@@ -101,7 +103,8 @@ class SlurmScheduler:
         lines.append(f"exec {command_line(job.command)}")
         return "\n".join(lines) + "\n"
 
-    def submit_argv(self, script_path: str) -> list[str]:
+    def submit_argv(self, script_path: str, pass_env: Sequence[str] = ()) -> list[str]:
+        # sbatch hands its whole environment to the job (--export=ALL is its default)
         return ["sbatch", "--parsable", script_path]
 
     def parse_submit(self, stdout: str) -> str:

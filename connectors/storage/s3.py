@@ -7,14 +7,16 @@ in this order: given to the constructor (dflow's ``s3_config['access_key']``), t
 an AWS profile, boto3's default chain (``AWS_*`` variables, ``~/.aws``, instance roles).
 ``to_spec()`` never holds a key.
 
-Content addressing: a zero-byte index object ``PREFIX.hpcflow/cas/DIGEST`` names the key of
-an object with that digest (see ``s3_transfer``). An upload whose digest is indexed, and whose
-indexed object still exists with that ETag, becomes a server-side copy: the bytes do not
+Content addressing: a zero-byte index object ``PREFIX.hpcflow/cas/FINGERPRINT`` names the key
+of the last object stored with that fingerprint (size and first part's MD5, see
+``s3_transfer``). An upload whose fingerprint is indexed, and whose indexed object still
+exists with the file's whole digest as its ETag, becomes a server-side copy: the bytes do not
 cross the network again.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Callable
@@ -214,26 +216,26 @@ class S3StorageClient(StorageClient):
     # -- the StorageClient protocol ------------------------------------------------------
     def upload(self, key: str, path: str) -> None:
         full = self._full(key)
-        size = os.path.getsize(path)
 
-        def find_duplicate(digest: str, size_: int) -> bool:
+        def reuse(fingerprint: str, digest: str, size: int) -> bool:
+            """With no digest: is there a candidate? With one: copy it if it matches."""
             if not self.content_addressing:
                 return False
-            index = self._head(self._index_key(digest))
+            index = self._head(self._index_key(fingerprint))
             source = (index or {}).get("Metadata", {}).get("key")
-            if not source:
-                return False
+            if not source or not digest:
+                return bool(source)
             found = self._head(source)
             if not found or str(found["ETag"]).strip('"') != digest or \
-                    int(found["ContentLength"]) != size_:
+                    int(found["ContentLength"]) != size:
                 return False  # an index entry left by an object that is gone or changed
             if source != full:
-                self._copy_object(source, full, size_)
+                self._copy_object(source, full, size)
             return True
 
-        digest, _ = self._transfer().upload(path, full, {}, find_duplicate)
-        if self.content_addressing and size > 0:
-            index_key = self._index_key(digest)
+        _, fingerprint, reused = self._transfer().upload(path, full, {}, reuse)
+        if self.content_addressing and not reused:
+            index_key = self._index_key(fingerprint)
             self._retry(lambda: self.client().put_object(
                 Bucket=self.bucket, Key=index_key, Body=b"", Metadata={"key": full}),
                 f"index {key}")
@@ -291,10 +293,10 @@ class S3StorageClient(StorageClient):
         etags = []
         for number, start in enumerate(range(0, size, part), 1):
             end = min(size, start + part) - 1
-            answer = self._retry(lambda n=number, s=start, e=end: client.upload_part_copy(
-                Bucket=self.bucket, Key=target, UploadId=upload_id, PartNumber=n,
-                CopySource={"Bucket": self.bucket, "Key": source},
-                CopySourceRange=f"bytes={s}-{e}"), f"copy part {number} of {source}")
+            answer = self._retry(functools.partial(
+                client.upload_part_copy, Bucket=self.bucket, Key=target, UploadId=upload_id,
+                PartNumber=number, CopySource={"Bucket": self.bucket, "Key": source},
+                CopySourceRange=f"bytes={start}-{end}"), f"copy part {number} of {source}")
             etags.append({"PartNumber": number, "ETag": answer["CopyPartResult"]["ETag"]})
         self._retry(lambda: client.complete_multipart_upload(
             Bucket=self.bucket, Key=target, UploadId=upload_id,
@@ -314,8 +316,8 @@ class S3StorageClient(StorageClient):
         client = self.client()
         for start in range(0, len(keys), 1000):
             batch = {"Objects": [{"Key": k} for k in keys[start:start + 1000]], "Quiet": True}
-            self._retry(lambda b=batch: client.delete_objects(Bucket=self.bucket, Delete=b),
-                        f"delete {prefix}")
+            self._retry(functools.partial(client.delete_objects, Bucket=self.bucket,
+                                          Delete=batch), f"delete {prefix}")
         return len(keys)
 
     def check_bucket(self) -> None:

@@ -3,10 +3,12 @@
 Every object hpcflow writes is cut into parts of a fixed size ``part_size`` (one plain PUT
 when the file fits in one part) and each part is sent with its ``Content-MD5``, which the
 server checks. The object's digest is then what S3 makes its ETag from: the MD5 of a
-one-part object, or ``md5(md5(part 1) + ... + md5(part N))-N``. The same digest, computed
-from the file before any byte is sent, is the object's content address (``find_duplicate``).
-The part MD5s are computed by a pool that runs ahead of the senders, so hashing overlaps the
-transfer instead of adding a pass over the file before it.
+one-part object, or ``md5(md5(part 1) + ... + md5(part N))-N``. Content addressing
+(``reuse``) looks up the file's fingerprint, its size and the MD5 of its first part, which is
+known after hashing one part; only when content with that fingerprint is already stored is
+the whole digest computed before sending, and compared. Otherwise the part MD5s come from a
+pool that runs ahead of the senders, so hashing overlaps the transfer instead of adding a
+pass over the file before it.
 
 Downloads fetch ``part_size`` ranges in parallel into ``FILE.hpcflow-partial`` and note each
 finished range in a journal beside it; a download that was cut off resumes with the ranges
@@ -17,6 +19,7 @@ the digest again, which is compared with the ETag whenever its form allows.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -88,66 +91,66 @@ class Transfer:
 
     # -- upload ------------------------------------------------------------------------
     def upload(self, path: str, key: str, metadata: dict[str, str],
-               find_duplicate: Callable[[str, int], bool]) -> tuple[str, bool]:
-        """Store the file under ``key``; (its digest, whether ``find_duplicate(digest, size)``
-        took care of it instead: then nothing was stored by this call)."""
+               reuse: Callable[[str, str, int], bool]) -> tuple[str, str, bool]:
+        """Store the file under ``key``. Returns its digest, its fingerprint (size and MD5 of
+        the first part: cheap to know before sending anything) and whether ``reuse(
+        fingerprint, digest, size)`` found the content already stored (then this call sent
+        no content). ``reuse`` is asked only once the whole digest is known."""
         size = os.path.getsize(path)
         metadata = {**metadata, PART_SIZE_META: str(self.part_size)}
         if size <= self.part_size:
             data = Path(path).read_bytes()
             md5 = hashlib.md5(data).digest()
-            if find_duplicate(md5.hex(), size):
-                return md5.hex(), True
+            fingerprint = f"{size}-{md5.hex()}"
+            if reuse(fingerprint, md5.hex(), size):
+                return md5.hex(), fingerprint, True
             self.retry(lambda: self.client.put_object(
                 Bucket=self.bucket, Key=key, Body=data, ContentMD5=_b64(md5),
                 Metadata=metadata), f"upload {key}")
-            return md5.hex(), False
-        return self._upload_parts(path, key, size, metadata, find_duplicate)
+            return md5.hex(), fingerprint, False
+        return self._upload_parts(path, key, size, metadata, reuse)
 
     def _upload_parts(self, path: str, key: str, size: int, metadata: dict[str, str],
-                      find_duplicate: Callable[[str, int], bool]) -> tuple[str, bool]:
+                      reuse: Callable[[str, str, int], bool]) -> tuple[str, str, bool]:
         parts = part_count(size, self.part_size)
         hashers = ThreadPoolExecutor(min(2, os.cpu_count() or 1), "hpcflow-s3-md5")
         senders = ThreadPoolExecutor(self.workers, "hpcflow-s3-put")
         try:
             hashed = [hashers.submit(_md5_of_part, path, i, self.part_size)
                       for i in range(parts)]
+            fingerprint = f"{size}-{hashed[0].result().hex()}"
+            # Content with this size and this first part was seen: compare whole digests
+            # before sending anything. (New content, the usual case, does not wait for the
+            # hashing: the parts go out while the pool hashes ahead of them.)
+            if reuse(fingerprint, "", size):
+                digest = composite_digest([h.result() for h in hashed])
+                if reuse(fingerprint, digest, size):
+                    return digest, fingerprint, True
             upload_id = self.retry(lambda: self.client.create_multipart_upload(
                 Bucket=self.bucket, Key=key, Metadata=metadata)["UploadId"],
                 f"start the upload of {key}")
-            stop = threading.Event()
 
-            def send(index: int) -> str | None:
+            def send(index: int) -> str:
                 md5 = hashed[index].result()
-                if stop.is_set():
-                    return None
                 data = _read_part(path, index, self.part_size)
                 answer = self.retry(lambda: self.client.upload_part(
                     Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=index + 1,
                     Body=data, ContentMD5=_b64(md5)), f"upload part {index + 1} of {key}")
                 return str(answer["ETag"])
 
-            sent = [senders.submit(send, i) for i in range(parts)]
             try:
-                digest = composite_digest([h.result() for h in hashed])
-                duplicate = find_duplicate(digest, size)
-                if duplicate:
-                    stop.set()
-                etags = [s.result() for s in sent]
+                etags = list(senders.map(send, range(parts)))
             except BaseException:
-                stop.set()
                 self._abort(key, upload_id)
                 raise
-            if duplicate:
-                self._abort(key, upload_id)
-                return digest, True
+            digest = composite_digest([h.result() for h in hashed])
             self._complete(key, upload_id, etags, digest)
-            return digest, False
+            return digest, fingerprint, False
         finally:
             hashers.shutdown(wait=True, cancel_futures=True)
             senders.shutdown(wait=True, cancel_futures=True)
 
-    def _complete(self, key: str, upload_id: str, etags: list[str | None], digest: str) -> None:
+    def _complete(self, key: str, upload_id: str, etags: list[str], digest: str) -> None:
         listing = {"Parts": [{"PartNumber": i + 1, "ETag": e} for i, e in enumerate(etags)]}
 
         def complete() -> None:
@@ -164,15 +167,14 @@ class Transfer:
         self.retry(complete, f"complete the upload of {key}")
 
     def _abort(self, key: str, upload_id: str) -> None:
-        try:
+        # best effort: a bucket lifecycle rule cleans up what an abort leaves
+        with contextlib.suppress(Exception):
             self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
-        except Exception:  # noqa: BLE001 - best effort; lifecycle rules clean up the rest
-            pass
 
     def etag(self, key: str) -> str | None:
         try:
             head = self.client.head_object(Bucket=self.bucket, Key=key)
-        except Exception:  # noqa: BLE001
+        except Exception:
             return None
         return str(head["ETag"]).strip('"')
 

@@ -18,6 +18,7 @@ import pytest
 
 SLURM_VARS = ("SLURM_CONF", "HPCFLOW_TEST_SLURM_JOBCOMP")
 SGE_VARS = ("SGE_ROOT", "SGE_CELL", "HPCFLOW_TEST_SGE")
+S3_VARS = ("HPCFLOW_TEST_S3_ENDPOINT", "HPCFLOW_TEST_S3_ACCESS_KEY", "HPCFLOW_TEST_S3_SECRET_KEY")
 SSH_VARS = (
     "HPCFLOW_TEST_SSH_HOST",
     "HPCFLOW_TEST_SSH_PORT",
@@ -67,3 +68,9 @@ def sge_env() -> dict[str, str]:
     ``smp``; accounting (``qacct``) is flushed every second.
     """
     return _require(SGE_VARS, "Grid Engine")
+
+
+@pytest.fixture(scope="session")
+def s3_env() -> dict[str, str]:
+    """``HPCFLOW_TEST_S3_{ENDPOINT,ACCESS_KEY,SECRET_KEY}`` of the test's Ceph RADOS Gateway."""
+    return _require(S3_VARS, "S3")

@@ -7,6 +7,8 @@
 #          every ssh session gets SLURM_CONF of that cluster, so `sbatch` works over ssh
 #   SGE    one-node Son of Grid Engine, queue "all.q", pe "smp"        -> start-sge.sh
 #          (SGE_ROOT=/var/lib/gridengine: one per machine; STATE_DIR/sge holds its config files)
+#   S3     Ceph RADOS Gateway on 127.0.0.1:7480 (STATE_DIR/rgw)        -> start-rgw.sh
+#          (a real S3: signatures and MD5s checked; objects in RAM, gone after a stop)
 #
 # Usage:  sudo bash tests/services/up.sh [STATE_DIR]     (default /tmp/hpcflow-services/state)
 #         source STATE_DIR/services.env
@@ -90,6 +92,13 @@ wait_for 20 remote true \
 remote 'scontrol ping' 2>&1 | grep -q 'is UP' \
   || die "Slurm is not usable over ssh as $SSH_USER: $(remote 'echo SLURM_CONF=$SLURM_CONF; scontrol ping' 2>&1 | tail -3)"
 
+# --- S3: Ceph RADOS Gateway ------------------------------------------------------------------------
+bash "$HERE/start-rgw.sh" "$STATE/rgw" || die "Ceph RGW did not come up (logs: $STATE/rgw/log)"
+# shellcheck source=/dev/null
+S3_ENV=$(source "$STATE/rgw/s3.env" && echo "$AWS_ENDPOINT_URL $AWS_ACCESS_KEY_ID $AWS_SECRET_ACCESS_KEY")
+read -r S3_ENDPOINT S3_ACCESS_KEY S3_SECRET_KEY <<<"$S3_ENV"
+# (start-rgw.sh waited for the gateway to answer and for its S3 user to exist)
+
 # --- can hpctest run the project's Python? (warning only) -----------------------------------------
 venv=${HPCFLOW_VENV:-.venv}
 case $venv in /*) ;; *) venv="$REPO/$venv" ;; esac
@@ -125,6 +134,9 @@ export HPCFLOW_TEST_SSH_KNOWN_HOSTS=$KNOWN_HOSTS
 export SGE_ROOT=$SGE_ROOT
 export SGE_CELL=$SGE_CELL
 export HPCFLOW_TEST_SGE=1
+export HPCFLOW_TEST_S3_ENDPOINT=$S3_ENDPOINT
+export HPCFLOW_TEST_S3_ACCESS_KEY=$S3_ACCESS_KEY
+export HPCFLOW_TEST_S3_SECRET_KEY=$S3_SECRET_KEY
 EOF
 chmod 644 "$ENV_FILE.new"
 mv -f "$ENV_FILE.new" "$ENV_FILE"

@@ -29,7 +29,7 @@ def executor(tmp_path: Path, **machine) -> tuple[BatchExecutor, RecordingTranspo
     return BatchExecutor(config, SlurmScheduler(), transport, str(tmp_path), "python3"), transport
 
 
-STEP = b'{"template": {"kind": "python"}, "inputs": {}}'
+STEP = b'{"template": {"kind": "python"}, "inputs": {}, "storage": {"kind": "local", "root": "/x"}}'
 
 
 def test_submissions_per_minute_bound_the_free_slots(tmp_path: Path,
