@@ -145,6 +145,11 @@ class BatchExecutor:
                                                  files, self._shipped, relay=relay, ship=ship)
             prepare += shipping
         env = {} if relay else storage_env(storage)
+        if env:
+            # the job's keys come from its environment only: its spec names no secret file
+            job = json.loads(files["step.json"])
+            job["storage"] = {**job["storage"], "secret_ref": None}
+            files = {**files, "step.json": json.dumps(job).encode()}
         self._write(step_dir, files)
         return prepare, env
 

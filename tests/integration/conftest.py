@@ -13,6 +13,7 @@ Missing variables make the fixtures FAIL (not skip): CI must never pass by silen
 from __future__ import annotations
 
 import os
+import uuid
 
 import pytest
 
@@ -74,3 +75,28 @@ def sge_env() -> dict[str, str]:
 def s3_env() -> dict[str, str]:
     """``HPCFLOW_TEST_S3_{ENDPOINT,ACCESS_KEY,SECRET_KEY}`` of the test's Ceph RADOS Gateway."""
     return _require(S3_VARS, "S3")
+
+
+def s3_boto(s3_env: dict[str, str]):
+    """A plain boto3 client of the test RGW (to look at a bucket behind hpcflow's back)."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("s3", endpoint_url=s3_env["HPCFLOW_TEST_S3_ENDPOINT"],
+                        aws_access_key_id=s3_env["HPCFLOW_TEST_S3_ACCESS_KEY"],
+                        aws_secret_access_key=s3_env["HPCFLOW_TEST_S3_SECRET_KEY"],
+                        region_name="us-east-1",
+                        config=Config(s3={"addressing_style": "path"}))
+
+
+@pytest.fixture
+def bucket(s3_env: dict[str, str]):
+    """A new bucket for the test, emptied and removed afterwards (RGW keeps data in RAM)."""
+    name = f"hpcflow-test-{uuid.uuid4().hex[:12]}"
+    boto = s3_boto(s3_env)
+    boto.create_bucket(Bucket=name)
+    yield name
+    for page in boto.get_paginator("list_objects_v2").paginate(Bucket=name):
+        for obj in page.get("Contents", []):
+            boto.delete_object(Bucket=name, Key=obj["Key"])
+    boto.delete_bucket(Bucket=name)

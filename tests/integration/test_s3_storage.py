@@ -9,7 +9,6 @@ import hashlib
 import os
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -19,33 +18,10 @@ from hpcflow.connectors.storage.s3 import S3StorageClient
 from hpcflow.connectors.storage.s3_retry import StorageUnavailableError
 from hpcflow.connectors.storage.s3_transfer import PARTIAL_SUFFIX, composite_digest
 from hpcflow.errors import HpcflowError
+from tests.integration.conftest import s3_boto
 from tests.integration.tcp_proxy import TcpProxy
 
 MIB = 1 << 20
-
-
-def _boto(s3_env: dict[str, str]):
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client("s3", endpoint_url=s3_env["HPCFLOW_TEST_S3_ENDPOINT"],
-                        aws_access_key_id=s3_env["HPCFLOW_TEST_S3_ACCESS_KEY"],
-                        aws_secret_access_key=s3_env["HPCFLOW_TEST_S3_SECRET_KEY"],
-                        region_name="us-east-1",
-                        config=Config(s3={"addressing_style": "path"}))
-
-
-@pytest.fixture
-def bucket(s3_env: dict[str, str]):
-    """A new bucket for the test, emptied and removed afterwards (RGW keeps data in RAM)."""
-    name = f"hpcflow-test-{uuid.uuid4().hex[:12]}"
-    boto = _boto(s3_env)
-    boto.create_bucket(Bucket=name)
-    yield name
-    for page in boto.get_paginator("list_objects_v2").paginate(Bucket=name):
-        for obj in page.get("Contents", []):
-            boto.delete_object(Bucket=name, Key=obj["Key"])
-    boto.delete_bucket(Bucket=name)
 
 
 def _client(s3_env: dict[str, str], bucket: str, endpoint: str | None = None,
@@ -106,7 +82,7 @@ def test_a_tree_goes_up_and_comes_back(s3_env, bucket, tmp_path: Path, archive) 
         assert listed == sorted(f"wf/w1/step-1/out/{rel}" for rel in files)
     else:
         assert listed == ["wf/w1/step-1/out.tgz"]
-    keys = [o["Key"] for o in _boto(s3_env).list_objects_v2(Bucket=bucket)["Contents"]]
+    keys = [o["Key"] for o in s3_boto(s3_env).list_objects_v2(Bucket=bucket)["Contents"]]
     assert all(k.startswith("runs/r1/") for k in keys)
 
 
