@@ -18,6 +18,9 @@ class LocalStorageClient(StorageClient):
     def __init__(self, root: str | os.PathLike) -> None:
         self.root = Path(root)
 
+    def __repr__(self) -> str:
+        return f"LocalStorageClient({self.root})"
+
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
 

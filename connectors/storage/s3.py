@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from hpcflow.connectors.storage.base import StorageClient, check_key
-from hpcflow.connectors.storage.s3_retry import error_code, explain, with_retries
+from hpcflow.connectors.storage.s3_retry import error_code, missing_bucket, with_retries
 from hpcflow.connectors.storage.s3_transfer import Transfer
 from hpcflow.errors import HpcflowError, NotFoundError
 
@@ -325,10 +325,21 @@ class S3StorageClient(StorageClient):
         try:
             self._retry(lambda: self.client().head_bucket(Bucket=self.bucket),
                         "reach the bucket")
-        except HpcflowError:
-            raise
-        except Exception as exc:  # a 404 on HEAD has no error code to tell it apart
-            raise explain(exc, self.bucket, self.endpoint, "reach the bucket") from exc
+        except NotFoundError:  # a HEAD's 404 carries no error code: here it is the bucket
+            raise missing_bucket(self.bucket, self.endpoint) from None
+
+    def clock_skew(self) -> float:
+        """Seconds this machine's clock is ahead of the server's (from the Date header of a
+        bucket request; S3 refuses requests signed more than 15 minutes off)."""
+        import email.utils
+        import time
+
+        answer = self._retry(lambda: self.client().head_bucket(Bucket=self.bucket),
+                             "reach the bucket")
+        sent = answer["ResponseMetadata"]["HTTPHeaders"].get("date")
+        if not sent:
+            return 0.0
+        return time.time() - email.utils.parsedate_to_datetime(sent).timestamp()
 
     def to_spec(self) -> dict[str, Any]:
         """How a step rebuilds this client. Keys given to the constructor are kept in

@@ -29,6 +29,8 @@ RETRY_CODES = frozenset({
 #: Codes whose answer is "the credentials are wrong".
 CREDENTIAL_CODES = frozenset({"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied",
                               "InvalidToken", "ExpiredToken", "403"})
+#: S3 refuses requests signed further than this off its own clock.
+MAX_SKEW = 900.0
 MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 
 
@@ -45,6 +47,21 @@ def error_code(exc: BaseException) -> str | None:
         return str(code)
     status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
     return str(status) if status else None
+
+
+def server_clock_skew(exc: BaseException) -> float | None:
+    """How far this machine's clock is ahead of the server's, from the Date header of an
+    error answer (a refused HEAD has no error code: a 403 may be a skewed clock)."""
+    import email.utils
+
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return None
+    sent = response.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date")
+    try:
+        return time.time() - email.utils.parsedate_to_datetime(sent).timestamp()
+    except (TypeError, ValueError):
+        return None
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -73,6 +90,12 @@ def is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, Urllib3Error | ConnectionError | TimeoutError)
 
 
+def missing_bucket(bucket: str, endpoint: str | None) -> HpcflowError:
+    return HpcflowError(f"bucket {bucket!r} at {endpoint or 'the default AWS endpoint'} does "
+                        f"not exist: create it (e.g. `aws s3 mb s3://{bucket}`) or set the "
+                        "bucket name")
+
+
 def explain(exc: BaseException, bucket: str, endpoint: str | None, what: str) -> HpcflowError:
     """A one-line error for an S3 failure that retrying does not fix."""
     from botocore.exceptions import NoCredentialsError
@@ -84,15 +107,17 @@ def explain(exc: BaseException, bucket: str, endpoint: str | None, what: str) ->
                             "['secret_key'], AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, an AWS "
                             "profile, or access_key/secret_key in the config's [storage]")
     if code == "NoSuchBucket":
-        return HpcflowError(f"{where} does not exist: create it (e.g. `aws s3 mb "
-                            f"s3://{bucket}`) or set the bucket name")
+        return missing_bucket(bucket, endpoint)
+    skew = server_clock_skew(exc)
+    if code == "RequestTimeTooSkewed" or (code in CREDENTIAL_CODES and skew is not None
+                                          and abs(skew) > MAX_SKEW):
+        off = f" ({skew:+.0f} s)" if skew is not None else ""
+        return HpcflowError(f"{where} refused the request because this machine's clock is "
+                            f"off by more than 15 minutes{off}: synchronise it (chrony, ntpd)")
     if code in CREDENTIAL_CODES:
         return HpcflowError(f"S3 refused the credentials for {where} ({code}) while it was "
                             f"asked to {what}: check the access and secret keys and their "
                             "permissions on the bucket")
-    if code == "RequestTimeTooSkewed":
-        return HpcflowError(f"{where} refused the request because this machine's clock is "
-                            "off by more than 15 minutes: synchronise it (chrony, ntpd)")
     if code in MISSING_CODES:
         return NotFoundError(f"{what}: not in {where}")
     return HpcflowError(f"S3 could not {what} ({where}): {code or type(exc).__name__}: "

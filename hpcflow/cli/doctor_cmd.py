@@ -48,7 +48,10 @@ def _check_machine(machine: Any, home: Path) -> list[str]:
             raise Failed(f"cannot reach {where}: {exc}") from None
         passed.append("connection" + (" (host key verified)" if machine.host else ""))
         for argv in SCHEDULER_PROBES.get(machine.scheduler, []):
-            done = transport.run(argv, timeout=60)
+            try:
+                done = transport.run(argv, timeout=60)
+            except TransportError as exc:
+                raise Failed(f"'{' '.join(argv)}' on {where}: {exc}") from None
             if not done.ok:
                 said = ((done.stderr or done.stdout).strip().splitlines() or
                         [f"exit {done.returncode}"])[0][:200]
@@ -90,15 +93,72 @@ def _check_machine(machine: Any, home: Path) -> list[str]:
         transport.close()
 
 
+#: Beyond this, a warning; S3 itself refuses requests signed 15 minutes off.
+CLOCK_SKEW_WARN = 60.0
+CLOCK_SKEW_FAIL = 600.0
+
+
+def _check_storage(storage: Any) -> list[str]:
+    """The storage's checks that passed: reachable (the bucket), writable (an object in,
+    back and out again) and, for S3, the clock against the server's."""
+    from hpcflow.errors import HpcflowError
+
+    passed: list[str] = []
+    check_bucket = getattr(storage, "check_bucket", None)
+    try:
+        if check_bucket is not None:
+            check_bucket()
+            passed.append(f"{storage!r} reachable")
+        probe_key = f".hpcflow/doctor/{uuid.uuid4().hex}"
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="hpcflow-doctor-") as tmp:
+            sent = Path(tmp) / "sent"
+            sent.write_bytes(uuid.uuid4().bytes * 64)
+            storage.upload(probe_key, str(sent))
+            storage.download(probe_key, str(Path(tmp) / "back"))
+            if (Path(tmp) / "back").read_bytes() != sent.read_bytes():
+                raise Failed(f"{storage!r} gave back other bytes than were written")
+            storage.delete_prefix(probe_key)
+        passed.append("writable (an object written, read back and deleted)")
+        skew_of = getattr(storage, "clock_skew", None)
+        if skew_of is not None:
+            skew = skew_of()
+            if abs(skew) > CLOCK_SKEW_FAIL:
+                raise Failed(f"this machine's clock is {skew:+.0f} s off the S3 server's: "
+                             "synchronise it (chrony, ntpd); S3 refuses requests signed "
+                             "15 minutes off")
+            note = " (warning: synchronise it)" if abs(skew) > CLOCK_SKEW_WARN else ""
+            passed.append(f"clock within {abs(skew):.0f} s of the server's{note}")
+    except HpcflowError as exc:
+        raise Failed(str(exc)) from None
+    except OSError as exc:
+        raise Failed(f"{storage!r}: {exc}") from None
+    return passed
+
+
 @click.command()
 @click.argument("machine", required=False)
-def doctor(machine: str | None) -> None:
-    """Check MACHINE (or every machine of the config file): connection, scheduler commands,
-    work root, Python and hpcflow's runner; say what is wrong and how to fix it."""
+@click.option("--storage", "storage_only", is_flag=True,
+              help="Check only the artifact storage.")
+def doctor(machine: str | None, storage_only: bool) -> None:
+    """Check the artifact storage (bucket reachable and writable, clock) and MACHINE (or
+    every machine of the config file): connection, scheduler commands, work root, Python
+    and hpcflow's runner; say what is wrong and how to fix it."""
     from hpcflow.config_file import load_config
-    from hpcflow.settings import home
+    from hpcflow.settings import home, storage_client
 
     config = load_config(home())
+    bad = 0
+    if machine is None:
+        try:
+            for line in _check_storage(storage_client()):
+                click.echo(f"storage: ok  {line}")
+        except Failed as exc:
+            bad += 1
+            click.echo(f"storage: FAIL {exc}")
+        if storage_only:
+            sys.exit(1 if bad else 0)
     declared = sorted(n for n, m in config.machines.items() if not m.implicit)
     if machine is None and not declared:
         click.echo("no machines declared in the config file: checking this machine's own "
@@ -110,7 +170,6 @@ def doctor(machine: str | None) -> None:
         raise NotFoundError(f"no machine {machine!r} in the config file "
                             f"({config.path or 'none'}); known: "
                             f"{', '.join(sorted(config.machines))}")
-    bad = 0
     for name in names:
         try:
             for line in _check_machine(config.machines[name], home()):

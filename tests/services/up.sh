@@ -98,6 +98,8 @@ bash "$HERE/start-rgw.sh" "$STATE/rgw" || die "Ceph RGW did not come up (logs: $
 S3_ENV=$(source "$STATE/rgw/s3.env" && echo "$AWS_ENDPOINT_URL $AWS_ACCESS_KEY_ID $AWS_SECRET_ACCESS_KEY")
 read -r S3_ENDPOINT S3_ACCESS_KEY S3_SECRET_KEY <<<"$S3_ENV"
 # (start-rgw.sh waited for the gateway to answer and for its S3 user to exist)
+# libfaketime: the doctor's clock-skew check is tested with a clock really off the server's
+command -v faketime >/dev/null || apt_install faketime
 
 # --- can hpctest run the project's Python? (warning only) -----------------------------------------
 venv=${HPCFLOW_VENV:-.venv}
