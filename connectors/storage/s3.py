@@ -55,6 +55,20 @@ def credentials_from_env() -> dict[str, str]:
         return dict(_taken_from_env)
 
 
+def import_boto3() -> Any:
+    """boto3, or a one-line error that says how to get it (a job's Python may lack it)."""
+    try:
+        import boto3
+    except ImportError:
+        import sys
+
+        raise HpcflowError(
+            f"S3 storage needs boto3, which {sys.executable} cannot import: install it there "
+            "(pip install boto3), or, for a machine whose jobs run this Python, set "
+            "storage_access = \"relay\" so that the daemon carries the artifacts") from None
+    return boto3
+
+
 def endpoint_url(endpoint: str | None, secure: bool = True) -> str | None:
     """dflow writes endpoints as ``host:port`` with ``secure`` for the scheme.
 
@@ -146,7 +160,7 @@ class S3StorageClient(StorageClient):
         return None
 
     def _session(self) -> Any:
-        import boto3
+        boto3 = import_boto3()
 
         keys = self._credentials()
         if keys:
@@ -160,6 +174,7 @@ class S3StorageClient(StorageClient):
         """The boto3 client (made once; boto3 clients are safe to share between threads)."""
         with self._client_lock:
             if self._client is None:
+                import_boto3()
                 from botocore.config import Config
 
                 config = Config(

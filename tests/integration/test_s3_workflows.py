@@ -225,3 +225,39 @@ def test_a_20_s_outage_of_s3_mid_workflow(s3_env, bucket, tmp_path: Path,
             assert content == b"".join(bytes([j]) * (2 << 20) for j in range(i + 1)), i
     finally:
         proxy.close()
+
+
+def test_over_ssh_the_daemon_relays_or_the_job_says_what_it_lacks(
+        s3_env, ssh_env, slurm_env, bucket, tmp_path: Path, hpc_home: Path) -> None:
+    """A cluster reached over SSH whose jobs' Python has no boto3 (hpctest's /usr/bin/python3):
+    with ``storage_access = "relay"`` the daemon carries the artifacts between S3 and the
+    step directories; with the default (direct) the step fails saying what to do."""
+    from tests.integration.test_slurm_ssh import remote_config
+
+    prefix = f"ssh-{uuid.uuid4().hex[:6]}"
+    remote_config(hpc_home, ssh_env, "relayed")
+    config = hpc_home / "config.toml"
+    machine = config.read_text()
+    config.write_text(
+        machine + 'storage_access = "relay"\n'
+        + machine.replace("[machines.relayed]", "[machines.direct]")
+        + f'[storage]\nkind = "s3"\nbucket = "{bucket}"\nprefix = "{prefix}"\n'
+        f'endpoint = "{s3_env["HPCFLOW_TEST_S3_ENDPOINT"]}"\n'
+        f'access_key = "{s3_env["HPCFLOW_TEST_S3_ACCESS_KEY"]}"\n'
+        f'secret_key = "{s3_env["HPCFLOW_TEST_S3_SECRET_KEY"]}"\n')
+    config.chmod(0o600)
+
+    def script(machine: str) -> str:
+        return PIPELINE.format(
+            executor_import=", SlurmExecutor",
+            executor=f', executor=SlurmExecutor(machine="{machine}", partition="debug")',
+            storage="", kind=machine)
+
+    relayed = _submit(tmp_path, hpc_home, script("relayed"))
+    direct = _submit(tmp_path, hpc_home, script("direct"))
+    check_pipeline(hpc_home, tmp_path, relayed, s3_env, bucket, prefix, "")
+    failed = _wait(hpc_home, tmp_path, direct, timeout=240)
+    assert failed["phase"] == "Failed"
+    reason = _steps(hpc_home, tmp_path, direct)["grow"]["reason"]
+    assert "S3 storage needs boto3" in reason and 'storage_access = "relay"' in reason, reason
+    assert_no_secret_in(hpc_home, [], s3_env["HPCFLOW_TEST_S3_SECRET_KEY"], skip=config)
