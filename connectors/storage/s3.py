@@ -17,6 +17,7 @@ cross the network again.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -24,10 +25,11 @@ from typing import Any, TypeVar
 
 from hpcflow.connectors.storage.base import StorageClient, check_key
 from hpcflow.connectors.storage.s3_retry import error_code, missing_bucket, with_retries
-from hpcflow.connectors.storage.s3_transfer import Transfer
+from hpcflow.connectors.storage.s3_transfer import IntegrityError, Transfer
 from hpcflow.errors import HpcflowError, NotFoundError
 
 T = TypeVar("T")
+log = logging.getLogger("hpcflow.storage")
 
 #: The variables that carry credentials into a batch job (the runner takes them out of its
 #: environment before any user code runs).
@@ -261,7 +263,13 @@ class S3StorageClient(StorageClient):
         if head is None:
             raise NotFoundError(f"artifact object {key!r} is not in s3://{self.bucket}/"
                                 f"{self.prefix}")
-        self._transfer().download(full, path, head)
+        try:
+            self._transfer().download(full, path, head)
+        except IntegrityError as exc:
+            # bytes damaged on the way (the stored object is checked by the server on
+            # upload): fetch it once more, from scratch
+            log.warning("%s; downloading %s again", exc, key)
+            self._transfer().download(full, path, head)
 
     def list(self, prefix: str, recursive: bool = False) -> list[str]:
         """Keys under the "directory" ``prefix`` (a key that names one object: itself);

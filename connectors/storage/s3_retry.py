@@ -25,6 +25,8 @@ T = TypeVar("T")
 RETRY_CODES = frozenset({
     "SlowDown", "Throttling", "ThrottlingException", "RequestThrottled", "TooManyRequests",
     "RequestTimeout", "InternalError", "ServiceUnavailable", "503", "500", "502", "504",
+    # the server received other bytes than were sent (their MD5 or SHA-256 differ): sent again
+    "BadDigest", "XAmzContentSHA256Mismatch",
 })
 #: Codes whose answer is "the credentials are wrong".
 CREDENTIAL_CODES = frozenset({"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied",

@@ -1,8 +1,8 @@
 """A small TCP proxy for the tests: forwards 127.0.0.1:PORT to a server, counts the bytes
-sent each way, and can cut the way: every open connection is reset and new ones are reset
-as soon as they are accepted, until the cut is lifted. (Ceph RGW and moto keep no data
-across a restart here, so an outage is simulated on the way to the server, not by stopping
-it.)"""
+sent each way, can flip a byte on the way (integrity checks), and can cut the way: every
+open connection is reset and new ones are reset as soon as they are accepted, until the cut
+is lifted. (Ceph RGW and moto keep no data across a restart here, so an outage is simulated
+on the way to the server, not by stopping it.)"""
 
 from __future__ import annotations
 
@@ -30,6 +30,10 @@ class TcpProxy:
         self._closed = False
         self.bytes_up = 0
         self.bytes_down = 0
+        #: Flip the byte at this offset of the next connection that carries that many bytes
+        #: in the given direction ("up" or "down"), once.
+        self.corrupt_at: dict[str, int | None] = {"up": None, "down": None}
+        self.corrupted = 0
         self.refused = 0
         threading.Thread(target=self._accept, daemon=True, name="proxy-accept").start()
 
@@ -78,12 +82,27 @@ class TcpProxy:
             threading.Thread(target=self._pump, args=(server, client, False),
                              daemon=True).start()
 
+    def _tamper(self, data: bytes, seen: int, direction: str) -> bytes:
+        """``data`` (bytes ``seen`` to ``seen + len(data)`` of a connection), with the armed
+        corruption applied if it falls inside."""
+        with self._lock:
+            offset = self.corrupt_at[direction]
+            if offset is None or not seen <= offset < seen + len(data):
+                return data
+            self.corrupt_at[direction] = None
+            self.corrupted += 1
+        at = offset - seen
+        return data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1:]
+
     def _pump(self, source: socket.socket, target: socket.socket, upstream: bool) -> None:
+        seen = 0
         try:
             while True:
                 data = source.recv(1 << 16)
                 if not data:
                     break
+                data = self._tamper(data, seen, "up" if upstream else "down")
+                seen += len(data)
                 with self._lock:
                     if upstream:
                         self.bytes_up += len(data)

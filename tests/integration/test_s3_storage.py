@@ -234,3 +234,29 @@ def test_no_keys_in_the_spec_nor_in_a_pickled_client(s3_env, bucket, hpc_home) -
 
     again = storage_from_spec(spec)
     again.check_bucket()  # type: ignore[attr-defined]
+
+
+def test_bytes_damaged_on_the_way_are_caught(s3_env, bucket, tmp_path: Path) -> None:
+    """A byte flipped in a part going up: RGW refuses the part (its Content-MD5 differs) and
+    it is sent again. A byte flipped coming down: the digest check catches it and the file
+    is fetched again."""
+    host, port = s3_env["HPCFLOW_TEST_S3_ENDPOINT"].rsplit("/", 1)[1].split(":")
+    proxy = TcpProxy(host, int(port))
+    try:
+        storage = _client(s3_env, bucket, endpoint=proxy.url, part_size=8 * MIB,
+                          content_addressing=False)
+        data = tmp_path / "data.bin"
+        sha = _random_file(data, 20 * MIB)
+        proxy.corrupt_at["up"] = 1 * MIB
+        storage.upload("data.bin", str(data))
+        assert proxy.corrupted == 1
+        plain = _client(s3_env, bucket)
+        plain.download("data.bin", str(tmp_path / "stored.bin"))
+        assert _sha256(tmp_path / "stored.bin") == sha  # what was stored is intact
+
+        proxy.corrupt_at["down"] = 1 * MIB
+        storage.download("data.bin", str(tmp_path / "once.bin"))
+        assert proxy.corrupted == 2
+        assert _sha256(tmp_path / "once.bin") == sha
+    finally:
+        proxy.close()

@@ -184,3 +184,26 @@ def test_bad_client_settings_are_one_line_errors() -> None:
         S3StorageClient("b", part_size=1 << 20)
     with pytest.raises(HpcflowError, match="both access_key and secret_key"):
         S3StorageClient("b", access_key="a")
+
+
+class _LyingS3:
+    """A client whose GETs return other bytes than the object's ETag was made from."""
+
+    def get_object(self, **kwargs):
+        import io
+
+        return {"Body": io.BytesIO(b"x" * 10)}
+
+
+def test_a_download_that_does_not_match_its_digest_leaves_nothing(tmp_path: Path) -> None:
+    from hpcflow.connectors.storage.s3_transfer import IntegrityError, Transfer
+
+    transfer = Transfer(_LyingS3(), "b", 5 << 20, 2, lambda call, what: call())
+    head = {"ContentLength": 10, "ETag": f'"{hashlib.md5(b"y" * 10).hexdigest()}"',
+            "Metadata": {"hpcflow-part-size": str(5 << 20)}}
+    with pytest.raises(IntegrityError, match="do not match its digest"):
+        transfer.download("k", str(tmp_path / "out.bin"), head)
+    assert list(tmp_path.iterdir()) == []
+    # an ETag of another form (another tool's multipart, KMS) is not held against the bytes
+    transfer.download("k", str(tmp_path / "out.bin"), {**head, "ETag": '"abc-7"'})
+    assert (tmp_path / "out.bin").read_bytes() == b"x" * 10
