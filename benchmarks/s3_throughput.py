@@ -190,29 +190,33 @@ def run_tool(tool: str, number: int, ctx: dict[str, Any]) -> tuple[list[Timing],
     return timings, reupload
 
 
-def median_of(rounds: list[Round], tool: str, direction: str) -> tuple[float, float]:
-    seconds = statistics.median(r.get(tool, direction).seconds for r in rounds)
-    rate = statistics.median(r.get(tool, direction).mb_per_s for r in rounds)
-    return seconds, rate
+def median_of(rounds: list[Round], tool: str, direction: str) -> dict[str, float]:
+    found = [r.get(tool, direction) for r in rounds]
+    return {"seconds": statistics.median(t.seconds for t in found),
+            "mb_per_s": statistics.median(t.mb_per_s for t in found),
+            "cpu_seconds": statistics.median(t.cpu_seconds for t in found)}
+
+
+def row(label: str, tool: str, up: dict[str, float], down: dict[str, float]) -> str:
+    return (f"{label:<8}{tool:<9}{up['seconds']:>10.2f}{up['mb_per_s']:>8.1f}"
+            f"{up['cpu_seconds']:>7.2f}{down['seconds']:>12.2f}{down['mb_per_s']:>8.1f}"
+            f"{down['cpu_seconds']:>7.2f}")
 
 
 def report(rounds: list[Round], size: int) -> dict[str, Any]:
     print()
-    print(f"{size / MIB:.0f} MiB file, MB/s = 10^6 bytes per second")
-    head = f"{'round':<8}{'tool':<9}{'upload s':>10}{'MB/s':>9}{'download s':>12}{'MB/s':>9}"
-    print(head)
+    print(f"{size / MIB:.0f} MiB file; MB/s = 10^6 bytes per second; cpu = this process's "
+          "CPU seconds (all threads; the gateway's not included)")
+    print(f"{'round':<8}{'tool':<9}{'upload s':>10}{'MB/s':>8}{'cpu':>7}{'download s':>12}"
+          f"{'MB/s':>8}{'cpu':>7}")
     for r in rounds:
         for tool in r.order:
-            u, d = r.get(tool, "upload"), r.get(tool, "download")
-            print(f"{r.number:<8}{tool:<9}{u.seconds:>10.2f}{u.mb_per_s:>9.1f}"
-                  f"{d.seconds:>12.2f}{d.mb_per_s:>9.1f}")
+            u, d = asdict(r.get(tool, "upload")), asdict(r.get(tool, "download"))
+            print(row(str(r.number), tool, u, d))
     medians: dict[str, Any] = {}
     for tool in TOOLS:
-        (us, ur), (ds, dr) = median_of(rounds, tool, "upload"), median_of(rounds, tool,
-                                                                          "download")
-        medians[tool] = {"upload": {"seconds": us, "mb_per_s": ur},
-                         "download": {"seconds": ds, "mb_per_s": dr}}
-        print(f"{'median':<8}{tool:<9}{us:>10.2f}{ur:>9.1f}{ds:>12.2f}{dr:>9.1f}")
+        medians[tool] = {d: median_of(rounds, tool, d) for d in DIRECTIONS}
+        print(row("median", tool, medians[tool]["upload"], medians[tool]["download"]))
     print()
     ratios: dict[str, Any] = {}
     for direction in DIRECTIONS:
@@ -315,6 +319,8 @@ def main() -> int:
                 current.reupload = reupload or current.reupload
                 print(json.dumps({"round": number, "tool": tool,
                                   **{t.direction: round(t.seconds, 3) for t in timings},
+                                  **{f"{t.direction}_cpu": round(t.cpu_seconds, 2)
+                                     for t in timings},
                                   **({"reupload": round(reupload["seconds"], 3)}
                                      if reupload else {})}), flush=True)
             rounds.append(current)

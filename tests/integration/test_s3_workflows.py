@@ -261,3 +261,49 @@ def test_over_ssh_the_daemon_relays_or_the_job_says_what_it_lacks(
     reason = _steps(hpc_home, tmp_path, direct)["grow"]["reason"]
     assert "S3 storage needs boto3" in reason and 'storage_access = "relay"' in reason, reason
     assert_no_secret_in(hpc_home, [], s3_env["HPCFLOW_TEST_S3_SECRET_KEY"], skip=config)
+
+
+HOSTILE = '''
+from pathlib import Path
+from hpcflow import Step, Workflow, s3_config
+from hpcflow.artifacts import StoredArtifact
+from hpcflow.python import OP, Artifact, PythonOPTemplate
+{storage}
+
+@OP.function
+def read(data: Artifact(Path)) -> {{"size": int}}:
+    return {{"size": len(Path(data).read_bytes())}}
+
+wf = Workflow("hostile-{name}")
+bad = StoredArtifact({{"parts": [{{"key": "{key}", "archive": "tar"}}], "items": "x"}})
+wf.add(Step("read", PythonOPTemplate(read), artifacts={{"data": bad}}))
+wf.submit()
+'''
+
+
+def test_hostile_archives_in_the_bucket_are_refused(s3_env, bucket, tmp_path: Path,
+                                                    hpc_home: Path) -> None:
+    """Archives someone else put into the bucket, with a member ``../escape`` and one at an
+    absolute path: the step that takes them as input fails saying why, and nothing is
+    written outside its artifact directory."""
+    import io
+    import tarfile
+
+    storage = s3_config_lines(s3_env["HPCFLOW_TEST_S3_ENDPOINT"], s3_env, bucket, "evil")
+    boto = s3_boto(s3_env)
+    escape = f"escape-{uuid.uuid4().hex[:6]}"
+    for name, member in [("dotdot", f"../../../../../../tmp/{escape}"),
+                         ("absolute", f"/tmp/{escape}")]:
+        raw = io.BytesIO()
+        with tarfile.open(fileobj=raw, mode="w:gz") as tar:
+            info = tarfile.TarInfo(member)
+            info.size = 4
+            tar.addfile(info, io.BytesIO(b"evil"))
+        boto.put_object(Bucket=bucket, Key=f"evil/{name}.tgz", Body=raw.getvalue())
+        wf_id = _submit(tmp_path, hpc_home, HOSTILE.format(storage=storage, name=name,
+                                                             key=f"{name}.tgz"))
+        assert _wait(hpc_home, tmp_path, wf_id)["phase"] == "Failed"
+        reason = _steps(hpc_home, tmp_path, wf_id)["read"]["reason"]
+        assert f"refusing to extract {member!r}" in reason, reason
+        assert "absolute paths and '..' are not allowed" in reason
+    assert not Path(f"/tmp/{escape}").exists()
