@@ -65,6 +65,7 @@ MB = 1_000_000
 TARGET = 0.90
 TOOLS = ("boto3", "hpcflow")
 DIRECTIONS = ("upload", "download")
+RGW_RUN = "/tmp/hpcflow-services/state/rgw/run"
 
 
 @dataclass
@@ -76,6 +77,7 @@ class Timing:
     seconds: float
     mb_per_s: float
     cpu_seconds: float
+    server_cpu_seconds: float | None
     etag: str
 
 
@@ -136,12 +138,44 @@ def empty_bucket(s3: Any, bucket: str) -> int:
     return len(keys)
 
 
-def timed(call: Callable[[], Any]) -> tuple[float, float]:
-    """Wall seconds and this process's CPU seconds (all threads, user + system)."""
+SERVER_PIDS: list[int] = []
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def server_pids(pidfiles: list[str]) -> list[int]:
+    """The gateway's processes (radosgw, ceph-osd) whose CPU time is read, when known."""
+    pids = []
+    for name in pidfiles:
+        with contextlib.suppress(OSError, ValueError):
+            pid = int(Path(name).read_text().split()[0])
+            if Path(f"/proc/{pid}/stat").exists():
+                pids.append(pid)
+    return pids
+
+
+def server_cpu() -> float | None:
+    """CPU seconds (user + system) used so far by the gateway's processes."""
+    if not SERVER_PIDS:
+        return None
+    total = 0
+    for pid in SERVER_PIDS:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+    return total / TICK
+
+
+def timed(call: Callable[[], Any]) -> tuple[float, float, float | None]:
+    """Wall seconds, this process's CPU seconds (all threads, user + system) and the
+    gateway's CPU seconds (None when its processes are not known)."""
     os.sync()  # earlier downloads' dirty pages are not written back inside a timed region
-    cpu, started = time.process_time(), time.perf_counter()
+    server, cpu, started = server_cpu(), time.process_time(), time.perf_counter()
     call()
-    return time.perf_counter() - started, time.process_time() - cpu
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    after = server_cpu()
+    return wall, cpu, (after - server) if after is not None and server is not None else None
 
 
 def expected_etag_suffix(size: int, part_size: int) -> str:
@@ -180,35 +214,41 @@ def run_tool(tool: str, number: int, ctx: dict[str, Any]) -> tuple[list[Timing],
     reupload: dict[str, Any] = {}
     if tool == "hpcflow":
         again = f"bench/hpcflow-round{number}-again.bin"
-        seconds, cpu = timed(lambda: hp.upload(again, str(src)))
+        seconds, cpu, _ = timed(lambda: hp.upload(again, str(src)))
         reupload = {"seconds": seconds, "mb_per_s": size / seconds / MB, "cpu_seconds": cpu,
                     "etag": hp.get_md5(again), "etag_of_original": etag}
-    timings = [Timing(tool, "upload", up[0], size / up[0] / MB, up[1], etag),
-               Timing(tool, "download", down[0], size / down[0] / MB, down[1], etag)]
+    timings = [Timing(tool, "upload", up[0], size / up[0] / MB, up[1], up[2], etag),
+               Timing(tool, "download", down[0], size / down[0] / MB, down[1], down[2], etag)]
     empty_bucket(s3, bucket)
     time.sleep(ctx["settle"])
     return timings, reupload
 
 
-def median_of(rounds: list[Round], tool: str, direction: str) -> dict[str, float]:
+def median_of(rounds: list[Round], tool: str, direction: str) -> dict[str, float | None]:
     found = [r.get(tool, direction) for r in rounds]
+    server = [t.server_cpu_seconds for t in found if t.server_cpu_seconds is not None]
     return {"seconds": statistics.median(t.seconds for t in found),
             "mb_per_s": statistics.median(t.mb_per_s for t in found),
-            "cpu_seconds": statistics.median(t.cpu_seconds for t in found)}
+            "cpu_seconds": statistics.median(t.cpu_seconds for t in found),
+            "server_cpu_seconds": statistics.median(server) if server else None}
 
 
-def row(label: str, tool: str, up: dict[str, float], down: dict[str, float]) -> str:
+def row(label: str, tool: str, up: dict[str, Any], down: dict[str, Any]) -> str:
+    def srv(value: float | None) -> str:
+        return f"{value:>7.2f}" if value is not None else f"{'-':>7}"
+
     return (f"{label:<8}{tool:<9}{up['seconds']:>10.2f}{up['mb_per_s']:>8.1f}"
-            f"{up['cpu_seconds']:>7.2f}{down['seconds']:>12.2f}{down['mb_per_s']:>8.1f}"
-            f"{down['cpu_seconds']:>7.2f}")
+            f"{up['cpu_seconds']:>7.2f}{srv(up['server_cpu_seconds'])}"
+            f"{down['seconds']:>12.2f}{down['mb_per_s']:>8.1f}"
+            f"{down['cpu_seconds']:>7.2f}{srv(down['server_cpu_seconds'])}")
 
 
 def report(rounds: list[Round], size: int) -> dict[str, Any]:
     print()
-    print(f"{size / MIB:.0f} MiB file; MB/s = 10^6 bytes per second; cpu = this process's "
-          "CPU seconds (all threads; the gateway's not included)")
-    print(f"{'round':<8}{'tool':<9}{'upload s':>10}{'MB/s':>8}{'cpu':>7}{'download s':>12}"
-          f"{'MB/s':>8}{'cpu':>7}")
+    print(f"{size / MIB:.0f} MiB file; MB/s = 10^6 bytes per second; cpu = CPU seconds of "
+          "this process (all threads), srv = of the gateway (radosgw + ceph-osd)")
+    print(f"{'round':<8}{'tool':<9}{'upload s':>10}{'MB/s':>8}{'cpu':>7}{'srv':>7}"
+          f"{'download s':>12}{'MB/s':>8}{'cpu':>7}{'srv':>7}")
     for r in rounds:
         for tool in r.order:
             u, d = asdict(r.get(tool, "upload")), asdict(r.get(tool, "download"))
@@ -254,6 +294,9 @@ def main() -> int:
                         help="seconds to wait after deleting objects (the gateway's GC)")
     parser.add_argument("--tmpdir", default=None, help="where the files go (default: $TMPDIR)")
     parser.add_argument("--json", metavar="FILE", help="also write the figures here")
+    parser.add_argument("--server-pidfile", action="append", default=None,
+                        help="pid file of a server process whose CPU time is reported "
+                             "(repeatable; default: the test gateway's radosgw and ceph-osd)")
     args = parser.parse_args()
     missing = [name for name, value in (("HPCFLOW_TEST_S3_ENDPOINT/--endpoint", args.endpoint),
                                         ("HPCFLOW_TEST_S3_ACCESS_KEY/--access-key",
@@ -274,6 +317,8 @@ def main() -> int:
 
     from hpcflow.connectors.storage.s3 import S3StorageClient
 
+    SERVER_PIDS[:] = server_pids(args.server_pidfile or [
+        f"{RGW_RUN}/client.rgw.a.pid", f"{RGW_RUN}/osd.0.pid"])
     size = args.size_mb * MIB
     bucket = f"hpcflow-bench-{uuid.uuid4().hex[:12]}"
     s3 = boto3.client("s3", endpoint_url=args.endpoint, aws_access_key_id=args.access_key,

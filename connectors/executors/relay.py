@@ -10,20 +10,46 @@ shipped as a zip (``bundle.py``) and put on ``PYTHONPATH``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import posixpath
 import re
 import shlex
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from hpcflow.connectors.executors.bundle import runner_bundle
 from hpcflow.connectors.storage.base import check_key, storage_from_spec
-from hpcflow.connectors.transports.base import Transport
+from hpcflow.connectors.transports.base import Transport, TransportError
 from hpcflow.errors import HpcflowError
 
 RELAY_DIR = ".relay"
+#: The daemon relays on its own loop: an object store that is down must not hold it for the
+#: storage's full retry time. After this long the relay gives up for now and the step is
+#: tried again at the next submission or poll, as when the machine cannot be reached.
+RELAY_RETRY_SECONDS = 15.0
+
+
+def relay_storage(spec: dict[str, Any]) -> Any:
+    """The storage client the daemon relays through (retrying for a short while only)."""
+    storage: Any = storage_from_spec(spec)
+    if getattr(storage, "retry_seconds", None) is not None:
+        storage.retry_seconds = min(storage.retry_seconds, RELAY_RETRY_SECONDS)
+    return storage
+
+
+@contextlib.contextmanager
+def outage_is_unreachable() -> Iterator[None]:
+    """An object store that stays down while relaying: like a machine that cannot be
+    reached (``TransportError``: retried later, never a step failure)."""
+    from hpcflow.connectors.storage.s3_retry import StorageUnavailableError
+
+    try:
+        yield
+    except StorageUnavailableError as exc:
+        raise TransportError(str(exc)) from exc
 
 
 def _object_keys(storage: Any, ref: dict) -> list[str]:
@@ -52,10 +78,11 @@ def _put_objects(transport: Transport, root: str, storage: Any, keys: list[str])
 
 def put_inputs(transport: Transport, relay: str, job: dict) -> None:
     """Copy the objects of the step's input artifacts from its storage into ``relay``."""
-    storage = storage_from_spec(job["storage"])
-    keys = [k for ref in (job.get("inputs", {}).get("artifacts") or {}).values() if ref
-            for k in _object_keys(storage, ref)]
-    _put_objects(transport, relay, storage, keys)
+    storage = relay_storage(job["storage"])
+    with outage_is_unreachable():
+        keys = [k for ref in (job.get("inputs", {}).get("artifacts") or {}).values() if ref
+                for k in _object_keys(storage, ref)]
+        _put_objects(transport, relay, storage, keys)
 
 
 def prepare_remote_job(transport: Transport, work_root: str, step_dir: str,
@@ -102,9 +129,9 @@ def bring_back_outputs(transport: Transport, step_dir: str, result: dict) -> Non
     job = json.loads(raw)
     if "relay_to" not in job:
         return  # the job wrote to the storage itself
-    storage = storage_from_spec(job["relay_to"])
+    storage = relay_storage(job["relay_to"])
     relay = f"{step_dir}/{RELAY_DIR}"
-    with tempfile.TemporaryDirectory(prefix="hpcflow-relay-") as tmp:
+    with outage_is_unreachable(), tempfile.TemporaryDirectory(prefix="hpcflow-relay-") as tmp:
         local = Path(tmp) / "object"
         for ref in artifacts.values():
             for part in (ref or {}).get("parts", []):

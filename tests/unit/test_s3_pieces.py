@@ -207,3 +207,27 @@ def test_a_download_that_does_not_match_its_digest_leaves_nothing(tmp_path: Path
     # an ETag of another form (another tool's multipart, KMS) is not held against the bytes
     transfer.download("k", str(tmp_path / "out.bin"), {**head, "ETag": '"abc-7"'})
     assert (tmp_path / "out.bin").read_bytes() == b"x" * 10
+
+
+def test_an_object_store_down_while_relaying_is_an_unreachable_machine(
+        tmp_path: Path, monkeypatch) -> None:
+    """The daemon relays on its loop: S3 down makes put_inputs give up after the relay's
+    short deadline with a TransportError (retried later), not a step failure."""
+    import socket
+
+    from hpcflow.connectors.executors import relay
+    from hpcflow.connectors.transports.base import TransportError
+    from hpcflow.connectors.transports.local import LocalTransport
+
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there: every connection is refused
+    monkeypatch.setattr(relay, "RELAY_RETRY_SECONDS", 1.0)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "a")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
+    spec = S3StorageClient("b", endpoint=f"http://127.0.0.1:{port}").to_spec()
+    job = {"storage": spec, "inputs": {"artifacts": {
+        "x": {"parts": [{"key": "wf/a.tgz", "archive": "tar"}], "items": "a"}}}}
+    with pytest.raises(TransportError, match=r"S3 could not look up wf/a\.tgz"):
+        relay.put_inputs(LocalTransport(), str(tmp_path / "relay"), job)
