@@ -131,6 +131,13 @@ def test_workflow_on_the_local_executor_through_s3(s3_env, bucket, tmp_path: Pat
         executor_import="", executor="", storage=storage, kind="local"))
     check_pipeline(hpc_home, tmp_path, wf_id, s3_env, bucket, prefix, storage)
     assert_no_secret_in(hpc_home, [], s3_env["HPCFLOW_TEST_S3_SECRET_KEY"])
+    # gc prunes the workflow's objects from the bucket (the uploaded input stays)
+    time.sleep(1.1)
+    pruned = run_cli(["gc", "--older-than", "1s", "--json"], hpc_home, tmp_path)
+    assert pruned.returncode == 0, pruned.stderr
+    left = bucket_keys(s3_env, bucket)
+    assert not [k for k in left if k.startswith(f"{prefix}/wf/{wf_id}/")], left
+    assert [k for k in left if k.startswith(f"{prefix}/upload/")]
 
 
 def test_workflow_on_slurm_jobs_through_s3(s3_env, slurm_env, bucket, tmp_path: Path,
