@@ -101,3 +101,19 @@ apt_install() {
   if [ "$tmp_policy" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi
   [ "$rc" = 0 ] || die "apt-get install $* failed (rc=$rc)"
 }
+
+# parse_stop_args DEFAULT_STATE_DIR ARGS... -- a stop script's arguments, [STATE_DIR] [--purge]:
+# sets STATE (absolute) and purge (0 or 1).
+parse_stop_args() {
+  local default=$1 state_arg="" a
+  shift
+  purge=0
+  for a in "$@"; do
+    case $a in
+      --purge) purge=1 ;;
+      -*) die "unknown option $a (usage: $(basename "$0") [STATE_DIR] [--purge])" ;;
+      *) state_arg=$a ;;
+    esac
+  done
+  STATE=$(readlink -m -- "${state_arg:-$default}")
+}

@@ -7,15 +7,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
 
-purge=0 state_arg=""
-for a in "$@"; do
-  case $a in
-    --purge) purge=1 ;;
-    -*) die "unknown option $a (usage: $(basename "$0") [STATE_DIR] [--purge])" ;;
-    *) state_arg=$a ;;
-  esac
-done
-STATE=$(readlink -m -- "${state_arg:-/tmp/hpcflow-services/state/rgw}")
+parse_stop_args /tmp/hpcflow-services/state/rgw "$@"  # sets STATE, purge
 stop_pidfile radosgw "$STATE/run/client.rgw.a.pid"
 stop_pidfile ceph-osd "$STATE/run/osd.0.pid"
 stop_pidfile ceph-mon "$STATE/run/mon.a.pid"

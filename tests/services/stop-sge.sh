@@ -9,15 +9,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
 
-purge=0 state_arg=""
-for a in "$@"; do
-  case $a in
-    --purge) purge=1 ;;
-    -*) die "unknown option $a (usage: $(basename "$0") [STATE_DIR] [--purge])" ;;
-    *) state_arg=$a ;;
-  esac
-done
-STATE=$(readlink -m -- "${state_arg:-/tmp/hpcflow-services/state/sge}")
+parse_stop_args /tmp/hpcflow-services/state/sge "$@"  # sets STATE, purge
 export SGE_ROOT=/var/lib/gridengine SGE_CELL=default
 QPID=/var/spool/gridengine/qmaster/qmaster.pid
 EPID=/var/spool/gridengine/execd/localhost/execd.pid

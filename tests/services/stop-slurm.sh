@@ -7,15 +7,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
 
-purge=0 state_arg=""
-for a in "$@"; do
-  case $a in
-    --purge) purge=1 ;;
-    -*) die "unknown option $a (usage: $(basename "$0") [STATE_DIR] [--purge])" ;;
-    *) state_arg=$a ;;
-  esac
-done
-STATE=$(readlink -m -- "${state_arg:-/tmp/hpcflow-services/state/slurm}")
+parse_stop_args /tmp/hpcflow-services/state/slurm "$@"  # sets STATE, purge
 export SLURM_CONF="$STATE/etc/slurm.conf"
 
 # Jobs' slurmstepd processes outlive slurmd/slurmctld: cancel jobs while the daemons still run.
