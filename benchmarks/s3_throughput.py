@@ -29,7 +29,9 @@ re-upload of stored content (a hash of the file plus a server-side copy) is repo
 own line and is not part of the throughput ratios.
 
 Reported per round and as the median over rounds: seconds and MB/s (10^6 bytes per second)
-for each tool and direction, and the ratio hpcflow / boto3 of the throughputs. The target is
+for each tool and direction, the CPU seconds this process (all threads) and the gateway's
+processes (radosgw and ceph-osd, read from ``/proc``; ``--server-pidfile``) used meanwhile,
+and the ratio hpcflow / boto3 of the median throughputs. The target is
 hpcflow at >= 90% of boto3 in each direction; whether it is met is printed, and the exit
 status is 0 either way (a measurement, not a test). A fresh bucket is made for each run and
 deleted at the end, also on an error or Ctrl-C.

@@ -17,6 +17,7 @@ cross the network again.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import threading
@@ -25,7 +26,7 @@ from typing import Any, TypeVar
 
 from hpcflow.connectors.storage.base import StorageClient, check_key
 from hpcflow.connectors.storage.s3_retry import error_code, missing_bucket, with_retries
-from hpcflow.connectors.storage.s3_transfer import IntegrityError, Transfer
+from hpcflow.connectors.storage.s3_transfer import PART_SIZE_META, IntegrityError, Transfer
 from hpcflow.errors import HpcflowError, NotFoundError
 
 T = TypeVar("T")
@@ -38,6 +39,8 @@ ENV_SECRET_KEY = "HPCFLOW_S3_SECRET_KEY"
 ENV_SESSION_TOKEN = "HPCFLOW_S3_SESSION_TOKEN"
 CREDENTIAL_VARIABLES = (ENV_ACCESS_KEY, ENV_SECRET_KEY, ENV_SESSION_TOKEN)
 INDEX_DIR = ".hpcflow/cas"
+#: Part CRC32s of multipart objects, by ETag (see ``s3_transfer``).
+SUMS_DIR = ".hpcflow/sums"
 MIB = 1 << 20
 #: S3's limits for parts: at least 5 MiB (but the last), at most 10000 of them.
 MIN_PART_SIZE = 5 * MIB
@@ -227,35 +230,64 @@ class S3StorageClient(StorageClient):
 
         return self._retry(head, f"look up {full_key}")
 
-    def _index_key(self, digest: str) -> str:
-        return f"{self.prefix}{INDEX_DIR}/{digest}"
+    def _index_key(self, fingerprint: str) -> str:
+        return f"{self.prefix}{INDEX_DIR}/{fingerprint}"
+
+    def _sums_key(self, etag: str) -> str:
+        return f"{self.prefix}{SUMS_DIR}/{etag}"
 
     # -- the StorageClient protocol ------------------------------------------------------
     def upload(self, key: str, path: str) -> None:
         full = self._full(key)
 
-        def reuse(fingerprint: str, digest: str, size: int) -> bool:
-            """With no digest: is there a candidate? With one: copy it if it matches."""
+        def reuse(fingerprint: str, etag: str, size: int) -> bool:
+            """With no ETag: is there a candidate? With one: copy it if it matches."""
             if not self.content_addressing:
                 return False
             index = self._head(self._index_key(fingerprint))
             source = (index or {}).get("Metadata", {}).get("key")
-            if not source or not digest:
+            if not source or not etag:
                 return bool(source)
             found = self._head(source)
-            if not found or str(found["ETag"]).strip('"') != digest or \
+            if not found or str(found["ETag"]).strip('"') != etag or \
                     int(found["ContentLength"]) != size:
                 return False  # an index entry left by an object that is gone or changed
             if source != full:
                 self._copy_object(source, full, size)
             return True
 
-        _, fingerprint, reused = self._transfer().upload(path, full, {}, reuse)
-        if self.content_addressing and not reused:
-            index_key = self._index_key(fingerprint)
+        done = self._transfer().upload(path, full, {}, reuse)
+        if done.crc32s is not None:
+            body = json.dumps({"part_size": self.part_size, "crc32": done.crc32s}).encode()
+            sums_key = self._sums_key(done.etag)
+            self._retry(lambda: self.client().put_object(
+                Bucket=self.bucket, Key=sums_key, Body=body), f"record the checksums of {key}")
+        if self.content_addressing and not done.reused:
+            index_key = self._index_key(done.fingerprint)
             self._retry(lambda: self.client().put_object(
                 Bucket=self.bucket, Key=index_key, Body=b"", Metadata={"key": full}),
                 f"index {key}")
+
+    def _crc32s(self, etag: str, part_size: int) -> list[int] | None:
+        """The part CRC32s recorded for objects with this ETag (None if none were)."""
+        def get() -> bytes | None:
+            try:
+                body: bytes = self.client().get_object(
+                    Bucket=self.bucket, Key=self._sums_key(etag))["Body"].read()
+                return body
+            except Exception as exc:
+                if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+                    return None
+                raise
+
+        raw = self._retry(get, f"read the checksums of {etag}")
+        try:
+            sums = json.loads(raw) if raw else None
+            if sums and int(sums["part_size"]) == part_size:
+                return [int(c) for c in sums["crc32"]]
+        except (ValueError, KeyError, TypeError):
+            pass
+        return None
 
     def download(self, key: str, path: str) -> None:
         full = self._full(key)
@@ -263,13 +295,16 @@ class S3StorageClient(StorageClient):
         if head is None:
             raise NotFoundError(f"artifact object {key!r} is not in s3://{self.bucket}/"
                                 f"{self.prefix}")
+        etag = str(head["ETag"]).strip('"')
+        part_size = int((head.get("Metadata") or {}).get(PART_SIZE_META) or self.part_size)
+        crc32s = self._crc32s(etag, part_size) if "-" in etag else None
         try:
-            self._transfer().download(full, path, head)
+            self._transfer().download(full, path, head, crc32s)
         except IntegrityError as exc:
             # bytes damaged on the way (the stored object is checked by the server on
             # upload): fetch it once more, from scratch
             log.warning("%s; downloading %s again", exc, key)
-            self._transfer().download(full, path, head)
+            self._transfer().download(full, path, head, crc32s)
 
     def list(self, prefix: str, recursive: bool = False) -> list[str]:
         """Keys under the "directory" ``prefix`` (a key that names one object: itself);

@@ -1,19 +1,27 @@
-"""Moving one file to or from S3: parallel parts, MD5s checked, downloads that resume.
+"""Moving one file to or from S3: parallel parts, checksums on the way, downloads that resume.
 
-Every object hpcflow writes is cut into parts of a fixed size ``part_size`` (one plain PUT
-when the file fits in one part) and each part is sent with its ``Content-MD5``, which the
-server checks. The object's digest is then what S3 makes its ETag from: the MD5 of a
-one-part object, or ``md5(md5(part 1) + ... + md5(part N))-N``. Content addressing
-(``reuse``) looks up the file's fingerprint, its size and the MD5 of its first part, which is
-known after hashing one part; only when content with that fingerprint is already stored is
-the whole digest computed before sending, and compared. Otherwise the part MD5s come from a
-pool that runs ahead of the senders, so hashing overlaps the transfer instead of adding a
-pass over the file before it.
+Uploads. A file that fits in one part (``part_size``) is one PUT with its ``Content-MD5``.
+A larger one goes in parts of ``part_size``, in parallel, each with its CRC32
+(``x-amz-checksum-crc32``); over plain http SigV4 also signs each part's SHA-256, which every
+S3 server checks. Which integrity a server enforces differs (Ceph RGW 16 checks the MD5 and
+the SHA-256, AWS also the CRC32), but a damaged part is refused and sent again everywhere.
+CRC32 rather than an MD5 per part: it is five times cheaper, and on a login node that shares
+its cores with other users (or an S3 server on the same machine) the hashing shows in the
+throughput.
+
+Each multipart object's part CRC32s are kept beside it (``sums``, written by the client under
+the object's ETag) so that a download can check every range it receives, cheaply. Objects of
+one part are checked against their ETag, which is their MD5. Objects written by other tools
+are checked where their ETag allows (the MD5 composite ``md5(md5(p1)+...)-N``), otherwise not.
+
+Content addressing (``reuse``) looks up the file's fingerprint: its size and the MD5 of its
+first part, known after hashing that one part. Only when content with that fingerprint is
+already stored is the whole composite MD5 computed (the S3 ETag the object would get) and
+compared with the stored object's ETag, before anything is sent.
 
 Downloads fetch ``part_size`` ranges in parallel into ``FILE.hpcflow-partial`` and note each
-finished range in a journal beside it; a download that was cut off resumes with the ranges
-still missing, as long as the object's ETag is the one the journal names. The part MD5s give
-the digest again, which is compared with the ETag whenever its form allows.
+checked range in a journal beside it; a download that was cut off resumes with the ranges
+still missing, as long as the object's ETag is the one the journal names.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import json
 import os
 import re
 import threading
+import zlib
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -42,11 +51,24 @@ _MULTIPART = re.compile(r"^([0-9a-f]{32})-(\d+)$")
 
 
 class IntegrityError(HpcflowError):
-    """The bytes received do not match the object's digest."""
+    """The bytes received do not match the object's checksums."""
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    """What an upload left in the bucket."""
+
+    etag: str
+    #: Size and MD5 of the first part (the content-addressing key).
+    fingerprint: str
+    #: The content was already stored and was copied on the server: nothing was sent.
+    reused: bool
+    #: The CRC32 of each part (None for a one-part object: its ETag is its MD5).
+    crc32s: list[int] | None = None
 
 
 def composite_digest(md5s: list[bytes]) -> str:
-    """The digest S3 gives an object made of parts with these MD5s (its ETag)."""
+    """The ETag S3 gives an object made of parts with these MD5s."""
     if len(md5s) == 1:
         return md5s[0].hex()
     return f"{hashlib.md5(b''.join(md5s)).hexdigest()}-{len(md5s)}"
@@ -75,6 +97,10 @@ def _md5_of_part(path: str, index: int, part_size: int) -> bytes:
     return hashlib.md5(_read_part(path, index, part_size)).digest()
 
 
+def _crc32_header(crc: int) -> str:
+    return base64.b64encode(crc.to_bytes(4, "big")).decode()
+
+
 def _b64(md5: bytes) -> str:
     return base64.b64encode(md5).decode()
 
@@ -91,11 +117,10 @@ class Transfer:
 
     # -- upload ------------------------------------------------------------------------
     def upload(self, path: str, key: str, metadata: dict[str, str],
-               reuse: Callable[[str, str, int], bool]) -> tuple[str, str, bool]:
-        """Store the file under ``key``. Returns its digest, its fingerprint (size and MD5 of
-        the first part: cheap to know before sending anything) and whether ``reuse(
-        fingerprint, digest, size)`` found the content already stored (then this call sent
-        no content). ``reuse`` is asked only once the whole digest is known."""
+               reuse: Callable[[str, str, int], bool]) -> Uploaded:
+        """Store the file under ``key``. ``reuse(fingerprint, etag, size)`` says whether
+        content with that fingerprint is stored (``etag`` empty) or, given the ETag the
+        file would have, copies it on the server and returns True."""
         size = os.path.getsize(path)
         metadata = {**metadata, PART_SIZE_META: str(self.part_size)}
         if size <= self.part_size:
@@ -103,93 +128,105 @@ class Transfer:
             md5 = hashlib.md5(data).digest()
             fingerprint = f"{size}-{md5.hex()}"
             if reuse(fingerprint, md5.hex(), size):
-                return md5.hex(), fingerprint, True
+                return Uploaded(md5.hex(), fingerprint, True)
             self.retry(lambda: self.client.put_object(
                 Bucket=self.bucket, Key=key, Body=data, ContentMD5=_b64(md5),
                 Metadata=metadata), f"upload {key}")
-            return md5.hex(), fingerprint, False
+            return Uploaded(md5.hex(), fingerprint, False)
         return self._upload_parts(path, key, size, metadata, reuse)
 
     def _upload_parts(self, path: str, key: str, size: int, metadata: dict[str, str],
-                      reuse: Callable[[str, str, int], bool]) -> tuple[str, str, bool]:
+                      reuse: Callable[[str, str, int], bool]) -> Uploaded:
         parts = part_count(size, self.part_size)
-        hashers = ThreadPoolExecutor(min(2, os.cpu_count() or 1), "hpcflow-s3-md5")
-        senders = ThreadPoolExecutor(self.workers, "hpcflow-s3-put")
+        fingerprint = f"{size}-{_md5_of_part(path, 0, self.part_size).hex()}"
+        if reuse(fingerprint, "", size):
+            # content with this size and first part is stored: is it this content?
+            with ThreadPoolExecutor(min(2, os.cpu_count() or 1), "hpcflow-s3-md5") as pool:
+                md5s = list(pool.map(lambda i: _md5_of_part(path, i, self.part_size),
+                                     range(parts)))
+            etag = composite_digest(md5s)
+            if reuse(fingerprint, etag, size):
+                return Uploaded(etag, fingerprint, True)
+        upload_id = self.retry(lambda: self.client.create_multipart_upload(
+            Bucket=self.bucket, Key=key, Metadata=metadata, ChecksumAlgorithm="CRC32")
+            ["UploadId"], f"start the upload of {key}")
+
+        def send(index: int) -> tuple[str, int]:
+            data = _read_part(path, index, self.part_size)
+            crc = zlib.crc32(data)
+            answer = self.retry(lambda: self.client.upload_part(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=index + 1,
+                Body=data, ChecksumCRC32=_crc32_header(crc)),
+                f"upload part {index + 1} of {key}")
+            return str(answer["ETag"]), crc
+
         try:
-            hashed = [hashers.submit(_md5_of_part, path, i, self.part_size)
-                      for i in range(parts)]
-            fingerprint = f"{size}-{hashed[0].result().hex()}"
-            # Content with this size and this first part was seen: compare whole digests
-            # before sending anything. (New content, the usual case, does not wait for the
-            # hashing: the parts go out while the pool hashes ahead of them.)
-            if reuse(fingerprint, "", size):
-                digest = composite_digest([h.result() for h in hashed])
-                if reuse(fingerprint, digest, size):
-                    return digest, fingerprint, True
-            upload_id = self.retry(lambda: self.client.create_multipart_upload(
-                Bucket=self.bucket, Key=key, Metadata=metadata)["UploadId"],
-                f"start the upload of {key}")
+            with ThreadPoolExecutor(self.workers, "hpcflow-s3-put") as senders:
+                sent = list(senders.map(send, range(parts)))
+        except BaseException:
+            self._abort(key, upload_id)
+            raise
+        etag = self._complete(key, upload_id, sent, size)
+        return Uploaded(etag, fingerprint, False, [crc for _, crc in sent])
 
-            def send(index: int) -> str:
-                md5 = hashed[index].result()
-                data = _read_part(path, index, self.part_size)
-                answer = self.retry(lambda: self.client.upload_part(
-                    Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=index + 1,
-                    Body=data, ContentMD5=_b64(md5)), f"upload part {index + 1} of {key}")
-                return str(answer["ETag"])
+    def _complete(self, key: str, upload_id: str, sent: list[tuple[str, int]],
+                  size: int) -> str:
+        listing = {"Parts": [{"PartNumber": i + 1, "ETag": etag,
+                              "ChecksumCRC32": _crc32_header(crc)}
+                             for i, (etag, crc) in enumerate(sent)]}
 
+        def complete() -> str:
             try:
-                etags = list(senders.map(send, range(parts)))
-            except BaseException:
-                self._abort(key, upload_id)
-                raise
-            digest = composite_digest([h.result() for h in hashed])
-            self._complete(key, upload_id, etags, digest)
-            return digest, fingerprint, False
-        finally:
-            hashers.shutdown(wait=True, cancel_futures=True)
-            senders.shutdown(wait=True, cancel_futures=True)
-
-    def _complete(self, key: str, upload_id: str, etags: list[str], digest: str) -> None:
-        listing = {"Parts": [{"PartNumber": i + 1, "ETag": e} for i, e in enumerate(etags)]}
-
-        def complete() -> None:
-            try:
-                self.client.complete_multipart_upload(
+                answer = self.client.complete_multipart_upload(
                     Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload=listing)
+                return str(answer["ETag"]).strip('"')
             except Exception as exc:
                 # A retry after an answer that was lost on the way: the upload is complete.
                 from hpcflow.connectors.storage.s3_retry import error_code
 
-                if error_code(exc) != "NoSuchUpload" or self.etag(key) != digest:
+                head = self._head(key) if error_code(exc) == "NoSuchUpload" else None
+                if head is None or int(head["ContentLength"]) != size or \
+                        not str(head["ETag"]).strip('"').endswith(f"-{len(sent)}"):
                     raise
+                return str(head["ETag"]).strip('"')
 
-        self.retry(complete, f"complete the upload of {key}")
+        etag: str = self.retry(complete, f"complete the upload of {key}")
+        if not etag:  # some servers (Ceph RGW 16) answer without it
+            head = self.retry(lambda: self._head(key), f"look up {key}")
+            etag = str((head or {}).get("ETag", "")).strip('"')
+        if not etag:
+            raise HpcflowError(f"the upload of {key} completed but the object has no ETag")
+        return etag
 
     def _abort(self, key: str, upload_id: str) -> None:
         # best effort: a bucket lifecycle rule cleans up what an abort leaves
         with contextlib.suppress(Exception):
             self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
 
-    def etag(self, key: str) -> str | None:
+    def _head(self, key: str) -> dict | None:
         try:
-            head = self.client.head_object(Bucket=self.bucket, Key=key)
+            head: dict = self.client.head_object(Bucket=self.bucket, Key=key)
+            return head
         except Exception:
             return None
-        return str(head["ETag"]).strip('"')
 
     # -- download ----------------------------------------------------------------------
-    def download(self, key: str, path: str, head: dict) -> None:
-        """Write the object (described by ``head``, a HeadObject answer) to ``path``."""
+    def download(self, key: str, path: str, head: dict,
+                 crc32s: list[int] | None = None) -> None:
+        """Write the object (described by ``head``, a HeadObject answer) to ``path``,
+        checking each part against ``crc32s`` (the object's part CRC32s, if known), else the
+        whole against the ETag where its form allows."""
         size = int(head["ContentLength"])
         etag = str(head["ETag"]).strip('"')
         part_size = int((head.get("Metadata") or {}).get(PART_SIZE_META) or self.part_size)
         parts = part_count(size, part_size)
+        check = "crc32" if crc32s is not None and len(crc32s) == parts else \
+            "md5" if verifiable(etag, parts) else "none"
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(target.name + PARTIAL_SUFFIX)
         journal = target.with_name(target.name + PARTIAL_SUFFIX + ".json")
-        header = {"etag": etag, "size": size, "part_size": part_size}
+        header = {"etag": etag, "size": size, "part_size": part_size, "check": check}
         done = _resumable(partial, journal, header)
         if done is None:
             done = {}
@@ -198,32 +235,43 @@ class Transfer:
             journal.write_text(json.dumps(header) + "\n")
         lock = threading.Lock()
         fd = os.open(partial, os.O_WRONLY)
+
+        def fail(what: str) -> IntegrityError:
+            partial.unlink(missing_ok=True)
+            journal.unlink(missing_ok=True)
+            return IntegrityError(f"the bytes received for {key} do not match its "
+                                  f"checksums ({what}): the transfer or the stored object is "
+                                  "corrupt")
+
         try:
             with open(journal, "a") as notes, \
                     ThreadPoolExecutor(self.workers, "hpcflow-s3-get") as pool:
 
-                def fetch(index: int) -> bytes:
+                def fetch(index: int) -> str:
                     start = index * part_size
                     length = min(size, start + part_size) - start
                     data = self._get_range(key, etag, start, length, whole=parts == 1)
+                    if check == "crc32":
+                        value = str(zlib.crc32(data))
+                        if crc32s is not None and int(value) != crc32s[index]:
+                            raise fail(f"part {index + 1}: CRC32 {value} != {crc32s[index]}")
+                    else:
+                        value = hashlib.md5(data).hexdigest() if check == "md5" else "-"
                     os.pwrite(fd, data, start)
-                    md5 = hashlib.md5(data).digest()
                     with lock:
-                        notes.write(f"{index} {md5.hex()}\n")
+                        notes.write(f"{index} {value}\n")
                         notes.flush()
-                    return md5
+                    return value
 
                 missing = [i for i in range(parts) if i not in done]
-                futures: dict[int, Future[bytes]] = {i: pool.submit(fetch, i) for i in missing}
-                md5s = [done[i] if i in done else futures[i].result() for i in range(parts)]
+                futures: dict[int, Future[str]] = {i: pool.submit(fetch, i) for i in missing}
+                values = [done[i] if i in done else futures[i].result() for i in range(parts)]
         finally:
             os.close(fd)
-        if verifiable(etag, parts) and composite_digest(md5s) != etag:
-            partial.unlink(missing_ok=True)
-            journal.unlink(missing_ok=True)
-            raise IntegrityError(f"the bytes received for {key} do not match its digest "
-                                 f"({composite_digest(md5s)} != {etag}): the transfer or the "
-                                 "stored object is corrupt")
+        if check == "md5":
+            got = composite_digest([bytes.fromhex(v) for v in values])
+            if got != etag:
+                raise fail(f"{got} != ETag {etag}")
         os.replace(partial, target)
         journal.unlink(missing_ok=True)
 
@@ -251,16 +299,17 @@ class Transfer:
             raise
 
 
-def _resumable(partial: Path, journal: Path, header: dict) -> dict[int, bytes] | None:
-    """The parts a cut-off download of the same object already holds (None: start anew)."""
+def _resumable(partial: Path, journal: Path, header: dict) -> dict[int, str] | None:
+    """The parts a cut-off download of the same object already holds, with their checksum
+    values (None: start anew)."""
     try:
         lines = journal.read_text().splitlines()
         if json.loads(lines[0]) != header or partial.stat().st_size != header["size"]:
             return None
-        done: dict[int, bytes] = {}
+        done: dict[int, str] = {}
         for line in lines[1:]:
-            index, md5 = line.split()
-            done[int(index)] = bytes.fromhex(md5)
+            index, value = line.split()
+            done[int(index)] = value
         return done
     except (OSError, ValueError, IndexError):
         return None

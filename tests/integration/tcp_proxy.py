@@ -16,6 +16,10 @@ def _reset(sock: socket.socket) -> None:
     """Close with a TCP RST (SO_LINGER 0), as a dropped route or a restarting proxy does."""
     with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    # (close() alone does not wake a pump thread blocked in recv() on this socket, and the
+    # connection would live on until it returns: shutdown() does)
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
     sock.close()
 
 
@@ -77,7 +81,15 @@ class TcpProxy:
                 _reset(client)
                 continue
             with self._lock:
-                self._open |= {client, server}
+                # a cut that came while connecting upstream: this connection is cut too
+                cut = self._cut
+                if not cut:
+                    self._open |= {client, server}
+            if cut:
+                self.refused += 1
+                _reset(client)
+                _reset(server)
+                continue
             threading.Thread(target=self._pump, args=(client, server, True), daemon=True).start()
             threading.Thread(target=self._pump, args=(server, client, False),
                              daemon=True).start()

@@ -6,9 +6,11 @@ the way to the server was cut, and the one-line errors for a missing bucket and 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
 import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -118,6 +120,12 @@ def test_a_200_mb_file_goes_in_parts(s3_env, bucket, tmp_path: Path) -> None:
     assert len(part_md5s) == 13
     assert storage.get_md5("big/big.bin") == composite_digest(part_md5s)
     assert storage.get_md5("big/big.bin").endswith("-13")
+    # its part CRC32s are kept under its ETag, for downloads to check each range cheaply
+    sums = s3_boto(s3_env).get_object(Bucket=bucket,
+                                      Key=f".hpcflow/sums/{storage.get_md5('big/big.bin')}")
+    crcs = json.loads(sums["Body"].read())["crc32"]
+    with open(big, "rb") as f:
+        assert crcs == [zlib.crc32(chunk) for chunk in iter(lambda: f.read(16 * MIB), b"")]
     storage.download("big/big.bin", str(tmp_path / "back.bin"))
     assert _sha256(tmp_path / "back.bin") == sha
     assert not list(tmp_path.glob(f"*{PARTIAL_SUFFIX}*"))
