@@ -7,8 +7,8 @@ in the same run and against the same S3 server, by two tools:
   ``TransferConfig`` (8 MiB parts, 10 threads) and the default botocore ``Config`` except
   path-style addressing (``Config(s3={"addressing_style": "path"})``);
 - **hpcflow**: ``S3StorageClient.upload`` / ``.download`` (by default its own defaults:
-  16 MiB parts, 8 threads, a Content-MD5 on every part, MD5s of the parts checked against the
-  ETag on download, content addressing on).
+  16 MiB parts, 8 threads, a CRC32 checksum on every part, every downloaded range checked
+  against the part CRC32s recorded at upload, content addressing on).
 
 Each tool downloads the object it uploaded itself. Within a round the order alternates
 (boto3 first in odd rounds, hpcflow first in even ones) to spread the noise of a small
