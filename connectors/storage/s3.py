@@ -11,7 +11,8 @@ Content addressing: a zero-byte index object ``PREFIX.hpcflow/cas/FINGERPRINT`` 
 of the last object stored with that fingerprint (size and first part's MD5, see
 ``s3_transfer``). An upload whose fingerprint is indexed, and whose indexed object still
 exists with the file's whole digest as its ETag, becomes a server-side copy: the bytes do not
-cross the network again.
+cross the network again. Beside it, ``PREFIX.hpcflow/sums/ETAG`` keeps the part CRC32s of
+each multipart object, which downloads check every range against.
 """
 
 from __future__ import annotations
