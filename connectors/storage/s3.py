@@ -188,8 +188,8 @@ class S3StorageClient(StorageClient):
                     retries={"max_attempts": 3, "mode": "standard"},
                     max_pool_connections=self.max_concurrency + 4,
                     connect_timeout=10, read_timeout=60,
-                    # hpcflow sends and checks MD5s itself (they are also its digests);
-                    # boto3's default CRC32 on every request would hash each byte twice
+                    # hpcflow computes and checks its checksums itself (s3_transfer);
+                    # boto3's own on every request would hash each byte a second time
                     request_checksum_calculation="when_required",
                     response_checksum_validation="when_required")
                 self._client = self._session().client(
