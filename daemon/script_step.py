@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from hpcflow import values
-
-_PARAM = re.compile(r"\{\{\s*inputs\.parameters\.([A-Za-z0-9_-]+)\s*\}\}")
+from hpcflow.templates import SCRIPT_PARAMETER
 
 
 class ScriptFailure(Exception):
@@ -50,7 +49,7 @@ def render(template: dict, params: dict[str, Any], workdir: Path) -> str:
         text = values.render_text(values.from_jsonable(params[name]))
         return shlex.quote(text) if quote else text
 
-    script = _PARAM.sub(text_of, template["script"])
+    script = SCRIPT_PARAMETER.sub(text_of, template["script"])
     # One pass over the script, so that a rewritten path is never rewritten again.
     alternatives = [re.escape(p) + r"(?![\w.-])" for p in declared_paths(template)]
     alternatives.append(r"/tmp(?=/|(?![\w.-]))")

@@ -34,7 +34,7 @@ from hpcflow.python.template import PythonOPTemplate, upload_packages
 from hpcflow.python.typecheck import describe, matches, type_name
 from hpcflow.step import Step
 from hpcflow.steps import DAG, Steps
-from hpcflow.templates import OPTemplate, ScriptOPTemplate
+from hpcflow.templates import SCRIPT_PARAMETER, OPTemplate, ScriptOPTemplate
 
 SPEC_VERSION = 1
 _REF_IN_TEXT = re.compile(r"\{\{\s*(steps|tasks)\.([A-Za-z0-9-]+)\.")
@@ -157,6 +157,12 @@ class SpecBuilder:
                 input_artifact_kinds={n: artifact_kind(t) for n, t in in_kinds.items() if t},
             )
         elif isinstance(template, ScriptOPTemplate):
+            for match in SCRIPT_PARAMETER.finditer(template.script):
+                if match.group(1) not in template.inputs.parameters:
+                    raise WorkflowDefinitionError(
+                        f"template {name!r}: the script uses {match.group(0)}, which is not an "
+                        f"input parameter of the template: declare it in inputs.parameters "
+                        f"(it has: {', '.join(sorted(template.inputs.parameters)) or 'none'})")
             spec.update(image=template.image, command=template.command, script=template.script,
                         envs=dict(template.envs))
         elif isinstance(template, Steps):

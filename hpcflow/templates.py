@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import itertools
+import re
 from typing import Any
 
 from hpcflow.io import Inputs, Outputs
 from hpcflow.names import check_template_name
 
 _counter = itertools.count(1)
+
+#: How a script template names its input parameters: ``{{inputs.parameters.NAME}}``.
+SCRIPT_PARAMETER = re.compile(r"\{\{\s*inputs\.parameters\.([A-Za-z0-9_-]+)\s*\}\}")
 
 
 class OPTemplate:
