@@ -91,6 +91,7 @@ def test_op_returning_wrong_type_fails_its_step_with_a_clear_reason(tmp_path: Pa
 
 def test_unreadable_and_broken_scripts(tmp_path: Path):
     home = tmp_path / "home"
+    assert run_cli(["list"], home, tmp_path).returncode == 0  # the store exists from here on
     missing = run_cli(["run", str(tmp_path / "nope.py")], home, tmp_path)
     assert missing.returncode != 0 and "no such file" in missing.stderr
     assert "Traceback" not in missing.stderr
@@ -112,6 +113,7 @@ def test_unreadable_and_broken_scripts(tmp_path: Path):
         locked.chmod(0)
         r = run_cli(["run", str(locked)], home, tmp_path)
         assert "cannot read" in r.stderr
+    assert integrity_ok(home)
 
 
 def test_unknown_workflow_and_step(tmp_path: Path):
