@@ -74,7 +74,9 @@ class StatusWriter:
 
     def __call__(self, service: Any, force: bool = False) -> None:
         now = time.time()
-        if not force and now - self.written < STATUS_EVERY:
+        # throttled while the loop is busy; never left stale through a long sleep
+        if not force and now - self.written < STATUS_EVERY and \
+                getattr(service, "next_pause", 0.0) <= STATUS_EVERY:
             return
         data = dict(self.base, updated_at=now, last_poll=dict(service.last_poll))
         tmp = self.path.with_name(f".{self.path.name}.tmp")

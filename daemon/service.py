@@ -69,6 +69,8 @@ class Service(Submission):
         self.dirty: set[int] = set()
         #: When each executor was last polled (``hpcflow daemon status``).
         self.last_poll: dict[str, float] = {}
+        #: How long the loop is about to sleep (the status file is written before a long one).
+        self.next_pause = 0.0
         self.schedule = PollSchedule(self.config.poll)
         self._specs: dict[str, dict] = {}
         self._wake = threading.Event()
@@ -501,13 +503,15 @@ class Service(Submission):
                     self.recover()
                     self._wake.wait(ERROR_BACKOFF)
                     continue
+                pause = self._sleep_for()
+                self.next_pause = pause
                 if on_cycle is not None:
                     on_cycle(self)
                 if (idle_exit is not None and not self.has_live_work()
                         and time.time() - self.last_activity > idle_exit):
                     log.info("idle for %.0f s: exiting", idle_exit)
                     break
-                self._wake.wait(self._sleep_for())
+                self._wake.wait(pause)
         finally:
             observer.stop()
             for executor in self.executors.values():

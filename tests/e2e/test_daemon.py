@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from hpcflow.daemon.engine import engine_pid
 from tests.conftest import integrity_ok, run_cli
 
@@ -210,3 +212,54 @@ def test_a_broken_config_stops_the_start_with_one_line(tmp_path):
     assert submitted.returncode == 1 and "daemon.idle_interval must be" in submitted.stderr
     assert len(submitted.stderr.strip().splitlines()) == 1
     assert json.loads(run_cli(["list", "--json"], home, tmp_path).stdout) == []
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_daemon_run_in_the_foreground_as_systemd_runs_it(tmp_path, stop_signal):
+    """``hpcflow daemon run`` (the systemd unit's ExecStart): it runs the workflows submitted
+    to it, logs to stderr with journald's priority prefixes, and on SIGTERM or SIGINT (Ctrl-C)
+    stops within 5 s, cleanly, without a traceback, leaving no pid file and a status with
+    its last poll."""
+    home = tmp_path / "home"
+    env = dict(os.environ, HPCFLOW_HOME=str(home), JOURNAL_STREAM="8:1234",
+               HPCFLOW_ENGINE_AUTOSTART="0")
+    daemon = subprocess.Popen([sys.executable, "-m", "hpcflow.cli.main", "daemon", "run"],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 20
+        while engine_pid(home) != daemon.pid:
+            assert time.time() < deadline and daemon.poll() is None, "daemon run did not start"
+            time.sleep(0.05)
+        script, ledger = chain_script(tmp_path, 3)
+        submitted = subprocess.run([sys.executable, "-m", "hpcflow.cli.main", "submit",
+                                    str(script)], env=env, capture_output=True, text=True)
+        assert submitted.returncode == 0, submitted.stderr
+        wf_id = submitted.stdout.strip().splitlines()[-1]
+        deadline = time.time() + 60
+        while json.loads(run_cli(["status", wf_id, "--json"], home, tmp_path).stdout)[
+                "phase"] in ("Pending", "Running"):
+            assert time.time() < deadline
+            time.sleep(0.2)
+        assert ledger.read_text().split() == ["0", "1", "2"]
+        deadline = time.time() + 30  # daemon.json is rewritten every few seconds
+        while True:
+            status = json.loads(run_cli(["daemon", "status", "--json"], home, tmp_path).stdout)
+            assert status["running"] and status["pid"] == daemon.pid
+            if status["last_poll"].get("local") or time.time() > deadline:
+                break
+            time.sleep(0.5)
+        assert status["last_poll"].get("local"), status
+        start = time.time()
+        daemon.send_signal(stop_signal)
+        _, err = daemon.communicate(timeout=10)
+        assert time.time() - start < 5
+        assert daemon.returncode == 0, err
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert lines and all(line.startswith("<") and line[2] == ">" for line in lines), lines[:5]
+    assert any(line.startswith("<6>") and "stopped" in line for line in lines)
+    assert "Traceback" not in err
+    assert engine_pid(home) is None and not (home / "daemon.pid").exists()
