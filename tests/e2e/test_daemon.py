@@ -263,3 +263,29 @@ def test_daemon_run_in_the_foreground_as_systemd_runs_it(tmp_path, stop_signal):
     assert any(line.startswith("<6>") and "stopped" in line for line in lines)
     assert "Traceback" not in err
     assert engine_pid(home) is None and not (home / "daemon.pid").exists()
+
+
+def test_wake_ups_come_from_events_not_from_polling(tmp_path):
+    """With polls 20 s apart and an idle interval of 5 minutes, a 5-step chain submitted to
+    an idle daemon still finishes in seconds: the submission wakes the daemon (request
+    file) and each finished step wakes it again (its marker, seen by watchdog)."""
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    (home / "config.toml").write_text(
+        "[daemon]\nidle_interval = 300\n"
+        "[executors.local]\nmin_poll_interval = 20\nmax_poll_interval = 60\n")
+    assert run_cli(["daemon", "start"], home, tmp_path).returncode == 0
+    try:
+        time.sleep(1.5)  # idle: asleep for its 300 s
+        script, ledger = chain_script(tmp_path, 5)
+        started = time.time()
+        submitted = run_cli(["submit", str(script)], home, tmp_path)
+        assert submitted.returncode == 0, submitted.stderr
+        wf_id = submitted.stdout.strip().splitlines()[-1]
+        while json.loads(run_cli(["status", wf_id, "--json"], home, tmp_path).stdout)[
+                "phase"] in ("Pending", "Running"):
+            assert time.time() - started < 15, "steps waited for a poll"
+            time.sleep(0.1)
+        assert ledger.read_text().split() == ["0", "1", "2", "3", "4"]
+    finally:
+        run_cli(["daemon", "stop"], home, tmp_path)
