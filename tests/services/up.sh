@@ -93,7 +93,15 @@ remote 'scontrol ping' 2>&1 | grep -q 'is UP' \
   || die "Slurm is not usable over ssh as $SSH_USER: $(remote 'echo SLURM_CONF=$SLURM_CONF; scontrol ping' 2>&1 | tail -3)"
 
 # --- S3: Ceph RADOS Gateway ------------------------------------------------------------------------
-bash "$HERE/start-rgw.sh" "$STATE/rgw" || die "Ceph RGW did not come up (logs: $STATE/rgw/log)"
+# A one-node Ceph built from nothing sometimes fails to come up (seen once: the new OSD was
+# refused by the new monitor with "wrong fsid"); the cluster is ephemeral, so build it again.
+rgw_up=0
+for attempt in 1 2 3; do
+  if bash "$HERE/start-rgw.sh" "$STATE/rgw"; then rgw_up=1; break; fi
+  log "Ceph RGW did not come up (attempt $attempt): $(tail -2 "$STATE/rgw/log/osd.0.log" 2>/dev/null | tr '\n' ' ' | cut -c1-300)"
+  bash "$HERE/stop-rgw.sh" "$STATE/rgw" >/dev/null 2>&1 || true
+done
+[ "$rgw_up" = 1 ] || die "Ceph RGW did not come up (logs: $STATE/rgw/log)"
 # shellcheck source=/dev/null
 S3_ENV=$(source "$STATE/rgw/s3.env" && echo "$AWS_ENDPOINT_URL $AWS_ACCESS_KEY_ID $AWS_SECRET_ACCESS_KEY")
 read -r S3_ENDPOINT S3_ACCESS_KEY S3_SECRET_KEY <<<"$S3_ENV"
