@@ -96,7 +96,13 @@ if [ ! -s "$STATE/osd-0/whoami" ]; then
   ceph-osd -i 0 --mkfs --osd-uuid "$uuid" 2>/dev/null
   ceph osd crush add osd.0 1.0 host=localhost root=default >/dev/null 2>&1
 fi
-pid_alive "$RUN/osd.0.pid" ceph-osd || ceph-osd -i 0 2>/dev/null
+# A new OSD is sometimes refused at boot by the monitor just made ("handle_command on fsid
+# 00000000-... != FSID", then "wrong fsid": its first command goes out before it has the
+# cluster's fsid). It exits at once; starting it again a moment later works.
+for _ in 1 2 3 4 5 6; do
+  pid_alive "$RUN/osd.0.pid" ceph-osd && break
+  ceph-osd -i 0 2>/dev/null || sleep 1
+done
 osd_up() { ceph osd dump 2>/dev/null | grep -q '^osd.0 up'; }
 wait_for 30 osd_up || die "osd.0 did not come up (logs: $STATE/log)"
 
