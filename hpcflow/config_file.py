@@ -326,9 +326,9 @@ def parse_storage(table: Any) -> dict[str, Any]:
             raise ConfigError("storage.part_size_mb must be at least 5 (S3's minimum part)")
         table["part_size"] = int(size) << 20
         del table["part_size_mb"]
-    for key in ("max_concurrency",):
-        if key in table:
-            table[key] = int(_number(table, key, "storage", integer=True))
+    if "max_concurrency" in table:
+        table["max_concurrency"] = int(_number(table, "max_concurrency", "storage",
+                                               integer=True))
     if "retry_seconds" in table:
         table["retry_seconds"] = float(_number(table, "retry_seconds", "storage"))
     return {"kind": "s3", **table}

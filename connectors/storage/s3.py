@@ -26,8 +26,18 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from hpcflow.connectors.storage.base import StorageClient, check_key
-from hpcflow.connectors.storage.s3_retry import error_code, missing_bucket, with_retries
-from hpcflow.connectors.storage.s3_transfer import PART_SIZE_META, IntegrityError, Transfer
+from hpcflow.connectors.storage.s3_retry import (
+    MISSING_CODES,
+    error_code,
+    missing_bucket,
+    with_retries,
+)
+from hpcflow.connectors.storage.s3_transfer import (
+    PART_SIZE_META,
+    IntegrityError,
+    Transfer,
+    etag_of,
+)
 from hpcflow.errors import HpcflowError, NotFoundError
 
 T = TypeVar("T")
@@ -225,11 +235,19 @@ class S3StorageClient(StorageClient):
                 answer: dict = self.client().head_object(Bucket=self.bucket, Key=full_key)
                 return answer
             except Exception as exc:
-                if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+                if error_code(exc) in MISSING_CODES:
                     return None
                 raise
 
         return self._retry(head, f"look up {full_key}")
+
+    def _stored(self, key: str, said: str) -> dict:
+        """The HEAD answer of the object ``key``; a NotFoundError "``said`` is not in ..."
+        when there is none."""
+        head = self._head(self._full(key))
+        if head is None:
+            raise NotFoundError(f"{said} is not in s3://{self.bucket}/{self.prefix}")
+        return head
 
     def _index_key(self, fingerprint: str) -> str:
         return f"{self.prefix}{INDEX_DIR}/{fingerprint}"
@@ -250,7 +268,7 @@ class S3StorageClient(StorageClient):
             if not source or not etag:
                 return bool(source)
             found = self._head(source)
-            if not found or str(found["ETag"]).strip('"') != etag or \
+            if not found or etag_of(found) != etag or \
                     int(found["ContentLength"]) != size:
                 return False  # an index entry left by an object that is gone or changed
             if source != full:
@@ -277,7 +295,7 @@ class S3StorageClient(StorageClient):
                     Bucket=self.bucket, Key=self._sums_key(etag))["Body"].read()
                 return body
             except Exception as exc:
-                if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+                if error_code(exc) in MISSING_CODES:
                     return None
                 raise
 
@@ -292,11 +310,8 @@ class S3StorageClient(StorageClient):
 
     def download(self, key: str, path: str) -> None:
         full = self._full(key)
-        head = self._head(full)
-        if head is None:
-            raise NotFoundError(f"artifact object {key!r} is not in s3://{self.bucket}/"
-                                f"{self.prefix}")
-        etag = str(head["ETag"]).strip('"')
+        head = self._stored(key, f"artifact object {key!r}")
+        etag = etag_of(head)
         part_size = int((head.get("Metadata") or {}).get(PART_SIZE_META) or self.part_size)
         crc32s = self._crc32s(etag, part_size) if "-" in etag else None
         try:
@@ -331,12 +346,8 @@ class S3StorageClient(StorageClient):
                       and k != ".hpcflow")
 
     def copy(self, src: str, dst: str) -> None:
-        source, target = self._full(src), self._full(dst)
-        head = self._head(source)
-        if head is None:
-            raise NotFoundError(f"cannot copy {src!r}: it is not in s3://{self.bucket}/"
-                                f"{self.prefix}")
-        self._copy_object(source, target, int(head["ContentLength"]))
+        head = self._stored(src, f"cannot copy {src!r}: it")
+        self._copy_object(self._full(src), self._full(dst), int(head["ContentLength"]))
 
     def _copy_object(self, source: str, target: str, size: int) -> None:
         """A server-side copy (one CopyObject up to 5 GiB; UploadPartCopy beyond)."""
@@ -364,11 +375,7 @@ class S3StorageClient(StorageClient):
     def get_md5(self, key: str) -> str:
         """The object's ETag, as dflow's clients return it: the MD5 of an object stored in
         one part, ``md5-of-part-md5s-N`` for one stored in N parts."""
-        head = self._head(self._full(key))
-        if head is None:
-            raise NotFoundError(f"artifact object {key!r} is not in s3://{self.bucket}/"
-                                f"{self.prefix}")
-        return str(head["ETag"]).strip('"')
+        return etag_of(self._stored(key, f"artifact object {key!r}"))
 
     def delete_prefix(self, prefix: str) -> int:
         keys = [self._full(k) for k in self.list(prefix, recursive=True)]

@@ -83,6 +83,11 @@ def verifiable(etag: str, parts: int) -> bool:
         (parts == 1 and bool(_PLAIN_MD5.match(etag)))
 
 
+def etag_of(answer: dict | None) -> str:
+    """The ETag of a HEAD, GET or completion answer, without its quotes ("" if none)."""
+    return str((answer or {}).get("ETag") or "").strip('"')
+
+
 def part_count(size: int, part_size: int) -> int:
     return max(1, -(-size // part_size))
 
@@ -179,21 +184,21 @@ class Transfer:
             try:
                 answer = self.client.complete_multipart_upload(
                     Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload=listing)
-                return str(answer["ETag"]).strip('"')
+                return etag_of(answer)
             except Exception as exc:
                 # A retry after an answer that was lost on the way: the upload is complete.
                 from hpcflow.connectors.storage.s3_retry import error_code
 
                 head = self._head(key) if error_code(exc) == "NoSuchUpload" else None
                 if head is None or int(head["ContentLength"]) != size or \
-                        not str(head["ETag"]).strip('"').endswith(f"-{len(sent)}"):
+                        not etag_of(head).endswith(f"-{len(sent)}"):
                     raise
-                return str(head["ETag"]).strip('"')
+                return etag_of(head)
 
         etag: str = self.retry(complete, f"complete the upload of {key}")
         if not etag:  # some servers (Ceph RGW 16) answer without it
             head = self.retry(lambda: self._head(key), f"look up {key}")
-            etag = str((head or {}).get("ETag", "")).strip('"')
+            etag = etag_of(head)
         if not etag:
             raise HpcflowError(f"the upload of {key} completed but the object has no ETag")
         return etag
@@ -217,7 +222,7 @@ class Transfer:
         checking each part against ``crc32s`` (the object's part CRC32s, if known), else the
         whole against the ETag where its form allows."""
         size = int(head["ContentLength"])
-        etag = str(head["ETag"]).strip('"')
+        etag = etag_of(head)
         part_size = int((head.get("Metadata") or {}).get(PART_SIZE_META) or self.part_size)
         parts = part_count(size, part_size)
         check = "crc32" if crc32s is not None and len(crc32s) == parts else \
@@ -293,7 +298,9 @@ class Transfer:
             result: bytes = self.retry(get, f"download {key}")
             return result
         except HpcflowError as exc:
-            if "PreconditionFailed" in str(exc) or "412" in str(exc):
+            from hpcflow.connectors.storage.s3_retry import error_code
+
+            if error_code(exc.__cause__ or exc) in ("PreconditionFailed", "412"):
                 raise HpcflowError(f"{key} changed while it was being downloaded: download "
                                    "it again") from exc
             raise

@@ -69,17 +69,15 @@ def s3_config_lines(endpoint: str, s3_env: dict[str, str], bucket: str, prefix: 
             f'secret_key="{s3_env["HPCFLOW_TEST_S3_SECRET_KEY"]}")')
 
 
-def assert_no_secret_in(home: Path, roots: list[Path], secret: str,
-                        skip: Path | None = None) -> None:
+def assert_no_secret_in(home: Path, secret: str, skip: Path | None = None) -> None:
     """The secret key is in no file of the store, the logs or the step directories (its
     own private file under ``secrets/`` aside)."""
     needle = secret.encode()
     checked = 0
-    for root in [home, *roots]:
-        for path in root.rglob("*"):
-            if path.is_file() and path != skip and not path.is_relative_to(home / "secrets"):
-                checked += 1
-                assert needle not in path.read_bytes(), f"the secret key is in {path}"
+    for path in home.rglob("*"):
+        if path.is_file() and path != skip and not path.is_relative_to(home / "secrets"):
+            checked += 1
+            assert needle not in path.read_bytes(), f"the secret key is in {path}"
     assert checked > 5
 
 
@@ -130,7 +128,7 @@ def test_workflow_on_the_local_executor_through_s3(s3_env, bucket, tmp_path: Pat
     wf_id = _submit(tmp_path, hpc_home, PIPELINE.format(
         executor_import="", executor="", storage=storage, kind="local"))
     check_pipeline(hpc_home, tmp_path, wf_id, s3_env, bucket, prefix, storage)
-    assert_no_secret_in(hpc_home, [], s3_env["HPCFLOW_TEST_S3_SECRET_KEY"])
+    assert_no_secret_in(hpc_home, s3_env["HPCFLOW_TEST_S3_SECRET_KEY"])
     # gc prunes the workflow's objects from the bucket (the uploaded input stays)
     time.sleep(1.1)
     pruned = run_cli(["gc", "--older-than", "1s", "--json"], hpc_home, tmp_path)
@@ -173,7 +171,7 @@ def test_workflow_on_slurm_jobs_through_s3(s3_env, slurm_env, bucket, tmp_path: 
         # no way to the keys but the job's environment (no reference to the secrets file)
         assert spec["kind"] == "s3" and spec["secret_ref"] is None, spec
     # (the config file, which holds the key by the user's choice, aside)
-    assert_no_secret_in(hpc_home, [], s3_env["HPCFLOW_TEST_S3_SECRET_KEY"], skip=config)
+    assert_no_secret_in(hpc_home, s3_env["HPCFLOW_TEST_S3_SECRET_KEY"], skip=config)
 
 
 CHAIN = '''
@@ -267,7 +265,7 @@ def test_over_ssh_the_daemon_relays_or_the_job_says_what_it_lacks(
     assert failed["phase"] == "Failed"
     reason = _steps(hpc_home, tmp_path, direct)["grow"]["reason"]
     assert "S3 storage needs boto3" in reason and 'storage_access = "relay"' in reason, reason
-    assert_no_secret_in(hpc_home, [], s3_env["HPCFLOW_TEST_S3_SECRET_KEY"], skip=config)
+    assert_no_secret_in(hpc_home, s3_env["HPCFLOW_TEST_S3_SECRET_KEY"], skip=config)
 
 
 HOSTILE = '''

@@ -231,3 +231,20 @@ def test_an_object_store_down_while_relaying_is_an_unreachable_machine(
         "x": {"parts": [{"key": "wf/a.tgz", "archive": "tar"}], "items": "a"}}}}
     with pytest.raises(TransportError, match=r"S3 could not look up wf/a\.tgz"):
         relay.put_inputs(LocalTransport(), str(tmp_path / "relay"), job)
+
+
+class _ReplacedS3:
+    """A client whose object was replaced after its HEAD: every If-Match GET is refused."""
+
+    def get_object(self, **kwargs):
+        raise _client_error("PreconditionFailed", 412)
+
+
+def test_an_object_replaced_during_a_download_is_named(tmp_path: Path) -> None:
+    from hpcflow.connectors.storage.s3_transfer import Transfer
+
+    transfer = Transfer(_ReplacedS3(), "b", 5 << 20, 2,
+                        lambda call, what: with_retries(call, what, 5, "b", None))
+    head = {"ContentLength": 10, "ETag": '"abc-7"', "Metadata": {}}
+    with pytest.raises(HpcflowError, match="k changed while it was being downloaded"):
+        transfer.download("k", str(tmp_path / "out.bin"), head)
