@@ -49,12 +49,14 @@ def render(template: dict, params: dict[str, Any], workdir: Path) -> str:
         text = values.render_text(values.from_jsonable(params[name]))
         return shlex.quote(text) if quote else text
 
-    script = SCRIPT_PARAMETER.sub(text_of, template["script"])
-    # One pass over the script, so that a rewritten path is never rewritten again.
+    # The template's paths are rewritten before the values go in (dflow's order), so a
+    # value that holds "/tmp" reaches the script as given. One pass over the script, so
+    # that a rewritten path is never rewritten again.
     alternatives = [re.escape(p) + r"(?![\w.-])" for p in declared_paths(template)]
     alternatives.append(r"/tmp(?=/|(?![\w.-]))")
     pattern = re.compile(r"(?<![\w/.-])(" + "|".join(alternatives) + ")")
-    return pattern.sub(lambda m: str(host_path(m.group(1), workdir)), script)
+    script = pattern.sub(lambda m: str(host_path(m.group(1), workdir)), template["script"])
+    return SCRIPT_PARAMETER.sub(text_of, script)
 
 
 def place_inputs(template: dict, staged: dict[str, Any], workdir: Path) -> None:

@@ -126,6 +126,18 @@ def test_script_templates_say_the_image_once_and_fail_with_the_status(hpc_home,
     assert log["log"].count("image 'alpine:3.19' is recorded") == 1, log["log"]
 
 
+def test_a_script_parameter_whose_value_holds_tmp_is_passed_unchanged(hpc_home) -> None:
+    """dflow rewrites the template's ``/tmp`` paths first, then puts the values in."""
+    keep = ShellOPTemplate(name="keep", script="echo {{inputs.parameters.where}} > /tmp/out.txt")
+    keep.inputs.parameters = {"where": InputParameter()}
+    keep.outputs.parameters = {"out": OutputParameter(value_from_path="/tmp/out.txt")}
+    wf = Workflow("tmp-value")
+    wf.add(Step("keep", keep, parameters={"where": "/tmp/data/in.txt"}))
+    wf.submit()
+    assert wf.wait(timeout=60) == "Succeeded"
+    assert wf.query_step(name="keep")[0].outputs.parameters["out"].value == "/tmp/data/in.txt"
+
+
 def test_a_script_reference_that_is_not_an_input_is_refused_at_submission(hpc_home) -> None:
     typo = ShellOPTemplate(name="typo", script="echo {{inputs.parameters.nmae}}")
     typo.inputs.parameters = {"name": InputParameter()}
