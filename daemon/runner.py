@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from hpcflow import values
-from hpcflow.artifact_files import pack, present, unpack
+from hpcflow.artifact_files import OutsideLinkError, pack, present, unpack
 from hpcflow.connectors.executors.base import CLAIM_FILE, EXIT_ALREADY_CLAIMED, RESULT_FILE
 from hpcflow.connectors.storage.base import storage_from_spec
 from hpcflow.connectors.storage.s3 import credentials_from_env
@@ -177,8 +177,11 @@ def store_outputs(job: dict, step_dir: Path, workdir: Path, op_out: dict[str, An
         # declared output path is stored under its own name.
         script_output = template["kind"] != "python" and isinstance(value, Path)
         base = value.parent if script_output else workdir
-        arts[name] = pack(value, base, storage, f"{job['artifact_prefix']}/{name}", archive,
-                          prefix=job.get("output_dir") or "")
+        try:
+            arts[name] = pack(value, base, storage, f"{job['artifact_prefix']}/{name}",
+                              archive, prefix=job.get("output_dir") or "")
+        except OutsideLinkError as exc:
+            raise StepFailure(f"output artifact {name!r}: {exc}") from exc
     if write_files:
         write_parameter_files(step_dir / "outputs" / "parameters", params)
     return {"parameters": params, "artifacts": arts}

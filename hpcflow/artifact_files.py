@@ -28,6 +28,10 @@ class UnsafeArchiveError(HpcflowError):
     """An archive holds a member that would land outside the extraction directory."""
 
 
+class OutsideLinkError(HpcflowError):
+    """A path to be packed is, or holds, a symlink that points outside the artifact."""
+
+
 def relative_name(path: Path, base: Path) -> str:
     """dflow's rule: relative to ``base`` when inside it, else the absolute path without '/'."""
     absolute = Path(os.path.abspath(path))
@@ -78,6 +82,7 @@ def pack(structure: Any, base: Path, storage: Any, key: str, archive: str | None
         return rel
 
     items = _map_items(structure, name_of)
+    check_links(sources)
     parts: list[dict[str, Any]]
     if archive == "tar":
         with tempfile.TemporaryDirectory(prefix="hpcflow-pack-") as tmp:
@@ -102,6 +107,42 @@ def pack(structure: Any, base: Path, storage: Any, key: str, archive: str | None
     return {"parts": parts, "items": items}
 
 
+def check_links(sources: dict[str, Path]) -> None:
+    """Refuse a symlink among ``sources`` (artifact name -> path) that leads out of them.
+
+    Both archive modes refuse the same links, before anything is uploaded: a tar archive
+    would carry the link and its consumer would refuse to extract it, and ``archive=None``
+    would upload whatever the link points at. A link is kept only when it is relative and
+    leads, both as written and once resolved on this host, into one of the sources.
+    """
+    roots = [os.path.abspath(p) for p in sources.values()]
+    real_roots = [os.path.join(os.path.realpath(os.path.dirname(r)), os.path.basename(r))
+                  for r in roots]
+    for rel, src in sources.items():
+        for link in _links_in(src):
+            text = os.readlink(link)
+            written = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(link)),
+                                                    text))
+            if os.path.isabs(text) or not any(_inside(written, r) for r in roots) or \
+                    not any(_inside(os.path.realpath(link), r) for r in real_roots):
+                name = rel if link == src else f"{rel}/{link.relative_to(src).as_posix()}"
+                raise OutsideLinkError(
+                    f"artifact path {name!r} is a symlink to {text!r}, outside the artifact: "
+                    "copy what it points at into the artifact, or make the link relative "
+                    "to a file inside it")
+
+
+def _links_in(src: Path) -> list[Path]:
+    """``src`` if it is a symlink, else every symlink under it (not following any)."""
+    if src.is_symlink():
+        return [src]
+    links: list[Path] = []
+    if src.is_dir():
+        for folder, dirs, files in os.walk(src):
+            links += [Path(folder, n) for n in dirs + files if Path(folder, n).is_symlink()]
+    return links
+
+
 def _check_member(member: tarfile.TarInfo, target: Path) -> None:
     name = PurePosixPath(member.name)
     if name.is_absolute() or ".." in name.parts:
@@ -120,7 +161,7 @@ def _check_member(member: tarfile.TarInfo, target: Path) -> None:
         raise UnsafeArchiveError(f"refusing to extract device file {member.name!r}")
 
 
-def _inside(path: Path, root: Path) -> bool:
+def _inside(path: str | Path, root: str | Path) -> bool:
     resolved = os.path.normpath(os.path.abspath(path))
     base = os.path.normpath(os.path.abspath(root))
     return resolved == base or resolved.startswith(base + os.sep)

@@ -1,6 +1,9 @@
-"""Optional input artifacts, modified reused artifacts, dict items in loops."""
+"""Optional input artifacts, modified reused artifacts, dict items in loops, symlinks that
+lead out of an output artifact."""
 
 from pathlib import Path
+
+import pytest
 
 from hpcflow import Step, Workflow, upload_artifact
 from hpcflow.python import OP, Artifact, PythonOPTemplate
@@ -65,3 +68,36 @@ def test_item_fields_in_parameters_and_keys(hpc_home):
     assert wf.wait(timeout=60) == "Succeeded"
     assert [s.inputs.parameters["tag"].value for s in wf.query_step(key=["item-1", "item-2"])] \
         == ["first", "second"]
+
+
+@OP.function
+def link_out(secret: str) -> {"tar": Artifact(Path), "plain": Artifact(Path, archive=None)}:
+    for name in ("tar", "plain"):
+        Path(name).mkdir()
+        Path(name, "result.txt").write_text("mine")
+        Path(name, "peek").symlink_to(secret)
+    return {"tar": Path("tar"), "plain": Path("plain")}
+
+
+@pytest.mark.parametrize("first", ["tar", "plain"])
+def test_an_output_artifact_holding_a_symlink_out_of_it_fails_its_step(hpc_home, tmp_path,
+                                                                       first):
+    """Both archive modes refuse the link when the producer packs it: archive=None used to
+    upload the linked file, the tar mode left the consumer to refuse it."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not for the artifact")
+    template = PythonOPTemplate(link_out)
+    # one output declared: each archive mode on its own
+    template.outputs.artifacts = {first: template.outputs.artifacts[first]}
+    wf = Workflow("link-out")
+    wf.add(Step("peek", template, parameters={"secret": str(secret)}))
+    wf.submit()
+    assert wf.wait(timeout=60) == "Failed"
+    step = wf.query_step(name="peek")[0]
+    assert step.phase == "Failed"
+    assert (f"output artifact {first!r}: artifact path '{first}/peek' is a symlink to "
+            f"'{secret}', outside the artifact") in step.reason, step.reason
+    storage = hpc_home / "artifacts"
+    if storage.exists():
+        assert not [p for p in storage.rglob("*") if p.is_file()
+                    and p.read_bytes() == b"not for the artifact"]

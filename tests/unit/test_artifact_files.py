@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from hpcflow.artifact_files import (
+    OutsideLinkError,
     UnsafeArchiveError,
     pack,
     present,
@@ -60,6 +61,46 @@ def test_pack_unpack_keeps_shape_and_paths(tmp_path, archive):
     assert present(ref["items"], "dict", out)["dir"] == out / "d"
     assert present(ref["items"], "list", out) == [out / "a.txt", out / "d"]
     assert present(ref["items"], "path", out) == out
+
+
+@pytest.mark.parametrize("archive", ["tar", None])
+@pytest.mark.parametrize("item,link,target", [
+    ("d", "d/ln", "SECRET"),                 # absolute, out of the tree
+    ("d", "d/ln", "../secret.txt"),          # relative, climbs out of the artifact
+    ("d", "d/ln", "DIR"),                    # absolute, even to a folder
+    ("d/ln", "d/ln", "SECRET"),              # the named path itself is the link
+])
+def test_a_symlink_out_of_the_artifact_is_refused_in_both_archive_modes(tmp_path, archive,
+                                                                        item, link, target):
+    """archive=None used to upload what the link points at; tar kept the link for the
+    consumer to refuse. Both refuse it now, before anything is uploaded, naming it."""
+    (tmp_path / "secret.txt").write_text("not yours")
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    (src / "d" / "kept.txt").write_text("K")
+    (src / "secret.txt").write_text("beside the artifact, not in it")
+    text = {"SECRET": str(tmp_path / "secret.txt"), "DIR": str(tmp_path)}.get(target, target)
+    (src / link).symlink_to(text)
+    storage = LocalStorageClient(tmp_path / "store")
+    with pytest.raises(OutsideLinkError, match=rf"'{link}' is a symlink to '{text}', "
+                                               "outside the artifact"):
+        pack(item, src, storage, "k/x", archive)
+    assert not [p for p in (tmp_path / "store").rglob("*") if p.is_file()]  # nothing sent
+
+
+@pytest.mark.parametrize("archive", ["tar", None])
+def test_a_relative_symlink_inside_the_artifact_is_kept(tmp_path, archive):
+    src = tmp_path / "src"
+    (src / "d" / "sub").mkdir(parents=True)
+    (src / "d" / "a.txt").write_text("A")
+    (src / "d" / "sub" / "ln").symlink_to("../a.txt")
+    (src / "top.txt").symlink_to("d/a.txt")  # a named link to another named path
+    storage = LocalStorageClient(tmp_path / "store")
+    ref = pack(["d", "top.txt"], src, storage, "k/x", archive)
+    out = tmp_path / "out"
+    unpack(ref, out, storage)
+    assert (out / "d" / "sub" / "ln").read_text() == "A"
+    assert (out / "top.txt").read_text() == "A"
 
 
 def test_local_storage_client_protocol(tmp_path):
