@@ -141,35 +141,6 @@ def parse_age(text: str) -> float:
     return float(match.group(1)) * units[match.group(2)]
 
 
-def prune_workflow(home: Path, row: Any) -> tuple[int, int]:
-    """Remove a finished workflow's step directories and its artifacts (``hpcflow gc``),
-    keeping its records; (files removed, artifact objects removed).
-
-    Marked pruned first, so that a crash half-way leaves a workflow that says so."""
-    import shutil
-
-    from hpcflow.connectors.storage.base import storage_from_spec
-
-    wf_id = row["id"]
-    check_id = re.fullmatch(r"[a-z0-9][a-z0-9.-]*", wf_id)
-    if not check_id:
-        raise HpcflowError(f"workflow id {wf_id!r} is not one hpcflow made: not pruned")
-    store = store_for(home)
-    store.mark_pruned(wf_id)
-    files = 0
-    runs = home / "runs" / wf_id
-    if runs.is_dir():
-        files = sum(1 for p in runs.rglob("*") if p.is_file())
-        shutil.rmtree(runs)
-    storage = storage_from_spec(json.loads(store.existing_workflow(wf_id)["storage"]))
-    try:
-        objects = storage.delete_prefix(f"wf/{wf_id}")
-    except NotImplementedError:
-        raise HpcflowError(f"the storage client of {wf_id} cannot delete: its artifacts under "
-                           f"wf/{wf_id}/ were kept") from None
-    return files, objects
-
-
 def name_matches(step_name: str, wanted: str | list[str]) -> bool:
     """dflow's rule: the exact name or a loop item ``name(i:item)``; also a full-name regex.
 

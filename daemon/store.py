@@ -289,6 +289,16 @@ class Store:
             self.add_event(conn, wf_id, "workflow", detail="step directories and artifacts "
                                                            "pruned by hpcflow gc")
 
+    def kept_texts_naming(self, needle: str) -> list[str]:
+        """The JSON (workflow spec, step inputs, outputs, spec) of unpruned workflows that
+        holds ``needle``: what ``hpcflow gc`` must keep of a workflow's artifacts."""
+        kept = "JOIN workflows w ON w.id = s.workflow_id WHERE w.pruned_at IS NULL"
+        return [r[0] for r in self.conn.execute(
+            "SELECT spec FROM workflows WHERE pruned_at IS NULL AND instr(spec, ?1) "
+            f"UNION ALL SELECT s.inputs FROM steps s {kept} AND instr(s.inputs, ?1) "
+            f"UNION ALL SELECT s.outputs FROM steps s {kept} AND instr(s.outputs, ?1) "
+            f"UNION ALL SELECT s.spec FROM steps s {kept} AND instr(s.spec, ?1)", (needle,))]
+
     def workflow(self, wf_id: str) -> sqlite3.Row | None:
         return self.conn.execute("SELECT * FROM workflows WHERE id=?", (wf_id,)).fetchone()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from hpcflow.errors import HpcflowError
@@ -46,6 +47,10 @@ class StorageClient(abc.ABC):
     def delete_prefix(self, prefix: str) -> int:
         """Delete every object under ``prefix`` (``hpcflow gc``); how many there were."""
         raise NotImplementedError
+
+    def delete_keys(self, keys: Sequence[str]) -> int:
+        """Delete these objects (``hpcflow gc`` sparing objects still referenced); how many."""
+        return sum(self.delete_prefix(key) for key in keys)
 
     def to_spec(self) -> dict[str, Any]:
         """How a step process rebuilds this client (never holds secrets)."""

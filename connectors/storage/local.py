@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,25 @@ class LocalStorageClient(StorageClient):
             return 0
         count = sum(1 for entry in base.rglob("*") if entry.is_file())
         shutil.rmtree(base)
+        return count
+
+    def delete_keys(self, keys: Sequence[str]) -> int:
+        """Delete these files, and the directories they leave empty."""
+        count = 0
+        for key in keys:
+            path = self._path(key)
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            count += 1
+            for parent in path.parents:
+                if parent == self.root or self.root not in parent.parents:
+                    break
+                try:
+                    parent.rmdir()
+                except OSError:  # not empty
+                    break
         return count
 
     def to_spec(self) -> dict[str, Any]:

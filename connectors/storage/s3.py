@@ -22,7 +22,7 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from hpcflow.connectors.storage.base import StorageClient, check_key
@@ -378,13 +378,16 @@ class S3StorageClient(StorageClient):
         return etag_of(self._stored(key, f"artifact object {key!r}"))
 
     def delete_prefix(self, prefix: str) -> int:
-        keys = [self._full(k) for k in self.list(prefix, recursive=True)]
+        return self.delete_keys(self.list(prefix, recursive=True))
+
+    def delete_keys(self, keys: Sequence[str]) -> int:
+        full = [self._full(k) for k in keys]
         client = self.client()
-        for start in range(0, len(keys), 1000):
-            batch = {"Objects": [{"Key": k} for k in keys[start:start + 1000]], "Quiet": True}
+        for start in range(0, len(full), 1000):
+            batch = {"Objects": [{"Key": k} for k in full[start:start + 1000]], "Quiet": True}
             self._retry(functools.partial(client.delete_objects, Bucket=self.bucket,
-                                          Delete=batch), f"delete {prefix}")
-        return len(keys)
+                                          Delete=batch), f"delete {keys[start]}")
+        return len(full)
 
     def check_bucket(self) -> None:
         """Raise a one-line error unless the bucket exists and these credentials reach it."""

@@ -63,18 +63,19 @@ def resume(workflow: str) -> None:
 def gc(older_than: str, dry_run: bool, as_json: bool) -> None:
     """Remove the step directories and artifacts of finished workflows, keeping their
     records (status, steps, parameters stay readable; artifacts can no longer be
-    downloaded and the workflow can no longer be retried)."""
+    downloaded and the workflow can no longer be retried). Artifacts that a kept workflow
+    reuses stay until it is pruned too."""
     from hpcflow.daemon import client
+    from hpcflow.daemon.prune import prune_workflows
 
     home = _home()
     cutoff = time.time() - client.parse_age(older_than)
     rows = [r for r in client.store_for(home).workflows(finished_before=cutoff)
             if not r["pruned_at"]]
-    pruned = []
-    for row in rows:
-        files, objects = (0, 0) if dry_run else client.prune_workflow(home, row)
-        pruned.append({"id": row["id"], "phase": row["phase"], "finished_at": row["finished_at"],
-                       "files": files, "artifacts": objects})
+    removed = [(0, 0)] * len(rows) if dry_run else prune_workflows(home, rows)
+    pruned = [{"id": row["id"], "phase": row["phase"], "finished_at": row["finished_at"],
+               "files": files, "artifacts": objects}
+              for row, (files, objects) in zip(rows, removed, strict=True)]
     if as_json:
         click.echo(json.dumps({"dry_run": dry_run, "workflows": pruned}, indent=2))
         return

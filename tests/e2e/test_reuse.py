@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from hpcflow import Step, Workflow, argo_range
+from hpcflow import Step, Workflow, argo_range, download_artifact
 from hpcflow.errors import HpcflowError
-from hpcflow.python import OP, PythonOPTemplate
+from hpcflow.python import OP, Artifact, PythonOPTemplate
 from tests.conftest import run_cli
 
 
@@ -87,3 +87,80 @@ def test_bad_key_at_run_time_is_an_error_step(hpc_home, tmp_path):
     assert wf.wait(timeout=60) == "Failed"
     step = wf.query_step(name="m", type="Pod")[0]
     assert step.phase == "Error" and "'Step_1'" in step.reason and "RFC 1123" in step.reason
+
+
+@OP.function
+def made(text: str) -> {"file": Artifact(Path)}:
+    Path("made.txt").write_text(text)
+    return {"file": Path("made.txt")}
+
+
+@OP.function
+def gated(gate: str) -> {"n": int}:
+    while not Path(gate).exists():
+        time.sleep(0.05)
+    return {"n": 1}
+
+
+@OP.function
+def copied(file: Artifact(Path), n: int) -> {"text": str, "copy": Artifact(Path)}:
+    Path("copy.txt").write_text(Path(file).read_text())
+    return {"text": Path(file).read_text(), "copy": Path("copy.txt")}
+
+
+def _gated_workflow(gate: Path) -> Workflow:
+    """make (keyed: reused) -> gate (no key: runs again, waits for ``gate``) -> read make's
+    artifact."""
+    wf = Workflow("reuse-gc")
+    make = Step("make", PythonOPTemplate(made), parameters={"text": "made once"}, key="make")
+    wait = Step("gate", PythonOPTemplate(gated), parameters={"gate": str(gate)})
+    wf.add(make)
+    wf.add(wait)
+    wf.add(Step("read", PythonOPTemplate(copied),
+                artifacts={"file": make.outputs.artifacts["file"]},
+                parameters={"n": wait.outputs.parameters["n"]}))
+    return wf
+
+
+def _objects(home: Path, wf_id: str) -> list[str]:
+    root = home / "artifacts"
+    return sorted(p.relative_to(root).as_posix() for p in (root / "wf" / wf_id).rglob("*")
+                  if p.is_file())
+
+
+def test_gc_keeps_the_objects_a_kept_workflow_reuses(hpc_home, tmp_path):
+    gate = tmp_path / "gate"
+    gate.touch()
+    first = _gated_workflow(gate)
+    first.submit()
+    assert first.wait(timeout=60) == "Succeeded"
+    made_key = first.query_step(key="make")[0].outputs.artifacts["file"].key
+    assert made_key.startswith(f"wf/{first.id}/") and len(_objects(hpc_home, first.id)) == 2
+    gate.unlink()
+    result = run_cli(["resubmit", first.id, "--reuse-succeeded"], hpc_home, tmp_path)
+    assert result.returncode == 0, result.stderr
+    second = Workflow(id=result.stdout.strip())
+    # the second run is live (its gate waits): gc prunes the first, not what the second reuses
+    pruned = run_cli(["gc", "--older-than", "0s", "--json"], hpc_home, tmp_path)
+    assert pruned.returncode == 0, pruned.stderr
+    assert [w["id"] for w in json.loads(pruned.stdout)["workflows"]] == [first.id]
+    assert _objects(hpc_home, first.id) == [made_key]  # the first's own read output is gone
+    assert not (hpc_home / "runs" / first.id).exists()
+    gate.touch()
+    assert second.wait(timeout=60) == "Succeeded"
+    assert second.query_step(name="read")[0].outputs.parameters["text"].value == "made once"
+    reused = second.query_step(key="make")[0]
+    assert reused.reason.startswith(f"reused from {first.id}/")
+    got = download_artifact(reused.outputs.artifacts["file"], path=tmp_path / "got")
+    assert [p.read_text() for p in got] == ["made once"]
+    # a later resubmit of the kept workflow still reuses the artifact
+    again = run_cli(["resubmit", second.id, "--reuse-succeeded"], hpc_home, tmp_path)
+    assert again.returncode == 0, again.stderr
+    third = Workflow(id=again.stdout.strip())
+    assert third.wait(timeout=60) == "Succeeded"
+    assert third.query_step(name="read")[0].outputs.parameters["text"].value == "made once"
+    # once no kept workflow refers to it, the next gc removes it
+    pruned = json.loads(run_cli(["gc", "--older-than", "0s", "--json"], hpc_home,
+                                tmp_path).stdout)
+    assert sorted(w["id"] for w in pruned["workflows"]) == sorted([second.id, third.id])
+    assert [_objects(hpc_home, w.id) for w in (first, second, third)] == [[], [], []]

@@ -312,3 +312,61 @@ def test_hostile_archives_in_the_bucket_are_refused(s3_env, bucket, tmp_path: Pa
         assert f"refusing to extract {member!r}" in reason, reason
         assert "absolute paths and '..' are not allowed" in reason
     assert not Path(f"/tmp/{escape}").exists()
+
+
+REUSED = '''
+import os, time
+from pathlib import Path
+from hpcflow import Step, Workflow, s3_config
+from hpcflow.python import OP, Artifact, PythonOPTemplate
+{storage}
+
+@OP.function
+def make(text: str, gate: str) -> {{"out": Artifact(Path, archive=None)}}:
+    while not os.path.exists(gate):
+        time.sleep(0.05)
+    Path("made/sub").mkdir(parents=True)
+    Path("made/sub/a.txt").write_text(text)
+    return {{"out": Path("made")}}
+
+wf = Workflow("s3-reuse")
+wf.add(Step("kept", PythonOPTemplate(make), parameters={{"text": "kept", "gate": "/"}},
+            key="kept"))
+wf.add(Step("redo", PythonOPTemplate(make), parameters={{"text": "redo", "gate": "{gate}"}}))
+wf.submit()
+'''
+
+
+def test_gc_keeps_the_bucket_objects_a_kept_workflow_reuses(s3_env, bucket, tmp_path: Path,
+                                                          hpc_home: Path) -> None:
+    prefix = f"reuse-{uuid.uuid4().hex[:6]}"
+    storage = s3_config_lines(s3_env["HPCFLOW_TEST_S3_ENDPOINT"], s3_env, bucket, prefix)
+    gate = tmp_path / "gate"
+    gate.touch()
+    first = _submit(tmp_path, hpc_home, REUSED.format(storage=storage, gate=gate))
+    assert _wait(hpc_home, tmp_path, first)["phase"] == "Succeeded"
+    ours = f"{prefix}/wf/{first}/"
+    made = [k for k in bucket_keys(s3_env, bucket) if k.startswith(ours)]
+    assert len(made) == 2 and all(k.endswith("/made/sub/a.txt") for k in made), made
+    gate.unlink()
+    again = run_cli(["resubmit", first, "--reuse-succeeded"], hpc_home, tmp_path)
+    assert again.returncode == 0, again.stderr
+    second = again.stdout.strip()
+    # the second run is live (redo waits for the gate): gc prunes only the first, and keeps
+    # the object the second reuses (the unarchived artifact's files, under its key)
+    pruned = run_cli(["gc", "--older-than", "0s", "--json"], hpc_home, tmp_path)
+    assert pruned.returncode == 0, pruned.stderr
+    assert [w["id"] for w in json.loads(pruned.stdout)["workflows"]] == [first]
+    reused = _steps(hpc_home, tmp_path, second)["kept"]["outputs"]["artifacts"]["out"]
+    reused_key = reused["parts"][0]["key"]
+    assert reused_key.startswith(f"wf/{first}/")
+    left = [k for k in bucket_keys(s3_env, bucket) if k.startswith(ours)]
+    assert left == [f"{prefix}/{reused_key}/made/sub/a.txt"], left
+    gate.touch()
+    assert _wait(hpc_home, tmp_path, second)["phase"] == "Succeeded"
+    got = download_output(tmp_path, hpc_home, second, "kept", "out", storage)
+    assert [p.read_text() for p in got.rglob("a.txt")] == ["kept"]
+    # pruning the second releases it
+    pruned = run_cli(["gc", "--older-than", "0s", "--json"], hpc_home, tmp_path)
+    assert [w["id"] for w in json.loads(pruned.stdout)["workflows"]] == [second]
+    assert not [k for k in bucket_keys(s3_env, bucket) if f"{prefix}/wf/" in k]
