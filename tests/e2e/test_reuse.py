@@ -1,6 +1,7 @@
 """Reuse from the SDK and ``hpcflow resubmit`` from the terminal."""
 
 import json
+import time
 from pathlib import Path
 
 import pytest
