@@ -29,6 +29,7 @@ from hpcflow.io import (
     StepArtifactRef,
     StepParameterRef,
 )
+from hpcflow.names import check_key
 from hpcflow.python.op import OP
 from hpcflow.python.template import PythonOPTemplate, upload_packages
 from hpcflow.python.typecheck import describe, matches, type_name
@@ -38,6 +39,8 @@ from hpcflow.templates import SCRIPT_PARAMETER, OPTemplate, ScriptOPTemplate
 
 SPEC_VERSION = 1
 _REF_IN_TEXT = re.compile(r"\{\{\s*(steps|tasks)\.([A-Za-z0-9-]+)\.")
+_IO_REF_IN_TEXT = re.compile(r"\{\{\s*(?:steps|tasks)\.([A-Za-z0-9-]+)\.(inputs|outputs)\."
+                             r"(parameters|artifacts)\.([A-Za-z0-9_-]+)\s*\}\}")
 
 
 def _is_installed_module(module_name: str) -> bool:
@@ -187,6 +190,15 @@ class SpecBuilder:
                 f"{container.kind} {container.name!r} has more than one step named {dupes[0]!r}: "
                 "step names must be unique within their Steps/DAG"
             )
+        steps = {s.name: s for s in container.all_steps()}
+        for kind, outputs in (("parameter", container.outputs.parameters),
+                              ("artifact", container.outputs.artifacts)):
+            for name, out in outputs.items():
+                _check_io_references(
+                    f"output {kind} {name!r} of {container.name!r}", steps,
+                    [getattr(out, attr, None) for attr in ("value_from_parameter", "_from",
+                                                           "value_from_expression",
+                                                           "from_expression")])
         for name, out in container.outputs.parameters.items():
             src = getattr(out, "value_from_parameter", None)
             if src is None and getattr(out, "value_from_expression", None) is None and not (
@@ -284,6 +296,12 @@ class SpecBuilder:
             except ConditionError as exc:
                 raise WorkflowDefinitionError(
                     f"{where}: cannot parse the when= condition {exc}") from exc
+        if step.key is not None and "{{" not in str(step.key):
+            # a key with references is checked once they are resolved, at run time
+            try:
+                check_key(str(step.key))
+            except WorkflowDefinitionError as exc:
+                raise WorkflowDefinitionError(f"{where}: {exc}") from exc
         executor = step.executor or getattr(templ, "executor", None) or self.default_executor
         return {
             "name": step.name,
@@ -339,6 +357,9 @@ class SpecBuilder:
                     f"{container.kind} {container.name!r}"
                 )
             found.add(str(dep_name))
+        _check_io_references(f"step {step.name!r}", siblings,
+                             [*step.parameters.values(), *step.artifacts.values(), step.when,
+                              step.key, step.with_param, step.with_sequence])
         found.discard(step.name)
         if isinstance(container, Steps):
             self._check_order(step, container, found)
@@ -379,6 +400,40 @@ def _referenced_steps(value: Any) -> set[str]:
     if isinstance(value, LoopSource):
         return {n for v in value.args.values() for n in _referenced_steps(v)}
     return {m.group(2) for m in _REF_IN_TEXT.finditer(str(value))}
+
+
+def _io_references(value: Any) -> set[tuple[str, str, str, str]]:
+    """``(step, "inputs"|"outputs", "parameters"|"artifacts", name)`` of each step I/O that
+    ``value`` refers to, as a reference object or as ``{{steps.NAME...}}`` text."""
+    if value is None:
+        return set()
+    if isinstance(value, (StepParameterRef, StepArtifactRef)):
+        return {(value.step.name, value.io, value.kind, value.name)}
+    if isinstance(value, (list, tuple)):
+        return {r for v in value for r in _io_references(v)}
+    if isinstance(value, LoopSource):
+        return {r for v in value.args.values() for r in _io_references(v)}
+    return {(m.group(1), m.group(2), m.group(3), m.group(4))
+            for m in _IO_REF_IN_TEXT.finditer(str(value))}
+
+
+def _check_io_references(where: str, steps: dict[str, Step], used: list[Any]) -> None:
+    """Refuse a reference to an input or output that the step's template does not declare
+    (``step.outputs.parameters["nope"]`` builds one without complaint)."""
+    for step_name, io, kind, name in sorted(_io_references(used)):
+        step = steps.get(step_name)
+        if step is None:
+            continue  # a step outside the container: refused where dependencies are found
+        group = getattr(step.template, io)
+        if name in getattr(group, kind):
+            continue
+        other = "artifacts" if kind == "parameters" else "parameters"
+        hint = (f"; {name!r} is an {io[:-1]} {other[:-1]}: use {io}.{other}[{name!r}]"
+                if name in getattr(group, other) else "")
+        raise WorkflowDefinitionError(
+            f"{where} uses {{{{{step.prefix}.{step_name}.{io}.{kind}.{name}}}}}, but step "
+            f"{step_name!r} (template {step.template.name!r}) has no {io[:-1]} {kind[:-1]} "
+            f"{name!r} (it has: {', '.join(getattr(group, kind)) or 'none'}){hint}")
 
 
 def _expression_spec(value: Any) -> dict:

@@ -12,6 +12,7 @@ HEADER = """
 from pathlib import Path
 from typing import List
 from hpcflow import Step, Workflow, DAG, Task
+from hpcflow.io import OutputParameter
 from hpcflow.python import OP, OPIO, OPIOSign, PythonOPTemplate
 
 @OP.function
@@ -38,6 +39,30 @@ CASES = {
     "unknown-parameter": (
         'wf = Workflow("w"); wf.add(Step("s", PythonOPTemplate(ok), parameters={"x": 1, "z": 2}));'
         ' wf.submit()', ["step 's' gives parameter 'z'"]),
+    "undeclared-output": (
+        'a = Step("a", PythonOPTemplate(ok), parameters={"x": 1}); '
+        'b = Step("b", PythonOPTemplate(ok), parameters={"x": a.outputs.parameters["nope"]}); '
+        'wf = Workflow("w"); wf.add(a); wf.add(b); wf.submit()',
+        ["step 'b' uses {{steps.a.outputs.parameters.nope}}", "step 'a'",
+         "has no output parameter 'nope'", "(it has: y)"]),
+    "undeclared-output-in-text": (
+        'a = Step("a", PythonOPTemplate(ok), parameters={"x": 1}); '
+        'b = Step("b", PythonOPTemplate(ok), parameters={"x": 1}, '
+        'when="%s > 0" % a.outputs.parameters["z"]); '
+        'wf = Workflow("w"); wf.add(a); wf.add(b); wf.submit()',
+        ["step 'b' uses {{steps.a.outputs.parameters.z}}", "no output parameter 'z'"]),
+    "undeclared-dag-output": (
+        'a = Task("a", PythonOPTemplate(ok), parameters={"x": 1}); '
+        'd = DAG("d", tasks=[a]); '
+        'd.outputs.parameters["y"] = OutputParameter(value_from_parameter='
+        'a.outputs.parameters["why"]); '
+        'wf = Workflow("w", dag=d); wf.submit()',
+        ["output parameter 'y' of 'd' uses {{tasks.a.outputs.parameters.why}}",
+         "no output parameter 'why'", "(it has: y)"]),
+    "bad-literal-key": (
+        'wf = Workflow("w"); wf.add(Step("s", PythonOPTemplate(ok), parameters={"x": 1}, '
+        'key="Prep_Train")); wf.submit()',
+        ["step 's'", "key name 'Prep_Train' breaks the naming rule"]),
     "dag-cycle": (
         'a = Task("a", PythonOPTemplate(ok), parameters={"x": 1}); '
         'b = Task("b", PythonOPTemplate(ok), parameters={"x": a.outputs.parameters["y"]}); '

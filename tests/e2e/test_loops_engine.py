@@ -12,6 +12,11 @@ def double(x: int) -> {"y": int}:
 
 
 @OP.function
+def broken(x: int) -> {"y": int}:
+    raise ValueError(f"no y for {x}")
+
+
+@OP.function
 def total(xs: List[int]) -> {"s": int}:
     return {"s": sum(xs)}
 
@@ -77,9 +82,11 @@ def test_unresolvable_references(hpc_home):
 
     from hpcflow.errors import WorkflowDefinitionError
 
-    first = Step("first", PythonOPTemplate(double), parameters={"x": 1})
+    # a declared output that a failed step (continued past) never produced: known at run time
+    first = Step("first", PythonOPTemplate(broken), parameters={"x": 1},
+                 continue_on_failed=True)
     second = Step("second", PythonOPTemplate(double),
-                  parameters={"x": "{{steps.first.outputs.parameters.nope}}"})
+                  parameters={"x": "{{steps.first.outputs.parameters.y}}"})
     wf = Workflow("unresolved")
     wf.add(first)
     wf.add(second)
@@ -87,7 +94,14 @@ def test_unresolvable_references(hpc_home):
     assert wf.wait(timeout=60) == "Failed"
     step = wf.query_step(name="second")[0]
     assert step.phase == "Error"
-    assert "{{steps.first.outputs.parameters.nope}}" in step.reason
+    assert "{{steps.first.outputs.parameters.y}}" in step.reason
+    # an output the template does not declare, or a step that is not there: at submission
+    typo = Workflow("typo")
+    typo.add(Step("first", PythonOPTemplate(double), parameters={"x": 1}))
+    typo.add(Step("second", PythonOPTemplate(double),
+                  parameters={"x": "{{steps.first.outputs.parameters.nope}}"}))
+    with pytest.raises(WorkflowDefinitionError, match="has no output parameter 'nope'"):
+        typo.submit()
     static = Workflow("static")
     static.add(Step("s", PythonOPTemplate(double),
                     parameters={"x": "{{steps.ghost.outputs.parameters.y}}"}))
