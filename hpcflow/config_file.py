@@ -393,6 +393,10 @@ def load_config(home: Path) -> DaemonConfig:
         return parse_config({})
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        line = exc.object[:exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path} is not UTF-8 text (byte {exc.object[exc.start]:#04x} on "
+                          f"line {line}): save it as UTF-8, as TOML requires") from None
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
     try:

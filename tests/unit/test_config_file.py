@@ -53,6 +53,10 @@ def test_file_errors_name_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     path.write_text("[daemon]\nidle_interval = -1\n")
     with pytest.raises(ConfigError, match=r"custom.toml: daemon.idle_interval must be"):
         load_config(tmp_path)
+    path.write_bytes(b'[daemon]\nlog_level = "d\xe9bogage"\n')  # Latin-1, not UTF-8
+    with pytest.raises(ConfigError, match=r"custom\.toml is not UTF-8 text \(byte 0xe9 on "
+                                          r"line 2\): save it as UTF-8"):
+        load_config(tmp_path)
 
 
 def test_the_documented_example_is_valid_and_holds_the_defaults():
