@@ -21,9 +21,32 @@ from typing import Any
 
 from hpcflow import values
 from hpcflow.artifact_files import OutsideLinkError, pack, present, unpack
-from hpcflow.connectors.executors.base import CLAIM_FILE, EXIT_ALREADY_CLAIMED, RESULT_FILE
+from hpcflow.connectors.executors.base import (
+    CLAIM_FILE,
+    EXIT_ALREADY_CLAIMED,
+    RESULT_FILE,
+    RESULT_KEYS_ENV,
+    seal_result,
+)
 from hpcflow.connectors.storage.base import storage_from_spec
 from hpcflow.connectors.storage.s3 import credentials_from_env
+
+#: The keys this job seals results with (step directory name -> key), taken out of the
+#: environment before any step's code runs; forked pack members inherit them.
+_result_keys: dict[str, str] = {}
+
+
+def take_result_keys() -> None:
+    raw = os.environ.pop(RESULT_KEYS_ENV, None)
+    if raw:
+        _result_keys.update(json.loads(raw))
+
+
+def sealed(step_dir: Path, result: dict) -> dict:
+    """The result as the daemon accepts it: sealed under this step's key (a job started
+    without one, by hand say, leaves it unsealed and the daemon refuses its outputs)."""
+    key = _result_keys.get(step_dir.name)
+    return seal_result(result, key) if key else result
 
 
 class StepFailure(Exception):
@@ -272,9 +295,12 @@ def run_pack(step_dirs: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    # S3 credentials handed over by the daemon in the job's environment: out of it before any
-    # step's code runs (the storage client keeps them in memory)
+    # Nothing a step writes is for other accounts, whatever umask the job started with.
+    os.umask(0o077)
+    # S3 credentials and result keys handed over by the daemon in the job's environment: out
+    # of it before any step's code runs (kept in memory only)
     credentials_from_env()
+    take_result_keys()
     if argv[:1] == ["--pack"] and len(argv) > 1:
         return run_pack(argv[1:])
     if len(argv) != 1:
@@ -289,7 +315,7 @@ def main(argv: list[str]) -> int:
     result = run_step(step_dir)
     sys.stdout.flush()
     sys.stderr.flush()
-    write_json_atomic(step_dir / RESULT_FILE, result)
+    write_json_atomic(step_dir / RESULT_FILE, sealed(step_dir, result))
     notify(step_dir / "step.json")
     return 0
 

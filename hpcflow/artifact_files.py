@@ -20,6 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from hpcflow.errors import HpcflowError
+from hpcflow.privacy import current_umask
 
 Items = Any  # str | list[Items] | dict[str, Items] | None
 
@@ -170,10 +171,14 @@ def _inside(path: str | Path, root: str | Path) -> bool:
 def safe_extract(tar_path: str | Path, target: Path) -> None:
     """Extract a tar archive, refusing members that would escape ``target``."""
     target.mkdir(parents=True, exist_ok=True)
+    # as tar does for ordinary users: the archive's modes under this process's umask (a
+    # runner's is 077, so nothing extracted for a step is readable by others)
+    umask = current_umask()
     with tarfile.open(tar_path, "r:*") as tar:
         members = tar.getmembers()
         for member in members:
             _check_member(member, target)
+            member.mode &= ~umask
         if hasattr(tarfile, "data_filter"):
             tar.extractall(target, members=members, filter="data")
         else:  # pragma: no cover - Python < 3.10.12

@@ -21,9 +21,43 @@ from typing import Any
 
 from hpcflow.errors import HpcflowError
 
+#: Variables that hold credentials (dflow's ``BOHRIUM_*``, AWS keys, anything named like a
+#: password, token or key). The daemon keeps them for its own use and takes them out of its
+#: environment, so that no step, scheduler job (sbatch's default ``--export=ALL``) or tool
+#: it runs inherits them.
+CREDENTIAL_NAME = re.compile(
+    r"^(BOHRIUM_|BOHR_|AWS_(ACCESS_KEY_ID|SECRET_ACCESS_KEY|SESSION_TOKEN|SECURITY_TOKEN)$)"
+    r"|PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY", re.IGNORECASE)
+_held: dict[str, str] = {}
+
 SECRETS_DIR = "secrets"
 KEY_FILE = ".key"
 REF = re.compile(r"^[0-9a-f]{32}$")
+
+
+def hold_credentials() -> list[str]:
+    """Move the credential variables of this process's environment into memory (the
+    daemon calls this first thing); the names moved."""
+    names = sorted(name for name in os.environ if CREDENTIAL_NAME.search(name))
+    for name in names:
+        _held[name] = os.environ.pop(name)
+    return names
+
+
+def without_credentials(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """``environ`` (this process's environment) without credential variables: what the
+    processes and jobs the daemon starts get.
+
+    >>> without_credentials({"PATH": "/bin", "BOHRIUM_PASSWORD": "x", "MY_API_KEY": "y"})
+    {'PATH': '/bin'}
+    """
+    source = os.environ if environ is None else environ
+    return {k: v for k, v in source.items() if not CREDENTIAL_NAME.search(k)}
+
+
+def held_credentials() -> dict[str, str]:
+    """The credential variables ``hold_credentials`` took (empty outside the daemon)."""
+    return dict(_held)
 
 
 def _private_dir(home: Path) -> Path:
@@ -80,3 +114,25 @@ def reveal(home: Path, ref: str) -> dict[str, Any]:
         raise HpcflowError(f"the credentials this step's executor was given are not in {path} "
                            "any more: submit the workflow again from its script") from None
     return values
+
+
+class ResultKeys:
+    """The keys runners seal their ``result.json`` with, one per step directory: an HMAC of
+    the directory's name under this home's key. The daemon hands a job its keys through the
+    job's environment and checks the seal before it uses anything of a result, so a result
+    written by anyone else (another account that reached a step directory) is refused."""
+
+    def __init__(self, home: Path) -> None:
+        self._key = _key(_private_dir(home))
+
+    def key(self, step_dir: str) -> str:
+        name = os.path.basename(step_dir.rstrip("/"))
+        return hmac.new(self._key, b"result\0" + name.encode(), hashlib.sha256).hexdigest()
+
+    def env(self, step_dirs: list[str]) -> dict[str, str]:
+        """The variable a job running ``step_dirs`` gets."""
+        from hpcflow.connectors.executors.base import RESULT_KEYS_ENV
+
+        return {RESULT_KEYS_ENV: json.dumps(
+            {os.path.basename(d.rstrip("/")): self.key(d) for d in step_dirs})}
+

@@ -37,9 +37,12 @@ s3_config: dict[str, Any] = {
 
 
 def home() -> Path:
-    """``config["home"]``, else ``$HPCFLOW_HOME``, else ``~/.hpcflow``."""
+    """``config["home"]``, else ``$HPCFLOW_HOME``, else ``~/.hpcflow``: its real path, once
+    every directory on the way passed ``hpcflow.privacy``'s ownership rule."""
+    from hpcflow.privacy import secure_home
+
     value = config.get("home") or os.environ.get("HPCFLOW_HOME") or "~/.hpcflow"
-    return Path(os.path.expanduser(str(value))).absolute()
+    return secure_home(str(value), create=False)
 
 
 def local_parallelism() -> int:

@@ -11,6 +11,7 @@ from hpcflow import settings as _config
 from hpcflow.artifacts import StoredArtifact
 from hpcflow.errors import HpcflowError, WorkflowDefinitionError
 from hpcflow.names import check_workflow_name
+from hpcflow.privacy import private_umask
 from hpcflow.step import Step
 from hpcflow.steps import DAG, Steps
 from hpcflow.values import from_jsonable
@@ -188,13 +189,14 @@ class Workflow:
         spec["max_recursion_depth"] = int(_config.config.get("max_recursion_depth") or 100)
         spec["reuse"] = reuse_map(reuse_step or [])
         check_machines(spec, _config.home())
-        self.id, self.is_new = client.submit(
-            _config.home(), self.name, spec, blobs, _config.storage_spec(), self.labels,
-            idle_exit=float(_config.config.get("engine_idle_exit") or 600.0),
-            engine_env={"HPCFLOW_LOCAL_PARALLELISM": str(_config.local_parallelism())},
-            if_absent=bool(submit_overrides.get("if_absent")),
-            autostart=bool(_config.config.get("engine_autostart", True)),
-        )
+        with private_umask():  # the store, wake-up and log files made on the way
+            self.id, self.is_new = client.submit(
+                _config.home(), self.name, spec, blobs, _config.storage_spec(), self.labels,
+                idle_exit=float(_config.config.get("engine_idle_exit") or 600.0),
+                engine_env={"HPCFLOW_LOCAL_PARALLELISM": str(_config.local_parallelism())},
+                if_absent=bool(submit_overrides.get("if_absent")),
+                autostart=bool(_config.config.get("engine_autostart", True)),
+            )
         submitted_workflows.append(self)
         return self
 

@@ -7,6 +7,9 @@ service can ask the executor whether a job of that name exists.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import re
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -19,6 +22,51 @@ PROGRESS_FILE = "progress.json"
 CLAIM_FILE = "claim"
 #: The runner's exit code when another runner already claimed the step directory.
 EXIT_ALREADY_CLAIMED = 75
+#: The variable that hands a job the keys its runner seals results with: JSON, step
+#: directory name -> key. Never written into a file or a command line.
+RESULT_KEYS_ENV = "HPCFLOW_RESULT_KEYS"
+#: The field of ``result.json`` that holds the seal.
+SEAL_FIELD = "seal"
+
+
+def _result_mac(result: dict[str, Any], key: str) -> str:
+    body = json.dumps({k: v for k, v in result.items() if k != SEAL_FIELD}, sort_keys=True,
+                      separators=(",", ":"))
+    return hmac.new(key.encode(), body.encode(), hashlib.sha256).hexdigest()
+
+
+def seal_result(result: dict[str, Any], key: str) -> dict[str, Any]:
+    """``result`` with the seal that shows the daemon the runner it started wrote it.
+
+    >>> sealed = seal_result({"phase": "Succeeded", "outputs": {}}, "k")
+    >>> trusted_result(sealed, "k") == {"phase": "Succeeded", "outputs": {}}
+    True
+    """
+    return {**result, SEAL_FIELD: _result_mac(result, key)}
+
+
+def trusted_result(result: dict[str, Any], key: str | None) -> dict[str, Any]:
+    """A step's result as the daemon may use it. Outputs (which may hold pickles) are taken
+    only from a result sealed under the step's key: one that another account planted or
+    altered becomes an Error that says so, and nothing of it is used. An unsealed result
+    without outputs (an executor's own account of a job that ended without one) is text
+    only and kept as it is.
+
+    >>> trusted_result({"phase": "Succeeded", "outputs": {"parameters": {}}}, "k")["phase"]
+    'Error'
+    >>> trusted_result({"phase": "Failed", "reason": "TIMEOUT"}, "k")["reason"]
+    'TIMEOUT'
+    """
+    seal = result.get(SEAL_FIELD)
+    if seal is None and result.get("outputs") is None and result.get("phase") != "Succeeded":
+        return result
+    if key is not None and isinstance(seal, str) and hmac.compare_digest(
+            seal, _result_mac(result, key)):
+        return {k: v for k, v in result.items() if k != SEAL_FIELD}
+    why = "has no seal" if seal is None else "has a seal that does not match"
+    return {"phase": "Error", "outputs": None, "reason": (
+        f"the step's result.json {why}: it was not written by the runner hpcflow started "
+        f"(another account may have planted or altered it); nothing of it was used")}
 
 
 def safe_dir_name(name: str) -> str:

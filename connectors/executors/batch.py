@@ -34,6 +34,7 @@ from hpcflow.connectors.executors.relay import (
 from hpcflow.connectors.schedulers.base import DONE, JobScript, Scheduler, SchedulerError
 from hpcflow.connectors.transports.base import Transport, TransportError
 from hpcflow.errors import HpcflowError
+from hpcflow.secrets import ResultKeys
 
 log = logging.getLogger("hpcflow.engine")
 
@@ -63,8 +64,10 @@ def container_image(image: str) -> str:
 
 class BatchExecutor:
     def __init__(self, machine: MachineConfig, scheduler: Scheduler, transport: Transport,
-                 work_root: str, python: str) -> None:
+                 work_root: str, python: str, result_keys: ResultKeys | None = None) -> None:
         self.name = machine.name
+        #: Hands each job the keys its runner seals results with (through its environment).
+        self.result_keys = result_keys
         self.machine = machine
         self.scheduler = scheduler
         self.transport = transport
@@ -167,14 +170,19 @@ class BatchExecutor:
                        image: str | None = None, env: dict[str, str] | None = None) -> str:
         runner = [self.python, "-m", "hpcflow.daemon.runner"]
         # Output reaches the job's log as it is written: `hpcflow logs` shows a running job.
-        prepare = [*prepare, "export PYTHONUNBUFFERED=1"]
+        # What the job writes is the user's only, whatever umask the node gives it.
+        prepare = ["umask 077", *prepare, "export PYTHONUNBUFFERED=1"]
         if self.machine.container and image:
             runner = [self.machine.container, "exec", "--bind", self.work_root,
                       *self.machine.container_options, container_image(image),
                       self.machine.container_python, "-m", "hpcflow.daemon.runner"]
             prepare = [*prepare, f"export HPCFLOW_CONTAINER_IMAGE={shlex.quote(image)}"]
-        command = runner + (step_dirs if len(step_dirs) == 1 and step_dirs[0] == job_dir
-                            else ["--pack", *step_dirs])
+        # Paths relative to the job's directory (its cwd): `ps` on a shared node shows other
+        # accounts no workflow id.
+        command = runner + (["."] if len(step_dirs) == 1 and step_dirs[0] == job_dir
+                            else ["--pack", *(posixpath.relpath(d, job_dir) for d in step_dirs)])
+        if self.result_keys is not None:
+            env = {**(env or {}), **self.result_keys.env(step_dirs)}
         script = self.scheduler.render(JobScript(
             name=name, step_dir=job_dir, command=command, prepare=prepare,
             resources={**self.machine.resources, **(resources or {})}))

@@ -59,6 +59,7 @@ from hpcflow.connectors.executors.relay import RELAY_DIR, bring_back_outputs, pu
 from hpcflow.connectors.transports.base import TransportError
 from hpcflow.connectors.transports.local import LocalTransport
 from hpcflow.errors import HpcflowError
+from hpcflow.secrets import ResultKeys
 
 log = logging.getLogger("hpcflow.engine")
 
@@ -93,6 +94,9 @@ def import_dpdispatcher(home: Path) -> Any:
         dlog = importlib.import_module("dpdispatcher.dlog")
         record.record.record_directory = state / "submission"
         record.record.record_directory.mkdir(parents=True, exist_ok=True)
+        from hpcflow.connectors.executors import dispatcher_ssh
+
+        dispatcher_ssh.install(importlib.import_module("dpdispatcher.contexts.ssh_context"))
         for name in ("dp_cloud_server_context", "openapi_context"):
             try:
                 module = importlib.import_module(f"dpdispatcher.contexts.{name}")
@@ -137,8 +141,12 @@ class Outcome:
 
 
 class DispatcherJobs:
-    def __init__(self, machine: DispatcherMachine, home: Path, wake_dir: Path) -> None:
+    def __init__(self, machine: DispatcherMachine, home: Path, wake_dir: Path,
+                 result_keys: ResultKeys | None = None) -> None:
         self.name = machine.name
+        #: The keys runners seal results with: in the job script's exports (dpdispatcher
+        #: has no other way into a job's environment), in the private remote root.
+        self.result_keys = result_keys
         self.wake_dir = wake_dir
         self.machine = machine
         self.home = home
@@ -178,6 +186,8 @@ class DispatcherJobs:
         # only when the resources name the batch type.
         if self.machine.machine_dict.get("batch_type"):
             dp_resources.setdefault("batch_type", self.machine.machine_dict["batch_type"])
+        if self.result_keys is not None:
+            merge_dicts(dp_resources, {"envs": self.result_keys.env([d for d, _ in members])})
         bundle_name, bundle = runner_bundle()
         bundle_rel = f"{BUNDLE_DIR}/{bundle_name}"
         if not (self.runs_root / bundle_rel).exists():
@@ -278,7 +288,7 @@ class DispatcherJobs:
                           '-w "$PWD"', f"-e PYTHONPATH={bundle}", shlex.quote(image), *runner]
         return (f"mkdir -p {shlex.quote(outputs)} && "
                 f"PYTHONPATH={bundle}${{PYTHONPATH:+:$PYTHONPATH}} "
-                f"{' '.join(p for p in runner if p)} \"$PWD\"")
+                f"{' '.join(p for p in runner if p)} .")
 
     # -- records ------------------------------------------------------------------------
     def _record_path(self, pack: str) -> Path:
@@ -378,11 +388,12 @@ class DispatcherJobs:
         if machine is None:
             settings = self.machine
             if settings.context_type in SSH_CONTEXTS:
-                from hpcflow.connectors.transports.ssh import verify_host_key
+                # checked inside dpdispatcher's own connection, before it authenticates
+                from hpcflow.connectors.executors.dispatcher_ssh import register_host
 
                 profile = settings.machine_dict.get("remote_profile") or {}
-                verify_host_key(str(profile.get("hostname")), int(profile.get("port") or 22),
-                                settings.known_hosts, settings.allow_new_host_keys)
+                register_host(str(profile.get("hostname")), int(profile.get("port") or 22),
+                              settings.known_hosts, settings.allow_new_host_keys)
             machine = self._dp.Machine.load_from_dict(json.loads(json.dumps(
                 settings.machine_dict)))
             # The session holds the credentials now; dpdispatcher writes the profile into

@@ -5,14 +5,16 @@ Starting a Python interpreter and importing hpcflow costs ~40 ms per step; a for
 their own session, stdout and stderr appended to ``STEP_DIR/log.txt``, the same claim and
 result files. The server never runs user code itself, so no step sees another's imports.
 
-Protocol (pipes): the client writes a step directory per line; the server answers the pid
-of the forked child (or ``error <reason>``) per line. End of input stops the server; its
-children keep running.
+Protocol (pipes): the client writes one JSON object per line, ``{"dir": STEP_DIR, "env":
+{NAME: VALUE}}`` (variables the child gets, such as its result key: never on a command
+line); the server answers the pid of the forked child (or ``error <reason>``) per line. End
+of input stops the server; its children keep running.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -28,9 +30,10 @@ def _reap(signum: int, frame: object) -> None:
                 return
 
 
-def run_child(step_dir: str, runner_main: object) -> None:
+def run_child(step_dir: str, runner_main: object, env: dict[str, str] | None = None) -> None:
     """In the forked child: become a session leader with the step's log as stdout/stderr."""
     try:
+        os.environ.update(env or {})
         os.setsid()
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         log = os.open(os.path.join(step_dir, "log.txt"), os.O_WRONLY | os.O_CREAT | os.O_APPEND,
@@ -65,9 +68,10 @@ def serve(requests: IO[str], replies: IO[str]) -> None:
 
     signal.signal(signal.SIGCHLD, _reap)
     for line in requests:
-        step_dir = line.strip()
-        if not step_dir:
+        if not line.strip():
             continue
+        request = json.loads(line)
+        step_dir, env = str(request["dir"]), dict(request.get("env") or {})
         try:
             pid = os.fork()
         except OSError as exc:
@@ -76,7 +80,7 @@ def serve(requests: IO[str], replies: IO[str]) -> None:
             continue
         if pid == 0:
             requests.close()
-            run_child(step_dir, runner.main)
+            run_child(step_dir, runner.main, env)
         replies.write(f"{pid}\n")
         replies.flush()
 
@@ -94,12 +98,13 @@ class ForkServer:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def spawn(self, step_dir: str) -> int:
-        """Fork a runner for ``step_dir``; its pid. Raises OSError if the server is gone."""
+    def spawn(self, step_dir: str, env: dict[str, str] | None = None) -> int:
+        """Fork a runner for ``step_dir`` with ``env`` added to its environment; its pid.
+        Raises OSError if the server is gone."""
         if self.proc.stdin is None or self.proc.stdout is None or not self.alive():
             raise OSError("the fork server is not running")
         try:
-            self.proc.stdin.write(step_dir + "\n")
+            self.proc.stdin.write(json.dumps({"dir": step_dir, "env": env or {}}) + "\n")
             self.proc.stdin.flush()
             reply = self.proc.stdout.readline().strip()
         except (BrokenPipeError, ValueError) as exc:

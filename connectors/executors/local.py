@@ -30,6 +30,7 @@ from hpcflow.connectors.executors.base import (
 )
 from hpcflow.connectors.executors.forkserver import ForkServer
 from hpcflow.connectors.transports.local import write_files_atomically
+from hpcflow.secrets import ResultKeys, without_credentials
 
 log = logging.getLogger("hpcflow.engine")
 
@@ -95,8 +96,12 @@ class LocalExecutor:
     name = "local"
 
     def __init__(self, runs_root: Path, parallelism: int, python: str | None = None,
-                 env: dict[str, str] | None = None, fork_server: bool = True) -> None:
+                 env: dict[str, str] | None = None, fork_server: bool = True,
+                 result_keys: ResultKeys | None = None) -> None:
         self.runs_root = runs_root
+        #: Hands each runner the key it seals its result with (None: results go unsealed,
+        #: and the service refuses their outputs).
+        self.result_keys = result_keys
         self.parallelism = parallelism
         self.python = python or sys.executable
         self.env = env
@@ -119,24 +124,31 @@ class LocalExecutor:
         return max(0, self.parallelism - live)
 
     def _launch(self, job_name: str, step_dir: Path) -> str:
+        keys = self.result_keys.env([str(step_dir)]) if self.result_keys else {}
         if self.use_fork_server:
             try:
                 if self._server is None or not self._server.alive():
-                    self._server = ForkServer(self.python, self.env)
-                child = ForkedChild(self._server.spawn(str(step_dir)))
+                    self._server = ForkServer(self.python, self._environ())
+                child = ForkedChild(self._server.spawn(str(step_dir), keys))
                 self._procs[job_name] = child
                 return str(child.pid)
             except OSError as exc:
                 log.warning("fork server failed (%s): starting runners as new processes", exc)
                 self.use_fork_server = False
         with open(step_dir / "log.txt", "ab") as log_file:
+            # "." (the cwd): `ps` shows other accounts no workflow id or step name
             proc = subprocess.Popen(
-                [self.python, "-m", "hpcflow.daemon.runner", str(step_dir)],
+                [self.python, "-m", "hpcflow.daemon.runner", "."],
                 stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-                cwd=str(step_dir), start_new_session=True, env=self.env, close_fds=True,
+                cwd=str(step_dir), start_new_session=True, close_fds=True,
+                env={**self._environ(), **keys},
             )
         self._procs[job_name] = proc
         return str(proc.pid)
+
+    def _environ(self) -> dict[str, str]:
+        """What a runner starts with: never a credential of the daemon's environment."""
+        return without_credentials(self.env)
 
     def submit(self, job_name: str, step_dir: str, files: dict[str, bytes],
                resources: dict | None = None) -> str:

@@ -13,6 +13,7 @@ from hpcflow.connectors.schedulers.base import Scheduler
 from hpcflow.connectors.transports.base import Transport
 from hpcflow.connectors.transports.local import LocalTransport
 from hpcflow.errors import HpcflowError
+from hpcflow.secrets import ResultKeys, held_credentials
 
 
 def make_scheduler(name: str) -> Scheduler:
@@ -47,16 +48,19 @@ def make_transport(machine: MachineConfig) -> Transport:
         allow_new_host_keys=machine.allow_new_host_keys, proxy_jump=machine.proxy_jump))
 
 
-def make_batch_executor(machine: MachineConfig, runs_root: Path) -> BatchExecutor:
+def make_batch_executor(machine: MachineConfig, runs_root: Path,
+                        result_keys: ResultKeys | None = None) -> BatchExecutor:
     """The executor for ``machine``: its scheduler over the transport that reaches it."""
     remote = machine.host is not None
     return BatchExecutor(machine, make_scheduler(machine.scheduler), make_transport(machine),
                          work_root=machine.work_root or str(runs_root),
-                         python=machine.python or ("python3" if remote else sys.executable))
+                         python=machine.python or ("python3" if remote else sys.executable),
+                         result_keys=result_keys)
 
 
 def make_dispatcher_jobs(name: str, config: DaemonConfig, home: Path, wake_dir: Path,
-                         step_executor: dict | None) -> Any:
+                         step_executor: dict | None,
+                         result_keys: ResultKeys | None = None) -> Any:
     """The dpdispatcher executor ``name``: a ``[dispatchers.NAME]`` machine, or the machine a
     ``DispatcherExecutor`` stored with ``step_executor`` (its credentials from the secrets)."""
     import importlib.util
@@ -72,5 +76,6 @@ def make_dispatcher_jobs(name: str, config: DaemonConfig, home: Path, wake_dir: 
                            "Python: pip install 'hpcflow[dispatcher]'")
     ref = (step_executor or {}).get("secret")
     secrets = reveal(home, ref) if ref and name not in config.dispatchers else None
-    machine = dispatcher_machine(name, config, step_executor, home, secrets, os.environ)
-    return DispatcherJobs(machine, home, wake_dir)
+    machine = dispatcher_machine(name, config, step_executor, home, secrets,
+                                 {**os.environ, **held_credentials()})
+    return DispatcherJobs(machine, home, wake_dir, result_keys)

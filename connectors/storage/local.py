@@ -11,6 +11,7 @@ from typing import Any
 
 from hpcflow.connectors.storage.base import StorageClient, check_key
 from hpcflow.errors import NotFoundError
+from hpcflow.privacy import private_umask
 
 
 class LocalStorageClient(StorageClient):
@@ -27,9 +28,10 @@ class LocalStorageClient(StorageClient):
 
     def upload(self, key: str, path: str) -> None:
         target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        shutil.copyfile(path, tmp)
+        with private_umask():  # stored objects are the user's only, whatever the umask
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+            shutil.copyfile(path, tmp)
         os.replace(tmp, target)
 
     def download(self, key: str, path: str) -> None:
@@ -61,8 +63,9 @@ class LocalStorageClient(StorageClient):
 
     def copy(self, src: str, dst: str) -> None:
         target = self._path(dst)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(self._path(src), target)
+        with private_umask():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(self._path(src), target)
 
     def get_md5(self, key: str) -> str:
         digest = hashlib.md5()

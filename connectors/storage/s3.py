@@ -39,6 +39,7 @@ from hpcflow.connectors.storage.s3_transfer import (
     etag_of,
 )
 from hpcflow.errors import HpcflowError, NotFoundError
+from hpcflow.secrets import held_credentials
 
 T = TypeVar("T")
 log = logging.getLogger("hpcflow.storage")
@@ -173,6 +174,12 @@ class S3StorageClient(StorageClient):
             values = reveal(settings.home(), self.secret_ref)
             return {"access_key": values["access_key"], "secret_key": values["secret_key"],
                     "session_token": values.get("session_token")}
+        # boto3 would read AWS_* from the environment; the daemon took them out of its own
+        held = held_credentials()
+        if not self.profile and "AWS_ACCESS_KEY_ID" in held and "AWS_SECRET_ACCESS_KEY" in held:
+            return {"access_key": held["AWS_ACCESS_KEY_ID"],
+                    "secret_key": held["AWS_SECRET_ACCESS_KEY"],
+                    "session_token": held.get("AWS_SESSION_TOKEN")}
         return None
 
     def _session(self) -> Any:

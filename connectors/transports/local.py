@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 from hpcflow.connectors.transports.base import CommandResult, TransportError
+from hpcflow.secrets import without_credentials
 
 
 def write_files_atomically(directory: Path, files: dict[str, bytes]) -> None:
@@ -28,8 +29,10 @@ class LocalTransport:
     def run(self, argv: list[str], timeout: float = 120.0,
             input_text: str | None = None) -> CommandResult:
         try:
+            # sbatch and qsub hand their environment to the job: never a credential
             done = subprocess.run(argv, input=input_text, capture_output=True, text=True,
-                                  timeout=timeout, env=self.env, stdin=None if input_text
+                                  timeout=timeout, env=without_credentials(self.env),
+                                  stdin=None if input_text
                                   else subprocess.DEVNULL)
         except FileNotFoundError as exc:
             return CommandResult(127, "", f"{argv[0]}: command not found ({exc.strerror})")

@@ -115,6 +115,17 @@ def verify_host_key(host: str, port: int = 22, known_hosts: str | None = None,
         raise TransportError(f"no SSH handshake with {host}:{port}: {exc}") from None
     finally:
         transport.close()
+    check_offered_key(host, port, key, known, allow_new_host_keys)
+
+
+def check_offered_key(host: str, port: int, key: Any, known_hosts: str | None,
+                      allow_new_host_keys: bool = False) -> None:
+    """Check the key a server offered (read after the key exchange, before any credential
+    is sent) against ``known_hosts``: ``HostKeyError`` for a changed key, or for an unknown
+    one unless new keys are allowed (then it is saved)."""
+    import paramiko
+
+    known = os.path.expanduser(known_hosts or "~/.ssh/known_hosts")
     keys = paramiko.HostKeys()
     if os.path.exists(known):
         keys.load(known)
@@ -270,7 +281,9 @@ class SSHTransport:
             input_text: str | None = None) -> CommandResult:
         client = self.client()
         try:
-            stdin, stdout, stderr = client.exec_command(shlex.join(argv), timeout=timeout)
+            # what the command creates (a scheduler's log, say) is the user's only
+            stdin, stdout, stderr = client.exec_command("umask 077 && " + shlex.join(argv),
+                                                        timeout=timeout)
             if input_text is not None:
                 stdin.write(input_text)
             stdin.channel.shutdown_write()
@@ -291,6 +304,7 @@ class SSHTransport:
             for name, data in files.items():
                 tmp = posixpath.join(directory, f".{name}.tmp")
                 with sftp.open(tmp, "wb") as f:
+                    f.chmod(0o600)  # created under the SFTP server's umask
                     f.set_pipelined(True)
                     f.write(data)
                 sftp.posix_rename(tmp, posixpath.join(directory, name))

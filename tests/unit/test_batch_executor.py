@@ -62,8 +62,10 @@ def test_a_pack_is_one_submission_of_every_member(tmp_path: Path):
     native = ex.submit_pack("hpcflow-wf-1-0-pack", [(d, {"step.json": STEP}) for d in dirs])
     assert native == "101" and len(transport.commands) == 1
     script = Path(tmp_path, "wf", "packs", "hpcflow-wf-1-0-pack", "job.sh").read_text()
-    assert script.splitlines()[-1] == "exec python3 -m hpcflow.daemon.runner --pack " + \
-        " ".join(dirs)
+    # relative to the job's directory: `ps` on a shared node shows no workflow id
+    assert script.splitlines()[-1] == \
+        "exec python3 -m hpcflow.daemon.runner --pack ../../s0 ../../s1 ../../s2"
+    assert "umask 077" in script.splitlines()
     assert all(Path(d, "step.json").exists() for d in dirs)
 
 
