@@ -1,7 +1,10 @@
 """One engine per ``$HPCFLOW_HOME``: the lock that enforces it, and starting one on demand.
 
 The lock is an ``flock`` held for the life of the engine process: it dies with
-the process, so a killed engine never leaves a stale lock behind.
+the process, so a killed engine never leaves a stale lock behind. Starting one is
+serialised by a second lock (``engine-start.lock``), held by the starter until its engine
+holds the engine lock: of many submissions at once, one starts an engine and the others
+find it running.
 """
 
 from __future__ import annotations
@@ -11,11 +14,18 @@ import fcntl
 import os
 import subprocess
 import sys
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 LOCK_FILE = "engine.lock"
+START_LOCK_FILE = "engine-start.lock"
 WAKE_DIR = "wake"
+#: How long a starter waits for its engine to take the engine lock (imports on a loaded
+#: login node can be slow); past it, others may start one (the engine lock still decides).
+START_WAIT = 60.0
 
 
 def try_lock(home: Path) -> int | None:
@@ -78,13 +88,46 @@ def start_engine(home: Path, idle_exit: float | None,
     return proc
 
 
+@contextmanager
+def start_lock(home: Path) -> Iterator[None]:
+    """Held while one process starts an engine and waits for it to take the engine lock."""
+    fd = os.open(home / START_LOCK_FILE, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def wait_for_lock(home: Path, proc: subprocess.Popen, timeout: float = START_WAIT) -> bool:
+    """Whether the engine ``proc`` took the engine lock; False if it exited first (another
+    engine holds it, or it failed: see ``logs/daemon.out``) or is not there after
+    ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if engine_pid(home) == proc.pid:
+            return True
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.02)
+    return False
+
+
 def ensure_engine(home: Path, idle_exit: float | None, announce: bool = True,
                   env: dict[str, str] | None = None, autostart: bool = True) -> None:
     """Wake the engine serving ``home``, or start one (with ``env`` added to its environment);
-    with ``autostart`` off (cron drives this home) only leave the wake-up for the next tick."""
+    with ``autostart`` off (cron drives this home) only leave the wake-up for the next tick.
+    Only the starter whose engine took the engine lock announces it."""
     if engine_pid(home) is not None or not autostart:
         wake(home)
         return
-    proc = start_engine(home, idle_exit, env)
-    if announce:
+    with start_lock(home):
+        if engine_pid(home) is not None:  # started by another submission meanwhile
+            wake(home)
+            return
+        proc = start_engine(home, idle_exit, env)
+        serving = wait_for_lock(home, proc)
+    if not serving:
+        wake(home)  # whichever engine serves (or comes next) finds the work
+    elif announce:
         print(f"hpcflow: started an engine (pid {proc.pid}) for {home}", file=sys.stderr)

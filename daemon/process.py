@@ -101,7 +101,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tick", action="store_true", help="one full pass, then exit")
     args = parser.parse_args(argv)
     home = Path(args.home)
-    from hpcflow.daemon.service import Service
 
     try:
         prepare_home(home)  # before the log file: it creates the home private
@@ -114,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 log.info("another engine serves %s: exiting", home)
             return 0
+        # the heavy imports only once this process is the engine (many may start at once)
+        from hpcflow.daemon.service import Service
+
         config = load_config(home)
         logging.getLogger().setLevel(config.log_level.upper())
         service = Service(home, config=config)

@@ -58,17 +58,19 @@ def daemon_tick() -> None:
 @daemon.command(name="start")
 def daemon_start() -> None:
     """Start the daemon in the background (log: $HPCFLOW_HOME/logs/daemon.log)."""
-    from hpcflow.daemon.engine import engine_pid, start_engine
+    from hpcflow.daemon.engine import engine_pid, start_engine, start_lock, wait_for_lock
     from hpcflow.daemon.process import PID_FILE
     from hpcflow.daemon.store import prepare_home
 
     home = _home()
     prepare_home(home)
-    pid = engine_pid(home)
-    if pid is not None:
-        click.echo(f"a daemon is already running for {home} (pid {pid})")
-        return
-    proc = start_engine(home, idle_exit=None)
+    with start_lock(home):  # not while a submission starts one
+        pid = engine_pid(home)
+        if pid is not None:
+            click.echo(f"a daemon is already running for {home} (pid {pid})")
+            return
+        proc = start_engine(home, idle_exit=None)
+        wait_for_lock(home, proc, timeout=15)
     deadline = time.time() + 15
     while time.time() < deadline:
         if engine_pid(home) == proc.pid and (home / PID_FILE).exists():

@@ -289,3 +289,48 @@ def test_wake_ups_come_from_events_not_from_polling(tmp_path):
         assert ledger.read_text().split() == ["0", "1", "2", "3", "4"]
     finally:
         run_cli(["daemon", "stop"], home, tmp_path)
+
+
+def test_ten_concurrent_submits_start_one_engine(tmp_path):
+    """Ten `hpcflow submit` at once (each waits at a barrier until all ten are ready): one
+    engine process is ever started and announced, and every workflow succeeds."""
+    home = tmp_path / "home"
+    script, ledger = chain_script(tmp_path, 2)
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    script.write_text(script.read_text().replace("wf.submit()", f'''
+import os, time
+from pathlib import Path
+Path("{barrier}", str(os.getpid())).touch()
+deadline = time.time() + 120
+while len(os.listdir("{barrier}")) < 10 and time.time() < deadline:
+    time.sleep(0.01)
+wf.submit()'''))
+    env = dict(os.environ, HPCFLOW_HOME=str(home), HPCFLOW_ENGINE_IDLE_EXIT="120")
+    submits = [subprocess.Popen([sys.executable, "-m", "hpcflow.cli.main", "submit",
+                                 str(script)], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True) for _ in range(10)]
+    try:
+        outputs = [proc.communicate(timeout=240) for proc in submits]
+        assert [proc.returncode for proc in submits] == [0] * 10, outputs
+        ids = [out.strip().splitlines()[-1] for out, _ in outputs]
+        announced = [err for _, err in outputs if "started an engine" in err]
+        assert len(announced) == 1, outputs
+        deadline = time.time() + 120
+        for wf_id in ids:
+            while (phase := json.loads(run_cli(["status", wf_id, "--json"], home,
+                                              tmp_path).stdout)["phase"]) in ("Pending",
+                                                                              "Running"):
+                assert time.time() < deadline, wf_id
+                time.sleep(0.2)
+            assert phase == "Succeeded", wf_id
+        assert len(ledger.read_text().split()) == 20
+        log = (home / "logs" / "daemon.log").read_text()
+        # every engine process logs one of these two lines at its start
+        assert log.count(" serving ") == 1 and "another engine serves" not in log, log
+        assert str(engine_pid(home)) in announced[0]
+    finally:
+        for proc in submits:
+            if proc.poll() is None:
+                proc.kill()
+        run_cli(["daemon", "stop"], home, tmp_path)
