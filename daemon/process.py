@@ -18,10 +18,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from hpcflow import settings
 from hpcflow.config_file import load_config
+from hpcflow.connectors.storage.s3 import credentials_from_env
+from hpcflow.daemon.backup import check_at_start, rescue
+from hpcflow.daemon.disk import overwrite_in_place, write_status_file
 from hpcflow.daemon.engine import try_lock
-from hpcflow.daemon.store import prepare_home
-from hpcflow.errors import HpcflowError
+from hpcflow.daemon.store import StoreLostError, prepare_home
+from hpcflow.errors import HpcflowError, StoreError
+from hpcflow.privacy import PRIVATE_UMASK
+from hpcflow.secrets import hold_credentials
 
 log = logging.getLogger("hpcflow.engine")
 
@@ -78,10 +84,21 @@ class StatusWriter:
         if not force and now - self.written < STATUS_EVERY and \
                 getattr(service, "next_pause", 0.0) <= STATUS_EVERY:
             return
-        data = dict(self.base, updated_at=now, last_poll=dict(service.last_poll))
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        tmp.write_text(json.dumps(data))
-        os.replace(tmp, self.path)
+        trouble = service.trouble
+        data = dict(self.base, updated_at=now, last_poll=dict(service.last_poll),
+                    **trouble.report())
+        try:
+            write_status_file(self.path, json.dumps(data))
+        except OSError as exc:  # a full or read-only disk must not stop the daemon
+            trouble.failed("status", exc, self.path)
+            data.update(trouble.report())
+            try:  # the reserve given back may have made room
+                write_status_file(self.path, json.dumps(data))
+            except OSError:
+                with contextlib.suppress(OSError):
+                    overwrite_in_place(self.path, json.dumps(data))
+        else:
+            trouble.ok("status")
         self.written = now
 
 
@@ -93,6 +110,17 @@ def read_status(home: Path) -> dict | None:
         return None
 
 
+def _stopped_for(service: Any, home: Path, lost: StoreLostError) -> int:
+    """The store went away under the daemon: say so loudly (log, stderr), exit 3."""
+    from hpcflow.daemon.service import HomeMovedError
+
+    message = str(lost) if isinstance(lost, HomeMovedError) else \
+        rescue(service.store, home, lost)
+    log.critical("%s", message)
+    print(f"hpcflow: {message}", file=sys.stderr)
+    return 3
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hpcflow.daemon.process")
     parser.add_argument("--home", required=True)
@@ -102,8 +130,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     home = Path(args.home)
 
+    # Nothing the daemon writes is for other accounts (step directories, logs, artifacts),
+    # and no credential of its environment reaches what it starts (steps, sbatch, ...).
+    os.umask(PRIVATE_UMASK)
+    credentials_from_env()
+    hold_credentials()
     try:
-        prepare_home(home)  # before the log file: it creates the home private
+        # before the log file: it creates the home private. From here on the checked real
+        # path is used, whatever happens to the path given (a symlink re-pointed, say).
+        home = prepare_home(home)
+        settings.config["home"] = str(home)
         setup_logging(Path(args.log_file) if args.log_file else None)
         lock_fd = try_lock(home)
         if lock_fd is None:
@@ -119,11 +155,20 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(home)
         logging.getLogger().setLevel(config.log_level.upper())
         service = Service(home, config=config)
+        check_at_start(service.store)
+    except StoreError as exc:
+        if logging.getLogger().handlers:  # the log says why the daemon is not there
+            log.critical("%s", exc)
+        print(f"hpcflow: {exc}", file=sys.stderr)
+        return 2
     except HpcflowError as exc:
         print(f"hpcflow: {exc}", file=sys.stderr)
         return 2
     if args.tick:
-        passes = service.tick()
+        try:
+            passes = service.tick()
+        except StoreLostError as exc:
+            return _stopped_for(service, home, exc)
         log.info("tick done (%d passes that changed something)", passes)
         print(f"hpcflow: tick done ({passes} passes that changed something)")
         return 0
@@ -136,6 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     log.info("engine %d serving %s", os.getpid(), home)
     try:
         service.run(idle_exit=args.idle_exit, on_cycle=status)
+    except StoreLostError as exc:
+        return _stopped_for(service, home, exc)
     finally:
         with contextlib.suppress(FileNotFoundError):
             (home / PID_FILE).unlink()

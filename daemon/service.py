@@ -19,20 +19,30 @@ from pathlib import Path
 from typing import Any
 
 from hpcflow.config_file import DaemonConfig, load_config, parse_config
-from hpcflow.connectors.executors.base import Executor, JobRecord, JobStatus
+from hpcflow.connectors.executors.base import Executor, JobRecord, JobStatus, trusted_result
 from hpcflow.connectors.executors.local import LocalExecutor
 from hpcflow.connectors.transports.base import TransportError
 from hpcflow.daemon import states
+from hpcflow.daemon.backup import StoreKeeper
+from hpcflow.daemon.disk import WriteTrouble, write_error
 from hpcflow.daemon.engine import WAKE_DIR
+from hpcflow.daemon.leader import FencedError, LeaderLease
 from hpcflow.daemon.placement import placement
 from hpcflow.daemon.planner import CreateStep, FinishStep, Node, plan_container, root_step
 from hpcflow.daemon.polling import PollSchedule
 from hpcflow.daemon.retry import RetryRow, plan_retry
-from hpcflow.daemon.store import Store
+from hpcflow.daemon.store import Store, StoreLostError
 from hpcflow.daemon.submission import Submission, job_record
 from hpcflow.errors import HpcflowError
+from hpcflow.privacy import DirIdentity
+from hpcflow.secrets import ResultKeys
 
 log = logging.getLogger("hpcflow.engine")
+
+
+class HomeMovedError(StoreLostError):
+    """The home directory is not the one checked when the daemon started (replaced, gone,
+    or now another account's): nothing more is written into it, not even a rescue copy."""
 
 #: Shortest sleep between cycles while jobs run (a burst of wake-ups is taken in one cycle).
 MIN_SLEEP = 0.05
@@ -59,8 +69,19 @@ class Service(Submission):
         self.home = home
         self.config = config or parse_config({})
         self.store = Store.open(home)
+        #: Backups of the store and its write-ahead log's size, between cycles.
+        self.keeper = StoreKeeper(self.store, home, self.config.backup_interval,
+                                  self.config.backups)
+        #: The leader lease this engine holds (``daemon/leader.py``), set by the daemon
+        #: process; renewed every cycle.
+        self.lease: LeaderLease | None = None
+        self._last_beat = 0.0
+        #: The home as checked at the start (``hpcflow.privacy``): checked again each cycle.
+        self.home_identity = DirIdentity.of(home)
+        #: The keys runners seal results with; a result without the right seal is refused.
+        self.result_keys = ResultKeys(home)
         self.local = LocalExecutor(home / "runs", parallelism or self.config.local_parallelism
-                                   or local_parallelism())
+                                   or local_parallelism(), result_keys=self.result_keys)
         #: Executors by name: ``local`` and one per machine in use, made when first needed.
         self.executors: dict[str, Executor] = {"local": self.local}
         #: Jobs whose submission may or may not have reached the scheduler (the machine
@@ -79,6 +100,8 @@ class Service(Submission):
         self._marker_seen = False
         self._reload_requested = False
         self.last_activity = time.time()
+        #: Writes refused by the machine (a full disk): logged once, in the status file.
+        self.trouble = WriteTrouble(home)
 
     # -- wake-ups ---------------------------------------------------------------
     def wake(self) -> None:
@@ -105,6 +128,7 @@ class Service(Submission):
         self.config = config
         self.schedule.set_bounds(config.poll)
         self.local.parallelism = config.local_parallelism or local_parallelism()
+        self.keeper.interval, self.keeper.keep = config.backup_interval, config.backups
         logging.getLogger().setLevel(config.log_level.upper())
         log.info("configuration reloaded from %s", config.path or "the defaults (no file)")
 
@@ -150,14 +174,16 @@ class Service(Submission):
             if name in self.config.dispatchers or (step_executor or {}).get("kind") == \
                     "dispatcher":
                 self.executors[name] = make_dispatcher_jobs(
-                    name, self.config, self.home, self.home / WAKE_DIR, step_executor)
+                    name, self.config, self.home, self.home / WAKE_DIR, step_executor,
+                    self.result_keys)
                 return self.executors[name]
             if machine is None:
                 raise HpcflowError(
                     f"no machine {name!r} in the config file "
                     f"({self.config.path or 'none: ' + str(self.home / 'config.toml')}): "
                     f"declare it as [machines.{name}]")
-            self.executors[name] = make_batch_executor(machine, self.home / "runs")
+            self.executors[name] = make_batch_executor(machine, self.home / "runs",
+                                                       self.result_keys)
         return self.executors[name]
 
     @staticmethod
@@ -183,6 +209,12 @@ class Service(Submission):
     # -- the cycle --------------------------------------------------------------
     def cycle(self) -> bool:
         """One pass; True if anything changed."""
+        moved = self.home_identity.changed()  # never write into a home but the one checked
+        if moved:
+            raise HomeMovedError(f"hpcflow's home {moved} since the daemon started: it "
+                                 "stops rather than write into it")
+        self.store.check_file()  # nor into a store deleted or replaced meanwhile
+        self.beat()
         changed = self.start_new_workflows()
         changed |= self.handle_requests()
         changed |= self.collect()
@@ -349,6 +381,7 @@ class Service(Submission):
                     phase, reason, outputs = states.FAILED, status.detail, None
                     transient = bool(template.get("timeout_as_transient_error"))
                 else:
+                    result = trusted_result(result, self.result_keys.key(job["step_dir"]))
                     phase = result.get("phase", states.ERROR)
                     reason = result.get("reason")
                     outputs = result.get("outputs")
@@ -446,7 +479,22 @@ class Service(Submission):
         return changed
 
     # -- running ----------------------------------------------------------------
+    def beat(self, force: bool = False) -> None:
+        """Renew the leader lease (at most once a second); ``FencedError`` when another
+        host took it over."""
+        if self.lease is None:
+            return
+        now = time.monotonic()
+        if force or now - self._last_beat >= min(1.0, self.lease.ttl / 10):
+            self.lease.beat()
+            self._last_beat = now
+
     def _sleep_for(self) -> float:
+        pause = self._until_next_poll()
+        # the lease is renewed well before it could expire, even with nothing to do
+        return pause if self.lease is None else min(pause, self.lease.ttl / 6)
+
+    def _until_next_poll(self) -> float:
         """Until the next poll of an executor with live jobs or the earliest job deadline
         (timeouts); with no live job, the config's idle interval (new work wakes us anyway)."""
         row = self.store.conn.execute(
@@ -475,6 +523,8 @@ class Service(Submission):
             while passes < max_passes and self.cycle():
                 passes += 1
         finally:
+            if self.lease is not None:
+                self.lease.release()
             for executor in self.executors.values():
                 executor.close()
         return passes
@@ -495,14 +545,24 @@ class Service(Submission):
                 try:
                     while self.cycle() and not self._stop:
                         pass
-                except Exception:
+                    self.keeper.between_cycles()
+                except (StoreLostError, FencedError):
+                    raise
+                except Exception as exc:
                     # A bug or a passing fault (disk full, a connector's error) must not stop
                     # every workflow: log it, drop in-memory state, retry after a pause.
-                    log.exception("engine cycle failed; retrying in %.0f s", ERROR_BACKOFF)
+                    refused = write_error(exc)
+                    if refused is not None:  # said once (and in the status), not every pause
+                        self.trouble.failed("engine", refused)
+                    else:
+                        log.exception("engine cycle failed; retrying in %.0f s", ERROR_BACKOFF)
                     self._specs.clear()
                     self.recover()
+                    if on_cycle is not None:
+                        on_cycle(self)
                     self._wake.wait(ERROR_BACKOFF)
                     continue
+                self.trouble.ok("engine")
                 pause = self._sleep_for()
                 self.next_pause = pause
                 if on_cycle is not None:
@@ -513,6 +573,8 @@ class Service(Submission):
                     break
                 self._wake.wait(pause)
         finally:
+            if self.lease is not None:
+                self.lease.release()  # a stopped leader: the next engine takes over at once
             observer.stop()
             for executor in self.executors.values():
                 executor.close()

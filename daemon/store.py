@@ -20,10 +20,25 @@ from pathlib import Path
 from typing import Any
 
 from hpcflow.daemon import states
+from hpcflow.daemon.fs_kind import home_file_system
+from hpcflow.daemon.leader import FencedError
 from hpcflow.errors import StoreError
 
 SCHEMA_VERSION = 5
 STORE_FILE = "store.db"
+#: Where the daemon keeps its online backups of the store (``hpcflow store restore``).
+BACKUP_DIR = "backups"
+#: The write-ahead log is cut back to this size once checkpointed (it would otherwise keep
+#: the size of the largest transaction it ever held).
+JOURNAL_SIZE_LIMIT = 32 << 20
+#: What a damaged store's message tells the user to do.
+RESTORE_HINT = ("stop the daemon ('hpcflow daemon stop') and put back the last backup with "
+                "'hpcflow store restore' ('hpcflow doctor' checks the store)")
+
+
+class StoreLostError(StoreError):
+    """The store file (or its write-ahead log) was deleted or replaced under an open
+    connection: what is written now would go to a file nobody will read again."""
 
 
 def _create_schema_v1(conn: sqlite3.Connection) -> None:
@@ -129,14 +144,31 @@ def _check_private(path: Path, what: str) -> None:
         )
 
 
-def prepare_home(home: Path) -> None:
-    """Create ``home`` (0700) or check that an existing one is private."""
-    if not home.exists():
-        home.mkdir(parents=True, mode=0o700)
-        os.chmod(home, 0o700)
-    elif not home.is_dir():
-        raise StoreError(f"HPCFLOW_HOME {home} is not a directory: point HPCFLOW_HOME elsewhere")
-    _check_private(home, "directory")
+def prepare_home(home: Path) -> Path:
+    """Create ``home`` (0700) or check an existing one (``hpcflow.privacy.secure_home``);
+    its real path."""
+    from hpcflow.privacy import UntrustedPathError, secure_home
+
+    try:
+        return secure_home(home)
+    except UntrustedPathError as exc:
+        raise StoreError(str(exc)) from None
+
+
+def _lost_message(path: Path, name: str, what: str) -> str:
+    return (f"the store {path.with_name(name)} was {what} while in use: nothing more is "
+            f"written to it; if that was not meant, stop every hpcflow process of "
+            f"{path.parent} and put back the last backup with 'hpcflow store restore'")
+
+
+def _refuse_new_store_beside_backups(path: Path) -> None:
+    """A missing store next to backups of it was lost, not never made: an empty store made
+    silently in its place would look like every workflow vanished."""
+    backups = path.parent / BACKUP_DIR
+    if backups.is_dir() and any(backups.glob("store-*.db")):
+        raise StoreError(f"the store {path} is missing but {backups} holds backups of it: "
+                         f"put the last one back with 'hpcflow store restore', or move "
+                         f"{backups} away to start with an empty store")
 
 
 def _jsonify(value: Any) -> str | None:
@@ -149,25 +181,39 @@ class Store:
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self.conn = conn
         self.path = path
+        #: (device, inode) of the store file and of its write-ahead log as first seen.
+        self._identity: dict[str, tuple[int, int]] = {}
+        #: On a file system shared between hosts (rollback journal; one leader host writes).
+        self.shared = False
+        #: The engine's check that it still leads (``claim_leadership``), run in every write
+        #: transaction before anything is written; None for clients.
+        self.fence_epoch: int | None = None
+        self.check_file()
 
     @classmethod
     def open(cls, home: Path) -> Store:
-        prepare_home(home)
+        home = prepare_home(home)
         path = home / STORE_FILE
         if not path.exists():
+            _refuse_new_store_beside_backups(path)
             fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
             os.close(fd)
         _check_private(path, "store")
+        # WAL needs memory shared by every process that opens the store: not across the hosts
+        # of a network file system, where the rollback journal is used (daemon/fs_kind.py)
+        shared = home_file_system(home).shared
         try:
             conn = sqlite3.connect(str(path), timeout=60.0, isolation_level=None,
                                    check_same_thread=False)
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA busy_timeout = 60000")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute(f"PRAGMA journal_mode = {'DELETE' if shared else 'WAL'}")
+            conn.execute(f"PRAGMA synchronous = {'FULL' if shared else 'NORMAL'}")
+            conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot open the store {path}: {exc}") from exc
+            raise StoreError(f"cannot open the store {path} ({exc}): {RESTORE_HINT}") from exc
         store = cls(conn, path)
+        store.shared = shared
         store.migrate()
         return store
 
@@ -203,14 +249,87 @@ class Store:
         """One write transaction (BEGIN IMMEDIATE ... COMMIT, rolled back on error)."""
         self.conn.execute("BEGIN IMMEDIATE")
         try:
+            if self.fence_epoch is not None:
+                self._check_fence()
             yield self.conn
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
         self.conn.execute("COMMIT")
 
+    def _leader_epoch(self) -> int:
+        row = self.conn.execute("SELECT value FROM meta WHERE key='leader_epoch'").fetchone()
+        return int(row[0]) if row else 0
+
+    def _check_fence(self) -> None:
+        stored = self._leader_epoch()
+        if stored != self.fence_epoch:
+            raise FencedError(f"this engine led with epoch {self.fence_epoch}, the store now "
+                              f"belongs to epoch {stored}: it stops without writing")
+
+    def claim_leadership(self, epoch: int) -> None:
+        """Record ``epoch`` as the store's leader (the fencing token): from now on a write
+        transaction of an engine with an older epoch fails before it writes anything."""
+        with self.write() as conn:
+            stored = self._leader_epoch()
+            if stored > epoch:
+                raise FencedError(f"the store already belongs to epoch {stored}, newer than "
+                                  f"this engine's {epoch}")
+            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('leader_epoch', ?)",
+                         (str(epoch),))
+        self.fence_epoch = epoch
+
     def integrity_ok(self) -> bool:
         return self.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+    def quick_check(self) -> list[str]:
+        """SQLite's ``quick_check`` (structure and page checks, not index contents): the
+        problems it found, none for a sound store; a store it cannot even read is one."""
+        try:
+            rows = [r[0] for r in self.conn.execute("PRAGMA quick_check(20)")]
+        except sqlite3.DatabaseError as exc:
+            return [str(exc)]
+        return [] if rows == ["ok"] else rows
+
+    def check_file(self) -> None:
+        """Raise ``StoreLostError`` if ``store.db`` or its ``-wal`` file is no longer the
+        file this connection has open (deleted, moved away or replaced by another file)."""
+        for name in (STORE_FILE, f"{STORE_FILE}-wal"):
+            try:
+                st = os.stat(self.path.with_name(name))
+            except FileNotFoundError:
+                if name in self._identity:
+                    raise StoreLostError(_lost_message(self.path, name, "deleted")) from None
+                continue
+            seen = self._identity.setdefault(name, (st.st_dev, st.st_ino))
+            if seen != (st.st_dev, st.st_ino):
+                raise StoreLostError(_lost_message(self.path, name, "replaced by another file"))
+
+    def checkpoint(self) -> bool:
+        """Copy the write-ahead log into the store and cut it to nothing, unless a reader
+        needs it right now (never waits); True if it was cut."""
+        self.conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            busy = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        except sqlite3.OperationalError:
+            busy = 1
+        finally:
+            self.conn.execute("PRAGMA busy_timeout = 60000")
+        return not busy
+
+    def backup_to(self, target: Path) -> None:
+        """A consistent copy of the store in ``target`` (SQLite's online backup: readers and
+        the writer go on meanwhile), checked with ``quick_check`` before it is kept."""
+        copy = sqlite3.connect(str(target))
+        try:
+            self.conn.backup(copy)
+            problems = [r[0] for r in copy.execute("PRAGMA quick_check(5)")]
+        finally:
+            copy.close()
+        if problems != ["ok"]:
+            raise StoreError(f"the backup {target} of {self.path} fails its check "
+                             f"({'; '.join(problems)}): the store itself may be damaged; "
+                             f"{RESTORE_HINT}")
 
     # -- events -----------------------------------------------------------------
     @staticmethod

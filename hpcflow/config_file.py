@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hpcflow.errors import HpcflowError
+from hpcflow.privacy import UntrustedPathError, check_private_file
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -121,6 +122,13 @@ class DaemonConfig:
     log_level: str = "info"
     #: Seconds between wake-ups when no workflow is live (new work wakes it at once).
     idle_interval: float = 30.0
+    #: Seconds between the daemon's online backups of the store (0: none).
+    backup_interval: float = 3600.0
+    #: How many backups are kept (the newest).
+    backups: int = 3
+    #: Seconds the leader host's lease lasts without a beat before another host's engine
+    #: takes over (a home shared between login nodes; ``daemon/leader.py``).
+    lease_seconds: float = 30.0
     #: Local steps at once; None: ``$HPCFLOW_LOCAL_PARALLELISM``, else the CPU count.
     local_parallelism: int | None = None
     #: Poll bounds by executor name (``local``; machines later); others get the default.
@@ -338,13 +346,23 @@ def parse_config(data: dict, path: Path | None = None) -> DaemonConfig:
     """A checked ``DaemonConfig`` from the parsed TOML (errors name the key, not the file)."""
     _check_keys(data, ("daemon", "executors", "machines", "dispatchers", "bohrium", "storage"),
                 "the config file")
-    daemon = _check_keys(data.get("daemon", {}), ("log_level", "idle_interval"), "daemon")
+    daemon = _check_keys(data.get("daemon", {}),
+                         ("log_level", "idle_interval", "backup_interval", "backups",
+                          "lease_seconds"), "daemon")
     level = str(daemon.get("log_level", "info")).lower()
     if level not in LOG_LEVELS:
         raise ConfigError(f"daemon.log_level must be one of {', '.join(LOG_LEVELS)}, "
                           f"not {daemon['log_level']!r}")
     idle = float(_number(daemon, "idle_interval", "daemon")) if "idle_interval" in daemon \
         else 30.0
+    backup_interval = 3600.0
+    if "backup_interval" in daemon:  # 0 turns backups off
+        backup_interval = float(daemon["backup_interval"] and
+                                _number(daemon, "backup_interval", "daemon"))
+    lease = float(_number(daemon, "lease_seconds", "daemon")) if "lease_seconds" in daemon \
+        else 30.0
+    kept = int(_number(daemon, "backups", "daemon", integer=True)) if "backups" in daemon \
+        else 3
     executors = _check_keys(data.get("executors", {}), ("local",), "executors")
     local = _check_keys(executors.get("local", {}),
                         ("parallelism", "min_poll_interval", "max_poll_interval"),
@@ -376,6 +394,7 @@ def parse_config(data: dict, path: Path | None = None) -> DaemonConfig:
         dispatchers[name] = parse_dispatcher(name, table)
         poll[name] = _poll_bounds(table, f"dispatchers.{name}", BATCH_POLL)
     return DaemonConfig(path=path, log_level=level, idle_interval=idle,
+                        backup_interval=backup_interval, backups=kept, lease_seconds=lease,
                         local_parallelism=parallelism, poll=poll, machines=machines,
                         dispatchers=dispatchers, bohrium=parse_bohrium(data.get("bohrium", {})),
                         storage=parse_storage(data.get("storage", {})))
@@ -384,6 +403,11 @@ def parse_config(data: dict, path: Path | None = None) -> DaemonConfig:
 def load_config(home: Path) -> DaemonConfig:
     """The config file of ``home`` (the defaults if there is none)."""
     path = config_path(home)
+    try:
+        # its settings (python, prepare, container, machine dicts) run commands as the user
+        check_private_file(path, "the config file")
+    except UntrustedPathError as exc:
+        raise ConfigError(str(exc)) from None
     try:
         with open(path, "rb") as f:
             data = tomllib.load(f)

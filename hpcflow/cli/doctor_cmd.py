@@ -141,15 +141,29 @@ def _check_storage(storage: Any) -> list[str]:
 @click.argument("machine", required=False)
 @click.option("--storage", "storage_only", is_flag=True,
               help="Check only the artifact storage.")
-def doctor(machine: str | None, storage_only: bool) -> None:
-    """Check the artifact storage (bucket reachable and writable, clock) and MACHINE (or
-    every machine of the config file): connection, scheduler commands, work root, Python
-    and hpcflow's runner; say what is wrong and how to fix it."""
+@click.option("--store", "store_only", is_flag=True,
+              help="Check only the store (and its backups).")
+def doctor(machine: str | None, storage_only: bool, store_only: bool) -> None:
+    """Check the store (quick_check, schema, backups), the artifact storage (bucket
+    reachable and writable, clock) and MACHINE (or every machine of the config file):
+    connection, scheduler commands, work root, Python and hpcflow's runner; say what is
+    wrong and how to fix it."""
+    from hpcflow.cli.store_cmds import check_store
     from hpcflow.config_file import load_config
+    from hpcflow.errors import StoreError
     from hpcflow.settings import home, storage_client
 
     config = load_config(home())
     bad = 0
+    if machine is None and not storage_only:
+        try:
+            for line in check_store(home(), config.backup_interval):
+                click.echo(f"store: ok  {line}")
+        except StoreError as exc:
+            bad += 1
+            click.echo(f"store: FAIL {exc}")
+        if store_only:
+            sys.exit(1 if bad else 0)
     if machine is None:
         try:
             for line in _check_storage(storage_client()):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -30,6 +31,21 @@ class HpcflowGroup(click.Group):
             return super().invoke(ctx)
         except HpcflowError as exc:
             fail(str(exc))
+        except (sqlite3.Error, OSError) as exc:  # the store or the disk: one line, no traceback
+            from hpcflow.cli.failure import explain
+            from hpcflow.daemon.store import STORE_FILE
+
+            fail(explain(exc, _home_for_errors() / STORE_FILE))
+
+
+def _home_for_errors() -> Path:
+    """``$HPCFLOW_HOME`` as given, for a message (without the checks ``_home`` makes)."""
+    import os
+
+    from hpcflow.settings import config
+
+    return Path(os.path.expanduser(str(config.get("home") or os.environ.get("HPCFLOW_HOME")
+                                       or "~/.hpcflow")))
 
 
 def _home() -> Path:
@@ -308,8 +324,9 @@ def resubmit(workflow: str, reuse_succeeded: bool, keys: tuple[str, ...]) -> Non
 from hpcflow.cli.control_cmds import gc, resume, retry, suspend, terminate  # noqa: E402
 from hpcflow.cli.daemon_cmds import daemon  # noqa: E402
 from hpcflow.cli.doctor_cmd import doctor  # noqa: E402
+from hpcflow.cli.store_cmds import store  # noqa: E402
 
-for command in (terminate, retry, suspend, resume, gc, daemon, doctor):
+for command in (terminate, retry, suspend, resume, gc, daemon, doctor, store):
     main.add_command(command)
 
 
