@@ -8,6 +8,7 @@ store. Imports are kept few: this starts once per step.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -30,6 +31,14 @@ from hpcflow.connectors.executors.base import (
 )
 from hpcflow.connectors.storage.base import storage_from_spec
 from hpcflow.connectors.storage.s3 import credentials_from_env
+from hpcflow.daemon.disk import (
+    RESERVE_FILE,
+    SPACE_ERRNOS,
+    STEP_RESERVE,
+    Reserve,
+    describe,
+    write_error,
+)
 
 #: The keys this job seals results with (step directory name -> key), taken out of the
 #: environment before any step's code runs; forked pack members inherit them.
@@ -98,7 +107,7 @@ def stage_inputs(job: dict, step_dir: Path, storage: Any) -> dict[str, Any]:
             op_in[name] = None
             continue
         root = step_dir / "inputs" / "artifacts" / name
-        unpack(ref, root, storage)
+        unpack(ref, root, storage, staging=step_dir)
         op_in[name] = present(ref.get("items"), kinds.get(name, "path"), root)
     return op_in
 
@@ -202,7 +211,7 @@ def store_outputs(job: dict, step_dir: Path, workdir: Path, op_out: dict[str, An
         base = value.parent if script_output else workdir
         try:
             arts[name] = pack(value, base, storage, f"{job['artifact_prefix']}/{name}",
-                              archive, prefix=job.get("output_dir") or "")
+                              archive, prefix=job.get("output_dir") or "", staging=step_dir)
         except OutsideLinkError as exc:
             raise StepFailure(f"output artifact {name!r}: {exc}") from exc
     if write_files:
@@ -219,15 +228,32 @@ def step_storage(job: dict, step_dir: Path) -> Any:
     return storage_from_spec(spec)
 
 
-def run_step(step_dir: Path) -> dict:
+def _failure_reason(exc: BaseException, reason: str, where: Path) -> str:
+    """A full disk or quota says so, with the path and its filesystem (the OP's own
+    ``OSError`` names no path when a write fails)."""
+    refused = write_error(exc, SPACE_ERRNOS)
+    return describe(refused, where) if refused is not None else reason
+
+
+def _print_failure(exc: BaseException) -> None:
+    """The traceback into the step's log; a log that cannot be written is not a new error."""
+    with contextlib.suppress(OSError):
+        traceback.print_exception(type(exc), exc, exc.__traceback__)
+
+
+def run_step(step_dir: Path, reserve: Reserve | None = None) -> dict:
+    """Run the step; its result. ``reserve`` is given back before a failure is written
+    (a full disk leaves room for the log's traceback and the result)."""
     job = json.loads((step_dir / "step.json").read_text())
     storage = step_storage(job, step_dir)
     workdir = step_dir / "workdir"
     workdir.mkdir(exist_ok=True)
     kind = job["template"]["kind"]
     started = time.time()
+    where = step_dir / "inputs"  # where the step is writing, for a full disk's message
     try:
         op_in = stage_inputs(job, step_dir, storage)
+        where = workdir
         if kind == "python" and job.get("slice_group"):
             from hpcflow.daemon.slice_group import run_slice_group
 
@@ -251,19 +277,24 @@ def run_step(step_dir: Path) -> dict:
                                          step_dir, workdir, job["template"].get("envs") or {})
             except script_step.ScriptFailure as exc:
                 raise StepFailure(str(exc)) from exc
+        where = Path(getattr(storage, "root", step_dir))
         outputs = store_outputs(job, step_dir, workdir, op_out, storage)
         return {"phase": "Succeeded", "outputs": outputs, "started": started,
                 "finished": time.time()}
     except StepFailure as exc:
+        if reserve is not None:
+            reserve.release()
         # The OP's own exception, not hpcflow's wrapper around it.
-        original = exc.__cause__ or exc
-        traceback.print_exception(type(original), original, original.__traceback__)
-        return {"phase": "Failed", "reason": exc.reason, "transient": exc.transient,
-                "started": started, "finished": time.time()}
+        _print_failure(exc.__cause__ or exc)
+        return {"phase": "Failed", "reason": _failure_reason(exc, exc.reason, where),
+                "transient": exc.transient, "started": started, "finished": time.time()}
     except Exception as exc:
-        traceback.print_exc()
-        return {"phase": "Error", "reason": f"{type(exc).__name__}: {exc}", "started": started,
-                "finished": time.time()}
+        if reserve is not None:
+            reserve.release()
+        _print_failure(exc)
+        return {"phase": "Error",
+                "reason": _failure_reason(exc, f"{type(exc).__name__}: {exc}", where),
+                "started": started, "finished": time.time()}
 
 
 def notify(job_path: Path) -> None:
@@ -312,10 +343,25 @@ def main(argv: list[str]) -> int:
     if fd is None:
         print(f"hpcflow runner: {step_dir} is already claimed by another runner", file=sys.stderr)
         return EXIT_ALREADY_CLAIMED
-    result = run_step(step_dir)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    write_json_atomic(step_dir / RESULT_FILE, sealed(step_dir, result))
+    reserve = Reserve(step_dir / RESERVE_FILE, STEP_RESERVE)
+    reserve.take()
+    result = run_step(step_dir, reserve)
+    reserve.release()
+    for stream in (sys.stdout, sys.stderr):
+        # a full disk: the log loses its end, the result must not be lost
+        with contextlib.suppress(OSError):
+            stream.flush()
+    try:
+        write_json_atomic(step_dir / RESULT_FILE, sealed(step_dir, result))
+    except OSError as exc:
+        refused = write_error(exc, SPACE_ERRNOS)
+        if refused is None:
+            raise
+        # the outputs did not fit: a short result that says why does
+        write_json_atomic(step_dir / RESULT_FILE, sealed(step_dir, {
+            "phase": "Error", "reason": "the step's result could not be written: "
+            + describe(refused, step_dir), "started": result.get("started"),
+            "finished": time.time()}))
     notify(step_dir / "step.json")
     return 0
 

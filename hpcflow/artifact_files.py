@@ -64,10 +64,24 @@ def flatten_items(items: Items) -> list[str]:
     return [items]
 
 
+def staging_dir() -> Path:
+    """Where archives are staged on their way to or from storage, outside a step:
+    ``$HPCFLOW_SCRATCH`` (or ``config["scratch"]``), else ``$HPCFLOW_HOME/tmp``; never the
+    system's ``/tmp``, often small and shared on login nodes. A step stages in its own
+    directory."""
+    from hpcflow import settings
+
+    where = os.environ.get("HPCFLOW_SCRATCH") or settings.config.get("scratch")
+    folder = Path(os.path.expanduser(str(where))) if where else settings.home() / "tmp"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return folder
+
+
 def pack(structure: Any, base: Path, storage: Any, key: str, archive: str | None,
-         prefix: str = "") -> dict:
+         prefix: str = "", staging: Path | None = None) -> dict:
     """Upload the paths in ``structure`` (relative to ``base``, under ``prefix/`` in the
-    artifact if given) and return the reference."""
+    artifact if given) and return the reference; an archive is made in ``staging`` (by
+    default ``staging_dir()``)."""
     sources: dict[str, Path] = {}
 
     def name_of(p: Any) -> str:
@@ -86,7 +100,8 @@ def pack(structure: Any, base: Path, storage: Any, key: str, archive: str | None
     check_links(sources)
     parts: list[dict[str, Any]]
     if archive == "tar":
-        with tempfile.TemporaryDirectory(prefix="hpcflow-pack-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="hpcflow-pack-",
+                                         dir=staging or staging_dir()) as tmp:
             tar_path = Path(tmp) / "a.tgz"
             # gzip without a timestamp: the same files give the same bytes, so content
             # addressing (S3) finds an artifact that is already stored
@@ -185,8 +200,9 @@ def safe_extract(tar_path: str | Path, target: Path) -> None:
             tar.extractall(target, members=members)
 
 
-def unpack(ref: dict, target: Path, storage: Any) -> None:
-    """Fetch every part of an artifact into ``target``."""
+def unpack(ref: dict, target: Path, storage: Any, staging: Path | None = None) -> None:
+    """Fetch every part of an artifact into ``target`` (a downloaded archive is staged in
+    ``staging``, by default ``staging_dir()``)."""
     target.mkdir(parents=True, exist_ok=True)
     for part in ref.get("parts", []):
         key = part["key"]
@@ -195,7 +211,8 @@ def unpack(ref: dict, target: Path, storage: Any) -> None:
             if local is not None:
                 safe_extract(local(key), target)
                 continue
-            with tempfile.TemporaryDirectory(prefix="hpcflow-unpack-") as tmp:
+            with tempfile.TemporaryDirectory(prefix="hpcflow-unpack-",
+                                             dir=staging or staging_dir()) as tmp:
                 tmp_tar = Path(tmp) / "a.tgz"
                 storage.download(key, str(tmp_tar))
                 safe_extract(tmp_tar, target)

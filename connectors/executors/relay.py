@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from hpcflow.artifact_files import staging_dir
 from hpcflow.connectors.executors.bundle import runner_bundle
 from hpcflow.connectors.storage.base import check_key, storage_from_spec
 from hpcflow.connectors.transports.base import Transport, TransportError
@@ -66,7 +67,7 @@ def _object_keys(storage: Any, ref: dict) -> list[str]:
 
 def _put_objects(transport: Transport, root: str, storage: Any, keys: list[str]) -> None:
     by_dir: dict[str, dict[str, bytes]] = {}
-    with tempfile.TemporaryDirectory(prefix="hpcflow-relay-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="hpcflow-relay-", dir=staging_dir()) as tmp:
         for key in keys:
             local = Path(tmp) / "object"
             storage.download(check_key(key), str(local))
@@ -131,7 +132,8 @@ def bring_back_outputs(transport: Transport, step_dir: str, result: dict) -> Non
         return  # the job wrote to the storage itself
     storage = relay_storage(job["relay_to"])
     relay = f"{step_dir}/{RELAY_DIR}"
-    with outage_is_unreachable(), tempfile.TemporaryDirectory(prefix="hpcflow-relay-") as tmp:
+    with outage_is_unreachable(), \
+            tempfile.TemporaryDirectory(prefix="hpcflow-relay-", dir=staging_dir()) as tmp:
         local = Path(tmp) / "object"
         for ref in artifacts.values():
             for part in (ref or {}).get("parts", []):

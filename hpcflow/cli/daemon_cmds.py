@@ -135,6 +135,7 @@ def daemon_status(as_json: bool) -> None:
         "last_poll": info.get("last_poll", {}),
         "live_workflows": store.count_live_workflows() if store else 0,
         "live_jobs": len(store.live_jobs()) if store else 0,
+        "problem": info.get("problem"), "problem_since": info.get("problem_since"),
     }
     if as_json:
         click.echo(json.dumps(data, indent=2))
@@ -146,6 +147,9 @@ def daemon_status(as_json: bool) -> None:
         click.echo(f"  {data['live_workflows']} live workflows, {data['live_jobs']} live jobs")
         for name, at in sorted(data["last_poll"].items()):
             click.echo(f"  last poll of {name}: {render.when(at)}")
+        if data["problem"]:
+            click.echo(f"  problem since {render.when(data['problem_since'])}: "
+                       f"{data['problem']}")
     sys.exit(0 if pid is not None else 1)
 
 
