@@ -85,7 +85,8 @@ def describe(err: OSError, where: Path) -> str:
     filesystem, e.g. ``no space left on device: /h/runs/x/workdir (filesystem /h: 0 B free
     of 8.0 MiB)``."""
     what = os.strerror(err.errno).lower() if err.errno else str(err)
-    path = Path(os.fsdecode(err.filename)) if err.filename else where
+    named = err.filename2 or err.filename  # a rename's is its target
+    path = Path(os.fsdecode(named)) if named else where
     return f"{what}: {path} ({filesystem(path)})"
 
 

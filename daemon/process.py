@@ -99,6 +99,10 @@ class StatusWriter:
                     overwrite_in_place(self.path, json.dumps(data))
         else:
             trouble.ok("status")
+            if "problem" in data and not trouble.report():  # over: not shown until the next
+                with contextlib.suppress(OSError):
+                    write_status_file(self.path, json.dumps(
+                        {k: v for k, v in data.items() if not k.startswith("problem")}))
         self.written = now
 
 

@@ -18,6 +18,8 @@ MODULES = [
     "hpcflow.daemon.polling",
     "hpcflow.daemon.retry",
     "hpcflow.daemon.placement",
+    "hpcflow.daemon.disk",
+    "hpcflow.daemon.prune",
     "hpcflow.connectors.executors.batch",
     "hpcflow.connectors.schedulers.slurm",
     "hpcflow.connectors.schedulers.sge",
