@@ -127,6 +127,17 @@ def free_bytes(path: Path) -> int:
     return st.f_bavail * st.f_frsize
 
 
+def full_disk_note(path: Path) -> str:
+    """``"; no space left on device: PATH (filesystem ...)"`` when the filesystem of ``path``
+    has (almost) no room left, else ``""``: why a step may have died without a word."""
+    try:
+        if free_bytes(path) >= STEP_RESERVE:
+            return ""
+    except OSError:
+        return ""
+    return "; " + describe(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), path)
+
+
 class WriteTrouble:
     """What the daemon cannot write now, by source (``engine``, ``status``): logged once
     when it starts and when it ends, and shown by ``hpcflow daemon status``."""

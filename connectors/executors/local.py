@@ -30,6 +30,7 @@ from hpcflow.connectors.executors.base import (
 )
 from hpcflow.connectors.executors.forkserver import ForkServer
 from hpcflow.connectors.transports.local import write_files_atomically
+from hpcflow.daemon.disk import full_disk_note
 from hpcflow.secrets import ResultKeys, without_credentials
 
 log = logging.getLogger("hpcflow.engine")
@@ -184,12 +185,13 @@ class LocalExecutor:
             code = proc.returncode if proc is not None else None
             return JobStatus(job.name, "lost",
                              detail=f"the step process died without a result (exit code {code}); "
-                                    f"see {step_dir / 'log.txt'}")
+                                    f"see {step_dir / 'log.txt'}{full_disk_note(step_dir)}")
         if proc is not None and proc.returncode not in (None, EXIT_ALREADY_CLAIMED):
             self._forget(job.name)
             return JobStatus(job.name, "lost",
                              detail=f"the step process could not start (exit code "
-                                    f"{proc.returncode}); see {step_dir / 'log.txt'}")
+                                    f"{proc.returncode}); see {step_dir / 'log.txt'}"
+                                    f"{full_disk_note(step_dir)}")
         if proc is None:
             # Submitted by an engine that died before its runner claimed the directory (the
             # fork server dies with the engine). Launching again is safe: of two runners only

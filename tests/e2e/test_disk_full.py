@@ -193,3 +193,21 @@ def test_artifacts_are_staged_under_the_home_not_in_a_small_tmp(small_disk, tmp_
         assert not list((home / "tmp").iterdir())  # nothing left behind
     finally:
         run_cli(["daemon", "stop"], home, tmp_path)
+
+
+def test_a_step_process_that_died_on_a_full_disk_is_said_to_have(small_disk):
+    """A runner that could not even start its step (its claim taken, nothing more written)
+    on a full disk: the step's reason says the disk is full, and where."""
+    from hpcflow.connectors.executors.base import CLAIM_FILE, JobRecord
+    from hpcflow.connectors.executors.local import LocalExecutor
+
+    runs = small_disk("runs", "1m")
+    step_dir = runs / "wf-x" / "s-1"
+    step_dir.mkdir(parents=True)
+    (step_dir / CLAIM_FILE).write_text("12345")
+    _fill_up(runs)
+    executor = LocalExecutor(runs, 1, fork_server=False)
+    job = JobRecord(1, "job-1", str(step_dir), "12345", "submitted", time.time())
+    status = executor.poll([job])[0]
+    assert status.state == "lost" and "died without a result" in str(status.detail)
+    assert f"no space left on device: {step_dir} (filesystem {runs}: " in str(status.detail)
