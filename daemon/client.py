@@ -13,7 +13,8 @@ import string
 from pathlib import Path
 from typing import Any
 
-from hpcflow.daemon import engine
+from hpcflow.daemon import engine, inbox
+from hpcflow.daemon.leader import LEADER_DIR, current_lease, this_host
 from hpcflow.daemon.store import Store
 from hpcflow.errors import HpcflowError, NotFoundError
 
@@ -43,13 +44,30 @@ def submit(home: Path, name: str, spec: dict, blobs: dict[str, bytes], storage: 
 
         load_config(home)  # a broken config file stops the submission, not the engine later
     wf_id = new_workflow_id(name)
-    existing = store.insert_workflow(wf_id, name, spec, blobs, storage, labels,
-                                     if_absent=if_absent)
+    if inbox.writes_directly(home, store.shared):
+        existing = store.insert_workflow(wf_id, name, spec, blobs, storage, labels,
+                                         if_absent=if_absent)
+    else:  # another host leads this home: it takes the workflow from the inbox
+        existing = store.live_or_succeeded_named(name) if if_absent else None
+        if existing is None:
+            inbox.deliver(home, inbox.workflow_message(wf_id, name, spec, blobs, storage,
+                                                       labels, if_absent))
     if existing is not None:
         return existing["id"], False
+    _wake_or_start(home, idle_exit, announce, engine_env, autostart)
+    return wf_id, True
+
+
+def _wake_or_start(home: Path, idle_exit: float | None, announce: bool,
+                   engine_env: dict[str, str] | None, autostart: bool) -> None:
+    """Wake the engine; start one on this host unless another host leads (it takes new
+    work from the inbox within a few seconds)."""
+    lease = current_lease(home / LEADER_DIR)
+    if lease is not None and not lease.released and lease.host != this_host():
+        engine.wake(home)
+        return
     engine.ensure_engine(home, idle_exit, announce=announce, env=engine_env,
                          autostart=autostart)
-    return wf_id, True
 
 
 def resubmit(home: Path, wf_id: str, reuse_succeeded: bool, keys: list[str],
@@ -78,18 +96,29 @@ def resubmit(home: Path, wf_id: str, reuse_succeeded: bool, keys: list[str],
                             f"{missing[0]!r}: see 'hpcflow steps {wf_id}'")
     spec["reuse"] = reuse
     new_id = new_workflow_id(old["name"])
-    store.insert_workflow(new_id, old["name"], spec, {}, json.loads(old["storage"]),
-                          json.loads(old["labels"] or "{}"))
+    storage, labels = json.loads(old["storage"]), json.loads(old["labels"] or "{}")
+    if inbox.writes_directly(home, store.shared):
+        store.insert_workflow(new_id, old["name"], spec, {}, storage, labels)
+    else:
+        inbox.deliver(home, inbox.workflow_message(new_id, old["name"], spec, {}, storage,
+                                                   labels, False))
     from hpcflow.settings import config
 
-    engine.ensure_engine(home, idle_exit, announce=False,
-                         autostart=bool(config.get("engine_autostart", True)))
+    _wake_or_start(home, idle_exit, False, None, bool(config.get("engine_autostart", True)))
     return new_id
 
 
 def workflow_row(home: Path, wf_id: str) -> Any:
     row = store_for(home).workflow(wf_id)
     if row is None:
+        waiting = inbox.pending_workflow(home, wf_id)
+        if waiting is not None:  # submitted on a host that does not lead: not taken yet
+            return {"id": wf_id, "name": waiting["name"], "phase": "Pending",
+                    "spec": json.dumps(waiting["spec"]), "labels": json.dumps(waiting["labels"]),
+                    "storage": json.dumps(waiting["storage"]), "created_at": None,
+                    "started_at": None, "finished_at": None, "root_step": None,
+                    "message": "waiting in the inbox for the leader host to take it",
+                    "suspended": 0, "pruned_at": None}
         raise NotFoundError(f"no workflow {wf_id!r} in {home}: see 'hpcflow list'")
     return row
 
@@ -122,9 +151,13 @@ def request(home: Path, wf_id: str, kind: str) -> None:
     why = _why_not(kind, workflow_row(home, wf_id))
     if why:
         raise HpcflowError(why)
-    store_for(home).add_request(wf_id, kind)
-    engine.ensure_engine(home, idle_exit=float(config.get("engine_idle_exit") or 600),
-                         announce=False, autostart=bool(config.get("engine_autostart", True)))
+    store = store_for(home)
+    if inbox.writes_directly(home, store.shared):
+        store.add_request(wf_id, kind)
+    else:
+        inbox.deliver(home, inbox.request_message(wf_id, kind))
+    _wake_or_start(home, float(config.get("engine_idle_exit") or 600), False, None,
+                   bool(config.get("engine_autostart", True)))
 
 
 def parse_age(text: str) -> float:

@@ -1,4 +1,5 @@
-"""One engine per ``$HPCFLOW_HOME``: the lock that enforces it, and starting one on demand.
+"""One engine per ``$HPCFLOW_HOME`` and host: the lock that enforces it, and starting one on
+demand.
 
 The lock is an ``flock`` held for the life of the engine process: it dies with
 the process, so a killed engine never leaves a stale lock behind. Starting one is
@@ -12,6 +13,8 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import re
+import socket
 import subprocess
 import sys
 import time
@@ -20,17 +23,25 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-LOCK_FILE = "engine.lock"
-START_LOCK_FILE = "engine-start.lock"
+#: One engine per home and host: the lock files are named after the host (``flock`` works
+#: between the processes of one host; which host leads a home shared between login nodes
+#: is the leader lease's business, ``daemon/leader.py``).
+LOCK_FILE = "engine-{host}.lock"
+START_LOCK_FILE = "engine-start-{host}.lock"
 WAKE_DIR = "wake"
 #: How long a starter waits for its engine to take the engine lock (imports on a loaded
 #: login node can be slow); past it, others may start one (the engine lock still decides).
 START_WAIT = 60.0
 
 
+def _host_file(home: Path, pattern: str) -> Path:
+    host = re.sub(r"[^A-Za-z0-9._-]", "_", socket.gethostname()) or "localhost"
+    return home / pattern.format(host=host)
+
+
 def try_lock(home: Path) -> int | None:
     """Take the engine lock; the fd to keep open, or None if another engine holds it."""
-    fd = os.open(home / LOCK_FILE, os.O_CREAT | os.O_RDWR, 0o600)
+    fd = os.open(_host_file(home, LOCK_FILE), os.O_CREAT | os.O_RDWR, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as exc:
@@ -45,7 +56,7 @@ def try_lock(home: Path) -> int | None:
 
 def engine_pid(home: Path) -> int | None:
     """The pid of the engine serving ``home``, or None if none runs."""
-    path = home / LOCK_FILE
+    path = _host_file(home, LOCK_FILE)
     if not path.exists():
         return None
     fd = os.open(path, os.O_RDONLY)
@@ -91,7 +102,7 @@ def start_engine(home: Path, idle_exit: float | None,
 @contextmanager
 def start_lock(home: Path) -> Iterator[None]:
     """Held while one process starts an engine and waits for it to take the engine lock."""
-    fd = os.open(home / START_LOCK_FILE, os.O_CREAT | os.O_RDWR, 0o600)
+    fd = os.open(_host_file(home, START_LOCK_FILE), os.O_CREAT | os.O_RDWR, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

@@ -24,6 +24,7 @@ from hpcflow.connectors.storage.s3 import credentials_from_env
 from hpcflow.daemon.backup import check_at_start, rescue
 from hpcflow.daemon.disk import overwrite_in_place, write_status_file
 from hpcflow.daemon.engine import try_lock
+from hpcflow.daemon.leader import FencedError, LeaderLease, NotLeaderError, wait_for_lease
 from hpcflow.daemon.store import StoreLostError, prepare_home
 from hpcflow.errors import HpcflowError, StoreError
 from hpcflow.privacy import PRIVATE_UMASK
@@ -125,6 +126,42 @@ def _stopped_for(service: Any, home: Path, lost: StoreLostError) -> int:
     return 3
 
 
+def _fenced(exc: FencedError) -> int:
+    """Another host leads now: this engine writes nothing more, says so, exits 3."""
+    log.critical("%s", exc)
+    print(f"hpcflow: {exc}", file=sys.stderr)
+    return 3
+
+
+def _lead(lease: LeaderLease, args: argparse.Namespace, home: Path) -> bool:
+    """Take the home's leader lease. Another host leading: a tick says so and does nothing;
+    a daemon waits as a standby (taking over when that lease expires) until stopped or idle
+    for ``--idle-exit`` seconds. False: this process does not lead and should exit."""
+    try:
+        lease.acquire()
+        return True
+    except NotLeaderError as exc:
+        if args.tick:
+            log.info("tick: %s", exc)
+            print(f"hpcflow: tick does nothing: {exc}")
+            return False
+        log.info("standby: %s", exc)
+    stopping = {"now": False}
+    signal.signal(signal.SIGTERM, lambda *_: stopping.update(now=True))
+    signal.signal(signal.SIGINT, lambda *_: stopping.update(now=True))
+    (home / PID_FILE).write_text(f"{os.getpid()}\n")  # a daemon runs, in standby
+    try:
+        if wait_for_lease(lease, lambda: stopping["now"], args.idle_exit):
+            log.info("the lease expired: this host (%s) leads now", lease.host)
+            return True
+    finally:
+        if lease.mine is None:
+            with contextlib.suppress(FileNotFoundError):
+                (home / PID_FILE).unlink()
+    log.info("standby ends: %s", "stopped" if stopping["now"] else "idle")
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hpcflow.daemon.process")
     parser.add_argument("--home", required=True)
@@ -158,8 +195,17 @@ def main(argv: list[str] | None = None) -> int:
 
         config = load_config(home)
         logging.getLogger().setLevel(config.log_level.upper())
+        # one leader host per home, whoever else sees it (login nodes sharing $HOME)
+        lease = LeaderLease(home, ttl=config.lease_seconds)
+        if not _lead(lease, args, home):
+            return 0
         service = Service(home, config=config)
+        assert lease.mine is not None
+        service.store.claim_leadership(lease.mine.epoch)
+        service.lease = lease
         check_at_start(service.store)
+    except FencedError as exc:
+        return _fenced(exc)
     except StoreError as exc:
         if logging.getLogger().handlers:  # the log says why the daemon is not there
             log.critical("%s", exc)
@@ -173,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
             passes = service.tick()
         except StoreLostError as exc:
             return _stopped_for(service, home, exc)
+        except FencedError as exc:
+            return _fenced(exc)
         log.info("tick done (%d passes that changed something)", passes)
         print(f"hpcflow: tick done ({passes} passes that changed something)")
         return 0
@@ -187,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
         service.run(idle_exit=args.idle_exit, on_cycle=status)
     except StoreLostError as exc:
         return _stopped_for(service, home, exc)
+    except FencedError as exc:
+        return _fenced(exc)
     finally:
         with contextlib.suppress(FileNotFoundError):
             (home / PID_FILE).unlink()

@@ -13,6 +13,7 @@ import fcntl
 import json
 import os
 import pickle
+import socket
 import sys
 import threading
 import time
@@ -23,6 +24,7 @@ from typing import Any
 from hpcflow import values
 from hpcflow.artifact_files import OutsideLinkError, pack, present, unpack
 from hpcflow.connectors.executors.base import (
+    CLAIM_BEAT,
     CLAIM_FILE,
     EXIT_ALREADY_CLAIMED,
     RESULT_FILE,
@@ -68,14 +70,26 @@ class StepFailure(Exception):
 
 
 def claim(step_dir: Path) -> int | None:
-    """Create the claim file exclusively and lock it for the life of this process."""
+    """Create the claim file exclusively and lock it for the life of this process. It says
+    which process on which host runs the step, and its mtime is renewed every
+    ``CLAIM_BEAT`` seconds: a daemon on another host (where the lock may not be visible,
+    on a network file system) tells a live runner from one whose host went down."""
     try:
         fd = os.open(step_dir / CLAIM_FILE, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
     except FileExistsError:
         return None
     fcntl.flock(fd, fcntl.LOCK_EX)
-    os.write(fd, str(os.getpid()).encode())
+    os.write(fd, f"{os.getpid()} {socket.gethostname()}".encode())
+    beat = threading.Thread(target=_beat_claim, args=(step_dir / CLAIM_FILE,), daemon=True)
+    beat.start()
     return fd
+
+
+def _beat_claim(path: Path) -> None:
+    while True:
+        time.sleep(CLAIM_BEAT)
+        with contextlib.suppress(OSError):
+            os.utime(path)
 
 
 def write_json_atomic(path: Path, data: Any, sync: bool = True) -> None:

@@ -22,7 +22,7 @@ from hpcflow.config_file import DaemonConfig, load_config, parse_config
 from hpcflow.connectors.executors.base import Executor, JobRecord, JobStatus, trusted_result
 from hpcflow.connectors.executors.local import LocalExecutor
 from hpcflow.connectors.transports.base import TransportError
-from hpcflow.daemon import states
+from hpcflow.daemon import inbox, states
 from hpcflow.daemon.backup import StoreKeeper
 from hpcflow.daemon.disk import WriteTrouble, write_error
 from hpcflow.daemon.engine import WAKE_DIR
@@ -215,7 +215,8 @@ class Service(Submission):
                                  "stops rather than write into it")
         self.store.check_file()  # nor into a store deleted or replaced meanwhile
         self.beat()
-        changed = self.start_new_workflows()
+        changed = self.take_inbox()
+        changed |= self.start_new_workflows()
         changed |= self.handle_requests()
         changed |= self.collect()
         changed |= self.plan()
@@ -223,6 +224,30 @@ class Service(Submission):
         if changed:
             self.last_activity = time.time()
         return changed
+
+    def take_inbox(self) -> bool:
+        """Submissions and requests that clients on other hosts left in ``inbox/`` (a home
+        shared between login nodes: only the leader writes the store)."""
+        taken = False
+        for path, message in inbox.waiting(self.home):
+            try:
+                if message["kind"] == "workflow":
+                    if self.store.workflow(message["id"]) is None:
+                        self.store.insert_workflow(
+                            message["id"], message["name"], message["spec"],
+                            inbox.blobs_of(message), message["storage"], message["labels"],
+                            if_absent=bool(message.get("if_absent")))
+                elif message["kind"] == "request":
+                    self.store.add_request(message["workflow_id"], message["request"])
+                else:
+                    raise KeyError(message["kind"])
+            except (KeyError, TypeError, ValueError) as exc:
+                log.error("ignoring %s: not a submission or request hpcflow wrote (%s: %s)",
+                          path, type(exc).__name__, exc)
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            taken = True
+        return taken
 
     def start_new_workflows(self) -> bool:
         started = False

@@ -368,6 +368,14 @@ class Store:
             self.add_event(conn, wf_id, "workflow", to_phase=states.PENDING, detail="submitted")
         return None
 
+    def live_or_succeeded_named(self, name: str) -> sqlite3.Row | None:
+        """The newest live or succeeded workflow called ``name`` (``--if-absent``)."""
+        row: sqlite3.Row | None = self.conn.execute(
+            "SELECT * FROM workflows WHERE name=? AND phase IN "
+            "('Pending', 'Running', 'Succeeded') ORDER BY created_at DESC LIMIT 1",
+            (name,)).fetchone()
+        return row
+
     def set_workflow_phase(self, conn: sqlite3.Connection, wf_id: str, new: str,
                            message: str | None = None, root_step: int | None = None) -> None:
         row = conn.execute("SELECT phase FROM workflows WHERE id=?", (wf_id,)).fetchone()

@@ -19,7 +19,12 @@ RESULT_FILE = "result.json"
 #: Written by the runner while an OP reports progress.
 PROGRESS_FILE = "progress.json"
 #: Created exclusively by the runner that runs the step; a second launch exits at once.
+#: It holds "PID HOST"; its mtime is renewed every ``CLAIM_BEAT`` seconds while it runs.
 CLAIM_FILE = "claim"
+CLAIM_BEAT = 30.0
+#: A runner of another host whose claim went this long without a beat is taken for dead
+#: (its host down): far above ``CLAIM_BEAT``, and above clock differences between hosts.
+FOREIGN_CLAIM_STALE = 600.0
 #: The runner's exit code when another runner already claimed the step directory.
 EXIT_ALREADY_CLAIMED = 75
 #: The variable that hands a job the keys its runner seals results with: JSON, step

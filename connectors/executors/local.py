@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -22,6 +23,7 @@ from pathlib import Path
 from hpcflow.connectors.executors.base import (
     CLAIM_FILE,
     EXIT_ALREADY_CLAIMED,
+    FOREIGN_CLAIM_STALE,
     PROGRESS_FILE,
     RESULT_FILE,
     JobRecord,
@@ -54,6 +56,19 @@ def claim_is_held(step_dir: Path) -> bool:
     finally:
         os.close(fd)
     return False
+
+
+def foreign_claim(step_dir: Path) -> tuple[str, float] | None:
+    """(host, seconds since its last beat) when another host's runner claimed the step:
+    its lock may not be visible here, so its beats are what tells it is alive."""
+    try:
+        fields = (step_dir / CLAIM_FILE).read_text().split()
+        mtime = (step_dir / CLAIM_FILE).stat().st_mtime
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    if len(fields) < 2 or fields[1] == socket.gethostname():
+        return None
+    return fields[1], max(0.0, time.time() - mtime)
 
 
 def read_result(step_dir: Path) -> dict | None:
@@ -173,6 +188,16 @@ class LocalExecutor:
         proc = self._procs.get(job.name)
         if proc is not None and proc.poll() is None:
             return JobStatus(job.name, "running", progress=self._progress(job))
+        foreign = foreign_claim(step_dir)
+        if foreign is not None:  # run by an engine of another host (a shared home)
+            host, idle = foreign
+            if idle < FOREIGN_CLAIM_STALE:
+                self._adopted.add(job.name)
+                return JobStatus(job.name, "running", progress=self._progress(job))
+            self._forget(job.name)
+            return JobStatus(job.name, "lost", detail=(
+                f"the step's process on host {host} gave no sign of life for {idle:.0f} s "
+                f"(that host may be down); see {step_dir / 'log.txt'}"))
         if claim_is_held(step_dir):
             self._adopted.add(job.name)
             return JobStatus(job.name, "running", progress=self._progress(job))
@@ -263,8 +288,10 @@ class LocalExecutor:
 
     def _pid_of(self, job: JobRecord) -> int | None:
         try:
-            text = (Path(job.step_dir) / CLAIM_FILE).read_text().strip()
-            return int(text) if text else None
+            text = (Path(job.step_dir) / CLAIM_FILE).read_text().split()
+            if len(text) > 1 and text[1] != socket.gethostname():
+                return None  # a process of another host: never signal a pid of ours
+            return int(text[0]) if text else None
         except (FileNotFoundError, ValueError):
             proc = self._procs.get(job.name)
             return proc.pid if proc is not None else None

@@ -116,6 +116,16 @@ def daemon_restart(ctx: click.Context) -> None:
     ctx.invoke(daemon_start)
 
 
+def _leader(home: Path) -> dict | None:
+    """The home's leader lease (host, pid, epoch, beat, at, released), if any."""
+    from dataclasses import asdict
+
+    from hpcflow.daemon.leader import LEADER_DIR, current_lease
+
+    lease = current_lease(home / LEADER_DIR)
+    return asdict(lease) if lease else None
+
+
 @daemon.command(name="status")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def daemon_status(as_json: bool) -> None:
@@ -136,11 +146,16 @@ def daemon_status(as_json: bool) -> None:
         "live_workflows": store.count_live_workflows() if store else 0,
         "live_jobs": len(store.live_jobs()) if store else 0,
         "problem": info.get("problem"), "problem_since": info.get("problem_since"),
+        "leader": _leader(home),
     }
     if as_json:
         click.echo(json.dumps(data, indent=2))
     elif pid is None:
-        click.echo(f"no daemon runs for {home}")
+        click.echo(f"no daemon runs for {home} on this host")
+        if data["leader"] and not data["leader"]["released"]:
+            lead = data["leader"]
+            click.echo(f"  the leader of this home is host {lead['host']} (pid {lead['pid']}), "
+                       f"last beat {render.when(lead['at'])}")
     else:
         click.echo(f"daemon running (pid {pid}) for {home}")
         click.echo(f"  version {data['version']}, up {render.duration(data['started_at'], None)}")

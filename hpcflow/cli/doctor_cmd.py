@@ -137,6 +137,44 @@ def _check_storage(storage: Any) -> list[str]:
     return passed
 
 
+def _check_home(home: Path, ttl: float) -> list[str]:
+    """The home's file system, the store's journal there, and who leads it (a home shared
+    between login nodes is safe with the rollback journal and one live leader)."""
+    import sqlite3
+    import time
+
+    from hpcflow.daemon.fs_kind import home_file_system
+    from hpcflow.daemon.leader import LEADER_DIR, current_lease, this_host
+    from hpcflow.daemon.store import STORE_FILE
+
+    fs = home_file_system(home)
+    lines = [f"file system: {fs.describe()}"]
+    if (home / STORE_FILE).exists():
+        conn = sqlite3.connect(f"file:{home / STORE_FILE}?mode=ro", uri=True, timeout=10)
+        try:
+            journal = str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+        finally:
+            conn.close()
+        if fs.shared and journal == "wal":
+            raise Failed(f"the store is in WAL mode on {fs.fs_type}, which hosts share: WAL "
+                         "is not safe there; stop every hpcflow engine and start one again "
+                         "(it switches the store to the rollback journal)")
+        lines.append(f"store journal: {journal}")
+    lease = current_lease(home / LEADER_DIR)
+    if lease is None:
+        lines.append("leader: none yet (the first engine to start leads)")
+    elif lease.released:
+        lines.append(f"leader: none ({lease.describe()} stopped cleanly)")
+    else:
+        lines.append(f"leader: {lease.describe()}, last beat {time.time() - lease.at:.0f} s "
+                     f"ago by its clock; another host takes over {ttl:.0f} s after its last "
+                     f"beat; this host is {this_host()}")
+    lines.append("safe: " + ("one leader host writes the store; other hosts send their "
+                             "submissions and requests through inbox/" if fs.shared else
+                             "this home is on a local file system"))
+    return lines
+
+
 @click.command()
 @click.argument("machine", required=False)
 @click.option("--storage", "storage_only", is_flag=True,
@@ -162,6 +200,12 @@ def doctor(machine: str | None, storage_only: bool, store_only: bool) -> None:
         except StoreError as exc:
             bad += 1
             click.echo(f"store: FAIL {exc}")
+        try:
+            for line in _check_home(home(), config.lease_seconds):
+                click.echo(f"home: ok  {line}")
+        except Failed as exc:
+            bad += 1
+            click.echo(f"home: FAIL {exc}")
         if store_only:
             sys.exit(1 if bad else 0)
     if machine is None:

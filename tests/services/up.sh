@@ -108,6 +108,8 @@ read -r S3_ENDPOINT S3_ACCESS_KEY S3_SECRET_KEY <<<"$S3_ENV"
 # (start-rgw.sh waited for the gateway to answer and for its S3 user to exist)
 # libfaketime: the doctor's clock-skew check is tested with a clock really off the server's
 command -v faketime >/dev/null || apt_install faketime
+# bindfs: a FUSE mount for the shared-home tests (tests/e2e/test_login_nodes.py)
+command -v bindfs >/dev/null || apt_install bindfs
 
 # --- can hpctest run the project's Python? (warning only) -----------------------------------------
 venv=${HPCFLOW_VENV:-.venv}
