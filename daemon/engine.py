@@ -23,6 +23,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from hpcflow.privacy import private_umask
+
 #: One engine per home and host: the lock files are named after the host (``flock`` works
 #: between the processes of one host; which host leads a home shared between login nodes
 #: is the leader lease's business, ``daemon/leader.py``).
@@ -74,8 +76,9 @@ def engine_pid(home: Path) -> int | None:
 def wake(home: Path) -> None:
     """Tell a running engine there is new work (it watches the wake directory)."""
     folder = home / WAKE_DIR
-    folder.mkdir(exist_ok=True)
-    (folder / f"req-{uuid.uuid4().hex[:12]}").touch()
+    with private_umask():
+        folder.mkdir(exist_ok=True)
+        (folder / f"req-{uuid.uuid4().hex[:12]}").touch()
 
 
 def start_engine(home: Path, idle_exit: float | None,
@@ -86,7 +89,9 @@ def start_engine(home: Path, idle_exit: float | None,
 
     load_config(home)
     logs = home / "logs"
-    logs.mkdir(exist_ok=True, mode=0o700)
+    with private_umask():  # the log files are the user's only, whatever the caller's umask
+        logs.mkdir(exist_ok=True, mode=0o700)
+        (logs / "daemon.out").touch()
     cmd = [sys.executable, "-m", "hpcflow.daemon.process", "--home", str(home),
            "--log-file", str(logs / "daemon.log")]
     if idle_exit is not None:

@@ -107,6 +107,12 @@ def test_everything_hpcflow_makes_is_private_whatever_the_umask(machine):
     try:
         assert (home / "runs").is_dir() and (home / "artifacts").is_dir()
         assert _loose_entries(home) == []
+        # a daemon started by hand, from a shell with umask 000, the same
+        alice.hpcflow(["daemon", "stop"], env=env)
+        (home / "logs" / "daemon.out").unlink()
+        done = alice.hpcflow(["daemon", "start"], env=env, umask=0)
+        assert done.returncode == 0, done.stderr
+        assert _loose_entries(home) == []
     finally:
         alice.hpcflow(["daemon", "stop"], env=env)
     # and mallory, in alice's group or not, reads nothing of it
