@@ -41,7 +41,28 @@ def _sqlite_line(exc: sqlite3.Error, store: Path) -> str:
     if isinstance(exc, (sqlite3.ProgrammingError, sqlite3.InterfaceError)):
         return (f"hpcflow misused the store {store} ({type(exc).__name__}: {text}): please "
                 "report it")
+    other_host = _leader_elsewhere(store)
+    if other_host:  # a page read while the leader wrote it: not damage
+        return (f"reading the store {store} failed ({text}) while host {other_host}, which "
+                f"leads this home, was writing it over a shared file system: run the command "
+                f"again (or on {other_host}); 'hpcflow doctor' on {other_host} checks the store")
     return f"the store {store} is damaged ({text}): {RESTORE_HINT}"
+
+
+def _leader_elsewhere(store: Path) -> str | None:
+    """The leader's host, when the home is shared between hosts and this is not it."""
+    try:
+        from hpcflow.daemon.fs_kind import home_file_system
+        from hpcflow.daemon.leader import LEADER_DIR, current_lease, this_host
+
+        if not home_file_system(store.parent).shared:
+            return None
+        lease = current_lease(store.parent / LEADER_DIR)
+    except OSError:
+        return None
+    if lease is None or lease.released or lease.host == this_host():
+        return None
+    return lease.host
 
 
 #: What to do, by errno (the error's own text says what went wrong).
