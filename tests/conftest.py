@@ -7,9 +7,13 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
+
+T = TypeVar("T")
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
@@ -65,3 +69,25 @@ def integrity_ok(home: Path) -> bool:
         return conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     finally:
         conn.close()
+
+
+def wait_progressing(probe: Callable[[], T], done: Callable[[T], bool],
+                     progress: Callable[[T], Any] = lambda value: value, stall: float = 120,
+                     what: str = "the wait", interval: float = 0.5) -> T:
+    """Call ``probe`` until ``done`` holds for what it returns, and return that.
+
+    There is no total budget: a wait fails only when ``progress`` of the probed value has not
+    changed for ``stall`` seconds, so a long run on a busy machine passes while a stuck one
+    fails. Use it where the work waited for is long (many steps, many calls); a short fixed
+    amount of work can keep a plain generous deadline.
+    """
+    value = probe()
+    seen, changed_at = progress(value), time.monotonic()
+    while not done(value):
+        assert time.monotonic() - changed_at < stall, (
+            f"{what}: no progress in {stall:.0f} s (last seen: {value!r})")
+        time.sleep(interval)
+        value = probe()
+        if progress(value) != seen:
+            seen, changed_at = progress(value), time.monotonic()
+    return value

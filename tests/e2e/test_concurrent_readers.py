@@ -4,11 +4,12 @@
 Each reader is a separate Python process that launches the real command
 (``python -m hpcflow.cli.main status WF --json``) as its own subprocess 100 times in a row, so
 every call opens the store from scratch, exactly as a user's shell would. Measured on the
-2-core test machine, the 1000 launches take about 55 s with nothing else running, which
-fits the time budget, so the in-process shortcut (calling ``main`` with the store cache
-cleared) was not needed. A call counts as an error if it exits non-zero, writes anything
-on stderr (``database is locked`` included), or prints something that is not JSON with a
-``"phase"`` key.
+2-core test machine, the 1000 launches take about 55 s with nothing else running and several
+minutes with both cores busy, so no wait here has a total budget: the readers and the
+workflow are waited for as long as they make progress (a call or a step done at least every
+STALL seconds). A call counts as an error if it exits non-zero, writes anything on stderr
+(``database is locked`` included), or prints something that is not JSON with a ``"phase"``
+key.
 """
 
 import json
@@ -18,12 +19,13 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import integrity_ok, run_cli
+from tests.conftest import integrity_ok, run_cli, wait_progressing
 
 STEPS = 500
 READERS = 10
 CALLS = 100
 PAUSE = 0.2  # seconds each step sleeps, so the run lasts about as long as the readers
+STALL = 120  # seconds without one call or one step done: something is stuck
 
 WORKFLOW = '''
 from hpcflow import Step, Workflow, argo_range
@@ -46,7 +48,7 @@ import json
 import subprocess
 import sys
 
-wf_id, calls = sys.argv[1], int(sys.argv[2])
+wf_id, calls, progress = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 errors, first, phases = 0, None, {}
 for _ in range(calls):
     try:
@@ -71,6 +73,8 @@ for _ in range(calls):
     if problem is not None:
         errors += 1
         first = first or problem
+    with open(progress, "a") as f:  # one byte per call, for the test to see progress
+        f.write(".")
 print(json.dumps({"calls": calls, "errors": errors, "first_error": first, "phases": phases}))
 '''
 
@@ -93,22 +97,28 @@ def test_ten_readers_a_hundred_status_calls_each_during_a_500_step_run(tmp_path)
         submitted = run_cli(["submit", str(script)], home, tmp_path)
         assert submitted.returncode == 0, submitted.stderr
         wf_id = submitted.stdout.strip()
-        deadline = time.time() + 30
-        before = status(wf_id, home, tmp_path)
-        while before["phase"] == "Pending" and time.time() < deadline:
-            time.sleep(0.1)
-            before = status(wf_id, home, tmp_path)
+        before = wait_progressing(lambda: status(wf_id, home, tmp_path),
+                                  lambda data: data["phase"] != "Pending", stall=STALL,
+                                  what="the workflow's start", interval=0.1)
         # The readers start while the workflow runs, with most of its steps still to do.
         assert before["phase"] == "Running", before
         assert before["steps"].get("Succeeded", 0) < STEPS // 2, before
 
         started = time.time()
-        procs = [subprocess.Popen([sys.executable, str(reader), wf_id, str(CALLS)], cwd=tmp_path,
-                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  text=True) for _ in range(READERS)]
+        counters = [tmp_path / f"reader-{i}.calls" for i in range(READERS)]
+        procs = [subprocess.Popen([sys.executable, str(reader), wf_id, str(CALLS), str(counter)],
+                                  cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for counter in counters]
+
+        def calls_and_exits() -> tuple[int, int]:
+            calls = sum(c.stat().st_size for c in counters if c.exists())
+            return calls, sum(proc.poll() is not None for proc in procs)
+
+        wait_progressing(calls_and_exits, lambda seen: seen[1] == READERS, stall=STALL,
+                         what="the readers (calls made, readers ended)")
         reports = []
         for proc in procs:
-            out, err = proc.communicate(timeout=240)
+            out, err = proc.communicate()  # ended: nothing to wait for
             assert proc.returncode == 0 and not err, err
             reports.append(json.loads(out))
         readers_took = time.time() - started
@@ -121,11 +131,10 @@ def test_ten_readers_a_hundred_status_calls_each_during_a_500_step_run(tmp_path)
         # Every reader read the store while the engine was writing it.
         assert all(r["phases"].get("Running", 0) > 0 for r in reports), reports
 
-        deadline = time.time() + 120
-        final = status(wf_id, home, tmp_path)
-        while final["phase"] in ("Pending", "Running") and time.time() < deadline:
-            time.sleep(0.5)
-            final = status(wf_id, home, tmp_path)
+        final = wait_progressing(lambda: status(wf_id, home, tmp_path),
+                                 lambda data: data["phase"] not in ("Pending", "Running"),
+                                 lambda data: data["steps"], stall=STALL,
+                                 what="the workflow (steps by phase)")
         assert final["phase"] == "Succeeded", final
         assert final["steps"] == {"Succeeded": STEPS}, final
         listed = run_cli(["steps", wf_id, "--json"], home, tmp_path)

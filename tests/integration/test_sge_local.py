@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
 
-from tests.conftest import integrity_ok, run_cli
+from tests.conftest import integrity_ok, run_cli, wait_progressing
 from tests.integration.flows import await_fault_kill, check_pipeline, failing, pipeline
 from tests.integration.flows import steps as _steps
 from tests.integration.flows import submit as _submit
@@ -26,6 +26,12 @@ PIPELINE = pipeline("SGEExecutor", RESOURCES, "JOB_ID", "sge")
 FAILING = failing("SGEExecutor", RESOURCES, "sge")
 
 
+#: How long the sleeper's step naps: far longer than anything the tests wait for, so that a
+#: job ended by qdel or by its time limit cannot be mistaken for one that ran out on a busy
+#: machine (both tests delete what is left, see _delete_jobs).
+NAP = 600
+
+
 def sleeper(name: str, resources: str) -> str:
     return f'''
 from hpcflow import Step, Workflow, SGEExecutor
@@ -34,7 +40,7 @@ from hpcflow.python import OP, PythonOPTemplate
 @OP.function
 def nap(x: int) -> {{"y": int}}:
     import time
-    time.sleep(60)
+    time.sleep({NAP})
     return {{"y": x}}
 
 wf = Workflow("{name}")
@@ -44,15 +50,19 @@ wf.submit()
 '''
 
 
-CHAIN = f'''
+def chain(gate: Path) -> str:
+    """Three steps; the first waits for ``gate`` (at most 10 minutes), so that it is still
+    running when the next daemon looks for it, however slow the machine."""
+    return f'''
 from hpcflow import Step, Workflow, SGEExecutor
 from hpcflow.python import OP, PythonOPTemplate
 
 @OP.function
 def inc(x: int) -> {{"y": int}}:
-    import time
-    if x == 0:
-        time.sleep(8)  # still running when the next daemon looks for it
+    import os, time
+    deadline = time.time() + 600
+    while x == 0 and not os.path.exists({str(gate)!r}) and time.time() < deadline:
+        time.sleep(0.2)
     return {{"y": x + 1}}
 
 wf = Workflow("sge-chain")
@@ -66,33 +76,57 @@ wf.submit()
 '''
 
 
+def _qacct(wf_id: str) -> str:
+    """Grid Engine's accounting records of the workflow's jobs."""
+    return subprocess.run(["qacct", "-j", f"hpcflow-{wf_id}-*"], capture_output=True,
+                          text=True).stdout
+
+
 def _accounted(wf_id: str, expected: int) -> Counter:
     """How many Grid Engine jobs ran for each step of the workflow (job names encode the step
     id), once the accounting file holds ``expected`` steps (a record is written when a job has
-    fully ended, which can be a moment after its step's result)."""
-    deadline = time.time() + 30
-    while True:
-        out = subprocess.run(["qacct", "-j", f"hpcflow-{wf_id}-*"], capture_output=True,
-                             text=True).stdout
-        found = Counter(re.findall(rf"^jobname\s+hpcflow-{re.escape(wf_id)}-(\d+)-\d+\s*$", out,
-                                   flags=re.M))
-        if len(found) >= expected or time.time() > deadline:
-            return found
-        time.sleep(0.5)
+    fully ended, which can be a moment after its step's result; waited for while records keep
+    coming)."""
+    def found() -> Counter:
+        return Counter(re.findall(rf"^jobname\s+hpcflow-{re.escape(wf_id)}-(\d+)-\d+\s*$",
+                                  _qacct(wf_id), flags=re.M))
+
+    return wait_progressing(found, lambda seen: len(seen) >= expected, len, stall=60,
+                            what=f"accounting records of {wf_id}")
 
 
-def _live_job(wf_id: str, state: str, timeout: float = 60) -> str:
+def _wallclock(wf_id: str) -> float:
+    """How long the workflow's one job ran, as Grid Engine accounted it (``ru_wallclock``)."""
+    record = wait_progressing(lambda: _qacct(wf_id), lambda out: "ru_wallclock" in out,
+                              stall=60, what=f"the accounting record of {wf_id}")
+    return float(re.findall(r"^ru_wallclock\s+([0-9.]+)", record, flags=re.M)[0])
+
+
+def _jobs(wf_id: str) -> dict[str, str]:
+    """The workflow's jobs that ``qstat`` shows: id -> state."""
+    root = ET.fromstring(subprocess.run(["qstat", "-xml"], capture_output=True, text=True,
+                                        check=True).stdout)
+    return {job.findtext("JB_job_number") or "": job.findtext("state") or ""
+            for job in root.iter("job_list")
+            if (job.findtext("JB_name") or "").startswith(f"hpcflow-{wf_id}-")}
+
+
+def _live_job(wf_id: str, state: str, timeout: float = 180) -> str:
     """The id of the workflow's job once ``qstat`` shows it in ``state``."""
     deadline = time.time() + timeout
     while True:
-        root = ET.fromstring(subprocess.run(["qstat", "-xml"], capture_output=True, text=True,
-                                            check=True).stdout)
-        for job in root.iter("job_list"):
-            if (job.findtext("JB_name") or "").startswith(f"hpcflow-{wf_id}-") \
-                    and job.findtext("state") == state:
-                return job.findtext("JB_job_number") or ""
+        found = [job for job, now in _jobs(wf_id).items() if now == state]
+        if found:
+            return found[0]
         assert time.time() < deadline, f"no job of {wf_id} in state {state}"
         time.sleep(0.3)
+
+
+def _delete_jobs(wf_id: str) -> None:
+    """qdel what is left of the workflow's jobs (a failed test leaves no napping job)."""
+    left = sorted(_jobs(wf_id))
+    if left:
+        subprocess.run(["qdel", *left], capture_output=True)
 
 
 def test_qsub_is_grid_engines(sge_env: dict):
@@ -137,23 +171,25 @@ def test_a_failing_step_and_a_job_deleted_outside(tmp_path: Path, sge_env: dict)
         # delete the sleeping step's running job with qdel, as an administrator might
         job_id = _live_job(sleeping, "r")
         subprocess.run(["qdel", job_id], check=True, capture_output=True)
-        deleted_at = time.time()
         assert _wait(home, tmp_path, sleeping, timeout=90)["phase"] == "Failed"
-        assert time.time() - deleted_at < 60
+        # Grid Engine's own record of the deletion is the reason: found by a poll, neither
+        # the nap's end nor the grace for a job that vanished without a trace
         nap = _steps(home, tmp_path, sleeping)["nap"]
         assert "outside hpcflow" in nap["reason"] and "qdel" in nap["reason"], nap
+        assert _wallclock(sleeping) < NAP  # the job did not run out
     finally:
         run_cli(["daemon", "stop"], home, tmp_path)
+        _delete_jobs(sleeping)
 
 
 def test_a_job_over_its_time_limit(tmp_path: Path, sge_env: dict):
-    """``time="0:0:5"`` is ``-l h_rt=0:0:5``: Grid Engine kills the 60 s nap after 5 s."""
+    """``time="0:0:5"`` is ``-l h_rt=0:0:5``: Grid Engine kills the long nap once its execution
+    daemon sees the limit passed (its load reports come every 40 s here)."""
     home = tmp_path / "home"
-    started = time.time()
     wf_id = _submit(tmp_path, home, sleeper("sge-too-long", 'queue="all.q", time="0:0:5"'))
     try:
-        assert _wait(home, tmp_path, wf_id, timeout=90)["phase"] == "Failed"
-        assert time.time() - started < 55  # not the nap's 60 s
+        assert _wait(home, tmp_path, wf_id)["phase"] == "Failed"
+        assert _wallclock(wf_id) < NAP  # killed at its limit, not after its nap
         nap = _steps(home, tmp_path, wf_id)["nap"]
         assert nap["phase"] == "Failed"
         assert "reached its time limit (h_rt=5" in nap["reason"], nap
@@ -162,6 +198,7 @@ def test_a_job_over_its_time_limit(tmp_path: Path, sge_env: dict):
         assert "#$ -l h_rt=0:0:5" in script
     finally:
         run_cli(["daemon", "stop"], home, tmp_path)
+        _delete_jobs(wf_id)
 
 
 def test_sigkill_right_after_qsub_submits_nothing_twice(tmp_path: Path, sge_env: dict):
@@ -169,16 +206,21 @@ def test_sigkill_right_after_qsub_submits_nothing_twice(tmp_path: Path, sge_env:
     qsub returns, before the job id is written: the next daemon must find that job by its
     name (``qstat -j NAME -xml``), or by the runner's traces, instead of submitting it again."""
     home = tmp_path / "home"
-    wf_id = _submit(tmp_path, home, CHAIN, env={"HPCFLOW_FAULT": "kill-after-submit"})
+    gate = tmp_path / "gate"
+    wf_id = _submit(tmp_path, home, chain(gate), env={"HPCFLOW_FAULT": "kill-after-submit"})
     try:
         await_fault_kill(home)
         jobs = json.loads(run_cli(["steps", wf_id, "--json"], home, tmp_path).stdout)
         assert any(s["phase"] == "Pending" for s in jobs)  # the step never became Running
         assert run_cli(["daemon", "start"], home, tmp_path).returncode == 0
+        log = home / "logs" / "daemon.log"
+        wait_progressing(log.read_text, lambda text: "found in sge as" in text,
+                         what="the next daemon finding the job")
+        gate.touch()
         assert _wait(home, tmp_path, wf_id)["phase"] == "Succeeded"
         assert _steps(home, tmp_path, wf_id)["s2"]["outputs"]["parameters"]["y"] == 3
-        assert "found in sge as" in (home / "logs" / "daemon.log").read_text()
         jobs = _accounted(wf_id, 3)
         assert len(jobs) == 3 and set(jobs.values()) == {1}, jobs
     finally:
+        gate.touch()  # a failed test leaves no job waiting
         run_cli(["daemon", "stop"], home, tmp_path)

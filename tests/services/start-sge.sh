@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # start-sge.sh STATE_DIR -- a real one-node (Son of) Grid Engine 8.1.9 for the integration tests:
-# sge_qmaster + sge_execd, host "localhost", queue all.q (SGE_SLOTS slots, default 4) with a
-# parallel environment "smp" ($pe_slots), scheduling every second, accounting flushed every
-# second (qacct sees a finished job ~1 s after it ends instead of ~15 s).
+# sge_qmaster + sge_execd, host "localhost", queue all.q (SGE_SLOTS slots, default 4, no load
+# threshold) with a parallel environment "smp" ($pe_slots), scheduling every second, accounting
+# flushed every second (qacct sees a finished job ~1 s after it ends instead of ~15 s).
 #
 # The Debian packages fix SGE_ROOT=/var/lib/gridengine, SGE_CELL=default and the spool directory
 # /var/spool/gridengine (PID files included), so there is ONE Grid Engine per machine; STATE_DIR only
@@ -140,9 +140,13 @@ EOF
   chmod +x "$STATE/conf/qedit.sh"
   out=$(EDITOR="$STATE/conf/qedit.sh" qconf -aq all.q 2>&1) || die "qconf could not add queue all.q: $out"
 fi
-# an existing queue from an earlier run: the same settings (a changed SGE_SLOTS applies at once)
+# an existing queue from an earlier run: the same settings (a changed SGE_SLOTS applies at once).
+# No load threshold: the default (np_load_avg=1.75) puts the queue in alarm state on a busy 2-core
+# machine and Grid Engine then dispatches nothing until the load drops, so tests failed whenever
+# the machine was shared.
 qconf -sq all.q > "$STATE/conf/all.q.orig"
 sed -e "s/^slots .*/slots                 $SLOTS/" -e 's/^pe_list .*/pe_list               smp/' \
+  -e 's/^load_thresholds .*/load_thresholds       NONE/' \
   "$STATE/conf/all.q.orig" > "$STATE/conf/all.q"
 cmp -s "$STATE/conf/all.q.orig" "$STATE/conf/all.q" || out=$(qconf -Mq "$STATE/conf/all.q" 2>&1) \
   || die "qconf could not change queue all.q: $out"
