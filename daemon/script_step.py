@@ -97,8 +97,9 @@ def run(template: dict, params: dict[str, Any], staged: dict[str, Any], step_dir
     elif template.get("image"):
         print(f"hpcflow: image {template['image']!r} is recorded; this machine runs steps on "
               "the host (set container = \"apptainer\" for the machine to use it)", flush=True)
-    code = subprocess.call([*template["command"], str(script_file)], cwd=workdir,
-                           env={**os.environ, **env})
+    # relative to its cwd: `ps` shows other accounts no workflow id
+    code = subprocess.call([*template["command"], os.path.relpath(script_file, workdir)],
+                           cwd=workdir, env={**os.environ, **env})
     if code != 0:
         raise ScriptFailure(f"the script exited with status {code}")
     outputs: dict[str, Any] = {}

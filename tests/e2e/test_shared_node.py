@@ -164,26 +164,35 @@ def test_ps_shows_other_accounts_no_workflow_ids(machine, tmp_path):
         "    pathlib.Path('/tmp/hf-ps-started-' + secret_value).touch()\n"
         "    time.sleep(600)\n"
         "    return {'y': secret_value}\n"
+        "from hpcflow import ShellOPTemplate\n"
+        "shell = ShellOPTemplate(name='shell-slow', image='alpine', "
+        # $HOME, not the path: a script template's /tmp paths are moved under its workdir
+        "script='touch \"$HOME/ps-work/shell-{{inputs.parameters.v}}\" && sleep 600')\n"
+        "from hpcflow.io import InputParameter\n"
+        "shell.inputs.parameters = {'v': InputParameter()}\n"
         "wf = Workflow(name='pswf')\n"
-        f"wf.add(Step('slow', PythonOPTemplate(slow), "
-        f"parameters={{'secret_value': 'sv{os.getpid()}'}}))\n"
+        f"wf.add([Step('slow', PythonOPTemplate(slow), "
+        f"parameters={{'secret_value': 'sv{os.getpid()}'}}), "
+        f"Step('shell', shell, parameters={{'v': 'sv{os.getpid()}'}})])\n"
         "wf.submit()\n"
         "print(wf.id)\n")
     os.chmod(script, 0o644)
-    env = alice.env(HPCFLOW_HOME=str(home), HPCFLOW_LOCAL_PARALLELISM="1")
+    env = alice.env(HPCFLOW_HOME=str(home), HPCFLOW_LOCAL_PARALLELISM="2")
     marker = Path(f"/tmp/hf-ps-started-sv{os.getpid()}")
+    shell_marker = work / f"shell-sv{os.getpid()}"
     done = alice.run([str(USERS_VENV / "bin" / "python"), str(script)], env=env, cwd=work)
     assert done.returncode == 0, done.stderr
     wf_id = done.stdout.strip().splitlines()[-1]
     try:
         deadline = time.time() + 120
-        while not marker.exists():
-            assert time.time() < deadline, "the step never started"
+        while not (marker.exists() and shell_marker.exists()):
+            assert time.time() < deadline, "the steps never started"
             time.sleep(0.2)
         seen = mallory.run(["ps", "-eo", "args"]).stdout
-        assert "forkserver" in seen, seen  # alice's processes are listed...
+        assert "forkserver" in seen and "sleep 600" in seen, seen  # alice's are listed...
         assert wf_id not in seen and f"sv{os.getpid()}" not in seen, seen  # ...not her work
     finally:
         alice.hpcflow(["terminate", wf_id], env=env)
         alice.hpcflow(["daemon", "stop"], env=env)
         marker.unlink(missing_ok=True)
+        shell_marker.unlink(missing_ok=True)
