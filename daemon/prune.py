@@ -16,6 +16,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from hpcflow.daemon import inbox
 from hpcflow.daemon.client import store_for
 from hpcflow.daemon.store import Store
 from hpcflow.errors import HpcflowError
@@ -97,6 +98,10 @@ def prune_workflows(home: Path, rows: list[Any]) -> list[tuple[int, int]]:
         if not _WORKFLOW_ID.fullmatch(row["id"]):
             raise HpcflowError(f"workflow id {row['id']!r} is not one hpcflow made: not pruned")
     store = store_for(home)
+    if rows and not inbox.writes_directly(home, store.shared):
+        raise HpcflowError("gc writes the store, which only the leader host of this shared "
+                           "home writes: run 'hpcflow gc' there ('hpcflow daemon status' "
+                           "names it)")
     for row in rows:
         store.mark_pruned(row["id"])
     done = []

@@ -117,3 +117,21 @@ def test_local_steps_of_another_host_are_judged_by_their_claims_beat(tmp_path) -
     (step / "claim").write_text(f"4242 {os.uname().nodename}")
     assert foreign_claim(step) is None  # this host's: its lock tells
 
+
+
+def test_gc_on_a_host_that_does_not_lead_a_shared_home_is_refused(tmp_path,
+                                                                   monkeypatch) -> None:
+    from hpcflow.daemon import client
+    from hpcflow.daemon.prune import prune_workflows
+    from hpcflow.errors import HpcflowError
+
+    home = tmp_path / "h"
+    monkeypatch.setenv("HPCFLOW_FS_TYPE", "nfs4")
+    store = client.store_for(home)
+    try:
+        LeaderLease(home, host="login9").acquire()
+        with pytest.raises(HpcflowError, match="only the leader host"):
+            prune_workflows(home, [{"id": "wf-abcde"}])
+    finally:
+        client._stores.pop(home, None)
+        store.close()
