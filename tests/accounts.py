@@ -132,3 +132,17 @@ def shared_machine() -> Iterator[tuple[Account, Account, Path]]:
         for account in (alice, mallory):
             subprocess.run(["pkill", "-KILL", "-u", account.name], capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def loose_entries(root: Path) -> list[str]:
+    """Files and directories under ``root`` (itself included) that group or others may
+    read, write or enter, with their modes."""
+    import stat
+
+    loose = []
+    for path in [root, *root.rglob("*")]:
+        st = os.lstat(path)
+        if not stat.S_ISLNK(st.st_mode) and st.st_mode & 0o077:
+            loose.append(f"{path} {stat.S_IMODE(st.st_mode):04o}")
+    return loose
+

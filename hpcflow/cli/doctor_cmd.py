@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import uuid
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -175,6 +176,19 @@ def _check_home(home: Path, ttl: float) -> list[str]:
     return lines
 
 
+def _report(section: str, check: Callable[[], Iterable[str]],
+            failure: type[Exception] = Failed) -> bool:
+    """Print what ``check`` found, one ``SECTION: ok`` line each, or its ``FAIL`` line;
+    whether it passed."""
+    try:
+        for line in check():
+            click.echo(f"{section}: ok  {line}")
+    except failure as exc:
+        click.echo(f"{section}: FAIL {exc}")
+        return False
+    return True
+
+
 @click.command()
 @click.argument("machine", required=False)
 @click.option("--storage", "storage_only", is_flag=True,
@@ -194,27 +208,13 @@ def doctor(machine: str | None, storage_only: bool, store_only: bool) -> None:
     config = load_config(home())
     bad = 0
     if machine is None and not storage_only:
-        try:
-            for line in check_store(home(), config.backup_interval):
-                click.echo(f"store: ok  {line}")
-        except StoreError as exc:
-            bad += 1
-            click.echo(f"store: FAIL {exc}")
-        try:
-            for line in _check_home(home(), config.lease_seconds):
-                click.echo(f"home: ok  {line}")
-        except Failed as exc:
-            bad += 1
-            click.echo(f"home: FAIL {exc}")
+        bad += not _report("store", lambda: check_store(home(), config.backup_interval),
+                           StoreError)
+        bad += not _report("home", lambda: _check_home(home(), config.lease_seconds))
         if store_only:
             sys.exit(1 if bad else 0)
     if machine is None:
-        try:
-            for line in _check_storage(storage_client()):
-                click.echo(f"storage: ok  {line}")
-        except Failed as exc:
-            bad += 1
-            click.echo(f"storage: FAIL {exc}")
+        bad += not _report("storage", lambda: _check_storage(storage_client()))
         if storage_only:
             sys.exit(1 if bad else 0)
     declared = sorted(n for n, m in config.machines.items() if not m.implicit)
@@ -229,10 +229,5 @@ def doctor(machine: str | None, storage_only: bool, store_only: bool) -> None:
                             f"({config.path or 'none'}); known: "
                             f"{', '.join(sorted(config.machines))}")
     for name in names:
-        try:
-            for line in _check_machine(config.machines[name], home()):
-                click.echo(f"{name}: ok  {line}")
-        except Failed as exc:
-            bad += 1
-            click.echo(f"{name}: FAIL {exc}")
+        bad += not _report(name, lambda n=name: _check_machine(config.machines[n], home()))
     sys.exit(1 if bad else 0)

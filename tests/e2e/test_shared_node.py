@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.accounts import REPO, USERS_VENV, shared_machine
+from tests.accounts import REPO, USERS_VENV, loose_entries, shared_machine
 
 
 @pytest.fixture(scope="module")
@@ -86,15 +86,6 @@ def test_a_home_of_the_users_own_is_tightened_and_said_so(machine):
     assert stat.S_IMODE(os.stat(home).st_mode) == 0o700
 
 
-def _loose_entries(root: Path) -> list[str]:
-    loose = []
-    for path in [root, *root.rglob("*")]:
-        st = os.lstat(path)
-        if not stat.S_ISLNK(st.st_mode) and st.st_mode & 0o077:
-            loose.append(f"{path} {stat.S_IMODE(st.st_mode):04o}")
-    return loose
-
-
 def test_everything_hpcflow_makes_is_private_whatever_the_umask(machine):
     alice, mallory, _ = machine
     home = alice.home / ".hpcflow-umask"
@@ -106,13 +97,13 @@ def test_everything_hpcflow_makes_is_private_whatever_the_umask(machine):
     assert done.returncode == 0, done.stdout + done.stderr
     try:
         assert (home / "runs").is_dir() and (home / "artifacts").is_dir()
-        assert _loose_entries(home) == []
+        assert loose_entries(home) == []
         # a daemon started by hand, from a shell with umask 000, the same
         alice.hpcflow(["daemon", "stop"], env=env)
         (home / "logs" / "daemon.out").unlink()
         done = alice.hpcflow(["daemon", "start"], env=env, umask=0)
         assert done.returncode == 0, done.stderr
-        assert _loose_entries(home) == []
+        assert loose_entries(home) == []
     finally:
         alice.hpcflow(["daemon", "stop"], env=env)
     # and mallory, in alice's group or not, reads nothing of it

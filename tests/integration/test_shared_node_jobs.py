@@ -9,25 +9,15 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.accounts import USERS_VENV, shared_machine
+from tests.accounts import USERS_VENV, loose_entries, shared_machine
 
 SECRETS = {"BOHRIUM_PASSWORD": "bohr-secret-1", "AWS_SECRET_ACCESS_KEY": "aws-secret-1",
            "AWS_SESSION_TOKEN": "aws-token-1"}
-
-
-def _loose_entries(root: Path) -> list[str]:
-    loose = []
-    for path in [root, *root.rglob("*")]:
-        st = os.lstat(path)
-        if not stat.S_ISLNK(st.st_mode) and st.st_mode & 0o077:
-            loose.append(f"{path} {stat.S_IMODE(st.st_mode):04o}")
-    return loose
 
 
 def test_a_slurm_job_of_one_account_as_another_sees_it(slurm_env) -> None:
@@ -86,7 +76,7 @@ def test_a_slurm_job_of_one_account_as_another_sees_it(slurm_env) -> None:
             assert "SLURM_JOB_ID" in names  # it ran as a Slurm job
             for name, secret in SECRETS.items():
                 assert name not in names and secret not in values
-            assert _loose_entries(work_root) == [] and _loose_entries(home) == []
+            assert loose_entries(work_root) == [] and loose_entries(home) == []
         finally:
             go.touch()
             alice.hpcflow(["daemon", "stop"], env=env)
