@@ -8,6 +8,7 @@ failure says what is wrong and how to fix it.
 
 from __future__ import annotations
 
+import functools
 import sys
 import uuid
 from collections.abc import Callable, Iterable
@@ -229,5 +230,6 @@ def doctor(machine: str | None, storage_only: bool, store_only: bool) -> None:
                             f"({config.path or 'none'}); known: "
                             f"{', '.join(sorted(config.machines))}")
     for name in names:
-        bad += not _report(name, lambda n=name: _check_machine(config.machines[n], home()))
+        bad += not _report(name, functools.partial(_check_machine, config.machines[name],
+                                                   home()))
     sys.exit(1 if bad else 0)
