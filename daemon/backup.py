@@ -17,7 +17,7 @@ import os
 import time
 from pathlib import Path
 
-from hpcflow.daemon.store import BACKUP_DIR, JOURNAL_SIZE_LIMIT, STORE_FILE, Store
+from hpcflow.daemon.store import BACKUP_DIR, STORE_FILE, Store
 from hpcflow.errors import StoreError
 
 log = logging.getLogger("hpcflow.engine")
@@ -26,6 +26,9 @@ log = logging.getLogger("hpcflow.engine")
 STORE_FILES = (STORE_FILE, f"{STORE_FILE}-wal", f"{STORE_FILE}-shm")
 #: Copies made when the daemon found its store deleted or replaced (never pruned).
 RESCUED = "-rescued"
+#: Between cycles a write-ahead log larger than this is checkpointed and cut to nothing
+#: (above SQLite's own checkpoints, every 1000 pages: only a large transaction leaves one).
+WAL_TRUNCATE_AT = 16 << 20
 
 
 def backups(home: Path) -> list[Path]:
@@ -83,7 +86,8 @@ def _changed_at(home: Path) -> float:
 
 class StoreKeeper:
     """What the daemon does for its store between cycles: the periodic backup, and cutting
-    the write-ahead log back once it outgrew ``JOURNAL_SIZE_LIMIT``."""
+    the write-ahead log back once it outgrew ``WAL_TRUNCATE_AT`` (a large transaction; SQLite
+    itself only cuts it back to ``JOURNAL_SIZE_LIMIT``)."""
 
     def __init__(self, store: Store, home: Path, interval: float, keep: int) -> None:
         self.store = store
@@ -97,7 +101,7 @@ class StoreKeeper:
         now = time.time() if now is None else now
         wal = self.home / f"{STORE_FILE}-wal"
         with contextlib.suppress(FileNotFoundError):
-            if wal.stat().st_size > JOURNAL_SIZE_LIMIT and self.store.checkpoint():
+            if wal.stat().st_size > WAL_TRUNCATE_AT and self.store.checkpoint():
                 log.info("write-ahead log of the store checkpointed and truncated")
         if self.interval <= 0 or now - self.last_backup < self.interval:
             return

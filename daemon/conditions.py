@@ -19,7 +19,6 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from hpcflow import values
 from hpcflow.daemon.resolve import ResolveError, Scope, lookup
 
 _TOKEN = re.compile(r"""
@@ -175,7 +174,7 @@ class _Parser:
         if kind == "ref":
             if self.scope is None:
                 return None
-            return values.from_jsonable(lookup(text[2:-2].strip(), self.scope))
+            return self.scope.value(lookup(text[2:-2].strip(), self.scope))
         if kind == "num":
             return float(text) if any(c in text for c in ".eE") else int(text)
         if kind == "str":

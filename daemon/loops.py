@@ -51,7 +51,7 @@ def evaluate(spec: dict, scope: Scope) -> Any:
     if kind == "len":
         items = as_list(evaluate(spec["of"], scope))
         return len(items)
-    return values.from_jsonable(resolve_value(spec, scope))
+    return scope.value(resolve_value(spec, scope))
 
 
 def as_list(value: Any) -> list:
@@ -79,7 +79,7 @@ def slices_of(step: dict, template: dict) -> dict | None:
 
 
 def _index(slices: dict, scope: Scope) -> int:
-    value = values.from_jsonable(resolve_text(slices.get("slices") or "{{item}}", scope))
+    value = scope.value(resolve_text(slices.get("slices") or "{{item}}", scope))
     if isinstance(value, str) and value.isdigit():
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool):
@@ -130,8 +130,7 @@ def sliced_steps(step: dict, slices: dict, items: list,
     for name in slices.get("input_parameter", []):
         if name not in step["parameters"]:
             raise ResolveError(f"sliced input parameter {name!r} is not given to the step")
-        full_params[name] = as_list(values.from_jsonable(
-            resolve_value(step["parameters"][name], scope)))
+        full_params[name] = as_list(scope.value(resolve_value(step["parameters"][name], scope)))
     full_arts = {name: resolve_artifact(step["artifacts"].get(name), scope)
                  for name in slices.get("input_artifact", [])}
     indices = [_index(slices, replace(scope, item=item)) for item in items]
@@ -173,7 +172,7 @@ def implicit_items(step: dict, slices: dict, scope: Scope) -> list:
     """``Slices(sub_path=True)`` without a loop: one item per slice of the first input."""
     for name in slices.get("input_parameter", []):
         if name in step["parameters"]:
-            return list(range(len(as_list(values.from_jsonable(
+            return list(range(len(as_list(scope.value(
                 resolve_value(step["parameters"][name], scope))))))
     for name in slices.get("input_artifact", []):
         ref = resolve_artifact(step["artifacts"].get(name), scope)
@@ -187,15 +186,17 @@ def item_label(item: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _per_slice(child: Any, kind: str, name: str) -> list:
+def _per_slice(child: Any, kind: str, name: str, read: Any = None) -> list:
     """A loop item's output ``name`` once per slice it ran: the value itself for a plain item,
-    the list it returned for a step that ran a group of slices (None each if it has none)."""
+    the list it returned for a step that ran a group of slices (None each if it has none;
+    a list stored by digest is read with ``read``)."""
     value = ((child.outputs or {}).get(kind) or {}).get(name)
     group = (child.spec or {}).get("slice_group")
     if not group:
         return [value]
     size = group["size"]
     if kind == "parameters":
+        value = values.expand(value, read)
         return value if isinstance(value, list) and len(value) == size else [None] * size
     if value and len(value.get("slice_parts", [])) == size:
         return [{"parts": parts, "items": items}
@@ -203,11 +204,11 @@ def _per_slice(child: Any, kind: str, name: str) -> list:
     return [None] * size
 
 
-def aggregate_outputs(children: list[Any], template: dict) -> dict:
+def aggregate_outputs(children: list[Any], template: dict, read: Any = None) -> dict:
     """Outputs of a finished loop: each output parameter becomes the list of its values in
     item (slice) order; each output artifact, one list artifact of the items' artifacts."""
     ordered = sorted(children, key=lambda c: int(c.slot))
-    params = {name: [v for c in ordered for v in _per_slice(c, "parameters", name)]
+    params = {name: [v for c in ordered for v in _per_slice(c, "parameters", name, read)]
               for name in template["outputs"]["parameters"]}
     arts = {name: [r for c in ordered for r in _per_slice(c, "artifacts", name)]
             for name in template["outputs"]["artifacts"]}

@@ -102,13 +102,22 @@ def skipped_outputs(template: dict) -> dict:
     return {"parameters": params, "artifacts": {}}
 
 
-def coerce_text(value: Any, declared: str | None) -> Any:
+def coerce_text(value: Any, declared: str | None, read: Any = None) -> Any:
     """dflow's rule for values that travel as text (Argo parameters): a ``str`` sign gets the
-    text; another sign gets JSON text decoded.
+    text; another sign gets JSON text decoded. A list or dict stored by digest becomes its
+    JSON text without being read (the stored bytes are that text); text stored by digest is
+    read (``read``) only to decode it.
 
     >>> coerce_text(3, "str"), coerce_text("[1, 2]", "List[int]"), coerce_text("x", "int")
     ('3', [1, 2], 'x')
     """
+    if values.is_ref(value):
+        info = values.ref_info(value)
+        if declared == "str" and info["kind"] in ("list", "dict"):
+            return {values.VALUE_TAG: {**info, "kind": "str"}}
+        if declared in (None, "str", "Any") or info["kind"] != "str":
+            return value
+        value = values.expand(value, read)
     if declared == "str" and not isinstance(value, str) and not (
             isinstance(value, dict) and values.PICKLE_TAG in value):
         return values.render_text(value)
@@ -174,7 +183,8 @@ def instantiate_one(step: dict, templates: dict, scope: Scope, parent_id: int, s
                 given = step["parameters"][name]
                 params[name] = resolve_value(given, scope)
                 if "expr" in given:
-                    params[name] = coerce_text(params[name], decl.get("type"))
+                    params[name] = coerce_text(params[name], decl.get("type"),
+                                               scope.workflow.get("read_value"))
             elif "default" in decl:
                 params[name] = resolve_value(decl["default"], scope)
         arts = {name: resolve_artifact(step["artifacts"].get(name), scope)
@@ -335,7 +345,8 @@ def plan_dag(node: Node, template: dict, children: list[Node], templates: dict,
     return [_finish(node, template, children, workflow)]
 
 
-def plan_loop(node: Node, template: dict, children: list[Node]) -> list[Action]:
+def plan_loop(node: Node, template: dict, children: list[Node],
+              read: Any = None) -> list[Action]:
     """A StepGroup is done when every item is; ``continue_on_num_success`` / ``_ratio`` say
     how many items may fail."""
     if any(c.phase in states.STEP_LIVE for c in children):
@@ -348,7 +359,7 @@ def plan_loop(node: Node, template: dict, children: list[Node]) -> list[Action]:
         enough = ok >= int(spec["continue_on_num_success"])
     if spec.get("continue_on_success_ratio") is not None:
         enough = ok >= float(spec["continue_on_success_ratio"]) * len(children)
-    outputs = aggregate_outputs(children, template)
+    outputs = aggregate_outputs(children, template, read)
     if enough:
         return [FinishStep(node.id, states.SUCCEEDED, outputs=outputs)]
     first = failed[0]
@@ -361,12 +372,13 @@ def plan_loop(node: Node, template: dict, children: list[Node]) -> list[Action]:
 def plan_container(node: Node, templates: dict, children: list[Node],
                    workflow: dict) -> list[Action]:
     """What happens next in a running Steps, DAG or StepGroup (``workflow`` holds its name,
-    id and ``max_depth``, the recursion limit)."""
+    id, ``max_depth``, the recursion limit, and ``read_value``, which reads a value stored
+    by digest when one must be looked at)."""
     if node.phase != states.RUNNING:
         return []
     template = templates[node.template]
     if node.type == "StepGroup":
-        return plan_loop(node, template, children)
+        return plan_loop(node, template, children, workflow.get("read_value"))
     if template["kind"] == "steps":
         actions = plan_steps(node, template, children, templates, workflow)
     elif template["kind"] == "dag":

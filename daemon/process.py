@@ -200,10 +200,10 @@ def main(argv: list[str] | None = None) -> int:
         if not _lead(lease, args, home):
             return 0
         service = Service(home, config=config)
+        check_at_start(service.store)  # before anything is written into it
         assert lease.mine is not None
         service.store.claim_leadership(lease.mine.epoch)
         service.lease = lease
-        check_at_start(service.store)
     except FencedError as exc:
         return _fenced(exc)
     except StoreError as exc:

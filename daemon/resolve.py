@@ -42,6 +42,13 @@ class Scope:
     item: Any = _NO_ITEM
     workflow: dict = field(default_factory=dict)
 
+    def value(self, data: Any) -> Any:
+        """Stored data as the Python value it stands for: a value stored by digest is read
+        through the workflow's ``read_value`` (the store's, passed by the service), a
+        pickled one unpickled. Only what is looked at is read; references passed on whole
+        stay references."""
+        return values.from_jsonable(values.expand(data, self.workflow.get("read_value")))
+
 
 def lookup(path: str, scope: Scope) -> Any:
     parts = path.split(".")
@@ -66,7 +73,7 @@ def lookup(path: str, scope: Scope) -> Any:
     if head == "item":
         if scope.item is _NO_ITEM:
             raise ResolveError(f"{{{{{path}}}}} is used outside a loop")
-        value = values.from_jsonable(scope.item)
+        value = scope.value(scope.item)
         for part in parts[1:]:
             if not isinstance(value, dict) or part not in value:
                 raise ResolveError(f"{{{{{path}}}}}: the item has no field {part!r}")
@@ -86,7 +93,7 @@ def resolve_text(text: str, scope: Scope) -> Any:
     if whole:
         return lookup(whole.group(1), scope)
     return _ANY.sub(
-        lambda m: values.render_text(values.from_jsonable(lookup(m.group(1), scope))), text)
+        lambda m: values.render_text(scope.value(lookup(m.group(1), scope))), text)
 
 
 def resolve_value(spec: dict, scope: Scope) -> Any:

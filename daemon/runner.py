@@ -33,6 +33,7 @@ from hpcflow.connectors.executors.base import (
 )
 from hpcflow.connectors.storage.base import storage_from_spec
 from hpcflow.connectors.storage.s3 import credentials_from_env
+from hpcflow.daemon import value_files
 from hpcflow.daemon.disk import (
     RESERVE_FILE,
     SPACE_ERRNOS,
@@ -111,10 +112,14 @@ def write_parameter_files(folder: Path, params: dict) -> None:
 def stage_inputs(job: dict, step_dir: Path, storage: Any) -> dict[str, Any]:
     """Parameters decoded and artifacts unpacked under ``inputs/``; returns the OP's inputs."""
     inputs = job["inputs"]
-    write_parameter_files(step_dir / "inputs" / "parameters", inputs.get("parameters", {}))
-    op_in: dict[str, Any] = {
-        name: values.from_jsonable(value) for name, value in inputs.get("parameters", {}).items()
-    }
+    given = inputs.get("parameters", {})
+    read = value_files.reader(step_dir)
+    expanded = {name: values.expand(value, read) for name, value in given.items()}
+    write_parameter_files(step_dir / "inputs" / "parameters", {
+        n: v for n, v in expanded.items()
+        if not value_files.in_own_file(n, given[n], "inputs/parameters")})
+    inputs["parameters"] = expanded  # what script templates are given
+    op_in: dict[str, Any] = {name: values.from_jsonable(v) for name, v in expanded.items()}
     kinds = job["template"].get("input_artifact_kinds", {})
     for name, ref in inputs.get("artifacts", {}).items():
         if ref is None:
@@ -229,7 +234,12 @@ def store_outputs(job: dict, step_dir: Path, workdir: Path, op_out: dict[str, An
         except OutsideLinkError as exc:
             raise StepFailure(f"output artifact {name!r}: {exc}") from exc
     if write_files:
-        write_parameter_files(step_dir / "outputs" / "parameters", params)
+        plain = params
+        params = value_files.write_outputs(step_dir, params, template["outputs"]["parameters"],
+                                           str(job.get("name")), bool(job.get("value_files")))
+        write_parameter_files(step_dir / "outputs" / "parameters", {
+            n: plain[n] for n in params
+            if not value_files.in_own_file(n, params[n], "outputs/parameters")})
     return {"parameters": params, "artifacts": arts}
 
 

@@ -22,7 +22,7 @@ from hpcflow.config_file import DaemonConfig, load_config, parse_config
 from hpcflow.connectors.executors.base import Executor, JobRecord, JobStatus, trusted_result
 from hpcflow.connectors.executors.local import LocalExecutor
 from hpcflow.connectors.transports.base import TransportError
-from hpcflow.daemon import inbox, states
+from hpcflow.daemon import inbox, states, value_files
 from hpcflow.daemon.backup import StoreKeeper
 from hpcflow.daemon.disk import WriteTrouble, write_error
 from hpcflow.daemon.engine import WAKE_DIR
@@ -176,6 +176,12 @@ class Service(Submission):
                 self.executors[name] = make_dispatcher_jobs(
                     name, self.config, self.home, self.home / WAKE_DIR, step_executor,
                     self.result_keys)
+                return self.executors[name]
+            if machine is None and (step_executor or {}).get("kind") == "step_machine":
+                from hpcflow.connectors.executors.step_machine import make_step_machine_executor
+
+                self.executors[name] = make_step_machine_executor(
+                    name, step_executor or {}, self.home, self.result_keys)
                 return self.executors[name]
             if machine is None:
                 raise HpcflowError(
@@ -392,6 +398,7 @@ class Service(Submission):
         tails = {job["id"]: executor.log_tail(job_record(job), LOG_TAIL_LINES)
                  for job, status in finished
                  if (status.result or {}).get("phase") != states.SUCCEEDED}
+        unstored = self._store_value_files(executor, finished)
         with self.store.write() as conn:
             for job, status in finished:
                 step = conn.execute("SELECT * FROM steps WHERE id=?", (job["step_id"],)).fetchone()
@@ -409,7 +416,9 @@ class Service(Submission):
                     result = trusted_result(result, self.result_keys.key(job["step_dir"]))
                     phase = result.get("phase", states.ERROR)
                     reason = result.get("reason")
-                    outputs = result.get("outputs")
+                    outputs = value_files.strip_files(result.get("outputs"))
+                    if job["id"] in unstored:
+                        phase, reason, outputs = states.ERROR, unstored[job["id"]], None
                 self.store.set_job_finished(conn, job["id"], status.state,
                                             0 if phase == states.SUCCEEDED else 1, reason)
                 if phase != states.SUCCEEDED:
@@ -429,6 +438,24 @@ class Service(Submission):
                         workflow_id=step["workflow_id"]):
                     self._after_final(conn, step["parent_id"], step["workflow_id"], phase,
                                       reason)
+
+    def _store_value_files(self, executor: Any,
+                           finished: list[tuple[Any, JobStatus]]) -> dict[int, str]:
+        """Before the results are recorded: the output values steps left as files, stored
+        (once, by digest); job id -> why a step's could not be."""
+        unstored = {}
+        read_file = getattr(executor, "read_step_file", None)
+        for job, status in finished:
+            if status.state != "finished" or not status.result:
+                continue
+            result = trusted_result(status.result, self.result_keys.key(job["step_dir"]))
+            record = job_record(job)
+            why = value_files.ingest(
+                self.store, read_file and (lambda rel, r=record: read_file(r, rel)),
+                job["step_dir"], result)
+            if why:
+                unstored[job["id"]] = why
+        return unstored
 
     def _default_outputs(self, step: Any) -> dict:
         from hpcflow.daemon.planner import skipped_outputs
@@ -474,7 +501,8 @@ class Service(Submission):
                 actions = plan_container(_node(row), spec["templates"], children,
                                          {"name": spec["name"], "id": wf_id,
                                           "max_depth": spec.get("max_recursion_depth"),
-                                          "reuse": spec.get("reuse") or {}})
+                                          "reuse": spec.get("reuse") or {},
+                                          "read_value": self.store.read_value})
             except Exception as exc:  # a planner bug fails this Steps/DAG, not the engine
                 log.exception("planning step %s of %s failed", node_id, wf_id)
                 actions = [FinishStep(node_id, states.ERROR,

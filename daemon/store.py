@@ -9,6 +9,7 @@ others can write is refused.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
@@ -19,12 +20,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from hpcflow import values
 from hpcflow.daemon import states
 from hpcflow.daemon.fs_kind import home_file_system
 from hpcflow.daemon.leader import FencedError
 from hpcflow.errors import StoreError
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 STORE_FILE = "store.db"
 #: Where the daemon keeps its online backups of the store (``hpcflow store restore``).
 BACKUP_DIR = "backups"
@@ -129,9 +131,17 @@ def _add_job_pack_v5(conn: sqlite3.Connection) -> None:
     jobs.create_index(["pack"], if_not_exists=True)
 
 
+def _add_parameter_values_v6(conn: sqlite3.Connection) -> None:
+    """Large parameter values are stored once, by SHA-256, and referenced from the rows that
+    use them (``hpcflow.values``); values stored inline before stay valid as they are."""
+    conn.execute("CREATE TABLE IF NOT EXISTS parameter_values (sha256 TEXT PRIMARY KEY, "
+                 "bytes INTEGER NOT NULL, data BLOB NOT NULL)")
+
+
 #: version -> function bringing the schema from version-1 to version.
 MIGRATIONS = {1: _create_schema_v1, 2: _add_depth_and_log_tail_v2,
-              3: _add_suspended_and_pruned_v3, 4: _add_step_executor_v4, 5: _add_job_pack_v5}
+              3: _add_suspended_and_pruned_v3, 4: _add_step_executor_v4, 5: _add_job_pack_v5,
+              6: _add_parameter_values_v6}
 
 
 def _check_private(path: Path, what: str) -> None:
@@ -362,7 +372,7 @@ class Store:
             conn.execute(
                 "INSERT INTO workflows(id, name, phase, spec, labels, storage, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (wf_id, name, states.PENDING, json.dumps(spec), json.dumps(labels),
+                (wf_id, name, states.PENDING, self._spec_text(conn, spec), json.dumps(labels),
                  json.dumps(storage), time.time()),
             )
             self.add_event(conn, wf_id, "workflow", to_phase=states.PENDING, detail="submitted")
@@ -471,6 +481,66 @@ class Store:
     def live_workflow_ids(self, phase: str) -> list[str]:
         return [r[0] for r in self.conn.execute("SELECT id FROM workflows WHERE phase=?", (phase,))]
 
+    # -- parameter values stored once, by digest -----------------------------------
+    def put_value(self, conn: sqlite3.Connection, raw: bytes) -> str:
+        """Store a value's bytes (once: by SHA-256); its digest. Written through SQLite's
+        blob I/O in pieces: binding the whole value would copy it once more in memory."""
+        digest = hashlib.sha256(raw).hexdigest()
+        blobopen = getattr(conn, "blobopen", None)  # Python 3.11+
+        if blobopen is None:
+            conn.execute("INSERT OR IGNORE INTO parameter_values(sha256, bytes, data) "
+                         "VALUES (?, ?, ?)", (digest, len(raw), raw))
+            return digest
+        cur = conn.execute("INSERT OR IGNORE INTO parameter_values(sha256, bytes, data) "
+                           "VALUES (?, ?, zeroblob(?))", (digest, len(raw), len(raw)))
+        if cur.rowcount and raw:
+            with blobopen("parameter_values", "data", int(cur.lastrowid or 0)) as blob:
+                view = memoryview(raw)
+                for start in range(0, len(raw), 1 << 20):
+                    blob.write(view[start:start + (1 << 20)])
+        return digest
+
+    def read_value(self, info: dict) -> bytes:
+        """The bytes of a stored value (``info``: a reference's ``{"sha256", ...}``), read
+        through blob I/O (no second copy of the whole value in SQLite's memory)."""
+        row = self.conn.execute("SELECT rowid FROM parameter_values WHERE sha256=?",
+                                (info["sha256"],)).fetchone()
+        if row is None:
+            raise StoreError(f"parameter value {info['sha256']} is missing from the store "
+                             f"{self.path}: {RESTORE_HINT}")
+        blobopen = getattr(self.conn, "blobopen", None)  # Python 3.11+
+        if blobopen is None:
+            return bytes(self.conn.execute("SELECT data FROM parameter_values WHERE rowid=?",
+                                           (row[0],)).fetchone()[0])
+        with blobopen("parameter_values", "data", int(row[0]), readonly=True) as blob:
+            data: bytes = blob.read()
+        return data
+
+    def _io_text(self, conn: sqlite3.Connection, io: dict | None) -> str | None:
+        """A step's inputs or outputs as stored: each large parameter (and a loop's large
+        list of items) by reference."""
+        text = _jsonify(io)
+        if text is None or len(text) <= values.INLINE_LIMIT or not io:
+            return text
+
+        def put(raw: bytes) -> str:
+            return self.put_value(conn, raw)
+
+        stored = dict(io)
+        if "parameters" in io:
+            stored["parameters"] = {name: values.externalize(v, put)
+                                    for name, v in (io["parameters"] or {}).items()}
+        if "items" in io:
+            stored["items"] = values.externalize(io["items"], put)
+        return json.dumps(stored)
+
+    def _spec_text(self, conn: sqlite3.Connection, spec: dict | None) -> str | None:
+        """A workflow's or step's spec as stored: each large constant by reference."""
+        text = _jsonify(spec)
+        if text is None or len(text) <= values.INLINE_LIMIT:
+            return text
+        return json.dumps(values.externalize_values(spec, lambda raw: self.put_value(conn, raw)))
+
     def blob(self, digest: str) -> bytes:
         row = self.conn.execute("SELECT data FROM blobs WHERE digest=?", (digest,)).fetchone()
         if row is None:
@@ -492,8 +562,9 @@ class Store:
             "phase, key, inputs, outputs, spec, reason, attempt, created_at, started_at, "
             "finished_at, depth, executor) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?)",
-            (wf_id, parent_id, slot, name, template, type_, phase, key, json.dumps(inputs),
-             _jsonify(outputs), _jsonify(spec), reason, now,
+            (wf_id, parent_id, slot, name, template, type_, phase, key,
+             self._io_text(conn, inputs), self._io_text(conn, outputs),
+             self._spec_text(conn, spec), reason, now,
              now if phase == states.RUNNING or final else None, now if final else None, depth,
              executor),
         )
@@ -514,7 +585,7 @@ class Store:
             "started_at=CASE WHEN ?='Running' THEN COALESCE(started_at, ?) ELSE started_at END, "
             "finished_at=CASE WHEN ? IN ('Succeeded','Failed','Error','Skipped','Omitted') "
             "THEN ? ELSE NULL END WHERE id=? AND phase=?",
-            (new, _jsonify(outputs), reason, new, now, new, now, step_id, current),
+            (new, self._io_text(conn, outputs), reason, new, now, new, now, step_id, current),
         )
         if cur.rowcount == 0:
             return False

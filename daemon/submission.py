@@ -23,6 +23,7 @@ from hpcflow.daemon.engine import WAKE_DIR
 from hpcflow.daemon.placement import pack_units
 from hpcflow.daemon.polling import PollSchedule
 from hpcflow.daemon.store import Store
+from hpcflow.daemon.value_files import for_job
 from hpcflow.errors import HpcflowError
 
 log = logging.getLogger("hpcflow.engine")
@@ -68,27 +69,31 @@ class Submission:
         value = spec.get("timeout") or template.get("timeout")
         return float(value) if value else None
 
-    def _job_files(self, step: Any) -> dict[str, bytes]:
+    def _job_files(self, step: Any, executor: Any = None) -> dict[str, bytes]:
+        """``step.json`` and the files it names (the OP, input values stored by digest); an
+        executor that can read a step's files back gets large outputs as files too."""
         wf_id = step["workflow_id"]
         spec = self.spec(wf_id)
         template = spec["templates"][step["template"]]
         step_spec = json.loads(step["spec"]) if step["spec"] else {}
         attempt = step["attempt"] or 0
+        inputs, value_files = for_job(self.store.read_value, json.loads(step["inputs"]))
         job = {
             "workflow_id": wf_id,
             "step_id": step["id"],
             "name": step["name"],
             "attempt": attempt,
             "template": template,
-            "inputs": json.loads(step["inputs"]),
+            "inputs": inputs,
             "storage": spec["_storage"],
             "artifact_prefix": f"wf/{wf_id}/{step['id']}-{attempt}",
             "archive_mode": spec.get("archive_mode", "tar"),
             "output_dir": step_spec.get("output_dir"),
             "slice_group": step_spec.get("slice_group"),
             "wake_dir": str(self.home / WAKE_DIR),
+            "value_files": hasattr(executor, "read_step_file"),
         }
-        files = {"step.json": json.dumps(job).encode()}
+        files = {"step.json": json.dumps(job).encode(), **value_files}
         if template["kind"] == "python":
             files["op.pkl"] = self.store.blob(template["op"])
         return files
@@ -137,10 +142,12 @@ class Submission:
             try:
                 if pack is None:
                     job_id, step, name, step_dir = members[0]
-                    native = executor.submit(name, step_dir, self._job_files(step), resources)
+                    native = executor.submit(name, step_dir, self._job_files(step, executor),
+                                             resources)
                 else:
                     native = executor.submit_pack(  # type: ignore[attr-defined]
-                        pack, [(d, self._job_files(s)) for _, s, _, d in members], resources)
+                        pack, [(d, self._job_files(s, executor)) for _, s, _, d in members],
+                        resources)
             except HpcflowError as exc:  # refused by the scheduler, an untrusted host key, ...
                 refused += [(m[0], m[1], str(exc)) for m in members]
                 continue
@@ -218,7 +225,8 @@ class Submission:
         found by its name, else its steps that left traces adopted and the rest packed anew."""
         if not group[0]["pack"]:
             return {group[0]["id"]: executor.reconcile(job_record(group[0]),
-                                                       self._job_files(steps[0]), resources)}
+                                                       self._job_files(steps[0], executor),
+                                                       resources)}
         pack = group[0]["pack"]
         found = executor.find(pack)
         if found:
@@ -228,7 +236,7 @@ class Submission:
         natives = {r["id"]: "adopted" for r in group if executor.ran(r["step_dir"])}
         rest = [(r, s) for r, s in zip(group, steps, strict=True) if r["id"] not in natives]
         if rest:
-            native = executor.submit_pack(pack, [(r["step_dir"], self._job_files(s))
+            native = executor.submit_pack(pack, [(r["step_dir"], self._job_files(s, executor))
                                                  for r, s in rest], resources)
             natives.update({r["id"]: native for r, _ in rest})
         return natives

@@ -66,11 +66,14 @@ class InputParameter(Reference):
     """
 
     def __init__(self, value: Any = _UNSET, type: Any = None, description: str | None = None,
-                 name: str | None = None, **kwargs: Any) -> None:
+                 name: str | None = None, save_as_artifact: bool = False,
+                 **kwargs: Any) -> None:
         self.value = value
         self.type = type
         self.description = description
         self.name = name
+        #: dflow's mark of a big value (``BigParameter``): no size warning for it.
+        self.save_as_artifact = save_as_artifact
 
     @property
     def has_value(self) -> bool:
@@ -104,7 +107,11 @@ class OutputParameter(Reference):
     def __init__(self, value_from_path: str | None = None, value_from_parameter: Any = None,
                  name: str | None = None, type: Any = None, default: Any = _UNSET,
                  value_from_expression: Any = None, value: Any = _UNSET,
-                 global_name: str | None = None, **kwargs: Any) -> None:
+                 global_name: str | None = None, save_as_artifact: bool = False,
+                 **kwargs: Any) -> None:
+        #: dflow's mark of a big value (``BigParameter``): always stored by digest, no size
+        #: warning for it.
+        self.save_as_artifact = save_as_artifact
         self.value_from_path = value_from_path
         self.value_from_parameter = value_from_parameter
         self.value_from_expression = value_from_expression
@@ -135,6 +142,15 @@ class OutputArtifact(Reference):
         self.type = type
         self.archive = archive
         self.global_name = global_name
+
+    def pvc(self, size: str = "1Gi", storage_class: str | None = None,
+            access_modes: list[str] | None = None) -> Any:
+        """dflow keeps the artifact in a Kubernetes volume claim: refused."""
+        from hpcflow.errors import WorkflowDefinitionError
+
+        raise WorkflowDefinitionError(
+            f"output artifact {self.name!r}: .pvc() saves it in a Kubernetes volume claim, and "
+            "hpcflow runs no Kubernetes: its artifacts already go to the configured storage")
 
     def expr(self) -> str:
         return f"outputs.artifacts.{self.name}"

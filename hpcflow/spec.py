@@ -64,7 +64,9 @@ def pickle_op(template: PythonOPTemplate) -> bytes:
     if not _is_installed_module(module_name) and module_name in sys.modules:
         cloudpickle.register_pickle_by_value(sys.modules[module_name])
     payload = template.op_object if template.op_object is not None else template.op_class
-    return cloudpickle.dumps(payload)
+    from hpcflow.as_dflow import wrap_pickle  # --as-dflow: the runner loads it with the hook
+
+    return cloudpickle.dumps(wrap_pickle(payload))
 
 
 class SpecBuilder:
@@ -100,6 +102,8 @@ class SpecBuilder:
                 entry["default"] = self.value_spec(p.value, f"template {template.name!r}")
             if getattr(p, "type", None) is not None:
                 entry["type"] = type_name(p.type)
+            if getattr(p, "save_as_artifact", False):
+                entry["big"] = True
             params[name] = entry
         arts = {
             name: {"optional": bool(getattr(a, "optional", False)),
@@ -116,6 +120,8 @@ class SpecBuilder:
                     entry["default"] = values.to_jsonable(p.default)
                 if p.value_from_path:
                     entry["value_from_path"] = p.value_from_path
+                if p.save_as_artifact:
+                    entry["big"] = True
                 if p.value_from_parameter is not None:
                     entry["value_from_parameter"] = self.value_spec(
                         p.value_from_parameter, f"output {name!r} of {template.name!r}")
@@ -278,6 +284,9 @@ class SpecBuilder:
                 )
         params = {n: self.value_spec(v, f"{where} parameter {n!r}")
                   for n, v in step.parameters.items()}
+        for n, spec in params.items():
+            if "value" in spec and not getattr(declared_p[n], "save_as_artifact", False):
+                warn_if_large(spec["value"], f"{where} parameter {n!r}")
         slices = step.slices or getattr(templ, "slices", None)
         if slices is not None and slices.pool_size and not slices.group_size:
             raise WorkflowDefinitionError(
@@ -374,6 +383,18 @@ class SpecBuilder:
                     f"step {step.name!r} uses outputs of step {ref!r}, which does not run before "
                     f"it in {container.name!r}: add {ref!r} in an earlier wf.add(...)"
                 )
+
+
+def warn_if_large(stored: Any, where: str) -> None:
+    """One line on stderr for a constant above ``values.WARN_BYTES``: it would pass through
+    the store and every step that takes it; a file suits it better."""
+    if isinstance(stored, str) and len(stored) * 4 <= values.WARN_BYTES:
+        return
+    size = len(values.stored_form(stored)[0])
+    if size > values.WARN_BYTES:
+        print(f"hpcflow: warning: {where} is {size / 2**20:.1f} MiB: parameters pass through "
+              "the daemon and its store; give it as an artifact (upload_artifact) instead, or "
+              "declare the input BigParameter to say the size is meant", file=sys.stderr)
 
 
 def _check_acyclic(dag_name: str, tasks: list[dict]) -> None:

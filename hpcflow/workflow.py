@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +14,9 @@ from hpcflow.artifacts import StoredArtifact
 from hpcflow.errors import HpcflowError, WorkflowDefinitionError
 from hpcflow.names import check_workflow_name
 from hpcflow.privacy import private_umask
-from hpcflow.step import Step
+from hpcflow.step import Step, Task
 from hpcflow.steps import DAG, Steps
-from hpcflow.values import from_jsonable
+from hpcflow.values import expand, from_jsonable, short_repr
 
 FINAL_PHASES = ("Succeeded", "Failed", "Error", "Terminated")
 
@@ -26,20 +28,27 @@ submit_overrides: dict[str, Any] = {}
 
 
 class ParameterView:
-    """``step.outputs.parameters["x"]``: ``.value`` holds the value."""
+    """``step.outputs.parameters["x"]``: ``.value`` holds the value, read from the store
+    when first asked for (a large value is stored once, by digest)."""
 
-    def __init__(self, name: str, value: Any) -> None:
+    def __init__(self, name: str, stored: Any, read: Callable[[dict], bytes] | None = None
+                 ) -> None:
         self.name = name
-        self.value = value
+        self._stored = stored
+        self._read = read
+
+    @functools.cached_property
+    def value(self) -> Any:
+        return from_jsonable(expand(self._stored, self._read))
 
     def __repr__(self) -> str:
-        return f"<parameter {self.name}={self.value!r}>"
+        return f"<parameter {self.name}={short_repr(self.value)}>"
 
 
 class IOView:
-    def __init__(self, data: dict | None) -> None:
+    def __init__(self, data: dict | None, read: Callable[[dict], bytes] | None = None) -> None:
         data = data or {}
-        self.parameters = {n: ParameterView(n, from_jsonable(v))
+        self.parameters = {n: ParameterView(n, v, read)
                            for n, v in data.get("parameters", {}).items()}
         self.artifacts = {n: StoredArtifact(ref, name=n)
                           for n, ref in data.get("artifacts", {}).items() if ref is not None}
@@ -48,7 +57,8 @@ class IOView:
 class StepView:
     """A step as stored, returned by ``Workflow.query_step`` (dflow's ArgoStep)."""
 
-    def __init__(self, row: Any) -> None:
+    def __init__(self, row: Any, read: Callable[[dict], bytes] | None = None) -> None:
+        self._read = read
         self.id = str(row["id"])
         self.workflow_id = row["workflow_id"]
         self.name = row["name"]
@@ -67,15 +77,15 @@ class StepView:
                          if row["progress_total"] is not None else None)
         self.raw_outputs: dict = json.loads(row["outputs"]) if row["outputs"] else {
             "parameters": {}, "artifacts": {}}
-        self.inputs = IOView(json.loads(row["inputs"]) if row["inputs"] else None)
-        self.outputs = IOView(self.raw_outputs)
+        self.inputs = IOView(json.loads(row["inputs"]) if row["inputs"] else None, read)
+        self.outputs = IOView(self.raw_outputs, read)
 
     def modify_output_parameter(self, name: str, value: Any) -> None:
         """Change an output before this step is reused (``wf.submit(reuse_step=[...])``)."""
         from hpcflow.values import to_jsonable
 
         self.raw_outputs.setdefault("parameters", {})[name] = to_jsonable(value)
-        self.outputs = IOView(self.raw_outputs)
+        self.outputs = IOView(self.raw_outputs, self._read)
 
     def modify_output_artifact(self, name: str, artifact: Any) -> None:
         """Replace an output artifact (e.g. with ``upload_artifact(...)``) before reuse."""
@@ -84,7 +94,7 @@ class StepView:
             raise HpcflowError(f"modify_output_artifact({name!r}, ...) needs an artifact from "
                                "upload_artifact or from a step's outputs")
         self.raw_outputs.setdefault("artifacts", {})[name] = ref
-        self.outputs = IOView(self.raw_outputs)
+        self.outputs = IOView(self.raw_outputs, self._read)
 
     def reuse_entry(self) -> dict:
         return {"outputs": self.raw_outputs, "phase": self.phase,
@@ -160,6 +170,8 @@ class Workflow:
         if steps is not None and dag is not None:
             raise WorkflowDefinitionError("Workflow takes steps= or dag=, not both")
         self.entry = steps if steps is not None else dag
+        #: The entrypoint is ours to choose (a Steps, or a DAG when tasks come first).
+        self._default_entry = self.entry is None
         if self.entry is None:
             self.entry = Steps(name=name)
 
@@ -168,7 +180,26 @@ class Workflow:
         if self.id is not None:
             raise HpcflowError(f"workflow {self.id} is already submitted: build a new Workflow")
         assert self.entry is not None
+        if self._default_entry and not self.entry.all_steps() and all(
+                isinstance(s, Task) for s in (step if isinstance(step, list) else [step])):
+            self.entry = DAG(name=self.name)  # tasks first: a DAG entrypoint, as in dflow
+        self._default_entry = False
         self.entry.add(step)  # type: ignore[arg-type]
+
+    def __enter__(self) -> Workflow:
+        """``with Workflow(...) as wf:`` steps created in the block join ``wf``; leaving
+        the block submits it (unless the block raised)."""
+        from hpcflow import context_syntax
+
+        context_syntax.enter(self)
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        from hpcflow import context_syntax
+
+        context_syntax.leave(self)
+        if exc_type is None:
+            self.submit()
 
     # -- submitting ---------------------------------------------------------------
     def submit(self, reuse_step: list | None = None, **kwargs: Any) -> Workflow:
@@ -189,6 +220,9 @@ class Workflow:
         spec["max_recursion_depth"] = int(_config.config.get("max_recursion_depth") or 100)
         spec["reuse"] = reuse_map(reuse_step or [])
         check_machines(spec, _config.home())
+        from hpcflow.config import explain_unused
+
+        explain_unused(f"its own engine for {_config.home()}")
         with private_umask():  # the store, wake-up and log files made on the way
             self.id, self.is_new = client.submit(
                 _config.home(), self.name, spec, blobs, _config.storage_spec(), self.labels,
@@ -245,7 +279,8 @@ class Workflow:
             from hpcflow.daemon.client import name_matches
 
             rows = [r for r in rows if name_matches(r["name"], name)]
-        return [StepView(r) for r in rows]
+        read = client.store_for(home).read_value
+        return [StepView(r, read) for r in rows]
 
     def query_step_by_key(self, key: str | list[str]) -> list[StepView]:
         return self.query_step(key=key)
@@ -274,3 +309,7 @@ class Workflow:
 
     def __repr__(self) -> str:
         return f"<Workflow {self.id or self.name}>"
+
+
+# dflow's ``dflow.workflow`` names that applications import from it
+from hpcflow.argo_objects import query_archived_workflows, query_workflows  # noqa: E402, F401

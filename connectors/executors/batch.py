@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import posixpath
-import shlex
 import time
 from collections import deque
 from typing import Any
@@ -173,10 +172,11 @@ class BatchExecutor:
         # What the job writes is the user's only, whatever umask the node gives it.
         prepare = ["umask 077", *prepare, "export PYTHONUNBUFFERED=1"]
         if self.machine.container and image:
-            runner = [self.machine.container, "exec", "--bind", self.work_root,
-                      *self.machine.container_options, container_image(image),
-                      self.machine.container_python, "-m", "hpcflow.daemon.runner"]
-            prepare = [*prepare, f"export HPCFLOW_CONTAINER_IMAGE={shlex.quote(image)}"]
+            from hpcflow.connectors.executors.containers import container_runner
+
+            runner, lines = container_runner(self.machine, self.work_root, image, job_dir,
+                                             sorted(env or {}))
+            prepare = [*prepare, *lines]
         # Paths relative to the job's directory (its cwd): `ps` on a shared node shows other
         # accounts no workflow id.
         command = runner + (["."] if len(step_dirs) == 1 and step_dirs[0] == job_dir
@@ -277,6 +277,10 @@ class BatchExecutor:
             return result
         except ValueError:
             return None  # being written: the next poll reads it
+
+    def read_step_file(self, job: JobRecord, rel: str) -> bytes | None:
+        """A file the runner left in the step's directory (a large output value), or None."""
+        return self.transport.read_file(f"{job.step_dir}/{rel}")
 
     def find(self, job_name: str) -> str | None:
         """The id of a live job called ``job_name``, if the scheduler knows one."""

@@ -224,6 +224,13 @@ class LocalExecutor:
             self._launch(job.name, step_dir)
         return JobStatus(job.name, "running")
 
+    def read_step_file(self, job: JobRecord, rel: str) -> bytes | None:
+        """A file the runner left in the step's directory (a large output value), or None."""
+        try:
+            return (Path(job.step_dir) / rel).read_bytes()
+        except FileNotFoundError:
+            return None
+
     def _progress(self, job: JobRecord) -> tuple[int, int] | None:
         """The OP's progress if ``progress.json`` changed since the last poll (one stat)."""
         path = Path(job.step_dir) / PROGRESS_FILE

@@ -34,7 +34,8 @@ class Transport(Protocol):
         """Run ``argv`` on the machine; raises ``TransportError`` if it cannot be reached."""
 
     def write_files(self, directory: str, files: dict[str, bytes]) -> None:
-        """Create ``directory`` (and parents) and write ``files`` into it, each atomically."""
+        """Create ``directory`` (and parents) and write ``files`` into it, each atomically (a
+        name may hold ``/``: its folders are made too)."""
 
     def read_file(self, path: str, max_bytes: int | None = None) -> bytes | None:
         """The file's bytes (the last ``max_bytes`` of them), or None if it does not exist."""

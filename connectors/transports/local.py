@@ -11,13 +11,16 @@ from hpcflow.secrets import without_credentials
 
 
 def write_files_atomically(directory: Path, files: dict[str, bytes]) -> None:
-    """Create ``directory`` and write each file through a temporary name, so that a reader
-    (or a crash) never sees half a file."""
+    """Create ``directory`` and write each file (a name may hold ``/``: its folders are made)
+    through a temporary name, so that a reader (or a crash) never sees half a file."""
     directory.mkdir(parents=True, exist_ok=True)
     for name, data in files.items():
-        tmp = directory / f".{name}.tmp"
+        target = directory / name
+        if "/" in name:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp")
         tmp.write_bytes(data)
-        os.replace(tmp, directory / name)
+        os.replace(tmp, target)
 
 
 class LocalTransport:

@@ -16,7 +16,7 @@ import os
 import posixpath
 import shlex
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,8 @@ class SSHTarget:
     connect_timeout: float = 15.0
     ssh_config: str | None = None
     use_agent: bool = True
+    #: Only for machines a workflow describes (dflow's ``password=``): never in a config file.
+    password: str | None = field(default=None, repr=False)
 
 
 def _known_hosts_name(host: str, port: int) -> str:
@@ -177,7 +179,7 @@ class SSHTransport:
         }
 
     def _connect_one(self, host: str, user: str, port: int, key: str | None,
-                     sock: Any = None) -> Any:
+                     sock: Any = None, password: str | None = None) -> Any:
         import paramiko
 
         known = os.path.expanduser(self.target.known_hosts or "~/.ssh/known_hosts")
@@ -187,6 +189,7 @@ class SSHTransport:
         client.set_missing_host_key_policy(_RecordingPolicy(self.target, known, port))
         try:
             client.connect(host, port=port, username=user, key_filename=key, sock=sock,
+                           password=password,
                            timeout=self.target.connect_timeout,
                            banner_timeout=self.target.connect_timeout,
                            auth_timeout=self.target.connect_timeout,
@@ -221,8 +224,9 @@ class SSHTransport:
             jumps.append(jump)
             sock = jump.get_transport().open_channel(
                 "direct-tcpip", (settings["hostname"], settings["port"]), ("127.0.0.1", 0))
+        # a password goes to the machine only, never to a jump host on the way
         client = self._connect_one(settings["hostname"], settings["user"], settings["port"],
-                                   settings["key"], sock)
+                                   settings["key"], sock, self.target.password)
         self._jumps = jumps
         return client
 
@@ -302,12 +306,16 @@ class SSHTransport:
         try:
             self._makedirs(sftp, directory)
             for name, data in files.items():
-                tmp = posixpath.join(directory, f".{name}.tmp")
+                target = posixpath.join(directory, name)
+                if "/" in name:  # e.g. inputs/parameters/NAME
+                    self._makedirs(sftp, posixpath.dirname(target))
+                tmp = posixpath.join(posixpath.dirname(target),
+                                     f".{posixpath.basename(target)}.tmp")
                 with sftp.open(tmp, "wb") as f:
                     f.chmod(0o600)  # created under the SFTP server's umask
                     f.set_pipelined(True)
                     f.write(data)
-                sftp.posix_rename(tmp, posixpath.join(directory, name))
+                sftp.posix_rename(tmp, target)
         except OSError:
             raise
         except Exception as exc:

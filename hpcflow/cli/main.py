@@ -67,7 +67,25 @@ def _wf_json(row: Any, counts: dict[str, int] | None = None) -> dict:
     return data
 
 
-def _step_json(row: Any) -> dict:
+def _io_json(text: str | None, read: Any) -> dict | None:
+    """A step's inputs or outputs for ``steps --json``: each parameter value as is, or, for
+    one larger than 64 KiB, a summary (``{"elided": {"bytes", "type", "sha256"}}``) unless
+    ``read`` is given, which reads it in full (``--values``)."""
+    from hpcflow import values
+
+    io = json.loads(text) if text else None
+    if not io:
+        return io
+    show = (lambda v: values.expand(v, read)) if read else values.summary
+    shown = dict(io)
+    if "parameters" in io:
+        shown["parameters"] = {n: show(v) for n, v in (io["parameters"] or {}).items()}
+    if "items" in io:  # a loop's items
+        shown["items"] = show(io["items"])
+    return shown
+
+
+def _step_json(row: Any, read: Any = None) -> dict:
     return {
         "id": row["id"], "name": row["name"], "key": row["key"], "type": row["type"],
         "phase": row["phase"], "template": row["template"], "parent_id": row["parent_id"],
@@ -75,8 +93,8 @@ def _step_json(row: Any) -> dict:
         "reason": row["reason"], "attempt": row["attempt"], "log_tail": row["log_tail"],
         "progress": (None if row["progress_total"] is None
                      else {"current": row["progress_current"], "total": row["progress_total"]}),
-        "inputs": json.loads(row["inputs"]) if row["inputs"] else None,
-        "outputs": json.loads(row["outputs"]) if row["outputs"] else None,
+        "inputs": _io_json(row["inputs"], read),
+        "outputs": _io_json(row["outputs"], read),
     }
 
 
@@ -118,11 +136,15 @@ def _follow(workflows: list[Any], interval: float = 0.3) -> list[str]:
         time.sleep(interval)
 
 
-def _submit_script(script: str) -> list[Any]:
+def _submit_script(script: str, as_dflow: bool = False) -> list[Any]:
     """Run the user's script; the workflows it submitted (none is an error)."""
     from hpcflow.cli.script import run_script
     from hpcflow.workflow import submitted_workflows
 
+    if as_dflow:
+        from hpcflow.as_dflow import install
+
+        install()
     before = len(submitted_workflows)
     run_script(script)
     workflows = submitted_workflows[before:]
@@ -131,11 +153,15 @@ def _submit_script(script: str) -> list[Any]:
     return workflows
 
 
+_AS_DFLOW_HELP = "SCRIPT imports dflow: serve those imports from hpcflow (no renaming)."
+
+
 @main.command()
 @click.argument("script", type=click.Path(dir_okay=False))
-def run(script: str) -> None:
+@click.option("--as-dflow", is_flag=True, help=_AS_DFLOW_HELP)
+def run(script: str, as_dflow: bool) -> None:
     """Run SCRIPT, follow every workflow it submits, exit 0 only if all succeed."""
-    workflows = _submit_script(script)
+    workflows = _submit_script(script, as_dflow)
     phases = _follow(workflows)
     for wf, phase in zip(workflows, phases, strict=True):
         click.echo(f"{wf.id} {phase}")
@@ -166,7 +192,9 @@ def _labels(values: tuple[str, ...]) -> dict[str, str]:
 @click.option("--if-absent", is_flag=True,
               help="With --name: do nothing if a workflow of that name is live or succeeded "
                    "(for cron-driven campaigns).")
-def submit(script: str, name: str | None, labels: tuple[str, ...], if_absent: bool) -> None:
+@click.option("--as-dflow", is_flag=True, help=_AS_DFLOW_HELP)
+def submit(script: str, name: str | None, labels: tuple[str, ...], if_absent: bool,
+           as_dflow: bool) -> None:
     """Run SCRIPT to submit its workflows; print their ids and return."""
     from hpcflow.workflow import submit_overrides
 
@@ -174,7 +202,7 @@ def submit(script: str, name: str | None, labels: tuple[str, ...], if_absent: bo
         fail("--if-absent needs --name: it checks for a workflow of that name")
     submit_overrides.update(name=name, labels=_labels(labels), if_absent=if_absent)
     try:
-        workflows = _submit_script(script)
+        workflows = _submit_script(script, as_dflow)
     finally:
         submit_overrides.clear()
     for wf in workflows:
@@ -261,15 +289,21 @@ def list_(phase: str | None, labels: tuple[str, ...], since: str | None, limit: 
 @click.argument("workflow")
 @click.option("--phase", default=None, help="Only steps in this phase.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (stable shape, see README).")
-def steps(workflow: str, phase: str | None, as_json: bool) -> None:
+@click.option("--values", "full_values", is_flag=True,
+              help="With --json: every parameter value in full (by default a value over "
+                   "64 KiB is summarised as {\"elided\": {\"bytes\", \"type\", \"sha256\"}}).")
+def steps(workflow: str, phase: str | None, as_json: bool, full_values: bool) -> None:
     """The steps of WORKFLOW with phase, duration and failure reason."""
     from hpcflow.daemon import client
 
     home = _home()
     client.workflow_row(home, workflow)
     rows = client.query_steps(home, workflow, phase=phase)
+    if full_values and not as_json:
+        fail("--values shows parameter values in the JSON: add --json")
     if as_json:
-        click.echo(json.dumps([_step_json(r) for r in rows], indent=2))
+        read = client.store_for(home).read_value if full_values else None
+        click.echo(json.dumps([_step_json(r, read) for r in rows], indent=2))
         return
     click.echo(render.table(
         ["ID", "NAME", "KEY", "TYPE", "PHASE", "PROGRESS", "DURATION", "REASON"],
@@ -323,10 +357,11 @@ def resubmit(workflow: str, reuse_succeeded: bool, keys: tuple[str, ...]) -> Non
 
 from hpcflow.cli.control_cmds import gc, resume, retry, suspend, terminate  # noqa: E402
 from hpcflow.cli.daemon_cmds import daemon  # noqa: E402
+from hpcflow.cli.dflow_cmds import dflow_hook  # noqa: E402
 from hpcflow.cli.doctor_cmd import doctor  # noqa: E402
 from hpcflow.cli.store_cmds import store  # noqa: E402
 
-for command in (terminate, retry, suspend, resume, gc, daemon, doctor, store):
+for command in (terminate, retry, suspend, resume, gc, daemon, doctor, store, dflow_hook):
     main.add_command(command)
 
 

@@ -82,7 +82,8 @@ class Parameter:
 
 
 class BigParameter(Parameter):
-    """A parameter too large for the store's parameter column; hpcflow keeps it like any other."""
+    """A parameter meant to be large: hpcflow stores its value once, by digest, whatever its
+    size, and does not warn about it (dflow keeps these in artifact storage)."""
 
 
 class _NameMap(MutableMapping):

@@ -8,7 +8,7 @@ from hpcflow.errors import WorkflowDefinitionError
 from hpcflow.io import InputArtifact, InputParameter, OutputArtifact, OutputParameter
 from hpcflow.names import to_template_name
 from hpcflow.python.op import OP
-from hpcflow.python.signs import split_sign
+from hpcflow.python.signs import BigParameter, split_sign
 from hpcflow.templates import OPTemplate
 
 #: Local packages made importable in every Python OP step (dflow's ``upload_packages``).
@@ -93,14 +93,18 @@ class PythonOPTemplate(OPTemplate):
         in_params, in_arts = split_sign(self.op_class.get_input_sign())
         out_params, out_arts = split_sign(self.op_class.get_output_sign())
         for name, sign in in_params.items():
+            big = isinstance(sign, BigParameter)
             if sign.has_default:
-                self.inputs.parameters[name] = InputParameter(value=sign.default, type=sign.type)
+                self.inputs.parameters[name] = InputParameter(value=sign.default, type=sign.type,
+                                                              save_as_artifact=big)
             else:
-                self.inputs.parameters[name] = InputParameter(type=sign.type)
+                self.inputs.parameters[name] = InputParameter(type=sign.type,
+                                                              save_as_artifact=big)
         for name, art in in_arts.items():
             self.inputs.artifacts[name] = InputArtifact(optional=art.optional, type=art.type)
         for name, sign in out_params.items():
-            out = OutputParameter(type=sign.type)
+            out = OutputParameter(type=sign.type,
+                                  save_as_artifact=isinstance(sign, BigParameter))
             if name in defaults:
                 out.default = defaults[name]
             elif sign.has_default:
