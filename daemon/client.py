@@ -248,10 +248,17 @@ def step_log(home: Path, step_id: int) -> tuple[str, str] | None:
             later = " yet: dpdispatcher brings it back when the job ends" \
                 if job["executor"] != "local" else ""
             raise NotFoundError(f"no log file at {path}{later}") from None
-    if machine is None:
+    described = store_for(home).step_executor_spec(job["executor"]) if machine is None \
+        else None
+    if machine is None and (described or {}).get("kind") != "step_machine":
         raise NotFoundError(f"the step ran on machine {job['executor']!r}, which is no longer "
                             "in the config file: its log cannot be reached")
-    transport = make_transport(machine)
+    if machine is None:  # a machine the workflow describes (SlurmRemoteExecutor, ...)
+        from hpcflow.connectors.executors.step_machine import step_machine_transport
+
+        transport = step_machine_transport(job["executor"], described or {}, home)
+    else:
+        transport = make_transport(machine)
     try:
         data = transport.read_file(path)
     except OSError as exc:

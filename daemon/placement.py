@@ -7,6 +7,9 @@
 ...     "python": None, "container": None, "resources": {"group_size": 4, "queue_name": "q"}}})
 >>> name, res["group_size"], res["dispatcher"]
 ('dp', 4, {'queue_name': 'q'})
+>>> placement({"executor": {"kind": "step_machine", "machine": "ssh-slurm-ab12",
+...                         "resources": {"extra_directives": ["-N 1"]}}})
+('ssh-slurm-ab12', {'extra_directives': ['-N 1']})
 >>> placement({"executor": None}), placement(None)
 (('local', {}), ('local', {}))
 """
@@ -24,6 +27,8 @@ def placement(spec: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
     if wanted.get("kind") == "batch":
         return str(wanted.get("machine") or wanted["scheduler"]), dict(wanted.get("resources")
                                                                        or {})
+    if wanted.get("kind") == "step_machine":  # a machine the workflow describes
+        return str(wanted["machine"]), dict(wanted.get("resources") or {})
     if wanted.get("kind") == "dispatcher":
         # dpdispatcher's group_size (steps per job) is hpcflow's: steps that agree on all the
         # rest share one Submission and its one job.

@@ -41,6 +41,18 @@ _EXPORTS = {
     "LSFExecutor": "hpcflow.executors",
     "SGEExecutor": "hpcflow.executors",
     "DispatcherExecutor": "hpcflow.connectors.dispatcher",
+    "Executor": "hpcflow.executor",
+    "Resource": "hpcflow.executor",
+    "RemoteExecutor": "hpcflow.executor",
+    "ContainerExecutor": "hpcflow.executor",
+    "SlurmRemoteExecutor": "hpcflow.slurm",
+    "SlurmJobTemplate": "hpcflow.slurm",
+    "SlurmJob": "hpcflow.slurm",
+    "Secret": "hpcflow.kubernetes_only",
+    "DockerSecret": "hpcflow.kubernetes_only",
+    "HookStep": "hpcflow.kubernetes_only",
+    "HTTPOPTemplate": "hpcflow.kubernetes_only",
+    "LineageClient": "hpcflow.kubernetes_only",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -81,6 +81,9 @@ class MachineConfig:
     container_options: tuple[str, ...] = ()
     #: The Python inside the images.
     container_python: str = "python3"
+    #: How ``container`` is called: "apptainer" (``exec``, also Singularity's form),
+    #: "docker" or "podman" (``run``: dflow's ``ContainerExecutor(docker=|podman=)``).
+    container_kind: str = "apptainer"
     #: How the job gets its artifacts: "direct" (its runner reads and writes the storage
     #: itself: S3 from the compute nodes, or a local storage directory they share), "relay"
     #: (the daemon copies them in and out of the step directory), "auto": direct for S3

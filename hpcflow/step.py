@@ -48,6 +48,14 @@ class Step:
         self.key = key
         self.executor = executor
         self.use_resource = use_resource
+        if use_resource is not None:
+            from hpcflow.slurm import SlurmJob
+
+            if not isinstance(use_resource, SlurmJob):
+                raise WorkflowDefinitionError(
+                    f"step {name!r}: use_resource= applies a Kubernetes manifest, and hpcflow "
+                    "runs no Kubernetes: use SlurmJob(header=...) or an executor")
+            self.executor = executor if executor is not None else use_resource
         self.util_image = util_image
         self.util_command = util_command
         self.parallelism = parallelism

@@ -33,6 +33,10 @@ def make_scheduler(name: str) -> Scheduler:
         from hpcflow.connectors.schedulers.lsf import LSFScheduler
 
         return LSFScheduler()
+    if name == "shell":  # no scheduler: detached processes
+        from hpcflow.connectors.schedulers.process import ProcessScheduler
+
+        return ProcessScheduler()
     raise HpcflowError(f"unknown scheduler {name!r}")
 
 
