@@ -20,6 +20,7 @@ import re
 from typing import Any
 
 from hpcflow.daemon.resolve import ResolveError, Scope, lookup
+from hpcflow.values import short_repr
 
 _TOKEN = re.compile(r"""
     \s*(?:
@@ -74,7 +75,7 @@ def _compare(op: str, left: Any, right: Any) -> bool:
         return bool({"<": left < right, "<=": left <= right, ">": left > right,
                      ">=": left >= right}[op])
     except TypeError as exc:
-        raise ConditionError(f"cannot compare {left!r} {op} {right!r}") from exc
+        raise ConditionError(f"cannot compare {short_repr(left)} {op} {short_repr(right)}") from exc
 
 
 class _Parser:
@@ -155,7 +156,8 @@ class _Parser:
             return None
         a, b = _number(left), _number(right)
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (a, b)):
-            raise ConditionError(f"cannot compute {left!r} {op} {right!r}: not numbers")
+            raise ConditionError(f"cannot compute {short_repr(left)} {op} "
+                                 f"{short_repr(right)}: not numbers")
         try:
             if op == "+":
                 return a + b
@@ -167,7 +169,8 @@ class _Parser:
                 return a / b
             return a % b
         except (TypeError, ZeroDivisionError) as exc:
-            raise ConditionError(f"cannot compute {left!r} {op} {right!r}") from exc
+            raise ConditionError(f"cannot compute {short_repr(left)} {op} "
+                                 f"{short_repr(right)}") from exc
 
     def atom(self) -> Any:
         kind, text = self.take()
@@ -210,5 +213,5 @@ def is_true(text: str, scope: Scope) -> bool:
     if isinstance(value, str):
         if value.lower() in ("true", "false"):
             return value.lower() == "true"
-        raise ConditionError(f"{text!r}: gives the text {value!r}, not true or false")
+        raise ConditionError(f"{text!r}: gives the text {short_repr(value)}, not true or false")
     return bool(value)

@@ -29,7 +29,7 @@ def _number(spec: dict | None, scope: Scope, default: int) -> int:
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool):
-        raise ResolveError(f"loop bound {value!r} is not an integer")
+        raise ResolveError(f"loop bound {values.short_repr(value)} is not an integer")
     return value
 
 
@@ -83,7 +83,8 @@ def _index(slices: dict, scope: Scope) -> int:
     if isinstance(value, str) and value.isdigit():
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool):
-        raise ResolveError(f"slices={slices.get('slices')!r} gives {value!r}, not an index")
+        raise ResolveError(f"slices={slices.get('slices')!r} gives {values.short_repr(value)}, "
+                           "not an index")
     return value
 
 

@@ -230,7 +230,7 @@ class SpecBuilder:
             return {"value": values.to_jsonable(value)}
         except Exception as exc:
             raise WorkflowDefinitionError(
-                f"{where}: value {value!r} cannot be stored: {exc}") from exc
+                f"{where}: value {values.short_repr(value)} cannot be stored: {exc}") from exc
 
     def artifact_spec(self, value: Any, where: str) -> dict | None:
         if value is None:
@@ -247,8 +247,8 @@ class SpecBuilder:
                 "parameters={...}"
             )
         raise WorkflowDefinitionError(
-            f"{where}: {value!r} is not an artifact: use upload_artifact(...) or another "
-            "step's outputs.artifacts[...]"
+            f"{where}: {values.short_repr(value)} is not an artifact: use upload_artifact(...) or "
+            "another step's outputs.artifacts[...]"
         )
 
     def step_spec(self, step: Step, container: Steps | DAG) -> dict:

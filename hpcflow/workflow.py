@@ -109,7 +109,7 @@ def reuse_map(steps: list) -> dict[str, dict]:
     found: dict[str, dict] = {}
     for step in steps:
         if not isinstance(step, StepView):
-            raise HpcflowError(f"reuse_step takes steps from query_step(), got {step!r}")
+            raise HpcflowError(f"reuse_step takes steps from query_step(), got {short_repr(step)}")
         if not step.key:
             raise HpcflowError(f"step {step.name!r} (id {step.id}) has no key, so it cannot be "
                                "reused: give the step a key= in the workflow that ran it")

@@ -78,10 +78,10 @@ def type_name(type_: Any) -> str:
 
 
 def describe(value: Any) -> str:
-    text = repr(value)
-    if len(text) > 60:
-        text = text[:57] + "..."
-    return f"{type(value).__name__} {text}"
+    """The type and a short ``repr`` (``reprlib``: a large value is never rendered whole)."""
+    from hpcflow.values import short_repr
+
+    return f"{type(value).__name__} {short_repr(value)}"
 
 
 def path_like(value: Any) -> bool:
