@@ -13,44 +13,16 @@ from tests.conftest import REPO, run_cli
 from tests.integration.flows import steps as _steps
 from tests.integration.flows import submit as _submit
 from tests.integration.flows import wait as _wait
+from tests.integration.test_containers import BOXED as SLURM_BOXED
 
 DOCKER = REPO / "tests" / "standins" / "docker" / "docker"
 APPTAINER = REPO / "tests" / "standins" / "apptainer" / "apptainer"
 
-BOXED = '''
-from pathlib import Path
-from hpcflow import ContainerExecutor, ShellOPTemplate, Step, Workflow, OutputParameter
-from hpcflow.python import OP, Artifact, PythonOPTemplate
-
-@OP.function
-def where(x: int) -> {"image": str, "y": int}:
-    import os
-    return {"image": os.environ.get("HPCFLOW_CONTAINER_IMAGE", "host"), "y": x + 1}
-
-@OP.function
-def make(text: str) -> {"made": Artifact(Path)}:
-    Path("made.txt").write_text(text)
-    return {"made": Path("made.txt")}
-
-@OP.function
-def read(made: Artifact(Path)) -> {"text": str}:
-    return {"text": Path(made).read_text()}
-
-hello = ShellOPTemplate(name="hello", image="alpine:3.19",
-                        script="echo hi-from-$HPCFLOW_CONTAINER_IMAGE > /tmp/out.txt")
-hello.outputs.parameters = {"said": OutputParameter(value_from_path="/tmp/out.txt")}
-boxed = ContainerExecutor(EXECUTABLE)
-wf = Workflow("boxed")
-wf.add([Step("in-image", PythonOPTemplate(where, image="python:3.11"), parameters={"x": 1},
-             executor=boxed),
-        Step("on-host", PythonOPTemplate(where), parameters={"x": 2}, executor=boxed),
-        Step("shell", hello, executor=boxed)])
-made = Step("make", PythonOPTemplate(make, image="python:3.11"), parameters={"text": "boxed"},
-            executor=boxed)
-wf.add(made)
-wf.add(Step("read", PythonOPTemplate(read), artifacts={"made": made.outputs.artifacts["made"]}))
-wf.submit()
-'''
+# the apptainer test's workflow, with dflow's ContainerExecutor as every step's executor
+BOXED = SLURM_BOXED.replace("SlurmExecutor, Output", "ContainerExecutor, Output") \
+    .replace('SlurmExecutor(machine="boxed", partition="debug", time="0:05:00")',
+             "ContainerExecutor(EXECUTABLE)")
+assert "SlurmExecutor" not in BOXED
 
 
 @pytest.mark.parametrize("kind", ["docker", "singularity"])
