@@ -519,7 +519,10 @@ class Service(Submission):
                         if new_id is None:
                             continue
                         for child in action.children:
-                            self._insert(conn, wf_id, new_id, child, depth + 1)
+                            child_id = self._insert(conn, wf_id, new_id, child, depth + 1)
+                            if (child_id is not None and child.phase == states.RUNNING
+                                    and child.type != "Pod"):
+                                self.dirty.add(child_id)  # a loop item that is a Steps/DAG
                         if action.phase == states.RUNNING and action.type != "Pod":
                             self.dirty.add(new_id)
                         elif action.phase in states.STEP_FINAL:
@@ -575,6 +578,7 @@ class Service(Submission):
         try:
             while passes < max_passes and self.cycle():
                 passes += 1
+            self.keeper.between_cycles()  # cron-driven homes get their backups too
         finally:
             if self.lease is not None:
                 self.lease.release()

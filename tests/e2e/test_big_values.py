@@ -159,3 +159,26 @@ def test_a_very_large_parameter_is_warned_about_unless_declared_big(tmp_path) ->
     assert "warning: output parameter 'out' of step 'plain' is 17.0 MiB" in plain_log
     assert "Artifact" in plain_log and "BigParameter" in plain_log
     assert "warning" not in next(runs.glob("meant-*")).joinpath("log.txt").read_text()
+
+
+def test_large_values_through_dpdispatcher(hpc_home) -> None:
+    """dpdispatcher jobs get the value as their parameter file (forwarded with the step's
+    files) and return large outputs inline; the store keeps each once all the same."""
+    from hpcflow.connectors.dispatcher import DispatcherExecutor
+
+    shell = DispatcherExecutor(machine_dict={"batch_type": "Shell",
+                                             "context_type": "LocalContext"})
+    wf = Workflow("big-dispatcher")
+    made = Step("make", PythonOPTemplate(make), parameters={"n": N}, executor=shell)
+    used = Step("use", PythonOPTemplate(use), executor=shell, parameters={
+        "blob": made.outputs.parameters["blob"], "table_text": made.outputs.parameters["table"],
+        "numbers": made.outputs.parameters["numbers"], "pairs": made.outputs.parameters["pairs"]})
+    wf.add(made)
+    wf.add(used)
+    wf.submit()
+    assert wf.wait(timeout=180) == "Succeeded"
+    assert wf.query_step(name="use")[0].outputs.parameters["summary"].value == \
+        f"{N} {N // 10} {N // 5} {N // 5 - 1} {N // 5} {N // 5 - 1}"
+    blob_sha = hashlib.sha256(b"b" * N).hexdigest()
+    assert (blob_sha, N) in rows(hpc_home, "SELECT sha256, bytes FROM parameter_values")
+    assert rows(hpc_home, "SELECT max(length(outputs)) FROM steps")[0][0] < 4096

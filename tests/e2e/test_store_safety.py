@@ -5,6 +5,8 @@ import json
 import os
 import shutil
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -171,3 +173,25 @@ def test_daemon_keeps_a_bounded_set_of_checked_backups(tmp_path):
         finally:
             conn.close()
     assert not list((home / "backups").glob(".*.tmp"))
+
+
+def test_a_cron_tick_backs_the_store_up_too(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    (home / "config.toml").write_text("[daemon]\nbackup_interval = 1\n")
+    script = tmp_path / "wf.py"  # the example without its wf.wait(): cron does the work
+    script.write_text((EXAMPLES / "function_op.py").read_text().split("    wf.wait()")[0])
+    submitted = subprocess.run([sys.executable, "-m", "hpcflow.cli.main", "submit", str(script)],
+                               cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                               env=dict(os.environ, HPCFLOW_HOME=str(home),
+                                        HPCFLOW_ENGINE_AUTOSTART="0"))
+    assert submitted.returncode == 0, submitted.stderr
+    wf_id = submitted.stdout.split()[-1]
+    assert run_cli(["daemon", "tick"], home, tmp_path).returncode == 0
+    backups = list((home / "backups").glob("store-*.db"))
+    assert len(backups) == 1
+    conn = sqlite3.connect(backups[0])
+    try:
+        assert conn.execute("SELECT id FROM workflows").fetchall() == [(wf_id,)]
+    finally:
+        conn.close()
