@@ -9,6 +9,13 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+# ``hpcflow.config`` is dflow's settings module (``from hpcflow.config import config``); once
+# it is imported, the package's ``config`` name is the dictionary, as in dflow, so that
+# ``from hpcflow import config`` keeps giving the dict (settings imports only os and pathlib).
+from hpcflow import config as _config_module  # noqa: F401
+from hpcflow.settings import config as config
+from hpcflow.settings import s3_config as s3_config
+
 __version__ = "0.1.0"
 
 _EXPORTS = {
@@ -29,12 +36,24 @@ _EXPORTS = {
     "upload_artifact": "hpcflow.artifacts",
     "download_artifact": "hpcflow.artifacts",
     "S3Artifact": "hpcflow.artifacts",
+    "LocalArtifact": "hpcflow.artifacts",
+    "copy_artifact": "hpcflow.utils",
+    "copy_s3": "hpcflow.utils",
+    "download_s3": "hpcflow.utils",
+    "upload_s3": "hpcflow.utils",
+    "path_list_of_artifact": "hpcflow.utils",
+    "path_object_of_artifact": "hpcflow.utils",
+    "randstr": "hpcflow.utils",
+    "set_config": "hpcflow.config",
+    "set_s3_config": "hpcflow.config",
+    "ArgoStep": "hpcflow.argo_objects",
+    "ArgoWorkflow": "hpcflow.argo_objects",
+    "query_workflows": "hpcflow.argo_objects",
+    "query_archived_workflows": "hpcflow.argo_objects",
     "argo_range": "hpcflow.expressions",
     "argo_sequence": "hpcflow.expressions",
     "argo_len": "hpcflow.expressions",
     "if_expression": "hpcflow.expressions",
-    "config": "hpcflow.settings",
-    "s3_config": "hpcflow.settings",
     "HpcflowError": "hpcflow.errors",
     "SlurmExecutor": "hpcflow.executors",
     "PBSExecutor": "hpcflow.executors",
@@ -55,7 +74,7 @@ _EXPORTS = {
     "LineageClient": "hpcflow.kubernetes_only",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = sorted([*_EXPORTS, "config", "s3_config"])
 
 
 def __getattr__(name: str) -> Any:

@@ -12,22 +12,82 @@ from hpcflow.errors import HpcflowError
 
 
 class StoredArtifact:
-    """An artifact in storage (dflow's ``S3Artifact``): a reference any step can take as input."""
+    """An artifact in storage (dflow's ``S3Artifact``): a reference any step can take as input.
 
-    def __init__(self, ref: dict, name: str | None = None) -> None:
-        self.ref = ref
+    ``S3Artifact(key=...)`` builds one from a storage key (``art.key`` of an earlier
+    artifact, or a key written with ``upload_s3``): what it holds is read from the storage
+    the first time it is used (a ``.tgz`` key is an archive, any other key the objects under
+    it), and its paths are the top-level entries found there.
+    """
+
+    def __init__(self, ref: dict | None = None, name: str | None = None,
+                 key: str | None = None, **kwargs: Any) -> None:
+        if ref is None and not key:
+            raise HpcflowError("S3Artifact needs key= (a storage key) or a reference")
+        self._ref = dict(ref) if ref is not None else None
+        self._key = key
         self.name = name
 
     @property
+    def ref(self) -> dict:
+        if self._ref is None:
+            assert self._key is not None
+            self._ref = ref_from_key(self._key, _config.storage_client())
+        return self._ref
+
+    @ref.setter
+    def ref(self, value: dict) -> None:
+        self._ref = value
+
+    @property
     def key(self) -> str:
+        if self._ref is None and self._key is not None:
+            return self._key
         parts = self.ref.get("parts") or [{}]
         return str(parts[0].get("key", ""))
 
     def __repr__(self) -> str:
-        return f"<StoredArtifact {self.key}>"
+        return f"<{type(self).__name__} {self.key}>"
 
 
 S3Artifact = StoredArtifact
+
+
+class LocalArtifact(StoredArtifact):
+    """An artifact in the local storage directory (dflow's debug-mode ``LocalArtifact``);
+    ``local_path`` is where its first part is kept."""
+
+    @property
+    def local_path(self) -> str | None:
+        root = getattr(_config.storage_client(), "root", None)
+        return str(Path(root) / self.key) if root is not None and self.key else None
+
+
+def ref_from_key(key: str, storage: Any) -> dict:
+    """The reference of what storage holds at ``key``: a ``.tgz`` archive (its top-level
+    members are the paths), else the objects under ``key/`` (their first path components)."""
+    key = key.rstrip("/")
+    if key.endswith(".tgz"):
+        import tarfile
+        import tempfile
+
+        from hpcflow.artifact_files import staging_dir
+
+        local = getattr(storage, "open_local", None)
+        with tempfile.TemporaryDirectory(prefix="hpcflow-key-", dir=staging_dir()) as tmp:
+            path = local(key) if local is not None else Path(tmp) / "a.tgz"
+            if local is None:
+                storage.download(key, str(path))
+            with tarfile.open(path, "r:*") as tar:
+                names = [m.name for m in tar.getmembers()]
+        part: dict[str, Any] = {"key": key, "archive": "tar"}
+    else:
+        names = [obj[len(key):].lstrip("/") for obj in storage.list(key, recursive=True)]
+        part = {"key": key, "archive": None}
+    tops = sorted({n.split("/")[0] for n in names if n and n.split("/")[0] not in ("", ".")})
+    if not tops:
+        raise HpcflowError(f"S3Artifact(key={key!r}): nothing is stored at that key")
+    return {"parts": [part], "items": tops[0] if len(tops) == 1 else tops}
 
 
 def upload_artifact(files: Any, archive: str | None = "default", namespace: str | None = None,
@@ -36,8 +96,11 @@ def upload_artifact(files: Any, archive: str | None = "default", namespace: str 
     if archive == "default":
         archive = _config.config.get("archive_mode", "tar")
     key = f"upload/{uuid.uuid4().hex}"
-    ref = pack(files, Path.cwd(), _config.storage_client(), key, archive)
-    return StoredArtifact(ref)
+    storage = _config.storage_client()
+    ref = pack(files, Path.cwd(), storage, key, archive)
+    from hpcflow.connectors.storage.local import LocalStorageClient
+
+    return LocalArtifact(ref) if isinstance(storage, LocalStorageClient) else S3Artifact(ref)
 
 
 def _ref_of(artifact: Any) -> dict:
@@ -52,11 +115,34 @@ def _ref_of(artifact: Any) -> dict:
     return dict(ref)
 
 
-def download_artifact(artifact: Any, path: str | Path = ".", **kwargs: Any) -> list[Path]:
-    """Download an artifact into ``path``, keeping relative paths; returns the item paths."""
+def download_artifact(artifact: Any, path: str | Path = ".", skip_exists: bool = False,
+                      **kwargs: Any) -> list[Path]:
+    """Download an artifact into ``path``, keeping relative paths; returns the item paths.
+
+    ``skip_exists``: a file already in ``path`` with the stored file's MD5 is not fetched
+    again (objects of an ``archive=None`` artifact; an archive is one object, always fetched).
+    """
     ref = _ref_of(artifact)
     if not ref.get("parts"):
         return []
     target = Path(path)
-    unpack(ref, target, _config.storage_client())
+    storage = _config.storage_client()
+    if skip_exists:
+        from hpcflow.artifact_files import UnsafeArchiveError
+        from hpcflow.artifact_files import _inside as is_inside
+        from hpcflow.utils import file_md5
+
+        for part in ref["parts"]:
+            if part.get("archive") == "tar":
+                unpack({"parts": [part]}, target, storage)
+                continue
+            listed = f"{part['key']}/{part['sub']}" if part.get("sub") else part["key"]
+            for obj in storage.list(listed, recursive=True):
+                dest = target / obj[len(part["key"]):].lstrip("/")
+                if not is_inside(dest, target):
+                    raise UnsafeArchiveError(f"refusing to write {obj!r} outside {target}")
+                if not (dest.is_file() and storage.get_md5(obj) == file_md5(dest)):
+                    storage.download(obj, str(dest))
+    else:
+        unpack(ref, target, storage)
     return [target / rel for rel in flatten_items(ref.get("items"))]

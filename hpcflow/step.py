@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hpcflow import context_syntax
 from hpcflow.errors import WorkflowDefinitionError
 from hpcflow.io import StepIO
 from hpcflow.names import check_step_name
@@ -67,6 +68,7 @@ class Step:
                              list(template.inputs.artifacts))
         self.outputs = StepIO(self, "outputs", list(template.outputs.parameters),
                               list(template.outputs.artifacts))
+        context_syntax.join(self)  # inside `with Workflow(...)`, `with Steps(...)`, ...
 
     def set_parameters(self, parameters: dict[str, Any]) -> None:
         self.parameters.update(parameters)
@@ -82,3 +84,12 @@ class Task(Step):
     """A step of a DAG; dependencies come from references plus ``dependencies=[...]``."""
 
     prefix = "tasks"
+
+
+# dflow's ``dflow.step`` names that applications import from it
+from hpcflow.expressions import (  # noqa: E402, F401
+    argo_len,
+    argo_range,
+    argo_sequence,
+    if_expression,
+)

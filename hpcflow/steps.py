@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hpcflow import context_syntax
 from hpcflow.errors import WorkflowDefinitionError
 from hpcflow.io import Inputs, Outputs
 from hpcflow.step import Step, Task
@@ -37,6 +38,14 @@ class Steps(OPTemplate):
     def all_steps(self) -> list[Step]:
         return [s for group in self.steps for s in group]
 
+    def __enter__(self) -> Steps:
+        """``with Steps(...) as s:`` steps created in the block are added to ``s``."""
+        context_syntax.enter(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        context_syntax.leave(self)
+
 
 class DAG(OPTemplate):
     """Tasks whose order comes from their input/output references and ``dependencies``."""
@@ -61,3 +70,11 @@ class DAG(OPTemplate):
 
     def all_steps(self) -> list[Step]:
         return list(self.tasks)
+
+    def __enter__(self) -> DAG:
+        """``with DAG(...) as d:`` tasks created in the block are added to ``d``."""
+        context_syntax.enter(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        context_syntax.leave(self)

@@ -1,0 +1,1 @@
+"""dflow's ``dflow.plugins`` package: ``hpcflow.plugins.dispatcher`` and ``.bohrium``."""
