@@ -51,6 +51,16 @@ def evaluate(spec: dict, scope: Scope) -> Any:
     if kind == "len":
         items = as_list(evaluate(spec["of"], scope))
         return len(items)
+    if kind == "sum":
+        return sum(as_list(evaluate(spec["of"], scope)))
+    if kind == "concat":
+        return [x for part in as_list(evaluate(spec["of"], scope)) for x in as_list(part)]
+    if kind == "enumerate":
+        lists = {name: as_list(evaluate(arg, scope)) for name, arg in spec.items()
+                 if name != "kind"}
+        count = len(next(iter(lists.values())))
+        return [{"order": i, **{name: values[i] for name, values in lists.items()}}
+                for i in range(count)]
     return scope.value(resolve_value(spec, scope))
 
 

@@ -53,7 +53,9 @@ MODULES = {
     "dflow.common": "hpcflow.artifacts",
     "dflow.argo_objects": "hpcflow.argo_objects",
     "dflow.context_syntax": "hpcflow.context_syntax",
-    "dflow.executor": "hpcflow.executors",
+    "dflow.executor": "hpcflow.executor",
+    "dflow.resource": "hpcflow.executor",
+    "dflow.slurm": "hpcflow.slurm",
 }
 
 ENV = "HPCFLOW_AS_DFLOW"

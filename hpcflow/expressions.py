@@ -1,17 +1,21 @@
-"""Loop and condition helpers with dflow's names: ``argo_range``, ``argo_sequence``, ``argo_len``,
-``if_expression``. They build data that the planner evaluates at run time."""
+"""Loop and condition helpers with dflow's names: ``argo_range``, ``argo_sequence``,
+``argo_len``, ``argo_sum``, ``argo_concat``, ``argo_enumerate``, ``if_expression``. They build
+data that the planner evaluates at run time."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from hpcflow import values
-from hpcflow.io import Reference
+from hpcflow.errors import WorkflowDefinitionError
+from hpcflow.io import Expression, InputParameter, OutputParameter, Reference, StepParameterRef
 
 
 def _arg(value: Any) -> Any:
     from hpcflow.artifacts import StoredArtifact
 
+    if isinstance(value, Expression):
+        return {"calc": str(value)}
     if isinstance(value, Reference):
         return {"expr": str(value)}
     if isinstance(value, StoredArtifact):
@@ -55,8 +59,43 @@ def argo_len(param: Any) -> LoopSource:
     return LoopSource("len", of=param)
 
 
+def argo_sum(param: Any) -> LoopSource:
+    """The sum of a list parameter of numbers, at run time (``argo_range(argo_sum(p))``)."""
+    return LoopSource("sum", of=param)
+
+
+def argo_concat(param: Any) -> LoopSource:
+    """A list of lists as one list, at run time (``argo_len(argo_concat(p))``)."""
+    return LoopSource("concat", of=param)
+
+
+def argo_enumerate(*args: Any, **kwargs: Any) -> LoopSource:
+    """Loop items ``{"order": i, "value": v[i]}`` over a list (with several lists,
+    ``value0``, ``value1``, ...; or the names given as keywords), for ``with_param``."""
+    named = dict(kwargs)
+    if len(args) == 1:
+        named["value"] = args[0]
+    else:
+        named.update({f"value{i}": arg for i, arg in enumerate(args)})
+    if not named:
+        raise TypeError("argo_enumerate takes at least one list")
+    return LoopSource("enumerate", **named)
+
+
 def if_expression(_if: Any, _then: Any, _else: Any) -> Condition:
-    """A conditional value for Steps/DAG outputs (``value_from_expression``)."""
+    """A conditional value for Steps/DAG outputs (``value_from_expression``).
+
+    ``_if`` is a condition's text, a comparison of references (``p == True``, ``p < 5``),
+    or a parameter, which, as in dflow, means ``p == true``. A constant (``True``, or the
+    ``False`` that comparing two non-references gives) is refused: it would pick one branch
+    whatever the workflow computes."""
+    if isinstance(_if, (InputParameter, OutputParameter, StepParameterRef)):
+        _if = _if == True  # noqa: E712 (builds the condition text)
+    elif not isinstance(_if, (str, Reference)):
+        raise WorkflowDefinitionError(
+            f"if_expression(_if={values.short_repr(_if)}): the condition is a constant "
+            f"{type(_if).__name__}, not something evaluated at run time: compare references "
+            "(p == True, p < 5) or give the condition's text")
     return Condition(str(_if), then=_then, otherwise=_else)
 
 

@@ -88,8 +88,11 @@ class Task(Step):
 
 # dflow's ``dflow.step`` names that applications import from it
 from hpcflow.expressions import (  # noqa: E402, F401
+    argo_concat,
+    argo_enumerate,
     argo_len,
     argo_range,
     argo_sequence,
+    argo_sum,
     if_expression,
 )

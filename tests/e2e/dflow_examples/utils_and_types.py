@@ -14,9 +14,11 @@ from dflow import (
     upload_artifact,
 )
 from dflow.config import config, s3_config, set_config
+from dflow.executor import ContainerExecutor
 from dflow.plugins.dispatcher import DispatcherExecutor
 from dflow.python import OP, Artifact, HDF5Datasets, PythonOPTemplate
 from dflow.python.opio import OPIOSign
+from dflow.slurm import SlurmJobTemplate, SlurmRemoteExecutor
 from dflow.step import argo_len
 from dflow.utils import path_list_of_artifact, randstr, run_command, set_directory
 
@@ -25,6 +27,7 @@ config["host"] = "https://argo.example.org:2746"   # dflow's Argo settings: acce
 config["namespace"] = "science"
 set_config(k8s_api_server="https://k8s.example.org:6443")
 assert callable(DispatcherExecutor) and HDF5Datasets and OPIOSign and argo_len
+assert ContainerExecutor and SlurmJobTemplate and SlurmRemoteExecutor
 assert s3_config["storage_client"] is None
 
 
