@@ -116,7 +116,7 @@ class OP:
         """
         if func is None:
             return lambda f: OP.function(f, **op_kwargs)
-        return make_function_op(func)
+        return make_function_op(func, op_kwargs)
 
 
 def _annotations(func: Callable) -> dict[str, Any]:
@@ -136,7 +136,39 @@ def _annotations(func: Callable) -> dict[str, Any]:
     return result
 
 
-def make_function_op(func: Callable) -> type[OP]:
+def _call_function_op(cls: type[OP], *args: Any, **kwargs: Any) -> Any:
+    """``f(...)`` of an ``@OP.function`` OP, as in dflow: inside ``with Workflow/DAG/Steps``
+    it adds a Task running ``f`` and returns its outputs (references for later calls);
+    elsewhere, given arguments, it runs ``f`` here and returns its OPIO; ``f()`` with no
+    arguments outside a block is an instance of the OP (``PythonOPTemplate(f())``)."""
+    from hpcflow import context_syntax
+
+    if not context_syntax.in_context() and not args and not kwargs:
+        return object.__new__(cls)
+    names = list(cls.get_input_sign())
+    if len(args) > len(names):
+        raise TypeError(f"{cls.__name__}() takes {len(names)} arguments, got {len(args)}")
+    for name, value in zip(names, args, strict=False):
+        if name in kwargs:
+            raise TypeError(f"{cls.__name__}() got multiple values for argument {name!r}")
+        kwargs[name] = value
+    if not context_syntax.in_context():
+        return cls().execute(OPIO(kwargs))
+    from hpcflow.python.template import PythonOPTemplate
+    from hpcflow.step import Task
+    from hpcflow.utils import randstr
+
+    sign = cls.get_input_sign()
+    task = Task(f"{cls.__name__.lower().replace('_', '-')}-{randstr()}",
+                PythonOPTemplate(cls, **getattr(cls, "_hpcflow_template_kwargs", {})),
+                parameters={k: v for k, v in kwargs.items()
+                            if not isinstance(sign.get(k), Artifact)},
+                artifacts={k: v for k, v in kwargs.items() if isinstance(sign.get(k), Artifact)})
+    return {**task.outputs.parameters, **task.outputs.artifacts}
+
+
+def make_function_op(func: Callable, template_kwargs: dict[str, Any] | None = None
+                     ) -> type[OP]:
     signature = inspect.signature(func)
     annotations = _annotations(func)
     input_sign = OPIOSign()
@@ -164,6 +196,9 @@ def make_function_op(func: Callable) -> type[OP]:
             "__doc__": func.__doc__,
             "__qualname__": func.__qualname__,
             "_hpcflow_function": func,
+            # what @OP.function(image=..., ...) gives the template of a Task made by a call
+            "_hpcflow_template_kwargs": dict(template_kwargs or {}),
+            "__new__": _call_function_op,
         },
     )
     return cls

@@ -96,3 +96,22 @@ def test_tasks_first_make_a_dag_entrypoint(hpc_home) -> None:
     assert isinstance(wf.entry, DAG) and [t.name for t in wf.entry.tasks] == ["a", "b"]
     assert wf.wait(timeout=120) == "Succeeded"
     assert wf.query_step(name="b")[0].outputs.parameters["y"].value == 3
+
+
+def test_calling_a_function_op_outside_a_block() -> None:
+    """As in dflow: with arguments it runs here; ``f()`` stays an instance for templates."""
+    assert isinstance(plus_one(), OP) and PythonOPTemplate(plus_one()).name == "plus-one"
+    assert dict(plus_one(4)) == {"y": 5} and dict(plus_one(x=1)) == {"y": 2}
+    with pytest.raises(TypeError, match="multiple values"):
+        plus_one(1, x=2)
+    with pytest.raises(TypeError, match="takes 1 arguments"):
+        plus_one(1, 2)
+
+
+def test_calling_a_function_op_inside_a_block_adds_a_task(hpc_home) -> None:
+    with Workflow(name="calls") as wf:
+        first = plus_one(x=1)
+        plus_one(first["y"])
+    assert isinstance(wf.entry, DAG) and len(wf.entry.tasks) == 2
+    assert wf.wait(timeout=120) == "Succeeded"
+    assert sorted(s.outputs.parameters["y"].value for s in wf.query_step(type="Pod")) == [2, 3]
