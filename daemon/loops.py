@@ -8,7 +8,9 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import operator
 from dataclasses import replace
 from typing import Any
 
@@ -89,13 +91,49 @@ def slices_of(step: dict, template: dict) -> dict | None:
 
 
 def _index(slices: dict, scope: Scope) -> int:
-    value = scope.value(resolve_text(slices.get("slices") or "{{item}}", scope))
-    if isinstance(value, str) and value.isdigit():
-        value = int(value)
+    """The slice an item takes. dflow pastes the ``slices`` text, references resolved, into
+    the step's Python code as an index, so ``"int('{{item}}')"`` and ``"{{item}} + 1"`` are
+    indices too: such text is read as a small Python expression (see ``slice_index``)."""
+    text = slices.get("slices") or "{{item}}"
+    value = scope.value(resolve_text(text, scope))
+    if isinstance(value, str):
+        value = slice_index(value.strip())
     if not isinstance(value, int) or isinstance(value, bool):
-        raise ResolveError(f"slices={slices.get('slices')!r} gives {values.short_repr(value)}, "
-                           "not an index")
+        raise ResolveError(f"slices={text!r} gives {values.short_repr(value)}, not an index")
     return value
+
+
+_OPERATORS: dict[type, Any] = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+    ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.USub: operator.neg,
+    ast.UAdd: operator.pos,
+}
+_CALLS: dict[str, Any] = {"int": int, "str": str, "len": len, "abs": abs}
+
+
+def slice_index(text: str) -> Any:
+    """``text`` as the Python expression dflow would run: numbers, strings, ``+ - * // %``,
+    ``int()``, ``str()``, ``len()``, ``abs()``; anything else is left as the text.
+
+    >>> slice_index("int('3')"), slice_index("2 * 3 + 1"), slice_index("7"), slice_index("a b")
+    (3, 7, 7, 'a b')
+    """
+    def ev(node: ast.AST) -> Any:
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, str)):
+            return node.value
+        if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
+            return _OPERATORS[type(node.op)](ev(node.left), ev(node.right))
+        if isinstance(node, ast.UnaryOp) and type(node.op) in _OPERATORS:
+            return _OPERATORS[type(node.op)](ev(node.operand))
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id in _CALLS and not node.keywords and len(node.args) == 1):
+            return _CALLS[node.func.id](ev(node.args[0]))
+        raise ValueError(ast.dump(node))
+
+    try:
+        return ev(ast.parse(text, mode="eval").body)
+    except (SyntaxError, ValueError, TypeError, ZeroDivisionError, RecursionError):
+        return text
 
 
 def slice_artifact(ref: dict | None, index: int, sub_path: bool, name: str) -> dict | None:
@@ -148,7 +186,7 @@ def sliced_steps(step: dict, slices: dict, items: list,
     size = int(slices.get("group_size") or 0)
     groups = ([list(range(k, min(k + size, len(items)))) for k in range(0, len(items), size)]
               if size else [[i] for i in range(len(items))])
-    result = []
+    result: list[tuple[Any, dict]] = []
     for positions in groups:
         chosen = [indices[p] for p in positions]
         params = dict(step["parameters"])
@@ -174,13 +212,24 @@ def sliced_steps(step: dict, slices: dict, items: list,
                 "parameters": list(full_params), "artifacts": list(full_arts),
                 "pool_size": slices.get("pool_size"), "create_dir": bool(slices.get("create_dir")),
             }
-        item = [items[p] for p in positions] if size else items[positions[0]]
+        # a group is one step of a loop over the groups, as in dflow: its {{item}} is the
+        # group's number; each slice inside it took its own item above
+        item = len(result) if size else items[positions[0]]
         result.append((item, dict(step, parameters=params, artifacts=arts, **extra)))
     return result
 
 
+def is_implicit_loop(step: dict, slices: dict | None) -> bool:
+    """A sliced step without ``with_param``/``with_sequence`` loops over its first sliced
+    input, as dflow infers it."""
+    if not slices or step.get("with_param") is not None or step.get("with_sequence") is not None:
+        return False
+    return bool(slices.get("input_parameter") or slices.get("input_artifact"))
+
+
 def implicit_items(step: dict, slices: dict, scope: Scope) -> list:
-    """``Slices(sub_path=True)`` without a loop: one item per slice of the first input."""
+    """A sliced step without a loop: one item per slice of the first sliced input (the first
+    sliced parameter, else the first sliced artifact)."""
     for name in slices.get("input_parameter", []):
         if name in step["parameters"]:
             return list(range(len(as_list(scope.value(
@@ -204,7 +253,9 @@ def _per_slice(child: Any, kind: str, name: str, read: Any = None) -> list:
     value = ((child.outputs or {}).get(kind) or {}).get(name)
     group = (child.spec or {}).get("slice_group")
     if not group:
-        return [value]
+        reused = (child.reason or "").startswith("reused from ")
+        return [_own_position(value, int(child.slot)) if kind == "artifacts" and reused
+                else value]
     size = group["size"]
     if kind == "parameters":
         value = values.expand(value, read)
@@ -215,13 +266,28 @@ def _per_slice(child: Any, kind: str, name: str, read: Any = None) -> list:
     return [None] * size
 
 
+def _own_position(ref: dict | None, position: int) -> dict | None:
+    """A reused item's artifact given as a positional list (``upload_artifact([None, path])``,
+    set with ``modify_output_artifact`` on the item before reuse) holds only the item at the
+    item's own position: in dflow its catalog order puts it in that place of the loop's
+    list, so it stands for that item alone."""
+    items = (ref or {}).get("items")
+    if (not isinstance(items, list) or len(items) <= position or items[position] is None
+            or any(x is not None for i, x in enumerate(items) if i != position)
+            or "slice_parts" in (ref or {})):
+        return ref
+    return dict(ref or {}, items=items[position])
+
+
 def aggregate_outputs(children: list[Any], template: dict, read: Any = None) -> dict:
     """Outputs of a finished loop: each output parameter becomes the list of its values in
-    item (slice) order; each output artifact, one list artifact of the items' artifacts."""
+    item (slice) order; each output artifact, one list artifact of the items' artifacts
+    (an empty one for a loop over nothing, or when no item made an optional output: its
+    consumer gets ``[]``, as in dflow)."""
     ordered = sorted(children, key=lambda c: int(c.slot))
     params = {name: [v for c in ordered for v in _per_slice(c, "parameters", name, read)]
               for name in template["outputs"]["parameters"]}
     arts = {name: [r for c in ordered for r in _per_slice(c, "artifacts", name)]
             for name in template["outputs"]["artifacts"]}
     return {"parameters": params,
-            "artifacts": {name: merge_artifacts(refs) for name, refs in arts.items() if any(refs)}}
+            "artifacts": {name: merge_artifacts(refs) for name, refs in arts.items()}}

@@ -15,6 +15,7 @@ from hpcflow.daemon import states
 from hpcflow.daemon.conditions import evaluate, is_true
 from hpcflow.daemon.loops import (
     aggregate_outputs,
+    is_implicit_loop,
     item_label,
     loop_items,
     sliced_steps,
@@ -29,8 +30,6 @@ from hpcflow.daemon.resolve import (
     resolve_text,
     resolve_value,
 )
-from hpcflow.errors import WorkflowDefinitionError
-from hpcflow.names import check_key
 
 POD_KINDS = frozenset({"python", "shell", "pyscript"})
 STEP_TYPE_OF_KIND = {"python": "Pod", "shell": "Pod", "pyscript": "Pod", "steps": "Steps",
@@ -137,7 +136,7 @@ def instantiate(step: dict, templates: dict, scope: Scope, parent_id: int, slot:
     """
     slices = slices_of(step, templates[step["template"]])
     if (step.get("with_param") is not None or step.get("with_sequence") is not None
-            or (slices and slices.get("sub_path"))):
+            or is_implicit_loop(step, slices)):
         return instantiate_loop(step, templates, scope, parent_id, slot)
     return instantiate_one(step, templates, scope, parent_id, slot, step["name"])
 
@@ -192,13 +191,7 @@ def instantiate_one(step: dict, templates: dict, scope: Scope, parent_id: int, s
         for name, ref in arts.items():
             if ref is None and not template["inputs"]["artifacts"][name].get("optional"):
                 raise ResolveError(f"input artifact {name!r} has no value")
-        key = resolve_text(step["key"], scope) if step.get("key") else None
-        if key is not None:
-            key = str(key)
-            try:
-                check_key(key)
-            except WorkflowDefinitionError as exc:
-                raise ResolveError(f"{exc} (from {step['key']!r})") from exc
+        key = resolve_key(step["key"], scope) if step.get("key") else None
         run = is_true(step["when"], scope) if step.get("when") else True
     except ResolveError as exc:
         return CreateStep(**common, phase=states.ERROR, inputs={},
@@ -211,12 +204,19 @@ def instantiate_one(step: dict, templates: dict, scope: Scope, parent_id: int, s
     if not run:
         return CreateStep(**common, phase=states.SKIPPED,
                           inputs={"parameters": params, "artifacts": arts},
-                          key=None if key is None else str(key),
+                          key=key,
                           reason=f"when {step['when']!r} is false",
                           outputs=skipped_outputs(template))
     phase = states.PENDING if step_type == "Pod" else states.RUNNING
     return CreateStep(**common, phase=phase, inputs={"parameters": params, "artifacts": arts},
-                      key=None if key is None else str(key))
+                      key=key)
+
+
+def resolve_key(text: str, scope: Scope) -> str:
+    """A step's key with its references resolved, as Argo renders text (a list item as JSON);
+    only the key as written is checked (at submission), as in dflow."""
+    key = resolve_text(text, scope)
+    return key if isinstance(key, str) else values.render_text(scope.value(key))
 
 
 def _branch(spec: dict, scope: Scope) -> dict:
@@ -334,9 +334,12 @@ def plan_dag(node: Node, template: dict, children: list[Node], templates: dict,
             else:
                 action = instantiate(task, templates, scope, node.id, task["name"])
             actions.append(action)
-            by_slot[task["name"]] = Node(-1, action.slot, action.name, action.template,
-                                         action.type, action.phase, action.inputs, None,
-                                         action.spec, action.reason)
+            made = Node(-1, action.slot, action.name, action.template, action.type,
+                        action.phase, action.inputs, action.outputs, action.spec, action.reason)
+            by_slot[task["name"]] = made
+            # a task final when made (reused, skipped, a loop over nothing) is read by the
+            # tasks planned after it in this same pass
+            scope.siblings[made.name] = Sibling(made.name, made.phase, made.inputs, made.outputs)
             progress = True
     if actions or any(c.phase in states.STEP_LIVE for c in by_slot.values()):
         return actions

@@ -242,6 +242,10 @@ def present(items: Items, kind: str, root: Path) -> Any:
         return root / flat[0] if len(flat) == 1 else root
     if kind == "list":
         if isinstance(paths, list):
+            if any(p is None or isinstance(p, list) for p in paths):
+                # a loop's items, some lists, some missing: one flat list of what is there,
+                # as dflow's catalog of the merged artifact lists it
+                return [root / rel for rel in flatten_items(items)]
             return paths
         if isinstance(paths, dict):
             return list(paths.values())

@@ -22,10 +22,10 @@ WORKFLOW_RULE = (
 )
 STEP_RULE = "alphanumeric characters or '-', starting with an alphanumeric character"
 IO_RULE = "alphanumeric characters, '_' or '-'"
-KEY_RULE = (
-    "lowercase RFC 1123 subdomain (lower case alphanumeric characters, '-' or '.', "
-    "starting and ending with an alphanumeric character)"
-)
+#: dflow's key rule (``dflow.common.key_regex``).
+KEY_RULE = "lower case alphanumeric characters or '-', starting with an alphanumeric character"
+_KEY = re.compile(r"^[a-z0-9][-a-z0-9]*$")
+_REFERENCE = re.compile(r"\{\{[^}]*\}\}")
 
 
 def _fail(kind: str, name: object, rule: str) -> None:
@@ -53,8 +53,14 @@ def check_io_name(name: str, kind: str = "parameter") -> None:
 
 
 def check_key(key: str) -> None:
-    """Keys are checked once their references are resolved (they are dynamic)."""
-    if not isinstance(key, str) or not _RFC1123_SUBDOMAIN.match(key):
+    """A key as written, checked as dflow checks it: each ``{{...}}`` stands for a letter,
+    so ``"{{inputs.parameters.block_id}}--prep"`` passes whatever it resolves to. The
+    resolved key is a label and is not checked again (nor is it in dflow).
+
+    >>> check_key("evo-{{item}}"), check_key("{{inputs.parameters.id}}--prep-train")
+    (None, None)
+    """
+    if not isinstance(key, str) or not _KEY.match(_REFERENCE.sub("a", key)):
         _fail("key", key, KEY_RULE)
 
 

@@ -305,8 +305,7 @@ class SpecBuilder:
             except ConditionError as exc:
                 raise WorkflowDefinitionError(
                     f"{where}: cannot parse the when= condition {exc}") from exc
-        if step.key is not None and "{{" not in str(step.key):
-            # a key with references is checked once they are resolved, at run time
+        if step.key is not None:
             try:
                 check_key(str(step.key))
             except WorkflowDefinitionError as exc:

@@ -105,15 +105,14 @@ class StepView:
 
 
 def reuse_map(steps: list) -> dict[str, dict]:
-    """Reused steps by key; a step without a key cannot be matched, so it is an error."""
+    """Reused steps by key. A step without a key (a loop's parent, a Steps) cannot be
+    matched and is passed over, as dflow does: ``reuse_step=wf.query_step()`` is common."""
     found: dict[str, dict] = {}
     for step in steps:
         if not isinstance(step, StepView):
             raise HpcflowError(f"reuse_step takes steps from query_step(), got {short_repr(step)}")
-        if not step.key:
-            raise HpcflowError(f"step {step.name!r} (id {step.id}) has no key, so it cannot be "
-                               "reused: give the step a key= in the workflow that ran it")
-        found[step.key] = step.reuse_entry()
+        if step.key:
+            found[step.key] = step.reuse_entry()
     return found
 
 

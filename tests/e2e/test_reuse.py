@@ -64,7 +64,8 @@ def test_cli_resubmit_with_named_keys_and_errors(hpc_home, tmp_path):
     assert len(listed) == 2
 
 
-def test_reusing_a_step_without_key_is_refused(hpc_home, tmp_path):
+def test_a_step_without_key_is_passed_over_by_reuse(hpc_home, tmp_path):
+    """As in dflow: it cannot be matched, so it runs again (no error)."""
     (tmp_path / "gate").touch()
     wf = Workflow("nokey")
     wf.add(Step("m", PythonOPTemplate(maybe),
@@ -75,19 +76,21 @@ def test_reusing_a_step_without_key_is_refused(hpc_home, tmp_path):
     again.add(Step("m", PythonOPTemplate(maybe),
                    parameters={"x": 1, "ledger": str(tmp_path / "l"),
                                "gate": str(tmp_path / "gate")}))
-    with pytest.raises(HpcflowError, match="has no key"):
-        again.submit(reuse_step=wf.query_step(name="m"))
+    again.submit(reuse_step=wf.query_step(name="m"))
+    assert again.wait(timeout=60) == "Succeeded"
+    assert (tmp_path / "l").read_text().split() == ["1", "1"]
+    assert not again.query_step(name="m")[0].reason
 
 
-def test_bad_key_at_run_time_is_an_error_step(hpc_home, tmp_path):
+def test_a_key_that_breaks_dflows_rule_is_refused_at_submission(hpc_home, tmp_path):
+    """dflow checks the key as written, each {{...}} stood in for by a letter."""
     wf = Workflow("badkey")
     wf.add(Step("m", PythonOPTemplate(maybe),
                 parameters={"x": "{{item}}", "ledger": str(tmp_path / "l"), "gate": "g"},
                 with_param=[1], key="Step_{{item}}"))
-    wf.submit()
-    assert wf.wait(timeout=60) == "Failed"
-    step = wf.query_step(name="m", type="Pod")[0]
-    assert step.phase == "Error" and "'Step_1'" in step.reason and "RFC 1123" in step.reason
+    with pytest.raises(HpcflowError, match=r"key name 'Step_\{\{item\}\}' breaks the naming rule"):
+        wf.submit()
+    assert not json.loads(run_cli(["list", "--json"], hpc_home, tmp_path).stdout)
 
 
 @OP.function

@@ -31,9 +31,11 @@ def test_step_io_key_and_template_rules():
     check_io_name("MY-PARAM-1")
     with pytest.raises(WorkflowDefinitionError):
         check_io_name("my param")
-    check_key("iter-1.a")
-    with pytest.raises(WorkflowDefinitionError):
-        check_key("Iter-1")
+    check_key("iter-1-")  # dflow's rule: no '.', may end with '-'
+    check_key("{{inputs.parameters.block_id}}--prep-train")
+    for bad in ("Iter-1", "iter-1.a", "Step_{{item}}"):
+        with pytest.raises(WorkflowDefinitionError):
+            check_key(bad)
     with pytest.raises(WorkflowDefinitionError):
         check_template_name("Bad")
 
