@@ -50,7 +50,7 @@ def test_terminate_kills_running_steps(hpc_home):
         claim = found[0] if found and found[0].read_text() else None
         time.sleep(0.05)
     assert claim is not None
-    pid = int(claim.read_text())
+    pid = int(claim.read_text().split()[0])  # "PID HOST"
     wf.terminate()
     assert wf.wait(timeout=30) == "Terminated"
     long_step = wf.query_step(name="long")[0]
