@@ -258,3 +258,20 @@ def test_a_slice_modified_with_a_positional_list_replaces_that_slice(hpc_home) -
     assert again.wait(timeout=60) == "Succeeded"
     assert again.query_step(name="read")[0].outputs.parameters["texts"].value == [
         "made 0", "replaced 1", "made 2"]
+
+
+def test_slices_of_a_steps_template_and_when_per_item(hpc_home) -> None:
+    """Slices on a step whose template is a Steps (dflow's ``dflow_slice``) loop over the
+    sliced input; ``when`` on a looped step is decided per item, as Argo does."""
+    wf = Workflow("slices-steps")
+    sliced = Step("sliced", _doubling("steps"), parameters={"x": [1, 2, 3]},
+                  slices=Slices(input_parameter=["x"], output_parameter=["y"]))
+    some = Step("some", PythonOPTemplate(double), parameters={"x": "{{item}}"},
+                with_param=argo_range(4), when="{{item}} >= 2")
+    wf.add([sliced, some])
+    wf.submit()
+    assert wf.wait(timeout=90) == "Succeeded"
+    group = wf.query_step(name="sliced", type="StepGroup")[0]
+    assert group.outputs.parameters["y"].value == [4, 8, 12]
+    items = sorted(wf.query_step(name="some", type="Pod"), key=lambda s: s.name)
+    assert [s.phase for s in items] == ["Skipped", "Skipped", "Succeeded", "Succeeded"]
