@@ -46,24 +46,16 @@ def _is_rendering(name: str, info: dict, top: bool) -> bool:
 def for_job(read: Callable[[dict], bytes], inputs: dict) -> tuple[dict, dict[str, bytes]]:
     """``inputs`` for ``step.json`` (each reference naming its file) and the files to write
     into the step directory, read with ``read`` (the store's ``read_value``)."""
-    params = inputs.get("parameters") or {}
     files: dict[str, bytes] = {}
-    named: dict[str, Any] = {}
-    for name, value in params.items():
-        refs = _walk_refs(value)
-        if not refs:
-            named[name] = value
-            continue
-        for ref in refs:
+    for name, value in (inputs.get("parameters") or {}).items():
+        for ref in _walk_refs(value):  # (``inputs`` is the caller's fresh copy: noted in it)
             info = values.ref_info(ref)
-            top = ref is value
-            rel = f"inputs/parameters/{name}" if _is_rendering(name, info, top) \
+            rel = f"inputs/parameters/{name}" if _is_rendering(name, info, ref is value) \
                 else f"inputs/values/{info['sha256']}"
             if rel not in files:
                 files[rel] = read(info)
             info["file"] = rel
-        named[name] = value
-    return {**inputs, "parameters": named}, files
+    return inputs, files
 
 
 def strip_files(io: dict | None) -> dict | None:
