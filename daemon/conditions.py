@@ -2,7 +2,7 @@
 
 Syntax (Argo's ``when``, govaluate style): ``||``, ``&&``, ``!``, ``==``, ``!=``, ``<``,
 ``<=``, ``>``, ``>=``, ``+``, ``-``, ``*``, ``/``, ``%``, parentheses; number and quoted
-string literals; ``true``/``false``; a bare word is a string (``== heads``). A ``{{...}}``
+string literals; ``true``/``false``/``null``; a bare word is a string (``== heads``). A ``{{...}}``
 reference is one token whose value comes from the scope, so a parameter's text can never
 add operators to the expression. Strings that look like numbers compare as numbers.
 
@@ -65,7 +65,14 @@ def _number(value: Any) -> Any:
 
 
 def _compare(op: str, left: Any, right: Any) -> bool:
-    if isinstance(left, str) != isinstance(right, str):
+    if isinstance(left, bool) != isinstance(right, bool) and op in ("==", "!="):
+        # dflow compares a parameter's text with true/false: "true" == true, 1 != true
+        left, right = (v if isinstance(v, bool) else
+                       v.lower() if isinstance(v, str) and v.lower() in ("true", "false")
+                       else v for v in (left, right))
+        left, right = (("true" if v else "false") if isinstance(v, bool) else v
+                       for v in (left, right))
+    elif isinstance(left, str) != isinstance(right, str):
         left, right = _number(left), _number(right)
     if op == "==":
         return bool(left == right)
@@ -183,7 +190,7 @@ class _Parser:
         if kind == "str":
             return text[1:-1].encode().decode("unicode_escape")
         if kind == "word":
-            return {"true": True, "false": False}.get(text.lower(), text)
+            return {"true": True, "false": False, "null": None}.get(text.lower(), text)
         if text == "(":
             value = self.or_()
             if self.take()[1] != ")":

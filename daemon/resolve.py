@@ -10,6 +10,8 @@ reference inside a longer string is substituted as text.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +21,9 @@ from hpcflow import values
 _WHOLE = re.compile(r"^\{\{\s*([^{}]+?)\s*\}\}$")
 _ANY = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
 _NO_ITEM: Any = object()
+#: ``inputs.parameters.p['key'][0]``: a path, then dflow-style subscripts (``p["key"]``)
+_SUBSCRIPTED = re.compile(r"^(?P<path>[^\[\]']+?)(?P<subs>(?:\[(?:'[^']*'|-?\d+)\])+)$")
+_SUBSCRIPT = re.compile(r"\[(?:'([^']*)'|(-?\d+))\]")
 
 
 class ResolveError(Exception):
@@ -51,6 +56,27 @@ class Scope:
 
 
 def lookup(path: str, scope: Scope) -> Any:
+    """The stored data that ``{{path}}`` names; ``path['key'][0]`` picks a field of it."""
+    subscripted = _SUBSCRIPTED.match(path)
+    if subscripted is None:
+        return _lookup_path(path, scope)
+    value = scope.value(_lookup_path(subscripted.group("path"), scope))
+    for match in _SUBSCRIPT.finditer(subscripted.group("subs")):
+        key: Any = match.group(1) if match.group(2) is None else int(match.group(2))
+        if isinstance(value, str):  # dflow's jsonpath reads a parameter's text as JSON
+            with contextlib.suppress(ValueError):
+                value = json.loads(value)
+        fits = (isinstance(value, dict) and isinstance(key, str)) or (
+            isinstance(value, (list, tuple)) and isinstance(key, int))
+        if fits and (key in value if isinstance(value, dict) else -len(value) <= key < len(value)):
+            value = value[key]
+            continue
+        what = f"key {key!r}" if isinstance(key, str) else f"index {key}"
+        raise ResolveError(f"{{{{{path}}}}}: {values.short_repr(value)} has no {what}")
+    return values.to_jsonable(value)
+
+
+def _lookup_path(path: str, scope: Scope) -> Any:
     parts = path.split(".")
     head = parts[0]
     if head == "inputs" and len(parts) == 3 and parts[1] in ("parameters", "artifacts"):
@@ -97,7 +123,10 @@ def resolve_text(text: str, scope: Scope) -> Any:
 
 
 def resolve_value(spec: dict, scope: Scope) -> Any:
-    """A parameter value spec (``{"value"}``, ``{"expr"}`` or ``{"list"}``) as stored JSON."""
+    """A parameter value spec as stored JSON: ``{"value"}``, ``{"expr"}`` (text with
+    references), ``{"calc"}`` (an expression such as ``p + 1``, computed), ``{"list"}`` /
+    ``{"dict"}`` (a container with references inside) or ``{"text"}`` (a string inside such
+    a container: its references are substituted as text, as Argo renders them)."""
     if "value" in spec:
         value = spec["value"]
         if isinstance(value, str) and "{{" in value:
@@ -105,9 +134,33 @@ def resolve_value(spec: dict, scope: Scope) -> Any:
         return value
     if "expr" in spec:
         return resolve_text(spec["expr"], scope)
+    if "calc" in spec:
+        from hpcflow.daemon.conditions import evaluate
+
+        value = evaluate(spec["calc"], scope)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # as Argo renders a number: 4.0 is "4"
+        return values.to_jsonable(value)
+    if "text" in spec:
+        return _ANY.sub(
+            lambda m: values.render_text(scope.value(lookup(m.group(1), scope))), spec["text"])
     if "list" in spec:
-        return [resolve_value(v, scope) for v in spec["list"]]
+        return _container([resolve_value(v, scope) for v in spec["list"]], scope)
+    if "dict" in spec:
+        return _container({k: resolve_value(v, scope) for k, v in spec["dict"].items()}, scope)
     raise ResolveError(f"unknown value spec {spec!r}")
+
+
+def _container(data: Any, scope: Scope) -> Any:
+    """A resolved list or dict as stored JSON: as it is, or, when an element is a pickled
+    value, the whole container decoded and stored again (a pickle is only read whole)."""
+    items = data.values() if isinstance(data, dict) else data
+    if not any((isinstance(v, dict) and values.PICKLE_TAG in v)
+               or (values.is_ref(v) and values.ref_info(v)["kind"] == "object") for v in items):
+        return data
+    if isinstance(data, dict):
+        return values.to_jsonable({k: scope.value(v) for k, v in data.items()})
+    return values.to_jsonable([scope.value(v) for v in data])
 
 
 def resolve_artifact(spec: dict | None, scope: Scope) -> dict | None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from hpcflow.errors import WorkflowDefinitionError
 from hpcflow.names import check_io_name
+from hpcflow.values import short_repr
 
 if TYPE_CHECKING:
     from hpcflow.step import Step
@@ -29,37 +31,134 @@ class Reference:
         return "{{" + self.expr() + "}}"
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self}>"
+        return str(self)  # as dflow's: "%r" % p is the same text as "%s" % p
 
     def __format__(self, spec: str) -> str:
         return format(str(self), spec)
 
-    # ``p1 < p2`` builds the condition text, as dflow's references do (== stays identity:
-    # write "%s == %s" % (a, b) for an equality condition).
+
+class _ParameterOps(Reference):
+    """dflow's ``ArgoVar`` operators on parameter references: ``p["key"]``, ``p[0]``,
+    ``p == x``, ``p < x``, ``p + 1``... each builds something the planner evaluates at run
+    time; an operand it could never evaluate is refused here, in one line."""
+
+    def __getitem__(self, key: Any) -> Subscript:
+        return Subscript(self, key)
+
+    def __iter__(self) -> Any:
+        # __getitem__ would make Python iterate it forever: refuse as dflow does
+        raise TypeError(f"{self} is a reference to a value known at run time: it cannot be "
+                        "iterated while the workflow is built (loop over it with with_param=)")
+
+    def __eq__(self, other: Any) -> Expression:  # type: ignore[override]
+        return _binary(self, "==", other)
+
+    def __ne__(self, other: Any) -> Expression:  # type: ignore[override]
+        return _binary(self, "!=", other)
+
+    __hash__ = object.__hash__  # still a dict key and a set member, by identity
+
     def __lt__(self, other: Any) -> Expression:
-        return Expression(f"{self} < {_operand(other)}")
+        return _binary(self, "<", other)
 
     def __le__(self, other: Any) -> Expression:
-        return Expression(f"{self} <= {_operand(other)}")
+        return _binary(self, "<=", other)
 
     def __gt__(self, other: Any) -> Expression:
-        return Expression(f"{self} > {_operand(other)}")
+        return _binary(self, ">", other)
 
     def __ge__(self, other: Any) -> Expression:
-        return Expression(f"{self} >= {_operand(other)}")
+        return _binary(self, ">=", other)
+
+    def __add__(self, other: Any) -> Any:
+        if isinstance(other, str):
+            return str(self) + other  # dflow: text, e.g. p + "-suffix"
+        return _binary(self, "+", other)
+
+    def __sub__(self, other: Any) -> Expression:
+        return _binary(self, "-", other)
+
+    def __mul__(self, other: Any) -> Expression:
+        return _binary(self, "*", other)
+
+    def __truediv__(self, other: Any) -> Expression:
+        return _binary(self, "/", other)
 
 
-class Expression(str):
-    """A condition or value in text, e.g. ``"{{steps.a.outputs.parameters.n}} < 5"``."""
+class Expression(_ParameterOps):
+    """A condition or computed value in hpcflow's expression syntax (see
+    ``hpcflow.daemon.conditions``), e.g. ``{{steps.a.outputs.parameters.n}} < 5``: the text
+    of a ``when=``, of ``if_expression(_if=...)``, and, given as a parameter value, the
+    value it computes (``p + 1`` is 4 when ``p`` is 3; ``p < 5`` is ``True``)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+    def expr(self) -> str:
+        return self.text
 
 
-def _operand(value: Any) -> str:
-    if isinstance(value, str) and not isinstance(value, (Reference, Expression)):
+class Subscript(_ParameterOps):
+    """``p["key"]`` / ``p[0]``: a field of a dict or list parameter (dflow's ``jsonpath``);
+    renders as ``{{inputs.parameters.p['key'][0]}}``."""
+
+    def __init__(self, base: _ParameterOps, key: Any) -> None:
+        if isinstance(base, Expression):
+            raise WorkflowDefinitionError(
+                f"({base})[{key!r}]: a computed value cannot be subscripted; subscript the "
+                "parameter itself")
+        if isinstance(key, bool) or not isinstance(key, (str, int)):
+            raise WorkflowDefinitionError(
+                f"{base}[{short_repr(key)}]: a parameter reference takes a str key or an int "
+                "index")
+        if isinstance(key, str) and any(c in key for c in "{}'\\"):
+            raise WorkflowDefinitionError(
+                f"{base}[{key!r}]: a key used in a reference cannot hold braces, quotes or "
+                "backslashes")
+        self.base = base
+        self.key = key
+        self.step = base.step
+
+    def expr(self) -> str:
+        index = f"'{self.key}'" if isinstance(self.key, str) else str(self.key)
+        return f"{self.base.expr()}[{index}]"
+
+
+def _operand(value: Any, op: str, left: Any) -> str:
+    """``value`` as a term of an expression; a value no expression could use is refused."""
+    if isinstance(value, Expression):
+        return f"({value})"
+    if isinstance(value, Reference):
+        if not isinstance(value, _ParameterOps):
+            raise WorkflowDefinitionError(
+                f"{left} {op} {value}: an artifact is not a value: compare or compute with "
+                "parameters")
+        return str(value)
+    if isinstance(value, bool) and op in ("==", "!="):
+        return "true" if value else "false"
+    if value is None and op in ("==", "!="):
+        return "null"
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value \
+            and value not in (float("inf"), float("-inf")):
+        return repr(value)
+    if isinstance(value, str) and op not in ("+", "-", "*", "/"):
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return str(value)
+    kinds = ("a number or another parameter" if op in ("+", "-", "*", "/")
+             else "a number, a string, a bool, None or another parameter")
+    raise WorkflowDefinitionError(
+        f"{left} {op} {short_repr(value)}: hpcflow cannot evaluate this at run time: use "
+        f"{kinds} (not {type(value).__name__})")
 
 
-class InputParameter(Reference):
+def _binary(left: _ParameterOps, op: str, right: Any) -> Expression:
+    text = f"({left})" if isinstance(left, Expression) else str(left)
+    return Expression(f"{text} {op} {_operand(right, op, left)}")
+
+
+class InputParameter(_ParameterOps):
     """An input parameter of a template.
 
     Inside a Steps/DAG it renders as ``{{inputs.parameters.N}}``.
@@ -76,8 +175,20 @@ class InputParameter(Reference):
         self.save_as_artifact = save_as_artifact
 
     @property
+    def value(self) -> Any:
+        """The default value; without one there is no attribute (``hasattr(p, "value")`` is
+        False), as in dflow."""
+        if self._value is _UNSET:
+            raise AttributeError(f"input parameter {self.name!r} has no value")
+        return self._value
+
+    @value.setter
+    def value(self, value: Any) -> None:
+        self._value = value
+
+    @property
     def has_value(self) -> bool:
-        return self.value is not _UNSET
+        return self._value is not _UNSET
 
     def expr(self) -> str:
         return f"inputs.parameters.{self.name}"
@@ -100,7 +211,7 @@ class InputArtifact(Reference):
         return f"inputs.artifacts.{self.name}"
 
 
-class OutputParameter(Reference):
+class OutputParameter(_ParameterOps):
     """An output parameter: of a script (``value_from_path``) or of a Steps/DAG
     (``value_from_parameter``)."""
 
@@ -231,10 +342,25 @@ class _StepRef(Reference):
         return f"{self.step.prefix}.{self.step.name}.{self.io}.{self.kind}.{self.name}"
 
 
-class StepParameterRef(_StepRef):
+class StepParameterRef(_StepRef, _ParameterOps):
     """``step.outputs.parameters["x"]``: ``{{steps.NAME.outputs.parameters.x}}``."""
 
     kind = "parameters"
+
+    @property
+    def value(self) -> Any:
+        """``step.inputs.parameters["x"].value``: what the step was given (else the
+        template's default), as dflow's step inputs hold it; outputs have a value once the
+        step ran (``wf.query_step(...)``), not here."""
+        if self.io == "inputs":
+            if self.name in self.step.parameters:
+                return self.step.parameters[self.name]
+            declared = self.step.template.inputs.parameters.get(self.name)
+            if isinstance(declared, InputParameter) and declared.has_value:
+                return declared.value
+        raise AttributeError(f"{self} has no value while the workflow is built"
+                             + ("" if self.io == "inputs" else
+                                ": read it from wf.query_step(...) once the step ran"))
 
 
 class StepArtifactRef(_StepRef):

@@ -21,6 +21,7 @@ from hpcflow.artifacts import StoredArtifact
 from hpcflow.errors import WorkflowDefinitionError
 from hpcflow.expressions import LoopSource
 from hpcflow.io import (
+    Expression,
     InputArtifact,
     InputParameter,
     OutputArtifact,
@@ -40,7 +41,7 @@ from hpcflow.templates import SCRIPT_PARAMETER, OPTemplate, ScriptOPTemplate
 SPEC_VERSION = 1
 _REF_IN_TEXT = re.compile(r"\{\{\s*(steps|tasks)\.([A-Za-z0-9-]+)\.")
 _IO_REF_IN_TEXT = re.compile(r"\{\{\s*(?:steps|tasks)\.([A-Za-z0-9-]+)\.(inputs|outputs)\."
-                             r"(parameters|artifacts)\.([A-Za-z0-9_-]+)\s*\}\}")
+                             r"(parameters|artifacts)\.([A-Za-z0-9_-]+)(?:\[[^{}]*\])?\s*\}\}")
 
 
 def _is_installed_module(module_name: str) -> bool:
@@ -126,7 +127,8 @@ class SpecBuilder:
                     entry["value_from_parameter"] = self.value_spec(
                         p.value_from_parameter, f"output {name!r} of {template.name!r}")
                 if p.value_from_expression is not None:
-                    entry["value_from_expression"] = _expression_spec(p.value_from_expression)
+                    entry["value_from_expression"] = _expression_spec(
+                        p.value_from_expression, f"output {name!r} of {template.name!r}")
             out_params[name] = entry
         out_arts: dict[str, Any] = {}
         for name, a in template.outputs.artifacts.items():
@@ -137,7 +139,8 @@ class SpecBuilder:
                 if a._from is not None:
                     entry["from"] = self.artifact_spec(a._from, f"output {name!r}")
                 if a.from_expression is not None:
-                    entry["from_expression"] = _expression_spec(a.from_expression)
+                    entry["from_expression"] = _expression_spec(
+                        a.from_expression, f"output {name!r} of {template.name!r}")
                 if a.type is not None:
                     from hpcflow.python.signs import artifact_kind
 
@@ -220,17 +223,39 @@ class SpecBuilder:
                 f"{where}: an artifact was given where a parameter is expected; pass it in "
                 "artifacts={...}"
             )
+        if isinstance(value, Expression):
+            return {"calc": _checked_expression(str(value), where)}
         if isinstance(value, Reference):
             return {"expr": str(value)}
         if isinstance(value, str) and "{{" in value:
             return {"expr": value}
-        if isinstance(value, (list, tuple)) and any(isinstance(v, Reference) for v in value):
-            return {"list": [self.value_spec(v, where) for v in value]}
+        if _needs_resolving(value):
+            return self._container_spec(value, where)
         try:
             return {"value": values.to_jsonable(value)}
         except Exception as exc:
             raise WorkflowDefinitionError(
                 f"{where}: value {values.short_repr(value)} cannot be stored: {exc}") from exc
+
+    def _container_spec(self, value: Any, where: str) -> dict:
+        """A dict or list with references (or ``{{...}}`` text) inside, as dflow resolves
+        them: a reference by its value, a string by substituting text."""
+        if isinstance(value, (list, tuple)):
+            return {"list": [self._element_spec(v, where) for v in value]}
+        if isinstance(value, dict):
+            bad = next((k for k in value if not isinstance(k, str)), None)
+            if bad is None:
+                return {"dict": {k: self._element_spec(v, where) for k, v in value.items()}}
+            raise WorkflowDefinitionError(
+                f"{where}: a dict holding references needs str keys, not {values.short_repr(bad)}")
+        raise WorkflowDefinitionError(
+            f"{where}: a reference inside a {type(value).__name__} cannot be resolved: pass it "
+            "as a parameter of its own, or inside a dict or list")
+
+    def _element_spec(self, value: Any, where: str) -> dict:
+        if isinstance(value, str) and not isinstance(value, Reference) and "{{" in value:
+            return {"text": value}
+        return self.value_spec(value, where)
 
     def artifact_spec(self, value: Any, where: str) -> dict | None:
         if value is None:
@@ -300,6 +325,11 @@ class SpecBuilder:
         if step.when is not None:
             from hpcflow.daemon.conditions import ConditionError, check_syntax
 
+            if not isinstance(step.when, (str, Reference)):
+                raise WorkflowDefinitionError(
+                    f"{where}: when={values.short_repr(step.when)} is a constant "
+                    f"{type(step.when).__name__}, not a condition evaluated at run time: "
+                    "compare references (p == True, p < 5) or give the condition's text")
             try:
                 check_syntax(str(step.when))
             except ConditionError as exc:
@@ -417,6 +447,8 @@ def _referenced_steps(value: Any) -> set[str]:
         return {value.step.name}
     if isinstance(value, (list, tuple)):
         return {n for v in value for n in _referenced_steps(v)}
+    if isinstance(value, dict):
+        return {n for v in value.values() for n in _referenced_steps(v)}
     if isinstance(value, LoopSource):
         return {n for v in value.args.values() for n in _referenced_steps(v)}
     return {m.group(2) for m in _REF_IN_TEXT.finditer(str(value))}
@@ -431,6 +463,8 @@ def _io_references(value: Any) -> set[tuple[str, str, str, str]]:
         return {(value.step.name, value.io, value.kind, value.name)}
     if isinstance(value, (list, tuple)):
         return {r for v in value for r in _io_references(v)}
+    if isinstance(value, dict):
+        return {r for v in value.values() for r in _io_references(v)}
     if isinstance(value, LoopSource):
         return {r for v in value.args.values() for r in _io_references(v)}
     return {(m.group(1), m.group(2), m.group(3), m.group(4))
@@ -456,11 +490,45 @@ def _check_io_references(where: str, steps: dict[str, Step], used: list[Any]) ->
             f"{name!r} (it has: {', '.join(getattr(group, kind)) or 'none'}){hint}")
 
 
-def _expression_spec(value: Any) -> dict:
-    """``if_expression(...)`` as data, or any other expression as its text."""
+def _expression_spec(value: Any, where: str) -> dict:
+    """``if_expression(...)`` as data, or any other expression as its text; a condition
+    hpcflow cannot parse is refused here."""
     if isinstance(value, LoopSource):
-        return value.to_spec()
+        spec = value.to_spec()
+        if "cond" in spec:
+            _checked_expression(spec["cond"], f"{where}: if_expression(_if=...)")
+        return spec
     return {"expr": str(value)}
+
+
+def _checked_expression(text: str, where: str) -> str:
+    from hpcflow.daemon.conditions import ConditionError, check_syntax
+
+    try:
+        check_syntax(text)
+    except ConditionError as exc:
+        raise WorkflowDefinitionError(f"{where}: cannot parse the expression {exc}") from exc
+    return text
+
+
+def _needs_resolving(value: Any, depth: int = 0, in_object: bool = False) -> bool:
+    """``value`` holds a reference somewhere (in a dict, list, tuple, set or an object's
+    attributes), or ``{{...}}`` text in its dicts and lists: a constant only if not."""
+    if isinstance(value, Reference):
+        return True
+    if isinstance(value, str) and "{{" in value:
+        return not in_object
+    if depth > 8 or isinstance(value, (str, bytes, int, float, bool)) or value is None:
+        return False
+    if isinstance(value, dict):
+        return any(_needs_resolving(v, depth + 1, in_object) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_needs_resolving(v, depth + 1, in_object) for v in value)
+    if isinstance(value, (set, frozenset)):
+        return any(_needs_resolving(v, depth + 1, True) for v in value)
+    attrs = getattr(value, "__dict__", None)
+    return isinstance(attrs, dict) and any(_needs_resolving(v, depth + 1, True)
+                                           for v in attrs.values())
 
 
 def _loop_spec(value: Any) -> Any:
