@@ -15,7 +15,7 @@ import os
 import sqlite3
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,13 @@ JOURNAL_SIZE_LIMIT = 32 << 20
 #: What a damaged store's message tells the user to do.
 RESTORE_HINT = ("stop the daemon ('hpcflow daemon stop') and put back the last backup with "
                 "'hpcflow store restore' ('hpcflow doctor' checks the store)")
+
+
+#: A leaf step's owner (``s``: the step, ``p``: its parent): the Steps/DAG step that made it,
+#: its loop's parent when it is a loop item.
+_OWNER = "CASE WHEN p.type = 'StepGroup' THEN p.parent_id ELSE p.id END"
+_OWNER_TEMPLATE = ("CASE WHEN p.type = 'StepGroup' THEN (SELECT g.template FROM steps g "
+                   "WHERE g.id = p.parent_id) ELSE p.template END")
 
 
 class StoreLostError(StoreError):
@@ -668,15 +675,35 @@ class Store:
         return [r[0] for r in self.conn.execute(
             "SELECT DISTINCT executor FROM steps WHERE phase='Pending' AND type='Pod'")]
 
-    def ready_pods(self, executor: str, limit: int) -> list[sqlite3.Row]:
+    def ready_pods(self, executor: str, limit: int, full_owners: Collection[int] = (),
+                   full_workflows: Collection[str] = ()) -> list[sqlite3.Row]:
         """Pending leaf steps for ``executor`` of running, unsuspended workflows that have no
-        live job yet, oldest first."""
+        live job yet, oldest first, each with its ``owner`` (the Steps/DAG step that made it:
+        its parent, or its loop's parent) and the owner's template (``owner_template``);
+        none of the owners and workflows that are full (``daemon/parallelism.py``)."""
+        owners = ",".join(str(int(o)) for o in full_owners)
+        workflows = ",".join("?" for _ in full_workflows)
         return self.conn.execute(
-            "SELECT s.* FROM steps s JOIN workflows w ON w.id = s.workflow_id "
+            f"SELECT s.*, {_OWNER} AS owner, {_OWNER_TEMPLATE} AS owner_template "
+            "FROM steps s JOIN workflows w ON w.id = s.workflow_id "
+            "LEFT JOIN steps p ON p.id = s.parent_id "
             "WHERE s.phase='Pending' AND s.type='Pod' AND s.executor=? AND w.phase='Running' "
             "AND w.suspended=0 AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.step_id = s.id "
-            "AND j.state IN ('intent', 'submitted')) ORDER BY s.id LIMIT ?",
-            (executor, limit),
+            "AND j.state IN ('intent', 'submitted')) "
+            + (f"AND COALESCE({_OWNER}, 0) NOT IN ({owners}) " if owners else "")
+            + (f"AND s.workflow_id NOT IN ({workflows}) " if workflows else "")
+            + "ORDER BY s.id LIMIT ?",
+            (executor, *full_workflows, limit),
+        ).fetchall()
+
+    def live_pods_by_owner(self) -> list[sqlite3.Row]:
+        """Leaf steps with a live job, counted by workflow and owner (``ready_pods``):
+        ``workflow_id, owner, owner_template, n``."""
+        return self.conn.execute(
+            f"SELECT s.workflow_id, {_OWNER} AS owner, {_OWNER_TEMPLATE} AS owner_template, "
+            "count(*) AS n FROM jobs j JOIN steps s ON s.id = j.step_id "
+            "LEFT JOIN steps p ON p.id = s.parent_id "
+            "WHERE j.state IN ('intent', 'submitted') GROUP BY s.workflow_id, owner"
         ).fetchall()
 
     def running_containers(self) -> list[int]:

@@ -20,6 +20,7 @@ from hpcflow.connectors.executors.base import Executor, JobRecord
 from hpcflow.connectors.transports.base import TransportError
 from hpcflow.daemon import states
 from hpcflow.daemon.engine import WAKE_DIR
+from hpcflow.daemon.parallelism import Limits, Live, admit, full, template_limit
 from hpcflow.daemon.placement import pack_units
 from hpcflow.daemon.polling import PollSchedule
 from hpcflow.daemon.store import Store
@@ -61,6 +62,37 @@ class Submission:
     def _after_final(self, conn: Any, parent_id: int, wf_id: str, phase: str,
                      reason: str | None) -> None:
         raise NotImplementedError
+
+    def _parallelism(self) -> tuple[Limits, Live]:
+        """The ``parallelism`` limits of the owners and workflows that have live pods, and
+        their live pods (``daemon/parallelism.py``)."""
+        live = Live({}, {})
+        owners: dict[int, int] = {}
+        workflows: dict[str, int] = {}
+        for row in self.store.live_pods_by_owner():
+            wf, owner = row["workflow_id"], row["owner"]
+            live.owner[owner] = live.owner.get(owner, 0) + row["n"]
+            live.workflow[wf] = live.workflow.get(wf, 0) + row["n"]
+            self._add_limits(owners, workflows, wf, owner, row["owner_template"])
+        return Limits(owners, workflows), live
+
+    def _add_limits(self, owners: dict[int, int], workflows: dict[str, int], wf: str,
+                    owner: int | None, owner_template: str | None) -> None:
+        spec = self.spec(wf)
+        if spec.get("parallelism"):
+            workflows[wf] = int(spec["parallelism"])
+        template = spec["templates"].get(owner_template or "")
+        limit = template_limit(template) if template else None
+        if owner is not None and limit:
+            owners[owner] = limit
+
+    def _with_owner_limits(self, limits: Limits, rows: list[Any]) -> Limits:
+        """``limits`` with those of the Ready pods' owners and workflows added."""
+        owners, workflows = dict(limits.owner), dict(limits.workflow)
+        for row in rows:
+            self._add_limits(owners, workflows, row["workflow_id"], row["owner"],
+                             row["owner_template"])
+        return Limits(owners, workflows)
 
     def _timeout_of(self, step: Any) -> float | None:
         """``Step(timeout=)``, else the template's ``timeout``, in seconds."""
@@ -104,7 +136,9 @@ class Submission:
         deterministic names) commits before the submission, the job id right after it
         (exactly-once: see ``recover``)."""
         changed = self._reconcile_unsure()
-        for name in self.store.ready_executors():
+        executors = self.store.ready_executors()
+        limits, live = self._parallelism() if executors else (Limits(), Live({}, {}))
+        for name in executors:
             try:
                 executor = self.executor(name)
             except HpcflowError as exc:
@@ -115,7 +149,11 @@ class Submission:
             if slots <= 0:
                 continue
             can_pack = hasattr(executor, "submit_pack")
-            rows = self.store.ready_pods(name, READY_BATCH if can_pack else slots)
+            full_owners, full_workflows = full(limits, live)
+            rows = self.store.ready_pods(name, READY_BATCH if can_pack or limits.owner
+                                         or limits.workflow else slots,
+                                         full_owners, full_workflows)
+            rows = admit(rows, self._with_owner_limits(limits, rows), live)
             units = pack_units([(r, self.executor_of(r)[1]) for r in rows], slots, can_pack)
             if units:
                 changed |= self._submit_to(executor, units)
