@@ -22,6 +22,11 @@ def _arg(value: Any) -> Any:
         return {"artifact": value.ref}
     if isinstance(value, LoopSource):
         return value.to_spec()
+    if isinstance(value, (dict, list, tuple)):
+        from hpcflow.spec import SpecBuilder, _needs_resolving
+
+        if _needs_resolving(value):  # if_expression(_then={"n": p, ...}): resolved inside
+            return SpecBuilder().value_spec(value, "a value with references in it")
     return {"value": values.to_jsonable(value)}
 
 

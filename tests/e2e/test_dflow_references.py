@@ -47,6 +47,7 @@ def test_subscripts_and_references_nested_in_dicts_and_lists(hpc_home) -> None:
     inner = Steps(name="inner")
     inner.inputs.parameters["conf"] = InputParameter()
     conf = inner.inputs.parameters["conf"]
+    inner.outputs.parameters["first"] = OutputParameter(value_from_parameter=conf["sizes"][0])
     inner.add([
         Step("kind", PythonOPTemplate(echo), parameters={"x": conf["type"]}),
         Step("nested", PythonOPTemplate(echo),
@@ -70,6 +71,7 @@ def test_subscripts_and_references_nested_in_dicts_and_lists(hpc_home) -> None:
     assert wf.wait(timeout=120) == "Failed"
     assert _outputs(wf, "kind", "size", "text", "from-output") == {
         "kind": "given", "size": 2, "text": "n-2", "from-output": [20, {"flag": True}]}
+    assert wf.query_step(name="run")[0].outputs.parameters["first"].value == 1
     nested = sorted((s.outputs.parameters["y"].value for s in wf.query_step(name="nested")
                      if s.type == "Pod"), key=lambda v: v["tag"])
     assert nested == [{"mixed_type": "given", "n": [2, 1], "tag": f"n={i}"} for i in (1, 2)]
@@ -118,6 +120,7 @@ def flagged() -> Steps:
     choose.outputs.parameters["eq"] = OutputParameter()
     choose.outputs.parameters["bare"] = OutputParameter()
     choose.outputs.parameters["ne"] = OutputParameter()
+    choose.outputs.parameters["packed"] = OutputParameter()
     flag, n = choose.inputs.parameters["flag"], choose.inputs.parameters["n"]
     yes = Step("yes", PythonOPTemplate(echo), parameters={"x": "yes"})
     no = Step("no", PythonOPTemplate(echo), parameters={"x": "no"})
@@ -135,6 +138,8 @@ def flagged() -> Steps:
         _if=flag, _then=y_yes, _else=y_no)
     choose.outputs.parameters["ne"].value_from_expression = if_expression(
         _if=(y_yes != y_no), _then=n + 1, _else=n)
+    choose.outputs.parameters["packed"].value_from_expression = if_expression(
+        _if=n < 4, _then={"n": n, "next": [n + 1]}, _else=[y_no])
     return choose
 
 
@@ -149,9 +154,10 @@ def test_equality_of_references_in_if_expression_and_when(hpc_home) -> None:
     assert wf.wait(timeout=120) == "Succeeded"
     outputs = {name: {k: v.value for k, v in wf.query_step(name=name)[0].outputs.parameters.items()}
                for name in ("on", "off", "text")}
-    assert outputs == {"on": {"eq": "yes", "bare": "yes", "ne": 4},
-                       "off": {"eq": "no", "bare": "no", "ne": 5},
-                       "text": {"eq": "yes", "bare": "yes", "ne": 4}}
+    assert outputs == {"on": {"eq": "yes", "bare": "yes", "ne": 4, "packed": {"n": 3, "next": [4]}},
+                       "off": {"eq": "no", "bare": "no", "ne": 5, "packed": ["no"]},
+                       "text": {"eq": "yes", "bare": "yes", "ne": 4,
+                                "packed": {"n": "3", "next": [4]}}}
     phases = sorted((s.name, s.phase) for s in wf.query_step(
         name=["if-true", "if-three", "unless-three", "if-flag"]))
     assert phases == sorted([("if-true", "Succeeded"), ("if-true", "Skipped"),
