@@ -54,6 +54,7 @@ _EXPORTS = {
     "argo_sequence": "hpcflow.expressions",
     "argo_len": "hpcflow.expressions",
     "if_expression": "hpcflow.expressions",
+    "IfExpression": "hpcflow.io",
     "argo_sum": "hpcflow.expressions",
     "argo_concat": "hpcflow.expressions",
     "argo_enumerate": "hpcflow.expressions",

@@ -37,6 +37,20 @@ class Reference:
         return format(str(self), spec)
 
 
+#: dflow's name for the base of its references (``isinstance(x, ArgoVar)`` in dflow code).
+ArgoVar = Reference
+
+
+def __getattr__(name: str) -> Any:
+    """``from dflow.io import IfExpression, if_expression``: defined in hpcflow.expressions
+    (which imports this module), served from here on first use."""
+    if name in ("IfExpression", "if_expression"):
+        from hpcflow import expressions
+
+        return expressions.Condition if name == "IfExpression" else expressions.if_expression
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 class _ParameterOps(Reference):
     """dflow's ``ArgoVar`` operators on parameter references: ``p["key"]``, ``p[0]``,
     ``p == x``, ``p < x``, ``p + 1``... each builds something the planner evaluates at run

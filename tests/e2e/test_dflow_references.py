@@ -259,3 +259,17 @@ def test_value_of_step_inputs_and_of_parameters_without_one() -> None:
     assert not hasattr(InputParameter(), "value") and InputParameter(value=None).value is None
     with pytest.raises(AttributeError, match=r"read it from wf\.query_step"):
         step.outputs.parameters["z"].value  # noqa: B018
+
+
+def test_dflow_names_of_reference_types() -> None:
+    """dflow code imports ``ArgoVar`` and ``IfExpression`` from ``dflow.io`` (and
+    ``IfExpression`` from ``dflow``) for ``isinstance`` checks and type hints."""
+    from hpcflow import IfExpression
+    from hpcflow.io import ArgoVar
+    from hpcflow.io import IfExpression as io_if_expression_type
+    from hpcflow.io import if_expression as io_if_expression
+
+    p = InputParameter(name="p")
+    chosen = io_if_expression(_if=p < 1, _then=p, _else=p + 1)
+    assert IfExpression is io_if_expression_type and isinstance(chosen, IfExpression)
+    assert all(isinstance(v, ArgoVar) for v in (p, p["k"], p + 1, p == 1))
