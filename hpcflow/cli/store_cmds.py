@@ -117,6 +117,7 @@ def store_restore(backup: str | None) -> None:
     $HPCFLOW_HOME/replaced-TIME/, not deleted."""
     from hpcflow.daemon.backup import restore
     from hpcflow.daemon.engine import engine_pid, try_lock
+    from hpcflow.daemon.leader import LeaderLease, NotLeaderError
 
     home = _home()
     if not home.is_dir():
@@ -125,9 +126,18 @@ def store_restore(backup: str | None) -> None:
     if lock is None:
         raise StoreError(f"a daemon runs for {home} (pid {engine_pid(home)}): stop it with "
                          "'hpcflow daemon stop', then run 'hpcflow store restore' again")
+    # and no engine of another login node that shares this home (the leader lease)
+    lease = LeaderLease(home)
+    try:
+        lease.acquire()
+    except NotLeaderError as exc:
+        os.close(lock)
+        raise StoreError(f"{exc}: stop the daemon there, then run 'hpcflow store restore' "
+                         "again") from None
     try:
         source, moved = restore(home, Path(backup).absolute() if backup else None)
     finally:
+        lease.release()
         os.close(lock)
     taken = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(source.stat().st_mtime))
     click.echo(f"restored {source} (taken {taken}) into {home / 'store.db'}")

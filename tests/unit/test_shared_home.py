@@ -135,3 +135,16 @@ def test_gc_on_a_host_that_does_not_lead_a_shared_home_is_refused(tmp_path,
     finally:
         client._stores.pop(home, None)
         store.close()
+
+
+def test_restore_is_refused_while_another_host_leads(tmp_path, monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    from hpcflow.cli.main import main
+
+    home = tmp_path / "h"
+    Store.open(home).close()
+    LeaderLease(home, host="login9").acquire()
+    monkeypatch.setenv("HPCFLOW_HOME", str(home))
+    done = CliRunner().invoke(main, ["store", "restore"])
+    assert done.exit_code != 0 and "host login9" in done.output, done.output
