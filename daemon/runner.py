@@ -189,11 +189,13 @@ def run_python_op(job: dict, step_dir: Path, op_in: dict[str, Any]) -> dict[str,
     reporter = ProgressReporter(op, step_dir)
     reporter.start()
     try:
+        op_opio = OPIO(op_in)
         if not checked:
-            check_opio(name, "input", op.get_input_sign(), op_in)
-        op_out = op.execute(OPIO(op_in))
+            check_opio(name, "input", op.get_input_sign(), op_opio)
+        op_out = op.execute(op_opio)
         if not checked:
-            check_opio(name, "output", op.get_output_sign(), dict(op_out or {}))
+            op_out = OPIO(op_out or {})
+            check_opio(name, "output", op.get_output_sign(), op_out)
     except OPSignError as exc:
         raise StepFailure(f"OPSignError: {exc}") from exc
     except TransientError as exc:
@@ -230,7 +232,8 @@ def store_outputs(job: dict, step_dir: Path, workdir: Path, op_out: dict[str, An
         base = value.parent if script_output else workdir
         try:
             arts[name] = pack(value, base, storage, f"{job['artifact_prefix']}/{name}",
-                              archive, prefix=job.get("output_dir") or "", staging=step_dir)
+                              archive, prefix=job.get("output_dir") or "", staging=step_dir,
+                              copy_within=step_dir)
         except OutsideLinkError as exc:
             raise StepFailure(f"output artifact {name!r}: {exc}") from exc
     if write_files:

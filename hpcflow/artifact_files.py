@@ -49,6 +49,8 @@ def _map_items(structure: Any, fn: Any) -> Items:
         return None
     if isinstance(structure, (list, tuple)):
         return [_map_items(x, fn) for x in structure]
+    if isinstance(structure, (set, frozenset)):  # Artifact(Set[Path]): in a stable order
+        return [_map_items(x, fn) for x in sorted(structure, key=str)]
     if isinstance(structure, dict):
         return {str(k): _map_items(v, fn) for k, v in structure.items()}
     return fn(structure)
@@ -78,10 +80,12 @@ def staging_dir() -> Path:
 
 
 def pack(structure: Any, base: Path, storage: Any, key: str, archive: str | None,
-         prefix: str = "", staging: Path | None = None) -> dict:
+         prefix: str = "", staging: Path | None = None, copy_within: Path | None = None
+         ) -> dict:
     """Upload the paths in ``structure`` (relative to ``base``, under ``prefix/`` in the
     artifact if given) and return the reference; an archive is made in ``staging`` (by
-    default ``staging_dir()``)."""
+    default ``staging_dir()``). A symlink leading out of the artifact into ``copy_within``
+    (a step's own directory: its inputs, its workdir) is stored as what it points at."""
     sources: dict[str, Path] = {}
 
     def name_of(p: Any) -> str:
@@ -97,7 +101,7 @@ def pack(structure: Any, base: Path, storage: Any, key: str, archive: str | None
         return rel
 
     items = _map_items(structure, name_of)
-    check_links(sources)
+    copied = check_links(sources, copy_within)
     parts: list[dict[str, Any]]
     if archive == "tar":
         with tempfile.TemporaryDirectory(prefix="hpcflow-pack-",
@@ -110,21 +114,21 @@ def pack(structure: Any, base: Path, storage: Any, key: str, archive: str | None
                                   mtime=0) as packed, \
                     tarfile.open(fileobj=packed, mode="w") as tar:
                 for rel, src in sources.items():
-                    tar.add(src, arcname=rel)
+                    _add_to_tar(tar, src, rel, copied)
             storage.upload(f"{key}.tgz", str(tar_path))
         parts = [{"key": f"{key}.tgz", "archive": "tar"}]
     else:
         for rel, src in sources.items():
-            files = [src] if src.is_file() else [p for p in src.rglob("*") if p.is_file()]
-            for f in files:
-                suffix = rel if f == src else f"{rel}/{f.relative_to(src).as_posix()}"
+            for f, suffix in _files_to_upload(src, rel, copied):
                 storage.upload(f"{key}/{suffix}", str(f))
         parts = [{"key": key, "archive": None}]
     return {"parts": parts, "items": items}
 
 
-def check_links(sources: dict[str, Path]) -> None:
-    """Refuse a symlink among ``sources`` (artifact name -> path) that leads out of them.
+def check_links(sources: dict[str, Path], copy_within: Path | None = None) -> set[Path]:
+    """Refuse a symlink among ``sources`` (artifact name -> path) that leads out of them,
+    unless it leads into ``copy_within``: those are returned, to be stored as what they
+    point at (as dflow copies an output that links to the step's own input).
 
     Both archive modes refuse the same links, before anything is uploaded: a tar archive
     would carry the link and its consumer would refuse to extract it, and ``archive=None``
@@ -134,6 +138,7 @@ def check_links(sources: dict[str, Path]) -> None:
     roots = [os.path.abspath(p) for p in sources.values()]
     real_roots = [os.path.join(os.path.realpath(os.path.dirname(r)), os.path.basename(r))
                   for r in roots]
+    copied: set[Path] = set()
     for rel, src in sources.items():
         for link in _links_in(src):
             text = os.readlink(link)
@@ -141,11 +146,64 @@ def check_links(sources: dict[str, Path]) -> None:
                                                     text))
             if os.path.isabs(text) or not any(_inside(written, r) for r in roots) or \
                     not any(_inside(os.path.realpath(link), r) for r in real_roots):
+                if _copyable(link, copy_within):
+                    copied.add(link)
+                    continue
                 name = rel if link == src else f"{rel}/{link.relative_to(src).as_posix()}"
                 raise OutsideLinkError(
                     f"artifact path {name!r} is a symlink to {text!r}, outside the artifact: "
                     "copy what it points at into the artifact, or make the link relative "
                     "to a file inside it")
+    return copied
+
+
+def _copyable(link: Path, copy_within: Path | None) -> bool:
+    """A link whose target exists inside ``copy_within`` and is a file, or a folder with no
+    links of its own (a folder's links could lead anywhere)."""
+    if copy_within is None:
+        return False
+    target = os.path.realpath(link)
+    if not _inside(target, os.path.realpath(copy_within)) or not os.path.exists(target):
+        return False
+    return os.path.isfile(target) or not _links_in(Path(target))
+
+
+def _add_to_tar(tar: tarfile.TarFile, src: Path, rel: str, copied: set[Path]) -> None:
+    """``tar.add``, with each link in ``copied`` stored as what it points at."""
+    if src in copied:
+        tar.dereference = True
+        try:
+            tar.add(src, arcname=rel)
+        finally:
+            tar.dereference = False
+        return
+    inner = {f"{rel}/{link.relative_to(src).as_posix()}": link for link in copied
+             if _inside(link, src) and link != src}
+    tar.add(src, arcname=rel, filter=lambda info: None if info.name in inner else info)
+    for name, link in inner.items():
+        _add_to_tar(tar, link, name, copied)
+
+
+def _files_to_upload(src: Path, rel: str, copied: set[Path]) -> list[tuple[Path, str]]:
+    """The files under ``src`` with their names in the artifact (``archive=None``), a
+    folder in ``copied`` read through its link."""
+    if src.is_file():
+        return [(src, rel)]
+    if src in copied:
+        real = Path(os.path.realpath(src))
+        return [(f, f"{rel}/{f.relative_to(real).as_posix()}") for f in real.rglob("*")
+                if f.is_file()]
+    found: list[tuple[Path, str]] = []
+    for folder, dirs, files in os.walk(src):
+        for name in files:
+            path = Path(folder, name)
+            found.append((path, f"{rel}/{path.relative_to(src).as_posix()}"))
+        for name in dirs:
+            path = Path(folder, name)
+            if path in copied:
+                found += _files_to_upload(path, f"{rel}/{path.relative_to(src).as_posix()}",
+                                          copied)
+    return [(f, name) for f, name in found if f.is_file()]
 
 
 def _links_in(src: Path) -> list[Path]:
@@ -233,23 +291,35 @@ def materialise(items: Items, root: Path) -> Any:
 
 
 def present(items: Items, kind: str, root: Path) -> Any:
-    """What an OP with sign kind ``kind`` receives for an artifact unpacked at ``root``."""
+    """What an OP with sign kind ``kind`` receives for an artifact unpacked at ``root``:
+    ``Path``s, or ``str``s where the sign's leaves are ``str`` (``"list:str"``), as dflow."""
+    shape, as_str = kind.removesuffix(":str"), kind.endswith(":str")
+    value = _shaped(items, shape, root)
+    if as_str:
+        value = _map_items(value, str) if not isinstance(value, set) else {str(p) for p in value}
+    return value
+
+
+def _shaped(items: Items, kind: str, root: Path) -> Any:
     paths = materialise(items, root)
     if kind == "path":
         if isinstance(paths, Path):
             return paths
         flat = flatten_items(items)
         return root / flat[0] if len(flat) == 1 else root
-    if kind == "list":
+    if kind in ("list", "set"):
         if isinstance(paths, list):
             if any(p is None or isinstance(p, list) for p in paths):
                 # a loop's items, some lists, some missing: one flat list of what is there,
                 # as dflow's catalog of the merged artifact lists it
-                return [root / rel for rel in flatten_items(items)]
-            return paths
-        if isinstance(paths, dict):
-            return list(paths.values())
-        return [paths]
+                paths = [root / rel for rel in flatten_items(items)]
+        elif isinstance(paths, dict):
+            paths = list(paths.values())
+        else:
+            paths = [paths]
+        return set(paths) if kind == "set" else paths
+    if kind == "nested" and isinstance(paths, list):
+        return paths  # dflow hands a NestedDict what was given, a list stays a list
     if kind in ("dict", "nested"):
         if isinstance(paths, dict):
             return paths

@@ -369,7 +369,8 @@ class SpecBuilder:
                 continue
             declared = templ.inputs.parameters[name].type
             value = values.from_jsonable(spec["value"])
-            if declared is not None and not matches(value, declared):
+            # as dflow, None is not type-checked
+            if declared is not None and value is not None and not matches(value, declared):
                 raise WorkflowDefinitionError(
                     f"step {step.name!r} parameter {name!r}: OP {templ.op_class.__name__!r} "
                     f"expects {type_name(declared)}, got {describe(value)}"

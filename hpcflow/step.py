@@ -38,7 +38,8 @@ class Step:
         self.name = name
         self.template = template
         self.parameters: dict[str, Any] = dict(parameters or {})
-        self.artifacts: dict[str, Any] = dict(artifacts or {})
+        self.artifacts: dict[str, Any] = {}
+        self.set_artifacts(dict(artifacts or {}))
         self.when = when
         self.with_param = with_param
         self.with_sequence = with_sequence
@@ -74,6 +75,12 @@ class Step:
         self.parameters.update(parameters)
 
     def set_artifacts(self, artifacts: dict[str, Any]) -> None:
+        """As dflow, an artifact given as ``None`` makes the template's input optional (the
+        OP receives ``None``)."""
+        for name, value in artifacts.items():
+            declared = self.template.inputs.artifacts.get(name)
+            if value is None and declared is not None and hasattr(declared, "optional"):
+                declared.optional = True
         self.artifacts.update(artifacts)
 
     def __repr__(self) -> str:

@@ -25,6 +25,8 @@ class OPTemplate:
                  retry_on_transient_error: int | None = None,
                  timeout_as_transient_error: bool = False, annotations: dict | None = None,
                  labels: dict | None = None, executor: Any = None, **kwargs: Any) -> None:
+        if isinstance(name, str):
+            name = name.lower()  # as dflow: "Hello" is template "hello"
         if name is not None:
             check_template_name(name)
         self.name = name or f"{self.kind}-{next(_counter)}"

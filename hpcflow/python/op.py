@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from hpcflow.errors import WorkflowDefinitionError
@@ -24,19 +24,26 @@ class OPSignError(TypeError):
     """An OP received or returned a value that its sign does not allow."""
 
 
-def check_opio(op_name: str, direction: str, sign: OPIOSign | dict, values: dict) -> None:
-    """Check ``values`` against ``sign``; raise ``OPSignError`` naming OP, field and types."""
+def check_opio(op_name: str, direction: str, sign: OPIOSign | dict,
+               values: MutableMapping[str, Any]) -> None:
+    """Check ``values`` against ``sign``; raise ``OPSignError`` naming OP, field and types.
+
+    As dflow's ``exec_sign_check``, ``values`` is completed in place: a missing optional
+    artifact is ``None``, a missing parameter (input or output) with a default takes it;
+    ``None`` is not type-checked."""
     for name, spec in dict(sign).items():
         if name not in values:
             if isinstance(spec, Artifact) and spec.optional:
+                values[name] = None
                 continue
-            if isinstance(spec, Parameter) and spec.has_default and direction == "input":
+            if isinstance(spec, Parameter) and spec.has_default:
+                values[name] = spec.default
                 continue
             raise OPSignError(f"OP {op_name!r} {direction} {name!r} is missing")
         value = values[name]
+        if value is None:
+            continue
         if isinstance(spec, Artifact):
-            if value is None and spec.optional:
-                continue
             if not _artifact_value_ok(spec, value):
                 raise OPSignError(
                     f"OP {op_name!r} {direction} artifact {name!r}: expected "
@@ -54,17 +61,22 @@ def check_opio(op_name: str, direction: str, sign: OPIOSign | dict, values: dict
 def _artifact_value_ok(spec: Artifact, value: Any) -> bool:
     if spec.kind == "path":
         return path_like(value)
-    if spec.kind == "list":
-        return isinstance(value, list) and all(path_like(v) or v is None for v in value)
+    if spec.kind in ("list", "set"):
+        return isinstance(value, (list, set, frozenset)) and all(
+            path_like(v) or v is None for v in value)
     if spec.kind == "dict":
-        return isinstance(value, dict) and all(path_like(v) for v in value.values())
+        return isinstance(value, dict) and all(path_like(v) or v is None
+                                               for v in value.values())
     return _nested_paths(value)
 
 
 def _nested_paths(value: Any) -> bool:
+    """NestedDict: dicts or lists of paths, at any depth (dflow does not check these)."""
     if isinstance(value, dict):
         return all(_nested_paths(v) for v in value.values())
-    return path_like(value)
+    if isinstance(value, list):
+        return all(_nested_paths(v) for v in value)
+    return value is None or path_like(value)
 
 
 class OP:
@@ -98,11 +110,11 @@ class OP:
         @functools.wraps(func)
         def checked(self: OP, op_in: OPIO) -> OPIO:
             name = type(self).__name__
-            check_opio(name, "input", self.get_input_sign(), dict(op_in))
+            check_opio(name, "input", self.get_input_sign(), op_in)
             op_out = func(self, op_in)
             if not isinstance(op_out, (OPIO, dict)):
                 raise OPSignError(f"OP {name!r} returned {describe(op_out)}, expected OPIO")
-            check_opio(name, "output", self.get_output_sign(), dict(op_out))
+            check_opio(name, "output", self.get_output_sign(), op_out)
             return op_out
 
         checked.__hpcflow_checked__ = True  # type: ignore[attr-defined]

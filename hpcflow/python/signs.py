@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import types
 from collections.abc import Iterator, MutableMapping
 from pathlib import Path
-from typing import Any, Generic, TypeVar, get_args, get_origin
+from typing import Any, Generic, TypeVar, Union, get_args, get_origin
 
 from hpcflow.errors import WorkflowDefinitionError
 
@@ -17,24 +18,53 @@ class NestedDict(Generic[T]):
 
 _UNSET: Any = object()
 
-ARTIFACT_KINDS = {"path", "list", "dict", "nested"}
+ARTIFACT_KINDS = {"path", "list", "set", "dict", "nested"}
+
+#: Appended to a kind whose paths reach the OP as ``str`` (dflow: ``Artifact(str)``,
+#: ``Artifact(List[str])``...; ``Path`` only where the sign says ``Path``).
+STR_LEAF = ":str"
+
+
+def _hdf5_marker() -> Any:
+    from hpcflow.python.hdf5 import HDF5Datasets
+
+    return HDF5Datasets
 
 
 def artifact_kind(type_: Any) -> str:
-    """``Path``: path, ``List[Path]``: list, ``Dict[str, Path]``: dict, ``NestedDict``: nested."""
-    if type_ in (Path, str):
-        return "path"
-    origin = get_origin(type_)
-    if origin in (list, list):
+    """``Path``: path, ``List[Path]``: list, ``Set[Path]``: set, ``Dict[str, Path]``: dict,
+    ``NestedDict[Path]``: nested; with ``STR_LEAF`` appended where the leaves are ``str``.
+    ``Union[X, HDF5Datasets]`` is X's kind; ``HDF5Datasets`` alone is a list of paths (dflow
+    reads ``.h5`` files into datasets with h5py; hpcflow hands the files)."""
+    hdf5 = _hdf5_marker()
+    if type_ is hdf5:
         return "list"
-    if origin in (dict, dict):
-        return "dict"
+    origin = get_origin(type_)
+    if origin is Union or origin is types.UnionType:
+        rest = [a for a in get_args(type_) if a is not hdf5 and a is not type(None)]
+        if len(rest) == 1:
+            return artifact_kind(rest[0])
+    args = get_args(type_)
+    leaf = STR_LEAF if type_ is str or (args and args[-1] is str) else ""
+    if type_ in (Path, str):
+        return "path" + leaf
+    if origin is list:
+        return "list" + leaf
+    if origin in (set, frozenset):
+        return "set" + leaf
+    if origin is dict:
+        return "dict" + leaf
     if origin is NestedDict or type_ is NestedDict:
-        return "nested"
+        return "nested" + leaf
     raise WorkflowDefinitionError(
-        f"Artifact type {type_!r} is not supported: use Path, List[Path], Dict[str, Path] "
-        "or NestedDict[Path]"
+        f"Artifact type {type_!r} is not supported: use Path, str, List[Path], Set[Path], "
+        "Dict[str, Path], NestedDict[Path] or HDF5Datasets (or their str forms)"
     )
+
+
+def split_kind(kind: str) -> tuple[str, bool]:
+    """``"list:str"`` -> ``("list", True)``: the shape, and whether the leaves are ``str``."""
+    return kind.removesuffix(STR_LEAF), kind.endswith(STR_LEAF)
 
 
 class Artifact:
@@ -49,7 +79,7 @@ class Artifact:
         sub_path: bool = True,
     ) -> None:
         self.type = type
-        self.kind = artifact_kind(type)
+        self.kind, self.str_leaf = split_kind(artifact_kind(type))
         self.optional = optional
         if archive not in ("default", "tar", None):
             raise WorkflowDefinitionError(

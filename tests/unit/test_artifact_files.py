@@ -116,3 +116,32 @@ def test_local_storage_client_protocol(tmp_path):
     assert (tmp_path / "o" / "c.txt").read_text() == "hello"
     with pytest.raises(Exception, match="not allowed"):
         storage.upload("../x", str(f))
+
+
+@pytest.mark.parametrize("archive", ["tar", None])
+def test_a_link_into_the_steps_own_directory_is_stored_as_what_it_points_at(tmp_path, archive):
+    """dflow copies an output that links to the step's input (its copy follows the link);
+    hpcflow stores what the link points at when that is inside the step's own directory,
+    and still refuses a link that leaves it."""
+    step = tmp_path / "step"
+    given = step / "inputs" / "artifacts" / "x"
+    (given / "d").mkdir(parents=True)
+    (given / "a.txt").write_text("A")
+    (given / "d" / "b.txt").write_text("B")
+    work = step / "workdir"
+    (work / "out").mkdir(parents=True)
+    (work / "out" / "a.txt").symlink_to(given / "a.txt")
+    (work / "out" / "d").symlink_to(given / "d")
+    (work / "top.txt").symlink_to(given / "a.txt")
+    storage = LocalStorageClient(tmp_path / "store")
+    ref = pack(["out", "top.txt"], work, storage, "k/x", archive, copy_within=step)
+    out = tmp_path / "unpacked"
+    unpack(ref, out, storage)
+    assert not any(p.is_symlink() for p in out.rglob("*"))
+    assert (out / "out" / "a.txt").read_text() == "A"
+    assert (out / "out" / "d" / "b.txt").read_text() == "B"
+    assert (out / "top.txt").read_text() == "A"
+    (tmp_path / "secret.txt").write_text("not the step's")
+    (work / "out" / "s.txt").symlink_to(tmp_path / "secret.txt")
+    with pytest.raises(OutsideLinkError, match=r"'out/s\.txt' is a symlink to"):
+        pack("out", work, storage, "k/y", archive, copy_within=step)

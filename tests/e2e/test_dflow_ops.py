@@ -1,0 +1,182 @@
+"""dflow's OPs and their inputs, as dflow users write them: template names, what an OP
+receives for each artifact sign, what ``@OP.exec_sign_check`` completes, optional inputs,
+HDF5Datasets signs, and links in output artifacts. Each through the engine, outputs and
+phases checked."""
+
+import os
+from pathlib import Path
+from typing import Dict, List, Set, Union
+
+from hpcflow import ShellOPTemplate, Step, Workflow, download_artifact, upload_artifact
+from hpcflow.python import (
+    OP,
+    OPIO,
+    Artifact,
+    HDF5Datasets,
+    NestedDict,
+    OPIOSign,
+    Parameter,
+    PythonOPTemplate,
+)
+
+
+def _kinds(value: object) -> object:
+    """The value's shape with each leaf replaced by its type's name."""
+    if isinstance(value, dict):
+        return {k: _kinds(v) for k, v in value.items()}
+    if isinstance(value, (list, set)):
+        return [_kinds(v) for v in value]
+    return type(value).__name__
+
+
+class Receive(OP):
+    @classmethod
+    def get_input_sign(cls) -> OPIOSign:
+        return OPIOSign({
+            "s": Artifact(str), "ls": Artifact(List[str]), "p": Artifact(Path),
+            "lp": Artifact(List[Path]), "ds": Artifact(Dict[str, str]),
+            "nd": Artifact(NestedDict[Path]), "ss": Artifact(Set[str]),
+            "h": Artifact(Union[List[Path], HDF5Datasets]),  # noqa: UP007 (as dflow writes it)
+        })
+
+    @classmethod
+    def get_output_sign(cls) -> OPIOSign:
+        return OPIOSign({"kinds": dict, "h": Artifact(Union[List[Path], HDF5Datasets]),  # noqa: UP007
+                         "only": Artifact(HDF5Datasets)})
+
+    @OP.exec_sign_check
+    def execute(self, op_in: OPIO) -> OPIO:
+        return OPIO({"kinds": {k: _kinds(v) for k, v in op_in.items()},
+                     "h": op_in["h"], "only": [Path(op_in["s"])],
+                     })
+
+
+def test_what_an_op_receives_for_each_artifact_sign(hpc_home: Path) -> None:
+    for name in ("a.txt", "b.txt", "c.txt"):
+        Path(name).write_text(name)
+    wf = Workflow("artifact-signs")
+    three = upload_artifact(["a.txt", "b.txt", "c.txt"])
+    one = upload_artifact("a.txt")
+    step = Step("receive", PythonOPTemplate(Receive), artifacts={
+        "s": one, "ls": three, "p": one, "lp": three, "ds": upload_artifact(
+            {"x": "a.txt", "y": "b.txt"}), "nd": three, "ss": three, "h": three})
+    wf.add(step)
+    wf.submit()
+    assert wf.wait(timeout=120) == "Succeeded"
+    done = wf.query_step(name="receive")[0]
+    kinds = done.outputs.parameters["kinds"].value
+    assert kinds == {
+        "s": "str", "ls": ["str", "str", "str"], "p": "PosixPath",
+        "lp": ["PosixPath"] * 3, "ds": {"x": "str", "y": "str"},
+        # a list given to NestedDict stays a list (was re-keyed {"0": ...})
+        "nd": ["PosixPath"] * 3, "ss": ["str"] * 3, "h": ["PosixPath"] * 3}
+    got = download_artifact(done.outputs.artifacts["h"], path="h")
+    assert sorted(Path(p).read_text() for p in got) == ["a.txt", "b.txt", "c.txt"]
+    only = download_artifact(done.outputs.artifacts["only"], path="only")
+    assert [Path(p).read_text() for p in only] == ["a.txt"]
+
+
+class Defaults(OP):
+    @classmethod
+    def get_input_sign(cls) -> OPIOSign:
+        return OPIOSign({"x": int, "n": Parameter(int, default=3),
+                         "a": Artifact(Path, optional=True), "b": Artifact(Path)})
+
+    @classmethod
+    def get_output_sign(cls) -> OPIOSign:
+        return OPIOSign({"seen": dict, "y": Parameter(int, default=7)})
+
+    @OP.exec_sign_check
+    def execute(self, op_in: OPIO) -> OPIO:
+        # every declared input is there: op_in["a"] is no KeyError
+        return OPIO({"seen": {k: op_in[k] if k in ("x", "n") else op_in[k] is None
+                              for k in ("x", "n", "a", "b")}})
+
+
+def test_exec_sign_check_completes_inputs_and_outputs_as_dflow() -> None:
+    """dflow users test OPs by calling execute: the OPIO is completed in place."""
+    op_in = OPIO({"x": None, "b": "b.txt"})
+    out = Defaults().execute(op_in)
+    assert dict(op_in) == {"x": None, "b": "b.txt", "n": 3, "a": None}
+    assert dict(out) == {"seen": {"x": None, "n": 3, "a": True, "b": False}, "y": 7}
+
+
+def test_none_inputs_and_output_defaults_through_the_engine(hpc_home: Path) -> None:
+    """``Step(artifacts={"b": None})`` makes the input optional, a ``None`` parameter is
+    not type-checked, an output parameter the OP does not return takes its default."""
+    wf = Workflow("op-defaults")
+    wf.add(Step("defaults", PythonOPTemplate(Defaults), parameters={"x": None},
+                artifacts={"b": None}))
+    wf.submit()
+    assert wf.wait(timeout=120) == "Succeeded"
+    done = wf.query_step(name="defaults")[0]
+    assert done.outputs.parameters["seen"].value == {"x": None, "n": 3, "a": True, "b": True}
+    assert done.outputs.parameters["y"].value == 7
+
+
+def test_template_names_are_lower_cased_as_in_dflow(hpc_home: Path) -> None:
+    hello = ShellOPTemplate(name="Hello", image="alpine", script="echo hi")
+    assert hello.name == "hello"
+    assert PythonOPTemplate(Defaults, name="My-Defaults").name == "my-defaults"
+    wf = Workflow("upper-names")
+    wf.add(Step("hello", hello))
+    wf.submit()
+    assert wf.wait(timeout=120) == "Succeeded"
+
+
+class LinkInput(OP):
+    @classmethod
+    def get_input_sign(cls) -> OPIOSign:
+        return OPIOSign({"x": Artifact(Path), "outside": Parameter(str | None, default=None)})
+
+    @classmethod
+    def get_output_sign(cls) -> OPIOSign:
+        return OPIOSign({"out": Artifact(Path)})
+
+    @OP.exec_sign_check
+    def execute(self, op_in: OPIO) -> OPIO:
+        os.makedirs("out")
+        os.symlink(op_in["x"].absolute(), "out/x.txt")  # an absolute link to the input
+        if op_in["outside"]:
+            os.symlink(op_in["outside"], "out/elsewhere.txt")
+        return OPIO({"out": Path("out")})
+
+
+class ReadBack(OP):
+    @classmethod
+    def get_input_sign(cls) -> OPIOSign:
+        return OPIOSign({"d": Artifact(Path)})
+
+    @classmethod
+    def get_output_sign(cls) -> OPIOSign:
+        return OPIOSign({"text": str, "link": bool})
+
+    @OP.exec_sign_check
+    def execute(self, op_in: OPIO) -> OPIO:
+        f = op_in["d"] / "x.txt"
+        return OPIO({"text": f.read_text(), "link": f.is_symlink()})
+
+
+def test_an_output_linking_to_the_steps_input_holds_the_file(hpc_home: Path) -> None:
+    """dflow copies such an output (its copy follows the link): the consumer reads the
+    file. A link out of the step's own directory is still refused, in one line."""
+    Path("x.txt").write_text("given")
+    Path("secret.txt").write_text("not the step's")
+    wf = Workflow("link-to-input")
+    link = Step("link", PythonOPTemplate(LinkInput), artifacts={"x": upload_artifact("x.txt")})
+    read = Step("read", PythonOPTemplate(ReadBack), artifacts={"d": link.outputs.artifacts["out"]})
+    outside = Step("outside", PythonOPTemplate(LinkInput), artifacts={
+        "x": upload_artifact("x.txt")}, parameters={"outside": str(Path("secret.txt").absolute())},
+        continue_on_failed=True)
+    wf.add(link)
+    wf.add([read, outside])
+    wf.submit()
+    assert wf.wait(timeout=120) == "Succeeded"
+    done = wf.query_step(name="read")[0]
+    assert done.outputs.parameters["text"].value == "given"
+    assert done.outputs.parameters["link"].value is False
+    failed = wf.query_step(name="outside")[0]
+    assert failed.phase == "Failed"
+    assert "output artifact 'out': artifact path 'out/elsewhere.txt' is a symlink to" in \
+        failed.reason
+    assert "\n" not in failed.reason
