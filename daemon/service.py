@@ -261,8 +261,10 @@ class Service(Submission):
             spec = self.spec(wf_id)
             root = root_step(spec)
             with self.store.write() as conn:
+                # Named after the workflow's id, as Argo names its root node: a step
+                # named like the workflow is not mistaken for it by query_step(name=...).
                 step_id = self.store.insert_step(
-                    conn, wf_id, 0, root.slot, root.name, root.template, root.type, root.phase,
+                    conn, wf_id, 0, root.slot, wf_id, root.template, root.type, root.phase,
                     root.inputs, root.spec)
                 if step_id is None:  # root already there: a crash between the two writes
                     step_id = conn.execute(
@@ -338,6 +340,7 @@ class Service(Submission):
                     self.store.set_step_phase(conn, step["id"], step["phase"], states.FAILED,
                                               reason="terminated", workflow_id=wf_id)
             self.store.set_workflow_phase(conn, wf_id, states.TERMINATED, message="terminated")
+        self._return_slot(wf_id)
         log.info("workflow %s terminated", wf_id)
 
     def collect(self) -> bool:
@@ -471,6 +474,7 @@ class Service(Submission):
             final = states.workflow_phase_for_root(phase)
             if final:
                 self.store.set_workflow_phase(conn, wf_id, final, message=reason)
+                self._return_slot(wf_id)
                 log.info("workflow %s %s", wf_id, final)
             return
         parent = conn.execute("SELECT type FROM steps WHERE id=?", (parent_id,)).fetchone()
@@ -478,6 +482,15 @@ class Service(Submission):
                 and self.store.live_children_count(parent_id) > 0):
             return  # the group is still running: nothing for the planner to do yet
         self.dirty.add(parent_id)
+
+    def _return_slot(self, wf_id: str) -> None:
+        """A workflow submitted from a local step ended: that step holds its slot again."""
+        from hpcflow.connectors.executors.base import NESTED_DIR
+
+        step_dir = self.spec(wf_id).get("lends_slot_of")
+        if step_dir and Path(step_dir).is_relative_to(self.home / "runs"):
+            with contextlib.suppress(OSError):
+                (Path(step_dir) / NESTED_DIR / wf_id).unlink()
 
     def _insert(self, conn: Any, wf_id: str, parent_id: int, action: CreateStep,
                 depth: int) -> int | None:

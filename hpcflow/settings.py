@@ -6,10 +6,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-#: dflow-compatible settings. ``mode`` is accepted for scripts that set "debug";
-#: hpcflow always runs through its own engine.
+#: dflow-compatible settings. hpcflow always runs through its own engine; with ``mode``
+#: "debug" (dflow's local mode) ``submit()`` returns when the workflow is over, unless
+#: ``detach``, as dflow's does.
 config: dict[str, Any] = {
     "mode": "default",
+    "detach": False,
     "home": None,
     "local_parallelism": None,
     "archive_mode": "tar",

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime
 import functools
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hpcflow import settings as _config
 from hpcflow.artifacts import StoredArtifact
@@ -17,6 +20,9 @@ from hpcflow.privacy import private_umask
 from hpcflow.step import Step, Task
 from hpcflow.steps import DAG, Steps
 from hpcflow.values import expand, from_jsonable, short_repr
+
+if TYPE_CHECKING:
+    from hpcflow.argo_objects import ArgoWorkflow
 
 FINAL_PHASES = ("Succeeded", "Failed", "Error", "Terminated")
 
@@ -41,6 +47,12 @@ class ParameterView:
     def value(self) -> Any:
         return from_jsonable(expand(self._stored, self._read))
 
+    def __getitem__(self, key: str) -> Any:
+        """``par["value"]``, ``par["name"]``: dflow's parameters are dicts too."""
+        if key in ("value", "name"):
+            return getattr(self, key)
+        raise KeyError(key)
+
     def __repr__(self) -> str:
         return f"<parameter {self.name}={short_repr(self.value)}>"
 
@@ -53,14 +65,39 @@ class IOView:
         self.artifacts = {n: StoredArtifact(ref, name=n)
                           for n, ref in data.get("artifacts", {}).items() if ref is not None}
 
+    def __getitem__(self, key: str) -> Any:
+        if key in ("parameters", "artifacts"):
+            return getattr(self, key)
+        raise KeyError(key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in ("parameters", "artifacts")
+
+
+def iso_time(ts: float | None) -> str | None:
+    """A store timestamp in Argo's form (``2024-01-31T12:00:00Z``), as dflow code parses it."""
+    if ts is None:
+        return None
+    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).strftime(
+        "%Y-%m-%dT%H:%M:%SZ")
+
 
 class StepView:
-    """A step as stored, returned by ``Workflow.query_step`` (dflow's ArgoStep)."""
+    """A step as stored, returned by ``Workflow.query_step`` (dflow's ArgoStep): its fields
+    are attributes and dict items (``step.phase``, ``step["phase"]``)."""
+
+    #: The fields ``step[...]``, ``in`` and ``recover()`` know (Argo's node fields).
+    FIELDS = ("id", "name", "displayName", "key", "phase", "type", "templateName",
+              "message", "startedAt", "finishedAt", "progress", "inputs", "outputs",
+              "workflow", "parent_id")
 
     def __init__(self, row: Any, read: Callable[[dict], bytes] | None = None) -> None:
         self._read = read
         self.id = str(row["id"])
         self.workflow_id = row["workflow_id"]
+        #: dflow's name for the workflow's id.
+        self.workflow = row["workflow_id"]
+        self.parent_id = str(row["parent_id"]) if row["parent_id"] else None
         self.name = row["name"]
         self.displayName = row["name"]
         self.key = row["key"]
@@ -70,8 +107,9 @@ class StepView:
         self.templateName = row["template"]
         self.reason = row["reason"]
         self.message = row["reason"]
-        self.startedAt = row["started_at"]
-        self.finishedAt = row["finished_at"]
+        self.startedAt = iso_time(row["started_at"])
+        self.finishedAt = iso_time(row["finished_at"])
+        self._started, self._finished = row["started_at"], row["finished_at"]
         #: Argo's form, "current/total"; None until the OP reports progress.
         self.progress = (f"{row['progress_current']}/{row['progress_total']}"
                          if row["progress_total"] is not None else None)
@@ -95,6 +133,35 @@ class StepView:
                                "upload_artifact or from a step's outputs")
         self.raw_outputs.setdefault("artifacts", {})[name] = ref
         self.outputs = IOView(self.raw_outputs, self._read)
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self.FIELDS:
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.FIELDS and getattr(self, str(key)) is not None
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key) if key in self else default
+
+    def keys(self) -> list[str]:
+        return [k for k in self.FIELDS if k in self]
+
+    def get_duration(self) -> datetime.timedelta:
+        """How long the step has run (until now if it still runs; zero before it starts)."""
+        if self._started is None:
+            return datetime.timedelta()
+        end = self._finished if self._finished is not None else time.time()
+        return datetime.timedelta(seconds=end - self._started)
+
+    def recover(self) -> dict:
+        """The step as plain data (dflow's ``recover()``): values, and artifact references."""
+        def io(view: IOView) -> dict:
+            return {"parameters": {n: p.value for n, p in view.parameters.items()},
+                    "artifacts": {n: a.ref for n, a in view.artifacts.items()}}
+
+        return {k: io(self[k]) if k in ("inputs", "outputs") else self[k] for k in self.keys()}
 
     def reuse_entry(self) -> dict:
         return {"outputs": self.raw_outputs, "phase": self.phase,
@@ -157,15 +224,13 @@ class Workflow:
         self.is_new = id is None
         self.labels = dict(labels or {})
         self.parallelism = parallelism
+        self._name: str | None = None
         if id is not None:
-            from hpcflow.daemon import client
-
-            row = client.workflow_row(_config.home(), id)
-            self.name = row["name"]
+            # Nothing is read yet: an unknown id fails when used, as in dflow.
             self.entry: Steps | DAG | None = None
             return
         check_workflow_name(name)
-        self.name = name
+        self._name = name
         if steps is not None and dag is not None:
             raise WorkflowDefinitionError("Workflow takes steps= or dag=, not both")
         self.entry = steps if steps is not None else dag
@@ -173,6 +238,19 @@ class Workflow:
         self._default_entry = self.entry is None
         if self.entry is None:
             self.entry = Steps(name=name)
+
+    @property
+    def name(self) -> str:
+        """The workflow's name (of a reattached one, read from the store when first asked)."""
+        if self._name is None:
+            from hpcflow.daemon import client
+
+            self._name = str(client.workflow_row(_config.home(), self._need_id())["name"])
+        return self._name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        self._name = value
 
     # -- building -----------------------------------------------------------------
     def add(self, step: Step | list[Step]) -> None:
@@ -218,6 +296,9 @@ class Workflow:
         spec["archive_mode"] = _config.config.get("archive_mode", "tar")
         spec["max_recursion_depth"] = int(_config.config.get("max_recursion_depth") or 100)
         spec["reuse"] = reuse_map(reuse_step or [])
+        nested_in = nesting_step_dir(_config.home())
+        if nested_in is not None:
+            spec["lends_slot_of"] = str(nested_in)
         check_machines(spec, _config.home())
         from hpcflow.config import explain_unused
 
@@ -231,6 +312,10 @@ class Workflow:
                 autostart=bool(_config.config.get("engine_autostart", True)),
             )
         submitted_workflows.append(self)
+        if nested_in is not None and self.is_new:
+            lend_slot(nested_in, self.id, self.query_status)
+        if _config.config.get("mode") == "debug" and not _config.config.get("detach"):
+            self.wait()  # dflow's debug mode runs the workflow to its end in submit()
         return self
 
     def _need_id(self) -> str:
@@ -242,13 +327,20 @@ class Workflow:
     def query_status(self) -> str:
         from hpcflow.daemon import client
 
-        return str(client.workflow_row(_config.home(), self._need_id())["phase"])
+        phase = str(client.workflow_row(_config.home(), self._need_id())["phase"])
+        if phase in FINAL_PHASES:
+            slot_returned(self._need_id())
+        return phase
 
-    def query(self) -> dict:
+    def query(self, fields: Any = None, **kwargs: Any) -> ArgoWorkflow:
+        """The workflow and a snapshot of its steps (dflow's ``ArgoWorkflow``): ``.status``,
+        ``.metadata``, ``get_step(...)`` (``fields``, Argo's response filter, is accepted)."""
+        from hpcflow.argo_objects import ArgoWorkflow, load_steps
         from hpcflow.daemon import client
 
-        row = client.workflow_row(_config.home(), self._need_id())
-        return {k: row[k] for k in row.keys() if k != "spec"}  # noqa: SIM118
+        home, wf_id = _config.home(), self._need_id()
+        row = client.workflow_row(home, wf_id)
+        return ArgoWorkflow(row, load_steps(home, wf_id))
 
     def wait(self, timeout: float | None = None, interval: float = 0.2) -> str:
         """Block until the workflow is final (or ``timeout`` seconds pass); returns the phase."""
@@ -264,31 +356,57 @@ class Workflow:
     def query_step(self, name: str | list[str] | None = None,
                    key: str | list[str] | None = None,
                    phase: str | list[str] | None = None, id: Any = None,
-                   type: str | None = None, **kwargs: Any) -> list[StepView]:
+                   type: str | list[str] | None = None, parent_id: Any = None,
+                   sort_by_generation: bool = False, **kwargs: Any) -> list[StepView]:
+        """Steps that pass every filter given (dflow's arguments, each a str or a list),
+        in the order they were made; ``parent_id=`` those under that step, and
+        ``sort_by_generation`` all of them, generation by generation from the root."""
+        from hpcflow.argo_objects import select_steps
         from hpcflow.daemon import client
 
         home = _config.home()
         wf_id = self._need_id()
-        if isinstance(key, list):
-            rows = [r for k in key for r in client.query_steps(home, wf_id, key=k)]
-        else:
-            rows = client.query_steps(home, wf_id, name=name, key=key, phase=phase,
-                                      step_id=id, type_=type)
-        if name is not None and isinstance(key, list):
-            from hpcflow.daemon.client import name_matches
-
-            rows = [r for r in rows if name_matches(r["name"], name)]
+        tree = parent_id is not None or sort_by_generation
+        one = (lambda v: v if isinstance(v, str) and not tree else None)  # noqa: E731
+        rows = client.query_steps(home, wf_id, key=one(key), phase=one(phase),
+                                  type_=one(type))
+        if not rows:
+            client.workflow_row(home, wf_id)  # an unknown id is an error, not "no steps"
         read = client.store_for(home).read_value
-        return [StepView(r, read) for r in rows]
+        return select_steps([StepView(r, read) for r in rows], name=name, key=key,
+                            phase=phase, id=id, type=type, parent_id=parent_id,
+                            sort_by_generation=sort_by_generation)
 
-    def query_step_by_key(self, key: str | list[str]) -> list[StepView]:
-        return self.query_step(key=key)
+    def query_step_by_key(self, key: str | list[str], name: str | list[str] | None = None,
+                          phase: str | list[str] | None = None, id: Any = None,
+                          type: str | list[str] | None = None) -> list[StepView]:
+        return self.query_step(key=key, name=name, phase=phase, id=id, type=type)
 
     def query_keys_of_steps(self) -> list[str]:
         return [s.key for s in self.query_step() if s.key]
 
     def terminate(self) -> None:
         self._request("terminate")
+
+    def stop(self) -> None:
+        """Argo's stop: as ``terminate`` here (hpcflow has no exit handlers to run)."""
+        self._request("terminate")
+
+    def delete(self, timeout: float = 120.0) -> None:
+        """Argo's delete: a live workflow is terminated first; then its step directories
+        and artifacts are removed as ``hpcflow gc`` removes them (its record stays, marked
+        pruned, as Argo keeps a deleted workflow in its archive)."""
+        from hpcflow.daemon import client
+        from hpcflow.daemon.prune import prune_workflows
+
+        home, wf_id = _config.home(), self._need_id()
+        if self.query_status() not in FINAL_PHASES:
+            with contextlib.suppress(HpcflowError):  # it may have ended meanwhile
+                self.terminate()
+            if self.wait(timeout=timeout) not in FINAL_PHASES:
+                raise HpcflowError(f"workflow {wf_id} did not stop within {timeout:.0f} s "
+                                   "of being terminated: not deleted")
+        prune_workflows(home, [client.workflow_row(home, wf_id)])
 
     def suspend(self) -> None:
         """No new steps start until ``resume()``; running ones go on (as in dflow)."""
@@ -310,5 +428,47 @@ class Workflow:
         return f"<Workflow {self.id or self.name}>"
 
 
-# dflow's ``dflow.workflow`` names that applications import from it
-from hpcflow.argo_objects import query_archived_workflows, query_workflows  # noqa: E402, F401
+def nesting_step_dir(home: Path) -> Path | None:
+    """The directory of the local step of ``home`` this process runs in, if any: a workflow
+    submitted from there is nested in it (``STEP_DIR_ENV`` is set by the local executor)."""
+    from hpcflow.connectors.executors.base import STEP_DIR_ENV
+
+    step_dir = os.environ.get(STEP_DIR_ENV)
+    if not step_dir:
+        return None
+    path = Path(step_dir)
+    return path if path.is_relative_to(home) and path.is_dir() else None
+
+
+#: Nested workflows this process lends its step's slot to: id -> marker file.
+_lent: dict[str, Path] = {}
+
+
+def lend_slot(step_dir: Path, wf_id: str, phase: Callable[[], str]) -> None:
+    """While the nested workflow ``wf_id`` lives, the step that submitted it does not hold
+    one of the local executor's slots (its own steps may need them: waiting for them must
+    not deadlock). The engine removes the marker when the workflow ends; so does this
+    process when it sees it end (it may have ended before the marker was made)."""
+    from hpcflow.connectors.executors.base import NESTED_DIR
+
+    marker = step_dir / NESTED_DIR / wf_id
+    marker.parent.mkdir(exist_ok=True)
+    marker.touch()
+    _lent[wf_id] = marker
+    phase()  # a workflow already over takes its marker back at once
+
+
+def slot_returned(wf_id: str) -> None:
+    marker = _lent.pop(wf_id, None)
+    if marker is not None:
+        marker.unlink(missing_ok=True)
+
+
+def __getattr__(name: str) -> Any:
+    """dflow's ``dflow.workflow`` names that applications import from it (read from
+    ``hpcflow.argo_objects`` when asked for: it imports this module)."""
+    if name in ("ArgoStep", "ArgoWorkflow", "query_archived_workflows", "query_workflows"):
+        from hpcflow import argo_objects
+
+        return getattr(argo_objects, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

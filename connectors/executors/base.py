@@ -30,6 +30,12 @@ EXIT_ALREADY_CLAIMED = 75
 #: The variable that hands a job the keys its runner seals results with: JSON, step
 #: directory name -> key. Never written into a file or a command line.
 RESULT_KEYS_ENV = "HPCFLOW_RESULT_KEYS"
+#: The variable that tells a local step's processes their step directory (a workflow they
+#: submit to the same home is nested in the step).
+STEP_DIR_ENV = "HPCFLOW_STEP_DIR"
+#: A step's subdirectory holding one empty file per live nested workflow (named by its id):
+#: while any is there, the step does not hold a local executor slot.
+NESTED_DIR = "nested"
 #: The field of ``result.json`` that holds the seal.
 SEAL_FIELD = "seal"
 

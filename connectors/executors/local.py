@@ -24,8 +24,10 @@ from hpcflow.connectors.executors.base import (
     CLAIM_FILE,
     EXIT_ALREADY_CLAIMED,
     FOREIGN_CLAIM_STALE,
+    NESTED_DIR,
     PROGRESS_FILE,
     RESULT_FILE,
+    STEP_DIR_ENV,
     JobRecord,
     JobStatus,
     step_dir_name,
@@ -129,6 +131,8 @@ class LocalExecutor:
         #: which their process group gets SIGKILL (None: let them finish on their own).
         self._reaping: list[tuple[Process, float | None]] = []
         self._progress_seen: dict[str, int] = {}
+        #: Each job's step directory (for the nested workflows it waits for).
+        self._dirs: dict[str, Path] = {}
 
     def step_dir(self, workflow_id: str, step_id: int, step_name: str, attempt: int) -> str:
         # A looped step's name holds parentheses: its directory must not (scripts name it).
@@ -136,11 +140,25 @@ class LocalExecutor:
 
     def free_slots(self) -> int:
         self._reap()
-        live = sum(1 for p in self._procs.values() if p.poll() is None) + len(self._adopted)
-        return max(0, self.parallelism - live)
+        live = [n for n, p in self._procs.items() if p.poll() is None] + sorted(self._adopted)
+        holding = sum(1 for name in live if not self._lends_slot(name))
+        return max(0, self.parallelism - holding)
+
+    def _lends_slot(self, job_name: str) -> bool:
+        """A step waiting for a workflow it submitted to this home holds no slot (the nested
+        workflow's steps may need it: two such steps on two slots would wait forever)."""
+        step_dir = self._dirs.get(job_name)
+        if step_dir is None:
+            return False
+        try:
+            return any(os.scandir(step_dir / NESTED_DIR))
+        except (FileNotFoundError, NotADirectoryError):
+            return False
 
     def _launch(self, job_name: str, step_dir: Path) -> str:
+        self._dirs[job_name] = step_dir
         keys = self.result_keys.env([str(step_dir)]) if self.result_keys else {}
+        keys[STEP_DIR_ENV] = str(step_dir)
         if self.use_fork_server:
             try:
                 if self._server is None or not self._server.alive():
@@ -193,6 +211,7 @@ class LocalExecutor:
             host, idle = foreign
             if idle < FOREIGN_CLAIM_STALE:
                 self._adopted.add(job.name)
+                self._dirs[job.name] = step_dir
                 return JobStatus(job.name, "running", progress=self._progress(job))
             self._forget(job.name)
             return JobStatus(job.name, "lost", detail=(
@@ -200,6 +219,7 @@ class LocalExecutor:
                 f"(that host may be down); see {step_dir / 'log.txt'}"))
         if claim_is_held(step_dir):
             self._adopted.add(job.name)
+            self._dirs[job.name] = step_dir
             return JobStatus(job.name, "running", progress=self._progress(job))
         result = read_result(step_dir)  # the runner may have finished between the two checks
         if result is not None:
@@ -251,6 +271,7 @@ class LocalExecutor:
         self._progress_seen.pop(job_name, None)
         proc = self._procs.pop(job_name, None)
         self._adopted.discard(job_name)
+        self._dirs.pop(job_name, None)
         if proc is not None:
             self._reaping.append((proc, kill_after))
 
@@ -271,6 +292,7 @@ class LocalExecutor:
         step_dir = Path(job.step_dir)
         if (step_dir / CLAIM_FILE).exists() or (step_dir / RESULT_FILE).exists():
             self._adopted.add(job.name)
+            self._dirs[job.name] = step_dir
             return job.native_id or "adopted"
         return self.submit(job.name, job.step_dir, files)
 

@@ -34,8 +34,9 @@ def test_reattach_and_query_step_filters(hpc_home):
     one = again.query_step(name="first")[0]
     assert again.query_step(id=one.id)[0].name == "first"
     assert one.inputs.parameters["tag"].value == "a"
+    missing = Workflow(id="missing-00000")  # fails when used, as in dflow
     with pytest.raises(HpcflowError, match="no workflow 'missing-00000'"):
-        Workflow(id="missing-00000")
+        missing.query_status()
 
 
 def test_terminate_kills_running_steps(hpc_home):

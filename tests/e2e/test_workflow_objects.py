@@ -1,0 +1,180 @@
+"""dflow's workflow objects, as dflow code uses them, through the engine: the root step named
+after the workflow's id, steps that answer dict access, ``Workflow.query()`` and its
+``get_step(...)``, ``stop``/``delete``, a reattached unknown id, debug mode's ``submit()``
+that runs to the end, and a workflow an OP submits to the same home and waits for."""
+
+import datetime
+import time
+from pathlib import Path
+
+import pytest
+
+from hpcflow import Step, Steps, Workflow
+from hpcflow import settings as config_module
+from hpcflow.errors import NotFoundError
+from hpcflow.python import OP, PythonOPTemplate
+
+
+@OP.function
+def double(x: int) -> {"y": int}:
+    return {"y": 2 * x}
+
+
+@OP.function
+def wait_for_gate(gate: str) -> {"y": int}:
+    deadline = time.monotonic() + 120
+    while not Path(gate).exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return {"y": 1}
+
+
+@OP.function
+def run_nested(x: int, debug: bool) -> {"phase": str, "y": int}:
+    """Submit a workflow to this step's own home and wait for it (dflow's nested pattern)."""
+    from hpcflow import Step, Workflow, config
+    from hpcflow.python import PythonOPTemplate
+
+    inner = Workflow("inner")
+    inner.add(Step("double", PythonOPTemplate(double), parameters={"x": x}))
+    if debug:
+        config["mode"] = "debug"  # submit() returns when the workflow is over
+        inner.submit()
+        phase = inner.query_status()
+    else:
+        inner.submit()
+        phase = inner.wait(timeout=120)
+    return {"phase": phase, "y": inner.query_step(name="double")[0].outputs.parameters["y"].value}
+
+
+def test_the_root_is_named_after_the_workflow_id(hpc_home) -> None:
+    """dflow: query_step(name="hello") on workflow "hello" gives the step, never the root."""
+    wf = Workflow("hello")
+    wf.add(Step("hello", PythonOPTemplate(double), parameters={"x": 2}))
+    wf.submit()
+    assert wf.wait(timeout=60) == "Succeeded"
+    found = wf.query_step(name="hello")
+    assert [(s.type, s.outputs.parameters["y"].value) for s in found] == [("Pod", 4)]
+    root = [s for s in wf.query_step() if s.parent_id is None]
+    assert [(r.name, r.displayName, r.type) for r in root] == [(wf.id, wf.id, "Steps")]
+    assert [s.id for s in wf.query_step(name=wf.id)] == [root[0].id]
+
+
+def _nested_steps_workflow() -> Workflow:
+    inner = Steps(name="inner")
+    first = Step("first", PythonOPTemplate(double), parameters={"x": 1}, key="first")
+    inner.add(first)
+    inner.add(Step("second", PythonOPTemplate(double),
+                   parameters={"x": first.outputs.parameters["y"]}, key="second"))
+    wf = Workflow("objects")
+    wf.add(Step("top", PythonOPTemplate(double), parameters={"x": 5}, key="top"))
+    wf.add(Step("group", inner))
+    return wf
+
+
+def test_steps_answer_dict_access_and_query_gives_get_step(hpc_home) -> None:
+    wf = _nested_steps_workflow()
+    wf.submit()
+    assert wf.wait(timeout=90) == "Succeeded"
+    step = wf.query_step(key="second")[0]
+    # dflow's ArgoStep is a dict too
+    assert step["phase"] == "Succeeded" and step["key"] == "second"
+    assert step["outputs"]["parameters"]["y"]["value"] == 4
+    assert step["outputs"].parameters["y"].value == step.outputs.parameters["y"].value
+    assert "outputs" in step and step.get("nope", "default") == "default"
+    assert step["workflow"] == wf.id and step.workflow == wf.id
+    datetime.datetime.strptime(step["startedAt"], "%Y-%m-%dT%H:%M:%SZ")  # Argo's form
+    assert step.get_duration() >= datetime.timedelta(0)
+    assert step.recover()["outputs"]["parameters"] == {"y": 4}
+    with pytest.raises(KeyError):
+        step["no-such-field"]
+
+    info = wf.query()  # one read; get_step filters it, as dflow advises
+    assert info.id == wf.id and info.metadata.name == wf.id
+    assert info.status.phase == "Succeeded" and info["status"]["phase"] == "Succeeded"
+    assert [s.key for s in info.get_step(key=["top", "second"])] == ["top", "second"]
+    assert [s.name for s in info.get_step(phase="Succeeded", type="Pod")] == [
+        "top", "first", "second"]
+    assert len(info.status.nodes) == len(wf.query_step())
+    group = info.get_step(name="group")[0]
+    assert [s.name for s in info.get_step(parent_id=group.id)] == ["first", "second"]
+    assert [s.name for s in wf.query_step(parent_id=group.id)] == ["first", "second"]
+    top = info.get_step(key="top")[0]
+    assert [s.id for s in info.get_step(parent_id=top.id)] == [top.id]  # a Pod: itself
+    # generation by generation from the root: the root's children, then theirs
+    assert [s.name for s in wf.query_step(sort_by_generation=True)] == [
+        "top", "group", "first", "second"]
+    assert [s.key for s in wf.query_step(type="Pod", sort_by_generation=True,
+                                         phase=["Succeeded"])] == ["top", "first", "second"]
+    assert [s.key for s in wf.query_step_by_key(["second", "top"], phase="Succeeded")] == [
+        "top", "second"]
+
+
+def test_an_unknown_id_fails_when_used_not_when_built(hpc_home) -> None:
+    wf = Workflow(id="no-such-abcde")  # dflow builds it without asking the server
+    with pytest.raises(NotFoundError, match="no-such-abcde"):
+        wf.query_status()
+    with pytest.raises(NotFoundError):
+        wf.query_step()
+    known = Workflow("known")
+    known.add(Step("double", PythonOPTemplate(double), parameters={"x": 1}))
+    known.submit()
+    again = Workflow(id=known.id)
+    assert again.name == "known" and again.wait(timeout=60) == "Succeeded"
+
+
+def test_stop_and_delete(hpc_home, tmp_path) -> None:
+    wf = Workflow("stopped")
+    wf.add(Step("wait", PythonOPTemplate(wait_for_gate),
+                parameters={"gate": str(tmp_path / "never")}))
+    wf.submit()
+    deadline = time.monotonic() + 60
+    while not wf.query_step(name="wait", phase="Running") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    wf.stop()
+    assert wf.wait(timeout=60) == "Terminated"
+
+    gone = Workflow("deleted")
+    gone.add(Step("wait", PythonOPTemplate(wait_for_gate),
+                  parameters={"gate": str(tmp_path / "never")}))
+    gone.submit()
+    while not gone.query_step(name="wait", phase="Running") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert (hpc_home / "runs" / gone.id).is_dir()
+    gone.delete()  # a live workflow: terminated, then its files removed
+    assert gone.query_status() == "Terminated"
+    assert not (hpc_home / "runs" / gone.id).exists()
+
+
+def test_debug_mode_submit_runs_the_workflow_to_its_end(hpc_home, monkeypatch, tmp_path
+                                                        ) -> None:
+    monkeypatch.setitem(config_module.config, "mode", "debug")
+    wf = Workflow("debug")
+    wf.add(Step("wait", PythonOPTemplate(wait_for_gate),
+                parameters={"gate": str(tmp_path / "gate")}))
+    (tmp_path / "gate").touch()
+    wf.submit()
+    assert wf.query_status() == "Succeeded"  # read right after submit(), as dflow tests do
+
+    monkeypatch.setitem(config_module.config, "detach", True)
+    detached = Workflow("detached")
+    detached.add(Step("wait", PythonOPTemplate(wait_for_gate),
+                      parameters={"gate": str(tmp_path / "later")}))
+    detached.submit()
+    assert detached.query_status() in ("Pending", "Running")
+    (tmp_path / "later").touch()
+    assert detached.wait(timeout=60) == "Succeeded"
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_a_nested_workflow_does_not_deadlock_the_local_slots(hpc_home, monkeypatch,
+                                                             debug) -> None:
+    """One local slot: the outer step holds it while its nested workflow's step needs it."""
+    monkeypatch.setitem(config_module.config, "local_parallelism", 1)
+    wf = Workflow("outer")
+    wf.add(Step("nest", PythonOPTemplate(run_nested), parameters={"x": 21, "debug": debug}))
+    wf.submit()
+    assert wf.wait(timeout=150) == "Succeeded"
+    out = wf.query_step(name="nest")[0].outputs.parameters
+    assert (out["phase"].value, out["y"].value) == ("Succeeded", 42)
+    step_dir = next((hpc_home / "runs" / wf.id).glob("nest-*"))
+    assert not any((step_dir / "nested").iterdir())  # the slot was taken back
