@@ -184,6 +184,8 @@ def run_python_op(job: dict, step_dir: Path, op_in: dict[str, Any]) -> dict[str,
     with open(step_dir / "op.pkl", "rb") as f:
         loaded = pickle.load(f)
     op: OP = loaded() if isinstance(loaded, type) else loaded
+    op.key = job.get("key") or None
+    op.workflow_name = job.get("workflow_id")
     name = type(op).__name__
     checked = getattr(type(op).execute, "__hpcflow_checked__", False)
     reporter = ProgressReporter(op, step_dir)

@@ -114,6 +114,7 @@ class Submission:
             "workflow_id": wf_id,
             "step_id": step["id"],
             "name": step["name"],
+            "key": step["key"],
             "attempt": attempt,
             "template": template,
             "inputs": inputs,

@@ -84,6 +84,10 @@ class OP:
 
     progress_total: int = 1
     progress_current: int = 0
+    #: As dflow sets them before ``execute``: the step's key (``None`` without one) and the
+    #: workflow's id (Argo's ``{{workflow.name}}``).
+    key: str | None = None
+    workflow_name: str | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         pass

@@ -68,15 +68,18 @@ def split_kind(kind: str) -> tuple[str, bool]:
 
 
 class Artifact:
-    """Sign of an input or output artifact: ``Artifact(Path, optional=False, archive="tar")``."""
+    """Sign of an input or output artifact, with dflow's arguments in dflow's order:
+    ``Artifact(Path, archive="default", save=None, optional=False, global_name=None)``."""
 
     def __init__(
         self,
         type: Any,
-        optional: bool = False,
         archive: str | None = "default",
+        save: Any = None,
+        optional: bool = False,
         global_name: str | None = None,
         sub_path: bool = True,
+        **kwargs: Any,
     ) -> None:
         self.type = type
         self.kind, self.str_leaf = split_kind(artifact_kind(type))
@@ -86,26 +89,45 @@ class Artifact:
                 f"Artifact archive={archive!r} is not supported: use 'tar' or None"
             )
         self.archive = archive
+        if save:
+            raise WorkflowDefinitionError(
+                "Artifact(save=...) is not supported: hpcflow stores an output artifact once, "
+                "in the workflow's storage; copy it elsewhere after the step (copy_artifact, "
+                "download_artifact)")
+        self.save = save
         self.global_name = global_name
         self.sub_path = sub_path
+        for name, value in kwargs.items():  # as dflow, other keywords become attributes
+            setattr(self, name, value)
 
     def __repr__(self) -> str:
         return f"Artifact({self.type!r}, optional={self.optional})"
 
 
 class Parameter:
-    """Sign of a parameter with a type and, optionally, a default: ``Parameter(int, default=1)``."""
+    """Sign of a parameter with a type and, optionally, a default: ``Parameter(int, default=1)``.
+    As in dflow, ``hasattr(sign, "default")`` says whether it has one."""
 
     def __init__(self, type: Any, default: Any = _UNSET, global_name: str | None = None,
                  **kwargs: Any) -> None:
         self.type = type
-        self.default = default
+        self._default = default
         self.global_name = global_name
         self.extra = kwargs
 
     @property
+    def default(self) -> Any:
+        if self._default is _UNSET:
+            raise AttributeError(f"{self!r} has no default")
+        return self._default
+
+    @default.setter
+    def default(self, value: Any) -> None:
+        self._default = value
+
+    @property
     def has_default(self) -> bool:
-        return self.default is not _UNSET
+        return self._default is not _UNSET
 
     def __repr__(self) -> str:
         return f"Parameter({self.type!r})"

@@ -87,9 +87,16 @@ class PythonOPTemplate(OPTemplate):
         self.envs = envs or {}
         self.pre_script = pre_script
         self.post_script = post_script
-        self._declare_io(output_artifact_archive or {}, output_parameter_default or {})
+        if output_artifact_save:
+            raise WorkflowDefinitionError(
+                f"PythonOPTemplate({op_type.__name__}): output_artifact_save= is not supported: "
+                "hpcflow stores an output artifact once, in the workflow's storage; copy it "
+                "elsewhere after the step (copy_artifact, download_artifact)")
+        self._declare_io(output_artifact_archive or {}, output_parameter_default or {},
+                         output_parameter_global_name or {}, output_artifact_global_name or {})
 
-    def _declare_io(self, archives: dict, defaults: dict) -> None:
+    def _declare_io(self, archives: dict, defaults: dict, param_globals: dict,
+                    art_globals: dict) -> None:
         in_params, in_arts = split_sign(self.op_class.get_input_sign())
         out_params, out_arts = split_sign(self.op_class.get_output_sign())
         for name, sign in in_params.items():
@@ -104,7 +111,8 @@ class PythonOPTemplate(OPTemplate):
             self.inputs.artifacts[name] = InputArtifact(optional=art.optional, type=art.type)
         for name, sign in out_params.items():
             out = OutputParameter(type=sign.type,
-                                  save_as_artifact=isinstance(sign, BigParameter))
+                                  save_as_artifact=isinstance(sign, BigParameter),
+                                  global_name=param_globals.get(name, sign.global_name))
             if name in defaults:
                 out.default = defaults[name]
             elif sign.has_default:
@@ -112,7 +120,9 @@ class PythonOPTemplate(OPTemplate):
             self.outputs.parameters[name] = out
         for name, art in out_arts.items():
             archive = archives.get(name, art.archive)
-            self.outputs.artifacts[name] = OutputArtifact(type=art.type, archive=archive)
+            self.outputs.artifacts[name] = OutputArtifact(
+                type=art.type, archive=archive,
+                global_name=art_globals.get(name, art.global_name))
 
     def op_instance(self) -> OP:
         return self.op_object if self.op_object is not None else self.op_class()

@@ -7,7 +7,10 @@ import os
 from pathlib import Path
 from typing import Dict, List, Set, Union
 
+import pytest
+
 from hpcflow import ShellOPTemplate, Step, Workflow, download_artifact, upload_artifact
+from hpcflow.errors import WorkflowDefinitionError
 from hpcflow.python import (
     OP,
     OPIO,
@@ -180,3 +183,46 @@ def test_an_output_linking_to_the_steps_input_holds_the_file(hpc_home: Path) -> 
     assert "output artifact 'out': artifact path 'out/elsewhere.txt' is a symlink to" in \
         failed.reason
     assert "\n" not in failed.reason
+
+
+class WhoAmI(OP):
+    @classmethod
+    def get_input_sign(cls) -> OPIOSign:
+        return OPIOSign()
+
+    @classmethod
+    def get_output_sign(cls) -> OPIOSign:
+        return OPIOSign({"key": Parameter(str | None), "workflow": str})
+
+    @OP.exec_sign_check
+    def execute(self, op_in: OPIO) -> OPIO:
+        return OPIO({"key": self.key, "workflow": self.workflow_name})
+
+
+def test_an_op_knows_its_step_key_and_workflow(hpc_home: Path) -> None:
+    """dflow sets ``op.key`` (the step's key, None without one) and ``op.workflow_name``
+    (the workflow's id) before ``execute``."""
+    assert WhoAmI().key is None and WhoAmI().workflow_name is None
+    wf = Workflow("who-am-i")
+    wf.add([Step("keyed", PythonOPTemplate(WhoAmI), key="who-1"),
+            Step("plain", PythonOPTemplate(WhoAmI))])
+    wf.submit()
+    assert wf.wait(timeout=120) == "Succeeded"
+    keyed = wf.query_step(name="keyed")[0].outputs.parameters
+    plain = wf.query_step(name="plain")[0].outputs.parameters
+    assert (keyed["key"].value, keyed["workflow"].value) == ("who-1", wf.id)
+    assert (plain["key"].value, plain["workflow"].value) == (None, wf.id)
+
+
+def test_signs_as_dflow_builds_them() -> None:
+    assert not hasattr(Parameter(int), "default")
+    assert Parameter(int, default=None).default is None
+    assert Artifact(Path, "tar").archive == "tar"  # dflow's order: type, archive, save, ...
+    assert Artifact(Path, None, None, True).optional
+    assert Artifact(Path, description="kept").description == "kept"  # type: ignore[attr-defined]
+    with pytest.raises(WorkflowDefinitionError, match=r"Artifact\(save=...\) is not supported"):
+        Artifact(Path, save=["somewhere"])
+    with pytest.raises(WorkflowDefinitionError, match="output_artifact_save= is not supported"):
+        PythonOPTemplate(LinkInput, output_artifact_save={"out": ["somewhere"]})
+    templ = PythonOPTemplate(WhoAmI, output_parameter_global_name={"key": "the-key"})
+    assert templ.outputs.parameters["key"].global_name == "the-key"
