@@ -123,6 +123,8 @@ class SpecBuilder:
                     entry["value_from_path"] = p.value_from_path
                 if p.save_as_artifact:
                     entry["big"] = True
+                if p.global_name:
+                    entry["global_name"] = p.global_name
                 if p.value_from_parameter is not None:
                     entry["value_from_parameter"] = self.value_spec(
                         p.value_from_parameter, f"output {name!r} of {template.name!r}")
@@ -136,6 +138,8 @@ class SpecBuilder:
             if isinstance(a, OutputArtifact):
                 entry["path"] = a.path
                 entry["archive"] = a.archive
+                if a.global_name:
+                    entry["global_name"] = a.global_name
                 if a._from is not None:
                     entry["from"] = self.artifact_spec(a._from, f"output {name!r}")
                 if a.from_expression is not None:

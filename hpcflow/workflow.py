@@ -382,6 +382,32 @@ class Workflow:
                           type: str | list[str] | None = None) -> list[StepView]:
         return self.query_step(key=key, name=name, phase=phase, id=id, type=type)
 
+    def query_global_outputs(self) -> IOView | None:
+        """The workflow's global outputs (template outputs declared with ``global_name=``),
+        by global name: each from the latest succeeded step that gave it, as Argo sets a
+        global output whenever such a step ends; None while there is none (as dflow)."""
+        from hpcflow.daemon import client
+
+        home, wf_id = _config.home(), self._need_id()
+        spec = json.loads(client.workflow_row(home, wf_id)["spec"])
+        declared: dict[str, list[tuple[str, str, str]]] = {}  # template -> (kind, out, global)
+        for name, template in spec["templates"].items():
+            for kind, outs in (template.get("outputs") or {}).items():
+                for out, entry in outs.items():
+                    if isinstance(entry, dict) and entry.get("global_name"):
+                        declared.setdefault(name, []).append((kind, out, entry["global_name"]))
+        found: dict[str, dict] = {"parameters": {}, "artifacts": {}}
+        rows = [r for r in client.query_steps(home, wf_id, phase="Succeeded")
+                if r["template"] in declared and r["type"] not in ("StepGroup", "TaskGroup")]
+        for row in sorted(rows, key=lambda r: (r["finished_at"] or 0, r["id"])):
+            outputs = json.loads(row["outputs"] or "{}")
+            for kind, out, global_name in declared[row["template"]]:
+                if (outputs.get(kind) or {}).get(out) is not None:
+                    found[kind][global_name] = outputs[kind][out]
+        if not found["parameters"] and not found["artifacts"]:
+            return None
+        return IOView(found, client.store_for(home).read_value)
+
     def query_keys_of_steps(self) -> list[str]:
         return [s.key for s in self.query_step() if s.key]
 

@@ -12,7 +12,25 @@ import pytest
 from hpcflow import Step, Steps, Workflow
 from hpcflow import settings as config_module
 from hpcflow.errors import NotFoundError
-from hpcflow.python import OP, PythonOPTemplate
+from hpcflow.python import OP, OPIO, Artifact, OPIOSign, Parameter, PythonOPTemplate
+
+
+class Tally(OP):
+    """An OP whose outputs are the workflow's global outputs too (dflow's ``global_name``)."""
+
+    @classmethod
+    def get_input_sign(cls):
+        return OPIOSign({"n": int})
+
+    @classmethod
+    def get_output_sign(cls):
+        return OPIOSign({"total": Parameter(int, global_name="wf-total"),
+                         "report": Artifact(Path, global_name="wf-report")})
+
+    @OP.exec_sign_check
+    def execute(self, op_in: OPIO) -> OPIO:
+        Path("report.txt").write_text(f"n={op_in['n']}\n")
+        return OPIO({"total": 10 * op_in["n"], "report": Path("report.txt")})
 
 
 @OP.function
@@ -178,3 +196,31 @@ def test_a_nested_workflow_does_not_deadlock_the_local_slots(hpc_home, monkeypat
     assert (out["phase"].value, out["y"].value) == ("Succeeded", 42)
     step_dir = next((hpc_home / "runs" / wf.id).glob("nest-*"))
     assert not any((step_dir / "nested").iterdir())  # the slot was taken back
+
+
+def test_query_global_outputs(hpc_home, tmp_path) -> None:
+    """dflow: None while no step gave one; then each global name holds the latest value."""
+    from hpcflow import download_artifact
+
+    wf = Workflow("globals")
+    first = Step("first", PythonOPTemplate(Tally), parameters={"n": 1})
+    wf.add(first)
+    wf.add(Step("gate", PythonOPTemplate(wait_for_gate),
+                parameters={"gate": str(tmp_path / "gate")}))
+    wf.add(Step("second", PythonOPTemplate(Tally), parameters={"n": 2}))
+    wf.submit()
+    deadline = time.monotonic() + 60
+    while not wf.query_step(name="first", phase="Succeeded") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert wf.query_global_outputs().parameters["wf-total"].value == 10
+    (tmp_path / "gate").touch()
+    assert wf.wait(timeout=90) == "Succeeded"
+    outputs = wf.query_global_outputs()
+    assert outputs.parameters["wf-total"].value == 20
+    got = download_artifact(outputs.artifacts["wf-report"], path=tmp_path / "dl")
+    assert Path(got[0]).read_text() == "n=2\n"
+
+    plain = Workflow("no-globals")
+    plain.add(Step("double", PythonOPTemplate(double), parameters={"x": 1}))
+    plain.submit()
+    assert plain.wait(timeout=60) == "Succeeded" and plain.query_global_outputs() is None
