@@ -428,6 +428,10 @@ class Service(Submission):
                     outputs = self._default_outputs(step)
                     self.store.set_log_tail(conn, step["id"], tails.get(job["id"]))
                     retries = template.get("retry_on_transient_error") or 0
+                    policy = template.get("retry_policy") or {}
+                    if not transient and policy.get("on") in (phase, "Always"):
+                        # dflow's retry_on_failure/_error/_failure_and_error
+                        transient, retries = True, int(policy["limit"])
                     if result.get("infrastructure"):  # node failure, preemption
                         retries = max(retries, INFRASTRUCTURE_RETRIES)
                     if (transient and step["phase"] == states.RUNNING

@@ -157,6 +157,7 @@ class SpecBuilder:
         spec: dict[str, Any] = {"kind": template.kind, "name": name, **self._io_spec(template)}
         spec["timeout"] = template.timeout
         spec["retry_on_transient_error"] = template.retry_on_transient_error
+        spec["retry_policy"] = getattr(template, "retry_policy", None)
         spec["timeout_as_transient_error"] = template.timeout_as_transient_error
         if isinstance(template, PythonOPTemplate):
             blob = pickle_op(template)

@@ -55,6 +55,8 @@ class PythonOPTemplate(OPTemplate):
                  output_parameter_global_name: dict | None = None,
                  slices: Slices | None = None, python_packages: list[str] | None = None,
                  timeout: int | None = None, retry_on_transient_error: int | None = None,
+                 retry_on_failure: int | None = None, retry_on_error: int | None = None,
+                 retry_on_failure_and_error: int | None = None,
                  timeout_as_transient_error: bool = False, image_pull_policy: str | None = None,
                  requests: dict | None = None, limits: dict | None = None,
                  envs: dict[str, str] | None = None, pre_script: str = "", post_script: str = "",
@@ -75,6 +77,15 @@ class PythonOPTemplate(OPTemplate):
             retry_on_transient_error=retry_on_transient_error,
             timeout_as_transient_error=timeout_as_transient_error, **kwargs,
         )
+        #: dflow's other retry strategies (Argo's retryPolicy), when there is no
+        #: ``retry_on_transient_error``: the phase a failed attempt must have to be retried.
+        self.retry_policy: dict | None = None
+        if retry_on_transient_error is None:
+            for on, limit in (("Failed", retry_on_failure), ("Error", retry_on_error),
+                              ("Always", retry_on_failure_and_error)):
+                if limit is not None:
+                    self.retry_policy = {"on": on, "limit": int(limit)}
+                    break
         self.op_class = op_type
         self.op_object = op_obj
         self.image = image

@@ -226,3 +226,46 @@ def test_signs_as_dflow_builds_them() -> None:
         PythonOPTemplate(LinkInput, output_artifact_save={"out": ["somewhere"]})
     templ = PythonOPTemplate(WhoAmI, output_parameter_global_name={"key": "the-key"})
     assert templ.outputs.parameters["key"].global_name == "the-key"
+
+
+class FailTimes(OP):
+    """Fails the first ``times`` attempts (counted in a file), then succeeds."""
+
+    @classmethod
+    def get_input_sign(cls) -> OPIOSign:
+        return OPIOSign({"counter": str, "times": int})
+
+    @classmethod
+    def get_output_sign(cls) -> OPIOSign:
+        return OPIOSign({"attempts": int})
+
+    @OP.exec_sign_check
+    def execute(self, op_in: OPIO) -> OPIO:
+        counter = Path(op_in["counter"])
+        attempts = int(counter.read_text()) + 1 if counter.exists() else 1
+        counter.write_text(str(attempts))
+        if attempts <= op_in["times"]:
+            raise RuntimeError(f"attempt {attempts} fails")
+        return OPIO({"attempts": attempts})
+
+
+def test_retry_on_failure_error_and_both(hpc_home: Path) -> None:
+    """dflow's retry_on_failure (Argo's OnFailure), retry_on_error (OnError: not an OP's
+    exception) and retry_on_failure_and_error (Always)."""
+    wf = Workflow("retry-policies")
+    here = Path.cwd()
+    wf.add([
+        Step("on-failure", PythonOPTemplate(FailTimes, retry_on_failure=1),
+             parameters={"counter": str(here / "a"), "times": 1}),
+        Step("always", PythonOPTemplate(FailTimes, retry_on_failure_and_error=2),
+             parameters={"counter": str(here / "b"), "times": 2}),
+        Step("on-error", PythonOPTemplate(FailTimes, retry_on_error=3),
+             parameters={"counter": str(here / "c"), "times": 1}, continue_on_failed=True),
+    ])
+    wf.submit()
+    assert wf.wait(timeout=180) == "Succeeded"
+    outs = {n: wf.query_step(name=n)[0] for n in ("on-failure", "always", "on-error")}
+    assert outs["on-failure"].outputs.parameters["attempts"].value == 2
+    assert outs["always"].outputs.parameters["attempts"].value == 3
+    assert outs["on-error"].phase == "Failed"
+    assert (here / "c").read_text() == "1"  # an OP's exception is a failure, not an error
