@@ -39,6 +39,28 @@ class Slices:
         return dict(vars(self))
 
 
+def _slices_from_dicts(op_name: str, slices: Slices | None,
+                       by_kind: dict[str, dict | None]) -> Slices | None:
+    """dflow's ``input_parameter_slices={"x": "{{item}}"}`` (and the artifact and output
+    forms), of which ``Slices`` is the short form: one ``Slices`` of the same meaning."""
+    given = {kind: dict(names) for kind, names in by_kind.items() if names}
+    if not given:
+        return slices
+    texts = {text for names in given.values() for text in names.values()}
+    if slices is not None:
+        texts.add(slices.slices)
+    if len(texts) != 1:
+        raise WorkflowDefinitionError(
+            f"PythonOPTemplate({op_name}): the *_slices= arguments and slices= give "
+            f"different slice expressions ({', '.join(sorted(map(repr, texts)))}): hpcflow "
+            "slices every input and output of a step by one expression; use one")
+    result = slices if slices is not None else Slices(texts.pop())
+    for kind, names in given.items():
+        listed = getattr(result, kind)
+        listed += [n for n in names if n not in listed]
+    return result
+
+
 class PythonOPTemplate(OPTemplate):
     """Runs a class OP or function OP; inputs and outputs come from the OP's signs."""
 
@@ -90,7 +112,10 @@ class PythonOPTemplate(OPTemplate):
         self.op_object = op_obj
         self.image = image
         self.command = command
-        self.slices = slices
+        self.slices = _slices_from_dicts(op_type.__name__, slices, {
+            "input_parameter": input_parameter_slices, "input_artifact": input_artifact_slices,
+            "output_parameter": output_parameter_slices,
+            "output_artifact": output_artifact_slices})
         self.python_packages = list(python_packages or [])
         self.image_pull_policy = image_pull_policy
         self.requests = requests or {}

@@ -9,7 +9,14 @@ from typing import Dict, List, Set, Union
 
 import pytest
 
-from hpcflow import ShellOPTemplate, Step, Workflow, download_artifact, upload_artifact
+from hpcflow import (
+    ShellOPTemplate,
+    Step,
+    Workflow,
+    argo_range,
+    download_artifact,
+    upload_artifact,
+)
 from hpcflow.errors import WorkflowDefinitionError
 from hpcflow.python import (
     OP,
@@ -269,3 +276,23 @@ def test_retry_on_failure_error_and_both(hpc_home: Path) -> None:
     assert outs["always"].outputs.parameters["attempts"].value == 3
     assert outs["on-error"].phase == "Failed"
     assert (here / "c").read_text() == "1"  # an OP's exception is a failure, not an error
+
+
+@OP.function
+def double(x: int) -> {"y": int}:
+    return {"y": 2 * x}
+
+
+def test_slices_given_as_dflows_per_name_dicts(hpc_home: Path) -> None:
+    """``input_parameter_slices=``/``output_parameter_slices=`` (what ``Slices`` stands
+    for in dflow) slice the step as ``Slices`` does (they were ignored)."""
+    wf = Workflow("slices-dicts")
+    templ = PythonOPTemplate(double, input_parameter_slices={"x": "{{item}}"},
+                             output_parameter_slices={"y": "{{item}}"})
+    wf.add(Step("double", templ, parameters={"x": [1, 2, 3]}, with_param=argo_range(3)))
+    wf.submit()
+    assert wf.wait(timeout=120) == "Succeeded"
+    assert wf.query_step(name="double")[0].outputs.parameters["y"].value == [2, 4, 6]
+    with pytest.raises(WorkflowDefinitionError, match="different slice expressions"):
+        PythonOPTemplate(double, input_parameter_slices={"x": "{{item}}"},
+                         output_parameter_slices={"y": "{{item.order}}"})
