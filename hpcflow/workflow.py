@@ -163,6 +163,15 @@ class StepView:
 
         return {k: io(self[k]) if k in ("inputs", "outputs") else self[k] for k in self.keys()}
 
+    def _pod_only(self, *args: Any, **kwargs: Any) -> None:
+        raise HpcflowError(
+            "get_pod, delete_pod, get_script, set_script and replay act on the step's "
+            "Kubernetes pod, and hpcflow runs no Kubernetes: the step's files are in its "
+            f"directory ('hpcflow logs {self.workflow} {self.id}'); "
+            f"'hpcflow retry {self.workflow}' runs failed steps again")
+
+    get_pod = delete_pod = get_script = set_script = replay = retry = _pod_only
+
     def reuse_entry(self) -> dict:
         return {"outputs": self.raw_outputs, "phase": self.phase,
                 "from": f"{self.workflow_id}/{self.id}"}
@@ -342,8 +351,9 @@ class Workflow:
         row = client.workflow_row(home, wf_id)
         return ArgoWorkflow(row, load_steps(home, wf_id))
 
-    def wait(self, timeout: float | None = None, interval: float = 0.2) -> str:
-        """Block until the workflow is final (or ``timeout`` seconds pass); returns the phase."""
+    def wait(self, interval: float = 0.2, timeout: float | None = None) -> str:
+        """Block until the workflow is final (or ``timeout`` seconds pass); returns the phase.
+        ``interval`` comes first, as in dflow's ``wait(interval=1)``."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             phase = self.query_status()
@@ -444,6 +454,20 @@ class Workflow:
     def retry(self) -> None:
         """Run the failed steps of this Failed workflow again (``hpcflow retry``)."""
         self._request("retry")
+
+    def resubmit(self) -> Workflow:
+        """A new run of this workflow from its stored spec (Argo's resubmit, ``hpcflow
+        resubmit``); returns it (dflow returns nothing; this object keeps the old id)."""
+        from hpcflow.daemon import client
+
+        new_id = client.resubmit(_config.home(), self._need_id(), False, [],
+                                 float(_config.config.get("engine_idle_exit") or 600.0))
+        return Workflow(id=new_id)
+
+    @property
+    def uid(self) -> str | None:
+        """Argo's uid of the workflow: its id here."""
+        return self.id
 
     def _request(self, kind: str) -> None:
         from hpcflow.daemon import client

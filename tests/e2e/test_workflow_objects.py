@@ -11,7 +11,7 @@ import pytest
 
 from hpcflow import Step, Steps, Workflow
 from hpcflow import settings as config_module
-from hpcflow.errors import NotFoundError
+from hpcflow.errors import HpcflowError, NotFoundError
 from hpcflow.python import OP, OPIO, Artifact, OPIOSign, Parameter, PythonOPTemplate
 
 
@@ -224,3 +224,19 @@ def test_query_global_outputs(hpc_home, tmp_path) -> None:
     plain.add(Step("double", PythonOPTemplate(double), parameters={"x": 1}))
     plain.submit()
     assert plain.wait(timeout=60) == "Succeeded" and plain.query_global_outputs() is None
+
+
+def test_wait_interval_resubmit_uid_and_pod_methods(hpc_home) -> None:
+    """dflow's ``wf.wait(1)`` is an interval (it blocks until the end); ``resubmit()`` runs
+    the workflow anew; ``uid`` is the id; an ArgoStep's pod methods are refused in one line."""
+    wf = Workflow("siblings")
+    wf.add(Step("wait", PythonOPTemplate(wait_for_gate), parameters={"gate": "."}))
+    wf.submit()
+    assert wf.wait(0.5) == "Succeeded"  # positional: the interval, not a timeout
+    assert wf.uid == wf.id
+    again = wf.resubmit()
+    assert again.id != wf.id and again.wait(timeout=60) == "Succeeded"
+    assert again.query_step(name="wait")[0].outputs.parameters["y"].value == 1
+    step = wf.query_step(name="wait")[0]
+    with pytest.raises(HpcflowError, match="hpcflow runs no Kubernetes"):
+        step.get_pod()
