@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, MutableMapping
-from typing import Any
+from typing import Any, get_args, get_origin
 
 from hpcflow.errors import WorkflowDefinitionError
 from hpcflow.python.signs import OPIO, Artifact, OPIOSign, Parameter
@@ -180,7 +180,51 @@ def _call_function_op(cls: type[OP], *args: Any, **kwargs: Any) -> Any:
                 parameters={k: v for k, v in kwargs.items()
                             if not isinstance(sign.get(k), Artifact)},
                 artifacts={k: v for k, v in kwargs.items() if isinstance(sign.get(k), Artifact)})
-    return {**task.outputs.parameters, **task.outputs.artifacts}
+    return _as_returned(cls, {**task.outputs.parameters, **task.outputs.artifacts})
+
+
+#: The output name of a function OP annotated with one type (``-> int``), as in dflow; a
+#: ``Tuple[...]`` annotation's items are this name with their position appended.
+SINGLE_OUTPUT = "dflow_output"
+
+
+def _output_form(returned: Any) -> tuple[OPIOSign, Any]:
+    """The output sign of a function OP's return annotation, and its form: ``"dict"``
+    (``-> {"y": int}``, a ``TypedDict``), a tuple of names (a ``NamedTuple``), ``"single"``
+    (``-> int``) or ``"none"``. ``Tuple[int, str]`` is a form of names ``dflow_output_0``..."""
+    if returned is None:
+        return OPIOSign(), "none"
+    if isinstance(returned, dict):
+        return OPIOSign(returned), "dict"
+    fields = getattr(returned, "__annotations__", None)
+    if isinstance(returned, type) and isinstance(fields, dict):
+        if issubclass(returned, dict):
+            return OPIOSign(fields), "dict"
+        if issubclass(returned, tuple):
+            return OPIOSign(fields), tuple(fields)
+    if get_origin(returned) is tuple and get_args(returned) and Ellipsis not in get_args(returned):
+        names = {f"{SINGLE_OUTPUT}_{i}": t for i, t in enumerate(get_args(returned))}
+        return OPIOSign(names), tuple(names)
+    return OPIOSign({SINGLE_OUTPUT: returned}), "single"
+
+
+def _to_opio(form: Any, result: Any) -> dict:
+    """What a function OP returned, as its outputs by name."""
+    if form == "single":
+        return {SINGLE_OUTPUT: result}
+    if isinstance(form, tuple):
+        return dict(zip(form, result, strict=False))
+    return dict(result) if result is not None else {}
+
+
+def _as_returned(cls: type[OP], outputs: dict) -> Any:
+    """A call's outputs (inside a block: references) in the function's own return form."""
+    form = getattr(cls, "_hpcflow_output_form", "dict")
+    if form == "single":
+        return outputs[SINGLE_OUTPUT]
+    if isinstance(form, tuple):
+        return tuple(outputs[name] for name in form)
+    return outputs
 
 
 def make_function_op(func: Callable, template_kwargs: dict[str, Any] | None = None
@@ -190,16 +234,18 @@ def make_function_op(func: Callable, template_kwargs: dict[str, Any] | None = No
     input_sign = OPIOSign()
     for name, param in signature.parameters.items():
         type_ = annotations.get(name, Any)
-        if param.default is not inspect.Parameter.empty and not isinstance(type_, Artifact):
-            type_ = Parameter(type_.type if isinstance(type_, Parameter) else type_,
-                              default=param.default)
+        if param.default is not inspect.Parameter.empty:
+            if isinstance(type_, Artifact):
+                # as dflow: an artifact argument defaulting to None is optional
+                type_.optional = type_.optional or param.default is None
+            else:
+                type_ = Parameter(type_.type if isinstance(type_, Parameter) else type_,
+                                  default=param.default)
         input_sign[name] = type_
-    returned = annotations.get("return", {})
-    output_sign = OPIOSign(returned if isinstance(returned, dict) else {})
+    output_sign, form = _output_form(annotations.get("return"))
 
     def execute(self: OP, op_in: OPIO) -> OPIO:
-        result = func(**dict(op_in))
-        return OPIO(result if result is not None else {})
+        return OPIO(_to_opio(form, func(**dict(op_in))))
 
     cls = type(
         func.__name__,
@@ -212,6 +258,7 @@ def make_function_op(func: Callable, template_kwargs: dict[str, Any] | None = No
             "__doc__": func.__doc__,
             "__qualname__": func.__qualname__,
             "_hpcflow_function": func,
+            "_hpcflow_output_form": form,
             # what @OP.function(image=..., ...) gives the template of a Task made by a call
             "_hpcflow_template_kwargs": dict(template_kwargs or {}),
             "__new__": _call_function_op,

@@ -5,7 +5,7 @@ phases checked."""
 
 import os
 from pathlib import Path
-from typing import Dict, List, Set, Union
+from typing import Dict, List, NamedTuple, Set, Tuple, TypedDict, Union
 
 import pytest
 
@@ -296,3 +296,51 @@ def test_slices_given_as_dflows_per_name_dicts(hpc_home: Path) -> None:
     with pytest.raises(WorkflowDefinitionError, match="different slice expressions"):
         PythonOPTemplate(double, input_parameter_slices={"x": "{{item}}"},
                          output_parameter_slices={"y": "{{item.order}}"})
+
+
+class Pair(NamedTuple):
+    total: int
+    label: str
+
+
+class Out(TypedDict):
+    y: int
+
+
+@OP.function
+def split(x: int, extra: Artifact(Path) = None) -> Pair:
+    return Pair(x + 1, f"n{x}-{extra is None}")
+
+
+@OP.function
+def inc(x: int) -> int:
+    return x + 1
+
+
+@OP.function
+def both(x: int) -> Tuple[int, str]:
+    return x * 10, str(x)
+
+
+@OP.function
+def typed(x: int, label: str) -> Out:
+    return {"y": x + len(label)}
+
+
+def test_function_op_return_forms_as_dflow(hpc_home: Path) -> None:
+    """``-> NamedTuple``, ``-> int`` (output ``dflow_output``), ``-> Tuple[...]``
+    (``dflow_output_0``...), ``-> TypedDict``; a call in a block returns the same form; an
+    artifact argument defaulting to None is optional."""
+    assert split.get_input_sign()["extra"].optional
+    assert list(both.get_output_sign()) == ["dflow_output_0", "dflow_output_1"]
+    assert dict(inc(x=1)) == {"dflow_output": 2}  # outside a block: the OPIO, as dflow
+    with Workflow("function-forms") as wf:
+        total, _label = split(x=1)
+        y = inc(x=total)
+        a, b = both(x=y)
+        typed(x=a, label=b)
+    assert wf.wait(timeout=180) == "Succeeded"
+    outputs = {name: p.value for s in wf.query_step() if s.phase == "Succeeded"
+               for name, p in s.outputs.parameters.items()}
+    assert outputs == {"total": 2, "label": "n1-True", "dflow_output": 3,
+                       "dflow_output_0": 30, "dflow_output_1": "3", "y": 31}
