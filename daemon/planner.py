@@ -181,7 +181,7 @@ def instantiate_one(step: dict, templates: dict, scope: Scope, parent_id: int, s
             if name in step["parameters"]:
                 given = step["parameters"][name]
                 params[name] = resolve_value(given, scope)
-                if "expr" in given:
+                if "expr" in given or "calc" in given:  # computed: text for a str sign
                     params[name] = coerce_text(params[name], decl.get("type"),
                                                scope.workflow.get("read_value"))
             elif "default" in decl:

@@ -82,9 +82,16 @@ def decode(text: str) -> Any:
 
 
 def render_text(value: Any) -> str:
-    """How a value reads when substituted into a string (``"iter-{{inputs.parameters.i}}"``)."""
+    """How a value reads when substituted into a string (``"iter-{{inputs.parameters.i}}"``):
+    its text as a dflow parameter holds it (JSON for data, so ``true`` and ``null``).
+
+    >>> render_text(True), render_text(None), render_text([1, "a"]), render_text(2.5)
+    ('true', 'null', '[1, "a"]', '2.5')
+    """
     if isinstance(value, str):
         return value
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
     if isinstance(value, (dict, list)) and _is_plain_json(value):
         return json.dumps(value)
     return str(value)

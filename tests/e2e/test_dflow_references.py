@@ -15,6 +15,7 @@ from hpcflow import (
     Steps,
     Task,
     Workflow,
+    argo_range,
     if_expression,
 )
 from hpcflow.errors import WorkflowDefinitionError
@@ -29,6 +30,11 @@ def echo(x: Any) -> {"y": Any}:
 
 @OP.function
 def number(x: float) -> {"y": float}:
+    return {"y": x}
+
+
+@OP.function
+def text(x: str) -> {"y": str}:
     return {"y": x}
 
 
@@ -48,6 +54,8 @@ def test_subscripts_and_references_nested_in_dicts_and_lists(hpc_home) -> None:
     inner.inputs.parameters["conf"] = InputParameter()
     conf = inner.inputs.parameters["conf"]
     inner.outputs.parameters["first"] = OutputParameter(value_from_parameter=conf["sizes"][0])
+    inner.inputs.parameters["raw"] = InputParameter(value='{"a": [5, 6]}')
+    raw = inner.inputs.parameters["raw"]
     inner.add([
         Step("kind", PythonOPTemplate(echo), parameters={"x": conf["type"]}),
         Step("nested", PythonOPTemplate(echo),
@@ -56,6 +64,9 @@ def test_subscripts_and_references_nested_in_dicts_and_lists(hpc_home) -> None:
              with_param=conf["sizes"]),
         Step("size", PythonOPTemplate(echo), parameters={"x": conf["sizes"][-1]}),
         Step("text", PythonOPTemplate(echo), parameters={"x": f"n-{conf['n']}"}),
+        Step("json-text", PythonOPTemplate(echo), parameters={"x": raw["a"][1]}),
+        Step("ranged", PythonOPTemplate(echo), parameters={"x": "{{item}}"},
+             with_param=argo_range(conf["n"] + 1)),
     ])
     made = Step("made", PythonOPTemplate(make_conf))
     produced = made.outputs.parameters["conf"]
@@ -69,8 +80,11 @@ def test_subscripts_and_references_nested_in_dicts_and_lists(hpc_home) -> None:
     ])
     wf.submit()
     assert wf.wait(timeout=120) == "Failed"
-    assert _outputs(wf, "kind", "size", "text", "from-output") == {
-        "kind": "given", "size": 2, "text": "n-2", "from-output": [20, {"flag": True}]}
+    assert _outputs(wf, "kind", "size", "text", "from-output", "json-text") == {
+        "kind": "given", "size": 2, "text": "n-2", "from-output": [20, {"flag": True}],
+        "json-text": 6}
+    assert sorted(s.outputs.parameters["y"].value for s in wf.query_step(name="ranged")
+                  if s.type == "Pod") == [0, 1, 2]
     assert wf.query_step(name="run")[0].outputs.parameters["first"].value == 1
     nested = sorted((s.outputs.parameters["y"].value for s in wf.query_step(name="nested")
                      if s.type == "Pod"), key=lambda v: v["tag"])
@@ -83,11 +97,15 @@ def test_subscripts_and_references_nested_in_dicts_and_lists(hpc_home) -> None:
 
 def test_arithmetic_on_references(hpc_home) -> None:
     """``p + 1``, ``-``, ``*``, ``/`` (dflow's ``asFloat(...) + 1``) computed at run time; a
-    whole number reads as an int, as Argo renders it; ``p + "text"`` is text, as in dflow."""
+    whole number reads as an int, as Argo renders it; ``p + "text"`` is text, as in dflow; a
+    ``str`` input gets a computed value as text, and text holds ``true``/``null`` as dflow's
+    parameters do."""
     dag = DAG(name="calc")
     dag.inputs.parameters["p"] = InputParameter()
     dag.outputs.parameters["total"] = OutputParameter()
-    p = dag.inputs.parameters["p"]
+    dag.inputs.parameters["flag"] = InputParameter(value=True)
+    dag.inputs.parameters["none"] = InputParameter(value=None)
+    p, flag, none = (dag.inputs.parameters[n] for n in ("p", "flag", "none"))
     first = Task("first", PythonOPTemplate(number), parameters={"x": p * 2})
     y = first.outputs.parameters["y"]
     dag.add([
@@ -99,6 +117,9 @@ def test_arithmetic_on_references(hpc_home) -> None:
         Task("nested", PythonOPTemplate(echo), parameters={"x": {"next": y / 3}}),
         Task("concat", PythonOPTemplate(echo), parameters={"x": p + "-suffix"}),
         Task("compare", PythonOPTemplate(echo), parameters={"x": y > p}),
+        Task("as-text", PythonOPTemplate(text), parameters={"x": p + 1}),
+        Task("bool-text", PythonOPTemplate(text), parameters={"x": y > p}),
+        Task("in-text", PythonOPTemplate(text), parameters={"x": f"flag-{flag}-{none}"}),
     ])
     dag.outputs.parameters["total"].value_from_expression = y * 10
     wf = Workflow("arith")
@@ -106,9 +127,10 @@ def test_arithmetic_on_references(hpc_home) -> None:
     wf.submit()
     assert wf.wait(timeout=120) == "Succeeded"
     got = _outputs(wf, "first", "plus", "minus", "half", "chained", "nested", "concat",
-                   "compare")
+                   "compare", "as-text", "bool-text", "in-text")
     assert got == {"first": 6, "plus": 4, "minus": -2, "half": 1.5, "chained": 14,
-                   "nested": {"next": 2}, "concat": "3-suffix", "compare": True}
+                   "nested": {"next": 2}, "concat": "3-suffix", "compare": True,
+                   "as-text": "4", "bool-text": "true", "in-text": "flag-true-null"}
     assert wf.query_step(name="run")[0].outputs.parameters["total"].value == 60
 
 
