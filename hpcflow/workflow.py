@@ -219,6 +219,19 @@ def check_machines(spec: dict, home: Path) -> None:
                 f"[{table}.{machine}] or fix the name")
 
 
+def refuse_unsupported(kwargs: dict[str, Any]) -> None:
+    """dflow's ``Workflow`` arguments that would change what the workflow does, refused in
+    one line (the Argo and Kubernetes ones, ``namespace=``, ``host=``..., are accepted)."""
+    if kwargs.get("on_exit") is not None:
+        raise WorkflowDefinitionError(
+            "Workflow(on_exit=...): hpcflow runs no exit handler; add that step last, and "
+            "let the steps before it continue on failure (continue_on_failed=True)")
+    if kwargs.get("parameters"):
+        raise WorkflowDefinitionError(
+            "Workflow(parameters=...): hpcflow has no workflow parameters "
+            "('{{workflow.parameters.NAME}}'); give the values to the steps' parameters")
+
+
 class Workflow:
     """A workflow: steps added with ``add`` or an entry ``Steps``/``DAG``; ``id=`` reattaches."""
 
@@ -233,6 +246,7 @@ class Workflow:
         self.is_new = id is None
         self.labels = dict(labels or {})
         self.parallelism = parallelism
+        refuse_unsupported(kwargs)
         self._name: str | None = None
         if id is not None:
             # Nothing is read yet: an unknown id fails when used, as in dflow.

@@ -11,7 +11,7 @@ import pytest
 
 from hpcflow import Step, Steps, Workflow
 from hpcflow import settings as config_module
-from hpcflow.errors import HpcflowError, NotFoundError
+from hpcflow.errors import HpcflowError, NotFoundError, WorkflowDefinitionError
 from hpcflow.python import OP, OPIO, Artifact, OPIOSign, Parameter, PythonOPTemplate
 
 
@@ -240,3 +240,13 @@ def test_wait_interval_resubmit_uid_and_pod_methods(hpc_home) -> None:
     step = wf.query_step(name="wait")[0]
     with pytest.raises(HpcflowError, match="hpcflow runs no Kubernetes"):
         step.get_pod()
+
+
+def test_workflow_arguments_that_would_change_it_are_refused() -> None:
+    """dflow's on_exit= and parameters= were silently dropped: now one line each; Argo's
+    connection arguments and an empty parameters={} stay accepted."""
+    with pytest.raises(WorkflowDefinitionError, match=r"on_exit=.*no exit handler"):
+        Workflow("w", on_exit=PythonOPTemplate(double))
+    with pytest.raises(WorkflowDefinitionError, match=r"workflow\.parameters"):
+        Workflow("w", parameters={"x": 1})
+    Workflow("w", parameters={}, namespace="argo", host="https://argo:2746", uid="x")
