@@ -26,7 +26,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+#: A Ready pod's row: anything indexed by ``owner`` and ``workflow_id``.
+Row = TypeVar("Row")
 
 
 def template_limit(template: Mapping[str, Any]) -> int | None:
@@ -61,14 +64,14 @@ def full(limits: Limits, live: Live) -> tuple[set[int], set[str]]:
     return owners, workflows
 
 
-def admit(ready: Iterable[Mapping[str, Any]], limits: Limits,
-          live: Live) -> list[Mapping[str, Any]]:
+def admit(ready: Iterable[Row], limits: Limits, live: Live) -> list[Row]:
     """The Ready pods (rows with ``owner`` and ``workflow_id``) that may start, in order;
     each admitted one is counted in ``live`` (the next executor of the cycle sees it)."""
     owners, workflows = live.owner, live.workflow
     admitted = []
     for row in ready:
-        owner, wf = row["owner"], row["workflow_id"]
+        fields: Any = row  # a mapping, or an sqlite3.Row
+        owner, wf = fields["owner"], fields["workflow_id"]
         if owner in limits.owner and owners.get(owner, 0) >= limits.owner[owner]:
             continue
         if wf in limits.workflow and workflows.get(wf, 0) >= limits.workflow[wf]:
