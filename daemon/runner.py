@@ -179,7 +179,8 @@ class ProgressReporter(threading.Thread):
 
 def run_python_op(job: dict, step_dir: Path, op_in: dict[str, Any]) -> dict[str, Any]:
     from hpcflow.python.op import OP, FatalError, OPSignError, TransientError, check_opio
-    from hpcflow.python.signs import OPIO
+    from hpcflow.python.signs import OPIO, Artifact
+    from hpcflow.python.typecheck import as_dflow_reads
 
     with open(step_dir / "op.pkl", "rb") as f:
         loaded = pickle.load(f)
@@ -192,6 +193,10 @@ def run_python_op(job: dict, step_dir: Path, op_in: dict[str, Any]) -> dict[str,
     reporter.start()
     try:
         op_opio = OPIO(op_in)
+        for key, sign in op.get_input_sign().items():
+            # constants as dflow's OP reads them (its parameters travel as text)
+            if key in op_opio and not isinstance(sign, Artifact):
+                op_opio[key] = as_dflow_reads(op_opio[key], getattr(sign, "type", sign))
         if not checked:
             check_opio(name, "input", op.get_input_sign(), op_opio)
         op_out = op.execute(op_opio)

@@ -33,7 +33,7 @@ from hpcflow.io import (
 from hpcflow.names import check_key
 from hpcflow.python.op import OP
 from hpcflow.python.template import PythonOPTemplate, upload_packages
-from hpcflow.python.typecheck import describe, matches, type_name
+from hpcflow.python.typecheck import as_dflow_reads, describe, matches, type_name
 from hpcflow.step import Step
 from hpcflow.steps import DAG, Steps
 from hpcflow.templates import SCRIPT_PARAMETER, OPTemplate, ScriptOPTemplate
@@ -373,7 +373,7 @@ class SpecBuilder:
             if slices and name in slices.input_parameter:
                 continue
             declared = templ.inputs.parameters[name].type
-            value = values.from_jsonable(spec["value"])
+            value = as_dflow_reads(values.from_jsonable(spec["value"]), declared)
             # as dflow, None is not type-checked
             if declared is not None and value is not None and not matches(value, declared):
                 raise WorkflowDefinitionError(

@@ -10,6 +10,7 @@ accepted for ``float``.
 
 from __future__ import annotations
 
+import json
 import types
 import typing
 from pathlib import Path
@@ -86,3 +87,27 @@ def describe(value: Any) -> str:
 
 def path_like(value: Any) -> bool:
     return isinstance(value, (str, Path))
+
+
+_JSON_TYPES = (bool, int, float, list, dict)
+
+
+def as_dflow_reads(value: Any, type_: Any) -> Any:
+    """A constant parameter as dflow's OP reads it (its parameters travel as text): a
+    ``str`` sign gets a number, bool, list or dict as its JSON text; another sign given a
+    ``str`` gets the text decoded as JSON when that fits the sign. Anything else as given.
+
+    >>> as_dflow_reads(3, str), as_dflow_reads("3", int), as_dflow_reads("one", int)
+    ('3', 3, 'one')
+    """
+    from hpcflow.values import render_text
+
+    if type_ is str:
+        return render_text(value) if isinstance(value, _JSON_TYPES) else value
+    if isinstance(value, str) and type_ not in (None, Any, object) and not matches(value, type_):
+        try:
+            decoded = json.loads(value)
+        except ValueError:
+            return value
+        return decoded if matches(decoded, type_) else value
+    return value

@@ -344,3 +344,18 @@ def test_function_op_return_forms_as_dflow(hpc_home: Path) -> None:
                for name, p in s.outputs.parameters.items()}
     assert outputs == {"total": 2, "label": "n1-True", "dflow_output": 3,
                        "dflow_output_0": 30, "dflow_output_1": "3", "y": 31}
+
+
+def test_constants_read_as_dflow_reads_its_text_parameters(hpc_home: Path) -> None:
+    """dflow's parameters travel as text: a ``str`` sign given 3 gets ``"3"``, an ``int``
+    sign given ``"3"`` gets 3 (both were refused at submission); ``"one"`` for an ``int``
+    is still refused there (dflow would fail the step decoding it)."""
+    wf = Workflow("text-constants")
+    wf.add(Step("typed", PythonOPTemplate(typed), parameters={"x": "3", "label": 10}))
+    wf.submit()
+    assert wf.wait(timeout=120) == "Succeeded"
+    assert wf.query_step(name="typed")[0].outputs.parameters["y"].value == 5
+    bad = Workflow("text-constants-bad")
+    bad.add(Step("typed", PythonOPTemplate(typed), parameters={"x": "one", "label": "a"}))
+    with pytest.raises(WorkflowDefinitionError, match="expects int, got str 'one'"):
+        bad.submit()
