@@ -7,7 +7,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from tests.conftest import integrity_ok, run_cli
+from tests.conftest import integrity_ok, run_cli, wait_progressing
 
 # prep -> a DAG (b fails until FIX exists; c needs b; a loop whose item 2 fails until FIX
 # exists) -> final. Every execution is appended to LEDGER.
@@ -64,13 +64,11 @@ def _status(home: Path, cwd: Path, wf_id: str) -> dict:
 
 
 def _wait_final(home: Path, cwd: Path, wf_id: str, timeout: float = 90) -> dict:
-    deadline = time.time() + timeout
-    while True:
-        data = _status(home, cwd, wf_id)
-        if data["phase"] not in ("Pending", "Running"):
-            return data
-        assert time.time() < deadline, data
-        time.sleep(0.2)
+    """The final status; fails only when no step changed phase for ``timeout`` seconds."""
+    return wait_progressing(lambda: _status(home, cwd, wf_id),
+                            lambda data: data["phase"] not in ("Pending", "Running"),
+                            lambda data: data["steps"], stall=timeout, what=wf_id,
+                            interval=0.2)
 
 
 def test_retry_runs_only_the_failed_steps_in_the_same_workflow(tmp_path):
@@ -119,8 +117,11 @@ from hpcflow.python import OP, PythonOPTemplate
 
 @OP.function
 def slow(x: int) -> {"y": int}:
-    import time
-    time.sleep(0.5)
+    import os, time
+    deadline = time.time() + 600
+    while x == 0 and not os.path.exists("GATE") and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # long enough for status --watch to see the others run
     return {"y": x + 1}
 
 wf = Workflow("slow")
@@ -134,16 +135,22 @@ wf.submit()
 
 
 def test_suspend_stops_new_jobs_and_resume_goes_on(tmp_path):
+    """The first step waits for a gate file, so it is the one step running when the workflow
+    is suspended, however slowly the machine runs the commands."""
     home = tmp_path / "home"
-    wf_id = _submit(tmp_path, home, SLOW_CHAIN)
+    gate = tmp_path / "gate"
+    wf_id = _submit(tmp_path, home, SLOW_CHAIN.replace("GATE", str(gate)))
     try:
-        while not _status(home, tmp_path, wf_id)["steps"].get("Running"):
-            time.sleep(0.05)
+        wait_progressing(lambda: _status(home, tmp_path, wf_id),
+                         lambda data: data["steps"].get("Running"), what="s0's start")
         assert run_cli(["suspend", wf_id], home, tmp_path).returncode == 0
-        time.sleep(2.0)  # s0 finishes; nothing new may start
+        gate.touch()  # s0 finishes; nothing new may start
+        wait_progressing(lambda: _status(home, tmp_path, wf_id),
+                         lambda data: not data["steps"].get("Running"), what="s0's end")
+        time.sleep(2.0)  # a while in which the next step would start if nothing held it
         data = _status(home, tmp_path, wf_id)
         assert data["phase"] == "Running" and data["suspended"] is True
-        assert data["steps"].get("Succeeded", 0) <= 1 and not data["steps"].get("Running"), data
+        assert data["steps"].get("Succeeded", 0) == 1 and not data["steps"].get("Running"), data
         assert "(suspended)" in run_cli(["status", wf_id], home, tmp_path).stdout
         twice = run_cli(["suspend", wf_id], home, tmp_path)
         assert twice.returncode == 1 and "already suspended" in twice.stderr
@@ -165,7 +172,10 @@ def test_list_filters_and_gc_keep_the_records(tmp_path):
     text, _, fix = flaky(tmp_path)
     fix.touch()
     wf_a = _submit(tmp_path, home, text, "--label", "team=a", "--label", "kind=md")
-    wf_b = _submit(tmp_path, home, SLOW_CHAIN, "--label", "team=b")
+    open_gate = tmp_path / "open-gate"
+    open_gate.touch()
+    wf_b = _submit(tmp_path, home, SLOW_CHAIN.replace("GATE", str(open_gate)), "--label",
+                   "team=b")
     try:
         for wf_id in (wf_a, wf_b):
             _wait_final(home, tmp_path, wf_id)

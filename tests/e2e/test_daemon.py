@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from hpcflow.connectors.executors.base import RESULT_FILE
 from hpcflow.daemon.engine import engine_pid
-from tests.conftest import integrity_ok, run_cli
+from tests.conftest import integrity_ok, run_cli, wait_progressing
 
 CHAIN = '''
 from hpcflow import Step, Workflow
@@ -20,9 +21,12 @@ from hpcflow.python import OP, PythonOPTemplate
 
 @OP.function
 def inc(x: int, ledger: str, pause: float) -> {"y": int}:
-    import time
+    import os, time
     with open(ledger, "a") as f:
         f.write(f"{x}\\n")
+    deadline = time.time() + 600  # the first step waits for GATE, when there is one
+    while x == 0 and "GATE" and not os.path.exists("GATE") and time.time() < deadline:
+        time.sleep(0.05)
     time.sleep(pause)
     return {"y": x + 1}
 
@@ -37,11 +41,14 @@ wf.submit()
 '''
 
 
-def chain_script(tmp_path: Path, steps: int, pause: float = 0.0) -> tuple[Path, Path]:
+def chain_script(tmp_path: Path, steps: int, pause: float = 0.0,
+                 gate: Path | None = None) -> tuple[Path, Path]:
+    """A chain of ``steps`` steps; each appends its input to the ledger, the first then waits
+    for ``gate`` to exist (if given), each sleeps ``pause``."""
     ledger = tmp_path / "ledger.txt"
     script = tmp_path / "chain.py"
     script.write_text(CHAIN.replace("NSTEPS", str(steps)).replace("LEDGER", str(ledger))
-                      .replace("PAUSE", str(pause)))
+                      .replace("PAUSE", str(pause)).replace("GATE", str(gate or "")))
     return script, ledger
 
 
@@ -67,33 +74,39 @@ def test_start_status_stop_restart_logs(tmp_path):
 
 
 def test_sigterm_leaves_jobs_running_and_the_next_daemon_collects(tmp_path):
+    """The first step waits for a gate: the daemon stops on SIGTERM while it waits (a daemon
+    that waited for its jobs would not stop), and it finishes while no daemon runs."""
     home = tmp_path / "home"
-    script, ledger = chain_script(tmp_path, 2, pause=3.0)
+    gate = tmp_path / "gate"
+    script, ledger = chain_script(tmp_path, 2, gate=gate)
     env = dict(os.environ, HPCFLOW_HOME=str(home))
-    assert run_cli(["submit", str(script)], home, tmp_path).returncode == 0
-    while not ledger.exists():
-        time.sleep(0.05)
-    pid = engine_pid(home)
-    assert pid
-    start = time.time()
-    os.kill(pid, signal.SIGTERM)
-    while engine_pid(home) is not None:
-        time.sleep(0.02)
-    assert time.time() - start < 5
-    time.sleep(3.5)  # the first step finishes while no daemon runs
-    assert ledger.read_text().split() == ["0"]
-    subprocess.run([sys.executable, "-m", "hpcflow.cli.main", "daemon", "start"], env=env,
-                   check=True, capture_output=True)
-    wf_id = json.loads(run_cli(["list", "--json"], home, tmp_path).stdout)[0]["id"]
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        phase = json.loads(run_cli(["status", wf_id, "--json"], home, tmp_path).stdout)["phase"]
-        if phase not in ("Pending", "Running"):
-            break
-        time.sleep(0.2)
-    assert phase == "Succeeded"
-    assert ledger.read_text().split() == ["0", "1"]
-    run_cli(["daemon", "stop"], home, tmp_path)
+    submitted = run_cli(["submit", str(script)], home, tmp_path)
+    assert submitted.returncode == 0, submitted.stderr
+    wf_id = submitted.stdout.strip().splitlines()[-1]
+    try:
+        wait_progressing(ledger.exists, bool, what="the first step's start", interval=0.05)
+        pid = engine_pid(home)
+        assert pid
+        os.kill(pid, signal.SIGTERM)
+        wait_progressing(lambda: engine_pid(home), lambda now: now is None,
+                         what="the daemon's exit", interval=0.02)
+        results = home / "runs" / wf_id
+        assert not list(results.glob(f"s0-*/{RESULT_FILE}"))  # still waiting for the gate
+        gate.touch()  # the first step finishes while no daemon runs
+        wait_progressing(lambda: list(results.glob(f"s0-*/{RESULT_FILE}")), bool,
+                         what="the first step's result")
+        assert ledger.read_text().split() == ["0"]
+        subprocess.run([sys.executable, "-m", "hpcflow.cli.main", "daemon", "start"], env=env,
+                       check=True, capture_output=True)
+        final = wait_progressing(
+            lambda: json.loads(run_cli(["status", wf_id, "--json"], home, tmp_path).stdout),
+            lambda data: data["phase"] not in ("Pending", "Running"),
+            lambda data: data["steps"], what=wf_id, interval=0.2)
+        assert final["phase"] == "Succeeded"
+        assert ledger.read_text().split() == ["0", "1"]
+    finally:
+        gate.touch()
+        run_cli(["daemon", "stop"], home, tmp_path)
 
 
 def test_a_hundred_steps_driven_only_by_tick(tmp_path):
@@ -155,7 +168,7 @@ wf.submit()
 '''
 
 
-def _wait_for_log(home: Path, text: str, timeout: float = 10) -> None:
+def _wait_for_log(home: Path, text: str, timeout: float = 60) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
         if text in (home / "logs" / "daemon.log").read_text():
@@ -266,14 +279,16 @@ def test_daemon_run_in_the_foreground_as_systemd_runs_it(tmp_path, stop_signal):
 
 
 def test_wake_ups_come_from_events_not_from_polling(tmp_path):
-    """With polls 20 s apart and an idle interval of 5 minutes, a 5-step chain submitted to
-    an idle daemon still finishes in seconds: the submission wakes the daemon (request
-    file) and each finished step wakes it again (its marker, seen by watchdog)."""
+    """With polls 2 minutes apart and an idle interval of 5 minutes, a 5-step chain submitted
+    to an idle daemon finishes within one poll interval, however busy the machine: the
+    submission wakes the daemon (request file) and each finished step wakes it again (its
+    marker, seen by watchdog). A step that waited for a poll would take 2 minutes alone."""
     home = tmp_path / "home"
     home.mkdir(mode=0o700)
+    poll = 120
     (home / "config.toml").write_text(
         "[daemon]\nidle_interval = 300\n"
-        "[executors.local]\nmin_poll_interval = 20\nmax_poll_interval = 60\n")
+        f"[executors.local]\nmin_poll_interval = {poll}\nmax_poll_interval = {2 * poll}\n")
     assert run_cli(["daemon", "start"], home, tmp_path).returncode == 0
     try:
         time.sleep(1.5)  # idle: asleep for its 300 s
@@ -284,7 +299,7 @@ def test_wake_ups_come_from_events_not_from_polling(tmp_path):
         wf_id = submitted.stdout.strip().splitlines()[-1]
         while json.loads(run_cli(["status", wf_id, "--json"], home, tmp_path).stdout)[
                 "phase"] in ("Pending", "Running"):
-            assert time.time() - started < 15, "steps waited for a poll"
+            assert time.time() - started < poll, "steps waited for a poll"
             time.sleep(0.1)
         assert ledger.read_text().split() == ["0", "1", "2", "3", "4"]
     finally:

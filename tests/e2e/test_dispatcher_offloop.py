@@ -5,13 +5,15 @@ once, and ``daemon stop`` still stops the daemon within seconds."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import socket
 import threading
 import time
 from pathlib import Path
 
-from tests.conftest import integrity_ok, run_cli
+from hpcflow.daemon import client
+from tests.conftest import integrity_ok, run_cli, wait_progressing
 
 WORKFLOW = '''
 from hpcflow import Step, Workflow
@@ -20,6 +22,10 @@ from hpcflow.python import OP, PythonOPTemplate
 
 @OP.function
 def inc(x: int) -> {"y": int}:
+    import os, time
+    deadline = time.time() + 600
+    while x == 0 and not os.path.exists("GATE") and time.time() < deadline:
+        time.sleep(0.05)  # the chain starts once the call to the tarpit hangs
     return {"y": x + 1}
 
 wf = Workflow("offloop")
@@ -40,12 +46,34 @@ wf.submit()
 '''
 
 
-def _tarpit() -> tuple[socket.socket, int]:
-    """A TCP server that accepts connections and never answers (nor closes them)."""
+class Hang:
+    """One connection to the tarpit: when it was accepted and when the caller gave up."""
+
+    def __init__(self) -> None:
+        self.opened = time.time()
+        self.closed: float | None = None
+
+    def covers(self, start: float, end: float) -> bool:
+        """The caller was hanging on this connection all the way from ``start`` to ``end``."""
+        return self.opened <= start and (self.closed is None or end <= self.closed)
+
+
+def _tarpit(gate: Path) -> tuple[socket.socket, int, list[Hang]]:
+    """A TCP server that accepts connections and never answers (nor closes them); the list
+    of its connections fills as they come and go; ``gate`` is made at the first one."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(16)
-    held: list[socket.socket] = []
+    hangs: list[Hang] = []
+
+    def hold(conn: socket.socket, hang: Hang) -> None:
+        with conn:
+            try:
+                while conn.recv(4096):  # the client's banner, then nothing until it closes
+                    pass
+            except OSError:
+                pass
+        hang.closed = time.time()
 
     def accept() -> None:
         while True:
@@ -53,14 +81,17 @@ def _tarpit() -> tuple[socket.socket, int]:
                 conn, _ = server.accept()
             except OSError:
                 return
-            held.append(conn)
+            hangs.append(Hang())
+            threading.Thread(target=hold, args=(conn, hangs[-1]), daemon=True).start()
+            gate.touch()
 
     threading.Thread(target=accept, daemon=True).start()
-    return server, server.getsockname()[1]
+    return server, server.getsockname()[1], hangs
 
 
 def test_a_hanging_dispatcher_host_does_not_hold_up_the_daemon(tmp_path: Path):
-    server, port = _tarpit()
+    gate = tmp_path / "gate"
+    server, port, hangs = _tarpit(gate)
     home = tmp_path / "home"
     home.mkdir(mode=0o700)
     (tmp_path / "known_hosts").write_text("")
@@ -81,29 +112,46 @@ port = {port}
 username = "nobody"
 """)
     script = tmp_path / "wf.py"
-    script.write_text(WORKFLOW)
-    submitted_at = time.time()
+    script.write_text(WORKFLOW.replace("GATE", str(gate)))
     submitted = run_cli(["submit", str(script)], home, tmp_path)
     assert submitted.returncode == 0, submitted.stderr
     wf_id = submitted.stdout.strip()
     try:
-        # Every call to the tarpit hangs 15 s (the host-key check's banner timeout), and the
-        # first one starts in the cycle that takes the workflow: a loop that waited on it
-        # could not finish ten steps one after the other before it ends.
-        deadline = submitted_at + 12
-        while True:
-            started = time.time()
+        # Every call to the tarpit hangs until its timeout (15 s), and the chain starts once
+        # the first one hangs. A loop that waited on a call could record no step while a
+        # connection is held, so the witness is a chain step recorded between two reads of
+        # the store that both happened inside one held connection. Timed by the tarpit, not
+        # by a budget: a busy machine runs the chain more slowly, never out of the witness.
+        seen: list[tuple[float, float, int]] = []  # (asked, answered, chain steps done)
+
+        def chain_done() -> int:
+            asked = time.time()
+            done = sum(row["phase"] == "Succeeded"
+                       for row in client.query_steps(home, wf_id, name=r"c\d"))
+            seen.append((asked, time.time(), done))
+            return done
+
+        wait_progressing(chain_done, lambda done: done == 10, what="the chain", interval=0.02)
+        assert any(later[2] > before[2] and any(h.covers(before[0], later[1]) for h in hangs)
+                   for before, later in itertools.pairwise(seen)), (
+            f"no chain step was recorded during a call to the tarpit: reads {seen}, "
+            f"connections {[(h.opened, h.closed) for h in hangs]}")
+        # ... and a user's status query answers while a call hangs (tried until one fits
+        # inside a held connection: they come one after the other)
+        for _ in range(20):
+            asked = time.time()
             out = run_cli(["steps", wf_id, "--json"], home, tmp_path)
-            answered_in = time.time() - started
-            steps = {s["name"]: s for s in json.loads(out.stdout)}
-            if steps.get("c9", {}).get("phase") == "Succeeded":
+            if any(h.covers(asked, time.time()) for h in hangs):
                 break
-            assert time.time() < deadline, steps
-            time.sleep(0.2)
-        # The chain finished while the calls to the tarpit hang: that step is merely running.
+        else:
+            raise AssertionError(f"no status query fitted in a call to the tarpit: {hangs}")
+        steps = {s["name"]: s for s in json.loads(out.stdout)}
         assert steps["c9"]["outputs"]["parameters"]["y"] == 10
-        assert steps["stuck"]["phase"] == "Running", steps["stuck"]
-        assert answered_in < 10
+        assert steps["stuck"]["phase"] == "Running", steps["stuck"]  # merely running
+        held = [(round(h.opened - seen[0][0], 1), h.closed and round(h.closed - h.opened, 1))
+                for h in hangs]
+        print(f"chain of 10 done in {seen[-1][1] - seen[0][0]:.1f} s; tarpit connections "
+              f"(opened, held s): {held}")
         assert run_cli(["terminate", wf_id], home, tmp_path).returncode == 0
         stopped_at = time.time()
         assert run_cli(["daemon", "stop"], home, tmp_path).returncode == 0
@@ -112,3 +160,6 @@ username = "nobody"
     finally:
         run_cli(["daemon", "stop"], home, tmp_path)
         server.close()
+        store = client._stores.pop(home, None)
+        if store is not None:
+            store.close()
