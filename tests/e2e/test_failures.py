@@ -8,6 +8,11 @@ from hpcflow import Step, Workflow
 from hpcflow.python import OP, FatalError, PythonOPTemplate, TransientError
 from tests.conftest import run_cli
 
+#: A step's time limit in these tests: long enough for a step to start on a busy machine (the
+#: deadline counts from its submission), far shorter than NAP, what a timed-out step sleeps.
+TIMEOUT = 10
+NAP = 600
+
 
 @OP.function
 def sleepy(seconds: float, ledger: str) -> {"done": bool}:
@@ -49,7 +54,7 @@ def slow_first(ledger: str) -> {"attempts": int}:
     with open(path, "a") as f:
         f.write("x\n")
     if attempts == 1:
-        time.sleep(60)
+        time.sleep(NAP)
     return {"attempts": attempts}
 
 
@@ -68,15 +73,15 @@ def _pid_gone(pid: int, within: float = 10) -> bool:
 def test_timeout_kills_the_step(hpc_home, tmp_path):
     ledger = tmp_path / "ledger"
     wf = Workflow("timeout")
-    wf.add(Step("slow", PythonOPTemplate(sleepy), parameters={"seconds": 60, "ledger": str(ledger)},
-                timeout=1))
+    wf.add(Step("slow", PythonOPTemplate(sleepy),
+                parameters={"seconds": NAP, "ledger": str(ledger)}, timeout=TIMEOUT))
     started = time.time()
     wf.submit()
-    assert wf.wait(timeout=30) == "Failed"
-    assert time.time() - started < 15
+    assert wf.wait(timeout=NAP / 2) == "Failed"
+    assert time.time() - started < NAP  # killed at its timeout, not after its nap
     step = wf.query_step(name="slow")[0]
-    assert step.phase == "Failed" and "TimeoutError" in step.reason and "timeout of 1 s" in (
-        step.reason)
+    assert step.phase == "Failed" and "TimeoutError" in step.reason and (
+        f"timeout of {TIMEOUT} s" in step.reason)
     assert _pid_gone(int(ledger.read_text().split()[0]))
 
 
@@ -110,11 +115,11 @@ def test_fatal_error_is_not_retried(hpc_home):
 
 def test_timeout_as_transient_error_retries(hpc_home, tmp_path):
     template = PythonOPTemplate(slow_first, retry_on_transient_error=2,
-                                timeout_as_transient_error=True, timeout=2)
+                                timeout_as_transient_error=True, timeout=TIMEOUT)
     wf = Workflow("timeout-retry")
     wf.add(Step("s", template, parameters={"ledger": str(tmp_path / "l")}))
     wf.submit()
-    assert wf.wait(timeout=60) == "Succeeded"
+    assert wf.wait(timeout=NAP / 2) == "Succeeded"
     assert wf.query_step(name="s")[0].outputs.parameters["attempts"].value == 2
 
 

@@ -16,7 +16,7 @@ from hpcflow.errors import WorkflowDefinitionError
 from hpcflow.io import InputParameter, OutputParameter
 from hpcflow.python import OP, PythonOPTemplate
 from tests.conftest import run_cli
-from tests.e2e.test_failures import _pid_gone
+from tests.e2e.test_failures import NAP, TIMEOUT, _pid_gone
 
 
 @OP.function
@@ -73,9 +73,9 @@ def test_continue_on_rules_that_are_not_met_fail_the_step(hpc_home, rule) -> Non
 def with_child(ledger: str) -> {"done": bool}:
     import subprocess
 
-    child = subprocess.Popen(["sleep", "60"])
+    child = subprocess.Popen(["sleep", str(NAP)])
     Path(ledger).write_text(str(child.pid))
-    time.sleep(60)
+    time.sleep(NAP)
     return {"done": True}
 
 
@@ -84,11 +84,11 @@ def test_a_timeout_kills_the_process_tree_and_is_not_retried_by_default(hpc_home
     ledger = tmp_path / "child.pid"
     wf = Workflow("timeout-tree")
     wf.add(Step("tree", PythonOPTemplate(with_child, retry_on_transient_error=2),
-                parameters={"ledger": str(ledger)}, timeout=2))
+                parameters={"ledger": str(ledger)}, timeout=TIMEOUT))
     wf.submit()
-    assert wf.wait(timeout=60) == "Failed"
+    assert wf.wait(timeout=NAP / 2) == "Failed"
     step = wf.query_step(name="tree")[0]
-    assert "timeout of 2 s" in step.reason
+    assert f"timeout of {TIMEOUT} s" in step.reason
     assert _pid_gone(int(ledger.read_text()))  # the OP's child went with it
     # a timeout is not a TransientError unless timeout_as_transient_error=True: one attempt
     assert len(wf.query_step(name="tree")) == 1
