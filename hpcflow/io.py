@@ -246,9 +246,30 @@ class OutputParameter(_ParameterOps):
         self.value = value
         self.global_name = global_name
 
+    # dflow sets ``default`` and ``value`` only when given: ``hasattr(out, "default")``
+    @property
+    def default(self) -> Any:
+        if self._default is _UNSET:
+            raise AttributeError(f"output parameter {self.name!r} has no default")
+        return self._default
+
+    @default.setter
+    def default(self, value: Any) -> None:
+        self._default = value
+
+    @property
+    def value(self) -> Any:
+        if self._value is _UNSET:
+            raise AttributeError(f"output parameter {self.name!r} has no value")
+        return self._value
+
+    @value.setter
+    def value(self, value: Any) -> None:
+        self._value = value
+
     @property
     def has_default(self) -> bool:
-        return self.default is not _UNSET
+        return self._default is not _UNSET
 
     def expr(self) -> str:
         return f"outputs.parameters.{self.name}"

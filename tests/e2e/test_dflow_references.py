@@ -233,6 +233,9 @@ def test_what_cannot_be_evaluated_is_refused_in_one_line(hpc_home) -> None:
          r"a dict holding references needs str keys, not 1"),
         ({"x": 1}, False,
          r"step 'use': when=False is a constant bool"),
+        ({"x": made.outputs.parameters["nada"]["k"]}, None,
+         r"uses \{\{steps.made.outputs.parameters.nada\}\}, but step 'made' .* has no output "
+         r"parameter 'nada' \(it has: conf\)"),
     ]:
         wf = Workflow("refused")
         wf.add(made)
@@ -279,6 +282,8 @@ def test_value_of_step_inputs_and_of_parameters_without_one() -> None:
     assert step.inputs.parameters["x"].value == {"a": 1}
     assert step.inputs.parameters["y"].value == 5
     assert not hasattr(InputParameter(), "value") and InputParameter(value=None).value is None
+    assert not hasattr(OutputParameter(), "default") and not hasattr(OutputParameter(), "value")
+    assert OutputParameter(default=None).default is None
     with pytest.raises(AttributeError, match=r"read it from wf\.query_step"):
         step.outputs.parameters["z"].value  # noqa: B018
 
