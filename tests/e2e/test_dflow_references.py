@@ -207,6 +207,10 @@ def test_what_cannot_be_evaluated_is_refused_in_one_line(hpc_home) -> None:
     with pytest.raises(TypeError, match="cannot be iterated"):
         list(p)
     assert repr(p) == str(p) == f"{p}" == "{{inputs.parameters.p}}"
+    for build in (lambda: p % 2, lambda: p // 2, lambda: p ** 2, lambda: -p, lambda: 1 + p):
+        with pytest.raises(TypeError):  # dflow's ArgoVar has none of them either
+            build()
+    assert {p: 1}[p] == 1 and p in {p}
 
     odd = Steps(name="odd")
     odd.outputs.parameters["o"] = OutputParameter()
