@@ -58,6 +58,15 @@ def check_opio(op_name: str, direction: str, sign: OPIOSign | dict,
             )
 
 
+def _refuse_undeclared(op_name: str, direction: str, sign: OPIOSign | dict,
+                       values: MutableMapping[str, Any]) -> None:
+    """``@OP.exec_sign_check`` refuses names the sign does not declare, as dflow's does."""
+    extra = [k for k in values if k not in sign]
+    if extra:
+        raise OPSignError(f"OP {op_name!r} {direction} {extra[0]!r} is not declared in its "
+                          f"{direction} sign (it declares: {', '.join(sign) or 'nothing'})")
+
+
 def _artifact_value_ok(spec: Artifact, value: Any) -> bool:
     if spec.kind == "path":
         return path_like(value)
@@ -115,10 +124,12 @@ class OP:
         def checked(self: OP, op_in: OPIO) -> OPIO:
             name = type(self).__name__
             check_opio(name, "input", self.get_input_sign(), op_in)
+            _refuse_undeclared(name, "input", self.get_input_sign(), op_in)
             op_out = func(self, op_in)
             if not isinstance(op_out, (OPIO, dict)):
                 raise OPSignError(f"OP {name!r} returned {describe(op_out)}, expected OPIO")
             check_opio(name, "output", self.get_output_sign(), op_out)
+            _refuse_undeclared(name, "output", self.get_output_sign(), op_out)
             return op_out
 
         checked.__hpcflow_checked__ = True  # type: ignore[attr-defined]

@@ -28,6 +28,7 @@ from hpcflow.python import (
     Parameter,
     PythonOPTemplate,
 )
+from hpcflow.python.op import OPSignError
 
 
 def _kinds(value: object) -> object:
@@ -359,3 +360,29 @@ def test_constants_read_as_dflow_reads_its_text_parameters(hpc_home: Path) -> No
     bad.add(Step("typed", PythonOPTemplate(typed), parameters={"x": "one", "label": "a"}))
     with pytest.raises(WorkflowDefinitionError, match="expects int, got str 'one'"):
         bad.submit()
+
+
+class Extra(OP):
+    @classmethod
+    def get_input_sign(cls) -> OPIOSign:
+        return OPIOSign({"x": int})
+
+    @classmethod
+    def get_output_sign(cls) -> OPIOSign:
+        return OPIOSign({"y": int})
+
+    @OP.exec_sign_check
+    def execute(self, op_in: OPIO) -> OPIO:
+        return OPIO({"y": op_in["x"], "z": 1})
+
+
+def test_exec_sign_check_refuses_undeclared_names(hpc_home: Path) -> None:
+    """As dflow's ``exec_sign_check``: an undeclared output fails the step, naming it."""
+    with pytest.raises(OPSignError, match="input 'w' is not declared in its input sign"):
+        Extra().execute(OPIO({"x": 1, "w": 2}))
+    wf = Workflow("undeclared")
+    wf.add(Step("extra", PythonOPTemplate(Extra), parameters={"x": 1}))
+    wf.submit()
+    assert wf.wait(timeout=120) == "Failed"
+    reason = wf.query_step(name="extra")[0].reason
+    assert "output 'z' is not declared in its output sign (it declares: y)" in reason
