@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from tests.conftest import integrity_ok, run_cli
+from tests.conftest import integrity_ok, run_cli, wait_progressing
 from tests.integration.flows import await_fault_kill, check_pipeline, failing, pipeline
 from tests.integration.flows import steps as _steps
 from tests.integration.flows import submit as _submit
@@ -61,14 +61,14 @@ wf.submit()
 def _jobcomp_names(jobcomp: str, wf_id: str, expected: int) -> Counter:
     """How many Slurm jobs ran for each step of the workflow (job names encode the step id),
     once the completion log holds ``expected`` steps (a job is logged when it has fully
-    ended, which can be a moment after its step's result)."""
-    deadline = time.time() + 30
-    while True:
-        text = Path(jobcomp).read_text()
-        found = Counter(re.findall(rf" Name=hpcflow-{re.escape(wf_id)}-(\d+)-\d+ ", text))
-        if len(found) >= expected or time.time() > deadline:
-            return found
-        time.sleep(0.5)
+    ended, which can be a moment after its step's result; waited for while jobs keep being
+    logged)."""
+    def found() -> Counter:
+        return Counter(re.findall(rf" Name=hpcflow-{re.escape(wf_id)}-(\d+)-\d+ ",
+                                  Path(jobcomp).read_text()))
+
+    return wait_progressing(found, lambda seen: len(seen) >= expected, len, stall=60,
+                            what=f"the completion log's jobs of {wf_id}")
 
 
 def test_a_workflow_of_slurm_jobs(tmp_path: Path, slurm_env: dict):
@@ -99,7 +99,7 @@ def test_a_failing_step_and_a_job_cancelled_outside(tmp_path: Path, slurm_env: d
         logs = run_cli(["logs", failing, "broken"], home, tmp_path)
         assert "ValueError: cannot handle 7" in logs.stdout  # the job's own output file
         # cancel the sleeping step's job with scancel, as an administrator might
-        deadline = time.time() + 60
+        deadline = time.time() + 180
         job_id = None
         while job_id is None:
             assert time.time() < deadline
@@ -108,7 +108,7 @@ def test_a_failing_step_and_a_job_cancelled_outside(tmp_path: Path, slurm_env: d
             job_id = next((line.split()[0] for line in out.splitlines()
                            if f"hpcflow-{sleeping}-" in line), None)
             time.sleep(0.3)
-        deadline = time.time() + 30  # the job's output is visible while it runs
+        deadline = time.time() + 120  # the job's output is visible while it runs
         while "napping now" not in run_cli(["logs", sleeping, "nap"], home, tmp_path).stdout:
             assert time.time() < deadline, "no output from the running job"
             time.sleep(0.5)

@@ -5,10 +5,9 @@ zip (the machine's own /usr/bin/python3 runs it; hpcflow is not installed there)
 
 import json
 import re
-import time
 from pathlib import Path
 
-from tests.conftest import integrity_ok, run_cli
+from tests.conftest import integrity_ok, run_cli, wait_progressing
 from tests.integration.flows import check_pipeline
 from tests.integration.test_slurm_local import FAILING, PIPELINE, _steps, _submit, _wait
 
@@ -87,7 +86,7 @@ from hpcflow.python import OP, PythonOPTemplate
 @OP.function
 def nap(x: int) -> {"y": int}:
     import time
-    time.sleep(8)
+    time.sleep(60)  # every job still runs after 20 submissions over SSH on a busy machine
     return {"y": x + 100}
 
 wf = Workflow("through-restart")
@@ -111,15 +110,15 @@ def test_sshd_restarts_while_twenty_jobs_are_live(tmp_path: Path, ssh_env: dict,
     wf_id = _submit(tmp_path, home, SLEEPY_LOOP)
     services = REPO / "tests" / "services"
     try:
-        deadline = time.time() + 60
-        while _wait_running(home, tmp_path, wf_id) < 20:
-            assert time.time() < deadline
-            time.sleep(0.5)
+        wait_progressing(lambda: _wait_running(home, tmp_path, wf_id), lambda n: n == 20,
+                         what="twenty running jobs")
         # sshd goes away with every open session (the daemon's connection drops) ...
         subprocess.run(["bash", str(services / "stop-sshd.sh"), str(state)], check=True,
                        capture_output=True)
         subprocess.run(["pkill", "-f", "sshd: hpctest"], capture_output=True)
-        time.sleep(6)  # ... for a while, during which the daemon polls and fails ...
+        wait_progressing((home / "logs" / "daemon.log").read_text,  # ... until the daemon
+                         lambda log: "polling remote failed" in log,  # polled and failed ...
+                         what="a failed poll while sshd is down")
         subprocess.run(["bash", str(services / "start-sshd.sh"), str(state)], check=True,
                        capture_output=True,
                        env=dict(os.environ, SSHD_SETENV=f"SLURM_CONF={slurm_env['SLURM_CONF']}"))
