@@ -186,11 +186,13 @@ def _call_function_op(cls: type[OP], *args: Any, **kwargs: Any) -> Any:
     from hpcflow.utils import randstr
 
     sign = cls.get_input_sign()
+    base = getattr(cls, "_hpcflow_base", cls)  # the OP itself, not a .use() of it
     task = Task(f"{cls.__name__.lower().replace('_', '-')}-{randstr()}",
-                PythonOPTemplate(cls, **getattr(cls, "_hpcflow_template_kwargs", {})),
+                PythonOPTemplate(base, **getattr(cls, "_hpcflow_template_kwargs", {})),
                 parameters={k: v for k, v in kwargs.items()
                             if not isinstance(sign.get(k), Artifact)},
-                artifacts={k: v for k, v in kwargs.items() if isinstance(sign.get(k), Artifact)})
+                artifacts={k: v for k, v in kwargs.items() if isinstance(sign.get(k), Artifact)},
+                **getattr(cls, "_hpcflow_task_kwargs", {}))
     return _as_returned(cls, {**task.outputs.parameters, **task.outputs.artifacts})
 
 
@@ -238,6 +240,15 @@ def _as_returned(cls: type[OP], outputs: dict) -> Any:
     return outputs
 
 
+def _use(cls: type[OP], **task_kwargs: Any) -> type[OP]:
+    """dflow's ``f.use(key=..., executor=...)``: ``f`` whose calls in a block make their
+    Task with these arguments."""
+    return type(cls.__name__, (cls,), {
+        "_hpcflow_task_kwargs": {**getattr(cls, "_hpcflow_task_kwargs", {}), **task_kwargs},
+        "_hpcflow_base": getattr(cls, "_hpcflow_base", cls), "__module__": cls.__module__,
+        "__qualname__": cls.__qualname__})
+
+
 def make_function_op(func: Callable, template_kwargs: dict[str, Any] | None = None
                      ) -> type[OP]:
     signature = inspect.signature(func)
@@ -269,6 +280,8 @@ def make_function_op(func: Callable, template_kwargs: dict[str, Any] | None = No
             "__doc__": func.__doc__,
             "__qualname__": func.__qualname__,
             "_hpcflow_function": func,
+            "func": staticmethod(func),  # dflow's name for the function
+            "use": classmethod(_use),
             "_hpcflow_output_form": form,
             # what @OP.function(image=..., ...) gives the template of a Task made by a call
             "_hpcflow_template_kwargs": dict(template_kwargs or {}),

@@ -386,3 +386,17 @@ def test_exec_sign_check_refuses_undeclared_names(hpc_home: Path) -> None:
     assert wf.wait(timeout=120) == "Failed"
     reason = wf.query_step(name="extra")[0].reason
     assert "output 'z' is not declared in its output sign (it declares: y)" in reason
+
+
+def test_function_op_func_and_use(hpc_home: Path) -> None:
+    """dflow's ``f.func`` (the plain function) and ``f.use(key=...)`` (the Task's own
+    arguments for the calls it makes)."""
+    assert inc.func(1) == 2
+    with Workflow("function-use") as wf:
+        y = inc.use(key="inc-first")(x=1)
+        inc(x=y)
+    assert wf.wait(timeout=120) == "Succeeded"
+    first = wf.query_step(key="inc-first")
+    assert [s.outputs.parameters["dflow_output"].value for s in first] == [2]
+    assert sorted(s.outputs.parameters["dflow_output"].value for s in wf.query_step()
+                  if s.phase == "Succeeded" and "dflow_output" in s.outputs.parameters) == [2, 3]
