@@ -197,6 +197,11 @@ def run_python_op(job: dict, step_dir: Path, op_in: dict[str, Any]) -> dict[str,
             # constants as dflow's OP reads them (its parameters travel as text)
             if key in op_opio and not isinstance(sign, Artifact):
                 op_opio[key] = as_dflow_reads(op_opio[key], getattr(sign, "type", sign))
+            elif isinstance(sign, Artifact) and not sign.sub_path and sign.kind == "path" \
+                    and op_opio.get(key) is not None:
+                # dflow's sub_path=False: the artifact's root folder, not the path in it
+                root = step_dir / "inputs" / "artifacts" / key
+                op_opio[key] = str(root) if sign.str_leaf else root
         if not checked:
             check_opio(name, "input", op.get_input_sign(), op_opio)
         op_out = op.execute(op_opio)

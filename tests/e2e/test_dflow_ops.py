@@ -400,3 +400,29 @@ def test_function_op_func_and_use(hpc_home: Path) -> None:
     assert [s.outputs.parameters["dflow_output"].value for s in first] == [2]
     assert sorted(s.outputs.parameters["dflow_output"].value for s in wf.query_step()
                   if s.phase == "Succeeded" and "dflow_output" in s.outputs.parameters) == [2, 3]
+
+
+class Root(OP):
+    @classmethod
+    def get_input_sign(cls) -> OPIOSign:
+        return OPIOSign({"whole": Artifact(Path, sub_path=False), "one": Artifact(Path)})
+
+    @classmethod
+    def get_output_sign(cls) -> OPIOSign:
+        return OPIOSign({"whole": list, "one": str})
+
+    @OP.exec_sign_check
+    def execute(self, op_in: OPIO) -> OPIO:
+        return OPIO({"whole": sorted(p.name for p in op_in["whole"].iterdir()),
+                     "one": op_in["one"].read_text()})
+
+
+def test_sub_path_false_hands_the_artifacts_folder(hpc_home: Path) -> None:
+    Path("a.txt").write_text("A")
+    wf = Workflow("sub-path-false")
+    art = upload_artifact("a.txt")
+    wf.add(Step("root", PythonOPTemplate(Root), artifacts={"whole": art, "one": art}))
+    wf.submit()
+    assert wf.wait(timeout=120) == "Succeeded"
+    out = wf.query_step(name="root")[0].outputs.parameters
+    assert (out["whole"].value, out["one"].value) == (["a.txt"], "A")
