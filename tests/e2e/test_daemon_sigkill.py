@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 from hpcflow.daemon.engine import engine_pid
-from tests.conftest import integrity_ok, run_cli
+from tests.conftest import integrity_ok, run_cli, wait_progressing
 
 WORKFLOW = '''
 from hpcflow import Step, Steps, Workflow, argo_range
@@ -88,15 +88,13 @@ def test_sigkill_at_ten_random_instants(tmp_path: Path):
             assert started.returncode == 0, started.stderr
         print(f"killed after {kills} s (seed {seed})")
         release.touch()
-        phase = None
-        deadline = time.time() + 180
-        while time.time() < deadline:
-            status = run_cli(["status", wf_id, "--json"], home, tmp_path)
-            phase = json.loads(status.stdout)["phase"]
-            if phase not in ("Pending", "Running"):
-                break
-            time.sleep(0.3)
-        assert phase == "Succeeded", f"seed {seed}"
+        # the 200 steps take as long as the machine needs: the wait ends when none has
+        # changed phase for 2 minutes
+        final = wait_progressing(
+            lambda: json.loads(run_cli(["status", wf_id, "--json"], home, tmp_path).stdout),
+            lambda data: data["phase"] not in ("Pending", "Running"),
+            lambda data: data["steps"], what=f"the workflow (seed {seed})", interval=0.3)
+        assert final["phase"] == "Succeeded", f"seed {seed}"
         counts = Counter(ledger.read_text().split())
         assert len(counts) == 200, f"seed {seed}"
         assert set(counts.values()) == {1}, (

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import run_cli
+from tests.conftest import run_cli, wait_progressing
 from tests.integration.flows import await_fault_kill, wait
 
 HELD = '''
@@ -78,21 +78,25 @@ def test_five_hundred_live_jobs_one_squeue_per_poll(tmp_path: Path, slurm_env: d
     wf_id = subprocess.run([*cli, "submit", str(script)], env=env, capture_output=True,
                            text=True, check=True).stdout.strip()
     try:
-        deadline = time.time() + 120
-        while True:  # wait for all 500 to be submitted (held: they stay in the queue)
-            steps = json.loads(run_cli(["status", wf_id, "--json"], home, tmp_path).stdout)
-            if steps["steps"].get("Running", 0) == 500:
-                break
-            assert time.time() < deadline, steps
-            time.sleep(1)
+        # wait for all 500 to be submitted (held: they stay in the queue), as long as the
+        # submissions go on
+        wait_progressing(
+            lambda: json.loads(run_cli(["status", wf_id, "--json"], home, tmp_path).stdout),
+            lambda status: status["steps"].get("Running", 0) == 500,
+            lambda status: status["steps"], what="500 submissions", interval=1)
         log = home / "logs" / "daemon.log"
-        polls_before = log.read_text().count("polled slurm: 500 live jobs")
+
+        def polls() -> int:
+            return log.read_text().count("polled slurm: 500 live jobs")
+
+        polls_before = polls()
         calls_before = len(calls.read_text().splitlines())
-        time.sleep(6)
-        polls = log.read_text().count("polled slurm: 500 live jobs") - polls_before
+        # three polls, however long a busy machine takes for them (no budget in seconds)
+        wait_progressing(lambda: polls() - polls_before, lambda n: n >= 3,
+                         what="three polls of the 500 jobs")
+        polled = polls() - polls_before
         squeues = len(calls.read_text().splitlines()) - calls_before
-        assert polls >= 3, polls
-        assert squeues == polls, (squeues, polls)  # one squeue for all 500 jobs, per poll
+        assert squeues == polled, (squeues, polled)  # one squeue for all 500 jobs, per poll
         mine = subprocess.run(["squeue", "--me", "-h", "-o", "%j"], capture_output=True,
                               text=True).stdout
         assert sum(1 for line in mine.splitlines() if f"hpcflow-{wf_id}-" in line) == 500
@@ -151,12 +155,13 @@ wf.submit()
 
 
 def _packed_jobs(jobcomp: str, wf_id: str, expected: int) -> list[str]:
-    deadline = time.time() + 30
-    while True:
-        names = re.findall(rf" Name=(hpcflow-{wf_id}-\d+-\d+-pack) ", Path(jobcomp).read_text())
-        if len(names) >= expected or time.time() > deadline:
-            return names
-        time.sleep(0.5)
+    """The pack jobs in Slurm's completion log, once it holds ``expected`` (waited for while
+    jobs keep being logged)."""
+    def names() -> list[str]:
+        return re.findall(rf" Name=(hpcflow-{wf_id}-\d+-\d+-pack) ", Path(jobcomp).read_text())
+
+    return wait_progressing(names, lambda found: len(found) >= expected, len, stall=60,
+                            what=f"the completion log's pack jobs of {wf_id}")
 
 
 def test_a_thousand_tiny_steps_in_ten_jobs(tmp_path: Path, slurm_env: dict):
