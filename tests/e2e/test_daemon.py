@@ -239,7 +239,7 @@ def test_daemon_run_in_the_foreground_as_systemd_runs_it(tmp_path, stop_signal):
     daemon = subprocess.Popen([sys.executable, "-m", "hpcflow.cli.main", "daemon", "run"],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.time() + 20
+        deadline = time.time() + 120
         while engine_pid(home) != daemon.pid:
             assert time.time() < deadline and daemon.poll() is None, "daemon run did not start"
             time.sleep(0.05)
