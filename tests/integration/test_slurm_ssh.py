@@ -85,8 +85,11 @@ from hpcflow.python import OP, PythonOPTemplate
 
 @OP.function
 def nap(x: int) -> {"y": int}:
-    import time
-    time.sleep(60)  # every job still runs after 20 submissions over SSH on a busy machine
+    import os, time
+    # live until the test opens the gate (sshd restarted), however slow the machine
+    deadline = time.time() + 600
+    while not os.path.exists(GATE) and time.time() < deadline:
+        time.sleep(0.2)
     return {"y": x + 100}
 
 wf = Workflow("through-restart")
@@ -107,7 +110,10 @@ def test_sshd_restarts_while_twenty_jobs_are_live(tmp_path: Path, ssh_env: dict,
     home = tmp_path / "home"
     remote_config(home, ssh_env)
     state = Path(ssh_env["HPCFLOW_TEST_SSH_KNOWN_HOSTS"]).parent
-    wf_id = _submit(tmp_path, home, SLEEPY_LOOP)
+    # where the jobs (user hpctest) can see it: tmp_path is root's only
+    gate = Path(f"/tmp/hpcflow-sshd-restart-gate-{os.getpid()}")
+    gate.unlink(missing_ok=True)
+    wf_id = _submit(tmp_path, home, SLEEPY_LOOP.replace("GATE", repr(str(gate))))
     services = REPO / "tests" / "services"
     try:
         wait_progressing(lambda: _wait_running(home, tmp_path, wf_id), lambda n: n == 20,
@@ -122,6 +128,7 @@ def test_sshd_restarts_while_twenty_jobs_are_live(tmp_path: Path, ssh_env: dict,
         subprocess.run(["bash", str(services / "start-sshd.sh"), str(state)], check=True,
                        capture_output=True,
                        env=dict(os.environ, SSHD_SETENV=f"SLURM_CONF={slurm_env['SLURM_CONF']}"))
+        gate.touch()
         final = _wait(home, tmp_path, wf_id, timeout=180)  # ... and reconnects
         assert final["phase"] == "Succeeded", final
         assert final["steps"] == {"Succeeded": 20}
@@ -130,6 +137,7 @@ def test_sshd_restarts_while_twenty_jobs_are_live(tmp_path: Path, ssh_env: dict,
         log = (home / "logs" / "daemon.log").read_text()
         assert "polling remote failed" in log and "reconnected to 127.0.0.1" in log
     finally:
+        gate.touch()  # no job waits on after the test (left in place for queued ones)
         run_cli(["daemon", "stop"], home, tmp_path)
 
 
