@@ -41,8 +41,31 @@ def _host_file(home: Path, pattern: str) -> Path:
     return home / pattern.format(host=host)
 
 
+#: The lock of engines of hpcflow before the per-host locks: one still running (an upgrade
+#: under a live daemon) is seen, never taken.
+LEGACY_LOCK_FILE = "engine.lock"
+
+
+def _held_pid(path: Path) -> int | None:
+    """The pid written in the lock file ``path`` while some process holds its flock."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        text = path.read_text().strip()
+        return int(text) if text.isdigit() else -1
+    finally:
+        os.close(fd)
+    return None
+
+
 def try_lock(home: Path) -> int | None:
     """Take the engine lock; the fd to keep open, or None if another engine holds it."""
+    if _held_pid(home / LEGACY_LOCK_FILE) is not None:
+        return None  # an engine of an older hpcflow serves this home
     fd = os.open(_host_file(home, LOCK_FILE), os.O_CREAT | os.O_RDWR, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -57,20 +80,9 @@ def try_lock(home: Path) -> int | None:
 
 
 def engine_pid(home: Path) -> int | None:
-    """The pid of the engine serving ``home``, or None if none runs."""
-    path = _host_file(home, LOCK_FILE)
-    if not path.exists():
-        return None
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except OSError:
-            text = path.read_text().strip()
-            return int(text) if text.isdigit() else -1
-        return None
-    finally:
-        os.close(fd)
+    """The pid of the engine serving ``home`` on this host, or None if none runs."""
+    found = _held_pid(_host_file(home, LOCK_FILE))
+    return found if found is not None else _held_pid(home / LEGACY_LOCK_FILE)
 
 
 def wake(home: Path) -> None:

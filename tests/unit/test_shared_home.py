@@ -148,3 +148,24 @@ def test_restore_is_refused_while_another_host_leads(tmp_path, monkeypatch) -> N
     monkeypatch.setenv("HPCFLOW_HOME", str(home))
     done = CliRunner().invoke(main, ["store", "restore"])
     assert done.exit_code != 0 and "host login9" in done.output, done.output
+
+
+def test_an_engine_of_an_older_hpcflow_is_seen_and_never_doubled(tmp_path) -> None:
+    """Before the per-host locks, engines held ``engine.lock``: one still running after an
+    upgrade keeps new engines from starting beside it."""
+    import fcntl
+
+    from hpcflow.daemon.engine import engine_pid, try_lock
+
+    home = tmp_path / "h"
+    home.mkdir()
+    fd = os.open(home / "engine.lock", os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        os.write(fd, b"4321")
+        assert try_lock(home) is None and engine_pid(home) == 4321
+    finally:
+        os.close(fd)
+    lock = try_lock(home)
+    assert lock is not None and engine_pid(home) == os.getpid()
+    os.close(lock)
