@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hpcflow.daemon import engine, inbox
-from hpcflow.daemon.leader import LEADER_DIR, current_lease, this_host
+from hpcflow.daemon.leader import leader_elsewhere
 from hpcflow.daemon.store import Store
 from hpcflow.errors import HpcflowError, NotFoundError
 
@@ -62,8 +62,7 @@ def _wake_or_start(home: Path, idle_exit: float | None, announce: bool,
                    engine_env: dict[str, str] | None, autostart: bool) -> None:
     """Wake the engine; start one on this host unless another host leads (it takes new
     work from the inbox within a few seconds)."""
-    lease = current_lease(home / LEADER_DIR)
-    if lease is not None and not lease.released and lease.host != this_host():
+    if leader_elsewhere(home) is not None:
         engine.wake(home)
         return
     engine.ensure_engine(home, idle_exit, announce=announce, env=engine_env,

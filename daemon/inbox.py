@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from hpcflow.daemon.leader import LEADER_DIR, current_lease, this_host
+from hpcflow.daemon.leader import live_leader, this_host
 
 INBOX_DIR = "inbox"
 
@@ -30,8 +30,8 @@ def writes_directly(home: Path, shared: bool) -> bool:
     system; on a shared one only on the leader's host."""
     if not shared:
         return True
-    lease = current_lease(home / LEADER_DIR)
-    return lease is not None and not lease.released and lease.host == this_host()
+    lease = live_leader(home)
+    return lease is not None and lease.host == this_host()
 
 
 def deliver(home: Path, message: dict[str, Any]) -> Path:

@@ -91,6 +91,18 @@ def current_lease(folder: Path) -> Lease | None:
     return None
 
 
+def live_leader(home: Path) -> Lease | None:
+    """The lease of the engine that leads ``home`` (None: none ever did, or it stopped)."""
+    lease = current_lease(home / LEADER_DIR)
+    return None if lease is None or lease.released else lease
+
+
+def leader_elsewhere(home: Path) -> Lease | None:
+    """The live lease of a leader on another host than this one, if there is one."""
+    lease = live_leader(home)
+    return lease if lease is not None and lease.host != this_host() else None
+
+
 def _pid_alive(pid: int) -> bool:
     if pid <= 0:
         return False

@@ -53,16 +53,14 @@ def _leader_elsewhere(store: Path) -> str | None:
     """The leader's host, when the home is shared between hosts and this is not it."""
     try:
         from hpcflow.daemon.fs_kind import home_file_system
-        from hpcflow.daemon.leader import LEADER_DIR, current_lease, this_host
+        from hpcflow.daemon.leader import leader_elsewhere
 
         if not home_file_system(store.parent).shared:
             return None
-        lease = current_lease(store.parent / LEADER_DIR)
+        lease = leader_elsewhere(store.parent)
     except OSError:
         return None
-    if lease is None or lease.released or lease.host == this_host():
-        return None
-    return lease.host
+    return lease.host if lease is not None else None
 
 
 #: What to do, by errno (the error's own text says what went wrong).
