@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from hpcflow.workflow import FINAL_PHASES, StepView, iso_time
+from hpcflow.workflow import FINAL_PHASES, StepView, elapsed, iso_time
 
 __all__ = ["ArgoStep", "ArgoWorkflow", "query_archived_workflows", "query_workflows"]
 
@@ -157,12 +157,7 @@ class ArgoWorkflow:
                             parent_id=parent_id, sort_by_generation=sort_by_generation)
 
     def get_duration(self) -> datetime.timedelta:
-        if self._started is None:
-            return datetime.timedelta()
-        import time
-
-        end = self._finished if self._finished is not None else time.time()
-        return datetime.timedelta(seconds=end - self._started)
+        return elapsed(self._started, self._finished)
 
     def recover(self) -> dict:
         return {"metadata": self.metadata.recover(), "status": self.status.recover(),

@@ -74,6 +74,14 @@ class IOView:
         return key in ("parameters", "artifacts")
 
 
+def elapsed(started: float | None, finished: float | None) -> datetime.timedelta:
+    """From ``started`` to ``finished``, or to now while it runs; zero before it starts."""
+    if started is None:
+        return datetime.timedelta()
+    end = finished if finished is not None else time.time()
+    return datetime.timedelta(seconds=end - started)
+
+
 def iso_time(ts: float | None) -> str | None:
     """A store timestamp in Argo's form (``2024-01-31T12:00:00Z``), as dflow code parses it."""
     if ts is None:
@@ -150,10 +158,7 @@ class StepView:
 
     def get_duration(self) -> datetime.timedelta:
         """How long the step has run (until now if it still runs; zero before it starts)."""
-        if self._started is None:
-            return datetime.timedelta()
-        end = self._finished if self._finished is not None else time.time()
-        return datetime.timedelta(seconds=end - self._started)
+        return elapsed(self._started, self._finished)
 
     def recover(self) -> dict:
         """The step as plain data (dflow's ``recover()``): values, and artifact references."""
