@@ -233,7 +233,10 @@ class Service(Submission):
 
     def take_inbox(self) -> bool:
         """Submissions and requests that clients on other hosts left in ``inbox/`` (a home
-        shared between login nodes: only the leader writes the store)."""
+        shared between login nodes: only the leader writes the store). On a local file
+        system clients write the store themselves: no directory read every cycle."""
+        if not self.store.shared:
+            return False
         taken = False
         for path, message in inbox.waiting(self.home):
             try:
