@@ -124,8 +124,10 @@ else
   port_busy "$PORT" && die "port $PORT is busy (another sshd?); set SSHD_PORT"
   /usr/sbin/sshd -f "$STATE/sshd_config" -E "$STATE/sshd.log"
 fi
-wait_for 10 port_busy "$PORT" || die "sshd does not listen on 127.0.0.1:$PORT; see $STATE/sshd.log"
-pid_alive "$STATE/sshd.pid" sshd || die "sshd is not running; see $STATE/sshd.log"
+wait_for 30 port_busy "$PORT" || die "sshd does not listen on 127.0.0.1:$PORT; see $STATE/sshd.log"
+# sshd binds its port before its daemonized child writes the PID file: on a busy machine the
+# file can lag the port by a moment, so wait for it too instead of reading it once.
+wait_for 30 pid_alive "$STATE/sshd.pid" sshd || die "sshd is not running; see $STATE/sshd.log"
 
 cat <<EOF
 sshd is up: 127.0.0.1:$PORT user=$TUSER$([ "$ALLOW_ROOT" = 1 ] && echo ',root') pid=$(cat "$STATE/sshd.pid")
