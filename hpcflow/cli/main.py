@@ -136,8 +136,10 @@ def _follow(workflows: list[Any], interval: float = 0.3) -> list[str]:
         time.sleep(interval)
 
 
-def _submit_script(script: str, as_dflow: bool = False) -> list[Any]:
-    """Run the user's script; the workflows it submitted (none is an error)."""
+def _submit_script(script: str, as_dflow: bool = False,
+                   script_args: tuple[str, ...] = ()) -> list[Any]:
+    """Run the user's script with ``script_args`` as its ``sys.argv[1:]``; the workflows it
+    submitted (none is an error)."""
     from hpcflow.cli.script import run_script
     from hpcflow.workflow import submitted_workflows
 
@@ -146,7 +148,7 @@ def _submit_script(script: str, as_dflow: bool = False) -> list[Any]:
 
         install()
     before = len(submitted_workflows)
-    run_script(script)
+    run_script(script, script_args)
     workflows = submitted_workflows[before:]
     if not workflows:
         fail(f"{script} submitted no workflow (call wf.submit())")
@@ -154,14 +156,18 @@ def _submit_script(script: str, as_dflow: bool = False) -> list[Any]:
 
 
 _AS_DFLOW_HELP = "SCRIPT imports dflow: serve those imports from hpcflow (no renaming)."
+#: Everything after SCRIPT is the script's own arguments (``hpcflow run wf.py --n 3``).
+_SCRIPT_CONTEXT = {"ignore_unknown_options": True, "allow_interspersed_args": False}
+_script_args = click.argument("script_args", nargs=-1, type=click.UNPROCESSED)
 
 
-@main.command()
+@main.command(context_settings=_SCRIPT_CONTEXT)
 @click.argument("script", type=click.Path(dir_okay=False))
+@_script_args
 @click.option("--as-dflow", is_flag=True, help=_AS_DFLOW_HELP)
-def run(script: str, as_dflow: bool) -> None:
-    """Run SCRIPT, follow every workflow it submits, exit 0 only if all succeed."""
-    workflows = _submit_script(script, as_dflow)
+def run(script: str, script_args: tuple[str, ...], as_dflow: bool) -> None:
+    """Run SCRIPT [ARGS...], follow every workflow it submits, exit 0 only if all succeed."""
+    workflows = _submit_script(script, as_dflow, script_args)
     phases = _follow(workflows)
     for wf, phase in zip(workflows, phases, strict=True):
         click.echo(f"{wf.id} {phase}")
@@ -184,8 +190,9 @@ def _labels(values: tuple[str, ...]) -> dict[str, str]:
     return labels
 
 
-@main.command()
+@main.command(context_settings=_SCRIPT_CONTEXT)
 @click.argument("script", type=click.Path(dir_okay=False))
+@_script_args
 @click.option("--name", default=None, help="Name the submitted workflow(s) NAME.")
 @click.option("--label", "labels", multiple=True, metavar="KEY=VALUE",
               help="Label the submitted workflow(s) (repeatable).")
@@ -193,16 +200,16 @@ def _labels(values: tuple[str, ...]) -> dict[str, str]:
               help="With --name: do nothing if a workflow of that name is live or succeeded "
                    "(for cron-driven campaigns).")
 @click.option("--as-dflow", is_flag=True, help=_AS_DFLOW_HELP)
-def submit(script: str, name: str | None, labels: tuple[str, ...], if_absent: bool,
-           as_dflow: bool) -> None:
-    """Run SCRIPT to submit its workflows; print their ids and return."""
+def submit(script: str, script_args: tuple[str, ...], name: str | None,
+           labels: tuple[str, ...], if_absent: bool, as_dflow: bool) -> None:
+    """Run SCRIPT [ARGS...] to submit its workflows; print their ids and return."""
     from hpcflow.workflow import submit_overrides
 
     if if_absent and not name:
         fail("--if-absent needs --name: it checks for a workflow of that name")
     submit_overrides.update(name=name, labels=_labels(labels), if_absent=if_absent)
     try:
-        workflows = _submit_script(script, as_dflow)
+        workflows = _submit_script(script, as_dflow, script_args)
     finally:
         submit_overrides.clear()
     for wf in workflows:

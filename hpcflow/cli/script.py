@@ -6,6 +6,7 @@ import os
 import runpy
 import sys
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
 
 from hpcflow.errors import HpcflowError
@@ -23,8 +24,9 @@ def _user_frame(exc: BaseException, script: Path) -> str:
     return ""
 
 
-def run_script(path: str) -> None:
-    """Run ``path`` as ``__main__`` with its folder on ``sys.path``, as ``python FILE`` would."""
+def run_script(path: str, args: Sequence[str] = ()) -> None:
+    """Run ``path`` as ``__main__`` with its folder on ``sys.path`` and ``args`` as
+    ``sys.argv[1:]``, as ``python FILE ARGS...`` would."""
     script = Path(path).absolute()
     if not script.is_file():
         what = "it is a directory" if script.is_dir() else "no such file"
@@ -40,7 +42,7 @@ def run_script(path: str) -> None:
     old_path = list(sys.path)
     old_argv = list(sys.argv)
     sys.path.insert(0, str(script.parent))
-    sys.argv = [str(script)]
+    sys.argv = [str(script), *args]
     try:
         runpy.run_path(str(script), run_name="__main__")
     except HpcflowError as exc:

@@ -79,6 +79,26 @@ def test_without_as_dflow_a_dflow_script_fails_in_one_line(tmp_path: Path) -> No
         "hpcflow: s.py (line 7): ModuleNotFoundError: No module named 'dflow'")
 
 
+def test_a_script_gets_the_arguments_after_it(tmp_path: Path) -> None:
+    """``hpcflow run SCRIPT ARGS...`` as ``python SCRIPT ARGS...``: dflow applications' scripts
+    take an input file or a workflow id to resubmit; options after SCRIPT are the script's."""
+    (tmp_path / "a.py").write_text(
+        "import sys\nfrom dflow import Step, Workflow\n"
+        "from dflow.python import OP, PythonOPTemplate\n"
+        "@OP.function\ndef echo(x: str) -> {'y': str}:\n    return {'y': x}\n"
+        "print('ARGV', sys.argv[1:])\n"
+        "wf = Workflow(name=sys.argv[1])\n"
+        "wf.add(Step('e', PythonOPTemplate(echo), parameters={'x': sys.argv[2]}))\n"
+        "wf.submit()\n")
+    home = tmp_path / "home"
+    done = run_cli(["run", "--as-dflow", "a.py", "named", "--name", "x"], home, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "ARGV ['named', '--name', 'x']" in done.stdout
+    submitted = run_cli(["submit", "a.py", "other", "-v"], home, tmp_path)
+    assert submitted.returncode == 1  # without --as-dflow: dflow is not importable
+    assert "No module named 'dflow'" in submitted.stderr
+
+
 def test_argo_settings_are_accepted_and_explained_once(tmp_path: Path) -> None:
     script = tmp_path / "settings.py"
     script.write_text((EXAMPLES / "utils_and_types.py").read_text().replace(
