@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+from abc import ABCMeta
 from collections.abc import Callable, MutableMapping
 from typing import Any, get_args, get_origin
 
@@ -88,7 +89,19 @@ def _nested_paths(value: Any) -> bool:
     return value is None or path_like(value)
 
 
-class OP:
+class _OPMeta(ABCMeta):
+    """``isinstance(f, OP)`` holds for an ``@OP.function`` ``f``, as in dflow, where ``f`` is
+    an instance of its OP; here it is the OP class (so ``PythonOPTemplate(f)``, ``f()`` and
+    pickling by reference work as before). Derived from ``ABCMeta``: dflow's ``OP`` is an
+    ``ABC``, so ``class MyOP(OP, ABC)`` must have no metaclass conflict."""
+
+    def __instancecheck__(cls, obj: Any) -> bool:
+        if isinstance(obj, type) and hasattr(obj, "_hpcflow_function"):
+            return issubclass(obj, cls)
+        return super().__instancecheck__(obj)
+
+
+class OP(metaclass=_OPMeta):
     """Base of class OPs: define ``get_input_sign``, ``get_output_sign`` and ``execute``."""
 
     progress_total: int = 1

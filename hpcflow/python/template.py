@@ -83,12 +83,13 @@ class PythonOPTemplate(OPTemplate):
                  requests: dict | None = None, limits: dict | None = None,
                  envs: dict[str, str] | None = None, pre_script: str = "", post_script: str = "",
                  name: str | None = None, **kwargs: Any) -> None:
-        if isinstance(op_class, OP):
-            op_obj: OP | None = op_class
-            op_type = type(op_class)
-        elif isinstance(op_class, type) and issubclass(op_class, OP):
-            op_obj = None
+        if isinstance(op_class, type) and issubclass(op_class, OP):
+            # first: an @OP.function class is also an ``isinstance(f, OP)``, as in dflow
+            op_obj: OP | None = None
             op_type = op_class
+        elif isinstance(op_class, OP):
+            op_obj = op_class
+            op_type = type(op_class)
         else:
             raise WorkflowDefinitionError(
                 f"PythonOPTemplate needs an OP class, an OP instance or an @OP.function, "

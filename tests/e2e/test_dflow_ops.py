@@ -4,6 +4,7 @@ HDF5Datasets signs, and links in output artifacts. Each through the engine, outp
 phases checked."""
 
 import os
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Set, Tuple, TypedDict, Union
 
@@ -400,6 +401,55 @@ def test_function_op_func_and_use(hpc_home: Path) -> None:
     assert [s.outputs.parameters["dflow_output"].value for s in first] == [2]
     assert sorted(s.outputs.parameters["dflow_output"].value for s in wf.query_step()
                   if s.phase == "Succeeded" and "dflow_output" in s.outputs.parameters) == [2, 3]
+
+
+class AbstractBase(OP, ABC):
+    """dflow's ``OP`` is an ``ABC``: applications mix ``ABC`` in for their own bases."""
+
+    @abstractmethod
+    def factor(self) -> int: ...
+
+    @classmethod
+    def get_input_sign(cls) -> OPIOSign:
+        return OPIOSign({"x": int})
+
+    @classmethod
+    def get_output_sign(cls) -> OPIOSign:
+        return OPIOSign({"y": int})
+
+    @OP.exec_sign_check
+    def execute(self, op_in: OPIO) -> OPIO:
+        return OPIO({"y": op_in["x"] * self.factor()})
+
+
+class Triple(AbstractBase):
+    def factor(self) -> int:
+        return 3
+
+
+def as_template(op: object) -> PythonOPTemplate:
+    """How dflow applications tell an OP object (an ``@OP.function`` is one) from a class."""
+    if isinstance(op, OP):
+        return PythonOPTemplate(op)
+    raise TypeError(f"not an OP: {op!r}")
+
+
+def test_a_function_op_is_an_instance_of_op(hpc_home: Path) -> None:
+    """``isinstance(f, OP)`` for an ``@OP.function`` ``f`` (dflow's ``f`` is an OP
+    instance); ``PythonOPTemplate(f)``, ``f.get_input_sign()`` and calls work as before."""
+    assert isinstance(double, OP) and isinstance(inc.use(key="k"), OP)
+    assert not isinstance(Triple, OP) and isinstance(Triple(), OP)
+    assert not isinstance(len, OP) and not isinstance(3, OP)
+    assert list(double.get_input_sign()) == ["x"] and double(x=2) == {"y": 4}
+    with pytest.raises(TypeError):
+        AbstractBase()
+    wf = Workflow("function-isinstance")
+    first = Step("double", as_template(double), parameters={"x": 2})
+    wf.add(first)
+    wf.add(Step("triple", as_template(Triple()), parameters={"x": first.outputs.parameters["y"]}))
+    wf.submit()
+    assert wf.wait(timeout=120) == "Succeeded"
+    assert wf.query_step(name="triple")[0].outputs.parameters["y"].value == 12
 
 
 class Root(OP):
