@@ -406,7 +406,8 @@ def root_step(spec: dict) -> CreateStep:
     """The step that stands for the whole workflow: the entry template, instantiated."""
     entry = spec["entrypoint"]
     template = spec["templates"][entry]
-    scope = Scope(inputs={"parameters": {}, "artifacts": {}})
+    scope = Scope(inputs={"parameters": {}, "artifacts": {}},
+                  workflow={"parameters": spec.get("workflow_parameters") or {}})
     params = {n: resolve_value(p["default"], scope)
               for n, p in template["inputs"]["parameters"].items() if "default" in p}
     step_type = STEP_TYPE_OF_KIND[template["kind"]]

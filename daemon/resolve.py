@@ -105,9 +105,28 @@ def _lookup_path(path: str, scope: Scope) -> Any:
                 raise ResolveError(f"{{{{{path}}}}}: the item has no field {part!r}")
             value = value[part]
         return values.to_jsonable(value)
+    if head == "workflow" and len(parts) == 3 and parts[1] == "parameters":
+        # dflow's Workflow(parameters={...}): Argo's global arguments
+        given = scope.workflow.get("parameters") or {}
+        if parts[2] not in given:
+            raise ResolveError(f"{{{{{path}}}}}: the workflow has no parameter {parts[2]!r} "
+                               f"(it has: {', '.join(sorted(given)) or 'none'})")
+        return given[parts[2]]
     if head == "workflow" and len(parts) == 2 and parts[1] in scope.workflow:
         return scope.workflow[parts[1]]
     raise ResolveError(f"{{{{{path}}}}} is not a reference hpcflow knows")
+
+
+#: ``{{workflow.parameters.NAME}}``, Argo's reference to a workflow argument.
+WORKFLOW_PARAMETER = re.compile(r"\{\{\s*workflow\.parameters\.([A-Za-z0-9_-]+)\s*\}\}")
+
+
+def bind_workflow_parameters(text: str, given: dict) -> str:
+    """``text`` (a script) with each ``{{workflow.parameters.NAME}}`` replaced by the
+    value's text, as Argo substitutes global arguments everywhere in a template."""
+    return WORKFLOW_PARAMETER.sub(
+        lambda m: values.render_text(values.from_jsonable(given[m.group(1)]))
+        if m.group(1) in given else m.group(0), text)
 
 
 def is_single_reference(text: str) -> bool:

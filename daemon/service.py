@@ -522,6 +522,7 @@ class Service(Submission):
                                          {"name": spec["name"], "id": wf_id,
                                           "max_depth": spec.get("max_recursion_depth"),
                                           "reuse": spec.get("reuse") or {},
+                                          "parameters": spec.get("workflow_parameters") or {},
                                           "read_value": self.store.read_value})
             except Exception as exc:  # a planner bug fails this Steps/DAG, not the engine
                 log.exception("planning step %s of %s failed", node_id, wf_id)

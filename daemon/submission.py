@@ -23,6 +23,7 @@ from hpcflow.daemon.engine import WAKE_DIR
 from hpcflow.daemon.parallelism import Limits, Live, admit, full, template_limit
 from hpcflow.daemon.placement import pack_units
 from hpcflow.daemon.polling import PollSchedule
+from hpcflow.daemon.resolve import bind_workflow_parameters
 from hpcflow.daemon.store import Store
 from hpcflow.daemon.value_files import for_job
 from hpcflow.errors import HpcflowError
@@ -107,6 +108,9 @@ class Submission:
         wf_id = step["workflow_id"]
         spec = self.spec(wf_id)
         template = spec["templates"][step["template"]]
+        if template.get("script") and spec.get("workflow_parameters"):
+            template = {**template, "script": bind_workflow_parameters(
+                template["script"], spec["workflow_parameters"])}
         step_spec = json.loads(step["spec"]) if step["spec"] else {}
         attempt = step["attempt"] or 0
         inputs, value_files = for_job(self.store.read_value, json.loads(step["inputs"]))

@@ -8,6 +8,7 @@ anything reaches the store, with an error that names the step and the field.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import sys
@@ -549,9 +550,33 @@ def _loop_spec(value: Any) -> Any:
     return {"value": values.to_jsonable(list(value))}
 
 
+def _workflow_parameters(given: dict[str, Any], templates: dict[str, dict]) -> dict:
+    """``Workflow(parameters=...)`` as stored; each ``{{workflow.parameters.NAME}}`` in
+    the templates must name one of them (Argo refuses the workflow otherwise)."""
+    from hpcflow.daemon.resolve import WORKFLOW_PARAMETER
+
+    for name in given:
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+            raise WorkflowDefinitionError(
+                f"Workflow(parameters=...): {name!r} is not a parameter name (letters, digits, "
+                "'_' and '-')")
+    for tname, template in templates.items():
+        for match in WORKFLOW_PARAMETER.finditer(json.dumps(template)):
+            if match.group(1) not in given:
+                raise WorkflowDefinitionError(
+                    f"template {tname!r} uses {match.group(0)}, but the workflow has no "
+                    f"parameter {match.group(1)!r}: give it in Workflow(parameters={{...}}) "
+                    f"(it has: {', '.join(sorted(given)) or 'none'})")
+    try:
+        return {k: values.to_jsonable(v) for k, v in given.items()}
+    except Exception as exc:
+        raise WorkflowDefinitionError(
+            f"Workflow(parameters=...): a value cannot be stored: {exc}") from exc
+
+
 def build_spec(name: str, entry: OPTemplate, parallelism: int | None = None,
-               labels: dict | None = None,
-               default_executor: Any = None) -> tuple[dict, dict[str, bytes]]:
+               labels: dict | None = None, default_executor: Any = None,
+               parameters: dict[str, Any] | None = None) -> tuple[dict, dict[str, bytes]]:
     builder = SpecBuilder(default_executor)
     entry_name = builder.template_name(entry)
     for pname, decl in entry.inputs.parameters.items():
@@ -568,6 +593,9 @@ def build_spec(name: str, entry: OPTemplate, parallelism: int | None = None,
         "parallelism": parallelism,
         "labels": dict(labels or {}),
     }
+    given = _workflow_parameters(parameters or {}, builder.templates)
+    if given:
+        spec["workflow_parameters"] = given
     return spec, builder.blobs
 
 

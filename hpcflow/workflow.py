@@ -231,10 +231,6 @@ def refuse_unsupported(kwargs: dict[str, Any]) -> None:
         raise WorkflowDefinitionError(
             "Workflow(on_exit=...): hpcflow runs no exit handler; add that step last, and "
             "let the steps before it continue on failure (continue_on_failed=True)")
-    if kwargs.get("parameters"):
-        raise WorkflowDefinitionError(
-            "Workflow(parameters=...): hpcflow has no workflow parameters "
-            "('{{workflow.parameters.NAME}}'); give the values to the steps' parameters")
 
 
 class Workflow:
@@ -243,8 +239,11 @@ class Workflow:
     def __init__(self, name: str = "workflow", steps: Steps | None = None, dag: DAG | None = None,
                  id: str | None = None, parallelism: int | None = None,
                  labels: dict[str, str] | None = None, annotations: dict | None = None,
-                 context: Any = None, executor: Any = None, **kwargs: Any) -> None:
+                 context: Any = None, executor: Any = None,
+                 parameters: dict[str, Any] | None = None, **kwargs: Any) -> None:
         self.id = id
+        #: dflow's global parameters, ``{{workflow.parameters.NAME}}`` in the steps.
+        self.parameters = dict(parameters or {})
         #: Where steps run that name no executor (nor does their template): local if None.
         self.executor = executor
         #: False when ``--if-absent`` found this workflow already there.
@@ -320,7 +319,7 @@ class Workflow:
         self.labels.update(submit_overrides.get("labels") or {})
         spec, blobs = build_spec(self.name, self.entry, parallelism=self.parallelism,
                                  default_executor=self.executor,
-                                 labels=self.labels)
+                                 labels=self.labels, parameters=self.parameters)
         spec["archive_mode"] = _config.config.get("archive_mode", "tar")
         spec["max_recursion_depth"] = int(_config.config.get("max_recursion_depth") or 100)
         spec["reuse"] = reuse_map(reuse_step or [])

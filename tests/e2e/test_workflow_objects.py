@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hpcflow import Step, Steps, Workflow
+from hpcflow import OutputParameter, ShellOPTemplate, Step, Steps, Workflow
 from hpcflow import settings as config_module
 from hpcflow.errors import HpcflowError, NotFoundError, WorkflowDefinitionError
 from hpcflow.python import OP, OPIO, Artifact, OPIOSign, Parameter, PythonOPTemplate
@@ -243,10 +243,51 @@ def test_wait_interval_resubmit_uid_and_pod_methods(hpc_home) -> None:
 
 
 def test_workflow_arguments_that_would_change_it_are_refused() -> None:
-    """dflow's on_exit= and parameters= were silently dropped: now one line each; Argo's
-    connection arguments and an empty parameters={} stay accepted."""
+    """dflow's on_exit= was silently dropped: now one line; Argo's connection arguments
+    stay accepted."""
     with pytest.raises(WorkflowDefinitionError, match=r"on_exit=.*no exit handler"):
         Workflow("w", on_exit=PythonOPTemplate(double))
-    with pytest.raises(WorkflowDefinitionError, match=r"workflow\.parameters"):
-        Workflow("w", parameters={"x": 1})
     Workflow("w", parameters={}, namespace="argo", host="https://argo:2746", uid="x")
+
+
+@OP.function
+def describe_run(n: int, label: str, options: dict) -> {"text": str}:
+    return {"text": f"{label}:{n * 2}:{options['mode']}"}
+
+
+def test_workflow_parameters_reach_the_steps(hpc_home) -> None:
+    """dflow's ``Workflow(parameters={...})``: ``{{workflow.parameters.NAME}}`` in step
+    parameters (typed as given), in a ``when``, in a key and in a shell script."""
+    shell = ShellOPTemplate(
+        name="echo",
+        script="echo {{workflow.parameters.label}}-{{workflow.parameters.n}} > /tmp/out.txt")
+    shell.outputs.parameters["out"] = OutputParameter(value_from_path="/tmp/out.txt")
+    wf = Workflow("wf-params", parameters={"n": 21, "label": "run", "options": {"mode": "fast"},
+                                           "skip": False})
+    wf.add(Step("describe", PythonOPTemplate(describe_run),
+                parameters={"n": "{{workflow.parameters.n}}",
+                            "label": "{{workflow.parameters.label}}",
+                            "options": "{{workflow.parameters.options}}"},
+                key="describe-{{workflow.parameters.label}}"))
+    wf.add(Step("echo", shell, when="{{workflow.parameters.skip}} == false"))
+    wf.add(Step("skipped", PythonOPTemplate(double), parameters={"x": 1},
+                when="{{workflow.parameters.skip}} == true"))
+    assert wf.parameters["n"] == 21
+    wf.submit()
+    assert wf.wait(timeout=120) == "Succeeded"
+    described = wf.query_step(key="describe-run")
+    assert [s.outputs.parameters["text"].value for s in described] == ["run:42:fast"]
+    echoed = wf.query_step(name="echo")[0]
+    assert echoed.outputs.parameters["out"].value == "run-21"
+    assert wf.query_step(name="skipped")[0].phase == "Skipped"
+
+
+def test_an_unknown_workflow_parameter_is_refused_at_submission(hpc_home) -> None:
+    wf = Workflow("wf-params-missing", parameters={"n": 1})
+    wf.add(Step("double", PythonOPTemplate(double),
+                parameters={"x": "{{workflow.parameters.m}}"}))
+    with pytest.raises(WorkflowDefinitionError,
+                       match=r"uses \{\{workflow\.parameters\.m\}\}, but the workflow has no "
+                             r"parameter 'm'.*\(it has: n\)"):
+        wf.submit()
+    assert wf.id is None
