@@ -288,6 +288,14 @@ def run_step(step_dir: Path, reserve: Reserve | None = None) -> dict:
     workdir = step_dir / "workdir"
     workdir.mkdir(exist_ok=True)
     kind = job["template"]["kind"]
+    # a debug-mode workflow's submitter environment, then the template's envs (dflow's
+    # envs= of a PythonOPTemplate as of a script template)
+    os.environ.update(job.get("env") or {})
+    os.environ.update({k: str(v) for k, v in (job["template"].get("envs") or {}).items()})
+    if job.get("env"):  # the OP's config as dflow's fresh import in the OP's process reads it
+        from hpcflow import settings
+
+        settings.config.update(settings.dflow_env_settings())
     started = time.time()
     where = step_dir / "inputs"  # where the step is writing, for a full disk's message
     try:

@@ -130,6 +130,8 @@ class Submission:
             "wake_dir": str(self.home / WAKE_DIR),
             "value_files": hasattr(executor, "read_step_file"),
         }
+        if spec.get("debug_env") and getattr(executor, "name", None) == "local":
+            job["env"] = spec["debug_env"]  # dflow's debug mode: the submitter's environment
         files = {"step.json": json.dumps(job).encode(), **value_files}
         if template["kind"] == "python":
             files["op.pkl"] = self.store.blob(template["op"])

@@ -6,12 +6,19 @@ import os
 from pathlib import Path
 from typing import Any
 
+
+def dflow_env_settings() -> dict[str, Any]:
+    """``mode`` and ``detach`` as dflow reads them from its environment variables when
+    imported (``DFLOW_MODE=debug pytest``)."""
+    return {"mode": os.environ.get("DFLOW_MODE", "default"),
+            "detach": os.environ.get("DFLOW_DETACH", "").lower() in ("1", "true", "yes")}
+
+
 #: dflow-compatible settings. hpcflow always runs through its own engine; with ``mode``
 #: "debug" (dflow's local mode) ``submit()`` returns when the workflow is over, unless
 #: ``detach``, as dflow's does.
 config: dict[str, Any] = {
-    "mode": "default",
-    "detach": False,
+    **dflow_env_settings(),
     "home": None,
     "local_parallelism": None,
     "archive_mode": "tar",

@@ -224,6 +224,22 @@ def check_machines(spec: dict, home: Path) -> None:
                 f"[{table}.{machine}] or fix the name")
 
 
+#: Variables of the submitting process a debug-mode step does not take: hpcflow's own
+#: (the executor sets them for the step) and the shell's bookkeeping.
+_NOT_CARRIED = ("PWD", "OLDPWD", "SHLVL", "_")
+
+
+def submitter_env() -> dict[str, str]:
+    """In dflow's debug mode each OP is a child process of the script, so it sees the
+    script's environment (``os.environ`` changes included; ``DFLOW_MODE=debug`` is how an OP
+    sees debug mode). The same for the steps of a debug-mode workflow that run on this
+    host, without credential variables (``hpcflow.secrets``: they stay out of the store)."""
+    from hpcflow.secrets import without_credentials
+
+    return {k: v for k, v in without_credentials().items()
+            if not k.startswith("HPCFLOW_") and k not in _NOT_CARRIED}
+
+
 def refuse_unsupported(kwargs: dict[str, Any]) -> None:
     """dflow's ``Workflow`` arguments that would change what the workflow does, refused in
     one line (the Argo and Kubernetes ones, ``namespace=``, ``host=``..., are accepted)."""
@@ -323,6 +339,8 @@ class Workflow:
         spec["archive_mode"] = _config.config.get("archive_mode", "tar")
         spec["max_recursion_depth"] = int(_config.config.get("max_recursion_depth") or 100)
         spec["reuse"] = reuse_map(reuse_step or [])
+        if _config.config.get("mode") == "debug":
+            spec["debug_env"] = submitter_env()
         nested_in = nesting_step_dir(_config.home())
         if nested_in is not None:
             spec["lends_slot_of"] = str(nested_in)

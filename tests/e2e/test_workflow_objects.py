@@ -291,3 +291,46 @@ def test_an_unknown_workflow_parameter_is_refused_at_submission(hpc_home) -> Non
                              r"parameter 'm'.*\(it has: n\)"):
         wf.submit()
     assert wf.id is None
+
+
+@OP.function
+def what_the_op_sees(names: list) -> {"env": dict, "mode": str, "cwd_is_own": bool}:
+    import os
+
+    from hpcflow import config
+
+    here = Path.cwd()
+    return {"env": {n: os.environ.get(n) for n in names}, "mode": config["mode"],
+            "cwd_is_own": here.name == "workdir" and not any(here.iterdir())}
+
+
+def test_debug_mode_ops_see_the_submitters_environment(hpc_home, monkeypatch) -> None:
+    """dflow's debug mode runs each OP as a child of the script: the OP sees the script's
+    environment (``DFLOW_MODE=debug`` makes its ``config["mode"]`` "debug"; dflow never
+    carries ``config["mode"]`` set in code), the template's ``envs`` and a fresh working
+    directory. Credentials stay out (they would be stored)."""
+    names = ["DEBUG_SETTING", "DFLOW_MODE", "FROM_ENVS", "MY_API_TOKEN"]
+    first = Workflow("debug-env-first")  # the engine starts before the variables are set
+    first.add(Step("see", PythonOPTemplate(what_the_op_sees), parameters={"names": names}))
+    first.submit()
+    assert first.wait(timeout=120) == "Succeeded"
+    monkeypatch.setenv("DEBUG_SETTING", "from-the-script")
+    monkeypatch.setenv("DFLOW_MODE", "debug")
+    monkeypatch.setenv("MY_API_TOKEN", "secret")
+    plain = Workflow("debug-env-plain")  # not debug mode: the engine's environment
+    plain.add(Step("see", PythonOPTemplate(what_the_op_sees), parameters={"names": names}))
+    plain.submit()
+    assert plain.wait(timeout=120) == "Succeeded"
+    out = plain.query_step(name="see")[0].outputs.parameters
+    assert out["env"].value == dict.fromkeys(names) and out["mode"].value == "default"
+
+    monkeypatch.setitem(config_module.config, "mode", "debug")
+    wf = Workflow("debug-env")
+    wf.add(Step("see", PythonOPTemplate(what_the_op_sees, envs={"FROM_ENVS": "1"}),
+                parameters={"names": names}))
+    wf.submit()
+    assert wf.query_status() == "Succeeded"
+    out = wf.query_step(name="see")[0].outputs.parameters
+    assert out["env"].value == {"DEBUG_SETTING": "from-the-script", "DFLOW_MODE": "debug",
+                                "FROM_ENVS": "1", "MY_API_TOKEN": None}
+    assert out["mode"].value == "debug" and out["cwd_is_own"].value is True
