@@ -550,7 +550,7 @@ def _loop_spec(value: Any) -> Any:
     return {"value": values.to_jsonable(list(value))}
 
 
-def _workflow_parameters(given: dict[str, Any], templates: dict[str, dict]) -> dict:
+def workflow_parameters(given: dict[str, Any], templates: dict[str, dict]) -> dict:
     """``Workflow(parameters=...)`` as stored; each ``{{workflow.parameters.NAME}}`` in
     the templates must name one of them (Argo refuses the workflow otherwise)."""
     from hpcflow.daemon.resolve import WORKFLOW_PARAMETER
@@ -593,7 +593,7 @@ def build_spec(name: str, entry: OPTemplate, parallelism: int | None = None,
         "parallelism": parallelism,
         "labels": dict(labels or {}),
     }
-    given = _workflow_parameters(parameters or {}, builder.templates)
+    given = workflow_parameters(parameters or {}, builder.templates)
     if given:
         spec["workflow_parameters"] = given
     return spec, builder.blobs

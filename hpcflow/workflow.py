@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime
 import functools
 import json
@@ -268,6 +269,8 @@ class Workflow:
         self.parallelism = parallelism
         refuse_unsupported(kwargs)
         self._name: str | None = None
+        #: The stored form and OPs of a workflow read from a manifest (``from_dict``).
+        self._loaded: tuple[dict, dict[str, bytes]] | None = None
         if id is not None:
             # Nothing is read yet: an unknown id fails when used, as in dflow.
             self.entry: Steps | DAG | None = None
@@ -299,6 +302,10 @@ class Workflow:
     def add(self, step: Step | list[Step]) -> None:
         if self.id is not None:
             raise HpcflowError(f"workflow {self.id} is already submitted: build a new Workflow")
+        if self._loaded is not None:
+            raise HpcflowError(f"workflow {self.name!r} was read from a manifest and takes no "
+                               "new steps: add them where the workflow is built, and dump it "
+                               "again")
         assert self.entry is not None
         if self._default_entry and not self.entry.all_steps() and all(
                 isinstance(s, Task) for s in (step if isinstance(step, list) else [step])):
@@ -324,7 +331,6 @@ class Workflow:
     # -- submitting ---------------------------------------------------------------
     def submit(self, reuse_step: list | None = None, **kwargs: Any) -> Workflow:
         from hpcflow.daemon import client
-        from hpcflow.spec import build_spec
 
         if self.id is not None:
             raise HpcflowError(f"workflow {self.id} is already submitted")
@@ -333,9 +339,7 @@ class Workflow:
             self.name = submit_overrides["name"]
             check_workflow_name(self.name)
         self.labels.update(submit_overrides.get("labels") or {})
-        spec, blobs = build_spec(self.name, self.entry, parallelism=self.parallelism,
-                                 default_executor=self.executor,
-                                 labels=self.labels, parameters=self.parameters)
+        spec, blobs = self._spec_and_blobs()
         spec["archive_mode"] = _config.config.get("archive_mode", "tar")
         spec["max_recursion_depth"] = int(_config.config.get("max_recursion_depth") or 100)
         spec["reuse"] = reuse_map(reuse_step or [])
@@ -362,6 +366,72 @@ class Workflow:
         if _config.config.get("mode") == "debug" and not _config.config.get("detach"):
             self.wait()  # dflow's debug mode runs the workflow to its end in submit()
         return self
+
+    def _spec_and_blobs(self) -> tuple[dict, dict[str, bytes]]:
+        """The workflow's stored form and its OPs: built from its steps, read from its
+        manifest (``from_dict``), or, reattached by id, read from the store."""
+        if self._loaded is not None:
+            from hpcflow.spec import workflow_parameters
+
+            spec, blobs = copy.deepcopy(self._loaded)
+            spec.update(name=self.name, labels=dict(self.labels), parallelism=self.parallelism)
+            spec.pop("workflow_parameters", None)  # wf.parameters may have been changed
+            given = workflow_parameters(self.parameters, spec["templates"])
+            if given:
+                spec["workflow_parameters"] = given
+            return spec, blobs
+        if self.entry is None:
+            from hpcflow.daemon import client
+
+            home = _config.home()
+            spec = json.loads(client.workflow_row(home, self._need_id())["spec"])
+            store = client.store_for(home)
+            return spec, {t["op"]: store.blob(t["op"]) for t in spec["templates"].values()
+                          if t.get("op")}
+        from hpcflow.spec import build_spec
+
+        return build_spec(self.name, self.entry, parallelism=self.parallelism,
+                          default_executor=self.executor, labels=self.labels,
+                          parameters=self.parameters)
+
+    # -- Argo manifests (dflow's to_dict/from_dict) -------------------------------------
+    def to_dict(self) -> dict:
+        """The workflow as an Argo ``Workflow`` manifest (``hpcflow.manifest``), which
+        ``Workflow.from_dict`` turns back into a workflow that runs the same."""
+        from hpcflow.manifest import to_manifest
+
+        return to_manifest(*self._spec_and_blobs(), id=self.id)
+
+    def to_json(self, **kwargs: Any) -> str:
+        return json.dumps(self.to_dict(), **kwargs)
+
+    def to_yaml(self, **kwargs: Any) -> str:
+        import yaml
+
+        return str(yaml.safe_dump(self.to_dict(), **kwargs))
+
+    @classmethod
+    def from_dict(cls, manifest: dict) -> Workflow:
+        """A new workflow (not yet submitted) from a manifest that ``to_dict`` wrote; a
+        manifest hpcflow did not write, or one edited since, is refused in one line."""
+        from hpcflow.manifest import from_manifest
+
+        spec, blobs = from_manifest(manifest)
+        wf = cls(spec["name"], labels=spec.get("labels"), parallelism=spec.get("parallelism"))
+        wf.parameters = {k: from_jsonable(v)
+                         for k, v in (spec.get("workflow_parameters") or {}).items()}
+        wf._loaded = (spec, blobs)
+        return wf
+
+    @classmethod
+    def from_json(cls, text: str) -> Workflow:
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_yaml(cls, text: str) -> Workflow:
+        import yaml
+
+        return cls.from_dict(yaml.safe_load(text))
 
     def _need_id(self) -> str:
         if self.id is None:

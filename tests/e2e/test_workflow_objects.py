@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hpcflow import OutputParameter, ShellOPTemplate, Step, Steps, Workflow
+from hpcflow import InputParameter, OutputParameter, ShellOPTemplate, Step, Steps, Workflow
 from hpcflow import settings as config_module
 from hpcflow.errors import HpcflowError, NotFoundError, WorkflowDefinitionError
 from hpcflow.python import OP, OPIO, Artifact, OPIOSign, Parameter, PythonOPTemplate
@@ -334,3 +334,146 @@ def test_debug_mode_ops_see_the_submitters_environment(hpc_home, monkeypatch) ->
     assert out["env"].value == {"DEBUG_SETTING": "from-the-script", "DFLOW_MODE": "debug",
                                 "FROM_ENVS": "1", "MY_API_TOKEN": None}
     assert out["mode"].value == "debug" and out["cwd_is_own"].value is True
+
+
+@OP.function
+def count_lines(text: Artifact(Path), times: int) -> {"lines": int, "copy": Artifact(Path)}:
+    Path("copy.txt").write_text(text.read_text() * times)
+    return {"lines": len(Path("copy.txt").read_text().splitlines()), "copy": Path("copy.txt")}
+
+
+def _manifest_workflow(name: str, data: Path) -> Workflow:
+    """Python OPs (a class and a function), a shell script, a DAG inside Steps, an uploaded
+    artifact, references, a loop, when=, a key and workflow parameters."""
+    from hpcflow import DAG, Task, argo_range, upload_artifact
+
+    shell = ShellOPTemplate(name="greet", script="echo {{inputs.parameters.who}}-"
+                            "{{workflow.parameters.suffix}} > /tmp/out.txt")
+    shell.inputs.parameters["who"] = InputParameter()
+    shell.outputs.parameters["said"] = OutputParameter(value_from_path="/tmp/out.txt")
+    dag = DAG(name="inner")
+    dag.inputs.parameters["n"] = InputParameter(value=1)
+    a = Task("a", PythonOPTemplate(double), parameters={"x": dag.inputs.parameters["n"]})
+    b = Task("b", PythonOPTemplate(double), parameters={"x": a.outputs.parameters["y"]})
+    dag.add([a, b])
+    dag.outputs.parameters["y"] = OutputParameter(value_from_parameter=b.outputs.parameters["y"])
+    wf = Workflow(name, parameters={"times": 2, "suffix": "bye"}, labels={"team": "md"})
+    count = Step("count", PythonOPTemplate(count_lines),
+                 parameters={"times": "{{workflow.parameters.times}}"},
+                 artifacts={"text": upload_artifact(data)}, key="count-lines")
+    wf.add(count)
+    lines = count.outputs.parameters["lines"]
+    wf.add([Step("tally", PythonOPTemplate(Tally), parameters={"n": lines},
+                 with_param=argo_range(2), when=lines > 1),
+            Step("greet", shell, parameters={"who": "{{workflow.parameters.suffix}}"}),
+            Step("inner", dag, parameters={"n": lines})])
+    return wf
+
+
+def _outputs(wf: Workflow) -> dict:
+    return {(s.name, s.key): ({n: p.value for n, p in s.outputs.parameters.items()},
+                              sorted(s.outputs.artifacts)) for s in wf.query_step()
+            if s.type == "Pod"}
+
+
+def _argo_unknown_fields(model: object, data: object, where: str) -> list[str]:
+    """Fields of ``data`` that Argo's model (the argo-workflows SDK) does not have."""
+    from argo_workflows.model_utils import ModelNormal, ModelSimple
+
+    if isinstance(model, ModelSimple):  # ParallelSteps: a list inside a model
+        model = model.value
+    if isinstance(data, list):
+        return [f for i, (d, m) in enumerate(zip(data, model, strict=True))
+                for f in _argo_unknown_fields(m, d, f"{where}[{i}]")]
+    if not (isinstance(data, dict) and isinstance(model, ModelNormal)):
+        return []
+    names = {json_name: py for py, json_name in type(model).attribute_map.items()}
+    return [f"{where}.{k}" if k not in names else f
+            for k, v in data.items()
+            for f in ([None] if k not in names else
+                      _argo_unknown_fields(getattr(model, names[k]), v, f"{where}.{k}"))
+            if f is not None or k not in names]
+
+
+def test_to_dict_is_an_argo_manifest_that_from_dict_runs_the_same(hpc_home, tmp_path) -> None:
+    """dflow's ``to_dict/to_json/to_yaml`` and ``from_*``: an Argo Workflow manifest (checked
+    with Argo's own models) that comes back as a workflow giving the same outputs."""
+    import copy
+    import json
+
+    import yaml
+    from argo_workflows.configuration import Configuration
+    from argo_workflows.model.io_argoproj_workflow_v1alpha1_workflow import (
+        IoArgoprojWorkflowV1alpha1Workflow as ArgoWorkflowModel,
+    )
+
+    data = tmp_path / "text.txt"
+    data.write_text("one\ntwo\n")
+    wf = _manifest_workflow("manifest", data)
+    manifest = wf.to_dict()
+    model = ArgoWorkflowModel._from_openapi_data(
+        _spec_property_naming=True, _check_type=True,
+        _configuration=Configuration(discard_unknown_keys=False), **copy.deepcopy(manifest))
+    assert _argo_unknown_fields(model, manifest, "workflow") == []
+    assert (manifest["apiVersion"], manifest["kind"]) == ("argoproj.io/v1alpha1", "Workflow")
+    assert manifest["metadata"]["generateName"] == "manifest-"
+    assert manifest["metadata"]["labels"] == {"team": "md"}
+    assert manifest["spec"]["arguments"] == {"parameters": [
+        {"name": "times", "value": "2"}, {"name": "suffix", "value": "bye"}]}
+    templates = {t["name"]: t for t in manifest["spec"]["templates"]}
+    entry = templates[manifest["spec"]["entrypoint"]]
+    used = {s["template"] for group in entry["steps"] for s in group}
+    used |= {t["template"] for t in templates["inner"]["dag"]["tasks"]}
+    assert used <= set(templates)
+    count = entry["steps"][0][0]
+    assert count["arguments"]["parameters"] == [
+        {"name": "times", "value": "{{workflow.parameters.times}}"}]
+    tally = entry["steps"][1][0]
+    assert tally["when"] == "{{steps.count.outputs.parameters.lines}} > 1"
+    assert "inputs.parameters.who" in templates["greet"]["script"]["source"]
+
+    wf.submit()
+    assert wf.wait(timeout=150) == "Succeeded"
+    from_yaml = Workflow.from_yaml(wf.to_yaml())
+    from_json = Workflow.from_json(json.dumps(yaml.safe_load(Workflow(id=wf.id).to_yaml())))
+    assert from_yaml.name == "manifest" and from_yaml.parameters == {"times": 2, "suffix": "bye"}
+    for again in (from_yaml, from_json):
+        again.submit()
+        assert again.wait(timeout=150) == "Succeeded" and again.id != wf.id
+        assert _outputs(again) == _outputs(wf)
+    assert _outputs(wf)[("count", "count-lines")][0] == {"lines": 4}
+    assert _outputs(wf)[("greet", None)][0] == {"said": "bye-bye"}
+    with pytest.raises(HpcflowError, match="read from a manifest and takes no new steps"):
+        Workflow.from_dict(manifest).add(
+            Step("more", PythonOPTemplate(double), parameters={"x": 1}))
+
+
+def test_a_manifest_that_cannot_round_trip_is_refused_in_one_line(hpc_home, tmp_path) -> None:
+    import copy
+
+    data = tmp_path / "text.txt"
+    data.write_text("one\n")
+    manifest = _manifest_workflow("manifest-edits", data).to_dict()
+
+    edited = copy.deepcopy(manifest)
+    entry = next(t for t in edited["spec"]["templates"] if t["name"] == "manifest-edits")
+    entry["steps"][0][0]["arguments"]["parameters"][0]["value"] = "5"
+    with pytest.raises(WorkflowDefinitionError,
+                       match=r"^Workflow\.from_dict: template 'manifest-edits' differs from what "
+                             r"hpcflow wrote .*dump it again$"):
+        Workflow.from_dict(edited)
+
+    foreign = copy.deepcopy(manifest)
+    del foreign["metadata"]["annotations"]
+    with pytest.raises(WorkflowDefinitionError, match=r"no 'hpcflow/workflow' annotation: "
+                                                      r"hpcflow runs only manifests"):
+        Workflow.from_dict(foreign)
+
+    tampered = copy.deepcopy(manifest)
+    script = next(t for t in tampered["spec"]["templates"] if t["name"] == "double")["script"]
+    script["source"] = script["source"].replace('OP_PICKLE = """\n', 'OP_PICKLE = """\nAAAA')
+    with pytest.raises(WorkflowDefinitionError, match=r"template 'double': the OP's pickled "
+                                                      r"code .* does not match its sha256"):
+        Workflow.from_dict(tampered)
+    with pytest.raises(WorkflowDefinitionError, match="not an Argo Workflow manifest"):
+        Workflow.from_dict({"kind": "CronWorkflow"})
