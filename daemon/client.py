@@ -132,7 +132,9 @@ def _why_not(kind: str, row: Any) -> str | None:
         return f"workflow {wf_id} is already suspended: 'hpcflow resume {wf_id}' resumes it"
     if kind == "resume" and not row["suspended"]:
         return f"workflow {wf_id} is not suspended"
-    if kind == "retry":
+    if kind == "retry_steps" and live:
+        return None  # dflow's case: failed steps of a workflow still running
+    if kind in ("retry", "retry_steps"):
         if row["pruned_at"]:
             return (f"workflow {wf_id} was pruned by 'hpcflow gc': its outputs are gone; "
                     f"'hpcflow resubmit {wf_id}' runs it anew")
@@ -142,7 +144,7 @@ def _why_not(kind: str, row: Any) -> str | None:
     return None
 
 
-def request(home: Path, wf_id: str, kind: str) -> None:
+def request(home: Path, wf_id: str, kind: str, payload: dict | None = None) -> None:
     """Ask the engine to terminate, suspend, resume or retry a workflow (it alone changes
     state); wake it, or start it unless cron drives this home."""
     from hpcflow.settings import config
@@ -152,11 +154,39 @@ def request(home: Path, wf_id: str, kind: str) -> None:
         raise HpcflowError(why)
     store = store_for(home)
     if inbox.writes_directly(home, store.shared):
-        store.add_request(wf_id, kind)
+        store.add_request(wf_id, kind, payload)
     else:
-        inbox.deliver(home, inbox.request_message(wf_id, kind))
+        inbox.deliver(home, inbox.request_message(wf_id, kind, payload))
     _wake_or_start(home, float(config.get("engine_idle_exit") or 600), False, None,
                    bool(config.get("engine_autostart", True)))
+
+
+def retry_steps(home: Path, wf_id: str, step_ids: list[Any]) -> None:
+    """dflow's ``Workflow.retry_steps``: ask the engine to run those failed steps again,
+    each checked first (one line naming a step that is not there, not failed, or that never
+    ran: the engine failed it before it ran, and only ``retry`` plans it anew)."""
+    store = store_for(home)
+    workflow_row(home, wf_id)
+    rows = {str(r["id"]): r for r in store.retry_rows(wf_id)}
+    chosen = []
+    for given in step_ids:
+        row = rows.get(str(getattr(given, "id", given)))
+        if row is None:
+            raise HpcflowError(f"retry_steps: workflow {wf_id} has no step {given!r}: give "
+                               "the ids of its failed steps (query_step(phase='Failed') .id)")
+        step = store.conn.execute("SELECT name, reason FROM steps WHERE id=?",
+                                  (row["id"],)).fetchone()
+        if row["phase"] not in ("Failed", "Error"):
+            raise HpcflowError(f"retry_steps: step {step['name']!r} ({row['id']}) is "
+                               f"{row['phase']}: only a Failed or Error step runs again")
+        if row["type"] == "Pod" and not row["ran"]:
+            raise HpcflowError(
+                f"retry_steps: step {step['name']!r} ({row['id']}) never ran (hpcflow failed "
+                f"it: {step['reason']}); 'hpcflow retry {wf_id}' (wf.retry()) plans it anew")
+        chosen.append(int(row["id"]))
+    if not chosen:
+        raise HpcflowError("retry_steps: no step ids given")
+    request(home, wf_id, "retry_steps", {"steps": chosen})
 
 
 def parse_age(text: str) -> float:

@@ -55,8 +55,8 @@ def workflow_message(wf_id: str, name: str, spec: dict, blobs: dict[str, bytes],
             "storage": storage, "labels": labels, "if_absent": if_absent}
 
 
-def request_message(wf_id: str, kind: str) -> dict[str, Any]:
-    return {"kind": "request", "workflow_id": wf_id, "request": kind}
+def request_message(wf_id: str, kind: str, payload: dict | None = None) -> dict[str, Any]:
+    return {"kind": "request", "workflow_id": wf_id, "request": kind, "payload": payload}
 
 
 def waiting(home: Path) -> list[tuple[Path, dict[str, Any]]]:

@@ -11,10 +11,12 @@ from __future__ import annotations
 import ast
 import json
 import operator
+import random
 from dataclasses import replace
 from typing import Any
 
 from hpcflow import values
+from hpcflow.artifact_files import flatten_items
 from hpcflow.daemon.resolve import (
     ResolveError,
     Scope,
@@ -136,10 +138,30 @@ def slice_index(text: str) -> Any:
         return text
 
 
+def flat_slices(ref: dict) -> dict:
+    """A loop's merged artifact whose items are lists (or missing) as dflow slices it: its
+    catalog, one path per slice, each with the parts of the item that made it; any other
+    artifact as it is.
+
+    >>> flat_slices({"parts": [], "items": [["a", "b"], None, ["c"]],
+    ...              "slice_parts": [["p0"], [], ["p2"]]})["items"]
+    ['a', 'b', 'c']
+    """
+    items = ref.get("items")
+    if ("slice_parts" not in ref or not isinstance(items, list)
+            or not any(x is None or isinstance(x, list) for x in items)):
+        return ref
+    pairs = [(rel, parts) for item, parts in zip(items, ref["slice_parts"], strict=True)
+             for rel in flatten_items(item)]
+    return {**ref, "items": [rel for rel, _ in pairs],
+            "slice_parts": [parts for _, parts in pairs]}
+
+
 def slice_artifact(ref: dict | None, index: int, sub_path: bool, name: str) -> dict | None:
     """Item ``index`` of a list artifact; with ``sub_path`` only that item's files are fetched."""
     if ref is None:
         return None
+    ref = flat_slices(ref)
     items = ref.get("items")
     if not isinstance(items, list):
         raise ResolveError(f"sliced input artifact {name!r} is not a list of paths")
@@ -182,10 +204,16 @@ def sliced_steps(step: dict, slices: dict, items: list,
         full_params[name] = as_list(scope.value(resolve_value(step["parameters"][name], scope)))
     full_arts = {name: resolve_artifact(step["artifacts"].get(name), scope)
                  for name in slices.get("input_artifact", [])}
+    full_arts = {name: ref if ref is None else flat_slices(ref)
+                 for name, ref in full_arts.items()}
     indices = [_index(slices, replace(scope, item=item)) for item in items]
     size = int(slices.get("group_size") or 0)
-    groups = ([list(range(k, min(k + size, len(items)))) for k in range(0, len(items), size)]
-              if size else [[i] for i in range(len(items))])
+    order = list(range(len(items)))
+    if size and slices.get("shuffle"):
+        # dflow's order: the slice numbers shuffled by a generator seeded with random_seed
+        random.Random(slices.get("random_seed") or 0).shuffle(order)
+    groups = ([order[k:k + size] for k in range(0, len(items), size)]
+              if size else [[i] for i in order])
     result: list[tuple[Any, dict]] = []
     for positions in groups:
         chosen = [indices[p] for p in positions]
@@ -208,15 +236,35 @@ def sliced_steps(step: dict, slices: dict, items: list,
             extra["output_dir"] = str(positions[0])
         if size:
             extra["slice_group"] = {
-                "size": len(positions), "first": positions[0],
+                "size": len(positions), "first": positions[0], "positions": positions,
                 "parameters": list(full_params), "artifacts": list(full_arts),
                 "pool_size": slices.get("pool_size"), "create_dir": bool(slices.get("create_dir")),
+                "timeout": slices.get("pool_timeout"), "tolerate": _tolerates(step, slices),
             }
         # a group is one step of a loop over the groups, as in dflow: its {{item}} is the
         # group's number; each slice inside it took its own item above
         item = len(result) if size else items[positions[0]]
         result.append((item, dict(step, parameters=params, artifacts=arts, **extra)))
     return result
+
+
+#: In a group's outputs: how many of its slices succeeded (a group's failure result too).
+SUCCEEDED_SLICES = "succeeded_slices"
+
+
+def _tolerates(step: dict, slices: dict) -> bool:
+    """A group whose slices may fail without failing it (dflow's ``success_tag``): the step
+    counts successful slices (``continue_on_num_success``/``_ratio``) and the group is not
+    to raise (``raise_for_group``)."""
+    counted = (step.get("continue_on_num_success") is not None
+               or step.get("continue_on_success_ratio") is not None)
+    return counted and not slices.get("raise_for_group")
+
+
+def group_positions(group: dict) -> list[int]:
+    """The slice numbers a group ran, in its order (groups made before ``shuffle`` existed
+    hold only their first)."""
+    return list(group.get("positions") or range(group["first"], group["first"] + group["size"]))
 
 
 def is_implicit_loop(step: dict, slices: dict | None) -> bool:
@@ -237,7 +285,7 @@ def implicit_items(step: dict, slices: dict, scope: Scope) -> list:
     for name in slices.get("input_artifact", []):
         ref = resolve_artifact(step["artifacts"].get(name), scope)
         if ref is not None and isinstance(ref.get("items"), list):
-            return list(range(len(ref["items"])))
+            return list(range(len(flat_slices(ref)["items"])))
     raise ResolveError("Slices without a loop need a sliced input that is a list")
 
 
@@ -279,6 +327,23 @@ def _own_position(ref: dict | None, position: int) -> dict | None:
     return dict(ref or {}, items=items[position])
 
 
+def slice_counts(child: Any, ok_phases: frozenset[str]) -> tuple[int, int]:
+    """(slices that succeeded, slices) of one loop item: a plain item is one slice; a group
+    counts its own (dflow's ``success_tag``: a group may succeed with failed slices)."""
+    group = (child.spec or {}).get("slice_group")
+    done = child.phase in ok_phases
+    if not group:
+        return int(done), 1
+    counted = (child.outputs or {}).get(SUCCEEDED_SLICES)
+    size = int(group["size"])
+    return (int(counted) if isinstance(counted, int) else size if done else 0), size
+
+
+def _slice_order(child: Any) -> list[int]:
+    group = (child.spec or {}).get("slice_group")
+    return group_positions(group) if group else [int(child.slot)]
+
+
 def aggregate_outputs(children: list[Any], template: dict, read: Any = None) -> dict:
     """Outputs of a finished loop: each output parameter becomes the list of its values in
     item (slice) order; each output artifact, one list artifact of the items' artifacts
@@ -287,7 +352,11 @@ def aggregate_outputs(children: list[Any], template: dict, read: Any = None) -> 
     ordered = sorted(children, key=lambda c: int(c.slot))
     params = {name: [v for c in ordered for v in _per_slice(c, "parameters", name, read)]
               for name in template["outputs"]["parameters"]}
-    arts = {name: [r for c in ordered for r in _per_slice(c, "artifacts", name)]
-            for name in template["outputs"]["artifacts"]}
+    # artifacts in slice order (dflow's catalog order), also when Slices(shuffle=True) dealt
+    # them to the groups in another; parameters in the groups' order (Argo's list of them)
+    arts = {name: [r for _, r in sorted(
+        ((pos, r) for c in ordered
+         for pos, r in zip(_slice_order(c), _per_slice(c, "artifacts", name), strict=False)),
+        key=lambda pair: pair[0])] for name in template["outputs"]["artifacts"]}
     return {"parameters": params,
             "artifacts": {name: merge_artifacts(refs) for name, refs in arts.items()}}

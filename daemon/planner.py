@@ -18,6 +18,7 @@ from hpcflow.daemon.loops import (
     is_implicit_loop,
     item_label,
     loop_items,
+    slice_counts,
     sliced_steps,
     slices_of,
 )
@@ -351,25 +352,31 @@ def plan_dag(node: Node, template: dict, children: list[Node], templates: dict,
 def plan_loop(node: Node, template: dict, children: list[Node],
               read: Any = None) -> list[Action]:
     """A StepGroup is done when every item is; ``continue_on_num_success`` / ``_ratio`` say
-    how many items may fail."""
+    how many slices must succeed (an item is one slice, a group of slices counts each)."""
     if any(c.phase in states.STEP_LIVE for c in children):
         return []
     spec = node.spec or {}
-    ok = sum(1 for c in children if c.phase in states.STEP_OK)
+    counts = [slice_counts(c, states.STEP_OK) for c in children]
+    ok, total = sum(n for n, _ in counts), sum(t for _, t in counts)
     failed = [c for c in children if c.phase not in states.STEP_OK]
     enough = not failed
     if spec.get("continue_on_num_success") is not None:
         enough = ok >= int(spec["continue_on_num_success"])
     if spec.get("continue_on_success_ratio") is not None:
-        enough = ok >= float(spec["continue_on_success_ratio"]) * len(children)
+        enough = ok >= float(spec["continue_on_success_ratio"]) * total
     outputs = aggregate_outputs(children, template, read)
     if enough:
         return [FinishStep(node.id, states.SUCCEEDED, outputs=outputs)]
-    first = failed[0]
-    why = f": {first.reason}" if first.reason else ""
-    return [FinishStep(node.id, states.FAILED, outputs=outputs,
-                       reason=f"{len(failed)} of {len(children)} items failed; "
-                              f"{first.name} {first.phase.lower()}{why}")]
+    grouped = any((c.spec or {}).get("slice_group") for c in children)
+    if failed:
+        first = failed[0]
+        why = f": {first.reason}" if first.reason else ""
+        detail = f"{first.name} {first.phase.lower()}{why}"
+    else:  # groups that succeeded with failed slices (their failures in their logs)
+        detail = "see the groups' logs (hpcflow logs) for the slices that failed"
+    what = (f"{total - ok} of {total} slices failed" if grouped
+            else f"{len(failed)} of {len(children)} items failed")
+    return [FinishStep(node.id, states.FAILED, outputs=outputs, reason=f"{what}; {detail}")]
 
 
 def plan_container(node: Node, templates: dict, children: list[Node],

@@ -1,4 +1,4 @@
-"""``hpcflow retry WF``: which steps of a failed workflow run again (pure).
+"""``hpcflow retry WF`` and dflow's ``retry_steps``: which steps run again (pure).
 
 Like ``argo retry``: succeeded steps are kept with their outputs, the failure is
 undone along its path from the root, and the planner carries on from there.
@@ -79,4 +79,39 @@ def plan_retry(rows: list[RetryRow], root_id: int) -> RetryPlan:
     plan.pods.sort()
     plan.containers.sort()
     plan.removed.sort()
+    return plan
+
+
+def plan_retry_steps(rows: list[RetryRow], step_ids: list[int]) -> RetryPlan:
+    """dflow's ``Workflow.retry_steps(ids)``: only those failed steps run again (a Steps,
+    DAG or loop chosen: the failed part under it, as ``plan_retry``); the failed steps
+    above them go back to Running and the tasks their DAGs omitted after the failure are
+    removed (made anew by the planner). Other failed steps stay as they are.
+
+    >>> rows = [RetryRow(1, 0, "DAG", "Failed", False), RetryRow(2, 1, "Pod", "Failed", True),
+    ...         RetryRow(3, 1, "Pod", "Failed", True), RetryRow(4, 1, "Pod", "Omitted", False)]
+    >>> plan_retry_steps(rows, [2])
+    RetryPlan(pods=[2], containers=[1], removed=[4])
+    """
+    by_id = {r.id: r for r in rows}
+    children: dict[int, list[RetryRow]] = {}
+    for row in rows:
+        children.setdefault(row.parent_id, []).append(row)
+    plan = RetryPlan()
+    for step_id in step_ids:
+        below = plan_retry(rows, step_id)
+        plan.pods += below.pods
+        plan.containers += below.containers
+        plan.removed += below.removed
+        parent = by_id.get(by_id[step_id].parent_id) if step_id in by_id else None
+        while parent is not None:
+            if parent.phase in FAILED_PHASES:
+                plan.containers.append(parent.id)
+            if parent.phase in FAILED_PHASES or parent.phase == states.RUNNING:
+                plan.removed += [k.id for k in children.get(parent.id, [])
+                                 if k.phase == states.OMITTED]
+            parent = by_id.get(parent.parent_id)
+    plan.pods = sorted(set(plan.pods))
+    plan.containers = sorted(set(plan.containers))
+    plan.removed = sorted(set(plan.removed))
     return plan

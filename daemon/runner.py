@@ -64,10 +64,14 @@ def sealed(step_dir: Path, result: dict) -> dict:
 class StepFailure(Exception):
     """The step failed for a reason worth one line in ``hpcflow steps``."""
 
-    def __init__(self, reason: str, transient: bool = False) -> None:
+    def __init__(self, reason: str, transient: bool = False,
+                 succeeded_slices: int | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.transient = transient
+        #: A group of slices that failed: how many of its slices succeeded (they count
+        #: towards the loop's ``continue_on_num_success``/``_ratio``, as in dflow).
+        self.succeeded_slices = succeeded_slices
 
 
 def claim(step_dir: Path) -> int | None:
@@ -333,8 +337,11 @@ def run_step(step_dir: Path, reserve: Reserve | None = None) -> dict:
             reserve.release()
         # The OP's own exception, not hpcflow's wrapper around it.
         _print_failure(exc.__cause__ or exc)
-        return {"phase": "Failed", "reason": _failure_reason(exc, exc.reason, where),
-                "transient": exc.transient, "started": started, "finished": time.time()}
+        failure = {"phase": "Failed", "reason": _failure_reason(exc, exc.reason, where),
+                   "transient": exc.transient, "started": started, "finished": time.time()}
+        if exc.succeeded_slices is not None:
+            failure["succeeded_slices"] = exc.succeeded_slices
+        return failure
     except Exception as exc:
         if reserve is not None:
             reserve.release()

@@ -19,7 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from hpcflow.config_file import DaemonConfig, load_config, parse_config
-from hpcflow.connectors.executors.base import Executor, JobRecord, JobStatus, trusted_result
+from hpcflow.connectors.executors.base import (
+    SEAL_FIELD,
+    Executor,
+    JobRecord,
+    JobStatus,
+    trusted_result,
+)
 from hpcflow.connectors.executors.local import LocalExecutor
 from hpcflow.connectors.transports.base import TransportError
 from hpcflow.daemon import inbox, states, value_files
@@ -27,10 +33,11 @@ from hpcflow.daemon.backup import StoreKeeper
 from hpcflow.daemon.disk import WriteTrouble, write_error
 from hpcflow.daemon.engine import WAKE_DIR
 from hpcflow.daemon.leader import FencedError, LeaderLease
+from hpcflow.daemon.loops import SUCCEEDED_SLICES
 from hpcflow.daemon.placement import placement
 from hpcflow.daemon.planner import CreateStep, FinishStep, Node, plan_container, root_step
 from hpcflow.daemon.polling import PollSchedule
-from hpcflow.daemon.retry import RetryRow, plan_retry
+from hpcflow.daemon.retry import FAILED_PHASES, RetryRow, plan_retry, plan_retry_steps
 from hpcflow.daemon.store import Store, StoreLostError
 from hpcflow.daemon.submission import Submission, job_record
 from hpcflow.errors import HpcflowError
@@ -247,7 +254,8 @@ class Service(Submission):
                             inbox.blobs_of(message), message["storage"], message["labels"],
                             if_absent=bool(message.get("if_absent")))
                 elif message["kind"] == "request":
-                    self.store.add_request(message["workflow_id"], message["request"])
+                    self.store.add_request(message["workflow_id"], message["request"],
+                                           message.get("payload"))
                 else:
                     raise KeyError(message["kind"])
             except (KeyError, TypeError, ValueError) as exc:
@@ -287,6 +295,9 @@ class Service(Submission):
                 self.terminate(wf_id)
             elif req["kind"] == "retry":
                 self.retry(wf_id)
+            elif req["kind"] == "retry_steps":
+                payload = json.loads(req["payload"] or "{}")
+                self.retry_steps(wf_id, [int(i) for i in payload.get("steps", [])])
             if req["kind"] in ("suspend", "resume"):
                 with self.store.write() as conn:
                     if self.store.set_suspended(conn, wf_id, req["kind"] == "suspend"):
@@ -324,6 +335,39 @@ class Service(Submission):
                                                     "run again")
         self.dirty.update(plan.containers)
         log.info("workflow %s retried (%d steps run again)", wf_id, len(plan.pods))
+
+    def retry_steps(self, wf_id: str, step_ids: list[int]) -> None:
+        """dflow's ``retry_steps``: those failed steps of a running or failed workflow run
+        again (see ``retry.plan_retry_steps``); the client checked them, this checks again."""
+        wf = self.store.workflow(wf_id)
+        if (wf is None or wf["pruned_at"]
+                or wf["phase"] not in (states.RUNNING, states.FAILED, states.ERROR)):
+            log.info("retry_steps of %s ignored: it is %s", wf_id, wf and wf["phase"])
+            return
+        rows = [RetryRow(r["id"], r["parent_id"], r["type"], r["phase"], bool(r["ran"]))
+                for r in self.store.retry_rows(wf_id)]
+        by_id = {r.id: r for r in rows}
+        chosen = [i for i in step_ids if i in by_id and by_id[i].phase in FAILED_PHASES]
+        plan = plan_retry_steps(rows, chosen)
+        if not plan:
+            log.info("retry_steps of %s: none of %s is a failed step", wf_id, step_ids)
+            return
+        with self.store.write() as conn:
+            for step_id in plan.removed:
+                self.store.remove_step(conn, step_id, wf_id, "removed by retry_steps: "
+                                                             "planned anew")
+            for step_id in plan.containers:
+                self.store.reset_step(conn, step_id, by_id[step_id].phase, states.RUNNING,
+                                      wf_id, new_attempt=False)
+            for step_id in plan.pods:
+                self.store.reset_step(conn, step_id, by_id[step_id].phase, states.PENDING,
+                                      wf_id, new_attempt=True)
+            if wf["phase"] != states.RUNNING:
+                self.store.reopen_workflow(conn, wf_id, f"retry_steps: {len(plan.pods)} "
+                                                        "failed steps run again")
+        self.dirty.update(plan.containers)
+        self.dirty.update(by_id[i].parent_id for i in plan.removed if by_id[i].parent_id)
+        log.info("workflow %s: retry_steps runs %d steps again", wf_id, len(plan.pods))
 
     def terminate(self, wf_id: str) -> None:
         wf = self.store.workflow(wf_id)
@@ -429,6 +473,9 @@ class Service(Submission):
                                             0 if phase == states.SUCCEEDED else 1, reason)
                 if phase != states.SUCCEEDED:
                     outputs = self._default_outputs(step)
+                    sealed = SEAL_FIELD in (status.result or {})  # checked above if so
+                    if sealed and isinstance(result.get(SUCCEEDED_SLICES), int):
+                        outputs[SUCCEEDED_SLICES] = result[SUCCEEDED_SLICES]  # a failed group
                     self.store.set_log_tail(conn, step["id"], tails.get(job["id"]))
                     retries = template.get("retry_on_transient_error") or 0
                     policy = template.get("retry_policy") or {}

@@ -319,10 +319,9 @@ class SpecBuilder:
             if "value" in spec and not getattr(declared_p[n], "save_as_artifact", False):
                 warn_if_large(spec["value"], f"{where} parameter {n!r}")
         slices = step.slices or getattr(templ, "slices", None)
-        if slices is not None and slices.pool_size and not slices.group_size:
-            raise WorkflowDefinitionError(
-                f"{where}: Slices(pool_size=) works within a group of slices: set group_size "
-                "as well")
+        check_slices = getattr(slices, "check", None)
+        if check_slices is not None:
+            check_slices(where)
         if isinstance(templ, PythonOPTemplate):
             self._check_constant_types(step, templ, params)
         arts = {n: self.artifact_spec(v, f"{where} artifact {n!r}")

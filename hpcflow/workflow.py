@@ -561,6 +561,15 @@ class Workflow:
         """Run the failed steps of this Failed workflow again (``hpcflow retry``)."""
         self._request("retry")
 
+    def retry_steps(self, step_ids: Any) -> None:
+        """dflow's ``retry_steps``: only these failed steps (ids from ``query_step()``) run
+        again, in a running workflow (as dflow) or a failed one (reopened); the failed steps
+        above them run on, other failed steps stay failed."""
+        from hpcflow.daemon import client
+
+        ids = [step_ids] if isinstance(step_ids, (str, int)) else list(step_ids)
+        client.retry_steps(_config.home(), self._need_id(), ids)
+
     def resubmit(self) -> Workflow:
         """A new run of this workflow from its stored spec (Argo's resubmit, ``hpcflow
         resubmit``); returns it (dflow returns nothing; this object keeps the old id)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from hpcflow.errors import WorkflowDefinitionError
@@ -22,8 +23,10 @@ class Slices:
                  input_artifact: list[str] | None = None,
                  output_parameter: list[str] | None = None,
                  output_artifact: list[str] | None = None, sub_path: bool = False,
-                 group_size: int | None = None, pool_size: int | None = None,
-                 register_first_only: bool = False, create_dir: bool = False) -> None:
+                 group_size: int | None = None, shuffle: bool = False, random_seed: int = 0,
+                 pool_size: int | None = None, pool_timeout: int | None = None,
+                 register_first_only: bool = False, create_dir: bool = False,
+                 raise_for_group: bool = False) -> None:
         self.slices = slices or "{{item}}"
         self.input_parameter = list(input_parameter or [])
         self.input_artifact = list(input_artifact or [])
@@ -31,12 +34,43 @@ class Slices:
         self.output_artifact = list(output_artifact or [])
         self.sub_path = sub_path
         self.group_size = group_size
+        #: With ``group_size``: the slices are dealt to the groups in an order shuffled
+        #: with ``random_seed`` (the same order on every run).
+        self.shuffle = bool(shuffle)
+        self.random_seed = random_seed
         self.pool_size = pool_size
+        #: With ``group_size``: seconds each slice of a group may run before it fails.
+        self.pool_timeout = pool_timeout
+        #: With ``continue_on_num_success``/``_ratio``: a group with a failed slice fails
+        #: (its other slices still count); without, the group succeeds with ``None`` for them.
+        self.raise_for_group = bool(raise_for_group)
         self.register_first_only = register_first_only
         self.create_dir = create_dir
 
     def to_spec(self) -> dict:
         return dict(vars(self))
+
+    def check(self, where: str) -> None:
+        """At submission: what cannot work is refused in one line; what has no effect here,
+        as in dflow (the group settings without ``group_size``), is said in one line."""
+        if self.pool_size and not self.group_size:
+            raise WorkflowDefinitionError(
+                f"{where}: Slices(pool_size=) works within a group of slices: set group_size "
+                "as well")
+        timeout = self.pool_timeout
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int)
+                                    or timeout < 1):
+            raise WorkflowDefinitionError(
+                f"{where}: Slices(pool_timeout={timeout!r}) must be a whole number of seconds")
+        if isinstance(self.random_seed, bool) or not isinstance(self.random_seed, int):
+            raise WorkflowDefinitionError(
+                f"{where}: Slices(random_seed={self.random_seed!r}) must be an integer")
+        unused = [f"{name}=" for name, given in (
+            ("shuffle", self.shuffle), ("pool_timeout", timeout is not None),
+            ("raise_for_group", self.raise_for_group)) if given]
+        if unused and not self.group_size:
+            print(f"hpcflow: warning: {where}: Slices({', '.join(unused)}) only acts on groups "
+                  "of slices (group_size=): not used here, as in dflow", file=sys.stderr)
 
 
 def _slices_from_dicts(op_name: str, slices: Slices | None,
