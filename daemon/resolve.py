@@ -183,13 +183,24 @@ def _container(data: Any, scope: Scope) -> Any:
 
 
 def resolve_artifact(spec: dict | None, scope: Scope) -> dict | None:
+    """The reference ``spec`` names, narrowed to the part it selects (``art[0]``,
+    ``art.sub_path(p)``: ``select``/``sub_path`` in the spec)."""
     if spec is None:
         return None
     if "artifact" in spec:
-        return dict(spec["artifact"])
-    if "expr" in spec:
+        ref = dict(spec["artifact"])
+    elif "expr" in spec:
         ref = resolve_text(spec["expr"], scope)
         if ref is not None and not (isinstance(ref, dict) and "parts" in ref):
             raise ResolveError(f"{spec['expr']} is not an artifact")
+    else:
+        raise ResolveError(f"unknown artifact spec {spec!r}")
+    if ref is None or not (spec.get("select") or spec.get("sub_path")):
         return ref
-    raise ResolveError(f"unknown artifact spec {spec!r}")
+    from hpcflow.artifact_part import ArtifactPartError, narrow
+
+    try:
+        return narrow(ref, spec.get("select") or (), spec.get("sub_path"),
+                      lambda text: resolve_text(text, scope))
+    except ArtifactPartError as exc:
+        raise ResolveError(f"{spec.get('expr', 'artifact')}: {exc}") from None

@@ -23,6 +23,7 @@ from typing import Any
 
 from hpcflow import values
 from hpcflow.artifact_files import OutsideLinkError, pack, present, unpack
+from hpcflow.artifact_part import ArtifactPartError, fetch_sub_path, present_sub_path
 from hpcflow.connectors.executors.base import (
     CLAIM_BEAT,
     CLAIM_FILE,
@@ -130,6 +131,13 @@ def stage_inputs(job: dict, step_dir: Path, storage: Any) -> dict[str, Any]:
             op_in[name] = None
             continue
         root = step_dir / "inputs" / "artifacts" / name
+        if ref.get("sub_path"):  # art.sub_path(p): the input is what lies at p
+            try:
+                fetch_sub_path(ref, root, storage, staging=step_dir)
+            except ArtifactPartError as exc:  # an Error, as Argo's failed input download
+                raise ArtifactPartError(f"input artifact {name!r}: {exc}") from None
+            op_in[name] = present_sub_path(kinds.get(name, "path"), root)
+            continue
         unpack(ref, root, storage, staging=step_dir)
         op_in[name] = present(ref.get("items"), kinds.get(name, "path"), root)
     return op_in
@@ -182,6 +190,7 @@ class ProgressReporter(threading.Thread):
 
 
 def run_python_op(job: dict, step_dir: Path, op_in: dict[str, Any]) -> dict[str, Any]:
+    from hpcflow.python.hdf5 import accepts_hdf5, as_dflow_hands, write_datasets, written_as_hdf5
     from hpcflow.python.op import OP, FatalError, OPSignError, TransientError, check_opio
     from hpcflow.python.signs import OPIO, Artifact
     from hpcflow.python.typecheck import as_dflow_reads
@@ -191,6 +200,7 @@ def run_python_op(job: dict, step_dir: Path, op_in: dict[str, Any]) -> dict[str,
     op: OP = loaded() if isinstance(loaded, type) else loaded
     op.key = job.get("key") or None
     op.workflow_name = job.get("workflow_id")
+    op.artifact_keys = artifact_keys(job)
     name = type(op).__name__
     checked = getattr(type(op).execute, "__hpcflow_checked__", False)
     reporter = ProgressReporter(op, step_dir)
@@ -206,12 +216,19 @@ def run_python_op(job: dict, step_dir: Path, op_in: dict[str, Any]) -> dict[str,
                 # dflow's sub_path=False: the artifact's root folder, not the path in it
                 root = step_dir / "inputs" / "artifacts" / key
                 op_opio[key] = str(root) if sign.str_leaf else root
+            elif isinstance(sign, Artifact) and accepts_hdf5(sign.type) and key in op_opio:
+                op_opio[key] = as_dflow_hands(sign.type, op_opio[key])
         if not checked:
             check_opio(name, "input", op.get_input_sign(), op_opio)
         op_out = op.execute(op_opio)
         if not checked:
             op_out = OPIO(op_out or {})
             check_opio(name, "output", op.get_output_sign(), op_out)
+        op_out = OPIO(op_out or {})
+        for key, sign in op.get_output_sign().items():
+            if isinstance(sign, Artifact) and op_out.get(key) is not None and \
+                    written_as_hdf5(sign.type, op_out[key]):
+                op_out[key] = write_datasets(op_out[key], step_dir / HDF5_OUTPUTS / key)
     except OPSignError as exc:
         raise StepFailure(f"OPSignError: {exc}") from exc
     except TransientError as exc:
@@ -225,6 +242,33 @@ def run_python_op(job: dict, step_dir: Path, op_in: dict[str, Any]) -> dict[str,
     return dict(op_out or {})
 
 
+def output_key(job: dict, name: str) -> tuple[str, str | None]:
+    """Where output artifact ``name`` is stored (the key ``pack`` is given) and its archive
+    mode."""
+    archive = job["template"]["outputs"]["artifacts"][name].get("archive", "default")
+    if archive == "default":
+        archive = job.get("archive_mode", "tar")
+    return f"{job['artifact_prefix']}/{name}", archive
+
+
+def artifact_keys(job: dict) -> dict[str, dict[str, str | None]]:
+    """The storage keys an OP asks for (``get_input/output_artifact_storage_key``): an input
+    stored as one part, its key; an output, the key it will be stored under."""
+    inputs: dict[str, str | None] = {}
+    for name, ref in (job["inputs"].get("artifacts") or {}).items():
+        parts = (ref or {}).get("parts") or []
+        inputs[name] = parts[0]["key"] if len(parts) == 1 else None
+    outputs: dict[str, str | None] = {}
+    for name in job["template"]["outputs"]["artifacts"]:
+        key, archive = output_key(job, name)
+        outputs[name] = f"{key}.tgz" if archive == "tar" else key
+    return {"inputs": inputs, "outputs": outputs}
+
+
+#: Where a step writes the ``.h5`` file of each ``HDF5Datasets`` output (``NAME/UUID.h5``).
+HDF5_OUTPUTS = Path("outputs") / "hdf5"
+
+
 def store_outputs(job: dict, step_dir: Path, workdir: Path, op_out: dict[str, Any],
                   storage: Any, write_files: bool = True) -> dict:
     template = job["template"]
@@ -235,20 +279,20 @@ def store_outputs(job: dict, step_dir: Path, workdir: Path, op_out: dict[str, An
         elif "default" in decl:
             params[name] = decl["default"]
     arts: dict[str, Any] = {}
-    for name, decl in template["outputs"]["artifacts"].items():
+    for name in template["outputs"]["artifacts"]:
         value = op_out.get(name)
         if value is None:
             continue
-        archive = decl.get("archive", "default")
-        if archive == "default":
-            archive = job.get("archive_mode", "tar")
+        key, archive = output_key(job, name)
         # A Python OP's paths keep dflow's rules (relative to workdir); a script template's
         # declared output path is stored under its own name.
         script_output = template["kind"] != "python" and isinstance(value, Path)
-        base = value.parent if script_output else workdir
+        # an HDF5Datasets output: the .h5 file written for it, under its own name
+        hdf5_file = isinstance(value, Path) and value.parent == step_dir / HDF5_OUTPUTS / name
+        base = value.parent if script_output or hdf5_file else workdir
         try:
-            arts[name] = pack(value, base, storage, f"{job['artifact_prefix']}/{name}",
-                              archive, prefix=job.get("output_dir") or "", staging=step_dir,
+            arts[name] = pack(value, base, storage, key, archive,
+                              prefix=job.get("output_dir") or "", staging=step_dir,
                               copy_within=step_dir)
         except OutsideLinkError as exc:
             raise StepFailure(f"output artifact {name!r}: {exc}") from exc

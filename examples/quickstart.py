@@ -60,4 +60,5 @@ if __name__ == "__main__":
     print("submitted", wf.id, "- phase:", wf.wait())
     print("total:", wf.query_step(name="total")[0].outputs.parameters["total"].value)
     report = download_artifact(wf.query_step(name="count")[0].outputs.artifacts["report"])
-    print("report:", Path(report[0]).read_text().strip(), f"(downloaded to {report[0].resolve()})")
+    report_file = Path(report[0])
+    print("report:", report_file.read_text().strip(), f"(downloaded to {report_file.resolve()})")

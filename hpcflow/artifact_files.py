@@ -318,12 +318,10 @@ def _shaped(items: Items, kind: str, root: Path) -> Any:
         else:
             paths = [paths]
         return set(paths) if kind == "set" else paths
-    if kind == "nested" and isinstance(paths, list):
-        return paths  # dflow hands a NestedDict what was given, a list stays a list
     if kind in ("dict", "nested"):
-        if isinstance(paths, dict):
+        # dflow hands a Dict/NestedDict sign what was given: a dict, a list as a list (a
+        # Dict sign's check then refuses it), one path as a list of one (its catalog's)
+        if isinstance(paths, (dict, list)):
             return paths
-        if isinstance(paths, list):
-            return {str(i): p for i, p in enumerate(paths)}
-        return {"0": paths}
+        return [paths]
     return paths

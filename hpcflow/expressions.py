@@ -12,14 +12,16 @@ from hpcflow.io import Expression, InputParameter, OutputParameter, Reference, S
 
 
 def _arg(value: Any) -> Any:
+    from hpcflow.artifact_part import ArtifactPart
     from hpcflow.artifacts import StoredArtifact
 
     if isinstance(value, Expression):
         return {"calc": str(value)}
-    if isinstance(value, Reference):
-        return {"expr": str(value)}
     if isinstance(value, StoredArtifact):
-        return {"artifact": value.ref}
+        return {"artifact": value.base_ref, **value.part_spec()}
+    if isinstance(value, Reference):
+        part = value.part_spec() if isinstance(value, ArtifactPart) else {}
+        return {"expr": str(value), **part}
     if isinstance(value, LoopSource):
         return value.to_spec()
     if isinstance(value, (dict, list, tuple)):

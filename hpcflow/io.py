@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from hpcflow.artifact_part import ArtifactPart
 from hpcflow.errors import WorkflowDefinitionError
 from hpcflow.names import check_io_name
 from hpcflow.values import short_repr
@@ -208,8 +209,10 @@ class InputParameter(_ParameterOps):
         return f"inputs.parameters.{self.name}"
 
 
-class InputArtifact(Reference):
-    """An input artifact of a template; ``path`` is where script templates find it."""
+class InputArtifact(ArtifactPart, Reference):
+    """An input artifact of a template; ``path`` is where script templates find it.
+    ``art[0]``/``art.sub_path(p)`` inside a Steps/DAG name a part of it (dflow's);
+    ``sub_path=`` given here is kept as ``sp``, as dflow keeps it."""
 
     def __init__(self, path: str | None = None, name: str | None = None, optional: bool = False,
                  type: Any = None, archive: str | None = "default", sub_path: str | None = None,
@@ -219,7 +222,7 @@ class InputArtifact(Reference):
         self.optional = optional
         self.type = type
         self.archive = archive
-        self.sub_path = sub_path
+        self.sp = sub_path
 
     def expr(self) -> str:
         return f"inputs.artifacts.{self.name}"
@@ -275,7 +278,7 @@ class OutputParameter(_ParameterOps):
         return f"outputs.parameters.{self.name}"
 
 
-class OutputArtifact(Reference):
+class OutputArtifact(ArtifactPart, Reference):
     """An output artifact; of a script (``path``) or of a Steps/DAG (``_from``)."""
 
     def __init__(self, path: str | None = None, _from: Any = None, name: str | None = None,
@@ -398,8 +401,9 @@ class StepParameterRef(_StepRef, _ParameterOps):
                                 ": read it from wf.query_step(...) once the step ran"))
 
 
-class StepArtifactRef(_StepRef):
-    """``step.outputs.artifacts["x"]``: ``{{steps.NAME.outputs.artifacts.x}}``."""
+class StepArtifactRef(ArtifactPart, _StepRef):
+    """``step.outputs.artifacts["x"]``: ``{{steps.NAME.outputs.artifacts.x}}``; ``[0]`` and
+    ``.sub_path(p)`` give a part of it (``hpcflow.artifact_part``)."""
 
     kind = "artifacts"
 

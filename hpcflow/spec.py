@@ -267,9 +267,9 @@ class SpecBuilder:
         if value is None:
             return None
         if isinstance(value, StoredArtifact):
-            return {"artifact": value.ref}
+            return {"artifact": value.base_ref, **value.part_spec()}
         if isinstance(value, (StepArtifactRef, InputArtifact, OutputArtifact)):
-            return {"expr": str(value)}
+            return {"expr": str(value), **value.part_spec()}
         if isinstance(value, str) and "{{" in value:
             return {"expr": value}
         if isinstance(value, StepParameterRef):

@@ -9,6 +9,7 @@ from collections.abc import Callable, MutableMapping
 from typing import Any, get_args, get_origin
 
 from hpcflow.errors import WorkflowDefinitionError
+from hpcflow.python.hdf5 import accepts_hdf5
 from hpcflow.python.signs import OPIO, Artifact, OPIOSign, Parameter
 from hpcflow.python.typecheck import describe, matches, path_like, type_name
 
@@ -45,6 +46,8 @@ def check_opio(op_name: str, direction: str, sign: OPIOSign | dict,
         if value is None:
             continue
         if isinstance(spec, Artifact):
+            if accepts_hdf5(spec.type):
+                continue  # dflow checks no sign that accepts HDF5Datasets
             if not _artifact_value_ok(spec, value):
                 raise OPSignError(
                     f"OP {op_name!r} {direction} artifact {name!r}: expected "
@@ -128,6 +131,51 @@ class OP(metaclass=_OPMeta):
     @classmethod
     def get_opio_info(cls) -> dict:
         return {"inputs": dict(cls.get_input_sign()), "outputs": dict(cls.get_output_sign())}
+
+    #: Set by the runner before ``execute``: the storage keys of the step's input artifacts
+    #: and of the outputs it will store (``{"inputs": {...}, "outputs": {...}}``).
+    artifact_keys: dict[str, dict[str, str | None]] | None = None
+
+    def _artifact_key(self, io: str, name: str) -> str:
+        keys = self.artifact_keys
+        if keys is None:
+            raise RuntimeError(f"{type(self).__name__}: artifact storage keys are known only "
+                               "while the OP runs as a step of a workflow")
+        if name not in keys[io]:
+            raise KeyError(f"{type(self).__name__} has no {io[:-1]} artifact {name!r} "
+                           f"(it has: {', '.join(keys[io]) or 'none'})")
+        key = keys[io][name]
+        if key is None:
+            raise RuntimeError(f"{io[:-1]} artifact {name!r} of {type(self).__name__} has no "
+                               "single storage key (it was not given, or it is made of several "
+                               "stored parts, as a loop's outputs are)")
+        return key
+
+    def get_input_artifact_storage_key(self, name: str) -> str:
+        """The key of input artifact ``name`` in the storage the step reads it from."""
+        return self._artifact_key("inputs", name)
+
+    def get_output_artifact_storage_key(self, name: str) -> str:
+        """The key output artifact ``name`` gets in storage when the step ends (``.tgz`` when
+        archived), as dflow's names the object Argo will save."""
+        return self._artifact_key("outputs", name)
+
+    def get_input_artifact_link(self, name: str) -> str:
+        raise NotImplementedError("get_input_artifact_link: hpcflow has no S3 console to link "
+                                  "to; use get_input_artifact_storage_key")
+
+    def get_output_artifact_link(self, name: str) -> str:
+        raise NotImplementedError("get_output_artifact_link: hpcflow has no S3 console to "
+                                  "link to; use get_output_artifact_storage_key")
+
+    def register_output_artifact(self, name: str, namespace: str, dataset_name: str,
+                                 **kwargs: Any) -> None:
+        """dflow registers it with its lineage client; hpcflow has none: a warning, as dflow
+        gives without a lineage client."""
+        import logging
+
+        logging.warning("register_output_artifact(%r): no lineage client in hpcflow; "
+                        "nothing registered", name)
 
     @staticmethod
     def exec_sign_check(func: Callable[[Any, OPIO], OPIO]) -> Callable[[Any, OPIO], OPIO]:

@@ -80,7 +80,7 @@ def test_copy_artifact_appends_the_path_list(hpc_home) -> None:
                        {"dflow_list_item": "bar.txt", "order": 1}]
     # the files are in storage under the destination's key, not only in the object
     out = download_artifact(S3Artifact(key=art_1.key), path="got")
-    assert sorted(p.name for p in out) == ["bar.txt", "foo.txt"]
+    assert sorted(out) == ["got/bar.txt", "got/foo.txt"]
     assert Path("got/bar.txt").read_text() == "bar"
 
 

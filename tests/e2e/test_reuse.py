@@ -156,7 +156,7 @@ def test_gc_keeps_the_objects_a_kept_workflow_reuses(hpc_home, tmp_path):
     reused = second.query_step(key="make")[0]
     assert reused.reason.startswith(f"reused from {first.id}/")
     got = download_artifact(reused.outputs.artifacts["file"], path=tmp_path / "got")
-    assert [p.read_text() for p in got] == ["made once"]
+    assert [Path(p).read_text() for p in got] == ["made once"]
     # a later resubmit of the kept workflow still reuses the artifact
     again = run_cli(["resubmit", second.id, "--reuse-succeeded"], hpc_home, tmp_path)
     assert again.returncode == 0, again.stderr

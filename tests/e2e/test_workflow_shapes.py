@@ -106,4 +106,4 @@ def test_a_dag_template_with_inputs_and_outputs(hpc_home, tmp_path) -> None:
     step = wf.query_step(name="outer")[0]
     assert step.outputs.parameters["result"].value == 140  # 7 * 2 * 10
     got = download_artifact(step.outputs.artifacts["files"], path=tmp_path / "got")
-    assert sorted(p.read_text() for p in got) == ["aa", "bb"]
+    assert sorted(Path(p).read_text() for p in got) == ["aa", "bb"]
