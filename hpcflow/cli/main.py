@@ -156,8 +156,9 @@ def _submit_script(script: str, as_dflow: bool = False,
 
 
 _AS_DFLOW_HELP = "SCRIPT imports dflow: serve those imports from hpcflow (no renaming)."
-#: Everything after SCRIPT is the script's own arguments (``hpcflow run wf.py --n 3``).
-_SCRIPT_CONTEXT = {"ignore_unknown_options": True, "allow_interspersed_args": False}
+#: Arguments after SCRIPT that are not this command's own options are the script's
+#: (``hpcflow run wf.py input.json --n 3``); after ``--`` every argument is the script's.
+_SCRIPT_CONTEXT = {"ignore_unknown_options": True}
 _script_args = click.argument("script_args", nargs=-1, type=click.UNPROCESSED)
 
 
@@ -300,7 +301,8 @@ def list_(phase: str | None, labels: tuple[str, ...], since: str | None, limit: 
               help="With --json: every parameter value in full (by default a value over "
                    "64 KiB is summarised as {\"elided\": {\"bytes\", \"type\", \"sha256\"}}).")
 def steps(workflow: str, phase: str | None, as_json: bool, full_values: bool) -> None:
-    """The steps of WORKFLOW with phase, duration and failure reason."""
+    """The steps of WORKFLOW with phase, duration and reason (why a step failed, or what
+    its job waits for in a scheduler's queue: such a step is Pending until its job starts)."""
     from hpcflow.daemon import client
 
     home = _home()
