@@ -31,7 +31,17 @@ Retry(message='attempt 1 of 3 failed (boom); retrying')
 Finish(phase='Failed', reason='boom', outputs=None)
 >>> decide(JobEnd.lost("the job vanished"), StepFacts("Running", 0), {})
 Finish(phase='Error', reason='the job vanished', outputs=None)
->>> decide(end, StepFacts(phase="Pending", attempt=0), {}) is None  # terminated meanwhile
+>>> decide(end, StepFacts(phase="Failed", attempt=0), {}) is None  # terminated meanwhile
+True
+
+A submitted step whose job waits in the scheduler's queue is Pending, with the scheduler's
+reason (Argo's meaning: created, not yet running), and Running from when its job starts:
+
+>>> queue_change("Pending", None, "queued", "Priority", "hpc")
+('Pending', "waiting in hpc's queue: Priority")
+>>> queue_change("Pending", "waiting in hpc's queue: Priority", "running", None, "hpc")
+('Running', None)
+>>> queue_change("Running", None, "running", None, "hpc") is None  # nothing new
 True
 """
 
@@ -142,8 +152,9 @@ def retry_limit(end: JobEnd, template: dict[str, Any]) -> tuple[bool, int]:
 
 def decide(end: JobEnd, step: StepFacts, template: dict[str, Any]) -> Decision | None:
     """What the step does now that its job ended; None when the step is no longer waiting
-    for the job (terminated, or final already): then only the job's record changes."""
-    if step.phase != states.RUNNING:
+    for the job (terminated, or final already): then only the job's record changes. A step
+    still Pending had its job end before a poll saw it start: it ends the same way."""
+    if step.phase not in states.STEP_LIVE:
         return None
     if end.phase == states.SUCCEEDED:
         return Finish(states.SUCCEEDED, end.reason, end.outputs)
@@ -152,3 +163,20 @@ def decide(end: JobEnd, step: StepFacts, template: dict[str, Any]) -> Decision |
         return Retry(f"attempt {step.attempt + 1} of {retries + 1} failed ({end.reason}); "
                      "retrying")
     return Finish(end.phase, end.reason, None)
+
+
+def queue_change(phase: str, reason: str | None, job_state: str, why: str | None,
+                 machine: str) -> tuple[str, str | None] | None:
+    """A live step's (phase, reason) once its job is reported ``queued`` (``why``: the
+    scheduler's reason) or ``running``; None when that changes nothing. A running job put
+    back in the queue (Slurm requeues a preempted job) makes its step Pending again."""
+    if phase not in states.STEP_LIVE:
+        return None
+    if job_state == "running":
+        return (states.RUNNING, None) if phase == states.PENDING else None
+    if job_state != "queued":
+        return None
+    waiting = f"waiting in {machine}'s queue: {why}" if why else f"waiting in {machine}'s queue"
+    if phase == states.PENDING and reason == waiting:
+        return None
+    return states.PENDING, waiting

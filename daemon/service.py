@@ -33,6 +33,7 @@ from hpcflow.daemon.backup import StoreKeeper
 from hpcflow.daemon.disk import WriteTrouble, write_error
 from hpcflow.daemon.engine import WAKE_DIR
 from hpcflow.daemon.leader import FencedError, LeaderLease
+from hpcflow.daemon.lifecycle import queue_change
 from hpcflow.daemon.loops import SUCCEEDED_SLICES
 from hpcflow.daemon.placement import placement
 from hpcflow.daemon.planner import CreateStep, FinishStep, Node, plan_container, root_step
@@ -419,17 +420,42 @@ class Service(Submission):
             done = [s for s in statuses if s.state in ("finished", "lost")]
             log.debug("polled %s: %d live jobs, %d ended", name, len(ex_rows), len(done))
             progress = [(by_name[s.name]["step_id"], s.progress) for s in statuses if s.progress]
-            if progress:
+            queue = self._queue_changes(executor, by_name, statuses)
+            if progress or queue:
                 with self.store.write() as conn:
                     for step_id, (current, total) in progress:
                         self.store.set_progress(conn, step_id, current, total)
+                    for step_id, wf_id, phase, (new, reason) in queue:
+                        self.store.set_queue_state(conn, step_id, wf_id, phase, new, reason)
             done += self._timed_out(executor, [by_name[s.name] for s in statuses
-                                               if s.state == "running"])
+                                               if s.state not in ("finished", "lost")])
             if done:
                 self._apply_results(name, [(by_name[s.name], s) for s in done])
                 changed = True
-            self.schedule.polled(name, time.time(), changed=bool(done or progress))
+            self.schedule.polled(name, time.time(), changed=bool(done or progress or queue))
+            changed = changed or bool(queue)
         return changed
+
+    def _queue_changes(self, executor: Executor, by_name: dict[str, Any],
+                       statuses: list[JobStatus]) -> list[tuple[int, str, str,
+                                                                tuple[str, str | None]]]:
+        """For an executor with a queue: the steps whose job was seen queued or started since
+        the last poll, as (step id, workflow id, phase now, (new phase, reason))."""
+        if not executor.queues:
+            return []
+        seen = [s for s in statuses if s.state in ("queued", "running")]
+        if not seen:
+            return []
+        now = self.store.step_states([by_name[s.name]["step_id"] for s in seen])
+        changes = []
+        for status in seen:
+            job = by_name[status.name]
+            phase, reason = now.get(job["step_id"], (None, None))
+            change = phase and queue_change(phase, reason, status.state, status.detail,
+                                            executor.name)
+            if phase and change:
+                changes.append((job["step_id"], job["workflow_id"], phase, change))
+        return changes
 
     def _timed_out(self, executor: Any, running: list[Any]) -> list[JobStatus]:
         """Running jobs past their deadline: cancelled (the whole process tree), and failed."""
@@ -452,6 +478,12 @@ class Service(Submission):
         with self.store.write() as conn:
             for job, status in finished:
                 step = conn.execute("SELECT * FROM steps WHERE id=?", (job["step_id"],)).fetchone()
+                if step["phase"] == states.PENDING and status.state == "finished":
+                    # its job started and ended between two polls: it ran
+                    self.store.set_queue_state(conn, step["id"], step["workflow_id"],
+                                               states.PENDING, states.RUNNING, None)
+                    step = conn.execute("SELECT * FROM steps WHERE id=?",
+                                        (job["step_id"],)).fetchone()
                 template = self.spec(step["workflow_id"])["templates"][step["template"]]
                 result = status.result or {}
                 transient = bool(result.get("transient") or result.get("infrastructure")
@@ -484,14 +516,15 @@ class Service(Submission):
                         transient, retries = True, int(policy["limit"])
                     if result.get("infrastructure"):  # node failure, preemption
                         retries = max(retries, INFRASTRUCTURE_RETRIES)
-                    if (transient and step["phase"] == states.RUNNING
+                    if (transient and step["phase"] in states.STEP_LIVE
                             and (step["attempt"] or 0) < retries):
                         self.store.retry_step(conn, step["id"], step["workflow_id"],
                                               f"attempt {step['attempt'] + 1} of {retries + 1} "
-                                              f"failed ({reason}); retrying")
+                                              f"failed ({reason}); retrying", step["phase"])
                         continue
-                if step["phase"] == states.RUNNING and self.store.set_step_phase(
-                        conn, step["id"], states.RUNNING, phase, outputs=outputs, reason=reason,
+                # a step still Pending had its job end before a poll saw it start
+                if step["phase"] in states.STEP_LIVE and self.store.set_step_phase(
+                        conn, step["id"], step["phase"], phase, outputs=outputs, reason=reason,
                         workflow_id=step["workflow_id"]):
                     self._after_final(conn, step["parent_id"], step["workflow_id"], phase,
                                       reason)

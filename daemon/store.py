@@ -601,10 +601,31 @@ class Store:
         self.add_event(conn, wf, "step", step_id, current, new, reason)
         return True
 
-    def retry_step(self, conn: sqlite3.Connection, step_id: int, wf_id: str, reason: str) -> None:
-        """Back to Pending for another attempt (a new job, a new step directory)."""
-        self.set_step_phase(conn, step_id, states.RUNNING, states.PENDING, reason=reason,
-                            workflow_id=wf_id)
+    def set_queue_state(self, conn: sqlite3.Connection, step_id: int, wf_id: str,
+                        current: str, new: str, reason: str | None) -> bool:
+        """A submitted step as its job was last seen: Pending with why it waits in the
+        queue, or Running (reason cleared) from when the job started; False when the step
+        was no longer ``current``. A reason alone changing writes no event."""
+        if new != current:
+            states.check_step_transition(current, new)
+        cur = conn.execute(
+            "UPDATE steps SET phase=?, reason=?, started_at=CASE WHEN ?='Running' "
+            "THEN COALESCE(started_at, ?) ELSE started_at END WHERE id=? AND phase=?",
+            (new, reason, new, time.time(), step_id, current))
+        if cur.rowcount and new != current:
+            self.add_event(conn, wf_id, "step", step_id, current, new,
+                           reason or "its job started")
+        return bool(cur.rowcount)
+
+    def retry_step(self, conn: sqlite3.Connection, step_id: int, wf_id: str, reason: str,
+                   current: str = states.RUNNING) -> None:
+        """Back to Pending for another attempt (a new job, a new step directory); a step
+        still Pending (its job ended before a poll saw it start) only gets the new attempt."""
+        if current == states.PENDING:
+            self.set_queue_state(conn, step_id, wf_id, current, current, reason)
+        else:
+            self.set_step_phase(conn, step_id, current, states.PENDING, reason=reason,
+                                workflow_id=wf_id)
         conn.execute("UPDATE steps SET attempt = attempt + 1, outputs = NULL WHERE id=?",
                      (step_id,))
 
@@ -642,6 +663,17 @@ class Store:
 
     def step(self, step_id: int) -> sqlite3.Row | None:
         return self.conn.execute("SELECT * FROM steps WHERE id=?", (step_id,)).fetchone()
+
+    def step_states(self, step_ids: list[int]) -> dict[int, tuple[str, str | None]]:
+        """Step id -> (phase, reason), for the given steps that exist."""
+        found: dict[int, tuple[str, str | None]] = {}
+        for start in range(0, len(step_ids), 500):  # SQLite's limit on bound parameters
+            chunk = step_ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for row in self.conn.execute(
+                    f"SELECT id, phase, reason FROM steps WHERE id IN ({marks})", chunk):
+                found[row["id"]] = (row["phase"], row["reason"])
+        return found
 
     def existing_step(self, step_id: int) -> sqlite3.Row:
         """A step the engine knows exists (a missing one is a bug, not a user error)."""

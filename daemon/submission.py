@@ -210,7 +210,7 @@ class Submission:
                 os.kill(os.getpid(), signal.SIGKILL)
         with self.store.write() as conn:
             for job_id, step, native, pack in submitted:
-                self._mark_submitted(conn, job_id, step, native, pack)
+                self._mark_submitted(conn, job_id, step, native, pack, executor.queues)
             for job_id, step, reason in refused:
                 self.store.set_job_finished(conn, job_id, "refused", None, reason)
                 self._fail_step(conn, step, reason)
@@ -218,12 +218,15 @@ class Submission:
         return True
 
     def _mark_submitted(self, conn: Any, job_id: int, step: Any, native: str,
-                        pack: str | None) -> None:
+                        pack: str | None, queues: bool) -> None:
+        """The job is with its executor. Where jobs wait in a scheduler's queue the step
+        stays Pending until a poll sees its job start (``Service._queue_changes``);
+        elsewhere it runs now."""
         # A packed step shares its job: the engine's per-step timeout cannot kill it alone,
         # so packs rely on the scheduler's time limit (time=).
         timeout = None if pack else self._timeout_of(step)
         self.store.set_job_submitted(conn, job_id, native, timeout)
-        if step["phase"] == states.PENDING:
+        if step["phase"] == states.PENDING and not queues:
             self.store.set_step_phase(conn, step["id"], states.PENDING, states.RUNNING,
                                       workflow_id=step["workflow_id"])
 
@@ -257,7 +260,8 @@ class Submission:
                 continue
             with self.store.write() as conn:
                 for row, step in zip(group, steps, strict=True):
-                    self._mark_submitted(conn, row["id"], step, natives[row["id"]], row["pack"])
+                    self._mark_submitted(conn, row["id"], step, natives[row["id"]], row["pack"],
+                                         executor.queues)
             log.info("reconciled %s (%s)", group[0]["pack"] or group[0]["name"],
                      ", ".join(sorted(set(natives.values()))))
             self._unsure_jobs.difference_update(r["id"] for r in group)

@@ -12,6 +12,7 @@ import hmac
 import json
 import re
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, Protocol
 
 #: The file the in-job runner writes last; its presence means the job is over.
@@ -99,6 +100,71 @@ def step_dir_name(step_name: str, step_id: int, attempt: int) -> str:
     return f"{safe_dir_name(step_name)}-{step_id}{suffix}"
 
 
+class JobState(str, Enum):
+    """A job's life, as the store records it and executors report it (the values are what
+    the store holds; a ``str`` enum, so rows compare equal to their members).
+
+    >>> JobState("queued") is JobState.QUEUED, JobState.QUEUED in LIVE_JOB_STATES
+    (True, True)
+    >>> check_job_transition(JobState.QUEUED, JobState.RUNNING)
+    >>> check_job_transition(JobState.FINISHED, JobState.RUNNING)
+    Traceback (most recent call last):
+    ...
+    hpcflow.connectors.executors.base.InvalidJobTransition: job cannot go from finished to running
+    """
+
+    #: Recorded before the executor is asked (exactly-once: after a crash the job is found
+    #: by name or submitted, never both).
+    INTENT = "intent"
+    #: The executor took it; nothing known yet of where it is.
+    SUBMITTED = "submitted"
+    #: Waiting in the scheduler's queue (its reason in the job's detail).
+    QUEUED = "queued"
+    RUNNING = "running"
+    #: Over, with the runner's result or the scheduler's account of why there is none.
+    FINISHED = "finished"
+    #: Neither the scheduler nor the step directory knows it any more.
+    LOST = "lost"
+    #: Stopped by hpcflow (terminate, a pack's other steps).
+    CANCELLED = "cancelled"
+    #: The executor refused it (a bad resource, an unknown partition).
+    REFUSED = "refused"
+    #: Killed at the step's own ``timeout``.
+    TIMED_OUT = "timeout"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+LIVE_JOB_STATES = frozenset({JobState.INTENT, JobState.SUBMITTED, JobState.QUEUED,
+                             JobState.RUNNING})
+_ENDS = frozenset({JobState.FINISHED, JobState.LOST, JobState.CANCELLED, JobState.TIMED_OUT})
+#: None stands for "no row yet". A running job may be queued again (Slurm requeues a
+#: preempted job); a submitted one may be seen first as running or already over.
+JOB_TRANSITIONS: dict[JobState | None, frozenset[JobState]] = {
+    None: frozenset({JobState.INTENT}),
+    JobState.INTENT: frozenset({JobState.SUBMITTED, JobState.REFUSED, JobState.CANCELLED}),
+    JobState.SUBMITTED: frozenset({JobState.QUEUED, JobState.RUNNING}) | _ENDS,
+    JobState.QUEUED: frozenset({JobState.RUNNING}) | _ENDS,
+    JobState.RUNNING: frozenset({JobState.QUEUED}) | _ENDS,
+    JobState.FINISHED: frozenset(),
+    JobState.LOST: frozenset(),
+    JobState.CANCELLED: frozenset(),
+    JobState.REFUSED: frozenset(),
+    JobState.TIMED_OUT: frozenset(),
+}
+
+
+class InvalidJobTransition(RuntimeError):
+    """A job state change not in the table: a bug in the engine, never a user's mistake."""
+
+
+def check_job_transition(current: JobState | str | None, new: JobState | str) -> None:
+    old = None if current is None else JobState(current)
+    if JobState(new) not in JOB_TRANSITIONS[old]:
+        raise InvalidJobTransition(f"job cannot go from {old} to {JobState(new)}")
+
+
 @dataclass(frozen=True)
 class JobRecord:
     """A live job as stored: enough to poll, reconcile or cancel it."""
@@ -115,7 +181,8 @@ class JobRecord:
 
 @dataclass(frozen=True)
 class JobStatus:
-    """What a poll found: ``running``, ``finished`` (with the runner's result) or ``lost``."""
+    """What a poll found: ``submitted`` (no news), ``queued`` (``detail`` says why it
+    waits), ``running``, ``finished`` (with the runner's result) or ``lost``."""
 
     name: str
     state: str
@@ -127,6 +194,9 @@ class JobStatus:
 
 class Executor(Protocol):
     name: str
+    #: Jobs wait in a scheduler's queue before they run: a submitted step stays Pending
+    #: (with the scheduler's reason) until a poll reports its job ``running``.
+    queues: bool
 
     def step_dir(self, workflow_id: str, step_id: int, step_name: str, attempt: int) -> str:
         """Where the step's files live for this executor."""

@@ -19,8 +19,10 @@ from typing import Any
 from hpcflow.config_file import MachineConfig
 from hpcflow.connectors.executors.base import (
     CLAIM_FILE,
+    LIVE_JOB_STATES,
     RESULT_FILE,
     JobRecord,
+    JobState,
     JobStatus,
     step_dir_name,
 )
@@ -30,7 +32,14 @@ from hpcflow.connectors.executors.relay import (
     storage_env,
     with_environment,
 )
-from hpcflow.connectors.schedulers.base import DONE, JobScript, Scheduler, SchedulerError
+from hpcflow.connectors.schedulers.base import (
+    DONE,
+    QUEUED,
+    JobScript,
+    Scheduler,
+    SchedulerError,
+    SchedulerState,
+)
 from hpcflow.connectors.transports.base import Transport, TransportError
 from hpcflow.errors import HpcflowError
 from hpcflow.secrets import ResultKeys
@@ -61,7 +70,16 @@ def container_image(image: str) -> str:
     return f"docker://{image}"
 
 
+def _live_status(name: str, state: SchedulerState) -> JobStatus:
+    """A job the scheduler still has: waiting in its queue (and why), or running."""
+    if state.state == QUEUED:
+        return JobStatus(name, JobState.QUEUED, detail=state.waiting_for or state.raw)
+    return JobStatus(name, JobState.RUNNING)
+
+
 class BatchExecutor:
+    queues = True
+
     def __init__(self, machine: MachineConfig, scheduler: Scheduler, transport: Transport,
                  work_root: str, python: str, result_keys: ResultKeys | None = None) -> None:
         self.name = machine.name
@@ -224,7 +242,7 @@ class BatchExecutor:
                             and getattr(states.get(j.native_id), "lingers", False)})
         if lingering:  # e.g. held in error: it would never run, and must not run later
             self.transport.run(self.scheduler.cancel_argv(lingering))
-        self._live = sum(1 for s in statuses if s.state == "running")
+        self._live = sum(1 for s in statuses if s.state in LIVE_JOB_STATES)
         return statuses
 
     def _accounting(self, ids: list[str]) -> dict:
@@ -238,11 +256,11 @@ class BatchExecutor:
         """``read`` holds the results this poll already read, by job name."""
         if state is not None and state.state != DONE and job.pack is None:
             self._vanished.pop(job.name, None)
-            return JobStatus(job.name, "running")
+            return _live_status(job.name, state)
         # A packed step can end while its pack's job goes on with the next steps.
         result = read[job.name] if job.name in read else self._result(job)
         if result is None and state is not None and state.state != DONE:
-            return JobStatus(job.name, "running")
+            return _live_status(job.name, state)
         if result is not None:
             self._vanished.pop(job.name, None)
             if result.get("phase") == "Succeeded":  # a relayed job's outputs come back
@@ -262,7 +280,7 @@ class BatchExecutor:
                 "infrastructure": state.infrastructure, "timed_out": state.timed_out})
         first = self._vanished.setdefault(job.name, time.time())
         if time.time() - first < VANISHED_GRACE:
-            return JobStatus(job.name, "running")
+            return JobStatus(job.name, JobState.SUBMITTED)  # no news: nothing changes
         self._vanished.pop(job.name, None)
         return JobStatus(job.name, "lost", detail=(
             f"job {job.native_id} is unknown to {self.scheduler.name} and left no result; "

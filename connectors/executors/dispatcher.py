@@ -141,6 +141,9 @@ class Outcome:
 
 
 class DispatcherJobs:
+    #: dpdispatcher reports a job's queue state only as "waiting": steps run from submission.
+    queues = False
+
     def __init__(self, machine: DispatcherMachine, home: Path, wake_dir: Path,
                  result_keys: ResultKeys | None = None) -> None:
         self.name = machine.name

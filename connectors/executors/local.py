@@ -112,6 +112,7 @@ class LocalExecutor:
     """
 
     name = "local"
+    queues = False
 
     def __init__(self, runs_root: Path, parallelism: int, python: str | None = None,
                  env: dict[str, str] | None = None, fork_server: bool = True,

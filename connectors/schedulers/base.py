@@ -52,6 +52,9 @@ class SchedulerState:
     #: Over for its step, yet still in the queue (held in error): cancel it, or it lingers
     #: there and a retry would run beside it.
     lingers: bool = False
+    #: For a queued job: why it is not running yet, in the scheduler's words (Slurm's
+    #: ``Priority``, ``Resources``, ``QOSMaxJobsPerUserLimit``; held; suspended).
+    waiting_for: str | None = None
 
 
 class Scheduler(Protocol):

@@ -88,6 +88,9 @@ _MEM = re.compile(r"^\d+(\.\d+)?([KMGTPEZ]B?)?$", re.IGNORECASE)
 _COUNT = re.compile(r"^[1-9]\d*$")
 
 PENDING_STATES = frozenset({"PEND", "PSUSP", "WAIT", "PROV"})
+PENDING_WORDS = {"PEND": "pending (bjobs -p says why)", "PSUSP": "suspended while pending "
+                 "(bstop by its owner or an administrator)", "WAIT": "waiting (chunk job)",
+                 "PROV": "waiting for its hosts to be provisioned"}
 FINAL_STATES = frozenset({"DONE", "EXIT"})
 #: Exit code of a job killed at its run limit when bjobs gives no reason (128 + SIGUSR2).
 RUNLIMIT_EXIT_CODE = 140
@@ -139,7 +142,10 @@ def _state(native_id: str, raw: str, exit_code: str = "", exit_reason: str = "")
     raw = raw.strip() or "UNKWN"
     if raw not in FINAL_STATES:
         # UNKWN (host unreachable) and ZOMBI (killed while unreachable) become EXIT in time.
-        return SchedulerState(native_id, QUEUED if raw in PENDING_STATES else RUNNING, raw)
+        if raw in PENDING_STATES:
+            return SchedulerState(native_id, QUEUED, raw,
+                                  waiting_for=PENDING_WORDS.get(raw, raw))
+        return SchedulerState(native_id, RUNNING, raw)
     code = _exit_code(exit_code)
     if raw == "DONE":
         return SchedulerState(native_id, DONE, raw, code)

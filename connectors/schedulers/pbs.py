@@ -81,6 +81,8 @@ _SIZE = re.compile(r"^\d+([kmgtp]?[bw])?$", re.IGNORECASE)
 _COUNT = re.compile(r"^[1-9]\d*$")
 
 QUEUED_STATES = frozenset("QHWT")  # queued, held, waiting for its start time, in transit
+QUEUED_WORDS = {"Q": "queued", "H": "held", "W": "waiting for its start time",
+                "T": "in transit"}
 FINAL_STATES = frozenset("FXM")  # finished, finished subjob, moved to another server
 
 #: JOB_EXEC_* codes of PBS's job.h (negative Exit_status): (reason, infrastructure).
@@ -183,7 +185,10 @@ def _state(native_id: str, job: dict[str, Any]) -> SchedulerState:
     raw = str(job.get("job_state") or "?")
     if raw in FINAL_STATES:
         return _finished(native_id, raw, job)
-    return SchedulerState(native_id, QUEUED if raw in QUEUED_STATES else RUNNING, raw)
+    if raw in QUEUED_STATES:  # PBS's comment says why, when the scheduler has looked at it
+        why = str(job.get("comment") or "").strip() or QUEUED_WORDS.get(raw, raw)
+        return SchedulerState(native_id, QUEUED, raw, waiting_for=why)
+    return SchedulerState(native_id, RUNNING, raw)
 
 
 class PBSScheduler:

@@ -95,8 +95,12 @@ def _poll_state(native_id: str, raw: str) -> SchedulerState:
     if "r" in raw or "t" in raw:  # r, t, Rr, Rt, hr: running (or being sent to its node)
         return SchedulerState(native_id, RUNNING, raw)
     if set(raw) & set("sST"):  # suspended (by a user, its queue, or a load threshold)
-        return SchedulerState(native_id, QUEUED, raw)
-    return SchedulerState(native_id, QUEUED if set(raw) & set("qwhR") else RUNNING, raw)
+        return SchedulerState(native_id, QUEUED, raw, waiting_for=f"suspended ({raw})")
+    if "h" in raw:  # hqw: a hold (qhold, -h, a dependency) keeps it from starting
+        return SchedulerState(native_id, QUEUED, raw, waiting_for=f"held ({raw})")
+    if set(raw) & set("qwR"):
+        return SchedulerState(native_id, QUEUED, raw, waiting_for=f"waiting in the queue ({raw})")
+    return SchedulerState(native_id, RUNNING, raw)
 
 
 _RANK = {RUNNING: 2, QUEUED: 1, DONE: 0}
@@ -152,8 +156,10 @@ def _accounting_state(record: dict[str, str]) -> SchedulerState | None:
     over_time = limit is not None and wallclock is not None and wallclock >= limit
     time_limit = TIME_LIMIT.format(limit=f"h_rt={h_rt}" if h_rt else "h_rt", how=how)
 
-    def done(reason: str | None = None, **flags: bool) -> SchedulerState:
-        return SchedulerState(native_id, DONE, raw, exit_status, reason, **flags)
+    def done(reason: str | None = None, timed_out: bool = False,
+             infrastructure: bool = False) -> SchedulerState:
+        return SchedulerState(native_id, DONE, raw, exit_status, reason,
+                              infrastructure=infrastructure, timed_out=timed_out)
 
     if failed == FAILED_LIMIT:
         if over_time or (h_vmem is None and h_cpu is None):  # its h_rt, or the queue's

@@ -9,6 +9,9 @@ job-completion log, which works without slurmdbd) for jobs squeue has forgotten,
 ('running', 'done', True)
 >>> s.parse_accounting("14|NODE_FAIL|0:0\\n15|COMPLETED|0:0\\n")["14"].infrastructure
 True
+>>> queued = s.parse_poll("16|hpcflow-wf-3-0|PENDING|Priority\\n17|hpcflow-wf-4-0|PENDING|None\\n")
+>>> queued["16"].state, queued["16"].waiting_for, queued["17"].waiting_for
+('queued', 'Priority', None)
 """
 
 from __future__ import annotations
@@ -64,12 +67,18 @@ INFRASTRUCTURE = frozenset({"NODE_FAIL", "PREEMPTED", "BOOT_FAIL"})
 FINAL = frozenset(FAILURES) | {"COMPLETED", "SPECIAL_EXIT"}
 
 
-def _state(native_id: str, raw: str, exit_code: int | None = None) -> SchedulerState:
+def _state(native_id: str, raw: str, exit_code: int | None = None,
+           why: str = "") -> SchedulerState:
+    """``why`` is squeue's reason (%r): for a pending job, what it waits for."""
     raw = raw.split()[0].rstrip("+") if raw.strip() else "UNKNOWN"  # "CANCELLED by 0"
     if raw in FINAL:
         return SchedulerState(native_id, DONE, raw, exit_code, FAILURES.get(raw),
                               infrastructure=raw in INFRASTRUCTURE, timed_out=raw == "TIMEOUT")
-    return SchedulerState(native_id, QUEUED if raw in PENDING_STATES else RUNNING, raw)
+    if raw in PENDING_STATES:
+        why = why.strip()
+        return SchedulerState(native_id, QUEUED, raw,
+                              waiting_for=why if why and why != "None" else None)
+    return SchedulerState(native_id, RUNNING, raw)
 
 
 def _exit_code(text: str) -> int | None:
@@ -125,7 +134,8 @@ class SlurmScheduler:
         for line in stdout.splitlines():
             parts = line.strip().split("|")
             if len(parts) >= 3 and parts[0]:
-                states[parts[0]] = _state(parts[0], parts[2])
+                states[parts[0]] = _state(parts[0], parts[2],
+                                          why=parts[3] if len(parts) > 3 else "")
         return states
 
     def accounting_argv(self, native_ids: list[str]) -> list[str] | None:

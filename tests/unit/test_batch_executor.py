@@ -111,5 +111,5 @@ def test_a_job_held_in_error_is_failed_and_removed(tmp_path: Path):
     held, waiting = ex.poll(jobs)
     assert held.state == "finished" and held.result["phase"] == "Failed"
     assert "error state (Eqw)" in held.result["reason"]
-    assert waiting.state == "running"
+    assert waiting.state == "queued" and waiting.detail == "held (hqw)"
     assert transport.commands[-1] == ["qdel", "21"]

@@ -10,6 +10,7 @@ from hpcflow.daemon.lifecycle import (
     Retry,
     StepFacts,
     decide,
+    queue_change,
 )
 
 RUNNING_FIRST = StepFacts(states.RUNNING, 0)
@@ -88,11 +89,11 @@ def test_a_result_that_cannot_be_used_is_an_error():
         states.ERROR, "output 'big' could not be stored: disk full", None)
 
 
-@pytest.mark.parametrize("phase", [states.PENDING, states.SUCCEEDED, states.FAILED,
-                                   states.ERROR])
-def test_a_step_no_longer_running_is_left_as_it_is(phase):
-    """Terminated (back to Pending/failed by the user) or final already: the late job end
-    changes only the job's record."""
+@pytest.mark.parametrize("phase", [states.SUCCEEDED, states.FAILED, states.ERROR,
+                                   states.SKIPPED])
+def test_a_step_no_longer_live_is_left_as_it_is(phase):
+    """Terminated (failed by the user) or final already: the late job end changes only the
+    job's record."""
     end = JobEnd.from_result({"phase": "Failed", "transient": True})
     assert decide(end, StepFacts(phase, 0), {"retry_on_transient_error": 3}) is None
 
@@ -103,3 +104,32 @@ def test_a_slice_count_is_believed_only_from_a_sealed_result():
     assert JobEnd.from_result(result, sealed=False).succeeded_slices is None
     assert JobEnd.from_result({"phase": "Failed", "succeeded_slices": "3"}
                               ).succeeded_slices is None
+
+
+def test_a_job_that_ended_before_a_poll_saw_it_start_ends_its_pending_step():
+    """A short job can start and end between two polls: its step, still Pending (queued),
+    finishes or retries as a Running one would."""
+    ok = JobEnd.from_result({"phase": "Succeeded", "outputs": {}})
+    assert decide(ok, StepFacts(states.PENDING, 0), {}) == Finish(states.SUCCEEDED, None, {})
+    flaky = JobEnd.from_result({"phase": "Failed", "reason": "r", "transient": True})
+    assert isinstance(decide(flaky, StepFacts(states.PENDING, 0),
+                             {"retry_on_transient_error": 1}), Retry)
+
+
+def test_queued_steps_are_pending_with_the_schedulers_reason_until_their_job_starts():
+    assert queue_change(states.PENDING, None, "queued", "Resources", "hpc") == (
+        states.PENDING, "waiting in hpc's queue: Resources")
+    # the reason follows the scheduler's; an unchanged one writes nothing
+    assert queue_change(states.PENDING, "waiting in hpc's queue: Resources", "queued",
+                        "Priority", "hpc") == (states.PENDING, "waiting in hpc's queue: Priority")
+    assert queue_change(states.PENDING, "waiting in hpc's queue: Priority", "queued",
+                        "Priority", "hpc") is None
+    assert queue_change(states.PENDING, None, "queued", None, "sge") == (
+        states.PENDING, "waiting in sge's queue")
+    # started: Running, the reason cleared; a requeued job makes its step Pending again
+    assert queue_change(states.PENDING, "x", "running", None, "hpc") == (states.RUNNING, None)
+    assert queue_change(states.RUNNING, None, "queued", "BeginTime", "hpc") == (
+        states.PENDING, "waiting in hpc's queue: BeginTime")
+    # no news, or a step no longer live: nothing
+    assert queue_change(states.PENDING, None, "submitted", None, "hpc") is None
+    assert queue_change(states.FAILED, "terminated", "running", None, "hpc") is None
