@@ -23,6 +23,7 @@ from hpcflow.connectors.executors.base import (
     SEAL_FIELD,
     Executor,
     JobRecord,
+    JobState,
     JobStatus,
     trusted_result,
 )
@@ -33,7 +34,7 @@ from hpcflow.daemon.backup import StoreKeeper
 from hpcflow.daemon.disk import WriteTrouble, write_error
 from hpcflow.daemon.engine import WAKE_DIR
 from hpcflow.daemon.leader import FencedError, LeaderLease
-from hpcflow.daemon.lifecycle import queue_change
+from hpcflow.daemon.lifecycle import Finish, JobEnd, Retry, StepFacts, decide, queue_change
 from hpcflow.daemon.loops import SUCCEEDED_SLICES
 from hpcflow.daemon.placement import placement
 from hpcflow.daemon.planner import CreateStep, FinishStep, Node, plan_container, root_step
@@ -55,8 +56,6 @@ class HomeMovedError(StoreLostError):
 #: Shortest sleep between cycles while jobs run (a burst of wake-ups is taken in one cycle).
 MIN_SLEEP = 0.05
 ERROR_BACKOFF = 2.0
-#: Attempts a step gets after node failures or preemptions, whatever its own retry setting.
-INFRASTRUCTURE_RETRIES = 3
 #: How many lines of a failed step's log are kept with the step (``hpcflow steps``).
 LOG_TAIL_LINES = 20
 
@@ -464,7 +463,7 @@ class Service(Submission):
         if not late:
             return []
         executor.cancel([job_record(r) for r in late])
-        return [JobStatus(r["name"], "timeout", detail=(
+        return [JobStatus(r["name"], JobState.TIMED_OUT, detail=(
             f"TimeoutError: the step ran longer than its timeout of "
             f"{r['deadline'] - r['submitted_at']:.0f} s and was killed")) for r in late]
 
@@ -485,49 +484,48 @@ class Service(Submission):
                     step = conn.execute("SELECT * FROM steps WHERE id=?",
                                         (job["step_id"],)).fetchone()
                 template = self.spec(step["workflow_id"])["templates"][step["template"]]
-                result = status.result or {}
-                transient = bool(result.get("transient") or result.get("infrastructure")
-                                 or (result.get("timed_out")
-                                     and template.get("timeout_as_transient_error")))
-                if status.state == "lost":
-                    phase, reason, outputs = states.ERROR, status.detail, None
-                elif status.state == "timeout":
-                    phase, reason, outputs = states.FAILED, status.detail, None
-                    transient = bool(template.get("timeout_as_transient_error"))
-                else:
-                    result = trusted_result(result, self.result_keys.key(job["step_dir"]))
-                    phase = result.get("phase", states.ERROR)
-                    reason = result.get("reason")
-                    outputs = value_files.strip_files(result.get("outputs"))
-                    if job["id"] in unstored:
-                        phase, reason, outputs = states.ERROR, unstored[job["id"]], None
+                end = self._job_end(job, status, unstored)
                 self.store.set_job_finished(conn, job["id"], status.state,
-                                            0 if phase == states.SUCCEEDED else 1, reason)
-                if phase != states.SUCCEEDED:
-                    outputs = self._default_outputs(step)
-                    sealed = SEAL_FIELD in (status.result or {})  # checked above if so
-                    if sealed and isinstance(result.get(SUCCEEDED_SLICES), int):
-                        outputs[SUCCEEDED_SLICES] = result[SUCCEEDED_SLICES]  # a failed group
+                                            0 if end.phase == states.SUCCEEDED else 1,
+                                            end.reason)
+                if end.phase != states.SUCCEEDED:
                     self.store.set_log_tail(conn, step["id"], tails.get(job["id"]))
-                    retries = template.get("retry_on_transient_error") or 0
-                    policy = template.get("retry_policy") or {}
-                    if not transient and policy.get("on") in (phase, "Always"):
-                        # dflow's retry_on_failure/_error/_failure_and_error
-                        transient, retries = True, int(policy["limit"])
-                    if result.get("infrastructure"):  # node failure, preemption
-                        retries = max(retries, INFRASTRUCTURE_RETRIES)
-                    if (transient and step["phase"] in states.STEP_LIVE
-                            and (step["attempt"] or 0) < retries):
-                        self.store.retry_step(conn, step["id"], step["workflow_id"],
-                                              f"attempt {step['attempt'] + 1} of {retries + 1} "
-                                              f"failed ({reason}); retrying", step["phase"])
-                        continue
-                # a step still Pending had its job end before a poll saw it start
-                if step["phase"] in states.STEP_LIVE and self.store.set_step_phase(
-                        conn, step["id"], step["phase"], phase, outputs=outputs, reason=reason,
-                        workflow_id=step["workflow_id"]):
-                    self._after_final(conn, step["parent_id"], step["workflow_id"], phase,
-                                      reason)
+                decision = decide(end, StepFacts(step["phase"], step["attempt"] or 0),
+                                  template)
+                if isinstance(decision, Retry):
+                    self.store.retry_step(conn, step["id"], step["workflow_id"],
+                                          decision.message, step["phase"])
+                elif isinstance(decision, Finish):
+                    self._finish(conn, step, decision, end)
+
+    def _job_end(self, job: Any, status: JobStatus, unstored: dict[int, str]) -> JobEnd:
+        """How the job ended, from what the executor reported: its result is used only as
+        ``trusted_result`` allows."""
+        if status.state == JobState.LOST:
+            return JobEnd.lost(status.detail)
+        if status.state == JobState.TIMED_OUT:
+            return JobEnd.past_deadline(status.detail)
+        if job["id"] in unstored:
+            return JobEnd.unusable(unstored[job["id"]])
+        reported = status.result or {}
+        result = trusted_result(reported, self.result_keys.key(job["step_dir"]))
+        return JobEnd.from_result(result, sealed=SEAL_FIELD in reported)
+
+    def _finish(self, conn: Any, step: Any, decision: Finish, end: JobEnd) -> None:
+        """The step final as decided, inside the results' transaction. A failed step gets its
+        template's default outputs (for ``continue_on_failed`` consumers) and, for a slice
+        group, how many of its slices succeeded."""
+        if decision.phase == states.SUCCEEDED:
+            outputs = value_files.strip_files(decision.outputs)
+        else:
+            outputs = self._default_outputs(step)
+            if end.succeeded_slices is not None:
+                outputs[SUCCEEDED_SLICES] = end.succeeded_slices
+        if self.store.set_step_phase(conn, step["id"], step["phase"], decision.phase,
+                                     outputs=outputs, reason=decision.reason,
+                                     workflow_id=step["workflow_id"]):
+            self._after_final(conn, step["parent_id"], step["workflow_id"], decision.phase,
+                              decision.reason)
 
     def _store_value_files(self, executor: Any,
                            finished: list[tuple[Any, JobStatus]]) -> dict[int, str]:
