@@ -50,6 +50,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from hpcflow.connectors.executors.base import JobState
 from hpcflow.daemon import states
 
 #: Attempts a step gets after node failures or preemptions, whatever its own retry setting.
@@ -172,9 +173,9 @@ def queue_change(phase: str, reason: str | None, job_state: str, why: str | None
     back in the queue (Slurm requeues a preempted job) makes its step Pending again."""
     if phase not in states.STEP_LIVE:
         return None
-    if job_state == "running":
+    if job_state == JobState.RUNNING:
         return (states.RUNNING, None) if phase == states.PENDING else None
-    if job_state != "queued":
+    if job_state != JobState.QUEUED:
         return None
     waiting = f"waiting in {machine}'s queue: {why}" if why else f"waiting in {machine}'s queue"
     if phase == states.PENDING and reason == waiting:

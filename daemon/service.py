@@ -15,11 +15,13 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hpcflow.config_file import DaemonConfig, load_config, parse_config
 from hpcflow.connectors.executors.base import (
+    LIVE_JOB_STATES,
     SEAL_FIELD,
     Executor,
     JobRecord,
@@ -67,6 +69,19 @@ def _node(row: Any) -> Node:
                 spec=json.loads(row["spec"]) if row["spec"] else None, reason=row["reason"],
                 depth=row["depth"])
 
+
+
+@dataclass(frozen=True)
+class QueueChange:
+    """A poll saw a job queued or started: its new state (None: unchanged) and its step's
+    new (phase, reason) (None: unchanged)."""
+
+    job_id: int
+    job_state: JobState | None
+    step_id: int
+    workflow_id: str
+    phase: str
+    step: tuple[str, str | None] | None
 
 class Service(Submission):
     def __init__(self, home: Path, parallelism: int | None = None,
@@ -217,7 +232,7 @@ class Service(Submission):
         only as an intent is looked for by name (or submitted once) by the next cycle."""
         self.dirty.update(self.store.running_containers())
         self._unsure_jobs.update(r["id"] for r in self.store.live_jobs()
-                                 if r["state"] == "intent")
+                                 if r["state"] == JobState.INTENT)
 
     # -- the cycle --------------------------------------------------------------
     def cycle(self) -> bool:
@@ -381,7 +396,8 @@ class Service(Submission):
             self.executor(name).cancel(records)
         with self.store.write() as conn:
             for row in jobs:
-                self.store.set_job_finished(conn, row["id"], "cancelled", None, "terminated")
+                self.store.set_job_finished(conn, row["id"], JobState.CANCELLED, None,
+                                            "terminated")
             for step in self.store.query_steps(wf_id):
                 if step["phase"] in states.STEP_LIVE:
                     self.store.set_step_phase(conn, step["id"], step["phase"], states.FAILED,
@@ -391,7 +407,7 @@ class Service(Submission):
         log.info("workflow %s terminated", wf_id)
 
     def collect(self) -> bool:
-        rows = [r for r in self.store.live_jobs() if r["state"] == "submitted"]
+        rows = [r for r in self.store.live_jobs() if r["state"] != JobState.INTENT]
         if not rows:
             return False
         by_executor: dict[str, list[Any]] = {}
@@ -416,7 +432,7 @@ class Service(Submission):
                 self.schedule.polled(name, time.time(), changed=False)
                 continue
             self.last_poll[name] = time.time()
-            done = [s for s in statuses if s.state in ("finished", "lost")]
+            done = [s for s in statuses if s.state not in LIVE_JOB_STATES]
             log.debug("polled %s: %d live jobs, %d ended", name, len(ex_rows), len(done))
             progress = [(by_name[s.name]["step_id"], s.progress) for s in statuses if s.progress]
             queue = self._queue_changes(executor, by_name, statuses)
@@ -424,10 +440,9 @@ class Service(Submission):
                 with self.store.write() as conn:
                     for step_id, (current, total) in progress:
                         self.store.set_progress(conn, step_id, current, total)
-                    for step_id, wf_id, phase, (new, reason) in queue:
-                        self.store.set_queue_state(conn, step_id, wf_id, phase, new, reason)
+                    self._apply_queue_changes(conn, queue)
             done += self._timed_out(executor, [by_name[s.name] for s in statuses
-                                               if s.state not in ("finished", "lost")])
+                                               if s.state in LIVE_JOB_STATES])
             if done:
                 self._apply_results(name, [(by_name[s.name], s) for s in done])
                 changed = True
@@ -436,13 +451,12 @@ class Service(Submission):
         return changed
 
     def _queue_changes(self, executor: Executor, by_name: dict[str, Any],
-                       statuses: list[JobStatus]) -> list[tuple[int, str, str,
-                                                                tuple[str, str | None]]]:
-        """For an executor with a queue: the steps whose job was seen queued or started since
-        the last poll, as (step id, workflow id, phase now, (new phase, reason))."""
+                       statuses: list[JobStatus]) -> list[QueueChange]:
+        """For an executor with a queue: the jobs seen queued or started since the last
+        poll, with what that changes for their steps."""
         if not executor.queues:
             return []
-        seen = [s for s in statuses if s.state in ("queued", "running")]
+        seen = [s for s in statuses if s.state in (JobState.QUEUED, JobState.RUNNING)]
         if not seen:
             return []
         now = self.store.step_states([by_name[s.name]["step_id"] for s in seen])
@@ -450,11 +464,22 @@ class Service(Submission):
         for status in seen:
             job = by_name[status.name]
             phase, reason = now.get(job["step_id"], (None, None))
-            change = phase and queue_change(phase, reason, status.state, status.detail,
-                                            executor.name)
-            if phase and change:
-                changes.append((job["step_id"], job["workflow_id"], phase, change))
+            step = phase and queue_change(phase, reason, status.state, status.detail,
+                                          executor.name)
+            job_state = JobState(status.state) if job["state"] != status.state else None
+            if phase and (step or job_state):
+                changes.append(QueueChange(job["id"], job_state, job["step_id"],
+                                           job["workflow_id"], phase, step or None))
         return changes
+
+    def _apply_queue_changes(self, conn: Any, changes: list[QueueChange]) -> None:
+        for change in changes:
+            if change.job_state is not None:
+                self.store.set_job_state(conn, change.job_id, change.job_state)
+            if change.step is not None:
+                new, reason = change.step
+                self.store.set_queue_state(conn, change.step_id, change.workflow_id,
+                                           change.phase, new, reason)
 
     def _timed_out(self, executor: Any, running: list[Any]) -> list[JobStatus]:
         """Running jobs past their deadline: cancelled (the whole process tree), and failed."""
@@ -477,7 +502,7 @@ class Service(Submission):
         with self.store.write() as conn:
             for job, status in finished:
                 step = conn.execute("SELECT * FROM steps WHERE id=?", (job["step_id"],)).fetchone()
-                if step["phase"] == states.PENDING and status.state == "finished":
+                if step["phase"] == states.PENDING and status.state == JobState.FINISHED:
                     # its job started and ended between two polls: it ran
                     self.store.set_queue_state(conn, step["id"], step["workflow_id"],
                                                states.PENDING, states.RUNNING, None)
@@ -534,7 +559,7 @@ class Service(Submission):
         unstored = {}
         read_file = getattr(executor, "read_step_file", None)
         for job, status in finished:
-            if status.state != "finished" or not status.result:
+            if status.state != JobState.FINISHED or not status.result:
                 continue
             result = trusted_result(status.result, self.result_keys.key(job["step_dir"]))
             record = job_record(job)
@@ -654,7 +679,8 @@ class Service(Submission):
         (timeouts); with no live job, the config's idle interval (new work wakes us anyway)."""
         row = self.store.conn.execute(
             "SELECT group_concat(DISTINCT executor), min(deadline) FROM jobs "
-            "WHERE state='submitted'").fetchone()
+            "WHERE state IN (?, ?, ?)", (JobState.SUBMITTED.value, JobState.QUEUED.value,
+                                         JobState.RUNNING.value)).fetchone()
         if not row or not row[0]:
             return self.config.idle_interval
         wake_at = self.schedule.next_due(row[0].split(","))

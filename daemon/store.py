@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from hpcflow import values
+from hpcflow.connectors.executors.base import LIVE_JOB_STATES, JobState, check_job_transition
 from hpcflow.daemon import states
 from hpcflow.daemon.fs_kind import home_file_system
 from hpcflow.daemon.leader import FencedError
@@ -44,6 +45,9 @@ _OWNER = "CASE WHEN p.type = 'StepGroup' THEN p.parent_id ELSE p.id END"
 _OWNER_TEMPLATE = ("CASE WHEN p.type = 'StepGroup' THEN (SELECT g.template FROM steps g "
                    "WHERE g.id = p.parent_id) ELSE p.template END")
 
+
+#: The job states of live jobs, as an SQL list (``JobState`` values, no user input).
+_LIVE_JOBS = ", ".join(f"'{state.value}'" for state in sorted(LIVE_JOB_STATES))
 
 class StoreLostError(StoreError):
     """The store file (or its write-ahead log) was deleted or replaced under an open
@@ -721,7 +725,7 @@ class Store:
             "LEFT JOIN steps p ON p.id = s.parent_id "
             "WHERE s.phase='Pending' AND s.type='Pod' AND s.executor=? AND w.phase='Running' "
             "AND w.suspended=0 AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.step_id = s.id "
-            "AND j.state IN ('intent', 'submitted')) "
+            f"AND j.state IN ({_LIVE_JOBS})) "
             + (f"AND COALESCE({_OWNER}, 0) NOT IN ({owners}) " if owners else "")
             + (f"AND s.workflow_id NOT IN ({workflows}) " if workflows else "")
             + "ORDER BY s.id LIMIT ?",
@@ -735,7 +739,7 @@ class Store:
             f"SELECT s.workflow_id, {_OWNER} AS owner, {_OWNER_TEMPLATE} AS owner_template, "
             "count(*) AS n FROM jobs j JOIN steps s ON s.id = j.step_id "
             "LEFT JOIN steps p ON p.id = s.parent_id "
-            "WHERE j.state IN ('intent', 'submitted') GROUP BY s.workflow_id, owner"
+            f"WHERE j.state IN ({_LIVE_JOBS}) GROUP BY s.workflow_id, owner"
         ).fetchall()
 
     def running_containers(self) -> list[int]:
@@ -771,31 +775,44 @@ class Store:
                           pack: str | None = None) -> int:
         cur = conn.execute(
             "INSERT INTO jobs(step_id, workflow_id, executor, name, state, step_dir, created_at, "
-            "pack) VALUES (?, ?, ?, ?, 'intent', ?, ?, ?)",
-            (step_id, wf_id, executor, name, step_dir, time.time(), pack),
+            "pack) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (step_id, wf_id, executor, name, JobState.INTENT.value, step_dir, time.time(), pack),
         )
-        self.add_event(conn, wf_id, "job", step_id, None, "intent", name)
+        self.add_event(conn, wf_id, "job", step_id, None, JobState.INTENT.value, name)
         return int(cur.lastrowid or 0)
 
     def set_job_submitted(self, conn: sqlite3.Connection, job_id: int, native_id: str,
                           timeout: float | None = None) -> None:
         """The job exists; with a timeout, the engine stops it ``timeout`` seconds from now."""
         now = time.time()
+        self._check_job(conn, job_id, JobState.SUBMITTED)
         conn.execute(
-            "UPDATE jobs SET state='submitted', native_id=?, submitted_at=?, deadline=? "
-            "WHERE id=?", (native_id, now, now + timeout if timeout else None, job_id),
+            "UPDATE jobs SET state=?, native_id=?, submitted_at=?, deadline=? WHERE id=?",
+            (JobState.SUBMITTED.value, native_id, now, now + timeout if timeout else None,
+             job_id),
         )
 
-    def set_job_finished(self, conn: sqlite3.Connection, job_id: int, state: str,
+    def set_job_state(self, conn: sqlite3.Connection, job_id: int, state: JobState) -> None:
+        """A live job seen queued or running (``JobState``'s table is checked)."""
+        self._check_job(conn, job_id, state)
+        conn.execute("UPDATE jobs SET state=? WHERE id=?", (JobState(state).value, job_id))
+
+    def set_job_finished(self, conn: sqlite3.Connection, job_id: int, state: JobState | str,
                          exit_code: int | None, detail: str | None) -> None:
+        self._check_job(conn, job_id, state)
         conn.execute(
             "UPDATE jobs SET state=?, exit_code=?, detail=?, finished_at=? WHERE id=?",
-            (state, exit_code, detail, time.time(), job_id),
+            (JobState(state).value, exit_code, detail, time.time(), job_id),
         )
+
+    @staticmethod
+    def _check_job(conn: sqlite3.Connection, job_id: int, new: JobState | str) -> None:
+        row = conn.execute("SELECT state FROM jobs WHERE id=?", (job_id,)).fetchone()
+        check_job_transition(row[0] if row else None, new)
 
     def live_jobs(self) -> list[sqlite3.Row]:
         return self.conn.execute(
-            "SELECT * FROM jobs WHERE state IN ('intent', 'submitted') ORDER BY id").fetchall()
+            f"SELECT * FROM jobs WHERE state IN ({_LIVE_JOBS}) ORDER BY id").fetchall()
 
     def jobs_of_step(self, step_id: int) -> list[sqlite3.Row]:
         return self.conn.execute("SELECT * FROM jobs WHERE step_id=? ORDER BY id",

@@ -16,7 +16,7 @@ import signal
 import time
 from typing import Any
 
-from hpcflow.connectors.executors.base import Executor, JobRecord
+from hpcflow.connectors.executors.base import Executor, JobRecord, JobState
 from hpcflow.connectors.transports.base import TransportError
 from hpcflow.daemon import states
 from hpcflow.daemon.engine import WAKE_DIR
@@ -212,7 +212,7 @@ class Submission:
             for job_id, step, native, pack in submitted:
                 self._mark_submitted(conn, job_id, step, native, pack, executor.queues)
             for job_id, step, reason in refused:
-                self.store.set_job_finished(conn, job_id, "refused", None, reason)
+                self.store.set_job_finished(conn, job_id, JobState.REFUSED, None, reason)
                 self._fail_step(conn, step, reason)
         self.schedule.kick(executor.name, time.time())
         return True
@@ -238,7 +238,7 @@ class Submission:
                 for job_id in sorted(self._unsure_jobs)]
         groups: dict[str, list[Any]] = {}
         for row in rows:
-            if row is not None and row["state"] == "intent":
+            if row is not None and row["state"] == JobState.INTENT:
                 groups.setdefault(row["pack"] or row["name"], []).append(row)
         self._unsure_jobs = {r["id"] for group in groups.values() for r in group}
         for group in groups.values():
@@ -254,7 +254,8 @@ class Submission:
             except HpcflowError as exc:  # refused by the scheduler, or no such machine
                 with self.store.write() as conn:
                     for row, step in zip(group, steps, strict=True):
-                        self.store.set_job_finished(conn, row["id"], "refused", None, str(exc))
+                        self.store.set_job_finished(conn, row["id"], JobState.REFUSED, None,
+                                                    str(exc))
                         self._fail_step(conn, step, str(exc))
                 self._unsure_jobs.difference_update(r["id"] for r in group)
                 continue

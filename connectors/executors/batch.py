@@ -238,7 +238,7 @@ class BatchExecutor:
         statuses = [self._status(job, states.get(job.native_id or ""), read)
                     for job in jobs]
         lingering = sorted({j.native_id for j, st in zip(jobs, statuses, strict=True)
-                            if j.native_id and st.state == "finished"
+                            if j.native_id and st.state == JobState.FINISHED
                             and getattr(states.get(j.native_id), "lingers", False)})
         if lingering:  # e.g. held in error: it would never run, and must not run later
             self.transport.run(self.scheduler.cancel_argv(lingering))
@@ -271,18 +271,18 @@ class BatchExecutor:
                 except (HpcflowError, OSError) as exc:
                     result = {**result, "phase": "Error", "outputs": None,
                               "reason": f"cannot bring the outputs back from {self.name}: {exc}"}
-            return JobStatus(job.name, "finished", result)
+            return JobStatus(job.name, JobState.FINISHED, result)
         if state is not None:  # ended without the runner's word
             reason = state.reason or f"the job ended ({state.raw}) without a result"
             code = f" (exit code {state.exit_code})" if state.exit_code else ""
-            return JobStatus(job.name, "finished", {
+            return JobStatus(job.name, JobState.FINISHED, {
                 "phase": "Failed", "reason": f"{reason}{code}; see {job.step_dir}/log.txt",
                 "infrastructure": state.infrastructure, "timed_out": state.timed_out})
         first = self._vanished.setdefault(job.name, time.time())
         if time.time() - first < VANISHED_GRACE:
             return JobStatus(job.name, JobState.SUBMITTED)  # no news: nothing changes
         self._vanished.pop(job.name, None)
-        return JobStatus(job.name, "lost", detail=(
+        return JobStatus(job.name, JobState.LOST, detail=(
             f"job {job.native_id} is unknown to {self.scheduler.name} and left no result; "
             f"see {job.step_dir}/log.txt"))
 

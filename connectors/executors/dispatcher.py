@@ -46,6 +46,7 @@ from hpcflow.connectors.dispatcher import merge_dicts
 from hpcflow.connectors.executors.base import (
     RESULT_FILE,
     JobRecord,
+    JobState,
     JobStatus,
     safe_dir_name,
     step_dir_name,
@@ -215,7 +216,7 @@ class DispatcherJobs:
             outcome = self._outcome(pack, members)
             if outcome is None:
                 live += 1
-                statuses += [JobStatus(j.name, "running") for j in members]
+                statuses += [JobStatus(j.name, JobState.RUNNING) for j in members]
                 continue
             statuses += [self._finished(j, outcome) for j in members]
             self._forget(pack)
@@ -373,7 +374,7 @@ class DispatcherJobs:
         if result is None:
             reason = outcome.failures.get(job.step_dir) or (
                 f"the dpdispatcher job of {job.name} ended without hpcflow's result")
-            return JobStatus(job.name, "finished", {
+            return JobStatus(job.name, JobState.FINISHED, {
                 "phase": "Failed", "reason": f"{reason}; see {job.step_dir}/{LOG_FILE}"})
         if result.get("phase") == "Succeeded":
             try:
@@ -381,7 +382,7 @@ class DispatcherJobs:
             except (HpcflowError, OSError) as exc:
                 result = {**result, "phase": "Error", "outputs": None,
                           "reason": f"cannot bring the outputs back from {self.name}: {exc}"}
-        return JobStatus(job.name, "finished", result)
+        return JobStatus(job.name, JobState.FINISHED, result)
 
     # -- off the loop ---------------------------------------------------------------------
     def _dp_machine(self) -> Any:

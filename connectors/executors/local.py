@@ -29,6 +29,7 @@ from hpcflow.connectors.executors.base import (
     RESULT_FILE,
     STEP_DIR_ENV,
     JobRecord,
+    JobState,
     JobStatus,
     step_dir_name,
 )
@@ -203,38 +204,38 @@ class LocalExecutor:
         if result is not None:
             progress = self._progress(job)
             self._forget(job.name)
-            return JobStatus(job.name, "finished", result, progress=progress)
+            return JobStatus(job.name, JobState.FINISHED, result, progress=progress)
         proc = self._procs.get(job.name)
         if proc is not None and proc.poll() is None:
-            return JobStatus(job.name, "running", progress=self._progress(job))
+            return JobStatus(job.name, JobState.RUNNING, progress=self._progress(job))
         foreign = foreign_claim(step_dir)
         if foreign is not None:  # run by an engine of another host (a shared home)
             host, idle = foreign
             if idle < FOREIGN_CLAIM_STALE:
                 self._adopted.add(job.name)
                 self._dirs[job.name] = step_dir
-                return JobStatus(job.name, "running", progress=self._progress(job))
+                return JobStatus(job.name, JobState.RUNNING, progress=self._progress(job))
             self._forget(job.name)
-            return JobStatus(job.name, "lost", detail=(
+            return JobStatus(job.name, JobState.LOST, detail=(
                 f"the step's process on host {host} gave no sign of life for {idle:.0f} s "
                 f"(that host may be down); see {step_dir / 'log.txt'}"))
         if claim_is_held(step_dir):
             self._adopted.add(job.name)
             self._dirs[job.name] = step_dir
-            return JobStatus(job.name, "running", progress=self._progress(job))
+            return JobStatus(job.name, JobState.RUNNING, progress=self._progress(job))
         result = read_result(step_dir)  # the runner may have finished between the two checks
         if result is not None:
             self._forget(job.name)
-            return JobStatus(job.name, "finished", result)
+            return JobStatus(job.name, JobState.FINISHED, result)
         if (step_dir / CLAIM_FILE).exists():
             self._forget(job.name)
             code = proc.returncode if proc is not None else None
-            return JobStatus(job.name, "lost",
+            return JobStatus(job.name, JobState.LOST,
                              detail=f"the step process died without a result (exit code {code}); "
                                     f"see {step_dir / 'log.txt'}{full_disk_note(step_dir)}")
         if proc is not None and proc.returncode not in (None, EXIT_ALREADY_CLAIMED):
             self._forget(job.name)
-            return JobStatus(job.name, "lost",
+            return JobStatus(job.name, JobState.LOST,
                              detail=f"the step process could not start (exit code "
                                     f"{proc.returncode}); see {step_dir / 'log.txt'}"
                                     f"{full_disk_note(step_dir)}")
@@ -243,7 +244,7 @@ class LocalExecutor:
             # fork server dies with the engine). Launching again is safe: of two runners only
             # the one that takes the claim runs the step, the other exits at once.
             self._launch(job.name, step_dir)
-        return JobStatus(job.name, "running")
+        return JobStatus(job.name, JobState.RUNNING)
 
     def read_step_file(self, job: JobRecord, rel: str) -> bytes | None:
         """A file the runner left in the step's directory (a large output value), or None."""

@@ -78,12 +78,14 @@ def test_five_hundred_live_jobs_one_squeue_per_poll(tmp_path: Path, slurm_env: d
     wf_id = subprocess.run([*cli, "submit", str(script)], env=env, capture_output=True,
                            text=True, check=True).stdout.strip()
     try:
-        # wait for all 500 to be submitted (held: they stay in the queue), as long as the
-        # submissions go on
-        wait_progressing(
-            lambda: json.loads(run_cli(["status", wf_id, "--json"], home, tmp_path).stdout),
-            lambda status: status["steps"].get("Running", 0) == 500,
-            lambda status: status["steps"], what="500 submissions", interval=1)
+        # wait for all 500 to be submitted (held: they stay in the queue, and their steps
+        # Pending), as long as the submissions go on
+        def queued() -> int:
+            out = subprocess.run(["squeue", "--me", "-h", "-o", "%j"], capture_output=True,
+                                 text=True).stdout
+            return sum(1 for line in out.splitlines() if f"hpcflow-{wf_id}-" in line)
+
+        wait_progressing(queued, lambda n: n == 500, what="500 submissions", interval=1)
         log = home / "logs" / "daemon.log"
 
         def polls() -> int:
