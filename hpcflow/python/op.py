@@ -206,6 +206,16 @@ class OP(metaclass=_OPMeta):
             return lambda f: OP.function(f, **op_kwargs)
         return make_function_op(func, op_kwargs)
 
+    @staticmethod
+    def superfunction(func: Callable | None = None, **dag_kwargs: Any) -> Any:
+        """Make a ``DAG`` template from a function whose body calls ``@OP.function`` OPs
+        (or other superfunctions) on its arguments: ``hpcflow.python.superfunction``."""
+        if func is None:
+            return lambda f: OP.superfunction(f, **dag_kwargs)
+        from hpcflow.python.superfunction import make_superfunction
+
+        return make_superfunction(func, dag_kwargs)
+
 
 def _annotations(func: Callable) -> dict[str, Any]:
     """The function's annotations, evaluated where they are strings (``from __future__ import
@@ -282,7 +292,7 @@ def _output_form(returned: Any) -> tuple[OPIOSign, Any]:
     return OPIOSign({SINGLE_OUTPUT: returned}), "single"
 
 
-def _to_opio(form: Any, result: Any) -> dict:
+def outputs_by_name(form: Any, result: Any) -> dict:
     """What a function OP returned, as its outputs by name."""
     if form == "single":
         return {SINGLE_OUTPUT: result}
@@ -293,7 +303,11 @@ def _to_opio(form: Any, result: Any) -> dict:
 
 def _as_returned(cls: type[OP], outputs: dict) -> Any:
     """A call's outputs (inside a block: references) in the function's own return form."""
-    form = getattr(cls, "_hpcflow_output_form", "dict")
+    return in_return_form(getattr(cls, "_hpcflow_output_form", "dict"), outputs)
+
+
+def in_return_form(form: Any, outputs: dict) -> Any:
+    """Outputs by name as the function returns them: one value, a tuple, or the dict."""
     if form == "single":
         return outputs[SINGLE_OUTPUT]
     if isinstance(form, tuple):
@@ -310,8 +324,10 @@ def _use(cls: type[OP], **task_kwargs: Any) -> type[OP]:
         "__qualname__": cls.__qualname__})
 
 
-def make_function_op(func: Callable, template_kwargs: dict[str, Any] | None = None
-                     ) -> type[OP]:
+def function_signs(func: Callable) -> tuple[OPIOSign, OPIOSign, Any]:
+    """The input and output signs a function's annotations and defaults give, and the
+    form of what it returns (``_output_form``): shared by ``@OP.function`` and
+    ``@OP.superfunction``."""
     signature = inspect.signature(func)
     annotations = _annotations(func)
     input_sign = OPIOSign()
@@ -326,9 +342,15 @@ def make_function_op(func: Callable, template_kwargs: dict[str, Any] | None = No
                                   default=param.default)
         input_sign[name] = type_
     output_sign, form = _output_form(annotations.get("return"))
+    return input_sign, output_sign, form
+
+
+def make_function_op(func: Callable, template_kwargs: dict[str, Any] | None = None
+                     ) -> type[OP]:
+    input_sign, output_sign, form = function_signs(func)
 
     def execute(self: OP, op_in: OPIO) -> OPIO:
-        return OPIO(_to_opio(form, func(**dict(op_in))))
+        return OPIO(outputs_by_name(form, func(**dict(op_in))))
 
     cls = type(
         func.__name__,
