@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from hpcflow.workflow import FINAL_PHASES, StepView, elapsed, iso_time
+from hpcflow.workflow import FINAL_PHASES, StepView, elapsed, iso_time, link_children
 
 __all__ = ["ArgoStep", "ArgoWorkflow", "query_archived_workflows", "query_workflows"]
 
@@ -110,7 +110,7 @@ def load_steps(home: Any, wf_id: str) -> list[StepView]:
     from hpcflow.daemon import client
 
     read = client.store_for(home).read_value
-    return [StepView(r, read) for r in client.query_steps(home, wf_id)]
+    return link_children([StepView(r, read) for r in client.query_steps(home, wf_id)])
 
 
 class ArgoWorkflow:
@@ -118,10 +118,17 @@ class ArgoWorkflow:
     return: ``metadata``/``status``/``spec`` as dflow code reads them (``wf.metadata.name``,
     ``wf.status.phase``, ``wf.status.nodes``), the same values as plain attributes (``id``,
     ``phase``, ...), dict access, and ``get_step(...)`` over its steps. ``steps`` is the
-    snapshot ``Workflow.query()`` took; without it the steps are read when first asked for."""
+    snapshot ``Workflow.query()`` took; without it the steps are read when first asked for.
 
-    def __init__(self, row: Any, steps: list[StepView] | None = None) -> None:
+    What ``Workflow.submit()`` returns is one too, as in dflow (``.id``, ``.uid``,
+    ``.metadata.name``), made with ``submitted=``, the ``Workflow``: the names it lacks are
+    the Workflow's (``wait()``, ``query_step()``...), so ``wf = wf.submit()`` keeps working."""
+
+    def __init__(self, row: Any, steps: list[StepView] | None = None,
+                 submitted: Any = None) -> None:
         from hpcflow import settings
+
+        self._submitted = submitted
 
         self.id: str = row["id"]
         self.uid: str = row["id"]
@@ -139,6 +146,12 @@ class ArgoWorkflow:
                                startedAt=iso_time(row["started_at"]),
                                finishedAt=iso_time(row["finished_at"]), nodes=nodes)
         self.spec = ArgoDict(suspend=bool(row["suspended"]) or None)
+
+    def __getattr__(self, name: str) -> Any:
+        submitted = self.__dict__.get("_submitted")
+        if submitted is None or name.startswith("_"):
+            raise AttributeError(f"'ArgoWorkflow' object has no attribute {name!r}")
+        return getattr(submitted, name)
 
     def __getitem__(self, name: str) -> Any:
         return getattr(self, name)

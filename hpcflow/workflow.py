@@ -98,7 +98,7 @@ class StepView:
     #: The fields ``step[...]``, ``in`` and ``recover()`` know (Argo's node fields).
     FIELDS = ("id", "name", "displayName", "key", "phase", "type", "templateName",
               "message", "startedAt", "finishedAt", "progress", "inputs", "outputs",
-              "workflow", "parent_id")
+              "workflow", "parent_id", "children")
 
     def __init__(self, row: Any, read: Callable[[dict], bytes] | None = None) -> None:
         self._read = read
@@ -126,6 +126,21 @@ class StepView:
             "parameters": {}, "artifacts": {}}
         self.inputs = IOView(json.loads(row["inputs"]) if row["inputs"] else None, read)
         self.outputs = IOView(self.raw_outputs, read)
+        self._children: list[str] | None = None
+
+    @property
+    def children(self) -> list[str]:
+        """Argo's ``children``: the ids of the steps directly under this one, in the order
+        they were made (read when first asked for, unless the query that made this step
+        read the whole workflow). hpcflow's tree holds each step under the Steps, DAG or
+        loop that made it; Argo chains a Steps' groups and a DAG's tasks instead, so the
+        lists differ, but walking ``children`` from a step reaches the same steps."""
+        if self._children is None:
+            from hpcflow.daemon import client
+
+            rows = client.query_steps(_config.home(), self.workflow_id)
+            self._children = [str(r["id"]) for r in rows if str(r["parent_id"]) == self.id]
+        return self._children
 
     def modify_output_parameter(self, name: str, value: Any) -> None:
         """Change an output before this step is reused (``wf.submit(reuse_step=[...])``)."""
@@ -149,7 +164,9 @@ class StepView:
         return getattr(self, key)
 
     def __contains__(self, key: object) -> bool:
-        return key in self.FIELDS and getattr(self, str(key)) is not None
+        """As in Argo's node, a field without a value (and ``children`` of a step without
+        any) is not there: ``step.get("children", [])``."""
+        return key in self.FIELDS and getattr(self, str(key)) not in (None, [])
 
     def get(self, key: str, default: Any = None) -> Any:
         return getattr(self, key) if key in self else default
@@ -184,6 +201,19 @@ class StepView:
 
     def __repr__(self) -> str:
         return f"<step {self.name} {self.phase} id={self.id}>"
+
+
+def link_children(steps: list[StepView]) -> list[StepView]:
+    """Each step's ``children`` from a list holding every step of its workflow."""
+    for step in steps:
+        step._children = []
+    by_id = {s.id: s for s in steps}
+    for step in steps:
+        parent = by_id.get(step.parent_id or "")
+        if parent is not None:
+            assert parent._children is not None
+            parent._children.append(step.id)
+    return steps
 
 
 def reuse_map(steps: list) -> dict[str, dict]:
@@ -329,7 +359,11 @@ class Workflow:
             self.submit()
 
     # -- submitting ---------------------------------------------------------------
-    def submit(self, reuse_step: list | None = None, **kwargs: Any) -> Workflow:
+    def submit(self, reuse_step: list | None = None, **kwargs: Any) -> ArgoWorkflow:
+        """Store the workflow and start running it. Returns what dflow's returns, an
+        ``ArgoWorkflow`` of the stored workflow (``.id``, ``.uid``, ``.metadata.name``,
+        ``.status.phase``), which also answers this Workflow's methods (``wait()``...)."""
+        from hpcflow.argo_objects import ArgoWorkflow
         from hpcflow.daemon import client
 
         if self.id is not None:
@@ -365,7 +399,7 @@ class Workflow:
             lend_slot(nested_in, self.id, self.query_status)
         if _config.config.get("mode") == "debug" and not _config.config.get("detach"):
             self.wait()  # dflow's debug mode runs the workflow to its end in submit()
-        return self
+        return ArgoWorkflow(client.workflow_row(_config.home(), self.id), submitted=self)
 
     def _spec_and_blobs(self) -> tuple[dict, dict[str, bytes]]:
         """The workflow's stored form and its OPs: built from its steps, read from its
@@ -489,7 +523,10 @@ class Workflow:
         if not rows:
             client.workflow_row(home, wf_id)  # an unknown id is an error, not "no steps"
         read = client.store_for(home).read_value
-        return select_steps([StepView(r, read) for r in rows], name=name, key=key,
+        found = [StepView(r, read) for r in rows]
+        if one(key) is None and one(phase) is None and one(type) is None:
+            link_children(found)  # every step was read: children need no second read
+        return select_steps(found, name=name, key=key,
                             phase=phase, id=id, type=type, parent_id=parent_id,
                             sort_by_generation=sort_by_generation)
 

@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from hpcflow import InputParameter, OutputParameter, ShellOPTemplate, Step, Steps, Workflow
+from hpcflow import (
+    ArgoWorkflow,
+    InputParameter,
+    OutputParameter,
+    ShellOPTemplate,
+    Step,
+    Steps,
+    Workflow,
+)
 from hpcflow import settings as config_module
 from hpcflow.errors import HpcflowError, NotFoundError, WorkflowDefinitionError
 from hpcflow.python import OP, OPIO, Artifact, OPIOSign, Parameter, PythonOPTemplate
@@ -125,6 +133,34 @@ def test_steps_answer_dict_access_and_query_gives_get_step(hpc_home) -> None:
                                          phase=["Succeeded"])] == ["top", "first", "second"]
     assert [s.key for s in wf.query_step_by_key(["second", "top"], phase="Succeeded")] == [
         "top", "second"]
+
+
+def test_submit_returns_an_argo_workflow_and_steps_have_children(hpc_home) -> None:
+    """dflow's ``submit()`` returns an ``ArgoWorkflow`` (``.id``, ``.uid``,
+    ``.metadata.name``); hpcflow's answers the Workflow's methods too. Argo's nodes have
+    ``children``: ids of the nodes under them."""
+    wf = _nested_steps_workflow()
+    info = wf.submit()
+    assert isinstance(info, ArgoWorkflow)
+    assert info.id == wf.id and info.uid == wf.id
+    assert info.metadata.name == wf.id and info["metadata"]["name"] == wf.id
+    assert info.status.phase in ("Pending", "Running", "Succeeded")
+    assert info.wait(timeout=90) == "Succeeded"  # wf = wf.submit() keeps working
+    assert info.query_status() == "Succeeded"
+
+    steps = wf.query_step()
+    by_id = {s.id: s for s in steps}
+    root = next(s for s in steps if s.parent_id is None)
+    assert [by_id[c].name for c in root.children] == ["top", "group"]
+    group = wf.query_step(name="group")[0]
+    assert [by_id[c].name for c in group.children] == ["first", "second"]
+    assert group["children"] == group.children and "children" in group
+    top = wf.query_step(key="top")[0]  # read alone: its children are read when asked for
+    assert top.children == [] and "children" not in top and top.get("children", []) == []
+    snapshot = wf.query()
+    assert [snapshot.status.nodes[c].name for c in
+            snapshot.get_step(name="group")[0].children] == ["first", "second"]
+    assert snapshot.get_step(name="group")[0].recover()["children"] == group.children
 
 
 def test_an_unknown_id_fails_when_used_not_when_built(hpc_home) -> None:
