@@ -60,12 +60,24 @@ def _is_installed_module(module_name: str) -> bool:
     return any(path.startswith(os.path.realpath(r) + os.sep) for r in roots)
 
 
+#: The OP (class or object) of each blob pickled in this process, by sha256: what reads
+#: a blob back here (``hpcflow.graph``) takes the OP itself, since unpickling a class
+#: pickled by value in the same process would overwrite the live class's attributes.
+PICKLED_OPS: dict[str, Any] = {}
+
+
 def pickle_op(template: PythonOPTemplate) -> bytes:
     """Pickle the OP by value when it lives in a script or a local module, so jobs need no copy."""
-    module_name = template.op_class.__module__
+    return pickle_op_object(template.op_object if template.op_object is not None
+                            else template.op_class)
+
+
+def pickle_op_object(payload: Any) -> bytes:
+    """``pickle_op`` of an OP class or OP object."""
+    op_class = payload if isinstance(payload, type) else type(payload)
+    module_name = op_class.__module__
     if not _is_installed_module(module_name) and module_name in sys.modules:
         cloudpickle.register_pickle_by_value(sys.modules[module_name])
-    payload = template.op_object if template.op_object is not None else template.op_class
     from hpcflow.as_dflow import wrap_pickle  # --as-dflow: the runner loads it with the hook
 
     return cloudpickle.dumps(wrap_pickle(payload))
@@ -164,6 +176,8 @@ class SpecBuilder:
             blob = pickle_op(template)
             digest = hashlib.sha256(blob).hexdigest()
             self.blobs[digest] = blob
+            PICKLED_OPS[digest] = (template.op_object if template.op_object is not None
+                                   else template.op_class)
             in_kinds = {n: getattr(a, "type", None) for n, a in template.inputs.artifacts.items()}
             from hpcflow.python.signs import artifact_kind
 

@@ -451,6 +451,11 @@ class Workflow:
         from hpcflow.manifest import from_manifest
 
         spec, blobs = from_manifest(manifest)
+        return cls._from_stored(spec, blobs)
+
+    @classmethod
+    def _from_stored(cls, spec: dict, blobs: dict[str, bytes]) -> Workflow:
+        """A new workflow of a stored form read from a manifest or a graph."""
         wf = cls(spec["name"], labels=spec.get("labels"), parallelism=spec.get("parallelism"))
         wf.parameters = {k: from_jsonable(v)
                          for k, v in (spec.get("workflow_parameters") or {}).items()}
@@ -466,6 +471,43 @@ class Workflow:
         import yaml
 
         return cls.from_dict(yaml.safe_load(text))
+
+    # -- dflow's graphs -------------------------------------------------------------
+    def to_graph(self) -> dict:
+        """The workflow as dflow's graph (``hpcflow.graph``): plain data that
+        ``Workflow.from_graph`` turns back into a workflow that runs the same."""
+        from hpcflow.graph import to_graph
+
+        return to_graph(*self._spec_and_blobs(), id=self.id)
+
+    def to_graph_json(self, **kwargs: Any) -> str:
+        return json.dumps(self.to_graph(), **kwargs)
+
+    def to_graph_yaml(self, **kwargs: Any) -> str:
+        import yaml
+
+        return str(yaml.safe_dump(self.to_graph(), **kwargs))
+
+    @classmethod
+    def from_graph(cls, graph: dict) -> Workflow:
+        """A new workflow (not yet submitted) from a graph ``to_graph`` wrote. A graph is
+        code: the source of each OP of ``__main__`` in it is run to make the OP again, as
+        dflow does; read only graphs you made or trust. A graph hpcflow did not write, or
+        one edited since, is refused in one line."""
+        from hpcflow.graph import from_graph
+
+        spec, blobs = from_graph(graph)
+        return cls._from_stored(spec, blobs)
+
+    @classmethod
+    def from_graph_json(cls, text: str, **kwargs: Any) -> Workflow:
+        return cls.from_graph(json.loads(text, **kwargs))
+
+    @classmethod
+    def from_graph_yaml(cls, text: str, **kwargs: Any) -> Workflow:
+        import yaml
+
+        return cls.from_graph(yaml.safe_load(text))
 
     def _need_id(self) -> str:
         if self.id is None:

@@ -129,8 +129,44 @@ class OP(metaclass=_OPMeta):
         raise NotImplementedError(f"OP {type(self).__name__} does not implement execute()")
 
     @classmethod
-    def get_opio_info(cls) -> dict:
-        return {"inputs": dict(cls.get_input_sign()), "outputs": dict(cls.get_output_sign())}
+    def get_opio_info(cls, opio_sign: OPIOSign | dict | None = None) -> dict:
+        """dflow's: ``opio_sign``'s entries, a plain type as its name (``Artifact`` and
+        ``Parameter`` signs as they are); without a sign, both of this OP's, by direction."""
+        if opio_sign is None:
+            return {"inputs": dict(cls.get_input_sign()),
+                    "outputs": dict(cls.get_output_sign())}
+        return {k: v if isinstance(v, (Artifact, Parameter)) else type_name(v)
+                for k, v in dict(opio_sign).items()}
+
+    @classmethod
+    def get_info(cls) -> dict:
+        """dflow's: the OP's ``module.Name``, its signs as text, and the source of its
+        function (``@OP.function``) or ``execute``."""
+        from hpcflow.graph import source_lines
+
+        func = getattr(cls, "_hpcflow_function", None)
+        return {"name": f"{cls.__module__}.{cls.__name__}",
+                "inputs": {k: str(v) for k, v in cls.get_opio_info(cls.get_input_sign()).items()},
+                "outputs": {k: str(v) for k, v in
+                            cls.get_opio_info(cls.get_output_sign()).items()},
+                "execute": "".join(source_lines(func if func is not None else cls.execute))}
+
+    @classmethod
+    def convert_to_graph(cls) -> dict:
+        """dflow's graph of the OP: ``module``, ``name``, signs, and ``source`` (the OP's
+        file up to its end), from which ``OP.from_graph`` makes it again."""
+        from hpcflow.graph import op_graph
+
+        return op_graph(cls)
+
+    @staticmethod
+    def from_graph(graph: dict) -> Any:
+        """The OP a graph names: imported from its module, or, for an OP of ``__main__``,
+        made by running the ``source`` the graph holds. A graph is code: read only graphs
+        you made or trust, as you would a script."""
+        from hpcflow.graph import op_from_graph
+
+        return op_from_graph(graph)
 
     #: Set by the runner before ``execute``: the storage keys of the step's input artifacts
     #: and of the outputs it will store (``{"inputs": {...}, "outputs": {...}}``).
