@@ -261,42 +261,35 @@ def step_log(home: Path, step_id: int) -> tuple[str, str] | None:
     if not jobs:
         return None
     job = jobs[-1]
+    name = job["executor"]
     path = f"{job['step_dir']}/log.txt"
-    from hpcflow.config_file import load_config
-    from hpcflow.connectors.executors.registry import make_transport
+    from hpcflow.config_file import load_config, parse_config
+    from hpcflow.connectors.plugins import LOCAL, ExecutorContext, kind_for
 
-    config = load_config(home) if job["executor"] != "local" else None
-    machine = config.machines.get(job["executor"]) if config else None
-    if machine is None and (config is None or job["executor"] in config.dispatchers
-                            or job["executor"].startswith("dispatcher-")):
-        # Local steps, and dpdispatcher's: their directories are here (a dpdispatcher job's
-        # log comes back with its results).
+    config = load_config(home) if name != LOCAL else parse_config({})
+    declared = name in config.machines or name in config.dispatchers
+    described = None if declared or name == LOCAL else store_for(home).step_executor_spec(name)
+    try:
+        kind = kind_for(name, config, described)
+    except HpcflowError:
+        raise NotFoundError(f"the step ran on machine {name!r}, which is no longer in the "
+                            "config file: its log cannot be reached") from None
+    transport = kind.log_transport(ExecutorContext(home, config), name, described)
+    if transport is None:  # the step directories are on this machine
         try:
             return path, Path(path).read_text(errors="replace")
         except FileNotFoundError:
-            later = " yet: dpdispatcher brings it back when the job ends" \
-                if job["executor"] != "local" else ""
+            later = " yet: it comes back when the job ends" if kind.late_logs else ""
             raise NotFoundError(f"no log file at {path}{later}") from None
-    described = store_for(home).step_executor_spec(job["executor"]) if machine is None \
-        else None
-    if machine is None and (described or {}).get("kind") != "step_machine":
-        raise NotFoundError(f"the step ran on machine {job['executor']!r}, which is no longer "
-                            "in the config file: its log cannot be reached")
-    if machine is None:  # a machine the workflow describes (SlurmRemoteExecutor, ...)
-        from hpcflow.connectors.executors.step_machine import step_machine_transport
-
-        transport = step_machine_transport(job["executor"], described or {}, home)
-    else:
-        transport = make_transport(machine)
     try:
         data = transport.read_file(path)
     except OSError as exc:
-        raise HpcflowError(f"cannot read {path} on {job['executor']}: {exc}") from None
+        raise HpcflowError(f"cannot read {path} on {name}: {exc}") from None
     finally:
         transport.close()
     if data is None:
-        raise NotFoundError(f"no log file at {path} on {job['executor']}")
-    return f"{job['executor']}:{path}", data.decode(errors="replace")
+        raise NotFoundError(f"no log file at {path} on {name}")
+    return f"{name}:{path}", data.decode(errors="replace")
 
 
 def phase_counts(home: Path, wf_id: str) -> dict[str, int]:

@@ -1,15 +1,9 @@
-"""Which executor a leaf step goes to, from its step spec (pure).
+"""Which executor a leaf step goes to (the executor kind it names says how: the plugin
+registry, ``connectors/plugins.py``), and how ready steps share scheduler jobs (pure).
 
 >>> placement({"executor": {"kind": "batch", "scheduler": "slurm", "machine": "hpc",
 ...                         "resources": {"time": "1:00:00"}}})
 ('hpc', {'time': '1:00:00'})
->>> name, res = placement({"executor": {"kind": "dispatcher", "machine": "dp", "task": {},
-...     "python": None, "container": None, "resources": {"group_size": 4, "queue_name": "q"}}})
->>> name, res["group_size"], res["dispatcher"]
-('dp', 4, {'queue_name': 'q'})
->>> placement({"executor": {"kind": "step_machine", "machine": "ssh-slurm-ab12",
-...                         "resources": {"extra_directives": ["-N 1"]}}})
-('ssh-slurm-ab12', {'extra_directives': ['-N 1']})
 >>> placement({"executor": None}), placement(None)
 (('local', {}), ('local', {}))
 """
@@ -18,27 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-LOCAL = "local"
+from hpcflow.connectors.plugins import LOCAL, placement
 
-
-def placement(spec: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
-    """(executor name, resources): a machine of the config file, or ``local``."""
-    wanted = (spec or {}).get("executor") or {}
-    if wanted.get("kind") == "batch":
-        return str(wanted.get("machine") or wanted["scheduler"]), dict(wanted.get("resources")
-                                                                       or {})
-    if wanted.get("kind") == "step_machine":  # a machine the workflow describes
-        return str(wanted["machine"]), dict(wanted.get("resources") or {})
-    if wanted.get("kind") == "dispatcher":
-        # dpdispatcher's group_size (steps per job) is hpcflow's: steps that agree on all the
-        # rest share one Submission and its one job.
-        resources = dict(wanted.get("resources") or {})
-        group_size = resources.pop("group_size", 1)
-        return str(wanted["machine"]), {"group_size": group_size, "dispatcher": resources,
-                                        "task": wanted.get("task") or {},
-                                        "python": wanted.get("python"),
-                                        "container": wanted.get("container")}
-    return LOCAL, {}
+__all__ = ["LOCAL", "pack_units", "placement"]
 
 
 def pack_units(steps: list[tuple[Any, dict[str, Any]]], slots: int,

@@ -30,6 +30,7 @@ from hpcflow.connectors.executors.base import (
     trusted_result,
 )
 from hpcflow.connectors.executors.local import LocalExecutor
+from hpcflow.connectors.plugins import LOCAL, ExecutorContext, executor_kind, kind_for
 from hpcflow.connectors.transports.base import TransportError
 from hpcflow.daemon import inbox, states, value_files
 from hpcflow.daemon.backup import StoreKeeper
@@ -86,8 +87,6 @@ class QueueChange:
 class Service(Submission):
     def __init__(self, home: Path, parallelism: int | None = None,
                  config: DaemonConfig | None = None) -> None:
-        from hpcflow.settings import local_parallelism
-
         self.home = home
         self.config = config or parse_config({})
         self.store = Store.open(home)
@@ -102,10 +101,12 @@ class Service(Submission):
         self.home_identity = DirIdentity.of(home)
         #: The keys runners seal results with; a result without the right seal is refused.
         self.result_keys = ResultKeys(home)
-        self.local = LocalExecutor(home / "runs", parallelism or self.config.local_parallelism
-                                   or local_parallelism(), result_keys=self.result_keys)
+        self._local_parallelism = parallelism
+        local = executor_kind(LOCAL).make(self._executor_context(), LOCAL, None)
+        assert isinstance(local, LocalExecutor)
+        self.local = local
         #: Executors by name: ``local`` and one per machine in use, made when first needed.
-        self.executors: dict[str, Executor] = {"local": self.local}
+        self.executors: dict[str, Executor] = {LOCAL: self.local}
         #: Jobs whose submission may or may not have reached the scheduler (the machine
         #: could not be reached): looked for by name before anything else is submitted.
         self._unsure_jobs: set[int] = set()
@@ -184,35 +185,19 @@ class Service(Submission):
 
     # -- helpers ----------------------------------------------------------------
     def executor(self, name: str) -> Executor:
-        """The executor called ``name``: ``local`` or a machine of the config file."""
+        """The executor called ``name``, made by its kind (the plugin registry) when first
+        needed: ``local``, a machine or dispatcher of the config file, or one a workflow
+        describes."""
         if name not in self.executors:
-            from hpcflow.connectors.executors.registry import (
-                make_batch_executor,
-                make_dispatcher_jobs,
-            )
-
-            machine = self.config.machines.get(name)
-            step_executor = None if machine else self.store.step_executor_spec(name)
-            if name in self.config.dispatchers or (step_executor or {}).get("kind") == \
-                    "dispatcher":
-                self.executors[name] = make_dispatcher_jobs(
-                    name, self.config, self.home, self.home / WAKE_DIR, step_executor,
-                    self.result_keys)
-                return self.executors[name]
-            if machine is None and (step_executor or {}).get("kind") == "step_machine":
-                from hpcflow.connectors.executors.step_machine import make_step_machine_executor
-
-                self.executors[name] = make_step_machine_executor(
-                    name, step_executor or {}, self.home, self.result_keys)
-                return self.executors[name]
-            if machine is None:
-                raise HpcflowError(
-                    f"no machine {name!r} in the config file "
-                    f"({self.config.path or 'none: ' + str(self.home / 'config.toml')}): "
-                    f"declare it as [machines.{name}]")
-            self.executors[name] = make_batch_executor(machine, self.home / "runs",
-                                                       self.result_keys)
+            declared = name in self.config.machines or name in self.config.dispatchers
+            described = None if declared else self.store.step_executor_spec(name)
+            kind = kind_for(name, self.config, described)
+            self.executors[name] = kind.make(self._executor_context(), name, described)
         return self.executors[name]
+
+    def _executor_context(self) -> ExecutorContext:
+        return ExecutorContext(self.home, self.config, self.result_keys,
+                               self._local_parallelism)
 
     @staticmethod
     def executor_of(step: Any) -> tuple[str, dict]:

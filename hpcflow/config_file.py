@@ -41,8 +41,13 @@ class PollBounds:
     max: float = 5.0
 
 
-#: Batch schedulers a machine can name.
-SCHEDULERS = ("slurm", "pbs", "lsf", "sge")
+def machine_schedulers() -> tuple[str, ...]:
+    """The schedulers a machine can name: the registered scheduler plugins."""
+    from hpcflow.connectors.plugins import machine_schedulers as registered
+
+    return tuple(registered())
+
+
 #: A cluster's scheduler is asked less often than the local process table.
 BATCH_POLL = PollBounds(1.0, 30.0)
 
@@ -205,8 +210,9 @@ def parse_machine(name: str, table: Any) -> MachineConfig:
     where = f"machines.{name}"
     _check_keys(table, MACHINE_KEYS, where)
     scheduler = table.get("scheduler")
-    if scheduler not in SCHEDULERS:
-        raise ConfigError(f"{where}.scheduler must be one of {', '.join(SCHEDULERS)}, not "
+    known = machine_schedulers()
+    if scheduler not in known:
+        raise ConfigError(f"{where}.scheduler must be one of {', '.join(known)}, not "
                           f"{scheduler!r}")
     host = _text(table, "host", where)
     if host is None and any(k in table for k in SSH_KEYS):
@@ -381,7 +387,7 @@ def parse_config(data: dict, path: Path | None = None) -> DaemonConfig:
             raise ConfigError(f"machine name {name!r}: use letters, digits and - (not 'local')")
         machines[name] = parse_machine(name, table)
         poll[name] = _poll_bounds(table, f"machines.{name}", BATCH_POLL)
-    for scheduler in SCHEDULERS:  # SlurmExecutor() with no machine: this machine's Slurm
+    for scheduler in machine_schedulers():  # SlurmExecutor() alone: this machine's Slurm
         if scheduler not in machines:
             machines[scheduler] = MachineConfig(name=scheduler, scheduler=scheduler,
                                                 implicit=True)

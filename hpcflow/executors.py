@@ -14,18 +14,19 @@ from hpcflow.errors import WorkflowDefinitionError
 
 class BatchExecutorSpec:
     """A step as a job of a batch scheduler: a machine of the config file and the job's
-    resources (checked against the scheduler's ``RESOURCES``), plus ``group_size``."""
+    resources (checked against the scheduler plugin's resource names), plus
+    ``group_size``."""
 
     scheduler = ""
-    RESOURCES: tuple[str, ...] = ()
 
     def __init__(self, machine: str | None = None, extra_directives: list[str] | None = None,
                  group_size: int | None = None, **resources: Any) -> None:
-        unknown = sorted(set(resources) - set(self.RESOURCES))
+        known = self.resource_names()
+        unknown = sorted(set(resources) - set(known))
         if unknown:
             raise WorkflowDefinitionError(
                 f"{type(self).__name__} has no resource {unknown[0]!r} (known: "
-                f"{', '.join(self.RESOURCES)}, extra_directives)")
+                f"{', '.join(known)}, extra_directives)")
         if machine is not None and not isinstance(machine, str):
             raise WorkflowDefinitionError(f"machine must be a name, not {machine!r}")
         self.machine = machine
@@ -40,6 +41,14 @@ class BatchExecutorSpec:
                                               f"{group_size!r}")
             self.resources["group_size"] = group_size
 
+    @classmethod
+    def resource_names(cls) -> tuple[str, ...]:
+        """The resources the scheduler takes, as its plugin names them (written once, in the
+        scheduler's module)."""
+        from hpcflow.connectors.plugins import scheduler
+
+        return scheduler(cls.scheduler).resources
+
     def to_spec(self) -> dict[str, Any]:
         return {"kind": "batch", "scheduler": self.scheduler,
                 "machine": self.machine or self.scheduler, "resources": self.resources}
@@ -52,9 +61,6 @@ class SlurmExecutor(BatchExecutorSpec):
     """
 
     scheduler = "slurm"
-    RESOURCES = ("partition", "nodes", "ntasks", "ntasks_per_node", "cpus_per_task", "gpus",
-                 "mem", "mem_per_cpu", "time", "account", "qos", "constraint", "reservation",
-                 "exclusive")
 
 
 class PBSExecutor(BatchExecutorSpec):
@@ -65,7 +71,6 @@ class PBSExecutor(BatchExecutorSpec):
     """
 
     scheduler = "pbs"
-    RESOURCES = ("queue", "account", "walltime", "ncpus", "mem", "ngpus", "place")
 
 
 class LSFExecutor(BatchExecutorSpec):
@@ -76,7 +81,6 @@ class LSFExecutor(BatchExecutorSpec):
     """
 
     scheduler = "lsf"
-    RESOURCES = ("queue", "project", "runlimit", "ntasks", "mem", "gpus", "exclusive")
 
 
 class SGEExecutor(BatchExecutorSpec):
@@ -87,4 +91,3 @@ class SGEExecutor(BatchExecutorSpec):
     """
 
     scheduler = "sge"
-    RESOURCES = ("queue", "time", "mem", "pe", "slots", "cpus_per_task", "account", "project")

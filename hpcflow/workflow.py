@@ -232,6 +232,7 @@ def check_machines(spec: dict, home: Path) -> None:
     """Every machine a step names is declared in the daemon's config file (else one line
     that names the step and the machine, before anything is stored)."""
     from hpcflow.config_file import load_config
+    from hpcflow.connectors.plugins import executor_kind
 
     # (table of the config file, machine) -> the first step that names it
     wanted: dict[tuple[str, str], str] = {}
@@ -239,10 +240,10 @@ def check_machines(spec: dict, home: Path) -> None:
         steps = [s for group in template.get("steps") or [] for s in group]
         for step in steps + list(template.get("tasks") or []):
             executor = step.get("executor") or {}
-            if executor.get("kind") == "batch":
-                wanted.setdefault(("machines", executor["machine"]), step["name"])
-            elif executor.get("kind") == "dispatcher" and executor.get("machine_dict") is None:
-                wanted.setdefault(("dispatchers", executor["machine"]), step["name"])
+            needed = executor.get("kind") and executor_kind(executor["kind"]).declaration(
+                executor)
+            if needed:
+                wanted.setdefault(needed, step["name"])
     if not wanted:
         return
     config = load_config(home)

@@ -1,5 +1,5 @@
-"""Executors by machine: the one place that knows which scheduler module and transport a
-machine of the config file gets."""
+"""Executors by machine: the scheduler (from the plugin registry) and the transport a machine
+of the config file gets, and the dpdispatcher executor of a dispatcher machine."""
 
 from __future__ import annotations
 
@@ -17,27 +17,10 @@ from hpcflow.secrets import ResultKeys, held_credentials
 
 
 def make_scheduler(name: str) -> Scheduler:
-    if name == "slurm":
-        from hpcflow.connectors.schedulers.slurm import SlurmScheduler
+    """The scheduler registered as ``name`` (``hpcflow.schedulers`` entry points)."""
+    from hpcflow.connectors.plugins import scheduler
 
-        return SlurmScheduler()
-    if name == "sge":
-        from hpcflow.connectors.schedulers.sge import SGEScheduler
-
-        return SGEScheduler()
-    if name == "pbs":
-        from hpcflow.connectors.schedulers.pbs import PBSScheduler
-
-        return PBSScheduler()
-    if name == "lsf":
-        from hpcflow.connectors.schedulers.lsf import LSFScheduler
-
-        return LSFScheduler()
-    if name == "shell":  # no scheduler: detached processes
-        from hpcflow.connectors.schedulers.process import ProcessScheduler
-
-        return ProcessScheduler()
-    raise HpcflowError(f"unknown scheduler {name!r}")
+    return scheduler(name).factory()
 
 
 def make_transport(machine: MachineConfig) -> Transport:

@@ -55,6 +55,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from hpcflow.connectors.plugins import SchedulerPlugin
 from hpcflow.connectors.schedulers.base import (
     DONE,
     QUEUED,
@@ -230,3 +231,6 @@ class LSFScheduler:
 
     def cancel_argv(self, native_ids: list[str]) -> list[str]:
         return ["bkill", *native_ids]
+
+
+SCHEDULER = SchedulerPlugin("lsf", LSFScheduler, tuple(OPTIONS), probes=(("bjobs", "-V"),))

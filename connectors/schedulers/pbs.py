@@ -56,6 +56,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from hpcflow.connectors.plugins import SchedulerPlugin
 from hpcflow.connectors.schedulers.base import (
     DONE,
     QUEUED,
@@ -274,3 +275,6 @@ class PBSScheduler:
 
     def cancel_argv(self, native_ids: list[str]) -> list[str]:
         return ["qdel", *native_ids]
+
+
+SCHEDULER = SchedulerPlugin("pbs", PBSScheduler, tuple(KNOWN), probes=(("qstat", "--version"),))

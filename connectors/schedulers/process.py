@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from hpcflow.connectors.plugins import SchedulerPlugin
 from hpcflow.connectors.schedulers.base import (
     RUNNING,
     JobScript,
@@ -104,3 +105,8 @@ class ProcessScheduler:
 
     def cancel_argv(self, native_ids: list[str]) -> list[str]:
         return ["sh", "-c", _CANCEL, "sh", *native_ids]
+
+
+#: Detached processes, no scheduler: for machines a workflow describes (dflow's
+#: ``RemoteExecutor``), not for ``[machines.NAME]`` tables.
+SCHEDULER = SchedulerPlugin("shell", ProcessScheduler, (), for_machines=False)

@@ -50,6 +50,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from typing import Any
 
+from hpcflow.connectors.plugins import SchedulerPlugin
 from hpcflow.connectors.schedulers.base import (
     DONE,
     QUEUED,
@@ -327,3 +328,6 @@ class SGEScheduler:
 
     def cancel_argv(self, native_ids: list[str]) -> list[str]:
         return ["qdel", *native_ids]
+
+
+SCHEDULER = SchedulerPlugin("sge", SGEScheduler, RESOURCES, probes=(("qstat", "-help"),))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from hpcflow.connectors.plugins import SchedulerPlugin
 from hpcflow.connectors.schedulers.base import (
     DONE,
     QUEUED,
@@ -159,3 +160,7 @@ class SlurmScheduler:
 
     def cancel_argv(self, native_ids: list[str]) -> list[str]:
         return ["scancel", *native_ids]
+
+
+SCHEDULER = SchedulerPlugin("slurm", SlurmScheduler, tuple(OPTIONS),
+                            probes=(("sbatch", "--version"), ("squeue", "--version")))

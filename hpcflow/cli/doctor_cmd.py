@@ -17,15 +17,6 @@ from typing import Any
 
 import click
 
-#: A harmless command per scheduler that fails when its client tools are missing.
-SCHEDULER_PROBES = {
-    "slurm": [["sbatch", "--version"], ["squeue", "--version"]],
-    "sge": [["qstat", "-help"]],
-    "pbs": [["qstat", "--version"]],
-    "lsf": [["bjobs", "-V"]],
-}
-
-
 VERSION_PROBE = "import sys; print('.'.join(map(str, sys.version_info[:2])))"
 
 
@@ -49,7 +40,10 @@ def _check_machine(machine: Any, home: Path) -> list[str]:
         except (TransportError, HpcflowError) as exc:
             raise Failed(f"cannot reach {where}: {exc}") from None
         passed.append("connection" + (" (host key verified)" if machine.host else ""))
-        for argv in SCHEDULER_PROBES.get(machine.scheduler, []):
+        from hpcflow.connectors.plugins import scheduler
+
+        for command in scheduler(machine.scheduler).probes:
+            argv = list(command)
             try:
                 done = transport.run(argv, timeout=60)
             except TransportError as exc:

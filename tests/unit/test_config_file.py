@@ -74,7 +74,8 @@ def test_the_documented_example_is_valid_and_holds_the_defaults():
 
 
 @pytest.mark.parametrize("text, message", [
-    ("[machines.hpc]\nscheduler = 'slrum'\n", "machines.hpc.scheduler must be one of slurm"),
+    ("[machines.hpc]\nscheduler = 'slrum'\n",
+     "machines.hpc.scheduler must be one of lsf, pbs, sge, slurm, not 'slrum'"),
     ("[machines.hpc]\nscheduler = 'slurm'\nhost = 'login1'\n", "machines.hpc.work_root is "
                                                                 "needed for a remote machine"),
     ("[machines.hpc]\nscheduler = 'slurm'\nport = 22\n", "has SSH settings but no host"),

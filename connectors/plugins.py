@@ -1,0 +1,187 @@
+"""The plugin registry: every executor kind and every scheduler, found through entry points.
+
+A scheduler is one module: its ``Scheduler`` (render, submit, poll, cancel, each answer
+parsed from the tool's recorded output), its resource names, the harmless commands that show
+its client tools work (``doctor``), and a ``SCHEDULER`` object that names them, registered
+in the ``hpcflow.schedulers`` entry-point group. An executor kind (where and how a step's
+job runs: this machine, a machine of the config file, a machine a workflow describes,
+dpdispatcher, ...) is an ``ExecutorKind`` in the ``hpcflow.executors`` group. Nothing
+outside this registry and the kinds themselves names a kind: placement, the service, logs,
+the config file and ``doctor`` ask the registry.
+
+Entry points are how installed packages announce plugins (AiiDA's and Snakemake's way): a
+third-party scheduler is a package with one entry point, no edit of hpcflow's code.
+
+>>> scheduler("slurm").name, "partition" in scheduler("slurm").resources
+('slurm', True)
+>>> sorted(machine_schedulers())
+['lsf', 'pbs', 'sge', 'slurm']
+>>> executor_kind("batch").name
+'batch'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from hpcflow.errors import HpcflowError
+
+if TYPE_CHECKING:
+    from hpcflow.config_file import DaemonConfig
+    from hpcflow.connectors.executors.base import Executor
+    from hpcflow.connectors.schedulers.base import Scheduler
+    from hpcflow.connectors.transports.base import Transport
+    from hpcflow.secrets import ResultKeys
+
+SCHEDULER_GROUP = "hpcflow.schedulers"
+EXECUTOR_GROUP = "hpcflow.executors"
+#: The executor every step without one runs on: this machine's processes.
+LOCAL = "local"
+
+
+class PluginError(HpcflowError):
+    """A plugin is missing, or a registered one cannot be loaded."""
+
+
+@dataclass(frozen=True)
+class SchedulerPlugin:
+    """What hpcflow needs to know of one scheduler."""
+
+    name: str
+    #: Makes the scheduler (its class, usually).
+    factory: Callable[[], Scheduler]
+    #: The resource names a step may give it (the author side's ``SlurmExecutor(...)``
+    #: keywords; ``extra_directives`` and ``group_size`` come on top for every scheduler).
+    resources: tuple[str, ...]
+    #: A machine of the config file may name it (``shell``, detached processes, is only for
+    #: machines a workflow describes).
+    for_machines: bool = True
+    #: Harmless commands that fail when the client tools are missing (``doctor``).
+    probes: tuple[tuple[str, ...], ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class ExecutorContext:
+    """What a kind may use to make an executor: the daemon's home, config and keys."""
+
+    home: Path
+    config: DaemonConfig
+    result_keys: ResultKeys | None = None
+    #: Slots of the local executor (``hpcflow daemon run --parallelism``), else the config's.
+    local_parallelism: int | None = None
+
+    @property
+    def runs_root(self) -> Path:
+        return self.home / "runs"
+
+    @property
+    def wake_dir(self) -> Path:
+        from hpcflow.daemon.engine import WAKE_DIR
+
+        return self.home / WAKE_DIR
+
+
+class ExecutorKind(Protocol):
+    """One kind of executor. ``described`` is the step's executor spec as stored with the
+    workflow (``Step(executor=...).to_spec()``), for executors the config file does not
+    declare."""
+
+    name: str
+    #: Its jobs' logs reach this machine only when they end (dpdispatcher brings them back).
+    late_logs: bool
+
+    def placement(self, wanted: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """(executor name, resources) for a step whose spec asks for ``wanted`` (pure)."""
+
+    def declares(self, config: DaemonConfig, name: str) -> bool:
+        """The config file declares an executor ``name`` of this kind."""
+
+    def declaration(self, wanted: dict[str, Any]) -> tuple[str, str] | None:
+        """(table of the config file, name) that a step asking for ``wanted`` needs declared
+        (checked at submission), or None when the workflow itself describes the machine."""
+
+    def make(self, context: ExecutorContext, name: str,
+             described: dict[str, Any] | None) -> Executor:
+        """The executor ``name`` (the service keeps one per name)."""
+
+    def log_transport(self, context: ExecutorContext, name: str,
+                      described: dict[str, Any] | None) -> Transport | None:
+        """Where the executor's step directories can be read (a step's log); None: on this
+        machine, as plain files."""
+
+
+def _load(group: str) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for point in entry_points(group=group):
+        try:
+            found[point.name] = point.load()
+        except Exception as exc:  # a broken third-party plugin must not stop the others
+            raise PluginError(f"the {group} plugin {point.name!r} ({point.value}) cannot be "
+                              f"loaded: {type(exc).__name__}: {exc}") from exc
+    if not found:
+        raise PluginError(f"no {group} plugins are registered: hpcflow is not installed "
+                          "(pip install hpcflow, or pip install -e . in a checkout)")
+    return found
+
+
+@cache
+def schedulers() -> dict[str, SchedulerPlugin]:
+    return _load(SCHEDULER_GROUP)
+
+
+@cache
+def executor_kinds() -> dict[str, ExecutorKind]:
+    return _load(EXECUTOR_GROUP)
+
+
+def scheduler(name: str) -> SchedulerPlugin:
+    found = schedulers().get(name)
+    if found is None:
+        raise PluginError(f"unknown scheduler {name!r} (known: "
+                          f"{', '.join(sorted(schedulers()))})")
+    return found
+
+
+def machine_schedulers() -> Sequence[str]:
+    """The schedulers a ``[machines.NAME]`` table may name, in a stable order."""
+    return tuple(sorted(n for n, p in schedulers().items() if p.for_machines))
+
+
+def executor_kind(kind: str) -> ExecutorKind:
+    found = executor_kinds().get(kind)
+    if found is None:
+        raise PluginError(f"unknown executor kind {kind!r} (known: "
+                          f"{', '.join(sorted(executor_kinds()))}): is the plugin that "
+                          "provides it installed where the daemon runs?")
+    return found
+
+
+def kind_for(name: str, config: DaemonConfig, described: dict[str, Any] | None
+             ) -> ExecutorKind:
+    """The kind of the executor called ``name``: the one whose config section declares it,
+    else the kind its workflow described (a machine a ``SlurmRemoteExecutor`` names, a
+    ``DispatcherExecutor``'s machine)."""
+    if name == LOCAL:
+        return executor_kind(LOCAL)
+    for kind in executor_kinds().values():
+        if kind.declares(config, name):
+            return kind
+    if described and described.get("kind"):
+        return executor_kind(str(described["kind"]))
+    raise HpcflowError(
+        f"no machine {name!r} in the config file "
+        f"({config.path or 'none: $HPCFLOW_HOME/config.toml'}): declare it as "
+        f"[machines.{name}]")
+
+
+def placement(spec: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:
+    """(executor name, resources) a leaf step's spec asks for: ``local`` without one."""
+    wanted = (spec or {}).get("executor") or {}
+    if not wanted.get("kind"):
+        return LOCAL, {}
+    return executor_kind(str(wanted["kind"])).placement(wanted)
