@@ -278,9 +278,7 @@ class Service(Submission):
                     conn, wf_id, 0, root.slot, wf_id, root.template, root.type, root.phase,
                     root.inputs, root.spec)
                 if step_id is None:  # root already there: a crash between the two writes
-                    step_id = conn.execute(
-                        "SELECT id FROM steps WHERE workflow_id=? AND parent_id=0",
-                        (wf_id,)).fetchone()[0]
+                    step_id = self.store.root_step_id(wf_id)
                 self.store.set_workflow_phase(conn, wf_id, states.RUNNING, root_step=step_id)
             self.dirty.add(step_id)
             log.info("workflow %s started", wf_id)
@@ -486,13 +484,12 @@ class Service(Submission):
         unstored = self._store_value_files(executor, finished)
         with self.store.write() as conn:
             for job, status in finished:
-                step = conn.execute("SELECT * FROM steps WHERE id=?", (job["step_id"],)).fetchone()
+                step = self.store.existing_step(job["step_id"])
                 if step["phase"] == states.PENDING and status.state == JobState.FINISHED:
                     # its job started and ended between two polls: it ran
                     self.store.set_queue_state(conn, step["id"], step["workflow_id"],
                                                states.PENDING, states.RUNNING, None)
-                    step = conn.execute("SELECT * FROM steps WHERE id=?",
-                                        (job["step_id"],)).fetchone()
+                    step = self.store.existing_step(job["step_id"])
                 template = self.spec(step["workflow_id"])["templates"][step["template"]]
                 end = self._job_end(job, status, unstored)
                 self.store.set_job_finished(conn, job["id"], status.state,
@@ -572,7 +569,7 @@ class Service(Submission):
                 self._return_slot(wf_id)
                 log.info("workflow %s %s", wf_id, final)
             return
-        parent = conn.execute("SELECT type FROM steps WHERE id=?", (parent_id,)).fetchone()
+        parent = self.store.existing_step(parent_id)
         if (parent["type"] in ("Steps", "StepGroup") and phase in states.STEP_OK
                 and self.store.live_children_count(parent_id) > 0):
             return  # the group is still running: nothing for the planner to do yet
@@ -662,24 +659,18 @@ class Service(Submission):
     def _until_next_poll(self) -> float:
         """Until the next poll of an executor with live jobs or the earliest job deadline
         (timeouts); with no live job, the config's idle interval (new work wakes us anyway)."""
-        row = self.store.conn.execute(
-            "SELECT group_concat(DISTINCT executor), min(deadline) FROM jobs "
-            "WHERE state IN (?, ?, ?)", (JobState.SUBMITTED.value, JobState.QUEUED.value,
-                                         JobState.RUNNING.value)).fetchone()
-        if not row or not row[0]:
+        executors, deadline = self.store.live_job_executors()
+        if not executors:
             return self.config.idle_interval
-        wake_at = self.schedule.next_due(row[0].split(","))
-        if row[1] is not None:
-            wake_at = row[1] if wake_at is None else min(wake_at, row[1])
+        wake_at = self.schedule.next_due(executors)
+        if deadline is not None:
+            wake_at = deadline if wake_at is None else min(wake_at, deadline)
         if wake_at is None:
             return self.config.idle_interval
         return max(MIN_SLEEP, wake_at - time.time())
 
     def has_live_work(self) -> bool:
-        row = self.store.conn.execute(
-            "SELECT EXISTS(SELECT 1 FROM workflows WHERE phase IN ('Pending','Running'))"
-        ).fetchone()
-        return bool(row[0])
+        return self.store.has_live_workflows()
 
     def tick(self, max_passes: int = 10_000) -> int:
         """One full pass for cron: recover, then cycle until nothing changes; the cycles run."""

@@ -484,6 +484,11 @@ class Store:
             sql += f" LIMIT {int(limit)}"
         return self.conn.execute(sql, args).fetchall()
 
+    def has_live_workflows(self) -> bool:
+        return bool(self.conn.execute(
+            "SELECT EXISTS(SELECT 1 FROM workflows WHERE phase IN ('Pending', 'Running'))"
+        ).fetchone()[0])
+
     def count_live_workflows(self) -> int:
         row = self.conn.execute(
             "SELECT count(*) FROM workflows WHERE phase IN ('Pending', 'Running')").fetchone()
@@ -678,6 +683,28 @@ class Store:
                     f"SELECT id, phase, reason FROM steps WHERE id IN ({marks})", chunk):
                 found[row["id"]] = (row["phase"], row["reason"])
         return found
+
+    def root_step_id(self, wf_id: str) -> int:
+        """The root step of a started workflow (a missing one is a bug, not a user error)."""
+        row = self.conn.execute("SELECT id FROM steps WHERE workflow_id=? AND parent_id=0",
+                                (wf_id,)).fetchone()
+        if row is None:
+            raise LookupError(f"workflow {wf_id} has no root step")
+        return int(row[0])
+
+    def live_job_executors(self) -> tuple[list[str], float | None]:
+        """The executors with jobs past their intent, and the earliest job deadline."""
+        marks = ", ".join("?" * 3)
+        row = self.conn.execute(
+            f"SELECT group_concat(DISTINCT executor), min(deadline) FROM jobs "
+            f"WHERE state IN ({marks})", (JobState.SUBMITTED.value, JobState.QUEUED.value,
+                                          JobState.RUNNING.value)).fetchone()
+        if not row or not row[0]:
+            return [], None
+        return str(row[0]).split(","), row[1]
+
+    def job(self, job_id: int) -> sqlite3.Row | None:
+        return self.conn.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
 
     def existing_step(self, step_id: int) -> sqlite3.Row:
         """A step the engine knows exists (a missing one is a bug, not a user error)."""

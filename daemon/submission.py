@@ -234,8 +234,7 @@ class Submission:
         """Submissions cut off by a crash or a transport error: find each job (or pack) by
         name, or submit what never ran, once."""
         changed = False
-        rows = [self.store.conn.execute("SELECT * FROM jobs WHERE id=?", (job_id,)).fetchone()
-                for job_id in sorted(self._unsure_jobs)]
+        rows = [self.store.job(job_id) for job_id in sorted(self._unsure_jobs)]
         groups: dict[str, list[Any]] = {}
         for row in rows:
             if row is not None and row["state"] == JobState.INTENT:
