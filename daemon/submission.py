@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import signal
 import time
 from typing import Any
 
+from hpcflow import faults
 from hpcflow.connectors.executors.base import Executor, JobRecord, JobState
 from hpcflow.connectors.transports.base import TransportError
 from hpcflow.daemon import states
@@ -202,12 +201,9 @@ class Submission:
                 self._unsure_jobs.update(m[0] for m in members)
                 continue
             submitted += [(m[0], m[1], native, pack) for m in members]
-            if os.environ.get("HPCFLOW_FAULT") == "kill-after-submit":
-                # Fault injection for the exactly-once test: die between the scheduler's
-                # answer and the commit of the job id, the worst moment to crash.
-                log.error("fault injection: SIGKILL after submitting %s as %s",
-                          pack or members[0][2], native)
-                os.kill(os.getpid(), signal.SIGKILL)
+            # between the scheduler's answer and the commit of the job id: the worst
+            # moment to crash (the exactly-once tests crash here)
+            faults.point(faults.AFTER_SUBMIT, f"{pack or members[0][2]} as {native}")
         with self.store.write() as conn:
             for job_id, step, native, pack in submitted:
                 self._mark_submitted(conn, job_id, step, native, pack, executor.queues)

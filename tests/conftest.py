@@ -53,6 +53,15 @@ def hpc_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         store.close()
 
 
+def fault_env(fault: str) -> dict[str, str]:
+    """The environment that makes a daemon started with it crash at a fault point
+    (``tests/faults/sitecustomize.py``): the fault's name, and that folder first on its
+    ``PYTHONPATH``."""
+    path = os.pathsep.join(p for p in (str(REPO / "tests" / "faults"), str(REPO),
+                                       os.environ.get("PYTHONPATH", "")) if p)
+    return {"HPCFLOW_TEST_FAULT": fault, "PYTHONPATH": path}
+
+
 def run_cli(args: list[str], home: Path, cwd: Path,
             timeout: float = 240) -> subprocess.CompletedProcess:
     """Run the ``hpcflow`` command as a user would (a separate process)."""

@@ -33,7 +33,6 @@ import json
 import logging
 import os
 import shlex
-import signal
 import sys
 import threading
 import time
@@ -42,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hpcflow import faults
 from hpcflow.connectors.dispatcher import merge_dicts
 from hpcflow.connectors.executors.base import (
     RESULT_FILE,
@@ -445,8 +445,7 @@ class DispatcherJobs:
         if any(j.job_state == DP.unsubmitted for j in submission.belonging_jobs):
             if not had_state:
                 submission.upload_jobs()
-            if os.environ.get("HPCFLOW_FAULT") == "kill-in-dispatcher-submit":
-                _kill_after_first_submit(submission.machine)
+            faults.point(faults.DISPATCHER_SUBMIT, submission.machine)
         submission.handle_unexpected_submission_state(continue_on_failure=True)
         submission.submission_to_json()
         if not all(j.job_state in (DP.finished, DP.failed) for j in submission.belonging_jobs):
@@ -526,17 +525,3 @@ def _wake(wake_dir: Path, pack: str) -> None:
     """A call ended: wake the service loop to poll now (as a runner's finished marker does)."""
     with contextlib.suppress(OSError):
         Path(wake_dir, f"done-dispatcher-{safe_dir_name(pack)}-{time.time_ns()}").touch()
-
-
-def _kill_after_first_submit(machine: Any) -> None:
-    """Fault injection for the exactly-once test: SIGKILL this daemon right after
-    dpdispatcher's first submission returned, before it saved its state."""
-    submit = machine.do_submit
-
-    def submit_then_die(job: Any) -> Any:
-        job_id = submit(job)
-        log.error("fault injection: SIGKILL after dpdispatcher submitted %s", job_id)
-        os.kill(os.getpid(), signal.SIGKILL)
-        return job_id
-
-    machine.do_submit = submit_then_die

@@ -122,8 +122,8 @@ def check_pipeline(home: Path, cwd: Path, wf_id: str) -> None:
 
 
 def await_fault_kill(home: Path, timeout: float = 120) -> None:
-    """Wait until a daemon started with ``HPCFLOW_FAULT=kill-after-submit`` has logged its
-    first submission and killed itself (its lock released)."""
+    """Wait until a daemon started with the ``kill-after-submit`` fault (``fault_env``) has
+    logged its first submission and killed itself (its lock released)."""
     from hpcflow.daemon.engine import engine_pid
 
     log = home / "logs" / "daemon.log"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import integrity_ok, run_cli
+from tests.conftest import fault_env, integrity_ok, run_cli
 from tests.integration.flows import check_pipeline, failing, pipeline
 from tests.integration.flows import steps as _steps
 from tests.integration.flows import submit as _submit
@@ -183,11 +183,12 @@ wf.submit()
 
 
 def test_daemon_killed_during_a_dispatcher_submission(tmp_path: Path, slurm_env: dict):
-    """HPCFLOW_FAULT=kill-in-dispatcher-submit SIGKILLs the daemon right after dpdispatcher's
-    first sbatch returned, before dpdispatcher saved its state: the next daemon must adopt
-    that job (from the job id file) instead of submitting the task again."""
+    """The ``kill-in-dispatcher-submit`` fault (tests/faults) SIGKILLs the daemon right after
+    dpdispatcher's first sbatch returned, before dpdispatcher saved its state: the next
+    daemon must adopt that job (from the job id file) instead of submitting the task
+    again."""
     home = tmp_path / "home"
-    wf_id = _submit(tmp_path, home, CHAIN, env={"HPCFLOW_FAULT": "kill-in-dispatcher-submit"})
+    wf_id = _submit(tmp_path, home, CHAIN, env=fault_env("kill-in-dispatcher-submit"))
     try:
         from hpcflow.daemon.engine import engine_pid
 

@@ -14,7 +14,7 @@ import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
 
-from tests.conftest import integrity_ok, run_cli, wait_progressing
+from tests.conftest import fault_env, integrity_ok, run_cli, wait_progressing
 from tests.integration.flows import await_fault_kill, check_pipeline, failing, pipeline
 from tests.integration.flows import steps as _steps
 from tests.integration.flows import submit as _submit
@@ -202,12 +202,13 @@ def test_a_job_over_its_time_limit(tmp_path: Path, sge_env: dict):
 
 
 def test_sigkill_right_after_qsub_submits_nothing_twice(tmp_path: Path, sge_env: dict):
-    """HPCFLOW_FAULT=kill-after-submit makes the daemon SIGKILL itself the moment the first
-    qsub returns, before the job id is written: the next daemon must find that job by its
-    name (``qstat -j NAME -xml``), or by the runner's traces, instead of submitting it again."""
+    """The ``kill-after-submit`` fault (tests/faults) makes the daemon SIGKILL itself the
+    moment the first qsub returns, before the job id is written: the next daemon must find
+    that job by its name (``qstat -j NAME -xml``), or by the runner's traces, instead of
+    submitting it again."""
     home = tmp_path / "home"
     gate = tmp_path / "gate"
-    wf_id = _submit(tmp_path, home, chain(gate), env={"HPCFLOW_FAULT": "kill-after-submit"})
+    wf_id = _submit(tmp_path, home, chain(gate), env=fault_env("kill-after-submit"))
     try:
         await_fault_kill(home)
         jobs = json.loads(run_cli(["steps", wf_id, "--json"], home, tmp_path).stdout)

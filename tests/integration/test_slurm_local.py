@@ -11,7 +11,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from tests.conftest import integrity_ok, run_cli, wait_progressing
+from tests.conftest import fault_env, integrity_ok, run_cli, wait_progressing
 from tests.integration.flows import await_fault_kill, check_pipeline, failing, pipeline
 from tests.integration.flows import steps as _steps
 from tests.integration.flows import submit as _submit
@@ -121,11 +121,11 @@ def test_a_failing_step_and_a_job_cancelled_outside(tmp_path: Path, slurm_env: d
 
 
 def test_sigkill_right_after_sbatch_submits_nothing_twice(tmp_path: Path, slurm_env: dict):
-    """HPCFLOW_FAULT=kill-after-submit makes the daemon SIGKILL itself the moment the first
-    sbatch returns, before the job id is written: the next daemon must find that job by its
-    name instead of submitting it again."""
+    """The ``kill-after-submit`` fault (tests/faults) makes the daemon SIGKILL itself the
+    moment the first sbatch returns, before the job id is written: the next daemon must
+    find that job by its name instead of submitting it again."""
     home = tmp_path / "home"
-    wf_id = _submit(tmp_path, home, CHAIN, env={"HPCFLOW_FAULT": "kill-after-submit"})
+    wf_id = _submit(tmp_path, home, CHAIN, env=fault_env("kill-after-submit"))
     try:
         await_fault_kill(home)
         jobs = json.loads(run_cli(["steps", wf_id, "--json"], home, tmp_path).stdout)

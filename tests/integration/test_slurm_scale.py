@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import run_cli, wait_progressing
+from tests.conftest import fault_env, run_cli, wait_progressing
 from tests.integration.flows import await_fault_kill, wait
 
 HELD = '''
@@ -195,7 +195,7 @@ def test_sigkill_right_after_a_pack_was_submitted(tmp_path: Path, slurm_env: dic
     script.write_text(PACKED.replace("NITEMS", "30").replace("GROUP", "10"))
     cli = [sys.executable, "-m", "hpcflow.cli.main"]
     done = subprocess.run([*cli, "submit", str(script)], cwd=tmp_path, capture_output=True,
-                          text=True, env=_env(home, HPCFLOW_FAULT="kill-after-submit"))
+                          text=True, env=_env(home, **fault_env("kill-after-submit")))
     assert done.returncode == 0, done.stderr
     wf_id = done.stdout.strip()
     try:
