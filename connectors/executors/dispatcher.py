@@ -78,18 +78,7 @@ def import_dpdispatcher(home: Path) -> Any:
         state = home / "dpdispatcher"
         state.mkdir(mode=0o700, parents=True, exist_ok=True)
         if "dpdispatcher" not in sys.modules:
-            saved_home = os.environ.get("HOME")
-            saved_cwd = os.getcwd()
-            os.environ["HOME"] = str(state)  # its record directory is made at import
-            os.chdir(state)  # and its log file named after the working directory
-            try:
-                importlib.import_module("dpdispatcher")
-            finally:
-                os.chdir(saved_cwd)
-                if saved_home is None:
-                    os.environ.pop("HOME", None)
-                else:
-                    os.environ["HOME"] = saved_home
+            _import_without_side_files(state)
         dpdispatcher = importlib.import_module("dpdispatcher")
         record = importlib.import_module("dpdispatcher.utils.record")
         dlog = importlib.import_module("dpdispatcher.dlog")
@@ -112,6 +101,32 @@ def import_dpdispatcher(home: Path) -> Any:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         logger.addHandler(handler)
         return dpdispatcher
+
+
+def _import_without_side_files(state: Path) -> None:
+    """Import dpdispatcher without the two files it makes at import time, and without
+    touching the working directory or the environment (other threads, and the processes
+    they start, must never see either change): its log in the working directory is held
+    back by a filter on its logger (the file handler opens a file only when something is
+    written), and its record directory, made under ``Path.home()``, goes to ``state``:
+    ``Path.home`` answers ``state`` for the import's duration. hpcflow itself finds homes
+    with ``os.path.expanduser``, never ``Path.home``."""
+    import importlib
+    import pathlib
+
+    logger = logging.getLogger("dpdispatcher")
+
+    def nothing(record: logging.LogRecord) -> bool:
+        return False
+
+    home_method = pathlib.Path.__dict__["home"]
+    logger.addFilter(nothing)
+    setattr(pathlib.Path, "home", classmethod(lambda cls: cls(state)))  # noqa: B010
+    try:
+        importlib.import_module("dpdispatcher")
+    finally:
+        setattr(pathlib.Path, "home", home_method)  # noqa: B010
+        logger.removeFilter(nothing)
 
 
 def submission_resources(machine: dict[str, Any], step: dict[str, Any],

@@ -230,3 +230,39 @@ def test_config_file_dispatchers():
         assert culprit in str(err.value)
     with pytest.raises(ConfigError, match=r"bohrium\.email"):
         parse_config({"bohrium": {"email": "x"}})
+
+
+IMPORT_WATCHED = '''
+import os, pathlib, sys, threading
+from hpcflow.connectors.executors.dispatcher import import_dpdispatcher
+cwd, home, seen, done = os.getcwd(), os.environ["HOME"], set(), threading.Event()
+
+def watch():
+    while not done.is_set():
+        seen.add((os.getcwd(), os.environ.get("HOME")))
+
+watcher = threading.Thread(target=watch)
+watcher.start()
+import_dpdispatcher(pathlib.Path(sys.argv[1]))
+done.set()
+watcher.join()
+print(sorted(seen) == [(cwd, home)], pathlib.Path.home() == pathlib.Path(home))
+'''
+
+
+def test_importing_dpdispatcher_changes_neither_cwd_nor_home_under_other_threads(tmp_path):
+    """dpdispatcher writes a log in the working directory and a record directory in the
+    home at import: both go under the hpcflow home instead, while another thread sees the
+    process's working directory and HOME unchanged throughout (it was chdir and HOME)."""
+    import subprocess
+    import sys
+
+    work, user_home, hf = tmp_path / "work", tmp_path / "user", tmp_path / "hf"
+    work.mkdir()
+    user_home.mkdir()
+    done = subprocess.run([sys.executable, "-c", IMPORT_WATCHED, str(hf)], cwd=work,
+                          env={**os.environ, "HOME": str(user_home)}, capture_output=True,
+                          text=True, timeout=120)
+    assert done.stdout.split() == ["True", "True"], done.stderr
+    assert not list(work.iterdir()) and not list(user_home.iterdir())
+    assert (hf / "dpdispatcher" / "submission").is_dir()
