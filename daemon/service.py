@@ -27,6 +27,7 @@ from hpcflow.connectors.executors.base import (
     JobRecord,
     JobState,
     JobStatus,
+    ReadsStepFiles,
     trusted_result,
 )
 from hpcflow.connectors.executors.local import LocalExecutor
@@ -539,7 +540,7 @@ class Service(Submission):
         """Before the results are recorded: the output values steps left as files, stored
         (once, by digest); job id -> why a step's could not be."""
         unstored = {}
-        read_file = getattr(executor, "read_step_file", None)
+        read_file = executor.read_step_file if isinstance(executor, ReadsStepFiles) else None
         for job, status in finished:
             if status.state != JobState.FINISHED or not status.result:
                 continue

@@ -15,7 +15,14 @@ import time
 from typing import Any
 
 from hpcflow import faults
-from hpcflow.connectors.executors.base import Executor, JobRecord, JobState
+from hpcflow.connectors.executors.base import (
+    Executor,
+    JobRecord,
+    JobState,
+    PacksJobs,
+    ReadsStepFiles,
+)
+from hpcflow.connectors.plugins import LOCAL
 from hpcflow.connectors.transports.base import TransportError
 from hpcflow.daemon import states
 from hpcflow.daemon.engine import WAKE_DIR
@@ -101,7 +108,7 @@ class Submission:
         value = spec.get("timeout") or template.get("timeout")
         return float(value) if value else None
 
-    def _job_files(self, step: Any, executor: Any = None) -> dict[str, bytes]:
+    def _job_files(self, step: Any, executor: Executor | None = None) -> dict[str, bytes]:
         """``step.json`` and the files it names (the OP, input values stored by digest); an
         executor that can read a step's files back gets large outputs as files too."""
         wf_id = step["workflow_id"]
@@ -127,9 +134,9 @@ class Submission:
             "output_dir": step_spec.get("output_dir"),
             "slice_group": step_spec.get("slice_group"),
             "wake_dir": str(self.home / WAKE_DIR),
-            "value_files": hasattr(executor, "read_step_file"),
+            "value_files": isinstance(executor, ReadsStepFiles),
         }
-        if spec.get("debug_env") and getattr(executor, "name", None) == "local":
+        if spec.get("debug_env") and executor is not None and executor.name == LOCAL:
             job["env"] = spec["debug_env"]  # dflow's debug mode: the submitter's environment
         files = {"step.json": json.dumps(job).encode(), **value_files}
         if template["kind"] == "python":
@@ -154,7 +161,7 @@ class Submission:
             slots = executor.free_slots()
             if slots <= 0:
                 continue
-            can_pack = hasattr(executor, "submit_pack")
+            can_pack = isinstance(executor, PacksJobs)
             full_owners, full_workflows = full(limits, live)
             rows = self.store.ready_pods(name, READY_BATCH if can_pack or limits.owner
                                          or limits.workflow else slots,
@@ -264,7 +271,7 @@ class Submission:
             changed = True
         return changed
 
-    def _find_or_submit(self, executor: Any, group: list[Any], steps: list[Any],
+    def _find_or_submit(self, executor: Executor, group: list[Any], steps: list[Any],
                         resources: dict) -> dict[int, str]:
         """Native ids for intent rows: a single job through the executor's reconcile; a pack
         found by its name, else its steps that left traces adopted and the rest packed anew."""
@@ -273,6 +280,9 @@ class Submission:
                                                        self._job_files(steps[0], executor),
                                                        resources)}
         pack = group[0]["pack"]
+        if not isinstance(executor, PacksJobs):
+            raise HpcflowError(f"{executor.name} cannot run packs (group_size) any more: "
+                               f"its steps of pack {pack} cannot be recovered")
         found = executor.find(pack)
         if found:
             log.info("pack %s found in %s as %s: not submitted again", pack, executor.name,

@@ -13,7 +13,7 @@ import json
 import re
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 #: The file the in-job runner writes last; its presence means the job is over.
 RESULT_FILE = "result.json"
@@ -224,3 +224,31 @@ class Executor(Protocol):
 
     def log_tail(self, job: JobRecord, lines: int) -> str | None:
         """The last ``lines`` lines of the job's log, if the executor can read it cheaply."""
+
+
+@runtime_checkable
+class PacksJobs(Protocol):
+    """Optional: several steps as one job (``group_size``), and, after a crash, a pack found
+    by its name or its steps' traces (exactly-once for packs)."""
+
+    def submit_pack(self, pack_name: str, members: list[tuple[str, dict[str, bytes]]],
+                    resources: dict[str, Any] | None = None) -> str:
+        """Write each member's files into its step directory and start one job that runs
+        them one after the other; its native id. Called once per pack name, after the
+        packs' intents committed."""
+
+    def find(self, pack_name: str) -> str | None:
+        """The native id of a live or finished job named ``pack_name``, if the executor has
+        one (a crash came between its submission and the record of its id)."""
+
+    def ran(self, step_dir: str) -> bool:
+        """Whether a runner started in ``step_dir`` (its claim or result is there)."""
+
+
+@runtime_checkable
+class ReadsStepFiles(Protocol):
+    """Optional: read a file of a step directory where the job ran, so large output values
+    stay in files until the daemon stores them (by digest)."""
+
+    def read_step_file(self, job: JobRecord, rel: str) -> bytes | None:
+        """The file ``rel`` of the job's step directory; None when it is not there."""

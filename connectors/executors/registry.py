@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from hpcflow.config_file import DaemonConfig, MachineConfig
 from hpcflow.connectors.executors.batch import BatchExecutor
@@ -15,6 +15,8 @@ from hpcflow.connectors.transports.local import LocalTransport
 from hpcflow.errors import HpcflowError
 from hpcflow.secrets import ResultKeys, held_credentials
 
+if TYPE_CHECKING:
+    from hpcflow.connectors.executors.dispatcher import DispatcherJobs
 
 def make_scheduler(name: str) -> Scheduler:
     """The scheduler registered as ``name`` (``hpcflow.schedulers`` entry points)."""
@@ -47,7 +49,7 @@ def make_batch_executor(machine: MachineConfig, runs_root: Path,
 
 def make_dispatcher_jobs(name: str, config: DaemonConfig, home: Path, wake_dir: Path,
                          step_executor: dict | None,
-                         result_keys: ResultKeys | None = None) -> Any:
+                         result_keys: ResultKeys | None = None) -> DispatcherJobs:
     """The dpdispatcher executor ``name``: a ``[dispatchers.NAME]`` machine, or the machine a
     ``DispatcherExecutor`` stored with ``step_executor`` (its credentials from the secrets)."""
     import importlib.util
