@@ -12,14 +12,26 @@ hpcflow.daemon.states.InvalidTransition: step cannot go from Succeeded to Runnin
 
 from __future__ import annotations
 
-PENDING = "Pending"
-RUNNING = "Running"
-SUCCEEDED = "Succeeded"
-FAILED = "Failed"
-ERROR = "Error"
-SKIPPED = "Skipped"
-OMITTED = "Omitted"
-TERMINATED = "Terminated"
+from hpcflow.phases import (
+    ERROR,
+    FAILED,
+    OMITTED,
+    PENDING,
+    RUNNING,
+    SKIPPED,
+    STEP_FINAL,
+    STEP_LIVE,
+    STEP_OK,
+    SUCCEEDED,
+    TERMINATED,
+    WORKFLOW_FINAL,
+    WORKFLOW_LIVE,
+)
+
+__all__ = ["ERROR", "FAILED", "OMITTED", "PENDING", "RUNNING", "SKIPPED", "STEP_FINAL",
+           "STEP_LIVE", "STEP_OK", "SUCCEEDED", "TERMINATED", "WORKFLOW_FINAL",
+           "WORKFLOW_LIVE", "InvalidTransition", "check_step_transition",
+           "check_workflow_transition", "workflow_phase_for_root"]
 
 #: None stands for "no row yet" (creation).
 STEP_TRANSITIONS: dict[str | None, frozenset[str]] = {
@@ -44,11 +56,6 @@ WORKFLOW_TRANSITIONS: dict[str | None, frozenset[str]] = {
     TERMINATED: frozenset(),
 }
 
-STEP_FINAL = frozenset({SUCCEEDED, FAILED, ERROR, SKIPPED, OMITTED})
-STEP_LIVE = frozenset({PENDING, RUNNING})
-STEP_OK = frozenset({SUCCEEDED, SKIPPED})
-WORKFLOW_FINAL = frozenset({SUCCEEDED, FAILED, ERROR, TERMINATED})
-WORKFLOW_LIVE = frozenset({PENDING, RUNNING})
 
 
 class InvalidTransition(RuntimeError):

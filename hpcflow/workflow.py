@@ -17,6 +17,7 @@ from hpcflow import settings as _config
 from hpcflow.artifacts import StoredArtifact
 from hpcflow.errors import HpcflowError, WorkflowDefinitionError
 from hpcflow.names import check_workflow_name
+from hpcflow.phases import WORKFLOW_FINAL
 from hpcflow.privacy import private_umask
 from hpcflow.step import Step, Task
 from hpcflow.steps import DAG, Steps
@@ -25,7 +26,7 @@ from hpcflow.values import expand, from_jsonable, short_repr
 if TYPE_CHECKING:
     from hpcflow.argo_objects import ArgoWorkflow
 
-FINAL_PHASES = ("Succeeded", "Failed", "Error", "Terminated")
+FINAL_PHASES = WORKFLOW_FINAL
 
 #: Workflows submitted by this process, in order (``hpcflow run`` follows them).
 submitted_workflows: list[Workflow] = []

@@ -14,8 +14,9 @@ import click
 from hpcflow import __version__
 from hpcflow.cli import render
 from hpcflow.errors import HpcflowError
+from hpcflow.phases import WORKFLOW_FINAL
 
-FINAL = ("Succeeded", "Failed", "Error", "Terminated")
+FINAL = WORKFLOW_FINAL
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
