@@ -53,6 +53,17 @@ def hpc_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         store.close()
 
 
+#: Each test folder is a kind of test: ``pytest -m unit`` runs the pure ones only.
+KINDS = ("unit", "e2e", "integration")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        parts = Path(str(item.fspath)).relative_to(REPO).parts
+        if len(parts) > 1 and parts[0] == "tests" and parts[1] in KINDS:
+            item.add_marker(getattr(pytest.mark, parts[1]))
+
+
 def fault_env(fault: str) -> dict[str, str]:
     """The environment that makes a daemon started with it crash at a fault point
     (``tests/faults/sitecustomize.py``): the fault's name, and that folder first on its
