@@ -45,7 +45,7 @@ from hpcflow.daemon.planner import CreateStep, FinishStep, Node, plan_container,
 from hpcflow.daemon.polling import PollSchedule
 from hpcflow.daemon.retry import FAILED_PHASES, RetryRow, plan_retry, plan_retry_steps
 from hpcflow.daemon.store import Store, StoreLostError
-from hpcflow.daemon.submission import Submission, job_record
+from hpcflow.daemon.submission import Submitter, job_record
 from hpcflow.errors import HpcflowError
 from hpcflow.privacy import DirIdentity
 from hpcflow.secrets import ResultKeys
@@ -85,7 +85,7 @@ class QueueChange:
     phase: str
     step: tuple[str, str | None] | None
 
-class Service(Submission):
+class Service:
     def __init__(self, home: Path, parallelism: int | None = None,
                  config: DaemonConfig | None = None) -> None:
         self.home = home
@@ -108,15 +108,14 @@ class Service(Submission):
         self.local = local
         #: Executors by name: ``local`` and one per machine in use, made when first needed.
         self.executors: dict[str, Executor] = {LOCAL: self.local}
-        #: Jobs whose submission may or may not have reached the scheduler (the machine
-        #: could not be reached): looked for by name before anything else is submitted.
-        self._unsure_jobs: set[int] = set()
         self.dirty: set[int] = set()
         #: When each executor was last polled (``hpcflow daemon status``).
         self.last_poll: dict[str, float] = {}
         #: How long the loop is about to sleep (the status file is written before a long one).
         self.next_pause = 0.0
         self.schedule = PollSchedule(self.config.poll)
+        self.submitter = Submitter(self.store, home, self.schedule, self.executor, self.spec,
+                                   self._default_outputs, self._after_final)
         self._specs: dict[str, dict] = {}
         self._wake = threading.Event()
         self._stop = False
@@ -200,11 +199,6 @@ class Service(Submission):
         return ExecutorContext(self.home, self.config, self.result_keys,
                                self._local_parallelism)
 
-    @staticmethod
-    def executor_of(step: Any) -> tuple[str, dict]:
-        """The executor name and resources a leaf step asks for (``Step(executor=...)``)."""
-        return placement(json.loads(step["spec"]) if step["spec"] else None)
-
     def spec(self, wf_id: str) -> dict:
         if wf_id not in self._specs:
             row = self.store.existing_workflow(wf_id)
@@ -217,7 +211,7 @@ class Service(Submission):
         """After a start (or a crash): replan every running container; every job recorded
         only as an intent is looked for by name (or submitted once) by the next cycle."""
         self.dirty.update(self.store.running_containers())
-        self._unsure_jobs.update(r["id"] for r in self.store.live_jobs()
+        self.submitter.unsure_jobs.update(r["id"] for r in self.store.live_jobs()
                                  if r["state"] == JobState.INTENT)
 
     # -- the cycle --------------------------------------------------------------
@@ -234,7 +228,7 @@ class Service(Submission):
         changed |= self.handle_requests()
         changed |= self.collect()
         changed |= self.plan()
-        changed |= self.submit_ready()
+        changed |= self.submitter.submit_ready()
         if changed:
             self.last_activity = time.time()
         return changed

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from hpcflow import faults
@@ -27,7 +29,7 @@ from hpcflow.connectors.transports.base import TransportError
 from hpcflow.daemon import states
 from hpcflow.daemon.engine import WAKE_DIR
 from hpcflow.daemon.parallelism import Limits, Live, admit, full, template_limit
-from hpcflow.daemon.placement import pack_units
+from hpcflow.daemon.placement import pack_units, placement
 from hpcflow.daemon.polling import PollSchedule
 from hpcflow.daemon.resolve import bind_workflow_parameters
 from hpcflow.daemon.store import Store
@@ -47,28 +49,31 @@ def job_record(row: Any) -> JobRecord:
                      pack=row["pack"])
 
 
-class Submission:
-    store: Store
-    schedule: PollSchedule
-    home: Any
-    _unsure_jobs: set[int]
+def _executor_of(step: Any) -> tuple[str, dict]:
+    """The executor name and resources a leaf step asks for (``Step(executor=...)``)."""
+    return placement(json.loads(step["spec"]) if step["spec"] else None)
 
-    def executor(self, name: str) -> Executor:
-        raise NotImplementedError
 
-    @staticmethod
-    def executor_of(step: Any) -> tuple[str, dict]:
-        raise NotImplementedError
+class Submitter:
+    """Starts Ready leaf steps as jobs, exactly once: the service holds one and calls
+    ``submit_ready`` each cycle. What it needs of the service comes in as callables: the
+    executor of a name, a workflow's spec, a failed step's default outputs, and what to do
+    when a step becomes final (inside the transaction that made it so)."""
 
-    def spec(self, wf_id: str) -> dict:
-        raise NotImplementedError
-
-    def _default_outputs(self, step: Any) -> dict:
-        raise NotImplementedError
-
-    def _after_final(self, conn: Any, parent_id: int, wf_id: str, phase: str,
-                     reason: str | None) -> None:
-        raise NotImplementedError
+    def __init__(self, store: Store, home: Path, schedule: PollSchedule,
+                 executor: Callable[[str], Executor], spec: Callable[[str], dict],
+                 default_outputs: Callable[[Any], dict],
+                 after_final: Callable[[Any, int, str, str, str | None], None]) -> None:
+        self.store = store
+        self.home = home
+        self.schedule = schedule
+        self.executor = executor
+        self.spec = spec
+        self.default_outputs = default_outputs
+        self.after_final = after_final
+        #: Jobs whose submission may or may not have reached the scheduler (a crash, an
+        #: unreachable machine): looked for by name before anything else is submitted.
+        self.unsure_jobs: set[int] = set()
 
     def _parallelism(self) -> tuple[Limits, Live]:
         """The ``parallelism`` limits of the owners and workflows that have live pods, and
@@ -167,7 +172,7 @@ class Submission:
                                          or limits.workflow else slots,
                                          full_owners, full_workflows)
             rows = admit(rows, self._with_owner_limits(limits, rows), live)
-            units = pack_units([(r, self.executor_of(r)[1]) for r in rows], slots, can_pack)
+            units = pack_units([(r, _executor_of(r)[1]) for r in rows], slots, can_pack)
             if units:
                 changed |= self._submit_to(executor, units)
         return changed
@@ -205,7 +210,7 @@ class Submission:
             except TransportError as exc:
                 log.warning("submitting %s to %s failed (%s): will look for it by name",
                             pack or members[0][2], executor.name, exc)
-                self._unsure_jobs.update(m[0] for m in members)
+                self.unsure_jobs.update(m[0] for m in members)
                 continue
             submitted += [(m[0], m[1], native, pack) for m in members]
             # between the scheduler's answer and the commit of the job id: the worst
@@ -237,15 +242,15 @@ class Submission:
         """Submissions cut off by a crash or a transport error: find each job (or pack) by
         name, or submit what never ran, once."""
         changed = False
-        rows = [self.store.job(job_id) for job_id in sorted(self._unsure_jobs)]
+        rows = [self.store.job(job_id) for job_id in sorted(self.unsure_jobs)]
         groups: dict[str, list[Any]] = {}
         for row in rows:
             if row is not None and row["state"] == JobState.INTENT:
                 groups.setdefault(row["pack"] or row["name"], []).append(row)
-        self._unsure_jobs = {r["id"] for group in groups.values() for r in group}
+        self.unsure_jobs = {r["id"] for group in groups.values() for r in group}
         for group in groups.values():
             steps = [self.store.existing_step(r["step_id"]) for r in group]
-            _, resources = self.executor_of(steps[0])
+            _, resources = _executor_of(steps[0])
             resources = {k: v for k, v in resources.items() if k != "group_size"}
             try:
                 executor = self.executor(group[0]["executor"])
@@ -259,7 +264,7 @@ class Submission:
                         self.store.set_job_finished(conn, row["id"], JobState.REFUSED, None,
                                                     str(exc))
                         self._fail_step(conn, step, str(exc))
-                self._unsure_jobs.difference_update(r["id"] for r in group)
+                self.unsure_jobs.difference_update(r["id"] for r in group)
                 continue
             with self.store.write() as conn:
                 for row, step in zip(group, steps, strict=True):
@@ -267,7 +272,7 @@ class Submission:
                                          executor.queues)
             log.info("reconciled %s (%s)", group[0]["pack"] or group[0]["name"],
                      ", ".join(sorted(set(natives.values()))))
-            self._unsure_jobs.difference_update(r["id"] for r in group)
+            self.unsure_jobs.difference_update(r["id"] for r in group)
             changed = True
         return changed
 
@@ -304,8 +309,8 @@ class Submission:
     def _fail_step(self, conn: Any, step: Any, reason: str) -> None:
         """A Pending step that cannot be submitted (no such machine, a refused resource)."""
         if self.store.set_step_phase(conn, step["id"], states.PENDING, states.ERROR,
-                                     outputs=self._default_outputs(step), reason=reason,
+                                     outputs=self.default_outputs(step), reason=reason,
                                      workflow_id=step["workflow_id"]):
-            self._after_final(conn, step["parent_id"], step["workflow_id"], states.ERROR,
+            self.after_final(conn, step["parent_id"], step["workflow_id"], states.ERROR,
                               reason)
 
