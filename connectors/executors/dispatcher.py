@@ -44,6 +44,7 @@ from typing import Any
 from hpcflow import faults
 from hpcflow.connectors.dispatcher import merge_dicts
 from hpcflow.connectors.executors.base import (
+    CLAIM_FILE,
     RESULT_FILE,
     JobRecord,
     JobState,
@@ -65,6 +66,8 @@ from hpcflow.secrets import ResultKeys
 log = logging.getLogger("hpcflow.engine")
 
 LOG_FILE = "log.txt"
+#: dpdispatcher's batch type without a scheduler: jobs are plain processes of the machine.
+SHELL = "Shell"
 BUNDLE_DIR = ".hpcflow"
 _import_lock = threading.Lock()
 
@@ -305,9 +308,12 @@ class DispatcherJobs:
             else:  # docker, podman
                 runner = [exe, "run", "--rm", args, '-v "$REMOTE_ROOT:$REMOTE_ROOT"',
                           '-w "$PWD"', f"-e PYTHONPATH={bundle}", shlex.quote(image), *runner]
+        # With no scheduler (Shell) nothing stops a cancelled job's whole tree: the runner
+        # leads a session of its own, which _kill ends (dpdispatcher kills the script only).
+        session = "setsid -w " if self.machine.batch_type == SHELL else ""
         return (f"mkdir -p {shlex.quote(outputs)} && "
                 f"PYTHONPATH={bundle}${{PYTHONPATH:+:$PYTHONPATH}} "
-                f"{' '.join(p for p in runner if p)} .")
+                f"{session}{' '.join(p for p in runner if p)} .")
 
     # -- records ------------------------------------------------------------------------
     def _record_path(self, pack: str) -> Path:
@@ -522,7 +528,30 @@ class DispatcherJobs:
         for job in submission.belonging_jobs:
             if job.job_id:
                 submission.machine.kill(job)
+                if self.machine.batch_type == SHELL:
+                    _end_task_sessions(submission.machine.context, job)
         self._record_path(pack).unlink(missing_ok=True)  # its steps are failed by the service
+
+
+def _end_task_sessions(context: Any, job: Any) -> None:
+    """dpdispatcher's Shell ``kill`` stops the job script only; the runner of each task
+    leads its own session (``setsid -w``): end those too. A task's claim file names its
+    runner's PID and host; only a claim of the host the context's commands run on is acted
+    on (a PID of another host means nothing here)."""
+    code, _, out, _ = context.block_call("hostname")
+    host = out.read().decode(errors="replace").strip() if code == 0 else ""
+    for task in job.job_task_list:
+        claim = f"{task.task_work_path.rstrip('/')}/{CLAIM_FILE}"
+        try:
+            if not context.check_file_exists(claim):
+                continue
+            pid, _, claimed_on = context.read_file(claim).strip().partition(" ")
+        except (OSError, UnicodeDecodeError):
+            continue
+        if pid.isdigit() and host and claimed_on == host:
+            # "kill -SIG -PGID" (no "--": dash, Debian's sh, refuses it) in sh whatever the
+            # login shell of an SSH context
+            context.block_call(f"sh -c 'kill -TERM -{int(pid)}'")
 
 
 def _is_connection_error(exc: BaseException) -> bool:

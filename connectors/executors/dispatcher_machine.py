@@ -53,6 +53,10 @@ class DispatcherMachine:
     def context_type(self) -> str:
         return str(self.machine_dict.get("context_type", ""))
 
+    @property
+    def batch_type(self) -> str:
+        return str(self.machine_dict.get("batch_type", ""))
+
 
 def _bohrium_setting(key: str, environ: Mapping[str, str], config: DaemonConfig) -> str | None:
     return environ.get(f"BOHRIUM_{key.upper()}") or config.bohrium.get(key)

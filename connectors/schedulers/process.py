@@ -48,7 +48,9 @@ _START = " ".join((
 #: $1: a job name. The pids of this user's processes running a job script for it.
 _FIND = "ps x -o pid=,args= | awk -v n=\"$1\" '$NF == n && $(NF-1) ~ /job[.]sh$/ {print $1}'"
 #: The ids: each process group, if it is still there.
-_CANCEL = 'for p; do kill -TERM -- "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null; done; exit 0'
+#: (``kill -SIG -PGID`` without ``--``: dash, Debian's sh, takes no ``--`` and would fall back
+#: to the leader alone.)
+_CANCEL = 'for p; do kill -TERM "-$p" 2>/dev/null || kill -TERM "$p" 2>/dev/null; done; exit 0'
 
 
 class ProcessScheduler:
