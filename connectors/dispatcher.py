@@ -23,6 +23,7 @@ import os
 from copy import deepcopy
 from typing import Any
 
+from hpcflow.connectors.executors.kinds import DISPATCHER_KIND
 from hpcflow.errors import WorkflowDefinitionError
 
 #: Keys of a remote profile whose values are credentials.
@@ -183,7 +184,7 @@ class DispatcherExecutor:
 
                 secret_ref = stash(home(), secret)
         python = self.remote_command[0] if self.remote_command else None
-        spec = {"kind": "dispatcher", "machine_dict": machine_dict, "secret": secret_ref,
+        spec = {"kind": DISPATCHER_KIND, "machine_dict": machine_dict, "secret": secret_ref,
                 "python": python, "container": self.container, "clean": self.clean,
                 "submission_retries": self.retry_on_submission_error,
                 "resources": self.resources_dict, "task": self.task_dict}

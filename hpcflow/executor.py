@@ -18,6 +18,7 @@ import json
 import os
 from typing import Any
 
+from hpcflow.connectors.executors.kinds import STEP_MACHINE_KIND
 from hpcflow.errors import WorkflowDefinitionError
 
 CONTAINER_KINDS = ("docker", "singularity", "podman")
@@ -198,7 +199,7 @@ class RemoteExecutor(Executor):
             from hpcflow.settings import home
 
             settings["secret"] = stash(home(), {"password": str(self.password)})
-        return {"kind": "step_machine", "machine": machine_name(self.prefix, settings),
+        return {"kind": STEP_MACHINE_KIND, "machine": machine_name(self.prefix, settings),
                 **settings, "resources": self._resources()}
 
 
@@ -220,5 +221,5 @@ class ContainerExecutor(Executor):
         if not self.container:
             return None  # dflow leaves the template as it is
         settings = {"scheduler": "shell", **self.container}
-        return {"kind": "step_machine", "machine": machine_name("container", settings),
+        return {"kind": STEP_MACHINE_KIND, "machine": machine_name("container", settings),
                 **settings, "resources": {}}

@@ -50,7 +50,9 @@ class BatchExecutorSpec:
         return scheduler(cls.scheduler).resources
 
     def to_spec(self) -> dict[str, Any]:
-        return {"kind": "batch", "scheduler": self.scheduler,
+        from hpcflow.connectors.executors.kinds import BATCH_KIND
+
+        return {"kind": BATCH_KIND, "scheduler": self.scheduler,
                 "machine": self.machine or self.scheduler, "resources": self.resources}
 
 

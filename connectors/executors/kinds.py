@@ -33,6 +33,12 @@ if TYPE_CHECKING:
     from hpcflow.connectors.transports.base import Transport
 
 
+#: The kinds' names, as the author side writes them into a step's executor spec.
+BATCH_KIND = "batch"
+STEP_MACHINE_KIND = "step_machine"
+DISPATCHER_KIND = "dispatcher"
+
+
 def _resources(wanted: dict[str, Any]) -> dict[str, Any]:
     return dict(wanted.get("resources") or {})
 
@@ -65,7 +71,7 @@ class LocalKind:
 
 
 class BatchKind:
-    name = "batch"
+    name = BATCH_KIND
     late_logs = False
 
     def placement(self, wanted: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -94,7 +100,7 @@ class BatchKind:
 class StepMachineKind:
     """A machine the workflow describes: never declared by the config file."""
 
-    name = "step_machine"
+    name = STEP_MACHINE_KIND
     late_logs = False
 
     def placement(self, wanted: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -123,7 +129,7 @@ class StepMachineKind:
 class DispatcherKind:
     """dpdispatcher: its jobs' files, the log among them, come back when the job ends."""
 
-    name = "dispatcher"
+    name = DISPATCHER_KIND
     late_logs = True
 
     def placement(self, wanted: dict[str, Any]) -> tuple[str, dict[str, Any]]:

@@ -29,7 +29,6 @@ from hpcflow.secrets import ResultKeys
 
 log = logging.getLogger("hpcflow.engine")
 
-KIND = "step_machine"
 
 
 def machine_config(name: str, spec: dict[str, Any], runs_root: Path) -> MachineConfig:
