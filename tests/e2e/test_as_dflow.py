@@ -8,18 +8,17 @@ workflow through ``--as-dflow`` and through ``HPCFLOW_AS_DFLOW=1`` in a console-
 program, with its package code as installed.
 """
 
-import hashlib
 import json
 import os
 import re
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import run_cli, stop_engine
+from tests.e2e.app_venv import make_app_venv, package_digest
 
 EXAMPLES = Path(__file__).parent / "dflow_examples"
 SCRIPTS = sorted(p.name for p in EXAMPLES.glob("*.py"))
@@ -183,26 +182,12 @@ def app_venv(tmp_path_factory) -> tuple[Path, Path]:
     """A virtual environment with ``dflow-hello`` installed in its site-packages (without
     pydflow) and hpcflow importable (this environment's site-packages added by a .pth, as
     if both were installed there): its python and its site-packages."""
-    venv = tmp_path_factory.mktemp("app") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
-                   timeout=120)
-    vpy = venv / "bin" / "python"
-    purelib = Path(subprocess.run([str(vpy), "-c", "import sysconfig; "
-                                   "print(sysconfig.get_paths()['purelib'])"], text=True,
-                                  capture_output=True, check=True).stdout.strip())
-    (purelib / "00-test-sites.pth").write_text(
-        f"import site; site.addsitedir({sysconfig.get_paths()['purelib']!r})\n")
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-                    "--disable-pip-version-check", "--target", str(purelib), DFLOW_APP],
-                   check=True, timeout=300)
-    return vpy, purelib
+    return make_app_venv(tmp_path_factory.mktemp("app"),
+                         ["--no-deps", DFLOW_APP], hpcflow_first=True)
 
 
 def _installed_digest(site: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted((site / "dflow_hello").rglob("*.py")):
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
+    return package_digest(site, "dflow_hello")
 
 
 def _app_env(tmp_path: Path) -> dict[str, str]:

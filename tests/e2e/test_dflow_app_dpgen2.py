@@ -13,18 +13,16 @@ DeePMD-kit, and the point is the workflow, not the training.
 The install takes about two minutes on first use (pip caches the wheels after that).
 """
 
-import hashlib
 import json
 import os
 import shutil
 import subprocess
-import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import stop_engine
+from tests.e2e.app_venv import make_app_venv, package_digest
 
 APPS = Path(__file__).parent / "dflow_apps"
 DPGEN2 = "dpgen2==0.1.0"
@@ -37,27 +35,13 @@ def dpgen2_venv(tmp_path_factory) -> tuple[Path, Path]:
     """A virtual environment with dpgen2 and its dependencies (pydflow among them) in its
     own site-packages, and hpcflow importable after them (this environment's site-packages
     added by a .pth, as if hpcflow were installed there too): its python and site-packages."""
-    venv = tmp_path_factory.mktemp("dpgen2") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
-                   timeout=120)
-    vpy = venv / "bin" / "python"
-    purelib = Path(subprocess.run([str(vpy), "-c", "import sysconfig; "
-                                   "print(sysconfig.get_paths()['purelib'])"], text=True,
-                                  capture_output=True, check=True).stdout.strip())
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet",
-                    "--disable-pip-version-check", "--target", str(purelib),
-                    "-c", str(APPS / "dpgen2-constraints.txt"), DPGEN2],
-                   check=True, timeout=1200)
-    (purelib / "zz-hpcflow-test-site.pth").write_text(
-        f"import site; site.addsitedir({sysconfig.get_paths()['purelib']!r})\n")
-    return vpy, purelib
+    return make_app_venv(tmp_path_factory.mktemp("dpgen2"),
+                         ["-c", str(APPS / "dpgen2-constraints.txt"), DPGEN2],
+                         hpcflow_first=False, timeout=1200)
 
 
 def _digest(site: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted((site / "dpgen2").rglob("*.py")):
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
+    return package_digest(site, "dpgen2")
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
