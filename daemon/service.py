@@ -24,7 +24,6 @@ from hpcflow.connectors.executors.base import (
     LIVE_JOB_STATES,
     SEAL_FIELD,
     Executor,
-    JobRecord,
     JobState,
     JobStatus,
     ReadsStepFiles,
@@ -43,9 +42,9 @@ from hpcflow.daemon.loops import SUCCEEDED_SLICES
 from hpcflow.daemon.placement import placement
 from hpcflow.daemon.planner import CreateStep, FinishStep, Node, plan_container, root_step
 from hpcflow.daemon.polling import PollSchedule
-from hpcflow.daemon.retry import FAILED_PHASES, RetryRow, plan_retry, plan_retry_steps
 from hpcflow.daemon.store import Store, StoreLostError
 from hpcflow.daemon.submission import Submitter, job_record
+from hpcflow.daemon.user_requests import RequestHandler
 from hpcflow.errors import HpcflowError
 from hpcflow.privacy import DirIdentity
 from hpcflow.secrets import ResultKeys
@@ -116,6 +115,8 @@ class Service:
         self.schedule = PollSchedule(self.config.poll)
         self.submitter = Submitter(self.store, home, self.schedule, self.executor, self.spec,
                                    self._default_outputs, self._after_final)
+        self.requests = RequestHandler(self.store, self.executor, self.dirty,
+                                       self._return_slot)
         self._specs: dict[str, dict] = {}
         self._wake = threading.Event()
         self._stop = False
@@ -225,7 +226,7 @@ class Service:
         self.beat()
         changed = self.take_inbox()
         changed |= self.start_new_workflows()
-        changed |= self.handle_requests()
+        changed |= self.requests.handle()
         changed |= self.collect()
         changed |= self.plan()
         changed |= self.submitter.submit_ready()
@@ -279,110 +280,6 @@ class Service:
             log.info("workflow %s started", wf_id)
             started = True
         return started
-
-    def handle_requests(self) -> bool:
-        requests = self.store.open_requests()
-        for req in requests:
-            wf_id = req["workflow_id"]
-            if req["kind"] == "terminate":
-                self.terminate(wf_id)
-            elif req["kind"] == "retry":
-                self.retry(wf_id)
-            elif req["kind"] == "retry_steps":
-                payload = json.loads(req["payload"] or "{}")
-                self.retry_steps(wf_id, [int(i) for i in payload.get("steps", [])])
-            if req["kind"] in ("suspend", "resume"):
-                with self.store.write() as conn:
-                    if self.store.set_suspended(conn, wf_id, req["kind"] == "suspend"):
-                        log.info("workflow %s %sd", wf_id, req["kind"])
-                    self.store.mark_request_handled(conn, req["id"])
-            else:
-                with self.store.write() as conn:
-                    self.store.mark_request_handled(conn, req["id"])
-        return bool(requests)
-
-    def retry(self, wf_id: str) -> None:
-        """Run the failed part of a finished workflow again (see ``retry.plan_retry``)."""
-        wf = self.store.workflow(wf_id)
-        if wf is None or wf["phase"] not in (states.FAILED, states.ERROR) or wf["pruned_at"]:
-            log.info("retry of %s ignored: it is %s", wf_id,
-                     "pruned" if wf and wf["pruned_at"] else wf and wf["phase"])
-            return
-        rows = [RetryRow(r["id"], r["parent_id"], r["type"], r["phase"], bool(r["ran"]))
-                for r in self.store.retry_rows(wf_id)]
-        plan = plan_retry(rows, wf["root_step"])
-        if not plan:
-            log.info("retry of %s: no failed step to run again", wf_id)
-            return
-        phases = {r.id: r.phase for r in rows}
-        with self.store.write() as conn:
-            for step_id in plan.removed:
-                self.store.remove_step(conn, step_id, wf_id, "removed by retry: planned anew")
-            for step_id in plan.containers:
-                self.store.reset_step(conn, step_id, phases[step_id], states.RUNNING, wf_id,
-                                      new_attempt=False)
-            for step_id in plan.pods:
-                self.store.reset_step(conn, step_id, phases[step_id], states.PENDING, wf_id,
-                                      new_attempt=True)
-            self.store.reopen_workflow(conn, wf_id, f"retry: {len(plan.pods)} failed steps "
-                                                    "run again")
-        self.dirty.update(plan.containers)
-        log.info("workflow %s retried (%d steps run again)", wf_id, len(plan.pods))
-
-    def retry_steps(self, wf_id: str, step_ids: list[int]) -> None:
-        """dflow's ``retry_steps``: those failed steps of a running or failed workflow run
-        again (see ``retry.plan_retry_steps``); the client checked them, this checks again."""
-        wf = self.store.workflow(wf_id)
-        if (wf is None or wf["pruned_at"]
-                or wf["phase"] not in (states.RUNNING, states.FAILED, states.ERROR)):
-            log.info("retry_steps of %s ignored: it is %s", wf_id, wf and wf["phase"])
-            return
-        rows = [RetryRow(r["id"], r["parent_id"], r["type"], r["phase"], bool(r["ran"]))
-                for r in self.store.retry_rows(wf_id)]
-        by_id = {r.id: r for r in rows}
-        chosen = [i for i in step_ids if i in by_id and by_id[i].phase in FAILED_PHASES]
-        plan = plan_retry_steps(rows, chosen)
-        if not plan:
-            log.info("retry_steps of %s: none of %s is a failed step", wf_id, step_ids)
-            return
-        with self.store.write() as conn:
-            for step_id in plan.removed:
-                self.store.remove_step(conn, step_id, wf_id, "removed by retry_steps: "
-                                                             "planned anew")
-            for step_id in plan.containers:
-                self.store.reset_step(conn, step_id, by_id[step_id].phase, states.RUNNING,
-                                      wf_id, new_attempt=False)
-            for step_id in plan.pods:
-                self.store.reset_step(conn, step_id, by_id[step_id].phase, states.PENDING,
-                                      wf_id, new_attempt=True)
-            if wf["phase"] != states.RUNNING:
-                self.store.reopen_workflow(conn, wf_id, f"retry_steps: {len(plan.pods)} "
-                                                        "failed steps run again")
-        self.dirty.update(plan.containers)
-        self.dirty.update(by_id[i].parent_id for i in plan.removed if by_id[i].parent_id)
-        log.info("workflow %s: retry_steps runs %d steps again", wf_id, len(plan.pods))
-
-    def terminate(self, wf_id: str) -> None:
-        wf = self.store.workflow(wf_id)
-        if wf is None or wf["phase"] not in states.WORKFLOW_LIVE:
-            return
-        jobs = [r for r in self.store.live_jobs() if r["workflow_id"] == wf_id]
-        by_executor: dict[str, list[JobRecord]] = {}
-        for row in jobs:
-            by_executor.setdefault(row["executor"], []).append(job_record(row))
-        for name, records in by_executor.items():
-            self.executor(name).cancel(records)
-        with self.store.write() as conn:
-            for row in jobs:
-                self.store.set_job_finished(conn, row["id"], JobState.CANCELLED, None,
-                                            "terminated")
-            for step in self.store.query_steps(wf_id):
-                if step["phase"] in states.STEP_LIVE:
-                    self.store.set_step_phase(conn, step["id"], step["phase"], states.FAILED,
-                                              reason="terminated", workflow_id=wf_id)
-            self.store.set_workflow_phase(conn, wf_id, states.TERMINATED, message="terminated")
-        self._return_slot(wf_id)
-        log.info("workflow %s terminated", wf_id)
 
     def collect(self) -> bool:
         rows = [r for r in self.store.live_jobs() if r["state"] != JobState.INTENT]

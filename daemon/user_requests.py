@@ -1,0 +1,132 @@
+"""Requests the CLI and the SDK leave for the engine (terminate, retry, ``retry_steps``,
+suspend, resume), applied by the one writer.
+
+Which steps run again is the pure ``daemon/retry.py``'s decision; this module reads what it
+needs from the store, applies the decision in one write transaction, and cancels a
+terminated workflow's jobs through their executors.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+
+from hpcflow.connectors.executors.base import Executor, JobRecord, JobState
+from hpcflow.daemon import states
+from hpcflow.daemon.retry import FAILED_PHASES, RetryPlan, RetryRow, plan_retry, plan_retry_steps
+from hpcflow.daemon.store import Store
+from hpcflow.daemon.submission import job_record
+
+log = logging.getLogger("hpcflow.engine")
+
+
+class RequestHandler:
+    """Applies open requests. ``dirty`` is the service's set of containers to plan again
+    (shared, updated in place); ``return_slot`` gives a step its local slot back when a
+    workflow it submitted ends."""
+
+    def __init__(self, store: Store, executor: Callable[[str], Executor], dirty: set[int],
+                 return_slot: Callable[[str], None]) -> None:
+        self.store = store
+        self.executor = executor
+        self.dirty = dirty
+        self.return_slot = return_slot
+
+    def handle(self) -> bool:
+        """Every open request, in order; whether there was any."""
+        requests = self.store.open_requests()
+        for req in requests:
+            wf_id, kind = req["workflow_id"], req["kind"]
+            if kind == "terminate":
+                self.terminate(wf_id)
+            elif kind == "retry":
+                self.retry(wf_id)
+            elif kind == "retry_steps":
+                payload = json.loads(req["payload"] or "{}")
+                self.retry_steps(wf_id, [int(i) for i in payload.get("steps", [])])
+            with self.store.write() as conn:
+                if kind in ("suspend", "resume") and self.store.set_suspended(
+                        conn, wf_id, kind == "suspend"):
+                    log.info("workflow %s %sd", wf_id, kind)
+                self.store.mark_request_handled(conn, req["id"])
+        return bool(requests)
+
+    def retry(self, wf_id: str) -> None:
+        """Run the failed part of a finished workflow again (see ``retry.plan_retry``)."""
+        wf = self.store.workflow(wf_id)
+        if wf is None or wf["phase"] not in (states.FAILED, states.ERROR) or wf["pruned_at"]:
+            log.info("retry of %s ignored: it is %s", wf_id,
+                     "pruned" if wf and wf["pruned_at"] else wf and wf["phase"])
+            return
+        rows = self._rows(wf_id)
+        plan = plan_retry(rows, wf["root_step"])
+        if not plan:
+            log.info("retry of %s: no failed step to run again", wf_id)
+            return
+        self._apply(wf_id, plan, rows, "retry", reopen=True)
+        log.info("workflow %s retried (%d steps run again)", wf_id, len(plan.pods))
+
+    def retry_steps(self, wf_id: str, step_ids: list[int]) -> None:
+        """dflow's ``retry_steps``: those failed steps of a running or failed workflow run
+        again (see ``retry.plan_retry_steps``); the client checked them, this checks again."""
+        wf = self.store.workflow(wf_id)
+        if (wf is None or wf["pruned_at"]
+                or wf["phase"] not in (states.RUNNING, states.FAILED, states.ERROR)):
+            log.info("retry_steps of %s ignored: it is %s", wf_id, wf and wf["phase"])
+            return
+        rows = self._rows(wf_id)
+        by_id = {r.id: r for r in rows}
+        chosen = [i for i in step_ids if i in by_id and by_id[i].phase in FAILED_PHASES]
+        plan = plan_retry_steps(rows, chosen)
+        if not plan:
+            log.info("retry_steps of %s: none of %s is a failed step", wf_id, step_ids)
+            return
+        self._apply(wf_id, plan, rows, "retry_steps", reopen=wf["phase"] != states.RUNNING)
+        self.dirty.update(by_id[i].parent_id for i in plan.removed if by_id[i].parent_id)
+        log.info("workflow %s: retry_steps runs %d steps again", wf_id, len(plan.pods))
+
+    def terminate(self, wf_id: str) -> None:
+        wf = self.store.workflow(wf_id)
+        if wf is None or wf["phase"] not in states.WORKFLOW_LIVE:
+            return
+        jobs = [r for r in self.store.live_jobs() if r["workflow_id"] == wf_id]
+        by_executor: dict[str, list[JobRecord]] = {}
+        for row in jobs:
+            by_executor.setdefault(row["executor"], []).append(job_record(row))
+        for name, records in by_executor.items():
+            self.executor(name).cancel(records)
+        with self.store.write() as conn:
+            for row in jobs:
+                self.store.set_job_finished(conn, row["id"], JobState.CANCELLED, None,
+                                            "terminated")
+            for step in self.store.query_steps(wf_id):
+                if step["phase"] in states.STEP_LIVE:
+                    self.store.set_step_phase(conn, step["id"], step["phase"], states.FAILED,
+                                              reason="terminated", workflow_id=wf_id)
+            self.store.set_workflow_phase(conn, wf_id, states.TERMINATED, message="terminated")
+        self.return_slot(wf_id)
+        log.info("workflow %s terminated", wf_id)
+
+    def _rows(self, wf_id: str) -> list[RetryRow]:
+        return [RetryRow(r["id"], r["parent_id"], r["type"], r["phase"], bool(r["ran"]))
+                for r in self.store.retry_rows(wf_id)]
+
+    def _apply(self, wf_id: str, plan: RetryPlan, rows: list[RetryRow], what: str,
+               reopen: bool) -> None:
+        """One transaction: the steps to plan anew removed, the containers on the failure's
+        path Running again, the leaf steps Pending for a new attempt, the workflow reopened."""
+        phases = {r.id: r.phase for r in rows}
+        with self.store.write() as conn:
+            for step_id in plan.removed:
+                self.store.remove_step(conn, step_id, wf_id, f"removed by {what}: planned anew")
+            for step_id in plan.containers:
+                self.store.reset_step(conn, step_id, phases[step_id], states.RUNNING, wf_id,
+                                      new_attempt=False)
+            for step_id in plan.pods:
+                self.store.reset_step(conn, step_id, phases[step_id], states.PENDING, wf_id,
+                                      new_attempt=True)
+            if reopen:
+                self.store.reopen_workflow(conn, wf_id, f"{what}: {len(plan.pods)} failed "
+                                                        "steps run again")
+        self.dirty.update(plan.containers)
