@@ -1,6 +1,6 @@
 """The job lifecycle: what a step does when its job ends (pure).
 
-The executor reports how a job ended (a ``JobEnd``: the runner's result, the scheduler's
+The executor reports how a job ended (a ``JobResult``: the runner's result, the scheduler's
 account, lost, past its deadline); these rules turn it, with the step's phase and attempt
 and its template's retry settings, into one decision for the service to apply in its write
 transaction: finish the step in a phase, retry it, or leave it (a step no longer Running:
@@ -11,7 +11,7 @@ every rule has a unit test.
 The rules, in dflow/Argo's terms:
 
 - A result the runner sealed gives the phase, reason and outputs; anything else that claims
-  outputs (planted, altered) is an Error and nothing of it is used (``trusted_result``
+  outputs (planted, altered) is an Error and nothing of it is used (``JobResult.trusted``
   decides, before this module sees the result).
 - A lost job (no trace in the scheduler, no result) is an Error; a job killed at the step's
   ``timeout`` is Failed with a ``TimeoutError`` reason.
@@ -24,12 +24,12 @@ The rules, in dflow/Argo's terms:
 - A failed step keeps its template's default outputs (so that ``continue_on_failed``
   consumers read them) and, for a slice group, how many of its slices succeeded.
 
->>> end = JobEnd.from_result({"phase": "Failed", "reason": "boom", "transient": True})
+>>> end = JobResult("Failed", reason="boom", transient=True)
 >>> decide(end, StepFacts(phase="Running", attempt=0), {"retry_on_transient_error": 2})
 Retry(message='attempt 1 of 3 failed (boom); retrying')
 >>> decide(end, StepFacts(phase="Running", attempt=2), {"retry_on_transient_error": 2})
 Finish(phase='Failed', reason='boom', outputs=None)
->>> decide(JobEnd.lost("the job vanished"), StepFacts("Running", 0), {})
+>>> decide(JobResult.lost("the job vanished"), StepFacts("Running", 0), {})
 Finish(phase='Error', reason='the job vanished', outputs=None)
 >>> decide(end, StepFacts(phase="Failed", attempt=0), {}) is None  # terminated meanwhile
 True
@@ -50,7 +50,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from hpcflow.connectors.executors.base import JobState
+from hpcflow.connectors.executors.base import JobResult, JobState
 from hpcflow.daemon import states
 
 #: Attempts a step gets after node failures or preemptions, whatever its own retry setting.
@@ -58,49 +58,6 @@ INFRASTRUCTURE_RETRIES = 3
 #: The policy value of dflow's ``retry_on_failure_and_error``-like settings that retries
 #: whatever the phase.
 ALWAYS = "Always"
-
-
-@dataclass(frozen=True)
-class JobEnd:
-    """How one job ended, as the service knows it before deciding anything."""
-
-    phase: str
-    reason: str | None = None
-    #: The runner's outputs (sealed and checked), for a Succeeded step.
-    outputs: dict[str, Any] | None = None
-    #: The OP raised ``TransientError`` (or the executor says the failure was passing).
-    transient: bool = False
-    #: The node failed or the job was preempted: not the step's fault.
-    infrastructure: bool = False
-    #: Killed for a time limit (the scheduler's, or the step's ``timeout``).
-    timed_out: bool = False
-    #: For a slice group that failed: how many of its slices succeeded.
-    succeeded_slices: int | None = None
-
-    @classmethod
-    def from_result(cls, result: dict[str, Any], sealed: bool = True) -> JobEnd:
-        """From a trusted result (``trusted_result``); ``sealed`` says the runner wrote it
-        (only then may a slice count be believed)."""
-        count = result.get("succeeded_slices")
-        return cls(phase=result.get("phase", states.ERROR), reason=result.get("reason"),
-                   outputs=result.get("outputs"), transient=bool(result.get("transient")),
-                   infrastructure=bool(result.get("infrastructure")),
-                   timed_out=bool(result.get("timed_out")),
-                   succeeded_slices=count if sealed and isinstance(count, int) else None)
-
-    @classmethod
-    def lost(cls, detail: str | None) -> JobEnd:
-        return cls(phase=states.ERROR, reason=detail)
-
-    @classmethod
-    def past_deadline(cls, detail: str | None) -> JobEnd:
-        return cls(phase=states.FAILED, reason=detail, timed_out=True)
-
-    @classmethod
-    def unusable(cls, why: str) -> JobEnd:
-        """The job ended but its result cannot be used (its value files could not be
-        stored, say)."""
-        return cls(phase=states.ERROR, reason=why)
 
 
 @dataclass(frozen=True)
@@ -130,14 +87,14 @@ class Finish:
 Decision = Retry | Finish
 
 
-def retry_limit(end: JobEnd, template: dict[str, Any]) -> tuple[bool, int]:
+def retry_limit(end: JobResult, template: dict[str, Any]) -> tuple[bool, int]:
     """(whether the failure counts as transient, how many retries the step gets).
 
-    >>> retry_limit(JobEnd("Failed", timed_out=True), {"timeout_as_transient_error": True})
+    >>> retry_limit(JobResult("Failed", timed_out=True), {"timeout_as_transient_error": True})
     (True, 0)
-    >>> retry_limit(JobEnd("Error"), {"retry_policy": {"on": "Error", "limit": 4}})
+    >>> retry_limit(JobResult("Error"), {"retry_policy": {"on": "Error", "limit": 4}})
     (True, 4)
-    >>> retry_limit(JobEnd("Failed", infrastructure=True), {"retry_on_transient_error": 1})
+    >>> retry_limit(JobResult("Failed", infrastructure=True), {"retry_on_transient_error": 1})
     (True, 3)
     """
     transient = (end.transient or end.infrastructure
@@ -151,7 +108,7 @@ def retry_limit(end: JobEnd, template: dict[str, Any]) -> tuple[bool, int]:
     return transient, retries
 
 
-def decide(end: JobEnd, step: StepFacts, template: dict[str, Any]) -> Decision | None:
+def decide(end: JobResult, step: StepFacts, template: dict[str, Any]) -> Decision | None:
     """What the step does now that its job ended; None when the step is no longer waiting
     for the job (terminated, or final already): then only the job's record changes. A step
     still Pending had its job end before a poll saw it start: it ends the same way."""

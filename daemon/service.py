@@ -22,12 +22,11 @@ from typing import Any
 from hpcflow.config_file import DaemonConfig, load_config, parse_config
 from hpcflow.connectors.executors.base import (
     LIVE_JOB_STATES,
-    SEAL_FIELD,
     Executor,
+    JobResult,
     JobState,
     JobStatus,
     ReadsStepFiles,
-    trusted_result,
 )
 from hpcflow.connectors.executors.local import LocalExecutor
 from hpcflow.connectors.plugins import LOCAL, ExecutorContext, executor_kind, kind_for
@@ -37,7 +36,7 @@ from hpcflow.daemon.backup import StoreKeeper
 from hpcflow.daemon.disk import WriteTrouble, write_error
 from hpcflow.daemon.engine import WAKE_DIR
 from hpcflow.daemon.leader import FencedError, LeaderLease
-from hpcflow.daemon.lifecycle import Finish, JobEnd, Retry, StepFacts, decide, queue_change
+from hpcflow.daemon.lifecycle import Finish, Retry, StepFacts, decide, queue_change
 from hpcflow.daemon.loops import SUCCEEDED_SLICES
 from hpcflow.daemon.placement import placement
 from hpcflow.daemon.planner import CreateStep, FinishStep, Node, plan_container, root_step
@@ -369,11 +368,11 @@ class Service:
 
     def _apply_results(self, executor_name: str, finished: list[tuple[Any, JobStatus]]) -> None:
         executor = self.executor(executor_name)
+        ends = {job["id"]: self._job_end(job, status) for job, status in finished}
         # Read failed jobs' logs before the write transaction (a remote read can be slow).
         tails = {job["id"]: executor.log_tail(job_record(job), LOG_TAIL_LINES)
-                 for job, status in finished
-                 if (status.result or {}).get("phase") != states.SUCCEEDED}
-        unstored = self._store_value_files(executor, finished)
+                 for job, _ in finished if not ends[job["id"]].succeeded}
+        ends.update(self._store_value_files(executor, [job for job, _ in finished], ends))
         with self.store.write() as conn:
             for job, status in finished:
                 step = self.store.existing_step(job["step_id"])
@@ -383,11 +382,10 @@ class Service:
                                                states.PENDING, states.RUNNING, None)
                     step = self.store.existing_step(job["step_id"])
                 template = self.spec(step["workflow_id"])["templates"][step["template"]]
-                end = self._job_end(job, status, unstored)
+                end = ends[job["id"]]
                 self.store.set_job_finished(conn, job["id"], status.state,
-                                            0 if end.phase == states.SUCCEEDED else 1,
-                                            end.reason)
-                if end.phase != states.SUCCEEDED:
+                                            0 if end.succeeded else 1, end.reason)
+                if not end.succeeded:
                     self.store.set_log_tail(conn, step["id"], tails.get(job["id"]))
                 decision = decide(end, StepFacts(step["phase"], step["attempt"] or 0),
                                   template)
@@ -397,20 +395,18 @@ class Service:
                 elif isinstance(decision, Finish):
                     self._finish(conn, step, decision, end)
 
-    def _job_end(self, job: Any, status: JobStatus, unstored: dict[int, str]) -> JobEnd:
+    def _job_end(self, job: Any, status: JobStatus) -> JobResult:
         """How the job ended, from what the executor reported: its result is used only as
-        ``trusted_result`` allows."""
+        ``JobResult.trusted`` allows (sealed under the step's key)."""
         if status.state == JobState.LOST:
-            return JobEnd.lost(status.detail)
+            return JobResult.lost(status.detail)
         if status.state == JobState.TIMED_OUT:
-            return JobEnd.past_deadline(status.detail)
-        if job["id"] in unstored:
-            return JobEnd.unusable(unstored[job["id"]])
-        reported = status.result or {}
-        result = trusted_result(reported, self.result_keys.key(job["step_dir"]))
-        return JobEnd.from_result(result, sealed=SEAL_FIELD in reported)
+            return JobResult.past_deadline(status.detail)
+        if status.result is None:
+            return JobResult.lost(status.detail or "the job ended without a result")
+        return status.result.trusted(self.result_keys.key(job["step_dir"]))
 
-    def _finish(self, conn: Any, step: Any, decision: Finish, end: JobEnd) -> None:
+    def _finish(self, conn: Any, step: Any, decision: Finish, end: JobResult) -> None:
         """The step final as decided, inside the results' transaction. A failed step gets its
         template's default outputs (for ``continue_on_failed`` consumers) and, for a slice
         group, how many of its slices succeeded."""
@@ -426,22 +422,22 @@ class Service:
             self._after_final(conn, step["parent_id"], step["workflow_id"], decision.phase,
                               decision.reason)
 
-    def _store_value_files(self, executor: Any,
-                           finished: list[tuple[Any, JobStatus]]) -> dict[int, str]:
-        """Before the results are recorded: the output values steps left as files, stored
-        (once, by digest); job id -> why a step's could not be."""
+    def _store_value_files(self, executor: Any, jobs: list[Any],
+                           ends: dict[int, JobResult]) -> dict[int, JobResult]:
+        """Before the results are recorded: the output values succeeded steps left as files,
+        stored (once, by digest); the jobs whose values could not be, as unusable."""
         unstored = {}
         read_file = executor.read_step_file if isinstance(executor, ReadsStepFiles) else None
-        for job, status in finished:
-            if status.state != JobState.FINISHED or not status.result:
+        for job in jobs:
+            end = ends[job["id"]]
+            if not end.succeeded:
                 continue
-            result = trusted_result(status.result, self.result_keys.key(job["step_dir"]))
             record = job_record(job)
             why = value_files.ingest(
                 self.store, read_file and (lambda rel, r=record: read_file(r, rel)),
-                job["step_dir"], result)
+                job["step_dir"], end.outputs)
             if why:
-                unstored[job["id"]] = why
+                unstored[job["id"]] = JobResult.unusable(why)
         return unstored
 
     def _default_outputs(self, step: Any) -> dict:

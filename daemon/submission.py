@@ -4,7 +4,7 @@ executors on the way out).
 The intent (job rows with their deterministic names) commits before the submission, the
 job id right after it. Whatever was cut off between the two (a crash, an unreachable
 machine) is looked for by name before anything else is submitted (``_reconcile_unsure``).
-Mixed into ``Service``; the attributes and methods it uses from it are declared below.
+The service holds one ``Submitter``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from hpcflow import faults
 from hpcflow.connectors.executors.base import (
     Executor,
     JobRecord,
+    JobSpec,
     JobState,
     PacksJobs,
     ReadsStepFiles,
@@ -113,9 +114,11 @@ class Submitter:
         value = spec.get("timeout") or template.get("timeout")
         return float(value) if value else None
 
-    def _job_files(self, step: Any, executor: Executor | None = None) -> dict[str, bytes]:
-        """``step.json`` and the files it names (the OP, input values stored by digest); an
-        executor that can read a step's files back gets large outputs as files too."""
+    def _job(self, step: Any, executor: Executor, name: str, step_dir: str,
+             resources: dict[str, Any]) -> JobSpec:
+        """What the step's job needs: the runner's document and the files it names (the OP,
+        input values stored by digest); an executor that can read a step's files back gets
+        large outputs as files too."""
         wf_id = step["workflow_id"]
         spec = self.spec(wf_id)
         template = spec["templates"][step["template"]]
@@ -141,12 +144,12 @@ class Submitter:
             "wake_dir": str(self.home / WAKE_DIR),
             "value_files": isinstance(executor, ReadsStepFiles),
         }
-        if spec.get("debug_env") and executor is not None and executor.name == LOCAL:
+        if spec.get("debug_env") and executor.name == LOCAL:
             job["env"] = spec["debug_env"]  # dflow's debug mode: the submitter's environment
-        files = {"step.json": json.dumps(job).encode(), **value_files}
+        files = dict(value_files)
         if template["kind"] == "python":
             files["op.pkl"] = self.store.blob(template["op"])
-        return files
+        return JobSpec(name, step_dir, job, files, resources)
 
     def submit_ready(self) -> bool:
         """Submit Ready leaf steps, as many scheduler jobs per executor as it has free slots
@@ -196,14 +199,12 @@ class Submitter:
         submitted, refused = [], []
         for pack, resources, members in planned:
             try:
+                jobs = [self._job(s, executor, n, d, resources) for _, s, n, d in members]
                 if pack is None:
-                    job_id, step, name, step_dir = members[0]
-                    native = executor.submit(name, step_dir, self._job_files(step, executor),
-                                             resources)
+                    native = executor.submit(jobs[0])
                 else:
-                    native = executor.submit_pack(  # type: ignore[attr-defined]
-                        pack, [(d, self._job_files(s, executor)) for _, s, _, d in members],
-                        resources)
+                    assert isinstance(executor, PacksJobs)  # pack_units packs for those only
+                    native = executor.submit_pack(pack, jobs)
             except HpcflowError as exc:  # refused by the scheduler, an untrusted host key, ...
                 refused += [(m[0], m[1], str(exc)) for m in members]
                 continue
@@ -280,10 +281,10 @@ class Submitter:
                         resources: dict) -> dict[int, str]:
         """Native ids for intent rows: a single job through the executor's reconcile; a pack
         found by its name, else its steps that left traces adopted and the rest packed anew."""
+        jobs = [self._job(s, executor, r["name"], r["step_dir"], resources)
+                for r, s in zip(group, steps, strict=True)]
         if not group[0]["pack"]:
-            return {group[0]["id"]: executor.reconcile(job_record(group[0]),
-                                                       self._job_files(steps[0], executor),
-                                                       resources)}
+            return {group[0]["id"]: executor.reconcile(job_record(group[0]), jobs[0])}
         pack = group[0]["pack"]
         if not isinstance(executor, PacksJobs):
             raise HpcflowError(f"{executor.name} cannot run packs (group_size) any more: "
@@ -294,10 +295,9 @@ class Submitter:
                      found)
             return {r["id"]: found for r in group}
         natives = {r["id"]: "adopted" for r in group if executor.ran(r["step_dir"])}
-        rest = [(r, s) for r, s in zip(group, steps, strict=True) if r["id"] not in natives]
+        rest = [(r, job) for r, job in zip(group, jobs, strict=True) if r["id"] not in natives]
         if rest:
-            native = executor.submit_pack(pack, [(r["step_dir"], self._job_files(s, executor))
-                                                 for r, s in rest], resources)
+            native = executor.submit_pack(pack, [job for _, job in rest])
             natives.update({r["id"]: native for r, _ in rest})
         return natives
 

@@ -72,11 +72,11 @@ def strip_files(io: dict | None) -> dict | None:
 
 
 def ingest(store: Any, read_file: Callable[[str], bytes | None] | None, step_dir: str,
-           result: dict) -> str | None:
+           outputs: dict | None) -> str | None:
     """Store (once, by digest) each output value a step left as a file; why that failed
     (the step is then an Error), or None. One value at a time, each in its own
     transaction: a value may be large and a remote read slow."""
-    params = (result.get("outputs") or {}).get("parameters") or {}
+    params = (outputs or {}).get("parameters") or {}
     for name, value in params.items():
         if not (values.is_ref(value) and "file" in values.ref_info(value)):
             continue

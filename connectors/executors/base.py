@@ -11,9 +11,12 @@ import hashlib
 import hmac
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any, Protocol, runtime_checkable
+
+from hpcflow import phases
 
 #: The file the in-job runner writes last; its presence means the job is over.
 RESULT_FILE = "result.json"
@@ -41,44 +44,118 @@ NESTED_DIR = "nested"
 SEAL_FIELD = "seal"
 
 
-def _result_mac(result: dict[str, Any], key: str) -> str:
-    body = json.dumps({k: v for k, v in result.items() if k != SEAL_FIELD}, sort_keys=True,
+def _result_mac(record: dict[str, Any], key: str) -> str:
+    body = json.dumps({k: v for k, v in record.items() if k != SEAL_FIELD}, sort_keys=True,
                       separators=(",", ":"))
     return hmac.new(key.encode(), body.encode(), hashlib.sha256).hexdigest()
 
 
-def seal_result(result: dict[str, Any], key: str) -> dict[str, Any]:
-    """``result`` with the seal that shows the daemon the runner it started wrote it.
-
-    >>> sealed = seal_result({"phase": "Succeeded", "outputs": {}}, "k")
-    >>> trusted_result(sealed, "k") == {"phase": "Succeeded", "outputs": {}}
-    True
-    """
-    return {**result, SEAL_FIELD: _result_mac(result, key)}
+def seal_result(record: dict[str, Any], key: str) -> dict[str, Any]:
+    """The runner's ``record`` with the seal that shows the daemon the runner it started
+    wrote it (``JobResult.trusted`` checks it)."""
+    return {**record, SEAL_FIELD: _result_mac(record, key)}
 
 
-def trusted_result(result: dict[str, Any], key: str | None) -> dict[str, Any]:
-    """A step's result as the daemon may use it. Outputs (which may hold pickles) are taken
-    only from a result sealed under the step's key: one that another account planted or
-    altered becomes an Error that says so, and nothing of it is used. An unsealed result
-    without outputs (an executor's own account of a job that ended without one) is text
-    only and kept as it is.
+@dataclass(frozen=True)
+class JobResult:
+    """How a job ended, as its executor reports it: the runner's own record (read from
+    ``result.json`` with ``from_record``, sealed with the step's key) or the executor's
+    account of a job that ended without one (``without_runner``).
 
-    >>> trusted_result({"phase": "Succeeded", "outputs": {"parameters": {}}}, "k")["phase"]
-    'Error'
-    >>> trusted_result({"phase": "Failed", "reason": "TIMEOUT"}, "k")["reason"]
+    The service uses a result only through ``trusted``: outputs (which may hold pickles)
+    and a slice count come only from a record sealed under the step's key. A record that
+    another account planted or altered becomes an Error that says so; an account without
+    outputs is text and kept as it is.
+
+    >>> record = seal_result({"phase": "Succeeded", "outputs": {"parameters": {}}}, "k")
+    >>> JobResult.from_record(record).trusted("k").outputs
+    {'parameters': {}}
+    >>> JobResult.from_record({**record, "outputs": {"parameters": {"x": "1"}}}).trusted("k")
+    JobResult(phase='Error', reason="the step's result.json has a seal that does not match: ...)
+    >>> JobResult.without_runner("Failed", "TIMEOUT", timed_out=True).trusted("k").reason
     'TIMEOUT'
     """
-    seal = result.get(SEAL_FIELD)
-    if seal is None and result.get("outputs") is None and result.get("phase") != "Succeeded":
-        return result
-    if key is not None and isinstance(seal, str) and hmac.compare_digest(
-            seal, _result_mac(result, key)):
-        return {k: v for k, v in result.items() if k != SEAL_FIELD}
-    why = "has no seal" if seal is None else "has a seal that does not match"
-    return {"phase": "Error", "outputs": None, "reason": (
-        f"the step's result.json {why}: it was not written by the runner hpcflow started "
-        f"(another account may have planted or altered it); nothing of it was used")}
+
+    phase: str
+    reason: str | None = None
+    #: The runner's outputs: used only once ``trusted`` found them sealed.
+    outputs: dict[str, Any] | None = None
+    #: The OP raised ``TransientError``.
+    transient: bool = False
+    #: The node failed or the job was preempted: not the step's fault.
+    infrastructure: bool = False
+    #: Killed for a time limit (the scheduler's, or the step's ``timeout``).
+    timed_out: bool = False
+    #: For a slice group that failed: how many of its slices succeeded.
+    succeeded_slices: int | None = None
+    #: The runner's record as read, seal included (None for an executor's own account).
+    record: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+    #: ``trusted`` found the record sealed under the step's key.
+    sealed: bool = field(default=False, repr=False)
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> JobResult:
+        """The runner's ``result.json``, as written (not yet trusted)."""
+        count = record.get("succeeded_slices")
+        reason = record.get("reason")
+        return cls(phase=str(record.get("phase") or phases.ERROR),
+                   reason=None if reason is None else str(reason),
+                   outputs=record.get("outputs"), transient=bool(record.get("transient")),
+                   infrastructure=bool(record.get("infrastructure")),
+                   timed_out=bool(record.get("timed_out")),
+                   succeeded_slices=count if isinstance(count, int) else None, record=record)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> JobResult | None:
+        """A ``result.json`` as read; None while it is still being written (not JSON yet)."""
+        try:
+            record = json.loads(data)
+        except ValueError:
+            return None
+        return cls.from_record(record) if isinstance(record, dict) else None
+
+    @classmethod
+    def without_runner(cls, phase: str, reason: str | None, *, infrastructure: bool = False,
+                       timed_out: bool = False) -> JobResult:
+        """The executor's account of a job that ended without the runner's record (the
+        scheduler killed it, its outputs could not be brought back, ...)."""
+        return cls(phase=phase, reason=reason, infrastructure=infrastructure,
+                   timed_out=timed_out)
+
+    @classmethod
+    def lost(cls, detail: str | None) -> JobResult:
+        """Neither the executor nor the step directory knows the job any more: an Error."""
+        return cls(phase=phases.ERROR, reason=detail)
+
+    @classmethod
+    def past_deadline(cls, detail: str | None) -> JobResult:
+        """Killed by the engine at the step's ``timeout``."""
+        return cls(phase=phases.FAILED, reason=detail, timed_out=True)
+
+    @classmethod
+    def unusable(cls, why: str) -> JobResult:
+        """The job ended but its result cannot be used (its value files could not be
+        stored, say)."""
+        return cls(phase=phases.ERROR, reason=why)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.phase == phases.SUCCEEDED
+
+    def trusted(self, key: str | None) -> JobResult:
+        """This result as the daemon may use it, checked against the step's ``key``."""
+        if self.sealed:
+            return self
+        seal = self.record.get(SEAL_FIELD) if self.record is not None else None
+        if self.record is not None and key is not None and isinstance(seal, str) and \
+                hmac.compare_digest(seal, _result_mac(self.record, key)):
+            return replace(self, sealed=True)
+        if self.outputs is None and not self.succeeded:
+            return replace(self, succeeded_slices=None)  # text only
+        why = "has no seal" if seal is None else "has a seal that does not match"
+        return JobResult.unusable(
+            f"the step's result.json {why}: it was not written by the runner hpcflow started "
+            f"(another account may have planted or altered it); nothing of it was used")
 
 
 def safe_dir_name(name: str) -> str:
@@ -165,6 +242,60 @@ def check_job_transition(current: JobState | str | None, new: JobState | str) ->
         raise InvalidJobTransition(f"job cannot go from {old} to {JobState(new)}")
 
 
+#: The file a job's runner reads its document from.
+STEP_FILE = "step.json"
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What one step's job needs, built once by the service: the runner's document (written
+    as ``step.json``), the files beside it, and the resources. Connectors read its fields
+    and change the document with ``with_runner`` (a relay, a shipped runner); none of them
+    parses or rewrites ``step.json``.
+
+    >>> job = JobSpec("hpcflow-w-1-0", "/runs/w/a-1", {"template": {"image": "py:3"},
+    ...               "storage": {"kind": "local"}}, {"op.pkl": b"..."}, {"time": "1:00"})
+    >>> job.image, job.storage["kind"], sorted(job.to_files())
+    ('py:3', 'local', ['op.pkl', 'step.json'])
+    >>> job.with_runner(wake_dir=None).runner["wake_dir"] is None
+    True
+    """
+
+    #: The job's deterministic name (``hpcflow-WF-STEP-ATTEMPT``): found by it after a crash.
+    name: str
+    step_dir: str
+    #: The runner's document: the step's template, inputs, storage, where to write.
+    runner: Mapping[str, Any]
+    #: The files beside it: the pickled OP, input values stored by digest.
+    files: Mapping[str, bytes] = field(default_factory=dict)
+    #: The step's executor resources (``Step(executor=...)``), without ``group_size``; the
+    #: executor puts them over its machine's defaults.
+    resources: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def image(self) -> str | None:
+        """The container image the step's template names (``image=``), if any."""
+        image = self.runner["template"].get("image")
+        return str(image) if image else None
+
+    @property
+    def storage(self) -> dict[str, Any]:
+        """The artifact storage the step reads and writes (its spec, without secrets)."""
+        return dict(self.runner["storage"])
+
+    def with_runner(self, **changes: Any) -> JobSpec:
+        """This job with keys of the runner's document changed."""
+        return replace(self, runner={**self.runner, **changes})
+
+    def with_files(self, files: Mapping[str, bytes]) -> JobSpec:
+        """This job with more files beside the document."""
+        return replace(self, files={**self.files, **files})
+
+    def to_files(self) -> dict[str, bytes]:
+        """The files to put in the step directory: the document and the files beside it."""
+        return {**self.files, STEP_FILE: json.dumps(self.runner).encode()}
+
+
 @dataclass(frozen=True)
 class JobRecord:
     """A live job as stored: enough to poll, reconcile or cancel it."""
@@ -186,44 +317,58 @@ class JobStatus:
 
     name: str
     state: str
-    result: dict[str, Any] | None = None
+    result: JobResult | None = None
     detail: str | None = None
     #: (current, total) reported by a running OP, when it changed since the last poll.
     progress: tuple[int, int] | None = None
 
 
 class Executor(Protocol):
+    """Where jobs run: the methods the service calls on every executor, from its one loop.
+
+    Guarantees every executor gives: ``submit`` starts exactly one job per call (the service
+    records the intent before and the id after, and after a crash calls ``reconcile``
+    instead); ``poll`` and ``cancel`` may be called again with the same jobs at any time
+    (idempotent); no method blocks for long (a slow machine is called off the loop, or
+    ``TransportError`` tells the service to try again later); none raises for a job that
+    ended or vanished (``poll`` reports it)."""
+
     name: str
     #: Jobs wait in a scheduler's queue before they run: a submitted step stays Pending
     #: (with the scheduler's reason) until a poll reports its job ``running``.
     queues: bool
 
     def step_dir(self, workflow_id: str, step_id: int, step_name: str, attempt: int) -> str:
-        """Where the step's files live for this executor."""
+        """Where the step's files live for this executor (deterministic: the same arguments
+        give the same directory, on every engine)."""
 
     def free_slots(self) -> int:
-        """How many more jobs may be submitted now."""
+        """How many more jobs may be submitted now (never blocks)."""
 
-    def submit(self, job_name: str, step_dir: str, files: dict[str, bytes],
-               resources: dict[str, Any] | None = None) -> str:
-        """Write ``files`` into ``step_dir``, start the job with ``resources`` (the step's
-        executor's, over the machine's defaults), return its native id."""
+    def submit(self, job: JobSpec) -> str:
+        """Put the job's files in its step directory and start it, once; its native id.
+        Raises ``HpcflowError`` when the job is refused (the step fails with that reason),
+        ``TransportError`` when the machine cannot be reached (the job may or may not
+        exist: the service reconciles it)."""
 
     def poll(self, jobs: list[JobRecord]) -> list[JobStatus]:
-        """The state of every given job, in as few calls to the outside as possible."""
+        """The state of every given job, in as few calls to the outside as possible (one per
+        machine): a ``JobStatus`` per job, in order. ``finished`` carries a ``JobResult``."""
 
-    def reconcile(self, job: JobRecord, files: dict[str, bytes],
-                  resources: dict[str, Any] | None = None) -> str:
-        """After a crash, for a job recorded only as an intent: find it or submit it once."""
+    def reconcile(self, record: JobRecord, job: JobSpec) -> str:
+        """After a crash, for a job recorded only as an intent: find it (by its name, or the
+        runner's traces in its directory) or submit it, never both; its native id."""
 
     def cancel(self, jobs: list[JobRecord]) -> None:
-        """Stop the given jobs (their steps are failed by the service)."""
+        """Stop the given jobs and their processes (their steps are failed by the service).
+        Idempotent; a job that already ended is no error."""
 
     def close(self) -> None:
         """Release connections and helper processes; running jobs keep running."""
 
     def log_tail(self, job: JobRecord, lines: int) -> str | None:
-        """The last ``lines`` lines of the job's log, if the executor can read it cheaply."""
+        """The last ``lines`` lines of the job's log, if the executor can read it cheaply;
+        None otherwise (never raises for an unreachable machine)."""
 
 
 @runtime_checkable
@@ -231,11 +376,11 @@ class PacksJobs(Protocol):
     """Optional: several steps as one job (``group_size``), and, after a crash, a pack found
     by its name or its steps' traces (exactly-once for packs)."""
 
-    def submit_pack(self, pack_name: str, members: list[tuple[str, dict[str, bytes]]],
-                    resources: dict[str, Any] | None = None) -> str:
-        """Write each member's files into its step directory and start one job that runs
-        them one after the other; its native id. Called once per pack name, after the
-        packs' intents committed."""
+    def submit_pack(self, pack_name: str, members: list[JobSpec]) -> str:
+        """Put each member's files in its step directory and start one job, called
+        ``pack_name``, that runs them one after the other (with the first member's
+        resources: a pack's members share them); its native id. Called once per pack name,
+        after the pack's intents committed."""
 
     def find(self, pack_name: str) -> str | None:
         """The native id of a live or finished job named ``pack_name``, if the executor has

@@ -9,19 +9,22 @@ cancelled by someone else. One poll is one scheduler call for every live job of 
 
 from __future__ import annotations
 
-import json
 import logging
 import posixpath
 import time
 from collections import deque
+from collections.abc import Mapping
 from typing import Any
 
+from hpcflow import phases
 from hpcflow.config_file import MachineConfig
 from hpcflow.connectors.executors.base import (
     CLAIM_FILE,
     LIVE_JOB_STATES,
     RESULT_FILE,
     JobRecord,
+    JobResult,
+    JobSpec,
     JobState,
     JobStatus,
     step_dir_name,
@@ -50,12 +53,6 @@ JOB_SCRIPT = "job.sh"
 #: A job the scheduler no longer knows and that left no result is lost after this long
 #: (covers a result file that a shared filesystem shows late).
 VANISHED_GRACE = 30.0
-
-
-def image_of(files: dict[str, bytes]) -> str | None:
-    """The container image the step's template names (``image=``), if any."""
-    image = json.loads(files["step.json"])["template"].get("image")
-    return str(image) if image else None
 
 
 def container_image(image: str) -> str:
@@ -114,63 +111,57 @@ class BatchExecutor:
             free = min(free, rate - len(self._submitted_at))
         return max(0, free)
 
-    def submit(self, job_name: str, step_dir: str, files: dict[str, bytes],
-               resources: dict[str, Any] | None = None) -> str:
+    def submit(self, job: JobSpec) -> str:
         """Write the step's files and job script, submit it; the job id. Raises
         ``SchedulerError`` when the scheduler refuses the job, ``TransportError`` when the
         machine cannot be reached (then the job may or may not exist: reconcile)."""
-        prepare, env = self._write_step(step_dir, files)
-        return self._submit_script(job_name, step_dir, [step_dir], prepare, resources,
-                                   image_of(files), env)
+        prepare, env = self._write_step(job)
+        return self._submit_script(job.name, job.step_dir, [job.step_dir], prepare,
+                                   job.resources, job.image, env)
 
-    def submit_pack(self, pack_name: str, members: list[tuple[str, dict[str, bytes]]],
-                    resources: dict[str, Any] | None = None) -> str:
-        """Several steps (step directory, files) as ONE scheduler job called ``pack_name``
-        (``group_size``): the runner runs them one after the other, each with its own
-        directory, log and result. The job's own output goes to ``packs/PACK/log.txt``."""
+    def submit_pack(self, pack_name: str, members: list[JobSpec]) -> str:
+        """Several steps as ONE scheduler job called ``pack_name`` (``group_size``): the
+        runner runs them one after the other, each with its own directory, log and result.
+        The job's own output goes to ``packs/PACK/log.txt``."""
         prepare: list[str] = []
         env: dict[str, str] = {}
-        for step_dir, files in members:
-            prepare, step_env = self._write_step(step_dir, files)
+        for job in members:
+            prepare, step_env = self._write_step(job)
             env.update(step_env)
-        pack_dir = f"{posixpath.dirname(members[0][0])}/packs/{pack_name}"
-        return self._submit_script(pack_name, pack_dir, [d for d, _ in members], prepare,
-                                   resources, image_of(members[0][1]), env)
+        pack_dir = f"{posixpath.dirname(members[0].step_dir)}/packs/{pack_name}"
+        return self._submit_script(pack_name, pack_dir, [job.step_dir for job in members],
+                                   prepare, members[0].resources, members[0].image, env)
 
-    def _containerised(self, files: dict[str, bytes]) -> bool:
-        return bool(self.machine.container and image_of(files))
+    def _containerised(self, job: JobSpec) -> bool:
+        return bool(self.machine.container and job.image)
 
-    def _relays(self, storage: dict[str, Any], files: dict[str, bytes]) -> bool:
+    def _relays(self, job: JobSpec) -> bool:
         """Whether the daemon carries the step's artifacts (``storage_access``)."""
         if self.machine.storage_access != "auto":
             return self.machine.storage_access == "relay"
-        if storage.get("kind") == "local":
-            return not self.transport.shares_files or self._containerised(files)
+        if job.storage.get("kind") == "local":
+            return not self.transport.shares_files or self._containerised(job)
         # an object store: the nodes reach it, unless the step runs in an image (which
         # would need boto3 and the credentials inside it)
-        return self._containerised(files)
+        return self._containerised(job)
 
-    def _write_step(self, step_dir: str, files: dict[str, bytes]) -> tuple[list[str],
-                                                                          dict[str, str]]:
+    def _write_step(self, job: JobSpec) -> tuple[list[str], dict[str, str]]:
         """Put a step's files on the machine; the job script lines it needs there, and the
         variables its job must get (S3 credentials: through the submission's environment,
         never in a file). A job in a container sees only its bound directories: it gets the
         shipped runner as a remote job does."""
         prepare = list(self.machine.prepare)
-        storage = json.loads(files["step.json"])["storage"]
-        relay = self._relays(storage, files)
-        ship = not self.transport.shares_files or self._containerised(files)
+        relay = self._relays(job)
+        ship = not self.transport.shares_files or self._containerised(job)
+        env = {} if relay else storage_env(job.storage)
         if relay or ship:
-            files, shipping = prepare_remote_job(self.transport, self.work_root, step_dir,
-                                                 files, self._shipped, relay=relay, ship=ship)
+            job, shipping = prepare_remote_job(self.transport, self.work_root, job,
+                                               self._shipped, relay=relay, ship=ship)
             prepare += shipping
-        env = {} if relay else storage_env(storage)
         if env:
             # the job's keys come from its environment only: its spec names no secret file
-            job = json.loads(files["step.json"])
-            job["storage"] = {**job["storage"], "secret_ref": None}
-            files = {**files, "step.json": json.dumps(job).encode()}
-        self._write(step_dir, files)
+            job = job.with_runner(storage={**job.storage, "secret_ref": None})
+        self._write(job.step_dir, job.to_files())
         return prepare, env
 
     def _write(self, directory: str, files: dict[str, bytes]) -> None:
@@ -183,7 +174,7 @@ class BatchExecutor:
                                  f"{self.name}: {exc}") from exc
 
     def _submit_script(self, name: str, job_dir: str, step_dirs: list[str],
-                       prepare: list[str], resources: dict[str, Any] | None,
+                       prepare: list[str], resources: Mapping[str, Any],
                        image: str | None = None, env: dict[str, str] | None = None) -> str:
         runner = [self.python, "-m", "hpcflow.daemon.runner"]
         # Output reaches the job's log as it is written: `hpcflow logs` shows a running job.
@@ -203,7 +194,7 @@ class BatchExecutor:
             env = {**(env or {}), **self.result_keys.env(step_dirs)}
         script = self.scheduler.render(JobScript(
             name=name, step_dir=job_dir, command=command, prepare=prepare,
-            resources={**self.machine.resources, **(resources or {})}))
+            resources={**self.machine.resources, **resources}))
         self._write(job_dir, {JOB_SCRIPT: script.encode()})
         argv = self.scheduler.submit_argv(f"{job_dir}/{JOB_SCRIPT}", sorted(env or {}))
         if env:
@@ -252,7 +243,8 @@ class BatchExecutor:
         done = self.transport.run(argv)
         return self.scheduler.parse_accounting(done.stdout) if done.ok else {}
 
-    def _status(self, job: JobRecord, state: Any, read: dict[str, dict | None]) -> JobStatus:
+    def _status(self, job: JobRecord, state: Any,
+                read: dict[str, JobResult | None]) -> JobStatus:
         """``read`` holds the results this poll already read, by job name."""
         if state is not None and state.state != DONE and job.pack is None:
             self._vanished.pop(job.name, None)
@@ -263,21 +255,21 @@ class BatchExecutor:
             return _live_status(job.name, state)
         if result is not None:
             self._vanished.pop(job.name, None)
-            if result.get("phase") == "Succeeded":  # a relayed job's outputs come back
+            if result.succeeded:  # a relayed job's outputs come back
                 try:
-                    bring_back_outputs(self.transport, job.step_dir, result)
+                    bring_back_outputs(self.transport, job.step_dir, result.outputs)
                 except TransportError:
                     raise
                 except (HpcflowError, OSError) as exc:
-                    result = {**result, "phase": "Error", "outputs": None,
-                              "reason": f"cannot bring the outputs back from {self.name}: {exc}"}
+                    result = JobResult.without_runner(
+                        phases.ERROR, f"cannot bring the outputs back from {self.name}: {exc}")
             return JobStatus(job.name, JobState.FINISHED, result)
         if state is not None:  # ended without the runner's word
             reason = state.reason or f"the job ended ({state.raw}) without a result"
             code = f" (exit code {state.exit_code})" if state.exit_code else ""
-            return JobStatus(job.name, JobState.FINISHED, {
-                "phase": "Failed", "reason": f"{reason}{code}; see {job.step_dir}/log.txt",
-                "infrastructure": state.infrastructure, "timed_out": state.timed_out})
+            return JobStatus(job.name, JobState.FINISHED, JobResult.without_runner(
+                phases.FAILED, f"{reason}{code}; see {job.step_dir}/log.txt",
+                infrastructure=state.infrastructure, timed_out=state.timed_out))
         first = self._vanished.setdefault(job.name, time.time())
         if time.time() - first < VANISHED_GRACE:
             return JobStatus(job.name, JobState.SUBMITTED)  # no news: nothing changes
@@ -286,15 +278,11 @@ class BatchExecutor:
             f"job {job.native_id} is unknown to {self.scheduler.name} and left no result; "
             f"see {job.step_dir}/log.txt"))
 
-    def _result(self, job: JobRecord) -> dict | None:
+    def _result(self, job: JobRecord) -> JobResult | None:
+        """The runner's result on the machine; None when there is none yet (or it is being
+        written: the next poll reads it)."""
         data = self.transport.read_file(f"{job.step_dir}/{RESULT_FILE}")
-        if data is None:
-            return None
-        try:
-            result: dict = json.loads(data)
-            return result
-        except ValueError:
-            return None  # being written: the next poll reads it
+        return None if data is None else JobResult.from_bytes(data)
 
     def read_step_file(self, job: JobRecord, rel: str) -> bytes | None:
         """A file the runner left in the step's directory (a large output value), or None."""
@@ -313,18 +301,17 @@ class BatchExecutor:
         return any(self.transport.read_file(f"{step_dir}/{marker}", max_bytes=64) is not None
                    for marker in (RESULT_FILE, CLAIM_FILE))
 
-    def reconcile(self, job: JobRecord, files: dict[str, bytes],
-                  resources: dict[str, Any] | None = None) -> str:
+    def reconcile(self, record: JobRecord, job: JobSpec) -> str:
         """After a crash between the intent and the recorded job id: find the job by its
         name, or by the runner's traces in its directory, else submit it (once)."""
-        found = self.find(job.name)
+        found = self.find(record.name)
         if found:
-            log.info("job %s found in %s as %s: not submitted again", job.name,
+            log.info("job %s found in %s as %s: not submitted again", record.name,
                      self.scheduler.name, found)
             return found
-        if self.ran(job.step_dir):
-            return job.native_id or "adopted"
-        return self.submit(job.name, job.step_dir, files, resources)
+        if self.ran(record.step_dir):
+            return record.native_id or "adopted"
+        return self.submit(job)
 
     def cancel(self, jobs: list[JobRecord]) -> None:
         ids = sorted({j.native_id for j in jobs if j.native_id and j.native_id.isdigit()})

@@ -41,23 +41,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hpcflow import faults
+from hpcflow import faults, phases
 from hpcflow.connectors.dispatcher import merge_dicts
 from hpcflow.connectors.executors.base import (
     CLAIM_FILE,
     RESULT_FILE,
     JobRecord,
+    JobResult,
+    JobSpec,
     JobState,
     JobStatus,
     safe_dir_name,
     step_dir_name,
 )
-from hpcflow.connectors.executors.batch import image_of
 from hpcflow.connectors.executors.bundle import runner_bundle
 from hpcflow.connectors.executors.dispatcher_machine import SSH_CONTEXTS, DispatcherMachine
-from hpcflow.connectors.executors.local import read_log_tail
+from hpcflow.connectors.executors.local import read_log_tail, read_result
 from hpcflow.connectors.executors.offloop import OffLoopPool
-from hpcflow.connectors.executors.relay import RELAY_DIR, bring_back_outputs, put_inputs
+from hpcflow.connectors.executors.relay import (
+    RELAY_DIR,
+    bring_back_outputs,
+    put_inputs,
+    relayed,
+)
 from hpcflow.connectors.transports.base import TransportError
 from hpcflow.connectors.transports.local import LocalTransport
 from hpcflow.errors import HpcflowError
@@ -193,15 +199,13 @@ class DispatcherJobs:
     def free_slots(self) -> int:
         return max(0, self.machine.max_submissions - self._live)
 
-    def submit(self, job_name: str, step_dir: str, files: dict[str, bytes],
-               resources: dict[str, Any] | None = None) -> str:
-        return self.submit_pack(job_name, [(step_dir, files)], resources)
+    def submit(self, job: JobSpec) -> str:
+        return self.submit_pack(job.name, [job])
 
-    def submit_pack(self, pack_name: str, members: list[tuple[str, dict[str, bytes]]],
-                    resources: dict[str, Any] | None = None) -> str:
+    def submit_pack(self, pack_name: str, members: list[JobSpec]) -> str:
         """Write the steps' files and the Submission's record, hand the submission to the
         pool; the pack's name is its id (dpdispatcher's job ids come later)."""
-        resources = dict(resources or {})
+        resources = dict(members[0].resources)
         dp_resources = submission_resources(self.machine.resources,
                                             resources.get("dispatcher") or {}, len(members))
         # dpdispatcher reads a batch type's own resources (``kwargs``: SGE's pe_name, ...)
@@ -209,16 +213,17 @@ class DispatcherJobs:
         if self.machine.machine_dict.get("batch_type"):
             dp_resources.setdefault("batch_type", self.machine.machine_dict["batch_type"])
         if self.result_keys is not None:
-            merge_dicts(dp_resources, {"envs": self.result_keys.env([d for d, _ in members])})
+            merge_dicts(dp_resources,
+                        {"envs": self.result_keys.env([job.step_dir for job in members])})
         bundle_name, bundle = runner_bundle()
         bundle_rel = f"{BUNDLE_DIR}/{bundle_name}"
         if not (self.runs_root / bundle_rel).exists():
             self._files.write_files(str(self.runs_root / BUNDLE_DIR), {bundle_name: bundle})
-        tasks = [self._task(pack_name if len(members) == 1 else f"{pack_name}-{i}", step_dir,
-                            files, resources, bundle_rel)
-                 for i, (step_dir, files) in enumerate(members)]
+        tasks = [self._task(pack_name if len(members) == 1 else f"{pack_name}-{i}", job,
+                            resources, bundle_rel)
+                 for i, job in enumerate(members)]
         record = {"tasks": tasks, "resources": dp_resources, "common": [bundle_rel],
-                  "steps": [d for d, _ in members]}
+                  "steps": [job.step_dir for job in members]}
         self._write_record(pack_name, record)
         self._live += 1
         self._flights[pack_name] = self._pool.submit(self._advance, pack_name)
@@ -248,14 +253,13 @@ class DispatcherJobs:
     def ran(self, step_dir: str) -> bool:
         return (Path(step_dir) / RESULT_FILE).exists()
 
-    def reconcile(self, job: JobRecord, files: dict[str, bytes],
-                  resources: dict[str, Any] | None = None) -> str:
+    def reconcile(self, record: JobRecord, job: JobSpec) -> str:
         """After a crash: a Submission with a record is dpdispatcher's to recover (the next
         poll does it); one without was never handed over and is submitted now."""
-        found = self.find(job.name)
+        found = self.find(record.name)
         if found:
             return found
-        return self.submit(job.name, job.step_dir, files, resources)
+        return self.submit(job)
 
     def cancel(self, jobs: list[JobRecord]) -> None:
         for pack in sorted({j.native_id or j.name for j in jobs}):
@@ -268,22 +272,20 @@ class DispatcherJobs:
         self._pool.shutdown()
 
     # -- step files and tasks ---------------------------------------------------------
-    def _task(self, task_name: str, step_dir: str, files: dict[str, bytes],
-              resources: dict[str, Any], bundle_rel: str) -> dict[str, Any]:
+    def _task(self, task_name: str, job: JobSpec, resources: dict[str, Any],
+              bundle_rel: str) -> dict[str, Any]:
         """Write a step's files (its inputs in its relay) and describe it as a dpdispatcher
         task: the runner on the step directory, the result, log and outputs brought back."""
-        job = json.loads(files["step.json"])
-        put_inputs(self._files, f"{step_dir}/{RELAY_DIR}", job)
-        outputs = f"{RELAY_DIR}/{job['artifact_prefix']}"
-        job["relay_to"] = job["storage"]
-        job["storage"] = {"kind": "local", "root": RELAY_DIR}  # relative: travels along
-        job["wake_dir"] = None
-        self._files.write_files(step_dir, {**files, "step.json": json.dumps(job).encode()})
-        root = Path(step_dir)
+        put_inputs(self._files, f"{job.step_dir}/{RELAY_DIR}", job)
+        outputs = f"{RELAY_DIR}/{job.runner['artifact_prefix']}"
+        # the relay's path is relative: it travels along with the step directory
+        job = relayed(job, RELAY_DIR).with_runner(wake_dir=None)
+        self._files.write_files(job.step_dir, job.to_files())
+        root = Path(job.step_dir)
         forward = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
         user_task = dict(resources.get("task") or {})
         return {
-            "command": self._command(resources, image_of(files), bundle_rel, outputs),
+            "command": self._command(resources, job.image, bundle_rel, outputs),
             "task_work_path": str(root.relative_to(self.runs_root)) + "/",
             "forward_files": forward + list(user_task.get("forward_files") or []),
             "backward_files": [RESULT_FILE, LOG_FILE, outputs,
@@ -390,19 +392,19 @@ class DispatcherJobs:
 
     def _finished(self, job: JobRecord, outcome: Outcome) -> JobStatus:
         result = None
-        with contextlib.suppress(OSError, ValueError):
-            result = json.loads((Path(job.step_dir) / RESULT_FILE).read_text())
+        with contextlib.suppress(OSError):
+            result = read_result(Path(job.step_dir))
         if result is None:
             reason = outcome.failures.get(job.step_dir) or (
                 f"the dpdispatcher job of {job.name} ended without hpcflow's result")
-            return JobStatus(job.name, JobState.FINISHED, {
-                "phase": "Failed", "reason": f"{reason}; see {job.step_dir}/{LOG_FILE}"})
-        if result.get("phase") == "Succeeded":
+            return JobStatus(job.name, JobState.FINISHED, JobResult.without_runner(
+                phases.FAILED, f"{reason}; see {job.step_dir}/{LOG_FILE}"))
+        if result.succeeded:
             try:
-                bring_back_outputs(self._files, job.step_dir, result)
+                bring_back_outputs(self._files, job.step_dir, result.outputs)
             except (HpcflowError, OSError) as exc:
-                result = {**result, "phase": "Error", "outputs": None,
-                          "reason": f"cannot bring the outputs back from {self.name}: {exc}"}
+                result = JobResult.without_runner(
+                    phases.ERROR, f"cannot bring the outputs back from {self.name}: {exc}")
         return JobStatus(job.name, JobState.FINISHED, result)
 
     # -- off the loop ---------------------------------------------------------------------

@@ -29,6 +29,8 @@ from hpcflow.connectors.executors.base import (
     RESULT_FILE,
     STEP_DIR_ENV,
     JobRecord,
+    JobResult,
+    JobSpec,
     JobState,
     JobStatus,
     step_dir_name,
@@ -74,11 +76,11 @@ def foreign_claim(step_dir: Path) -> tuple[str, float] | None:
     return fields[1], max(0.0, time.time() - mtime)
 
 
-def read_result(step_dir: Path) -> dict | None:
+def read_result(step_dir: Path) -> JobResult | None:
+    """The runner's result in a step directory of this machine; None when there is none
+    (yet)."""
     try:
-        with open(step_dir / RESULT_FILE) as f:
-            result: dict = json.load(f)
-            return result
+        return JobResult.from_bytes((step_dir / RESULT_FILE).read_bytes())
     except FileNotFoundError:
         return None
 
@@ -186,11 +188,10 @@ class LocalExecutor:
         """What a runner starts with: never a credential of the daemon's environment."""
         return without_credentials(self.env)
 
-    def submit(self, job_name: str, step_dir: str, files: dict[str, bytes],
-               resources: dict | None = None) -> str:
-        path = Path(step_dir)
-        write_files_atomically(path, files)
-        return self._launch(job_name, path)
+    def submit(self, job: JobSpec) -> str:
+        path = Path(job.step_dir)
+        write_files_atomically(path, job.to_files())
+        return self._launch(job.name, path)
 
     def poll(self, jobs: list[JobRecord]) -> list[JobStatus]:
         statuses = []
@@ -289,14 +290,13 @@ class LocalExecutor:
             still.append((proc, kill_after))
         self._reaping = still
 
-    def reconcile(self, job: JobRecord, files: dict[str, bytes],
-                  resources: dict | None = None) -> str:
-        step_dir = Path(job.step_dir)
+    def reconcile(self, record: JobRecord, job: JobSpec) -> str:
+        step_dir = Path(record.step_dir)
         if (step_dir / CLAIM_FILE).exists() or (step_dir / RESULT_FILE).exists():
-            self._adopted.add(job.name)
-            self._dirs[job.name] = step_dir
-            return job.native_id or "adopted"
-        return self.submit(job.name, job.step_dir, files)
+            self._adopted.add(record.name)
+            self._dirs[record.name] = step_dir
+            return record.native_id or "adopted"
+        return self.submit(job)
 
     def cancel(self, jobs: list[JobRecord]) -> None:
         """SIGTERM each job's process group; SIGKILL after ``CANCEL_GRACE`` seconds."""

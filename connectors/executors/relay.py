@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from hpcflow.artifact_files import staging_dir
+from hpcflow.connectors.executors.base import JobSpec
 from hpcflow.connectors.executors.bundle import runner_bundle
 from hpcflow.connectors.storage.base import check_key, storage_from_spec
 from hpcflow.connectors.transports.base import Transport, TransportError
@@ -77,34 +78,37 @@ def _put_objects(transport: Transport, root: str, storage: Any, keys: list[str])
         transport.write_files(folder, files)
 
 
-def put_inputs(transport: Transport, relay: str, job: dict) -> None:
+def put_inputs(transport: Transport, relay: str, job: JobSpec) -> None:
     """Copy the objects of the step's input artifacts from its storage into ``relay``."""
-    storage = relay_storage(job["storage"])
+    storage = relay_storage(job.storage)
     with outage_is_unreachable():
-        keys = [k for ref in (job.get("inputs", {}).get("artifacts") or {}).values() if ref
-                for k in _object_keys(storage, ref)]
+        keys = [k for ref in (job.runner.get("inputs", {}).get("artifacts") or {}).values()
+                if ref for k in _object_keys(storage, ref)]
         _put_objects(transport, relay, storage, keys)
 
 
-def prepare_remote_job(transport: Transport, work_root: str, step_dir: str,
-                       files: dict[str, bytes], shipped: set[str], relay: bool = True,
-                       ship: bool = True) -> tuple[dict[str, bytes], list[str]]:
-    """The job's files and the job script lines it needs on a machine that does not see
-    the daemon's files (or runs the step in a container): with ``relay``, its storage
-    pointed at the relay (inputs put there); with ``ship``, hpcflow's runner shipped and put
-    on ``PYTHONPATH`` (``shipped`` remembers the bundles already on the machine)."""
-    job = json.loads(files["step.json"])
+def relayed(job: JobSpec, relay_root: str) -> JobSpec:
+    """``job`` reading and writing its artifacts in ``relay_root`` (a plain directory where
+    it runs), the daemon carrying them to and from its real storage (``relay_to``)."""
+    return job.with_runner(relay_to=job.storage, storage={"kind": "local", "root": relay_root})
+
+
+def prepare_remote_job(transport: Transport, work_root: str, job: JobSpec, shipped: set[str],
+                       relay: bool = True, ship: bool = True) -> tuple[JobSpec, list[str]]:
+    """The job as it runs on a machine that does not see the daemon's files (or runs the
+    step in a container), and the job script lines it needs there: with ``relay``, its
+    storage pointed at the relay (inputs put there); with ``ship``, hpcflow's runner shipped
+    and put on ``PYTHONPATH`` (``shipped`` remembers the bundles already on the machine)."""
     if relay:
-        relay_dir = f"{step_dir}/{RELAY_DIR}"
+        relay_dir = f"{job.step_dir}/{RELAY_DIR}"
         put_inputs(transport, relay_dir, job)
-        job["relay_to"] = job["storage"]
-        job["storage"] = {"kind": "local", "root": relay_dir}
+        job = relayed(job, relay_dir)
     prepare: list[str] = []
     if ship:
-        job["wake_dir"] = None  # the daemon's wake directory is not on that machine
+        job = job.with_runner(wake_dir=None)  # the daemon's wake directory is not there
         bundle = ship_runner(transport, work_root, shipped)
         prepare = [f"export PYTHONPATH={shlex.quote(bundle)}${{PYTHONPATH:+:$PYTHONPATH}}"]
-    return {**files, "step.json": json.dumps(job).encode()}, prepare
+    return job, prepare
 
 
 def ship_runner(transport: Transport, work_root: str, shipped: set[str]) -> str:
@@ -118,10 +122,10 @@ def ship_runner(transport: Transport, work_root: str, shipped: set[str]) -> str:
     return bundle
 
 
-def bring_back_outputs(transport: Transport, step_dir: str, result: dict) -> None:
+def bring_back_outputs(transport: Transport, step_dir: str, outputs: dict | None) -> None:
     """Copy the objects of a finished job's output artifacts from its relay into storage
     (nothing to do for a job that was not relayed)."""
-    artifacts = (result.get("outputs") or {}).get("artifacts") or {}
+    artifacts = (outputs or {}).get("artifacts") or {}
     if not artifacts:
         return
     raw = transport.read_file(f"{step_dir}/step.json")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from hpcflow.config_file import MachineConfig
+from hpcflow.connectors.executors.base import JobSpec
 from hpcflow.connectors.executors.batch import BatchExecutor
 from hpcflow.connectors.transports.base import Transport, TransportError
 from hpcflow.connectors.transports.local import LocalTransport
@@ -88,17 +89,15 @@ class StepMachineExecutor(BatchExecutor):
         self.work_root = home.rstrip("/") + self.work_root[1:]
         self._home_error = None
 
-    def submit(self, job_name: str, step_dir: str, files: dict[str, bytes],
-               resources: dict[str, Any] | None = None) -> str:
+    def submit(self, job: JobSpec) -> str:
         if self._home_error is not None:
             raise self._home_error
-        return super().submit(job_name, step_dir, files, resources)
+        return super().submit(job)
 
-    def submit_pack(self, pack_name: str, members: list[tuple[str, dict[str, bytes]]],
-                    resources: dict[str, Any] | None = None) -> str:
+    def submit_pack(self, pack_name: str, members: list[JobSpec]) -> str:
         if self._home_error is not None:
             raise self._home_error
-        return super().submit_pack(pack_name, members, resources)
+        return super().submit_pack(pack_name, members)
 
 
 def step_machine_transport(name: str, spec: dict[str, Any], home: Path) -> Transport:

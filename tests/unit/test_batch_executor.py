@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from hpcflow.config_file import MachineConfig
+from hpcflow.connectors.executors.base import JobSpec
 from hpcflow.connectors.executors.batch import BatchExecutor
 from hpcflow.connectors.schedulers.slurm import SlurmScheduler
 from hpcflow.connectors.transports.base import CommandResult
@@ -29,7 +30,11 @@ def executor(tmp_path: Path, **machine) -> tuple[BatchExecutor, RecordingTranspo
     return BatchExecutor(config, SlurmScheduler(), transport, str(tmp_path), "python3"), transport
 
 
-STEP = b'{"template": {"kind": "python"}, "inputs": {}, "storage": {"kind": "local", "root": "/x"}}'
+STEP = {"template": {"kind": "python"}, "inputs": {}, "storage": {"kind": "local", "root": "/x"}}
+
+
+def job(name: str, step_dir: str) -> JobSpec:
+    return JobSpec(name, step_dir, STEP)
 
 
 def test_submissions_per_minute_bound_the_free_slots(tmp_path: Path,
@@ -40,9 +45,9 @@ def test_submissions_per_minute_bound_the_free_slots(tmp_path: Path,
     monkeypatch.setattr(batch.time, "monotonic", lambda: now[0])
     ex, _ = executor(tmp_path, max_jobs=10, submit_per_minute=2)
     assert ex.free_slots() == 2
-    ex.submit("hpcflow-a-1-0", f"{tmp_path}/s1", {"step.json": STEP})
+    ex.submit(job("hpcflow-a-1-0", f"{tmp_path}/s1"))
     now[0] += 10
-    ex.submit("hpcflow-a-2-0", f"{tmp_path}/s2", {"step.json": STEP})
+    ex.submit(job("hpcflow-a-2-0", f"{tmp_path}/s2"))
     assert ex.free_slots() == 0  # two in the last minute
     now[0] += 51
     assert ex.free_slots() == 1  # the first is over a minute old
@@ -52,14 +57,15 @@ def test_submissions_per_minute_bound_the_free_slots(tmp_path: Path,
 
 def test_queue_room_bounds_the_free_slots(tmp_path: Path):
     ex, _ = executor(tmp_path, max_jobs=2)
-    ex.submit("hpcflow-a-1-0", f"{tmp_path}/s1", {"step.json": STEP})
+    ex.submit(job("hpcflow-a-1-0", f"{tmp_path}/s1"))
     assert ex.free_slots() == 1
 
 
 def test_a_pack_is_one_submission_of_every_member(tmp_path: Path):
     ex, transport = executor(tmp_path)
     dirs = [f"{tmp_path}/wf/s{i}" for i in range(3)]
-    native = ex.submit_pack("hpcflow-wf-1-0-pack", [(d, {"step.json": STEP}) for d in dirs])
+    native = ex.submit_pack("hpcflow-wf-1-0-pack",
+                            [job(f"hpcflow-wf-{i}-0", d) for i, d in enumerate(dirs)])
     assert native == "101" and len(transport.commands) == 1
     script = Path(tmp_path, "wf", "packs", "hpcflow-wf-1-0-pack", "job.sh").read_text()
     # relative to the job's directory: `ps` on a shared node shows no workflow id
@@ -109,7 +115,8 @@ def test_a_job_held_in_error_is_failed_and_removed(tmp_path: Path):
     jobs = [JobRecord(1, "hpcflow-w-1-0", f"{tmp_path}/a", "21", "submitted", 0.0),
             JobRecord(2, "hpcflow-w-2-0", f"{tmp_path}/b", "22", "submitted", 0.0)]
     held, waiting = ex.poll(jobs)
-    assert held.state == "finished" and held.result["phase"] == "Failed"
-    assert "error state (Eqw)" in held.result["reason"]
+    assert held.state == "finished" and held.result is not None
+    assert held.result.phase == "Failed"
+    assert "error state (Eqw)" in (held.result.reason or "")
     assert waiting.state == "queued" and waiting.detail == "held (hqw)"
     assert transport.commands[-1] == ["qdel", "21"]

@@ -216,6 +216,7 @@ def test_an_object_store_down_while_relaying_is_an_unreachable_machine(
     import socket
 
     from hpcflow.connectors.executors import relay
+    from hpcflow.connectors.executors.base import JobSpec
     from hpcflow.connectors.transports.base import TransportError
     from hpcflow.connectors.transports.local import LocalTransport
 
@@ -227,8 +228,8 @@ def test_an_object_store_down_while_relaying_is_an_unreachable_machine(
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "a")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
     spec = S3StorageClient("b", endpoint=f"http://127.0.0.1:{port}").to_spec()
-    job = {"storage": spec, "inputs": {"artifacts": {
-        "x": {"parts": [{"key": "wf/a.tgz", "archive": "tar"}], "items": "a"}}}}
+    job = JobSpec("hpcflow-w-1-0", str(tmp_path / "step"), {"storage": spec, "inputs": {
+        "artifacts": {"x": {"parts": [{"key": "wf/a.tgz", "archive": "tar"}], "items": "a"}}}})
     with pytest.raises(TransportError, match=r"S3 could not look up wf/a\.tgz"):
         relay.put_inputs(LocalTransport(), str(tmp_path / "relay"), job)
 

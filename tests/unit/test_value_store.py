@@ -89,9 +89,10 @@ def test_coercing_a_stored_value_reads_it_only_when_it_must() -> None:
 
 
 def step_result(tmp_path, raw: bytes, rel: str = "outputs/parameters/a") -> dict:
+    """A step's outputs whose parameter ``a`` names its value file."""
     ref = values.make_ref(raw, "str")
     values.ref_info(ref)["file"] = rel
-    return {"phase": "Succeeded", "outputs": {"parameters": {"a": ref}, "artifacts": {}}}
+    return {"parameters": {"a": ref}, "artifacts": {}}
 
 
 def test_a_value_file_that_changed_or_is_missing_or_elsewhere_is_refused(tmp_path) -> None:
@@ -104,7 +105,7 @@ def test_a_value_file_that_changed_or_is_missing_or_elsewhere_is_refused(tmp_pat
                                                                    outside)
     assert value_files.ingest(store, lambda rel: b"x" * 10, "/d", result) is None
     assert store.read_value({"sha256": hashlib.sha256(b"x" * 10).hexdigest()}) == b"x" * 10
-    stripped = value_files.strip_files(result["outputs"])
+    stripped = value_files.strip_files(result)
     assert "file" not in values.ref_info(stripped["parameters"]["a"])
 
 
