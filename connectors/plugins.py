@@ -22,14 +22,17 @@ third-party scheduler is a package with one entry point, no edit of hpcflow's co
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from hpcflow.errors import HpcflowError
+
+log = logging.getLogger("hpcflow")
 
 if TYPE_CHECKING:
     from hpcflow.config_file import DaemonConfig
@@ -115,32 +118,77 @@ class ExecutorKind(Protocol):
         machine, as plain files."""
 
 
-def _load(group: str) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    for point in entry_points(group=group):
-        try:
-            found[point.name] = point.load()
-        except Exception as exc:  # a broken third-party plugin must not stop the others
-            raise PluginError(f"the {group} plugin {point.name!r} ({point.value}) cannot be "
-                              f"loaded: {type(exc).__name__}: {exc}") from exc
+@cache
+def _entry_points(group: str) -> dict[str, EntryPoint]:
+    """The plugins registered in ``group``, by name, not loaded yet."""
+    found = {point.name: point for point in entry_points(group=group)}
     if not found:
         raise PluginError(f"no {group} plugins are registered: hpcflow is not installed "
                           "(pip install hpcflow, or pip install -e . in a checkout)")
     return found
 
 
-@cache
+#: Each plugin loaded once: the object it registered, or why it cannot be loaded.
+_loaded: dict[tuple[str, str], Any] = {}
+
+
+def _plugin(group: str, name: str) -> Any:
+    """The plugin ``name`` of ``group``, loaded the first time it is asked for (None when no
+    package registers it); a broken one is a one-line error that names it."""
+    point = _entry_points(group).get(name)
+    if point is None:
+        return None
+    key = (group, name)
+    if key not in _loaded:
+        try:
+            _loaded[key] = point.load()
+        except Exception as exc:  # whatever a third-party module raises on import
+            _loaded[key] = PluginError(
+                f"the {group} plugin {name!r} ({point.value}) cannot be loaded: "
+                f"{type(exc).__name__}: {exc}: repair or uninstall the package that "
+                "provides it")
+    found = _loaded[key]
+    if isinstance(found, PluginError):
+        raise found
+    return found
+
+
+def load_error(group: str, name: str) -> PluginError | None:
+    """Why the plugin ``name`` registered in ``group`` cannot be loaded; None when it loads
+    or no package registers it."""
+    try:
+        _plugin(group, name)
+    except PluginError as exc:
+        return exc
+    return None
+
+
+def _loadable(group: str) -> dict[str, Any]:
+    """Every plugin of ``group`` that loads. A broken third-party plugin is left out with a
+    warning (once), so that it stops only the workflows that need it."""
+    found = {}
+    for name in _entry_points(group):
+        warned = isinstance(_loaded.get((group, name)), PluginError)
+        try:
+            found[name] = _plugin(group, name)
+        except PluginError as exc:
+            if not warned:
+                log.warning("hpcflow: warning: %s; it is skipped", exc)
+    return found
+
+
 def schedulers() -> dict[str, SchedulerPlugin]:
-    return _load(SCHEDULER_GROUP)
+    """Every scheduler that loads."""
+    return _loadable(SCHEDULER_GROUP)
 
 
-@cache
 def executor_kinds() -> dict[str, ExecutorKind]:
-    return _load(EXECUTOR_GROUP)
+    """Every executor kind that loads."""
+    return _loadable(EXECUTOR_GROUP)
 
 
 def scheduler(name: str) -> SchedulerPlugin:
-    found = schedulers().get(name)
+    found: SchedulerPlugin | None = _plugin(SCHEDULER_GROUP, name)
     if found is None:
         raise PluginError(f"unknown scheduler {name!r} (known: "
                           f"{', '.join(sorted(schedulers()))})")
@@ -153,7 +201,7 @@ def machine_schedulers() -> Sequence[str]:
 
 
 def executor_kind(kind: str) -> ExecutorKind:
-    found = executor_kinds().get(kind)
+    found: ExecutorKind | None = _plugin(EXECUTOR_GROUP, kind)
     if found is None:
         raise PluginError(f"unknown executor kind {kind!r} (known: "
                           f"{', '.join(sorted(executor_kinds()))}): is the plugin that "

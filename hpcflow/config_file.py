@@ -212,6 +212,11 @@ def parse_machine(name: str, table: Any) -> MachineConfig:
     scheduler = table.get("scheduler")
     known = machine_schedulers()
     if scheduler not in known:
+        from hpcflow.connectors.plugins import SCHEDULER_GROUP, load_error
+
+        broken = isinstance(scheduler, str) and load_error(SCHEDULER_GROUP, scheduler)
+        if broken:
+            raise ConfigError(f"{where}.scheduler: {broken}")
         raise ConfigError(f"{where}.scheduler must be one of {', '.join(known)}, not "
                           f"{scheduler!r}")
     host = _text(table, "host", where)

@@ -99,6 +99,39 @@ def test_without_the_plugin_its_machine_is_refused_in_one_line(toy_home: Path,
     assert "toy commands" in checked.stdout, checked.stdout + checked.stderr
 
 
+def _install_broken(site: Path) -> None:
+    """A third-party package whose scheduler plugin fails on import."""
+    (site / "hpcflow_broken.py").write_text("raise ImportError('needs libfoo.so.3')\n")
+    info = site / "hpcflow_broken-0.1.dist-info"
+    info.mkdir(parents=True, exist_ok=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: hpcflow-broken\n"
+                                   "Version: 0.1\n")
+    (info / "entry_points.txt").write_text(
+        "[hpcflow.schedulers]\nbroken = hpcflow_broken:SCHEDULER\n")
+
+
+def test_a_broken_plugin_stops_only_what_needs_it(toy_home: Path, tmp_path: Path) -> None:
+    """Plugins load one name at a time: a third-party scheduler that fails on import is
+    skipped with a warning that names it, the other machines keep working, and a machine
+    that names it is refused in one line that says why."""
+    site = tmp_path / "site"
+    _install(site)
+    _install_broken(site)
+    done = _run(["run", "wf.py"], tmp_path, site)
+    assert done.returncode == 0, done.stderr
+    assert "Succeeded" in done.stdout
+    assert "plugin 'broken' (hpcflow_broken:SCHEDULER) cannot be loaded: ImportError: " \
+        "needs libfoo.so.3" in done.stderr
+    (toy_home / "config.toml").write_text("[machines.b]\nscheduler = \"broken\"\n")
+    refused = _run(["doctor", "b"], tmp_path, site)
+    assert refused.returncode == 1
+    assert refused.stderr.strip().splitlines()[-1] == (
+        f"hpcflow: {toy_home / 'config.toml'}: machines.b.scheduler: the hpcflow.schedulers "
+        "plugin 'broken' (hpcflow_broken:SCHEDULER) cannot be loaded: ImportError: needs "
+        "libfoo.so.3: repair or uninstall the package that provides it")
+    assert "Traceback" not in refused.stderr
+
+
 def test_every_registered_executor_kind_answers_the_protocol() -> None:
     """The kinds hpcflow registers (entry points of the installed package) each place a
     step, say which names the config declares, and tell where their logs are read."""
