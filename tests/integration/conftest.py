@@ -100,3 +100,54 @@ def bucket(s3_env: dict[str, str]):
         for obj in page.get("Contents", []):
             boto.delete_object(Bucket=name, Key=obj["Key"])
     boto.delete_bucket(Bucket=name)
+
+
+ARGO_NAMESPACE = "hpcflow"
+
+
+def _argo_standin(s3_env: dict[str, str], workdir, tls: bool):
+    """Start a stand-in Argo Server (tests/services/argo_standin: NOT Argo) with its own bucket
+    as the default artifact repository; yield it, then stop it and remove the bucket."""
+    from tests.services.argo_standin.launcher import StandinArgo, s3_repository
+
+    bucket = f"hpcflow-argo-{uuid.uuid4().hex[:10]}"
+    boto = s3_boto(s3_env)
+    boto.create_bucket(Bucket=bucket)
+    keys = {"accesskey": s3_env["HPCFLOW_TEST_S3_ACCESS_KEY"],
+            "secretkey": s3_env["HPCFLOW_TEST_S3_SECRET_KEY"]}
+    server = StandinArgo(
+        workdir,
+        tokens={"hpcflow-test-token": [ARGO_NAMESPACE], "other-namespace-token": ["elsewhere"]},
+        secrets={ARGO_NAMESPACE: {"argo-artifacts": keys,
+                                  "app-secret": {"password": "s3cret-value"}}},
+        artifact_repository=s3_repository(s3_env["HPCFLOW_TEST_S3_ENDPOINT"], bucket),
+        tls=tls, token="hpcflow-test-token", namespace=ARGO_NAMESPACE, bucket=bucket)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        for page in boto.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            for obj in page.get("Contents", []):
+                boto.delete_object(Bucket=bucket, Key=obj["Key"])
+        boto.delete_bucket(Bucket=bucket)
+
+
+@pytest.fixture(scope="session")
+def argo_server(s3_env: dict[str, str], tmp_path_factory):
+    """A stand-in Argo Server over plain HTTP (``tests/services/argo_standin``; not Argo).
+
+    ``.url``, ``.token`` (allowed in ``.namespace`` = ``hpcflow`` only; the token
+    ``other-namespace-token`` may use ``elsewhere`` only), ``.bucket`` (the default artifact
+    repository on the real RGW; pods reach it through the Secret ``argo-artifacts``, keys
+    ``accesskey``/``secretkey``; the Secret ``app-secret`` has ``password``), and the control
+    helpers ``.fault(image, kind)``, ``.down(seconds)``, ``.calls()``, ``.reset_calls()``,
+    ``.workflows()``. Shared by the session: use unique workflow names and images.
+    """
+    yield from _argo_standin(s3_env, tmp_path_factory.mktemp("argo-standin"), tls=False)
+
+
+@pytest.fixture(scope="session")
+def argo_server_tls(s3_env: dict[str, str], tmp_path_factory):
+    """As ``argo_server``, over HTTPS with a self-signed certificate; ``.ca`` is its CA bundle."""
+    yield from _argo_standin(s3_env, tmp_path_factory.mktemp("argo-standin-tls"), tls=True)
