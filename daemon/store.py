@@ -21,7 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from hpcflow import values
-from hpcflow.connectors.executors.base import LIVE_JOB_STATES, JobState, check_job_transition
+from hpcflow.connectors.executors.base import (
+    JOB_TRANSITIONS,
+    LIVE_JOB_STATES,
+    JobState,
+    check_job_transition,
+)
 from hpcflow.daemon import states
 from hpcflow.daemon.fs_kind import home_file_system
 from hpcflow.daemon.leader import FencedError
@@ -48,6 +53,9 @@ _OWNER_TEMPLATE = ("CASE WHEN p.type = 'StepGroup' THEN (SELECT g.template FROM 
 
 #: The job states of live jobs, as an SQL list (``JobState`` values, no user input).
 _LIVE_JOBS = ", ".join(f"'{state.value}'" for state in sorted(LIVE_JOB_STATES))
+#: For each job state, the states a job may reach it from (``JOB_TRANSITIONS`` reversed).
+_JOB_PREDECESSORS = {new: sorted(old for old, news in JOB_TRANSITIONS.items()
+                                 if old is not None and new in news) for new in JobState}
 
 class StoreLostError(StoreError):
     """The store file (or its write-ahead log) was deleted or replaced under an open
@@ -812,30 +820,34 @@ class Store:
                           timeout: float | None = None) -> None:
         """The job exists; with a timeout, the engine stops it ``timeout`` seconds from now."""
         now = time.time()
-        self._check_job(conn, job_id, JobState.SUBMITTED)
-        conn.execute(
-            "UPDATE jobs SET state=?, native_id=?, submitted_at=?, deadline=? WHERE id=?",
-            (JobState.SUBMITTED.value, native_id, now, now + timeout if timeout else None,
-             job_id),
-        )
+        self._change_job(conn, job_id, JobState.SUBMITTED,
+                         "native_id=?, submitted_at=?, deadline=?",
+                         (native_id, now, now + timeout if timeout else None))
 
     def set_job_state(self, conn: sqlite3.Connection, job_id: int, state: JobState) -> None:
         """A live job seen queued or running (``JobState``'s table is checked)."""
-        self._check_job(conn, job_id, state)
-        conn.execute("UPDATE jobs SET state=? WHERE id=?", (JobState(state).value, job_id))
+        self._change_job(conn, job_id, state)
 
     def set_job_finished(self, conn: sqlite3.Connection, job_id: int, state: JobState | str,
                          exit_code: int | None, detail: str | None) -> None:
-        self._check_job(conn, job_id, state)
-        conn.execute(
-            "UPDATE jobs SET state=?, exit_code=?, detail=?, finished_at=? WHERE id=?",
-            (JobState(state).value, exit_code, detail, time.time(), job_id),
-        )
+        self._change_job(conn, job_id, state, "exit_code=?, detail=?, finished_at=?",
+                         (exit_code, detail, time.time()))
 
     @staticmethod
-    def _check_job(conn: sqlite3.Connection, job_id: int, new: JobState | str) -> None:
-        row = conn.execute("SELECT state FROM jobs WHERE id=?", (job_id,)).fetchone()
-        check_job_transition(row[0] if row else None, new)
+    def _change_job(conn: sqlite3.Connection, job_id: int, new: JobState | str,
+                    sets: str = "", params: tuple = ()) -> None:
+        """One job's state (and ``sets``) changed in one statement that holds only if the
+        job is in a state ``JobState``'s table allows ``new`` from; otherwise nothing
+        changes and ``InvalidJobTransition`` says from what."""
+        new = JobState(new)
+        allowed = _JOB_PREDECESSORS[new]
+        cur = conn.execute(
+            f"UPDATE jobs SET state=?{', ' + sets if sets else ''} WHERE id=? AND state IN "
+            f"({', '.join('?' * len(allowed))})",
+            (new.value, *params, job_id, *(s.value for s in allowed)))
+        if cur.rowcount != 1:
+            row = conn.execute("SELECT state FROM jobs WHERE id=?", (job_id,)).fetchone()
+            check_job_transition(row[0] if row else None, new)
 
     def live_jobs(self) -> list[sqlite3.Row]:
         return self.conn.execute(

@@ -62,3 +62,27 @@ def test_transition_and_event_commit_together(tmp_path):
     kinds = [r[0] for r in store.conn.execute(
         "SELECT to_phase FROM events WHERE step_id=? ORDER BY id", (sid,))]
     assert kinds == ["Pending", "Running"]
+
+
+def test_a_job_change_outside_the_transition_table_changes_nothing(tmp_path):
+    """The store checks ``JobState``'s table in the statement that changes the job: a
+    finished job is never seen running again, and its record stays as it was."""
+    from hpcflow.connectors.executors.base import InvalidJobTransition, JobState
+
+    store = Store.open(tmp_path / "h")
+    with store.write() as conn:
+        job = store.insert_job_intent(conn, 1, "wf", "local", "hpcflow-wf-1-0", "/d")
+        store.set_job_submitted(conn, job, "123", timeout=60)
+        store.set_job_state(conn, job, JobState.QUEUED)
+        store.set_job_state(conn, job, JobState.RUNNING)
+        store.set_job_finished(conn, job, JobState.FINISHED, 0, None)
+    with pytest.raises(InvalidJobTransition, match="from finished to running"), \
+            store.write() as conn:
+        store.set_job_state(conn, job, JobState.RUNNING)
+    with pytest.raises(InvalidJobTransition, match="from finished to lost"), \
+            store.write() as conn:
+        store.set_job_finished(conn, job, JobState.LOST, None, "gone")
+    row = store.job(job)
+    assert (row["state"], row["native_id"], row["exit_code"], row["detail"]) == (
+        "finished", "123", 0, None)
+    store.close()
