@@ -91,6 +91,22 @@ def integrity_ok(home: Path) -> bool:
         conn.close()
 
 
+def wait_until(check: Callable[[], T], what: str, timeout: float = 180,
+               interval: float = 0.3, between: Callable[[], Any] | None = None) -> T:
+    """Call ``check`` until it returns something true, and return that; fail naming ``what``
+    after ``timeout`` seconds (generous: the machine may be busy). ``between`` runs after
+    each miss (to wake an idle daemon, say)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if found:
+            return found
+        assert time.monotonic() < deadline, f"timed out after {timeout:.0f} s waiting for {what}"
+        if between is not None:
+            between()
+        time.sleep(interval)
+
+
 def wait_progressing(probe: Callable[[], T], done: Callable[[T], bool],
                      progress: Callable[[T], Any] = lambda value: value, stall: float = 120,
                      what: str = "the wait", interval: float = 0.5) -> T:

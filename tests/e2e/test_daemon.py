@@ -13,7 +13,7 @@ import pytest
 
 from hpcflow.connectors.executors.base import RESULT_FILE
 from hpcflow.daemon.engine import engine_pid
-from tests.conftest import integrity_ok, run_cli, wait_progressing
+from tests.conftest import integrity_ok, run_cli, wait_progressing, wait_until
 
 CHAIN = '''
 from hpcflow import Step, Workflow
@@ -169,12 +169,8 @@ wf.submit()
 
 
 def _wait_for_log(home: Path, text: str, timeout: float = 60) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if text in (home / "logs" / "daemon.log").read_text():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{text!r} not in the daemon log")
+    wait_until(lambda: text in (home / "logs" / "daemon.log").read_text(),
+               f"{text!r} in the daemon log", timeout, interval=0.05)
 
 
 def test_sighup_reloads_the_config_and_a_broken_one_is_refused(tmp_path):

@@ -12,6 +12,7 @@ import pytest
 from hpcflow import Step, Workflow, argo_range
 from hpcflow.errors import HpcflowError, WorkflowDefinitionError
 from hpcflow.python import OP, Artifact, PythonOPTemplate, Slices
+from tests.conftest import wait_until
 
 
 @OP.function
@@ -158,13 +159,6 @@ def test_a_loops_list_outputs_are_sliced_as_one_flat_catalog(hpc_home):
     assert len(wf.query_step(name="each", type="Pod")) == 4  # one path per slice
 
 
-def _wait_for(condition, what: str, timeout: float = 180) -> None:
-    deadline = time.time() + timeout
-    while not condition():
-        assert time.time() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-
-
 def test_retry_steps_reruns_only_the_steps_given(hpc_home, tmp_path):
     gate = tmp_path / "gate"
     first = Step("first", PythonOPTemplate(flaky), parameters={"marker": str(tmp_path / "m1")})
@@ -174,7 +168,7 @@ def test_retry_steps_reruns_only_the_steps_given(hpc_home, tmp_path):
     wf = Workflow("retry-steps")
     wf.add([first, second, slow])
     wf.submit()
-    _wait_for(lambda: len(wf.query_step(phase="Failed", type="Pod")) == 2, "two failures")
+    wait_until(lambda: len(wf.query_step(phase="Failed", type="Pod")) == 2, "two failures")
     assert wf.query_status() == "Running"  # dflow's case: the workflow still runs
     [one] = wf.query_step(name="first")
     [two] = wf.query_step(name="second")
@@ -184,14 +178,14 @@ def test_retry_steps_reruns_only_the_steps_given(hpc_home, tmp_path):
     with pytest.raises(HpcflowError, match="has no step '999999'"):
         wf.retry_steps(["999999"])
     wf.retry_steps([one.id])
-    _wait_for(lambda: wf.query_step(name="first")[0].phase == "Succeeded", "first rerun")
+    wait_until(lambda: wf.query_step(name="first")[0].phase == "Succeeded", "first rerun")
     assert wf.query_step(name="second")[0].phase == "Failed"  # not given: left as it was
     rerun = wf.query_step(name="first")[0]["startedAt"]
     gate.touch()
     assert wf.wait(timeout=120) == "Failed"
     # a finished, failed workflow: reopened for the steps given
     wf.retry_steps([two.id])  # a request, applied at the engine's next cycle (as retry())
-    _wait_for(lambda: wf.query_status() != "Failed", "the workflow reopened")
+    wait_until(lambda: wf.query_status() != "Failed", "the workflow reopened")
     assert wf.wait(timeout=120) == "Succeeded"
     assert wf.query_step(name="first")[0]["startedAt"] == rerun  # not run a third time
     assert wf.query_step(name="second")[0].outputs.parameters["done"].value == str(

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from hpcflow.daemon.engine import engine_pid
-from tests.conftest import run_cli, stop_engine
+from tests.conftest import run_cli, stop_engine, wait_until
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
                                 reason="mounting a small tmpfs (mount -t tmpfs) needs root")
@@ -74,15 +74,12 @@ def _submit(tmp_path: Path, home: Path, text: str, env: dict[str, str] | None = 
 
 def _until(what: str, check: Callable[[], object], home: Path, timeout: float = 90) -> object:
     """Wait for ``check()`` to be true, waking the daemon meanwhile (an idle one sleeps)."""
-    deadline = time.time() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        assert time.time() < deadline, f"no {what} within {timeout} s"
+
+    def wake() -> None:
         with contextlib.suppress(OSError):  # an empty file: an inode, no block
             (home / "wake" / f"test-{time.time_ns()}").touch()
-        time.sleep(0.3)
+
+    return wait_until(check, what, timeout, between=wake)
 
 
 def _fill_up(folder: Path) -> Path:

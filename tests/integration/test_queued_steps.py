@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import run_cli, wait_until
 from tests.integration.flows import steps as _steps
 from tests.integration.flows import submit as _submit
 from tests.integration.flows import wait as _wait
@@ -43,16 +43,6 @@ SCHEDULERS = {
 }
 
 
-def _until(what: str, check, timeout: float = 240):
-    deadline = time.time() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        assert time.time() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.5)
-
-
 def _job_id(kind: str, wf_id: str) -> str | None:
     """The scheduler's id of the workflow's job (job names are hpcflow-WF-STEP-ATTEMPT)."""
     prefix = f"hpcflow-{wf_id}-"
@@ -77,21 +67,23 @@ def test_a_held_job_is_pending_with_its_reason_then_running(kind: str, tmp_path:
     home, flag = tmp_path / "home", tmp_path / "go"
     wf_id = _submit(tmp_path, home, WORKFLOW.format(flag=str(flag), **case))
     try:
-        pending = _until("the held step to be Pending with the scheduler's reason", lambda: (
+        pending = wait_until(lambda: (
             (s := _steps(home, tmp_path, wf_id).get("held")) and s["phase"] == "Pending"
-            and case["reason"] in (s.get("reason") or "") and s))
+            and case["reason"] in (s.get("reason") or "") and s),
+            "the held step to be Pending with the scheduler's reason", timeout=240)
         assert pending["reason"] == f"waiting in {kind}'s queue: {case['reason']}"
         table = run_cli(["steps", wf_id], home, tmp_path).stdout
         assert case["reason"] in table and "Pending" in table
         # it stays so while held: the next polls change nothing
         time.sleep(3)
         assert _steps(home, tmp_path, wf_id)["held"]["phase"] == "Pending"
-        job = _until("the job in the queue", lambda: _job_id(kind, wf_id))
+        job = wait_until(lambda: _job_id(kind, wf_id), "the job in the queue", timeout=240)
         released = time.time()
         release = ["scontrol", "release", job] if kind == "slurm" else ["qrls", job]
         subprocess.run(release, check=True, capture_output=True, timeout=60)
-        running = _until("the released step to be Running", lambda: (
-            (s := _steps(home, tmp_path, wf_id)["held"]) and s["phase"] == "Running" and s))
+        running = wait_until(lambda: (
+            (s := _steps(home, tmp_path, wf_id)["held"]) and s["phase"] == "Running" and s),
+            "the released step to be Running", timeout=240)
         assert not running.get("reason"), running
         flag.write_text("go")
         final = _wait(home, tmp_path, wf_id)
