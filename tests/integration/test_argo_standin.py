@@ -204,6 +204,21 @@ def test_create_list_succeed_outputs_and_log(argo_server: StandinArgo, api, s3_e
     assert pod_record["nodeSelector"] == {"pool": "gpu"}
 
 
+def test_log_follow_and_tail_lines(argo_server, api) -> None:
+    ns, wf_name = argo_server.namespace, name("follow")
+    code = ("import time\nfor i in range(5):\n    print('line', i, flush=True)\n"
+            "    time.sleep(0.5)\n")
+    create(api, ns, workflow(wf_name, [container("main", code)]))
+    wait_for(lambda: root_node(api, ns, wf_name).get("phase") == "Running", 90, "the pod to run")
+    stream = api.workflow_logs(ns, wf_name, log_options_follow=True, _preload_content=False)
+    followed = [json.loads(line)["result"]["content"] for line in stream]
+    assert followed == [f"line {i}" for i in range(5)]
+    assert get(api, ns, wf_name)["status"]["phase"] == "Succeeded"
+    tail = api.workflow_logs(ns, wf_name, log_options_tail_lines="2", _preload_content=False)
+    assert [json.loads(x)["result"]["content"] for x in tail.data.decode().splitlines()] == [
+        "line 3", "line 4"]
+
+
 def test_steps_pass_outputs_and_report_a_failed_child(argo_server, api) -> None:
     ns, wf_name = argo_server.namespace, name("steps")
     emit = container("emit", "open('v.txt', 'w').write('42')",

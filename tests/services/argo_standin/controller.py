@@ -32,7 +32,7 @@ from typing import Any
 
 from . import artifacts
 from .faults import Faults
-from .pods import Pod, now_rfc3339
+from .pods import DEADLINE_MESSAGE, Pod, now_rfc3339
 from .store import LABEL_COMPLETED, LABEL_PHASE, Store, WorkflowRecord
 
 FULFILLED = ("Succeeded", "Failed", "Error", "Skipped", "Omitted")
@@ -191,6 +191,8 @@ class Controller:
         existing = rec.nodes.get(nid)
         if existing is not None and existing["phase"] in FULFILLED:
             return existing
+        if existing is not None and nid in rec.pods:   # a running pod: only follow its state
+            return self._pod_state(rec, existing, rec.pods[nid])
         try:
             tmpl = self._template(rec, tmpl_name)
         except KeyError:
@@ -266,6 +268,9 @@ class Controller:
             if stopping:
                 return self._finish_node(rec, node, "Failed", stopping)
             pod = self._create_pod(rec, node, tmpl, scope)
+        return self._pod_state(rec, node, pod)
+
+    def _pod_state(self, rec: WorkflowRecord, node: dict[str, Any], pod: Pod) -> dict[str, Any]:
         with pod.lock:
             phase, message = pod.node_phase, pod.message
             outputs = dict(pod.outputs)
@@ -291,8 +296,11 @@ class Controller:
         tmpl_secs = as_seconds(tmpl.get("activeDeadlineSeconds"))
         if tmpl_secs is not None:
             deadline = time.monotonic() + tmpl_secs
-        if rec.deadline is not None:
-            deadline = rec.deadline if deadline is None else min(deadline, rec.deadline)
+        deadline_message = DEADLINE_MESSAGE
+        if rec.deadline is not None and (deadline is None or rec.deadline <= deadline):
+            # The controller acts on the workflow's deadline before the kubelet's sync loop
+            # would (it requeues the workflow for that instant): Argo's message wins.
+            deadline, deadline_message = rec.deadline, STEP_DEADLINE
         key_format = (self.repository.get("s3") or {}).get(
             "keyFormat", "{{workflow.name}}/{{pod.name}}")
         prefix = str(substitute(key_format, {**scope, "pod.name": name}))
@@ -310,7 +318,8 @@ class Controller:
                   root=self.state / "pods" / namespace / name,
                   log_dir=self.state / "logs" / namespace / name, deadline=deadline,
                   fault=self.faults.for_image(str(container.get("image", ""))),
-                  secret=secret, repository=self.repository, key_prefix=prefix)
+                  secret=secret, repository=self.repository, key_prefix=prefix,
+                  deadline_message=deadline_message)
         rec.pods[node["id"]] = pod
         pod.start()
         return pod

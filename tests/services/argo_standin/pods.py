@@ -57,7 +57,7 @@ class Pod:
     def __init__(self, *, name: str, namespace: str, node_id: str, template: dict[str, Any],
                  root: Path, log_dir: Path, deadline: float | None, fault: str | None,
                  secret: Callable[[str, str], str], repository: dict[str, Any],
-                 key_prefix: str) -> None:
+                 key_prefix: str, deadline_message: str = DEADLINE_MESSAGE) -> None:
         self.name = name
         self.namespace = namespace
         self.node_id = node_id
@@ -69,6 +69,7 @@ class Pod:
         self.secret = secret
         self.repository = repository
         self.key_prefix = key_prefix
+        self.deadline_message = deadline_message
         self.lock = threading.Lock()
         self.phase = "Pending"          # the Kubernetes pod phase; "Deleted" once gone
         self.node_phase = "Pending"     # what Argo makes of it
@@ -78,6 +79,7 @@ class Pod:
         self.started_at: str | None = None
         self.finished_at: str | None = None
         self._kill_message: str | None = None
+        self._killed = threading.Event()
         self._proc: subprocess.Popen[bytes] | None = None
         self._thread = threading.Thread(target=self._run, name=f"pod-{name}", daemon=True)
 
@@ -96,6 +98,7 @@ class Pod:
             if self.node_phase in ("Succeeded", "Failed", "Error"):
                 return
             self._kill_message = message
+        self._killed.set()
         self._signal_process()
 
     def delete_logs(self) -> None:
@@ -114,14 +117,23 @@ class Pod:
         self._set(node_phase=node_phase, message=message, phase=pod_phase,
                   finished_at=now_rfc3339())
 
+    def _on_deadline(self) -> None:
+        self._signal_process()
+
     def _should_stop(self) -> tuple[str, str] | None:
         """(phase, message) when the pod must end now (killed or past its deadline)."""
         with self.lock:
             if self._kill_message is not None:
                 return "Failed", self._kill_message
         if self.deadline is not None and time.monotonic() >= self.deadline:
-            return "Failed", DEADLINE_MESSAGE
+            return "Failed", self.deadline_message
         return None
+
+    def _wait_slice(self) -> float:
+        """How long to sleep before looking at the deadline again (at most 1 s)."""
+        if self.deadline is None:
+            return 1.0
+        return max(0.01, min(1.0, self.deadline - time.monotonic()))
 
     def _run(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -138,7 +150,7 @@ class Pod:
         if waiting:
             self._set(message=waiting)
             while (stop := self._should_stop()) is None:
-                time.sleep(0.1)
+                self._killed.wait(self._wait_slice())
             self._finish(*stop)
             return
         if (stop := self._should_stop()) is not None:
@@ -210,18 +222,18 @@ class Pod:
         pump.start()
         if self.fault in ("OOMKilled", "Evicted", "Preempted"):
             self._signal_process(hard=True)
-        stop: tuple[str, str] | None = None
-        while proc.poll() is None:
-            stop = self._should_stop()
-            if stop is not None:
-                self._signal_process()
-                break
-            time.sleep(0.05)
+        # A blocking wait costs no CPU (Popen.wait with a timeout polls): kill() and the
+        # deadline timer signal the process, which ends the wait.
+        timer = None
+        if self.deadline is not None:
+            timer = threading.Timer(max(0.0, self.deadline - time.monotonic()), self._on_deadline)
+            timer.daemon = True
+            timer.start()
         code = proc.wait()
+        if timer is not None:
+            timer.cancel()
         pump.join(timeout=5)
-        with self.lock:
-            if stop is None and self._kill_message is not None:   # kill() signalled it
-                stop = ("Failed", self._kill_message)
+        stop = self._should_stop()
         exit_code = 128 - code if code < 0 else code
         self._set(exit_code=exit_code)
         self._conclude(stop, exit_code)

@@ -243,8 +243,8 @@ class ArgoApi:
     def _log_stream(self, rec: WorkflowRecord, pod_name: str, grep: re.Pattern[str],
                     opts: dict[str, str]) -> Iterator[bytes]:
         container = opts.get("container") or "main"
-        follow = opts.get("follow") == "true"
-        timestamps = opts.get("timestamps") == "true"
+        follow = _bool(opts.get("follow"))
+        timestamps = _bool(opts.get("timestamps"))
         tail = int(opts["tailLines"]) if opts.get("tailLines") else None
         since = float(opts["sinceSeconds"]) if opts.get("sinceSeconds") else None
         offsets: dict[str, int] = {}
@@ -291,6 +291,11 @@ class ArgoApi:
             yield from entries(read_new())
             if finished:
                 break
+
+
+def _bool(value: str | None) -> bool:
+    """grpc-gateway parses query booleans with Go's strconv.ParseBool."""
+    return value in ("1", "t", "T", "true", "TRUE", "True")
 
 
 def _age(stamp: str) -> float:
