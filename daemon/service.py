@@ -478,7 +478,7 @@ class Service:
             conn, wf_id, parent_id, action.slot, action.name, action.template, action.type,
             action.phase, action.inputs, action.spec, key=action.key, reason=action.reason,
             outputs=action.outputs, depth=depth,
-            executor=placement(action.spec)[0] if action.type == "Pod" else "local")
+            executor=placement(action.spec)[0] if action.type == "Pod" else LOCAL)
 
     def plan(self) -> bool:
         changed = False

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hpcflow.connectors.plugins import LOCAL
 from hpcflow.errors import HpcflowError
 from hpcflow.privacy import UntrustedPathError, check_private_file
 
@@ -386,10 +387,11 @@ def parse_config(data: dict, path: Path | None = None) -> DaemonConfig:
     machines_table = data.get("machines", {})
     if not isinstance(machines_table, dict):
         raise ConfigError("machines must be a table ([machines.NAME])")
-    machines, poll = {}, {"local": _poll_bounds(local, "executors.local")}
+    machines, poll = {}, {LOCAL: _poll_bounds(local, "executors.local")}
     for name, table in machines_table.items():
-        if name == "local" or not NAME.match(name):
-            raise ConfigError(f"machine name {name!r}: use letters, digits and - (not 'local')")
+        if name == LOCAL or not NAME.match(name):
+            raise ConfigError(f"machine name {name!r}: use letters, digits and - (not "
+                              f"{LOCAL!r})")
         machines[name] = parse_machine(name, table)
         poll[name] = _poll_bounds(table, f"machines.{name}", BATCH_POLL)
     for scheduler in machine_schedulers():  # SlurmExecutor() alone: this machine's Slurm
@@ -402,9 +404,9 @@ def parse_config(data: dict, path: Path | None = None) -> DaemonConfig:
         raise ConfigError("dispatchers must be a table ([dispatchers.NAME])")
     dispatchers = {}
     for name, table in dispatchers_table.items():
-        if name == "local" or not NAME.match(name) or name in machines:
+        if name == LOCAL or not NAME.match(name) or name in machines:
             raise ConfigError(f"dispatcher name {name!r}: use letters, digits and - (not "
-                              "'local', nor the name of a machine)")
+                              f"{LOCAL!r}, nor the name of a machine)")
         dispatchers[name] = parse_dispatcher(name, table)
         poll[name] = _poll_bounds(table, f"dispatchers.{name}", BATCH_POLL)
     return DaemonConfig(path=path, log_level=level, idle_interval=idle,
