@@ -23,20 +23,20 @@ third-party scheduler is a package with one entry point, no edit of hpcflow's co
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from hpcflow.errors import HpcflowError
 
 log = logging.getLogger("hpcflow")
 
 if TYPE_CHECKING:
-    from hpcflow.config_file import DaemonConfig
-    from hpcflow.connectors.executors.base import Executor
+    from hpcflow.config_file import DaemonConfig, PollBounds
+    from hpcflow.connectors.executors.base import Executor, JobRecord
     from hpcflow.connectors.schedulers.base import Scheduler
     from hpcflow.connectors.transports.base import Transport
     from hpcflow.secrets import ResultKeys
@@ -225,6 +225,52 @@ def kind_for(name: str, config: DaemonConfig, described: dict[str, Any] | None
         f"no machine {name!r} in the config file "
         f"({config.path or 'none: $HPCFLOW_HOME/config.toml'}): declare it as "
         f"[machines.{name}]")
+
+
+@runtime_checkable
+class OwnsConfigSection(Protocol):
+    """Optional for a kind: a table of the config file of its own (``[argo.NAME]``), each
+    entry an executor of that name."""
+
+    section: str
+
+    def parse_section(self, name: str, table: Any) -> Any:
+        """The checked entry ``[SECTION.NAME]`` (``ConfigError`` naming the key if not)."""
+
+    def poll_bounds(self, parsed: Any) -> PollBounds:
+        """How often the executor of that entry is polled."""
+
+
+@runtime_checkable
+class ClaimsSteps(Protocol):
+    """Optional for a kind: steps that name no executor it takes, as the config says (an
+    Argo cluster with ``images = true`` takes every step whose template has an image)."""
+
+    def claims(self, config: DaemonConfig, template: dict[str, Any]) -> dict[str, Any] | None:
+        """The executor spec such a step of ``template`` gets, or None."""
+
+
+@runtime_checkable
+class ReadsLogs(Protocol):
+    """Optional for a kind: a step's log is not a file of its step directory (it is read
+    through the executor's own service)."""
+
+    def read_log(self, context: ExecutorContext, name: str, job: JobRecord) -> str | None:
+        """The log of ``job``, None when there is none."""
+
+
+@runtime_checkable
+class ChecksReadiness(Protocol):
+    """Optional for a kind: ``hpcflow doctor NAME`` for its executors."""
+
+    def checks(self, context: ExecutorContext, name: str) -> Iterator[str]:
+        """What passed, in order; an ``HpcflowError`` at the first check that fails."""
+
+
+def config_sections() -> dict[str, OwnsConfigSection]:
+    """The config file's tables that executor kinds own, by table name."""
+    return {kind.section: kind for kind in executor_kinds().values()
+            if isinstance(kind, OwnsConfigSection)}
 
 
 def placement(spec: dict[str, Any] | None) -> tuple[str, dict[str, Any]]:

@@ -264,16 +264,29 @@ def step_log(home: Path, step_id: int) -> tuple[str, str] | None:
     name = job["executor"]
     path = f"{job['step_dir']}/log.txt"
     from hpcflow.config_file import load_config, parse_config
-    from hpcflow.connectors.plugins import LOCAL, ExecutorContext, kind_for
+    from hpcflow.connectors.plugins import (
+        LOCAL,
+        ExecutorContext,
+        ReadsLogs,
+        executor_kinds,
+        kind_for,
+    )
 
     config = load_config(home) if name != LOCAL else parse_config({})
-    declared = name in config.machines or name in config.dispatchers
-    described = None if declared or name == LOCAL else store_for(home).step_executor_spec(name)
+    declared = name == LOCAL or any(k.declares(config, name) for k in executor_kinds().values())
+    described = None if declared else store_for(home).step_executor_spec(name)
     try:
         kind = kind_for(name, config, described)
     except HpcflowError:
         raise NotFoundError(f"the step ran on machine {name!r}, which is no longer in the "
                             "config file: its log cannot be reached") from None
+    if isinstance(kind, ReadsLogs):
+        from hpcflow.daemon.submission import job_record
+
+        text = kind.read_log(ExecutorContext(home, config), name, job_record(job))
+        if text is None:
+            raise NotFoundError(f"no log of {job['name']} on {name}")
+        return f"{name}:{job['name']}", text
     transport = kind.log_transport(ExecutorContext(home, config), name, described)
     if transport is None:  # the step directories are on this machine
         try:

@@ -149,6 +149,9 @@ class DaemonConfig:
     #: ``[storage]``: where artifacts go when a script does not say (``s3_config``): the
     #: keyword arguments of ``S3StorageClient`` plus ``kind``; empty: the local directory.
     storage: dict[str, Any] = field(default_factory=dict)
+    #: The tables of executor kinds that bring their own (``[argo.NAME]``): section -> name
+    #: -> what the kind parsed.
+    sections: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def poll_bounds(self, executor: str) -> PollBounds:
         return self.poll.get(executor, PollBounds())
@@ -159,7 +162,7 @@ def config_path(home: Path) -> Path:
     return Path(os.path.expanduser(value)) if value else home / CONFIG_FILE
 
 
-def _number(table: dict, key: str, where: str, integer: bool = False) -> Any:
+def number(table: dict, key: str, where: str, integer: bool = False) -> Any:
     value = table[key]
     numeric = isinstance(value, int | float) and not isinstance(value, bool)
     if not numeric or (integer and not isinstance(value, int)) or value <= 0:
@@ -168,7 +171,7 @@ def _number(table: dict, key: str, where: str, integer: bool = False) -> Any:
     return value
 
 
-def _check_keys(table: Any, known: tuple[str, ...], where: str) -> dict:
+def check_keys(table: Any, known: tuple[str, ...], where: str) -> dict:
     if not isinstance(table, dict):
         raise ConfigError(f"{where} must be a table ([{where}])")
     unknown = sorted(set(table) - set(known))
@@ -178,10 +181,10 @@ def _check_keys(table: Any, known: tuple[str, ...], where: str) -> dict:
     return table
 
 
-def _poll_bounds(table: dict, where: str, default: PollBounds = PollBounds()) -> PollBounds:
-    low = float(_number(table, "min_poll_interval", where)) if "min_poll_interval" in table \
+def read_poll_bounds(table: dict, where: str, default: PollBounds = PollBounds()) -> PollBounds:
+    low = float(number(table, "min_poll_interval", where)) if "min_poll_interval" in table \
         else default.min
-    high = float(_number(table, "max_poll_interval", where)) if "max_poll_interval" in table \
+    high = float(number(table, "max_poll_interval", where)) if "max_poll_interval" in table \
         else max(default.max, low)
     if low > high:
         raise ConfigError(f"{where}.min_poll_interval ({low}) is larger than "
@@ -200,7 +203,7 @@ STORAGE_ACCESS = ("auto", "direct", "relay")
 SSH_KEYS = ("user", "port", "key_filename", "known_hosts", "allow_new_host_keys", "proxy_jump")
 
 
-def _text(table: dict, key: str, where: str) -> str | None:
+def text(table: dict, key: str, where: str) -> str | None:
     value = table.get(key)
     if value is not None and (not isinstance(value, str) or not value.strip()):
         raise ConfigError(f"{where}.{key} must be a non-empty string, not {value!r}")
@@ -209,7 +212,7 @@ def _text(table: dict, key: str, where: str) -> str | None:
 
 def parse_machine(name: str, table: Any) -> MachineConfig:
     where = f"machines.{name}"
-    _check_keys(table, MACHINE_KEYS, where)
+    check_keys(table, MACHINE_KEYS, where)
     scheduler = table.get("scheduler")
     known = machine_schedulers()
     if scheduler not in known:
@@ -220,7 +223,7 @@ def parse_machine(name: str, table: Any) -> MachineConfig:
             raise ConfigError(f"{where}.scheduler: {broken}")
         raise ConfigError(f"{where}.scheduler must be one of {', '.join(known)}, not "
                           f"{scheduler!r}")
-    host = _text(table, "host", where)
+    host = text(table, "host", where)
     if host is None and any(k in table for k in SSH_KEYS):
         raise ConfigError(f"{where} has SSH settings but no host: add host = \"...\" (or "
                           "remove them to use this machine's own scheduler)")
@@ -236,7 +239,7 @@ def parse_machine(name: str, table: Any) -> MachineConfig:
     resources = table.get("resources", {})
     if not isinstance(resources, dict):
         raise ConfigError(f"{where}.resources must be a table ([{where}.resources])")
-    max_jobs = int(_number(table, "max_jobs", where, integer=True)) if "max_jobs" in table \
+    max_jobs = int(number(table, "max_jobs", where, integer=True)) if "max_jobs" in table \
         else 500
     options = table.get("container_options", [])
     if not isinstance(options, list) or not all(isinstance(o, str) for o in options):
@@ -246,20 +249,20 @@ def parse_machine(name: str, table: Any) -> MachineConfig:
         raise ConfigError(f"{where}.storage_access must be one of {', '.join(STORAGE_ACCESS)}, "
                           f"not {access!r}")
     return MachineConfig(name=name, scheduler=scheduler, host=host, storage_access=access,
-                         container=_text(table, "container", where),
+                         container=text(table, "container", where),
                          container_options=tuple(options),
-                         container_python=_text(table, "container_python", where) or "python3",
-                         user=_text(table, "user", where),
-                         port=int(_number(table, "port", where, integer=True))
+                         container_python=text(table, "container_python", where) or "python3",
+                         user=text(table, "user", where),
+                         port=int(number(table, "port", where, integer=True))
                          if "port" in table else None,
-                         key_filename=_text(table, "key_filename", where),
-                         known_hosts=_text(table, "known_hosts", where),
+                         key_filename=text(table, "key_filename", where),
+                         known_hosts=text(table, "known_hosts", where),
                          allow_new_host_keys=allow_new,
-                         proxy_jump=_text(table, "proxy_jump", where),
-                         work_root=_text(table, "work_root", where),
-                         python=_text(table, "python", where), prepare=tuple(prepare),
+                         proxy_jump=text(table, "proxy_jump", where),
+                         work_root=text(table, "work_root", where),
+                         python=text(table, "python", where), prepare=tuple(prepare),
                          resources=dict(resources), max_jobs=max_jobs,
-                         submit_per_minute=int(_number(table, "submit_per_minute", where,
+                         submit_per_minute=int(number(table, "submit_per_minute", where,
                                                        integer=True))
                          if "submit_per_minute" in table else None)
 
@@ -271,7 +274,7 @@ DISPATCHER_KEYS = ("machine", "resources", "task", "python", "known_hosts",
 
 def parse_dispatcher(name: str, table: Any) -> DispatcherConfig:
     where = f"dispatchers.{name}"
-    _check_keys(table, DISPATCHER_KEYS, where)
+    check_keys(table, DISPATCHER_KEYS, where)
     machine = table.get("machine")
     if not isinstance(machine, dict) or not machine.get("batch_type"):
         raise ConfigError(f"{where}.machine must be a dpdispatcher machine table with at least "
@@ -288,18 +291,18 @@ def parse_dispatcher(name: str, table: Any) -> DispatcherConfig:
             raise ConfigError(f"{where}.{key} must be true or false")
     return DispatcherConfig(
         name=name, machine=dict(machine), resources=dict(table.get("resources", {})),
-        task=dict(table.get("task", {})), python=_text(table, "python", where),
-        known_hosts=_text(table, "known_hosts", where),
+        task=dict(table.get("task", {})), python=text(table, "python", where),
+        known_hosts=text(table, "known_hosts", where),
         allow_new_host_keys=table.get("allow_new_host_keys", False),
-        max_submissions=int(_number(table, "max_submissions", where, integer=True))
+        max_submissions=int(number(table, "max_submissions", where, integer=True))
         if "max_submissions" in table else 100,
-        max_parallel_calls=int(_number(table, "max_parallel_calls", where, integer=True))
+        max_parallel_calls=int(number(table, "max_parallel_calls", where, integer=True))
         if "max_parallel_calls" in table else 4,
         clean=table.get("clean", True))
 
 
 def parse_bohrium(table: Any) -> dict[str, str]:
-    _check_keys(table, BOHRIUM_KEYS, "bohrium")
+    check_keys(table, BOHRIUM_KEYS, "bohrium")
     for key, value in table.items():
         if not isinstance(value, str | int) or isinstance(value, bool):
             raise ConfigError(f"bohrium.{key} must be a string")
@@ -313,7 +316,7 @@ STORAGE_KEYS = ("kind", "root", "bucket", "endpoint", "prefix", "region", "profi
 
 def parse_storage(table: Any) -> dict[str, Any]:
     """``[storage]`` as the arguments of its client (``kind`` = "local" or "s3")."""
-    table = dict(_check_keys(table, STORAGE_KEYS, "storage"))
+    table = dict(check_keys(table, STORAGE_KEYS, "storage"))
     if not table:
         return {}
     kind = table.pop("kind", "s3" if "bucket" in table else "local")
@@ -322,7 +325,7 @@ def parse_storage(table: Any) -> dict[str, Any]:
         if extra:
             raise ConfigError(f"storage.{extra[0]} is for kind = \"s3\" (this is kind = "
                               "\"local\")")
-        return {"kind": "local", "root": _text(table, "root", "storage")} \
+        return {"kind": "local", "root": text(table, "root", "storage")} \
             if "root" in table else {"kind": "local"}
     if kind != "s3":
         raise ConfigError(f"storage.kind must be \"local\" or \"s3\", not {kind!r}")
@@ -334,7 +337,7 @@ def parse_storage(table: Any) -> dict[str, Any]:
     for key in ("bucket", "endpoint", "prefix", "region", "profile", "addressing_style",
                 "access_key", "secret_key"):
         if key in table:
-            _text(table, key, "storage")
+            text(table, key, "storage")
     for key in ("secure", "content_addressing"):
         if not isinstance(table.get(key, True), bool):
             raise ConfigError(f"storage.{key} must be true or false")
@@ -344,56 +347,59 @@ def parse_storage(table: Any) -> dict[str, Any]:
         raise ConfigError("storage needs both access_key and secret_key (or neither: then "
                           "the AWS_* variables, an AWS profile or ~/.aws are used)")
     if "part_size_mb" in table:
-        size = _number(table, "part_size_mb", "storage", integer=True)
+        size = number(table, "part_size_mb", "storage", integer=True)
         if size < 5:
             raise ConfigError("storage.part_size_mb must be at least 5 (S3's minimum part)")
         table["part_size"] = int(size) << 20
         del table["part_size_mb"]
     if "max_concurrency" in table:
-        table["max_concurrency"] = int(_number(table, "max_concurrency", "storage",
+        table["max_concurrency"] = int(number(table, "max_concurrency", "storage",
                                                integer=True))
     if "retry_seconds" in table:
-        table["retry_seconds"] = float(_number(table, "retry_seconds", "storage"))
+        table["retry_seconds"] = float(number(table, "retry_seconds", "storage"))
     return {"kind": "s3", **table}
 
 
 def parse_config(data: dict, path: Path | None = None) -> DaemonConfig:
     """A checked ``DaemonConfig`` from the parsed TOML (errors name the key, not the file)."""
-    _check_keys(data, ("daemon", "executors", "machines", "dispatchers", "bohrium", "storage"),
-                "the config file")
-    daemon = _check_keys(data.get("daemon", {}),
+    from hpcflow.connectors.plugins import config_sections
+
+    owners = config_sections()
+    check_keys(data, ("daemon", "executors", "machines", "dispatchers", "bohrium", "storage",
+                      *sorted(owners)), "the config file")
+    daemon = check_keys(data.get("daemon", {}),
                          ("log_level", "idle_interval", "backup_interval", "backups",
                           "lease_seconds"), "daemon")
     level = str(daemon.get("log_level", "info")).lower()
     if level not in LOG_LEVELS:
         raise ConfigError(f"daemon.log_level must be one of {', '.join(LOG_LEVELS)}, "
                           f"not {daemon['log_level']!r}")
-    idle = float(_number(daemon, "idle_interval", "daemon")) if "idle_interval" in daemon \
+    idle = float(number(daemon, "idle_interval", "daemon")) if "idle_interval" in daemon \
         else 30.0
     backup_interval = 3600.0
     if "backup_interval" in daemon:  # 0 turns backups off
         backup_interval = float(daemon["backup_interval"] and
-                                _number(daemon, "backup_interval", "daemon"))
-    lease = float(_number(daemon, "lease_seconds", "daemon")) if "lease_seconds" in daemon \
+                                number(daemon, "backup_interval", "daemon"))
+    lease = float(number(daemon, "lease_seconds", "daemon")) if "lease_seconds" in daemon \
         else 30.0
-    kept = int(_number(daemon, "backups", "daemon", integer=True)) if "backups" in daemon \
+    kept = int(number(daemon, "backups", "daemon", integer=True)) if "backups" in daemon \
         else 3
-    executors = _check_keys(data.get("executors", {}), ("local",), "executors")
-    local = _check_keys(executors.get("local", {}),
+    executors = check_keys(data.get("executors", {}), ("local",), "executors")
+    local = check_keys(executors.get("local", {}),
                         ("parallelism", "min_poll_interval", "max_poll_interval"),
                         "executors.local")
-    parallelism = int(_number(local, "parallelism", "executors.local", integer=True)) \
+    parallelism = int(number(local, "parallelism", "executors.local", integer=True)) \
         if "parallelism" in local else None
     machines_table = data.get("machines", {})
     if not isinstance(machines_table, dict):
         raise ConfigError("machines must be a table ([machines.NAME])")
-    machines, poll = {}, {LOCAL: _poll_bounds(local, "executors.local")}
+    machines, poll = {}, {LOCAL: read_poll_bounds(local, "executors.local")}
     for name, table in machines_table.items():
         if name == LOCAL or not NAME.match(name):
             raise ConfigError(f"machine name {name!r}: use letters, digits and - (not "
                               f"{LOCAL!r})")
         machines[name] = parse_machine(name, table)
-        poll[name] = _poll_bounds(table, f"machines.{name}", BATCH_POLL)
+        poll[name] = read_poll_bounds(table, f"machines.{name}", BATCH_POLL)
     for scheduler in machine_schedulers():  # SlurmExecutor() alone: this machine's Slurm
         if scheduler not in machines:
             machines[scheduler] = MachineConfig(name=scheduler, scheduler=scheduler,
@@ -408,12 +414,24 @@ def parse_config(data: dict, path: Path | None = None) -> DaemonConfig:
             raise ConfigError(f"dispatcher name {name!r}: use letters, digits and - (not "
                               f"{LOCAL!r}, nor the name of a machine)")
         dispatchers[name] = parse_dispatcher(name, table)
-        poll[name] = _poll_bounds(table, f"dispatchers.{name}", BATCH_POLL)
+        poll[name] = read_poll_bounds(table, f"dispatchers.{name}", BATCH_POLL)
+    sections: dict[str, dict[str, Any]] = {}
+    for section, kind in sorted(owners.items()):
+        tables = data.get(section, {})
+        if not isinstance(tables, dict):
+            raise ConfigError(f"{section} must be a table ([{section}.NAME])")
+        parsed = sections.setdefault(section, {})
+        for name, table in tables.items():
+            if name == LOCAL or not NAME.match(name) or name in poll:
+                raise ConfigError(f"{section} name {name!r}: use letters, digits and - (not "
+                                  f"{LOCAL!r}, nor the name of another machine)")
+            parsed[name] = kind.parse_section(name, table)
+            poll[name] = kind.poll_bounds(parsed[name])
     return DaemonConfig(path=path, log_level=level, idle_interval=idle,
                         backup_interval=backup_interval, backups=kept, lease_seconds=lease,
                         local_parallelism=parallelism, poll=poll, machines=machines,
                         dispatchers=dispatchers, bohrium=parse_bohrium(data.get("bohrium", {})),
-                        storage=parse_storage(data.get("storage", {})))
+                        storage=parse_storage(data.get("storage", {})), sections=sections)
 
 
 def load_config(home: Path) -> DaemonConfig:

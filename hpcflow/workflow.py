@@ -230,30 +230,43 @@ def reuse_map(steps: list) -> dict[str, dict]:
 
 
 def check_machines(spec: dict, home: Path) -> None:
-    """Every machine a step names is declared in the daemon's config file (else one line
-    that names the step and the machine, before anything is stored)."""
-    from hpcflow.config_file import load_config
-    from hpcflow.connectors.plugins import executor_kind
+    """Place the steps the config file sends somewhere without their naming an executor (an
+    Argo cluster with ``images = true`` takes the steps whose template has an image), then
+    check that every machine a step names is declared in the daemon's config file (else one
+    line that names the step and the machine, before anything is stored)."""
+    from hpcflow.config_file import DaemonConfig, load_config
+    from hpcflow.connectors.plugins import ClaimsSteps, executor_kind, executor_kinds
 
-    # (table of the config file, machine) -> the first step that names it
-    wanted: dict[tuple[str, str], str] = {}
+    loaded: list[DaemonConfig] = []
+
+    def config() -> DaemonConfig:
+        if not loaded:
+            loaded.append(load_config(home))
+        return loaded[0]
+
+    claimers = [k for k in executor_kinds().values() if isinstance(k, ClaimsSteps)]
+    # (kind, machine) -> (the first step that names it, the table it needs)
+    wanted: dict[tuple[str, str], tuple[str, str]] = {}
     for template in spec["templates"].values():
         steps = [s for group in template.get("steps") or [] for s in group]
         for step in steps + list(template.get("tasks") or []):
             executor = step.get("executor") or {}
+            own = spec["templates"].get(step.get("template") or "") or {}
+            if not executor.get("kind") and own.get("image") and claimers:
+                claimed = next((c for k in claimers if (c := k.claims(config(), own))), None)
+                if claimed is not None:
+                    step["executor"] = executor = claimed
             needed = executor.get("kind") and executor_kind(executor["kind"]).declaration(
                 executor)
             if needed:
-                wanted.setdefault(needed, step["name"])
-    if not wanted:
-        return
-    config = load_config(home)
-    for (table, machine), step in sorted(wanted.items()):
-        if machine not in getattr(config, table):
-            what = "dispatcher machine" if table == "dispatchers" else "machine"
+                wanted.setdefault((executor["kind"], needed[1]), (step["name"], needed[0]))
+    for (kind_name, machine), (step, table) in sorted(wanted.items()):
+        kind = executor_kind(kind_name)
+        if not kind.declares(config(), machine):
+            what = getattr(kind, "what", "machine")
             raise WorkflowDefinitionError(
                 f"step {step!r} runs on {what} {machine!r}, which the config file "
-                f"({config.path or home / 'config.toml'}) does not declare: add "
+                f"({config().path or home / 'config.toml'}) does not declare: add "
                 f"[{table}.{machine}] or fix the name")
 
 

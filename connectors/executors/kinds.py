@@ -131,6 +131,7 @@ class DispatcherKind:
 
     name = DISPATCHER_KIND
     late_logs = True
+    what = "dispatcher machine"
 
     def placement(self, wanted: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         # dpdispatcher's group_size (steps per job) is hpcflow's: steps that agree on all the

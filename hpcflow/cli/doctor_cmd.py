@@ -212,18 +212,37 @@ def doctor(machine: str | None, storage_only: bool, store_only: bool) -> None:
         bad += not _report("storage", lambda: _check_storage(storage_client()))
         if storage_only:
             sys.exit(1 if bad else 0)
+    others = _other_executors(config)
     declared = sorted(n for n, m in config.machines.items() if not m.implicit)
-    if machine is None and not declared:
+    if machine is None and not declared and not others:
         click.echo("no machines declared in the config file: checking this machine's own "
                    "schedulers")
     names = [machine] if machine else declared or sorted(config.machines)
-    if machine and machine not in config.machines:
+    if machine and machine not in config.machines and machine not in others:
         from hpcflow.errors import NotFoundError
 
         raise NotFoundError(f"no machine {machine!r} in the config file "
                             f"({config.path or 'none'}); known: "
-                            f"{', '.join(sorted(config.machines))}")
+                            f"{', '.join(sorted([*config.machines, *others]))}")
     for name in names:
+        if name in others:
+            continue
         bad += not _report(name, functools.partial(_check_machine, config.machines[name],
                                                    home()))
+    from hpcflow.connectors.plugins import ExecutorContext
+    from hpcflow.errors import HpcflowError
+
+    for name in [machine] if machine in others else [] if machine else sorted(others):
+        context = ExecutorContext(home(), config)
+        bad += not _report(name, functools.partial(others[name].checks, context, name),
+                           HpcflowError)
     sys.exit(1 if bad else 0)
+
+
+def _other_executors(config: Any) -> dict[str, Any]:
+    """The executors of the config file that their kind checks (``[argo.NAME]``), by name."""
+    from hpcflow.connectors.plugins import ChecksReadiness, executor_kinds
+
+    return {name: kind for kind in executor_kinds().values()
+            if isinstance(kind, ChecksReadiness)
+            for name in config.sections.get(getattr(kind, "section", ""), {})}
