@@ -30,6 +30,7 @@ from hpcflow.connectors.executors.base import (
     EXIT_ALREADY_CLAIMED,
     RESULT_FILE,
     RESULT_KEYS_ENV,
+    RESULT_KEYS_FILE_ENV,
     seal_result,
 )
 from hpcflow.connectors.storage.base import storage_from_spec
@@ -53,6 +54,13 @@ def take_result_keys() -> None:
     raw = os.environ.pop(RESULT_KEYS_ENV, None)
     if raw:
         _result_keys.update(json.loads(raw))
+    # A pod of an Argo cluster gets them in a file of its job's tarball (a Workflow's spec
+    # is readable by all of its namespace): read once, then removed.
+    path = os.environ.pop(RESULT_KEYS_FILE_ENV, None)
+    if path:
+        with contextlib.suppress(FileNotFoundError):
+            _result_keys.update(json.loads(Path(path).read_text()))
+            os.unlink(path)
 
 
 def sealed(step_dir: Path, result: dict) -> dict:

@@ -149,7 +149,7 @@ class Submitter:
         files = dict(value_files)
         if template["kind"] == "python":
             files["op.pkl"] = self.store.blob(template["op"])
-        return JobSpec(name, step_dir, job, files, resources)
+        return JobSpec(name, step_dir, job, files, resources, self._timeout_of(step))
 
     def submit_ready(self) -> bool:
         """Submit Ready leaf steps, as many scheduler jobs per executor as it has free slots

@@ -63,6 +63,7 @@ _EXPORTS = {
     "PBSExecutor": "hpcflow.executors",
     "LSFExecutor": "hpcflow.executors",
     "SGEExecutor": "hpcflow.executors",
+    "ArgoExecutor": "hpcflow.executors",
     "DispatcherExecutor": "hpcflow.connectors.dispatcher",
     "Executor": "hpcflow.executor",
     "Resource": "hpcflow.executor",

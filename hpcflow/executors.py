@@ -93,3 +93,52 @@ class SGEExecutor(BatchExecutorSpec):
     """
 
     scheduler = "sge"
+
+
+class ArgoExecutor:
+    """A step as a pod of an Argo Workflows cluster of the config file (``[argo.NAME]``), in
+    its template's ``image=``: ``ArgoExecutor(cluster="k8s", cpu="2", memory="4Gi",
+    gpus=1)``. ``cpu``, ``memory`` and ``gpus`` (``nvidia.com/gpu``) are both requested
+    and the limit; ``requests=``/``limits=`` set either alone. The cluster's own defaults
+    apply to what a step does not say. ``group_size=N`` runs N Ready steps of one template
+    as one Argo Workflow (one pod each), to cut the per-workflow overhead."""
+
+    def __init__(self, cluster: str, cpu: str | int | float | None = None,
+                 memory: str | None = None, gpus: int | str | None = None,
+                 requests: dict[str, Any] | None = None, limits: dict[str, Any] | None = None,
+                 node_selector: dict[str, str] | None = None,
+                 tolerations: list[dict[str, Any]] | None = None,
+                 service_account: str | None = None, image_pull_policy: str | None = None,
+                 envs: dict[str, str] | None = None, group_size: int | None = None) -> None:
+        from hpcflow.config_file import ConfigError
+        from hpcflow.connectors.executors.argo_config import PULL_POLICIES, check_pod_settings
+
+        if not isinstance(cluster, str) or not cluster:
+            raise WorkflowDefinitionError(f"ArgoExecutor(cluster=...) must name an [argo.NAME] "
+                                          f"of the config file, not {cluster!r}")
+        pods = {k: v for k, v in (("cpu", cpu), ("memory", memory), ("gpus", gpus),
+                                  ("requests", requests), ("limits", limits),
+                                  ("node_selector", node_selector),
+                                  ("tolerations", tolerations),
+                                  ("service_account", service_account),
+                                  ("image_pull_policy", image_pull_policy), ("envs", envs))
+                if v is not None}
+        try:
+            self.resources: dict[str, Any] = check_pod_settings(pods, "ArgoExecutor")
+        except ConfigError as exc:
+            raise WorkflowDefinitionError(str(exc)) from None
+        if image_pull_policy is not None and image_pull_policy not in PULL_POLICIES:
+            raise WorkflowDefinitionError(f"ArgoExecutor.image_pull_policy must be one of "
+                                          f"{', '.join(PULL_POLICIES)}, not "
+                                          f"{image_pull_policy!r}")
+        if group_size is not None:
+            if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1:
+                raise WorkflowDefinitionError(f"group_size must be a positive integer, not "
+                                              f"{group_size!r}")
+            self.resources["group_size"] = group_size
+        self.cluster = cluster
+
+    def to_spec(self) -> dict[str, Any]:
+        from hpcflow.connectors.executors.argo_kind import ARGO_KIND
+
+        return {"kind": ARGO_KIND, "cluster": self.cluster, "resources": self.resources}

@@ -34,6 +34,9 @@ EXIT_ALREADY_CLAIMED = 75
 #: The variable that hands a job the keys its runner seals results with: JSON, step
 #: directory name -> key. Never written into a file or a command line.
 RESULT_KEYS_ENV = "HPCFLOW_RESULT_KEYS"
+#: The variable that names a file holding the same (for a job whose environment others can
+#: read: an Argo Workflow's spec); the runner removes the file once read.
+RESULT_KEYS_FILE_ENV = "HPCFLOW_RESULT_KEYS_FILE"
 #: The variable that tells a local step's processes their step directory (a workflow they
 #: submit to the same home is nested in the step).
 STEP_DIR_ENV = "HPCFLOW_STEP_DIR"
@@ -271,6 +274,9 @@ class JobSpec:
     #: The step's executor resources (``Step(executor=...)``), without ``group_size``; the
     #: executor puts them over its machine's defaults.
     resources: Mapping[str, Any] = field(default_factory=dict)
+    #: The step's ``timeout`` in seconds (the engine enforces it; an executor may also tell
+    #: its scheduler).
+    timeout: float | None = None
 
     @property
     def image(self) -> str | None:

@@ -12,13 +12,18 @@
   the node: Failed, ``The node was low on resource: memory. ...``.
 * ``Preempted``: the scheduler deletes the pod to make room; Argo finds the pod gone and marks
   the node Error with ``pod deleted`` (operator.go podReconciliation).
+* ``Unschedulable``: no node fits the pod; it stays Pending, no process started, and Argo shows
+  the PodScheduled condition's reason and message (``Unschedulable: 0/3 nodes are available:
+  3 Insufficient cpu.``, the scheduler's wording) until the pod's deadline, a terminate or a
+  delete. Many such pods cost nothing here: the tests' way to hold hundreds of steps live.
 """
 
 from __future__ import annotations
 
 import threading
 
-KINDS = ("OOMKilled", "ImagePullBackOff", "Evicted", "Preempted")
+KINDS = ("OOMKilled", "ImagePullBackOff", "Evicted", "Preempted", "Unschedulable")
+UNSCHEDULABLE_MESSAGE = "Unschedulable: 0/3 nodes are available: 3 Insufficient cpu."
 
 OOM_EXIT = 137
 EVICTED_MESSAGE = ("The node was low on resource: memory. Threshold quantity: 100Mi, "

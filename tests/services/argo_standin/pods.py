@@ -147,6 +147,8 @@ class Pod:
             env, waiting = {}, f"CreateContainerConfigError: {exc.args[0]}"
         if self.fault == "ImagePullBackOff":
             waiting = faults.image_pull_message(str(container.get("image", "")))
+        if self.fault == "Unschedulable":
+            waiting = faults.UNSCHEDULABLE_MESSAGE
         if waiting:
             self._set(message=waiting)
             while (stop := self._should_stop()) is None:
