@@ -67,7 +67,7 @@ from hpcflow.connectors.executors.relay import (
 from hpcflow.connectors.storage.base import check_key
 from hpcflow.connectors.transports.base import TransportError
 from hpcflow.connectors.transports.local import LocalTransport
-from hpcflow.errors import HpcflowError, NotFoundError
+from hpcflow.errors import HpcflowError
 from hpcflow.secrets import ResultKeys
 
 log = logging.getLogger("hpcflow.engine")
@@ -102,6 +102,8 @@ class ArgoExecutor:
         self.result_keys = result_keys
         self._live = 0
         self._bundles: set[str] = set()
+        self._exchange: Any = None
+        self._targets: dict[str, Any] = {}
 
     # -- the Executor protocol --------------------------------------------------------
     def step_dir(self, workflow_id: str, step_id: int, step_name: str, attempt: int) -> str:
@@ -159,8 +161,17 @@ class ArgoExecutor:
         return statuses
 
     def cancel(self, jobs: list[JobRecord]) -> None:
-        for name in sorted({j.native_id or argo_name(j.name) for j in jobs}):
+        """Terminate each job's Argo Workflow (a pack's whole), then remove it: no poll may
+        come to collect it (its steps are failed by the service)."""
+        names = sorted({j.native_id or argo_name(j.name) for j in jobs})
+        for name in names:
             self.client.terminate(name)
+        for name in names:
+            self.client.delete(name)
+        with contextlib.suppress(HpcflowError, OSError, TransportError), \
+                outage_is_unreachable():
+            self._storage().delete_keys([f"{exchange_prefix(j.step_dir)}/{o}" for j in jobs
+                                         for o in (JOB_OBJECT, OUTPUTS_OBJECT)])
 
     def log_tail(self, job: JobRecord, lines: int) -> str | None:
         try:
@@ -212,7 +223,10 @@ class ArgoExecutor:
         return wf_name
 
     def _storage(self) -> Any:
-        return relay_storage(self.exchange_spec)
+        """The exchange bucket's client (one per executor: making one costs a session)."""
+        if self._exchange is None:
+            self._exchange = relay_storage(self.exchange_spec)
+        return self._exchange
 
     def _ship_runner(self) -> str:
         """The runner bundle's key in the exchange bucket (uploaded once per version)."""
@@ -222,10 +236,7 @@ class ArgoExecutor:
             storage = self._storage()
             with outage_is_unreachable():
                 if not storage.list(key):
-                    with tempfile.TemporaryDirectory(prefix="hpcflow-argo-") as tmp:
-                        path = Path(tmp) / name
-                        path.write_bytes(data)
-                        storage.upload(key, str(path))
+                    storage.put_bytes(key, data)
             self._bundles.add(key)
         return key
 
@@ -245,11 +256,9 @@ class ArgoExecutor:
             archive = Path(tmp) / JOB_OBJECT
             with tarfile.open(archive, "w:gz") as tar:
                 tar.add(stage, arcname=dir_name)
-            document = Path(tmp) / "step.json"
-            document.write_bytes(files["step.json"])
             storage = self._storage()
-            storage.upload(f"{prefix}/{JOB_OBJECT}", str(archive))
-            storage.upload(f"{prefix}/step.json", str(document))
+            storage.put_bytes(f"{prefix}/{JOB_OBJECT}", archive.read_bytes())
+            storage.put_bytes(f"{prefix}/step.json", files["step.json"])
 
     # -- polling -----------------------------------------------------------------------
     def _status(self, job: JobRecord, item: dict[str, Any] | None) -> JobStatus:
@@ -342,7 +351,7 @@ class ArgoExecutor:
         if document is None:
             raise HpcflowError(f"the step's document is not in the exchange bucket at {prefix}")
         job = json.loads(document)
-        target = relay_storage(job["relay_to"])
+        target = self._target(job["relay_to"])
         packed = self._read_object(f"{prefix}/{OUTPUTS_OBJECT}")
         if packed is None:
             # brought back by an earlier poll whose result the engine did not record (a
@@ -365,16 +374,17 @@ class ArgoExecutor:
                 key = check_key(f"{job['artifact_prefix']}/{path.relative_to(base).as_posix()}")
                 target.upload(key, str(path))
 
+    def _target(self, spec: dict[str, Any]) -> Any:
+        """The client of a workflow's storage (kept: making one costs a session)."""
+        key = json.dumps(spec, sort_keys=True)
+        if key not in self._targets:
+            self._targets[key] = relay_storage(spec)
+        return self._targets[key]
+
     def _read_object(self, key: str) -> bytes | None:
         """An object of the exchange bucket; None when it is not there."""
-        storage = self._storage()
-        with tempfile.TemporaryDirectory(prefix="hpcflow-argo-") as tmp:
-            path = Path(tmp) / "object"
-            try:
-                storage.download(key, str(path))
-            except (NotFoundError, FileNotFoundError):
-                return None
-            return path.read_bytes()
+        data: bytes | None = self._storage().get_bytes(key)
+        return data
 
 
 def _python_minor() -> str:

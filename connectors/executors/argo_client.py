@@ -67,7 +67,8 @@ class ArgoClient:
     @property
     def _token_source(self) -> str:
         c = self.cluster
-        return f"token_file {c.token_file}" if c.token_file else f"token_secret {c.token_secret}"
+        return f"token_file {c.token_file}" if c.token_file else \
+            f"token_secret {c.token_secret} (in $HPCFLOW_HOME/secrets)"
 
     def _call(self, what: str, call: Callable[[], Any], missing_ok: bool = False) -> Any:
         """``call``'s answer as JSON (None for a 404 when ``missing_ok``)."""

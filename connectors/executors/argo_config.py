@@ -54,7 +54,7 @@ class ArgoCluster:
     name: str
     server: str
     namespace: str
-    #: Where the bearer token is: a private file, or a reference into the home's secrets.
+    #: Where the bearer token is: a private file, or the name of one in the home's secrets/.
     token_file: str | None = None
     token_secret: str | None = None
     verify_tls: bool = True
@@ -81,6 +81,9 @@ class ArgoCluster:
 
 def parse_cluster(name: str, table: Any) -> ArgoCluster:
     where = f"{SECTION}.{name}"
+    if isinstance(table, dict) and "token" in table:
+        raise ConfigError(f"{where}.token: keep the token out of the config file; put it in "
+                          "a 0600 file and name it with token_file")
     table = check_keys(table, CLUSTER_KEYS, where)
     server = text(table, "server", where)
     if server is None or not re.match(r"^https?://[^/\s]+", server):
@@ -94,10 +97,12 @@ def parse_cluster(name: str, table: Any) -> ArgoCluster:
                                                                        where)
     if (token_file is None) == (token_secret is None):
         raise ConfigError(f"{where} needs one of token_file (a 0600 file holding the "
-                          "ServiceAccount's token) or token_secret (a secret reference)")
-    if "token" in table:
-        raise ConfigError(f"{where}.token: keep the token out of the config file; put it in "
-                          "a 0600 file and name it with token_file")
+                          "ServiceAccount's token) or token_secret (the name of such a file "
+                          "in $HPCFLOW_HOME/secrets)")
+    if token_secret is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*",
+                                                     token_secret):
+        raise ConfigError(f"{where}.token_secret must be a file name in $HPCFLOW_HOME/secrets, "
+                          f"not {token_secret!r}")
     flags = {}
     for key in ("verify_tls", "images"):
         if key in table and not isinstance(table[key], bool):
@@ -154,30 +159,26 @@ def check_pod_settings(pods: dict[str, Any], where: str) -> dict[str, Any]:
 
 
 def read_token(cluster: ArgoCluster, home: Path) -> str:
-    """The cluster's bearer token, from its private file or the home's secrets."""
+    """The cluster's bearer token, from its private file (``token_file``, or
+    ``token_secret`` in the home's ``secrets/``)."""
     from hpcflow.privacy import UntrustedPathError, check_private_file
+    from hpcflow.secrets import SECRETS_DIR
 
-    if cluster.token_secret is not None:
-        from hpcflow.secrets import reveal
-
-        value = reveal(home, cluster.token_secret).get("token")
-        if not isinstance(value, str) or not value.strip():
-            raise ConfigError(f"argo.{cluster.name}.token_secret {cluster.token_secret!r} "
-                              "holds no \"token\"")
-        return value.strip()
-    path = Path(str(cluster.token_file)).expanduser()
+    key = "token_secret" if cluster.token_secret is not None else "token_file"
+    path = home / SECRETS_DIR / str(cluster.token_secret) if cluster.token_secret is not None \
+        else Path(str(cluster.token_file)).expanduser()
     try:
-        check_private_file(path, f"argo.{cluster.name}.token_file")
+        check_private_file(path, f"argo.{cluster.name}.{key}")
     except UntrustedPathError as exc:
         raise ConfigError(str(exc)) from None
     try:
         if path.stat().st_mode & 0o077:
-            raise ConfigError(f"argo.{cluster.name}.token_file {path} can be read by others: "
+            raise ConfigError(f"argo.{cluster.name}.{key} {path} can be read by others: "
                               f"chmod 600 {path}")
         token = path.read_text().strip()
     except FileNotFoundError:
-        raise ConfigError(f"argo.{cluster.name}.token_file {path} does not exist: write the "
+        raise ConfigError(f"argo.{cluster.name}.{key} {path} does not exist: write the "
                           "ServiceAccount's token there (manifests/argo/README.md)") from None
     if not token:
-        raise ConfigError(f"argo.{cluster.name}.token_file {path} is empty")
+        raise ConfigError(f"argo.{cluster.name}.{key} {path} is empty")
     return token

@@ -80,10 +80,13 @@ def _put_objects(transport: Transport, root: str, storage: Any, keys: list[str])
 
 def put_inputs(transport: Transport, relay: str, job: JobSpec) -> None:
     """Copy the objects of the step's input artifacts from its storage into ``relay``."""
+    refs = [ref for ref in (job.runner.get("inputs", {}).get("artifacts") or {}).values()
+            if ref]
+    if not refs:
+        return  # no storage client made (it costs a session)
     storage = relay_storage(job.storage)
     with outage_is_unreachable():
-        keys = [k for ref in (job.runner.get("inputs", {}).get("artifacts") or {}).values()
-                if ref for k in _object_keys(storage, ref)]
+        keys = [k for ref in refs for k in _object_keys(storage, ref)]
         _put_objects(transport, relay, storage, keys)
 
 

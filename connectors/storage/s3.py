@@ -329,6 +329,34 @@ class S3StorageClient(StorageClient):
             log.warning("%s; downloading %s again", exc, key)
             self._transfer().download(full, path, head, crc32s)
 
+    def put_bytes(self, key: str, data: bytes) -> None:
+        """A small object (a job's files, a result) in one PUT, checked by Content-MD5:
+        none of ``upload``'s content addressing, which costs requests a small object never
+        pays back."""
+        import base64
+        import hashlib
+
+        full = self._full(key)
+        digest = base64.b64encode(hashlib.md5(data).digest()).decode()
+        self._retry(lambda: self.client().put_object(Bucket=self.bucket, Key=full, Body=data,
+                                                     ContentMD5=digest), f"upload {key}")
+
+    def get_bytes(self, key: str) -> bytes | None:
+        """A small object's bytes in one GET; None when there is no such object."""
+        full = self._full(key)
+
+        def get() -> bytes | None:
+            try:
+                body: bytes = self.client().get_object(Bucket=self.bucket, Key=full)[
+                    "Body"].read()
+                return body
+            except Exception as exc:
+                if error_code(exc) in MISSING_CODES:
+                    return None
+                raise
+
+        return self._retry(get, f"download {key}")
+
     def list(self, prefix: str, recursive: bool = False) -> list[str]:
         """Keys under the "directory" ``prefix`` (a key that names one object: itself);
         without ``recursive``, its direct children (objects and sub-directories)."""

@@ -21,6 +21,7 @@ CREATE = "POST /api/v1/workflows/{namespace}"
 DELETE = "DELETE /api/v1/workflows/{namespace}/{name}"
 GET = "GET /api/v1/workflows/{namespace}/{name}"
 TERMINATE = "PUT /api/v1/workflows/{namespace}/{name}/terminate"
+LIST = "GET /api/v1/workflows/{namespace}"
 
 MIXED = '''
 from pathlib import Path
@@ -248,7 +249,10 @@ def test_terminate_terminates_the_argo_workflow(
                "the step to run")
     assert run_cli(["terminate", wf_id], home, tmp_path).returncode == 0
     assert wait(home, tmp_path, wf_id)["phase"] == "Terminated"
-    wait_until(lambda: argo_server.calls().get(TERMINATE), "the Argo terminate call")
+    # terminated, then removed at once: no poll would come to collect it
+    wait_until(lambda: (c := argo_server.calls()).get(TERMINATE) and c.get(DELETE),
+               "the Argo terminate and delete calls")
+    assert not [w for w in argo_server.workflows() if wf_id in w["name"]]
 
 
 def test_the_argo_offload_example_runs_on_slurm_and_argo(
@@ -271,3 +275,144 @@ def test_the_argo_offload_example_runs_on_slurm_and_argo(
         assert ran == {"simulate": "slurm", "postprocess": "k8s", "analyse": "slurm"}, ran
     finally:
         stop_engine(home)
+
+
+SCRIPTS = '''
+from hpcflow import (ArgoExecutor, OutputParameter, PythonScriptOPTemplate, ShellOPTemplate,
+                     Step, Workflow)
+
+shell = ShellOPTemplate(name="shout", image="alpine:3.19",
+                        script="echo hello from $(basename $PWD) | tr a-z A-Z > /tmp/out.txt")
+shell.outputs.parameters = {"said": OutputParameter(value_from_path="/tmp/out.txt")}
+script = PythonScriptOPTemplate(name="add", image="python:3.11-alpine",
+                                script="open('/tmp/sum.txt', 'w').write(str(2 + 3))")
+script.outputs.parameters = {"sum": OutputParameter(value_from_path="/tmp/sum.txt", type=int)}
+wf = Workflow("argo-scripts")
+wf.add([Step("shout", shell, executor=ArgoExecutor(cluster="k8s")),
+        Step("add", script, executor=ArgoExecutor(cluster="k8s"))])
+wf.submit()
+'''
+
+
+def test_shell_and_script_templates_run_in_their_image(
+        argo_case: Path, tmp_path: Path, argo_server: StandinArgo) -> None:
+    home = argo_case
+    argo_server.reset_calls()
+    wf_id = submit(tmp_path, home, SCRIPTS)
+    assert wait(home, tmp_path, wf_id)["phase"] == "Succeeded", steps(home, tmp_path, wf_id)
+    data = steps(home, tmp_path, wf_id)
+    assert data["shout"]["outputs"]["parameters"]["said"].startswith("HELLO FROM ")
+    assert data["add"]["outputs"]["parameters"]["sum"] == 5
+    assert argo_server.calls().get(CREATE) == 2
+
+
+PACKED = '''
+from hpcflow import ArgoExecutor, Step, Workflow, argo_range
+from hpcflow.python import OP, PythonOPTemplate
+
+@OP.function
+def square(x: int) -> {"y": int}:
+    return {"y": x * x}
+
+wf = Workflow("argo-packed")
+wf.add(Step("square", PythonOPTemplate(square, image="IMAGE"), parameters={"x": "{{item}}"},
+            with_param=argo_range(N), executor=ArgoExecutor(cluster="k8s"EXTRA)))
+wf.submit()
+'''
+
+
+def test_group_size_packs_ready_steps_into_one_argo_workflow(
+        argo_case: Path, tmp_path: Path, argo_server: StandinArgo) -> None:
+    home = argo_case
+    argo_server.reset_calls()
+    wf_id = submit(tmp_path, home, PACKED.replace("IMAGE", "python:3.11-packed")
+                   .replace("N)", "12)").replace("EXTRA", ", group_size=5"))
+    assert wait(home, tmp_path, wf_id)["phase"] == "Succeeded", steps(home, tmp_path, wf_id)
+    assert steps(home, tmp_path, wf_id)["square"]["outputs"]["parameters"]["y"] == [
+        i * i for i in range(12)]
+    calls = wait_until(lambda: (c := argo_server.calls()).get(DELETE, 0) >= 3 and c,
+                       "the packs' clean-up")
+    assert calls.get(CREATE) == 3  # 12 steps, 5 to an Argo Workflow
+
+
+@pytest.mark.timeout(900)
+def test_500_live_steps_cost_one_list_per_poll(
+        tmp_path: Path, argo_server: StandinArgo, s3_env: dict[str, str]) -> None:
+    """500 steps wait for a node at once (the stand-in holds their pods Pending, no process):
+    every poll is one list call for all of them, never a get per step, and each step is
+    created exactly once. Terminating the workflow terminates each Argo Workflow."""
+    image = "python:3.11-unschedulable"
+    argo_server.fault(image, "Unschedulable")
+    home = argo_home(tmp_path, argo_server, s3_env, extra="max_workflows = 600\n")
+    try:
+        argo_server.reset_calls()
+        wf_id = submit(tmp_path, home, PACKED.replace("IMAGE", image).replace("N)", "500)")
+                       .replace("EXTRA", ""))
+        wait_until(lambda: argo_server.calls().get(CREATE, 0) >= 500, "500 Argo Workflows",
+                   timeout=600)
+        pending = wait_until(lambda: (rows := [s for s in json.loads(run_cli(
+            ["steps", wf_id, "--json"], home, tmp_path).stdout) if s["type"] == "Pod"])
+            and all("Unschedulable" in (s.get("reason") or "") for s in rows) and rows,
+            "every step Pending with Kubernetes' reason", timeout=300)
+        assert len(pending) == 500 and {s["phase"] for s in pending} == {"Pending"}
+        before = argo_server.calls()
+        wait_until(lambda: argo_server.calls().get(LIST, 0) >= before.get(LIST, 0) + 3,
+                   "three more polls")
+        after = argo_server.calls()
+        assert after.get(CREATE) == 500 and not after.get(GET), after
+        assert run_cli(["terminate", wf_id], home, tmp_path).returncode == 0
+        assert wait(home, tmp_path, wf_id)["phase"] == "Terminated"
+        wait_until(lambda: argo_server.calls().get(TERMINATE, 0) >= 500, "500 terminates")
+    finally:
+        argo_server.fault(image, None)
+        stop_engine(home)
+
+
+def test_images_true_sends_image_steps_to_argo(tmp_path: Path, argo_server: StandinArgo,
+                                               s3_env: dict[str, str]) -> None:
+    """dflow's style: no executor named; the step with an image goes to the cluster that
+    says images = true, the one without runs here."""
+    home = argo_home(tmp_path, argo_server, s3_env, extra="images = true\n")
+    script = MIXED.replace(
+        ',\n              executor=ArgoExecutor(cluster="k8s", cpu="500m", memory="256Mi", POD)',
+        "")
+    assert "executor=" not in script
+    try:
+        argo_server.reset_calls()
+        wf_id = submit(tmp_path, home, script)
+        assert wait(home, tmp_path, wf_id)["phase"] == "Succeeded"
+        assert argo_server.calls().get(CREATE) == 1
+        with sqlite3.connect(home / "store.db") as db:
+            ran = dict(db.execute("SELECT steps.name, jobs.executor FROM jobs JOIN steps ON "
+                                  "steps.id = jobs.step_id").fetchall())
+        assert ran == {"write": "local", "transform": "k8s", "read": "local"}, ran
+    finally:
+        stop_engine(home)
+
+
+def test_a_step_timeout_is_a_timeout_error(argo_case: Path, tmp_path: Path) -> None:
+    home = argo_case
+    wf_id = submit(tmp_path, home, one("python:3.11-slow", sleep=120,
+                                       extra=", timeout=3"))
+    assert wait(home, tmp_path, wf_id)["phase"] == "Failed"
+    step = steps(home, tmp_path, wf_id)["work"]
+    assert "TimeoutError" in step["reason"], step
+
+
+def test_doctor_checks_server_token_namespace_and_artifacts_over_tls(
+        tmp_path: Path, argo_server_tls: StandinArgo, s3_env: dict[str, str]) -> None:
+    home = argo_home(tmp_path, argo_server_tls, s3_env,
+                     extra=f'ca_bundle = "{argo_server_tls.ca}"\n')
+    done = run_cli(["doctor", "k8s"], home, tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"k8s: ok  Argo Server {argo_server_tls.url} reachable (version v3.7" in done.stdout
+    assert "k8s: ok  token accepted; workflows may be listed in namespace 'hpcflow'" in \
+        done.stdout
+    assert "keys from the Secret 'argo-artifacts'" in done.stdout
+    # without the CA, TLS verification refuses the self-signed server, in one line
+    config = home / "config.toml"
+    config.write_text(config.read_text().replace(f'ca_bundle = "{argo_server_tls.ca}"\n', ""))
+    refused = run_cli(["doctor", "k8s"], home, tmp_path)
+    assert refused.returncode == 1
+    assert "k8s: FAIL Argo cluster k8s" in refused.stdout and "TLS verification failed" in \
+        refused.stdout, refused.stdout

@@ -1,0 +1,74 @@
+"""``[argo.NAME]``: checked when the config file is read, the token kept out of it."""
+
+from pathlib import Path
+
+import pytest
+
+from hpcflow.config_file import ConfigError, parse_config
+from hpcflow.connectors.executors.argo_config import ArgoCluster, read_token
+
+BASE = {"server": "https://argo.example.org:2746", "namespace": "hpcflow",
+        "token_file": "/nonexistent/token"}
+
+
+def cluster(**table) -> ArgoCluster:
+    config = parse_config({"argo": {"k8s": {**BASE, **table}}})
+    found = config.sections["argo"]["k8s"]
+    assert isinstance(found, ArgoCluster)
+    return found
+
+
+def test_a_cluster_is_an_executor_of_its_name_with_its_poll_bounds():
+    config = parse_config({"argo": {"k8s": {**BASE, "min_poll_interval": 1,
+                                            "max_poll_interval": 9}}})
+    assert config.poll_bounds("k8s").min == 1 and config.poll_bounds("k8s").max == 9
+    assert cluster().verify_tls and cluster(verify_tls=False).verify_tls is False
+
+
+@pytest.mark.parametrize("table, words", [
+    ({"token": "abc"}, "keep the token out of the config file"),
+    ({"token_secret": "ref"}, "needs one of token_file"),
+    ({"namespace": "Not_A_Namespace"}, "must be a Kubernetes namespace name"),
+    ({"server": "argo.example.org"}, "must be an http(s) URL"),
+    ({"image_pull_policy": "Sometimes"}, "must be one of Always, IfNotPresent, Never"),
+    ({"cpu": True}, "argo.k8s.cpu must be a quantity"),
+    ({"node_selector": ["pool"]}, "argo.k8s.node_selector must be a table"),
+    ({"tolerations": {"key": "gpu"}}, "argo.k8s.tolerations must be a list of tables"),
+    ({"imagez": True}, "imagez"),
+])
+def test_a_wrong_table_is_one_line_naming_the_key(table, words):
+    with pytest.raises(ConfigError, match=None) as caught:
+        cluster(**table)
+    assert words in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_cluster_may_not_take_the_name_of_a_machine():
+    with pytest.raises(ConfigError, match="argo name 'hpc'"):
+        parse_config({"machines": {"hpc": {"scheduler": "slurm"}}, "argo": {"hpc": BASE}})
+
+
+def test_the_token_file_must_be_private(tmp_path: Path):
+    token = tmp_path / "argo.token"
+    token.write_text("s3cr3t-token\n")
+    token.chmod(0o644)
+    found = cluster(token_file=str(token))
+    with pytest.raises(ConfigError, match="can be read by others: chmod 600"):
+        read_token(found, tmp_path)
+    token.chmod(0o600)
+    assert read_token(found, tmp_path) == "s3cr3t-token"
+    token.unlink()
+    with pytest.raises(ConfigError, match="does not exist"):
+        read_token(found, tmp_path)
+
+
+def test_the_token_may_come_from_the_homes_secrets(tmp_path: Path):
+    secrets = tmp_path / "secrets"
+    secrets.mkdir(mode=0o700)
+    (secrets / "argo-k8s.token").write_text("from-secrets\n")
+    (secrets / "argo-k8s.token").chmod(0o600)
+    table = {k: v for k, v in BASE.items() if k != "token_file"}
+    found = parse_config({"argo": {"k8s": {**table, "token_secret": "argo-k8s.token"}}}
+                         ).sections["argo"]["k8s"]
+    assert read_token(found, tmp_path) == "from-secrets"
+    with pytest.raises(ConfigError, match="must be a file name in"):
+        parse_config({"argo": {"k8s": {**table, "token_secret": "../elsewhere"}}})
