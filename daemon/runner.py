@@ -203,6 +203,11 @@ def run_python_op(job: dict, step_dir: Path, op_in: dict[str, Any]) -> dict[str,
     from hpcflow.python.signs import OPIO, Artifact
     from hpcflow.python.typecheck import as_dflow_reads
 
+    wanted, mine = job.get("python"), f"{sys.version_info[0]}.{sys.version_info[1]}"
+    if wanted and wanted != mine:  # cloudpickle's code objects differ between versions
+        raise StepFailure(f"the OP was pickled by Python {wanted} and this step runs Python "
+                          f"{mine} ({sys.executable}): use Python {wanted} there (for a "
+                          "container step, an image with it)")
     with open(step_dir / "op.pkl", "rb") as f:
         loaded = pickle.load(f)
     op: OP = loaded() if isinstance(loaded, type) else loaded

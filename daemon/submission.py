@@ -149,6 +149,7 @@ class Submitter:
         files = dict(value_files)
         if template["kind"] == "python":
             files["op.pkl"] = self.store.blob(template["op"])
+            job["python"] = template.get("python")
         return JobSpec(name, step_dir, job, files, resources, self._timeout_of(step))
 
     def submit_ready(self) -> bool:

@@ -83,6 +83,12 @@ def pickle_op_object(payload: Any) -> bytes:
     return cloudpickle.dumps(wrap_pickle(payload))
 
 
+def pickling_python() -> str:
+    """The minor version of the Python that pickles OPs (this one): the runner needs the
+    same, as cloudpickle's code objects differ between versions."""
+    return f"{sys.version_info[0]}.{sys.version_info[1]}"
+
+
 class SpecBuilder:
     """Walks templates reachable from the entrypoint; one spec entry per template object."""
 
@@ -183,6 +189,7 @@ class SpecBuilder:
 
             spec.update(
                 op=digest, op_name=template.op_class.__name__, image=template.image,
+                python=pickling_python(),
                 slices=template.slices.to_spec() if template.slices else None,
                 python_packages=list(template.python_packages) + list(upload_packages),
                 envs=dict(template.envs),

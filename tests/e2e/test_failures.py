@@ -135,3 +135,25 @@ def test_reason_and_log_tail_in_hpcflow_steps(hpc_home):
     assert "line 0" not in step["log_tail"]
     table = run_cli(["steps", wf.id], hpc_home, Path.cwd()).stdout
     assert "last lines of the log of n" in table and "line 29" in table
+
+
+@OP.function
+def plus_one(x: int) -> {"y": int}:
+    return {"y": x + 1}
+
+
+def test_an_op_pickled_by_another_python_minor_fails_saying_so(hpc_home, monkeypatch):
+    """cloudpickle's code objects differ between Python minor versions: a runner of another
+    version (a container image's, a cluster's) says which it needs instead of failing in
+    the middle of unpickling."""
+    import hpcflow.spec
+
+    monkeypatch.setattr(hpcflow.spec, "pickling_python", lambda: "3.0")
+    wf = Workflow("other-python")
+    wf.add(Step("one", PythonOPTemplate(plus_one), parameters={"x": 1}))
+    wf.submit()
+    wf.wait(timeout=120)
+    step = wf.query_step(name="one")[0]
+    assert wf.query_status() == "Failed" and step.phase == "Failed"
+    assert step.reason.startswith("the OP was pickled by Python 3.0 and this step runs "
+                                  "Python 3."), step.reason
