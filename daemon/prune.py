@@ -79,10 +79,13 @@ def sweep(store: Store, wf_id: str) -> int:
     for text in store.kept_texts_naming(f"{prefix}/"):
         kept |= {k for k in artifact_keys(json.loads(text)) if k.startswith(f"{prefix}/")}
     try:
+        # what its container steps left in the bucket they went through (results, logs: see
+        # connectors/executors/argo.py), when that is the workflow's storage as by default
+        exchanged = storage.delete_prefix(f"argo/{wf_id}")
         if not kept:
-            return storage.delete_prefix(prefix)
+            return exchanged + storage.delete_prefix(prefix)
         doomed = [k for k in storage.list(prefix, recursive=True) if not _spared(k, kept)]
-        return storage.delete_keys(doomed)
+        return exchanged + storage.delete_keys(doomed)
     except NotImplementedError:
         raise HpcflowError(f"the storage client of {wf_id} cannot delete: its artifacts under "
                            f"{prefix}/ were kept") from None

@@ -416,3 +416,43 @@ def test_doctor_checks_server_token_namespace_and_artifacts_over_tls(
     assert refused.returncode == 1
     assert "k8s: FAIL Argo cluster k8s" in refused.stdout and "TLS verification failed" in \
         refused.stdout, refused.stdout
+
+
+FAILING = '''
+from hpcflow import ArgoExecutor, Step, Workflow
+from hpcflow.python import OP, PythonOPTemplate
+
+@OP.function
+def broken(x: int) -> {"y": int}:
+    print("about to fail on", x)
+    raise ValueError(f"cannot handle {x}")
+
+wf = Workflow("argo-fails")
+wf.add(Step("broken", PythonOPTemplate(broken, image="python:3.11-fails"),
+            parameters={"x": 7}, executor=ArgoExecutor(cluster="k8s")))
+wf.submit()
+'''
+
+
+def test_a_failing_op_keeps_its_reason_and_log_tail_and_gc_empties_the_bucket(
+        argo_case: Path, tmp_path: Path, argo_server: StandinArgo,
+        s3_env: dict[str, str]) -> None:
+    from tests.integration.conftest import s3_boto
+
+    home = argo_case
+    wf_id = submit(tmp_path, home, FAILING)
+    assert wait(home, tmp_path, wf_id)["phase"] == "Failed"
+    step = steps(home, tmp_path, wf_id)["broken"]
+    assert step["reason"].startswith("ValueError: cannot handle 7"), step
+    shown = run_cli(["steps", wf_id], home, tmp_path).stdout
+    assert "about to fail on 7" in shown, shown  # the kept tail of its log
+    boto = s3_boto(s3_env)
+
+    def left() -> list[str]:
+        found = boto.list_objects_v2(Bucket=argo_server.bucket, Prefix=f"argo/{wf_id}/")
+        return [o["Key"] for o in found.get("Contents", [])]
+
+    assert left()  # its result and log stay for `hpcflow logs`
+    pruned = run_cli(["gc", "--older-than", "0s"], home, tmp_path)
+    assert pruned.returncode == 0, pruned.stderr
+    assert left() == []
