@@ -72,3 +72,28 @@ def test_the_token_may_come_from_the_homes_secrets(tmp_path: Path):
     assert read_token(found, tmp_path) == "from-secrets"
     with pytest.raises(ConfigError, match="must be a file name in"):
         parse_config({"argo": {"k8s": {**table, "token_secret": "../elsewhere"}}})
+
+
+def test_argo_executor_on_a_template_or_a_workflow():
+    from hpcflow import ArgoExecutor, Step, Workflow
+    from hpcflow.errors import WorkflowDefinitionError
+    from hpcflow.python import OP, PythonOPTemplate
+    from hpcflow.spec import build_spec
+
+    @OP.function
+    def one(x: int) -> {"y": int}:
+        return {"y": x}
+
+    wf = Workflow("argo-defaults", executor=ArgoExecutor(cluster="wide", memory="1Gi"))
+    wf.add(Step("plain", PythonOPTemplate(one, image="py:3"), parameters={"x": 1}))
+    wf.add(Step("templ", PythonOPTemplate(one, image="py:3",
+                                          executor=ArgoExecutor(cluster="k8s", gpus=2)),
+                parameters={"x": 1}))
+    spec, _ = build_spec(wf.name, wf.entry, default_executor=wf.executor)
+    placed = {s["name"]: (s["executor"]["cluster"], s["executor"]["resources"])
+              for group in spec["templates"][spec["entrypoint"]]["steps"] for s in group}
+    assert placed == {"plain": ("wide", {"memory": "1Gi"}), "templ": ("k8s", {"gpus": 2})}
+    with pytest.raises(WorkflowDefinitionError, match="image_pull_policy must be one of"):
+        ArgoExecutor(cluster="k8s", image_pull_policy="Sometimes")
+    with pytest.raises(WorkflowDefinitionError, match="group_size must be a positive integer"):
+        ArgoExecutor(cluster="k8s", group_size=0)
