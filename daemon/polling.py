@@ -3,8 +3,12 @@
 A poll of a cluster costs a scheduler call (one ``squeue`` for all of its jobs,
 maybe over SSH), so each executor is polled on its own schedule: at its minimum
 interval after a submission or after a poll that found a change, doubling while
-nothing changes, up to its maximum. A finished-marker file seen by the watcher
-makes the next poll due at once (``kick``).
+nothing changes, up to its maximum. A finished-marker file seen by the watcher, or a
+submission, makes the next poll due at once (``kick``), but never sooner than the
+minimum interval after the last poll: a hundred jobs finishing within a second are one
+``squeue``, not a hundred (the polling storm admins ban tools for). Only the executors
+whose polls are reads of this machine's files (``cheap``: the local one) are polled at
+every kick.
 
 >>> from hpcflow.config_file import PollBounds
 >>> s = PollSchedule({"local": PollBounds(1.0, 8.0)})
@@ -16,6 +20,11 @@ True
 6.0
 >>> s.polled("local", now=6.0, changed=True); s.next_due(["local"])
 7.0
+>>> s = PollSchedule({"hpc": PollBounds(1.0, 30.0)})
+>>> s.polled("hpc", now=10.0, changed=True); s.kick("hpc", now=10.2); s.next_due(["hpc"])
+11.0
+>>> s.kick("hpc", now=12.5); s.due("hpc", 12.5)
+True
 """
 
 from __future__ import annotations
@@ -23,13 +32,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from hpcflow.config_file import PollBounds
+from hpcflow.connectors.plugins import LOCAL
 
 
 class PollSchedule:
-    def __init__(self, bounds: Mapping[str, PollBounds] | None = None) -> None:
+    def __init__(self, bounds: Mapping[str, PollBounds] | None = None,
+                 cheap: Iterable[str] = (LOCAL,)) -> None:
         self.bounds: dict[str, PollBounds] = dict(bounds or {})
+        self.cheap = frozenset(cheap)
         self._interval: dict[str, float] = {}
         self._next: dict[str, float] = {}
+        self._polled_at: dict[str, float] = {}
 
     def set_bounds(self, bounds: Mapping[str, PollBounds]) -> None:
         """New bounds (a reloaded config); current intervals are clamped into them."""
@@ -45,9 +58,14 @@ class PollSchedule:
         return now >= self._next.get(name, 0.0)
 
     def kick(self, name: str, now: float) -> None:
-        """Something happened (a submission, a finished marker): poll now, then often."""
-        self._interval[name] = self._bounds(name).min
-        self._next[name] = now
+        """Something happened (a submission, a finished marker): poll now (or as soon as
+        the minimum interval since the last poll allows), then often."""
+        b = self._bounds(name)
+        self._interval[name] = b.min
+        if name in self.cheap:
+            self._next[name] = now
+        else:
+            self._next[name] = max(now, self._polled_at.get(name, now) + b.min)
 
     def polled(self, name: str, now: float, changed: bool) -> None:
         b = self._bounds(name)
@@ -55,6 +73,7 @@ class PollSchedule:
         interval = b.min if changed else min(b.max, previous * 2)
         self._interval[name] = interval
         self._next[name] = now + interval
+        self._polled_at[name] = now
 
     def next_due(self, names: Iterable[str]) -> float | None:
         """The earliest next poll among ``names`` (executors with live jobs); None if none."""
