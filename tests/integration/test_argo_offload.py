@@ -210,6 +210,7 @@ def test_a_refused_token_is_one_line_naming_the_token_and_namespace(
     ("OOMKilled", "Failed", "ran out of memory (OOMKilled"),
     ("ImagePullBackOff", "Failed", "ImagePullBackOff: Back-off pulling image"),
     ("Evicted", "Failed", "evicted or preempted"),
+    ("Preempted", "Failed", "evicted or preempted"),
 ])
 def test_pod_failures_become_step_reasons(
         argo_case: Path, tmp_path: Path, argo_server: StandinArgo, fault: str, phase: str,
@@ -222,8 +223,8 @@ def test_pod_failures_become_step_reasons(
         assert wait(home, tmp_path, wf_id, timeout=300)["phase"] == phase
         step = steps(home, tmp_path, wf_id)["work"]
         assert step["phase"] == phase and words in step["reason"], step
-        if fault == "Evicted":  # not the step's fault: retried as a node failure is
-            assert step["attempt"] >= 1, step
+        if fault in ("Evicted", "Preempted"):  # not the step's fault: retried as a node
+            assert step["attempt"] >= 1, step  # failure is
     finally:
         argo_server.fault(image, None)
 
