@@ -3,7 +3,9 @@
 Starting a Python interpreter and importing hpcflow costs ~40 ms per step; a fork costs
 ~1 ms. Children are exactly what ``python -m hpcflow.daemon.runner STEP_DIR`` would be:
 their own session, stdout and stderr appended to ``STEP_DIR/log.txt``, the same claim and
-result files. The server never runs user code itself, so no step sees another's imports.
+result files. The server imports hpcflow's own modules that every Python OP's runner needs
+(``hpcflow.python``: about 40 ms more per step otherwise) and never runs user code itself,
+so no step sees another's imports.
 
 Protocol (pipes): the client writes one JSON object per line, ``{"dir": STEP_DIR, "env":
 {NAME: VALUE}}`` (variables the child gets, such as its result key: never on a command
@@ -64,6 +66,10 @@ def run_child(step_dir: str, runner_main: object, env: dict[str, str] | None = N
 def serve(requests: IO[str], replies: IO[str]) -> None:
     import cloudpickle  # noqa: F401  (children unpickle OPs with it)
 
+    import hpcflow.python.hdf5
+    import hpcflow.python.op
+    import hpcflow.python.signs
+    import hpcflow.python.typecheck  # noqa: F401  (what run_python_op imports, once here)
     from hpcflow.daemon import runner
 
     signal.signal(signal.SIGCHLD, _reap)
