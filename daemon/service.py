@@ -29,7 +29,13 @@ from hpcflow.connectors.executors.base import (
     ReadsStepFiles,
 )
 from hpcflow.connectors.executors.local import LocalExecutor
-from hpcflow.connectors.plugins import LOCAL, ExecutorContext, executor_kind, kind_for
+from hpcflow.connectors.plugins import (
+    LOCAL,
+    ExecutorContext,
+    executor_kind,
+    executor_kinds,
+    kind_for,
+)
 from hpcflow.connectors.transports.base import TransportError
 from hpcflow.daemon import inbox, states, value_files
 from hpcflow.daemon.backup import StoreKeeper
@@ -60,6 +66,30 @@ MIN_SLEEP = 0.05
 ERROR_BACKOFF = 2.0
 #: How many lines of a failed step's log are kept with the step (``hpcflow steps``).
 LOG_TAIL_LINES = 20
+
+
+def wake_handler(service: Any) -> Any:
+    """What the wake directory's watcher does with an event: a file created there (a
+    submission's ``req-``, a runner's ``done-`` marker) wakes the loop; the rest (opened,
+    closed, modified, and the deletions of the loop's own clearing) does not, so a clearing
+    never causes another cycle."""
+    from watchdog.events import FileSystemEventHandler
+
+    def arrived(path: str) -> None:
+        if os.path.basename(path).startswith("done-"):
+            service._marker_seen = True
+        service.wake()
+
+    class WakeHandler(FileSystemEventHandler):
+        def on_created(self, event: Any) -> None:
+            if not event.is_directory:
+                arrived(str(event.src_path))
+
+        def on_moved(self, event: Any) -> None:  # written elsewhere, then renamed in
+            if not event.is_directory:
+                arrived(str(event.dest_path))
+
+    return WakeHandler()
 
 
 def _node(row: Any) -> Node:
@@ -156,21 +186,12 @@ class Service:
         log.info("configuration reloaded from %s", config.path or "the defaults (no file)")
 
     def _start_watch(self) -> Any:
-        from watchdog.events import FileSystemEventHandler
         from watchdog.observers import Observer
 
         wake_dir = self.home / WAKE_DIR
         wake_dir.mkdir(exist_ok=True, mode=0o700)
-        service = self
-
-        class Handler(FileSystemEventHandler):
-            def on_any_event(self, event: Any) -> None:
-                if os.path.basename(str(event.src_path)).startswith("done-"):
-                    service._marker_seen = True
-                service.wake()
-
         observer = Observer()
-        observer.schedule(Handler(), str(wake_dir), recursive=False)
+        observer.schedule(wake_handler(self), str(wake_dir), recursive=False)
         observer.daemon = True
         observer.start()
         return observer
@@ -189,7 +210,7 @@ class Service:
         needed: ``local``, a machine or dispatcher of the config file, or one a workflow
         describes."""
         if name not in self.executors:
-            declared = name in self.config.machines or name in self.config.dispatchers
+            declared = any(k.declares(self.config, name) for k in executor_kinds().values())
             described = None if declared else self.store.step_executor_spec(name)
             kind = kind_for(name, self.config, described)
             self.executors[name] = kind.make(self._executor_context(), name, described)
