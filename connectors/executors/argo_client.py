@@ -48,9 +48,13 @@ def _message(exc: Any) -> str:
 
 class ArgoClient:
     def __init__(self, cluster: ArgoCluster, token: str) -> None:
-        from argo_workflows import ApiClient, Configuration
-        from argo_workflows.api.info_service_api import InfoServiceApi
-        from argo_workflows.api.workflow_service_api import WorkflowServiceApi
+        try:
+            from argo_workflows import ApiClient, Configuration
+            from argo_workflows.api.info_service_api import InfoServiceApi
+            from argo_workflows.api.workflow_service_api import WorkflowServiceApi
+        except ImportError:
+            raise HpcflowError(f"Argo cluster {cluster.name} needs the argo-workflows package "
+                               "where the daemon runs: pip install 'hpcflow[argo]'") from None
 
         self.cluster = cluster
         config = Configuration(host=cluster.server)

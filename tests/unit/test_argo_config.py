@@ -97,3 +97,14 @@ def test_argo_executor_on_a_template_or_a_workflow():
         ArgoExecutor(cluster="k8s", image_pull_policy="Sometimes")
     with pytest.raises(WorkflowDefinitionError, match="group_size must be a positive integer"):
         ArgoExecutor(cluster="k8s", group_size=0)
+
+
+def test_without_the_sdk_a_cluster_is_refused_in_one_line(monkeypatch):
+    import sys
+
+    from hpcflow.connectors.executors.argo_client import ArgoClient
+    from hpcflow.errors import HpcflowError
+
+    monkeypatch.setitem(sys.modules, "argo_workflows", None)  # as if not installed
+    with pytest.raises(HpcflowError, match=r"pip install 'hpcflow\[argo\]'"):
+        ArgoClient(cluster(), "token")
