@@ -209,6 +209,12 @@ def executor_kind(kind: str) -> ExecutorKind:
     return found
 
 
+def declared(config: DaemonConfig, name: str) -> bool:
+    """Whether a kind declares an executor ``name`` (``local``, or an entry of the config
+    file): then no workflow's description of it is needed."""
+    return any(kind.declares(config, name) for kind in executor_kinds().values())
+
+
 def kind_for(name: str, config: DaemonConfig, described: dict[str, Any] | None
              ) -> ExecutorKind:
     """The kind of the executor called ``name``: the one whose config section declares it,

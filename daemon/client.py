@@ -264,17 +264,10 @@ def step_log(home: Path, step_id: int) -> tuple[str, str] | None:
     name = job["executor"]
     path = f"{job['step_dir']}/log.txt"
     from hpcflow.config_file import load_config, parse_config
-    from hpcflow.connectors.plugins import (
-        LOCAL,
-        ExecutorContext,
-        ReadsLogs,
-        executor_kinds,
-        kind_for,
-    )
+    from hpcflow.connectors.plugins import LOCAL, ExecutorContext, ReadsLogs, declared, kind_for
 
     config = load_config(home) if name != LOCAL else parse_config({})
-    declared = name == LOCAL or any(k.declares(config, name) for k in executor_kinds().values())
-    described = None if declared else store_for(home).step_executor_spec(name)
+    described = None if declared(config, name) else store_for(home).step_executor_spec(name)
     try:
         kind = kind_for(name, config, described)
     except HpcflowError:

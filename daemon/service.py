@@ -32,8 +32,8 @@ from hpcflow.connectors.executors.local import LocalExecutor
 from hpcflow.connectors.plugins import (
     LOCAL,
     ExecutorContext,
+    declared,
     executor_kind,
-    executor_kinds,
     kind_for,
 )
 from hpcflow.connectors.transports.base import TransportError
@@ -210,8 +210,8 @@ class Service:
         needed: ``local``, a machine or dispatcher of the config file, or one a workflow
         describes."""
         if name not in self.executors:
-            declared = any(k.declares(self.config, name) for k in executor_kinds().values())
-            described = None if declared else self.store.step_executor_spec(name)
+            described = None if declared(self.config, name) else \
+                self.store.step_executor_spec(name)
             kind = kind_for(name, self.config, described)
             self.executors[name] = kind.make(self._executor_context(), name, described)
         return self.executors[name]

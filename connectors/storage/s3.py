@@ -236,17 +236,24 @@ class S3StorageClient(StorageClient):
         return Transfer(self.client(), self.bucket, self.part_size, self.max_concurrency,
                         self._retry)
 
-    def _head(self, full_key: str) -> dict | None:
-        def head() -> dict | None:
+    def _unless_missing(self, call: Callable[[], T], what: str) -> T | None:
+        """``call()`` with retries; None when the object it asks for is not there."""
+
+        def attempt() -> T | None:
             try:
-                answer: dict = self.client().head_object(Bucket=self.bucket, Key=full_key)
-                return answer
+                return call()
             except Exception as exc:
                 if error_code(exc) in MISSING_CODES:
                     return None
                 raise
 
-        return self._retry(head, f"look up {full_key}")
+        return self._retry(attempt, what)
+
+    def _head(self, full_key: str) -> dict | None:
+        answer: dict | None = self._unless_missing(
+            lambda: self.client().head_object(Bucket=self.bucket, Key=full_key),
+            f"look up {full_key}")
+        return answer
 
     def _stored(self, key: str, said: str) -> dict:
         """The HEAD answer of the object ``key``; a NotFoundError "``said`` is not in ..."
@@ -344,18 +351,10 @@ class S3StorageClient(StorageClient):
     def get_bytes(self, key: str) -> bytes | None:
         """A small object's bytes in one GET; None when there is no such object."""
         full = self._full(key)
-
-        def get() -> bytes | None:
-            try:
-                body: bytes = self.client().get_object(Bucket=self.bucket, Key=full)[
-                    "Body"].read()
-                return body
-            except Exception as exc:
-                if error_code(exc) in MISSING_CODES:
-                    return None
-                raise
-
-        return self._retry(get, f"download {key}")
+        body: bytes | None = self._unless_missing(
+            lambda: self.client().get_object(Bucket=self.bucket, Key=full)["Body"].read(),
+            f"download {key}")
+        return body
 
     def list(self, prefix: str, recursive: bool = False) -> list[str]:
         """Keys under the "directory" ``prefix`` (a key that names one object: itself);

@@ -232,7 +232,8 @@ def doctor(machine: str | None, storage_only: bool, store_only: bool) -> None:
     from hpcflow.connectors.plugins import ExecutorContext
     from hpcflow.errors import HpcflowError
 
-    for name in [machine] if machine in others else [] if machine else sorted(others):
+    checked = sorted(others) if machine is None else [machine] if machine in others else []
+    for name in checked:
         context = ExecutorContext(home(), config)
         bad += not _report(name, functools.partial(others[name].checks, context, name),
                            HpcflowError)
