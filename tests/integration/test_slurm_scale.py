@@ -2,7 +2,6 @@
 500 live jobs cost one ``squeue`` per poll (counted through a wrapper on the daemon's PATH),
 and a job Slurm kills for its time limit fails its step with that reason."""
 
-import itertools
 import json
 import os
 import re
@@ -55,7 +54,7 @@ def _wrapper_dir(tmp_path: Path) -> tuple[Path, Path]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     wrapper = bin_dir / "squeue"
-    wrapper.write_text(f'#!/bin/sh\necho "$(date +%s.%N) $*" >> {calls}\nexec {real} "$@"\n')
+    wrapper.write_text(f'#!/bin/sh\necho "$*" >> {calls}\nexec {real} "$@"\n')
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
     return bin_dir, calls
 
@@ -114,48 +113,6 @@ def test_five_hundred_live_jobs_one_squeue_per_poll(tmp_path: Path, slurm_env: d
             time.sleep(1)
         subprocess.run([*cli, "daemon", "stop"], env=env, capture_output=True)
     assert f"hpcflow-{wf_id}-" not in mine
-
-
-QUICK = '''
-from hpcflow import Step, Workflow, SlurmExecutor, argo_range
-from hpcflow.python import OP, PythonOPTemplate
-
-@OP.function
-def quick(x: int) -> {"y": int}:
-    return {"y": x}
-
-wf = Workflow("quick-100")
-wf.add(Step("quick", PythonOPTemplate(quick), parameters={"x": "{{item}}"},
-            with_param=argo_range(100), executor=SlurmExecutor(partition="debug")))
-wf.submit()
-'''
-
-
-def test_finishing_jobs_never_make_squeue_run_more_than_once_per_interval(
-        tmp_path: Path, slurm_env: dict):
-    """100 jobs finishing within seconds: each runner's finished marker wakes the daemon,
-    yet squeue runs at most once per min_poll_interval (no polling storm)."""
-    home = tmp_path / "home"
-    home.mkdir(mode=0o700)
-    interval = 1.0
-    (home / "config.toml").write_text("[machines.slurm]\nscheduler = 'slurm'\n"
-                                      f"min_poll_interval = {interval}\n"
-                                      "max_poll_interval = 5\n")
-    bin_dir, calls = _wrapper_dir(tmp_path)
-    env = _env(home, PATH=f"{bin_dir}:{os.environ['PATH']}")
-    cli = [sys.executable, "-m", "hpcflow.cli.main"]
-    script = tmp_path / "quick.py"
-    script.write_text(QUICK)
-    wf_id = subprocess.run([*cli, "submit", str(script)], env=env, capture_output=True,
-                           text=True, check=True).stdout.strip()
-    try:
-        assert wait(home, tmp_path, wf_id, timeout=300)["phase"] == "Succeeded"
-    finally:
-        subprocess.run([*cli, "daemon", "stop"], env=env, capture_output=True)
-    stamps = [float(line.split()[0]) for line in calls.read_text().splitlines()
-              if "--states=all" in line]  # the daemon's polls
-    gaps = [b - a for a, b in itertools.pairwise(stamps)]
-    assert len(stamps) > 3 and min(gaps) >= interval * 0.9, sorted(gaps)[:5]
 
 
 def test_a_job_killed_for_its_time_limit(tmp_path: Path, slurm_env: dict):
