@@ -7,6 +7,7 @@ Nothing here touches the store, a file or a clock.
 from __future__ import annotations
 
 import json
+from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -68,7 +69,7 @@ class CreateStep:
     reason: str | None = None
     outputs: dict | None = None
     #: Created with this step, as its children (the items of a loop).
-    children: tuple[CreateStep, ...] = ()
+    children: Sequence[CreateStep] = ()
 
 
 @dataclass(frozen=True)
@@ -155,20 +156,30 @@ def instantiate_loop(step: dict, templates: dict, scope: Scope, parent_id: int,
     except ResolveError as exc:
         return CreateStep(**common, phase=states.ERROR, inputs={},
                           reason=f"cannot expand the loop of step {step['name']!r}: {exc}")
-    children = tuple(
-        instantiate_one(spec, templates, replace(scope, item=item), 0, str(i),
-                        f"{step['name']}({i}:{item_label(item)})")
-        for i, (item, spec) in enumerate(per_item)
-    )
-    if not children:
+    if not per_item:
         return CreateStep(**common, phase=states.SUCCEEDED, inputs={"items": []},
                           outputs=aggregate_outputs([], templates[step["template"]]))
     return CreateStep(**common, phase=states.RUNNING, inputs={"items": items},
-                      children=children)
+                      children=LoopItems(step["name"], per_item, templates, scope))
 
 
+@dataclass(frozen=True)
+class LoopItems(Sequence[CreateStep]):
+    """A loop's items, each made when it is read: the service inserts a loop of 100,000
+    items one by one, never holding 100,000 of them in memory."""
 
+    step_name: str
+    per_item: list[tuple[Any, dict]]
+    templates: dict
+    scope: Scope
 
+    def __len__(self) -> int:
+        return len(self.per_item)
+
+    def __getitem__(self, i: int) -> CreateStep:  # type: ignore[override]  # no slices
+        item, spec = self.per_item[i]
+        return instantiate_one(spec, self.templates, replace(self.scope, item=item), 0,
+                               str(i), f"{self.step_name}({i}:{item_label(item)})")
 
 def instantiate_one(step: dict, templates: dict, scope: Scope, parent_id: int, slot: str,
                     name: str) -> CreateStep:
@@ -270,52 +281,71 @@ def container_outputs(template: dict, scope: Scope) -> tuple[dict, str | None]:
     return {"parameters": params, "artifacts": arts}, None
 
 
-def _finish(node: Node, template: dict, children: list[Node], workflow: dict) -> FinishStep:
+def _finish(node: Node, template: dict, children: list[Node], scope: Scope) -> FinishStep:
+    """A container whose children are all final: failed by the first that is not tolerated
+    (among ``children``: the ones that could be), else succeeded with its outputs resolved in
+    ``scope``."""
     failed = [c for c in children if c.phase in states.STEP_FINAL and not _tolerated(c)]
     if failed:
         first = failed[0]
         why = f": {first.reason}" if first.reason else ""
         return FinishStep(node.id, states.FAILED,
                           reason=f"step {first.name!r} {first.phase.lower()}{why}")
-    scope = Scope(inputs=node.inputs, siblings=_siblings(children), workflow=workflow)
     outputs, error = container_outputs(template, scope)
     if error:
         return FinishStep(node.id, states.ERROR, reason=error)
     return FinishStep(node.id, states.SUCCEEDED, outputs=outputs)
 
 
+def group_of(slot: str) -> int:
+    """The index of the group a Steps child belongs to (its slot is ``"GROUP.NAME"``)."""
+    return int(slot.split(".", 1)[0])
+
+
+def steps_slots(template: dict) -> dict[str, str]:
+    """A Steps template's step names -> the slots their steps have (``"GROUP.NAME"``)."""
+    return {step["name"]: f"{gi}.{step['name']}"
+            for gi, group in enumerate(template["steps"]) for step in group}
+
+
 def plan_steps(node: Node, template: dict, children: list[Node], templates: dict,
-               workflow: dict) -> list[Action]:
-    """Steps: run groups in order; a group starts when the one before is done and tolerated."""
-    by_slot = {c.slot: c for c in children}
-    scope = Scope(inputs=node.inputs, siblings=_siblings(children), workflow=workflow)
-    actions: list[Action] = []
-    for gi, group in enumerate(template["steps"]):
-        group_live = False
-        for step in group:
-            slot = f"{gi}.{step['name']}"
-            child = by_slot.get(slot)
-            if child is None:
-                actions.append(instantiate(step, templates, scope, node.id, slot))
-                group_live = True
-            elif child.phase in states.STEP_LIVE:
-                group_live = True
-        if group_live:
-            return actions
-        group_children = [by_slot[f"{gi}.{s['name']}"] for s in group]
-        if any(not _tolerated(c) for c in group_children):
-            return [_finish(node, template, children, workflow)]
-    return [_finish(node, template, children, workflow)]
+               workflow: dict, siblings: MutableMapping[str, Sibling] | None = None
+               ) -> list[Action]:
+    """Steps: run groups in order; a group starts when the one before is done and tolerated.
+
+    Groups start in order and only after the one before ended tolerated, so only the last
+    started group decides what happens next: ``children`` may be just that group (the
+    service reads no more), with ``siblings`` giving the other children by name as
+    references need them.
+    """
+    scope = Scope(inputs=node.inputs, workflow=workflow,
+                  siblings=_siblings(children) if siblings is None else siblings)
+    started = max((group_of(c.slot) for c in children), default=-1)
+    current = [c for c in children if group_of(c.slot) == started]
+    if any(c.phase in states.STEP_LIVE for c in current):
+        return []
+    if any(not _tolerated(c) for c in current):
+        return [_finish(node, template, current, scope)]
+    groups = template["steps"]
+    following = next((gi for gi in range(started + 1, len(groups)) if groups[gi]), None)
+    if following is None:
+        return [_finish(node, template, current, scope)]
+    return [instantiate(step, templates, scope, node.id, f"{following}.{step['name']}")
+            for step in groups[following]]
 
 
 def plan_dag(node: Node, template: dict, children: list[Node], templates: dict,
-             workflow: dict) -> list[Action]:
+             workflow: dict, siblings: MutableMapping[str, Sibling] | None = None
+             ) -> list[Action]:
     """DAG: a task starts once its dependencies are done; after a failure nothing new starts.
 
     Omissions propagate within one call (a task after an omitted one is omitted too).
+    ``children`` need their inputs and outputs only where ``siblings`` is not given (the
+    service reads those by name, as references need them).
     """
     by_slot = {c.slot: c for c in children}
-    scope = Scope(inputs=node.inputs, siblings=_siblings(children), workflow=workflow)
+    scope = Scope(inputs=node.inputs, workflow=workflow,
+                  siblings=_siblings(children) if siblings is None else siblings)
     failing = any(c.phase in states.STEP_FINAL and not _tolerated(c) for c in children)
     actions: list[Action] = []
     progress = True
@@ -346,7 +376,7 @@ def plan_dag(node: Node, template: dict, children: list[Node], templates: dict,
         return actions
     if len(by_slot) < len(template["tasks"]):
         return []  # cannot happen for an acyclic DAG; a cycle is refused when the spec is built
-    return [_finish(node, template, children, workflow)]
+    return [_finish(node, template, children, scope)]
 
 
 def plan_loop(node: Node, template: dict, children: list[Node],
@@ -379,20 +409,24 @@ def plan_loop(node: Node, template: dict, children: list[Node],
     return [FinishStep(node.id, states.FAILED, outputs=outputs, reason=f"{what}; {detail}")]
 
 
-def plan_container(node: Node, templates: dict, children: list[Node],
-                   workflow: dict) -> list[Action]:
+def plan_container(node: Node, templates: dict, children: list[Node], workflow: dict,
+                   siblings: MutableMapping[str, Sibling] | None = None) -> list[Action]:
     """What happens next in a running Steps, DAG or StepGroup (``workflow`` holds its name,
     id, ``max_depth``, the recursion limit, and ``read_value``, which reads a value stored
-    by digest when one must be looked at)."""
+    by digest when one must be looked at).
+
+    ``children`` are the node's children, all of them, or for a Steps only its last started
+    group; ``siblings`` (default: from ``children``) gives children by name for references.
+    """
     if node.phase != states.RUNNING:
         return []
     template = templates[node.template]
     if node.type == "StepGroup":
         return plan_loop(node, template, children, workflow.get("read_value"))
     if template["kind"] == "steps":
-        actions = plan_steps(node, template, children, templates, workflow)
+        actions = plan_steps(node, template, children, templates, workflow, siblings)
     elif template["kind"] == "dag":
-        actions = plan_dag(node, template, children, templates, workflow)
+        actions = plan_dag(node, template, children, templates, workflow, siblings)
     else:
         return []
     limit = workflow.get("max_depth")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,7 +44,7 @@ class Sibling:
 @dataclass
 class Scope:
     inputs: dict
-    siblings: dict[str, Sibling] = field(default_factory=dict)
+    siblings: MutableMapping[str, Sibling] = field(default_factory=dict)
     item: Any = _NO_ITEM
     workflow: dict = field(default_factory=dict)
 

@@ -9,6 +9,7 @@ until the next poll is due.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -39,13 +40,20 @@ from hpcflow.connectors.plugins import (
 from hpcflow.connectors.transports.base import TransportError
 from hpcflow.daemon import inbox, states, value_files
 from hpcflow.daemon.backup import StoreKeeper
+from hpcflow.daemon.children import node_of, planning_input
 from hpcflow.daemon.disk import WriteTrouble, write_error
 from hpcflow.daemon.engine import WAKE_DIR
 from hpcflow.daemon.leader import FencedError, LeaderLease
 from hpcflow.daemon.lifecycle import Finish, Retry, StepFacts, decide, queue_change
 from hpcflow.daemon.loops import SUCCEEDED_SLICES
 from hpcflow.daemon.placement import placement
-from hpcflow.daemon.planner import CreateStep, FinishStep, Node, plan_container, root_step
+from hpcflow.daemon.planner import (
+    CreateStep,
+    FinishStep,
+    plan_container,
+    root_step,
+    steps_slots,
+)
 from hpcflow.daemon.polling import PollSchedule
 from hpcflow.daemon.store import Store, StoreLostError
 from hpcflow.daemon.submission import Submitter, job_record
@@ -90,15 +98,6 @@ def wake_handler(service: Any) -> Any:
                 arrived(str(event.dest_path))
 
     return WakeHandler()
-
-
-def _node(row: Any) -> Node:
-    return Node(id=row["id"], slot=row["slot"], name=row["name"], template=row["template"],
-                type=row["type"], phase=row["phase"], inputs=json.loads(row["inputs"] or "{}"),
-                outputs=json.loads(row["outputs"]) if row["outputs"] else None,
-                spec=json.loads(row["spec"]) if row["spec"] else None, reason=row["reason"],
-                depth=row["depth"])
-
 
 
 @dataclass(frozen=True)
@@ -186,12 +185,15 @@ class Service:
         log.info("configuration reloaded from %s", config.path or "the defaults (no file)")
 
     def _start_watch(self) -> Any:
+        from watchdog.events import FileCreatedEvent, FileMovedEvent
         from watchdog.observers import Observer
 
         wake_dir = self.home / WAKE_DIR
         wake_dir.mkdir(exist_ok=True, mode=0o700)
         observer = Observer()
-        observer.schedule(wake_handler(self), str(wake_dir), recursive=False)
+        # only arrivals are asked of the kernel: each marker is one event, not seven
+        observer.schedule(wake_handler(self), str(wake_dir), recursive=False,
+                          event_filter=[FileCreatedEvent, FileMovedEvent])
         observer.daemon = True
         observer.start()
         return observer
@@ -226,6 +228,13 @@ class Service:
             self._specs[wf_id] = json.loads(row["spec"])
             self._specs[wf_id]["_storage"] = json.loads(row["storage"])
         return self._specs[wf_id]
+
+    def _slots(self, wf_id: str, template: dict) -> dict[str, str]:
+        """A Steps template's slots by step name, worked out once per workflow."""
+        known = self.spec(wf_id).setdefault("_steps_slots", {})
+        if template["name"] not in known:
+            known[template["name"]] = steps_slots(template)
+        return known[template["name"]]
 
     # -- recovery ---------------------------------------------------------------
     def recover(self) -> None:
@@ -479,8 +488,7 @@ class Service:
                 log.info("workflow %s %s", wf_id, final)
             return
         parent = self.store.existing_step(parent_id)
-        if (parent["type"] in ("Steps", "StepGroup") and phase in states.STEP_OK
-                and self.store.live_children_count(parent_id) > 0):
+        if parent["type"] in ("Steps", "StepGroup") and self.store.has_live_children(parent_id):
             return  # the group is still running: nothing for the planner to do yet
         self.dirty.add(parent_id)
 
@@ -510,14 +518,18 @@ class Service:
                 continue
             wf_id = row["workflow_id"]
             spec = self.spec(wf_id)
-            children = [_node(c) for c in self.store.children(node_id)]
+            given = planning_input(self.store, row, spec["templates"][row["template"]],
+                                   functools.partial(self._slots, wf_id))
+            if given is None:
+                continue
+            children, siblings = given
             try:
-                actions = plan_container(_node(row), spec["templates"], children,
+                actions = plan_container(node_of(row), spec["templates"], children,
                                          {"name": spec["name"], "id": wf_id,
                                           "max_depth": spec.get("max_recursion_depth"),
                                           "reuse": spec.get("reuse") or {},
                                           "parameters": spec.get("workflow_parameters") or {},
-                                          "read_value": self.store.read_value})
+                                          "read_value": self.store.read_value}, siblings)
             except Exception as exc:  # a planner bug fails this Steps/DAG, not the engine
                 log.exception("planning step %s of %s failed", node_id, wf_id)
                 actions = [FinishStep(node_id, states.ERROR,

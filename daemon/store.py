@@ -32,7 +32,7 @@ from hpcflow.daemon.fs_kind import home_file_system
 from hpcflow.daemon.leader import FencedError
 from hpcflow.errors import StoreError
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 STORE_FILE = "store.db"
 #: Where the daemon keeps its online backups of the store (``hpcflow store restore``).
 BACKUP_DIR = "backups"
@@ -157,10 +157,16 @@ def _add_parameter_values_v6(conn: sqlite3.Connection) -> None:
                  "bytes INTEGER NOT NULL, data BLOB NOT NULL)")
 
 
+def _add_children_order_index_v7(conn: sqlite3.Connection) -> None:
+    """A container's last child is found without sorting all of them (the planner reads
+    only the last started group of a Steps)."""
+    conn.execute("CREATE INDEX IF NOT EXISTS idx_steps_parent_id_id ON steps (parent_id, id)")
+
+
 #: version -> function bringing the schema from version-1 to version.
 MIGRATIONS = {1: _create_schema_v1, 2: _add_depth_and_log_tail_v2,
               3: _add_suspended_and_pruned_v3, 4: _add_step_executor_v4, 5: _add_job_pack_v5,
-              6: _add_parameter_values_v6}
+              6: _add_parameter_values_v6, 7: _add_children_order_index_v7}
 
 
 def _check_private(path: Path, what: str) -> None:
@@ -725,11 +731,46 @@ class Store:
         return self.conn.execute(
             "SELECT * FROM steps WHERE parent_id=? ORDER BY id", (parent_id,)).fetchall()
 
-    def live_children_count(self, parent_id: int) -> int:
-        row = self.conn.execute(
-            "SELECT count(*) FROM steps WHERE parent_id=? AND phase IN ('Pending','Running')",
-            (parent_id,)).fetchone()
-        return int(row[0])
+    def has_live_children(self, parent_id: int) -> bool:
+        """Whether a step has a Pending or Running child (one index probe, however many)."""
+        return self.conn.execute(
+            "SELECT 1 FROM steps WHERE parent_id=? AND phase IN ('Pending','Running') LIMIT 1",
+            (parent_id,)).fetchone() is not None
+
+    def last_child_slot(self, parent_id: int) -> str | None:
+        """The slot of a step's most recently made child."""
+        row = self.conn.execute("SELECT slot FROM steps WHERE parent_id=? ORDER BY id DESC "
+                                "LIMIT 1", (parent_id,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def children_in_slots(self, wf_id: str, parent_id: int, low: str,
+                          high: str) -> list[sqlite3.Row]:
+        """A step's children whose slots sort in ``[low, high)`` (a Steps' group)."""
+        return self.conn.execute(
+            "SELECT * FROM steps WHERE workflow_id=? AND parent_id=? AND slot>=? AND slot<? "
+            "ORDER BY id", (wf_id, parent_id, low, high)).fetchall()
+
+    def child_in_slot(self, wf_id: str, parent_id: int, slot: str) -> sqlite3.Row | None:
+        return self.conn.execute(
+            "SELECT * FROM steps WHERE workflow_id=? AND parent_id=? AND slot=?",
+            (wf_id, parent_id, slot)).fetchone()
+
+    def loop_items_outline(self, parent_id: int) -> Iterator[sqlite3.Row]:
+        """A loop's items as its end is planned on: outputs, and of their spec only what
+        says how they count (a slice group); streamed, not fetched all at once."""
+        yield from self.conn.execute(
+            "SELECT id, slot, name, template, type, phase, reason, depth, NULL AS inputs, "
+            "outputs, json_extract(spec, '$.slice_group') AS slice_group FROM steps "
+            "WHERE parent_id=? ORDER BY id", (parent_id,))
+
+    def children_outline(self, parent_id: int) -> list[sqlite3.Row]:
+        """A step's children without their inputs and outputs, and with their spec only
+        where a failure makes it matter (``continue_on_failed``): what a DAG is planned on,
+        with no JSON decoded for the steps that went well."""
+        return self.conn.execute(
+            "SELECT id, slot, name, template, type, phase, reason, depth, NULL AS inputs, "
+            "NULL AS outputs, CASE WHEN phase IN ('Failed','Error','Omitted') THEN spec END "
+            "AS spec FROM steps WHERE parent_id=? ORDER BY id", (parent_id,)).fetchall()
 
     def step_executor_spec(self, executor: str) -> dict | None:
         """The executor spec (``Step(executor=...)``) of a step that runs on ``executor``: how
@@ -742,9 +783,16 @@ class Store:
         return found if isinstance(found, dict) else None
 
     def ready_executors(self) -> list[str]:
-        """The executors that Pending leaf steps wait for."""
-        return [r[0] for r in self.conn.execute(
-            "SELECT DISTINCT executor FROM steps WHERE phase='Pending' AND type='Pod'")]
+        """The executors that Pending leaf steps wait for: one index probe per executor
+        (a DISTINCT would walk every Pending step, each cycle)."""
+        found: list[str] = []
+        while True:
+            row = self.conn.execute(
+                "SELECT executor FROM steps WHERE phase='Pending' AND type='Pod' AND "
+                "executor>? ORDER BY executor LIMIT 1", (found[-1] if found else "",)).fetchone()
+            if row is None:
+                return found
+            found.append(row[0])
 
     def ready_pods(self, executor: str, limit: int, full_owners: Collection[int] = (),
                    full_workflows: Collection[str] = ()) -> list[sqlite3.Row]:

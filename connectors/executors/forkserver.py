@@ -9,8 +9,15 @@ so no step sees another's imports.
 
 Protocol (pipes): the client writes one JSON object per line, ``{"dir": STEP_DIR, "env":
 {NAME: VALUE}}`` (variables the child gets, such as its result key: never on a command
-line); the server answers the pid of the forked child (or ``error <reason>``) per line. End
-of input stops the server; its children keep running.
+line); the server answers the pid of the forked child (or ``error <reason>``) per line, in
+the order of the requests. End of input stops the server; its children keep running.
+
+The engine does not wait for the answer: a fork takes the server a millisecond or more on a
+busy machine, which a blocking round trip per step would add to every step. A request
+returns a ``ForkedChild`` at once; its pid is read when something first asks for it (by
+then it has long arrived). A request the server never answered (it died) counts as never
+started, which is safe to start again: of two runners of one step directory only the one
+that takes its claim runs it.
 """
 
 from __future__ import annotations
@@ -18,10 +25,17 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
+from collections import deque
 from typing import IO
+
+#: How long a reply may take before the server is taken for stuck (it only forks).
+REPLY_TIMEOUT = 30.0
+#: ``ForkedChild.returncode`` of a request the server did not carry out.
+NOT_STARTED = -1000
 
 
 def _reap(signum: int, frame: object) -> None:
@@ -91,33 +105,104 @@ def serve(requests: IO[str], replies: IO[str]) -> None:
         replies.flush()
 
 
+class ForkedChild:
+    """A runner the fork server was asked for. It is not the engine's child (the server
+    reaps it); its pid arrives with the server's reply."""
+
+    def __init__(self, server: ForkServer) -> None:
+        self._server = server
+        self._pid: int | None = None
+        #: Why the server did not fork it (None: it did, or has not answered yet).
+        self.refused: str | None = None
+        self.returncode: int | None = None
+
+    def _answered(self, reply: str) -> None:
+        if reply.isdigit():
+            self._pid = int(reply)
+        else:
+            self.refused = reply or "no reply"
+            self.returncode = NOT_STARTED
+
+    @property
+    def pid(self) -> int | None:
+        """The child's pid (None: it was not started, ``refused`` says why)."""
+        if self._pid is None and self.refused is None:
+            self._server.take_replies(until=self)
+        return self._pid
+
+    def poll(self) -> int | None:
+        """None while it runs (or is being forked); its return code (-1: gone,
+        ``NOT_STARTED``) after. Never waits for the server."""
+        if self._pid is None and self.refused is None:
+            self._server.take_replies()
+        if self.returncode is None:
+            pid = self._pid
+            if pid is None:
+                return self.returncode
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    state = f.read().rsplit(")", 1)[1].split()[0]
+                if state == "Z":
+                    self.returncode = -1
+            except (OSError, IndexError):  # gone (ENOENT, or ESRCH while it exits)
+                self.returncode = -1
+        return self.returncode
+
+
 class ForkServer:
     """The engine's handle on a fork server process."""
 
     def __init__(self, python: str, env: dict[str, str] | None = None) -> None:
         self.proc = subprocess.Popen(
             [python, "-m", "hpcflow.connectors.executors.forkserver"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1, env=env,
-            close_fds=True,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0, env=env, close_fds=True,
         )
+        #: Requests not answered yet, in the order they were sent.
+        self._waiting: deque[ForkedChild] = deque()
+        self._partial = b""
 
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def spawn(self, step_dir: str, env: dict[str, str] | None = None) -> int:
-        """Fork a runner for ``step_dir`` with ``env`` added to its environment; its pid.
-        Raises OSError if the server is gone."""
-        if self.proc.stdin is None or self.proc.stdout is None or not self.alive():
+    def spawn(self, step_dir: str, env: dict[str, str] | None = None) -> ForkedChild:
+        """Ask for a runner for ``step_dir`` with ``env`` added to its environment, without
+        waiting for the fork. Raises OSError if the server is gone."""
+        if self.proc.stdin is None or not self.alive():
             raise OSError("the fork server is not running")
+        line = json.dumps({"dir": step_dir, "env": env or {}}) + "\n"
         try:
-            self.proc.stdin.write(json.dumps({"dir": step_dir, "env": env or {}}) + "\n")
-            self.proc.stdin.flush()
-            reply = self.proc.stdout.readline().strip()
+            self.proc.stdin.write(line.encode())
         except (BrokenPipeError, ValueError) as exc:
             raise OSError(f"the fork server is gone: {exc}") from exc
-        if not reply.isdigit():
-            raise OSError(f"the fork server could not fork: {reply or 'no reply'}")
-        return int(reply)
+        child = ForkedChild(self)
+        self._waiting.append(child)
+        return child
+
+    def take_replies(self, until: ForkedChild | None = None) -> None:
+        """Read the replies that arrived; with ``until``, wait (up to ``REPLY_TIMEOUT``) for
+        that request's. A server that ended or stalls leaves its unanswered requests
+        not started."""
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        while self._waiting:
+            waiting = until is not None and until in self._waiting
+            ready, _, _ = select.select([fd], [], [], REPLY_TIMEOUT if waiting else 0)
+            if not ready:
+                if waiting:
+                    self._abandon("the fork server did not answer")
+                return
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                self._abandon("the fork server ended")
+                return
+            *lines, self._partial = (self._partial + chunk).split(b"\n")
+            for line in lines:
+                if self._waiting:
+                    self._waiting.popleft()._answered(line.decode().strip())
+
+    def _abandon(self, why: str) -> None:
+        while self._waiting:
+            self._waiting.popleft()._answered(f"error {why}")
 
     def close(self) -> None:
         if self.proc.stdin is not None:
@@ -128,6 +213,7 @@ class ForkServer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        self._abandon("the fork server was stopped")
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from hpcflow.connectors.executors.base import (
     JobStatus,
     step_dir_name,
 )
-from hpcflow.connectors.executors.forkserver import ForkServer
+from hpcflow.connectors.executors.forkserver import NOT_STARTED, ForkedChild, ForkServer
 from hpcflow.connectors.transports.local import write_files_atomically
 from hpcflow.daemon.disk import full_disk_note
 from hpcflow.secrets import ResultKeys, without_credentials
@@ -44,6 +44,9 @@ log = logging.getLogger("hpcflow.engine")
 
 #: Seconds between SIGTERM and SIGKILL when a job is cancelled.
 CANCEL_GRACE = 5.0
+#: The native id of a runner asked of the fork server (its pid comes later, and is in the
+#: step's claim file).
+FORKED = "forked"
 
 
 def claim_is_held(step_dir: Path) -> bool:
@@ -83,25 +86,6 @@ def read_result(step_dir: Path) -> JobResult | None:
         return JobResult.from_bytes((step_dir / RESULT_FILE).read_bytes())
     except FileNotFoundError:
         return None
-
-
-class ForkedChild:
-    """A runner forked by the fork server (not our child: the server reaps it)."""
-
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.returncode: int | None = None
-
-    def poll(self) -> int | None:
-        if self.returncode is None:
-            try:
-                with open(f"/proc/{self.pid}/stat") as f:
-                    state = f.read().rsplit(")", 1)[1].split()[0]
-                if state == "Z":
-                    self.returncode = -1
-            except (OSError, IndexError):  # gone (ENOENT, or ESRCH while it exits)
-                self.returncode = -1
-        return self.returncode
 
 
 Process = subprocess.Popen | ForkedChild
@@ -167,9 +151,8 @@ class LocalExecutor:
             try:
                 if self._server is None or not self._server.alive():
                     self._server = ForkServer(self.python, self._environ())
-                child = ForkedChild(self._server.spawn(str(step_dir), keys))
-                self._procs[job_name] = child
-                return str(child.pid)
+                self._procs[job_name] = self._server.spawn(str(step_dir), keys)
+                return FORKED
             except OSError as exc:
                 log.warning("fork server failed (%s): starting runners as new processes", exc)
                 self.use_fork_server = False
@@ -234,6 +217,11 @@ class LocalExecutor:
             return JobStatus(job.name, JobState.LOST,
                              detail=f"the step process died without a result (exit code {code}); "
                                     f"see {step_dir / 'log.txt'}{full_disk_note(step_dir)}")
+        if proc is not None and proc.returncode == NOT_STARTED:
+            log.warning("the fork server did not start %s (%s): starting it again",
+                        job.name, getattr(proc, "refused", None))
+            self._launch(job.name, step_dir)
+            return JobStatus(job.name, JobState.RUNNING)
         if proc is not None and proc.returncode not in (None, EXIT_ALREADY_CLAIMED):
             self._forget(job.name)
             return JobStatus(job.name, JobState.LOST,
@@ -284,7 +272,7 @@ class LocalExecutor:
         for proc, kill_after in self._reaping:
             if proc.poll() is not None:
                 continue
-            if kill_after is not None and time.time() > kill_after:
+            if kill_after is not None and time.time() > kill_after and proc.pid:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(proc.pid, signal.SIGKILL)
             still.append((proc, kill_after))
