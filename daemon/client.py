@@ -10,6 +10,7 @@ import json
 import re
 import secrets
 import string
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -218,6 +219,11 @@ def name_matches(step_name: str, wanted: str | list[str]) -> bool:
         except re.error:
             continue
     return False
+
+
+def iter_steps(home: Path, wf_id: str, phase: str | None = None) -> Iterator[Any]:
+    """A workflow's steps (in one phase), streamed from the store."""
+    return store_for(home).iter_steps(wf_id, phase)
 
 
 def query_steps(home: Path, wf_id: str, name: str | list[str] | None = None,

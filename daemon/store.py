@@ -844,6 +844,12 @@ class Store:
             args.append(name_like)
         return self.conn.execute(sql + " ORDER BY id", args).fetchall()
 
+    def iter_steps(self, wf_id: str, phase: str | None = None) -> Iterator[sqlite3.Row]:
+        """A workflow's steps in id order, streamed (``hpcflow steps`` on 100,000 steps holds
+        one at a time)."""
+        sql = "SELECT * FROM steps WHERE workflow_id=?" + (" AND phase=?" if phase else "")
+        yield from self.conn.execute(sql + " ORDER BY id", (wf_id, phase) if phase else (wf_id,))
+
     def phase_counts(self, wf_id: str, type_: str | None = "Pod") -> dict[str, int]:
         sql = "SELECT phase, count(*) FROM steps WHERE workflow_id=?"
         args: list[Any] = [wf_id]

@@ -308,19 +308,25 @@ def steps(workflow: str, phase: str | None, as_json: bool, full_values: bool) ->
 
     home = _home()
     client.workflow_row(home, workflow)
-    rows = client.query_steps(home, workflow, phase=phase)
     if full_values and not as_json:
         fail("--values shows parameter values in the JSON: add --json")
+    # streamed: a workflow of 100,000 steps is printed without holding its rows
     if as_json:
         read = client.store_for(home).read_value if full_values else None
-        click.echo(json.dumps([_step_json(r, read) for r in rows], indent=2))
+        for piece in render.json_array(_step_json(r, read)
+                                       for r in client.iter_steps(home, workflow, phase)):
+            click.echo(piece, nl=False)
+        click.echo()
         return
-    click.echo(render.table(
-        ["ID", "NAME", "KEY", "TYPE", "PHASE", "PROGRESS", "DURATION", "REASON"],
-        [[r["id"], r["name"], r["key"] or "", r["type"], r["phase"],
-          "" if r["progress_total"] is None else f"{r['progress_current']}/{r['progress_total']}",
-          render.duration(r["started_at"], r["finished_at"]), r["reason"] or ""] for r in rows]))
-    for r in rows:
+    for line in render.streamed_table(
+            ["ID", "NAME", "KEY", "TYPE", "PHASE", "PROGRESS", "DURATION", "REASON"],
+            lambda: ([r["id"], r["name"], r["key"] or "", r["type"], r["phase"],
+                      "" if r["progress_total"] is None
+                      else f"{r['progress_current']}/{r['progress_total']}",
+                      render.duration(r["started_at"], r["finished_at"]), r["reason"] or ""]
+                     for r in client.iter_steps(home, workflow, phase))):
+        click.echo(line)
+    for r in client.iter_steps(home, workflow, phase):
         if r["log_tail"] and r["phase"] in ("Failed", "Error"):
             click.echo(f"\n--- last lines of the log of {r['name']} (id {r['id']}) ---")
             click.echo(r["log_tail"])

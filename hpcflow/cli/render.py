@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 PHASE_ORDER = ("Succeeded", "Running", "Pending", "Failed", "Error", "Skipped", "Omitted")
@@ -29,6 +30,30 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
     lines = ("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells)
     return "\n".join(line.rstrip() for line in lines)
+
+
+def streamed_table(headers: Sequence[str],
+                   rows: Callable[[], Iterable[Sequence[Any]]]) -> Iterator[str]:
+    """``table``'s lines for rows too many to hold: ``rows`` is read twice, once for the
+    column widths and once to print."""
+    widths = [len(str(h)) for h in headers]
+    for row in rows():
+        widths = [max(w, len("" if c is None else str(c))) for w, c in zip(widths, row,
+                                                                           strict=True)]
+    yield "  ".join(str(h).ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()
+    for row in rows():
+        yield "  ".join(("" if c is None else str(c)).ljust(w)
+                        for c, w in zip(row, widths, strict=True)).rstrip()
+
+
+def json_array(items: Iterable[Any]) -> Iterator[str]:
+    """The text of ``json.dumps(list(items), indent=2)``, a piece per item."""
+    first = True
+    for item in items:
+        body = json.dumps(item, indent=2).replace("\n", "\n  ")
+        yield ("[\n  " if first else ",\n  ") + body
+        first = False
+    yield "[]" if first else "\n]"
 
 
 def counts_text(counts: dict[str, int]) -> str:
