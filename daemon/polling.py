@@ -25,6 +25,14 @@ True
 11.0
 >>> s.kick("hpc", now=12.5); s.due("hpc", 12.5)
 True
+
+Markers arriving steadily never postpone a first poll (they once did, each kick moving it
+``min`` further away: one ``squeue`` for a whole workflow):
+
+>>> s = PollSchedule({"new": PollBounds(1.0, 30.0)})
+>>> for t in (0.0, 0.5, 1.0, 1.5): s.kick("new", now=t)
+>>> s.due("new", 1.5)
+True
 """
 
 from __future__ import annotations
@@ -62,10 +70,11 @@ class PollSchedule:
         the minimum interval since the last poll allows), then often."""
         b = self._bounds(name)
         self._interval[name] = b.min
-        if name in self.cheap:
+        last = self._polled_at.get(name)
+        if name in self.cheap or last is None:  # never polled: nothing to space it from
             self._next[name] = now
         else:
-            self._next[name] = max(now, self._polled_at.get(name, now) + b.min)
+            self._next[name] = max(now, last + b.min)
 
     def polled(self, name: str, now: float, changed: bool) -> None:
         b = self._bounds(name)

@@ -8,6 +8,7 @@ store. Imports are kept few: this starts once per step.
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import fcntl
 import json
@@ -86,24 +87,75 @@ class StepFailure(Exception):
 def claim(step_dir: Path) -> int | None:
     """Create the claim file exclusively and lock it for the life of this process. It says
     which process on which host runs the step, and its mtime is renewed every
-    ``CLAIM_BEAT`` seconds: a daemon on another host (where the lock may not be visible,
-    on a network file system) tells a live runner from one whose host went down."""
+    ``CLAIM_BEAT`` seconds (``StepWatch``): a daemon on another host (where the lock may not
+    be visible, on a network file system) tells a live runner from one whose host went
+    down."""
     try:
         fd = os.open(step_dir / CLAIM_FILE, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
     except FileExistsError:
         return None
     fcntl.flock(fd, fcntl.LOCK_EX)
     os.write(fd, f"{os.getpid()} {socket.gethostname()}".encode())
-    beat = threading.Thread(target=_beat_claim, args=(step_dir / CLAIM_FILE,), daemon=True)
-    beat.start()
+    WATCH.start(step_dir / CLAIM_FILE)
     return fd
 
 
-def _beat_claim(path: Path) -> None:
-    while True:
-        time.sleep(CLAIM_BEAT)
-        with contextlib.suppress(OSError):
-            os.utime(path)
+class StepWatch:
+    """The runner's one background thread: renews the claim's mtime every ``CLAIM_BEAT``
+    seconds and writes ``progress.json`` when the OP's ``progress_current``/``progress_total``
+    change (every ``PROGRESS_INTERVAL``).
+
+    Started with ``_thread`` rather than ``threading.Thread.start``, which waits until the
+    new thread has run: on a busy node that wait alone cost a millisecond or more per step.
+    The lock makes the last report (``unwatch``) the only writer after the OP ends."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._op: Any = None
+        self._path: Path | None = None
+        #: The OP base class's defaults: an OP that never reports progress writes nothing.
+        self._last: tuple[int, int] = (0, 1)
+        self._started = False
+
+    def start(self, claim_path: Path) -> None:
+        if not self._started:
+            self._started = True
+            _thread.start_new_thread(self._run, (claim_path,))
+
+    def watch(self, op: Any, step_dir: Path) -> None:
+        with self._lock:
+            self._op, self._path, self._last = op, step_dir / "progress.json", (0, 1)
+
+    def unwatch(self) -> None:
+        """The last report; nothing is written for the OP after."""
+        with self._lock:
+            self._report()
+            self._op = None
+
+    def _report(self) -> None:
+        if self._op is None or self._path is None:
+            return
+        now = (int(getattr(self._op, "progress_current", 0) or 0),
+               int(getattr(self._op, "progress_total", 1) or 1))
+        if now != self._last:
+            write_json_atomic(self._path, {"current": now[0], "total": now[1]}, sync=False)
+            self._last = now
+
+    def _run(self, claim_path: Path) -> None:
+        next_beat = time.monotonic() + CLAIM_BEAT
+        while True:
+            time.sleep(PROGRESS_INTERVAL)
+            with self._lock, contextlib.suppress(OSError):
+                self._report()
+            if time.monotonic() >= next_beat:
+                next_beat += CLAIM_BEAT
+                with contextlib.suppress(OSError):
+                    os.utime(claim_path)
+
+
+#: How often the OP's progress is looked at.
+PROGRESS_INTERVAL = 0.5
+WATCH = StepWatch()
 
 
 def write_json_atomic(path: Path, data: Any, sync: bool = True) -> None:
@@ -167,36 +219,6 @@ def link_python_packages(paths: list[str], step_dir: Path) -> None:
     sys.path.insert(0, str(folder))
 
 
-class ProgressReporter(threading.Thread):
-    """Writes ``progress.json`` when the OP's ``progress_current``/``progress_total`` change."""
-
-    def __init__(self, op: Any, step_dir: Path, interval: float = 0.5) -> None:
-        super().__init__(daemon=True)
-        self.op = op
-        self.path = step_dir / "progress.json"
-        self.interval = interval
-        self.finished = threading.Event()
-        #: The OP base class's defaults: an OP that never reports progress writes nothing.
-        self.last: tuple[int, int] = (0, 1)
-
-    def report(self) -> None:
-        now = (int(getattr(self.op, "progress_current", 0) or 0),
-               int(getattr(self.op, "progress_total", 1) or 1))
-        if now != self.last:
-            write_json_atomic(self.path, {"current": now[0], "total": now[1]}, sync=False)
-            self.last = now
-
-    def run(self) -> None:
-        while not self.finished.wait(self.interval):
-            self.report()
-
-    def stop(self) -> None:
-        """The last report, after the thread is gone (one writer of progress.json)."""
-        self.finished.set()
-        self.join()
-        self.report()
-
-
 def run_python_op(job: dict, step_dir: Path, op_in: dict[str, Any]) -> dict[str, Any]:
     from hpcflow.python.hdf5 import accepts_hdf5, as_dflow_hands, write_datasets, written_as_hdf5
     from hpcflow.python.op import OP, FatalError, OPSignError, TransientError, check_opio
@@ -216,8 +238,7 @@ def run_python_op(job: dict, step_dir: Path, op_in: dict[str, Any]) -> dict[str,
     op.artifact_keys = artifact_keys(job)
     name = type(op).__name__
     checked = getattr(type(op).execute, "__hpcflow_checked__", False)
-    reporter = ProgressReporter(op, step_dir)
-    reporter.start()
+    WATCH.watch(op, step_dir)
     try:
         op_opio = OPIO(op_in)
         for key, sign in op.get_input_sign().items():
@@ -251,7 +272,7 @@ def run_python_op(job: dict, step_dir: Path, op_in: dict[str, Any]) -> dict[str,
     except Exception as exc:
         raise StepFailure(f"{type(exc).__name__}: {exc}") from exc
     finally:
-        reporter.stop()
+        WATCH.unwatch()
     return dict(op_out or {})
 
 

@@ -1,17 +1,22 @@
 """Slurm at scale and at its limits, on the real one-node Slurm of tests/services:
 500 live jobs cost one ``squeue`` per poll (counted through a wrapper on the daemon's PATH),
-and a job Slurm kills for its time limit fails its step with that reason."""
+jobs finishing within seconds never make ``squeue`` run more than once per
+``min_poll_interval``, and a job Slurm kills for its time limit fails its step with that
+reason."""
 
+import itertools
 import json
 import os
 import re
 import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
-from tests.conftest import fault_env, run_cli, wait_progressing
+from hpcflow.connectors.schedulers.slurm import SlurmScheduler
+from tests.conftest import fault_env, run_cli, wait_progressing, wait_until
 from tests.integration.flows import await_fault_kill, wait
 
 HELD = '''
@@ -47,16 +52,30 @@ wf.submit()
 
 
 def _wrapper_dir(tmp_path: Path) -> tuple[Path, Path]:
-    """A ``squeue`` on PATH that logs each call, then runs the real one."""
+    """A ``squeue`` on PATH that logs each call (``SECONDS ARGS``, one line written at once,
+    before the real one runs), then runs the real one."""
     real = subprocess.run(["which", "squeue"], capture_output=True, text=True,
                           check=True).stdout.strip()
     calls = tmp_path / "squeue-calls.txt"
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     wrapper = bin_dir / "squeue"
-    wrapper.write_text(f'#!/bin/sh\necho "$*" >> {calls}\nexec {real} "$@"\n')
+    wrapper.write_text(f'#!/bin/sh\nprintf "%s %s\\n" "$(date +%s.%N)" "$*" >> {calls}\n'
+                       f'exec {real} "$@"\n')
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IEXEC)
     return bin_dir, calls
+
+
+#: The daemon's poll of a Slurm machine as the wrapper logs it (not the by-name look-up of a
+#: job after a crash, ``find_argv``, which also says ``--states=all``).
+POLL_ARGS = " ".join(SlurmScheduler().poll_argv([])[1:])
+
+
+def _poll_times(calls: Path) -> list[float]:
+    """When the daemon polled Slurm, as the wrapper logged it."""
+    text = calls.read_text() if calls.exists() else ""
+    return [float(line.split(" ", 1)[0]) for line in text.splitlines()
+            if line.split(" ", 1)[1:] == [POLL_ARGS]]
 
 
 def _env(home: Path, **extra: str) -> dict:
@@ -113,6 +132,132 @@ def test_five_hundred_live_jobs_one_squeue_per_poll(tmp_path: Path, slurm_env: d
             time.sleep(1)
         subprocess.run([*cli, "daemon", "stop"], env=env, capture_output=True)
     assert f"hpcflow-{wf_id}-" not in mine
+
+
+# 100 jobs: 99 end as soon as their runner starts, the last waits until the test opens its gate.
+QUICK = '''
+from hpcflow import Step, Workflow, SlurmExecutor, argo_range
+from hpcflow.python import OP, PythonOPTemplate
+
+@OP.function
+def quick(x: int, gate: str) -> {"y": int}:
+    if x == 99:
+        import os, time
+        deadline = time.time() + 900
+        while not os.path.exists(gate) and time.time() < deadline:
+            time.sleep(0.1)
+    return {"y": x}
+
+wf = Workflow("quick-100")
+wf.add(Step("quick", PythonOPTemplate(quick), parameters={"x": "{{item}}", "gate": "GATE"},
+            with_param=argo_range(100), executor=SlurmExecutor(partition="debug")))
+wf.submit()
+'''
+
+
+def _quick_progress(home: Path, cwd: Path, wf_id: str) -> tuple[int, int]:
+    """(steps whose runner left its result, steps the daemon saw succeed): the first moves
+    on while the jobs run, whether or not the daemon polls meanwhile."""
+    results = len(list((home / "runs" / wf_id).glob("*/result.json")))
+    done = run_cli(["steps", wf_id, "--json", "--phase", "Succeeded"], home, cwd)
+    return results, sum(1 for s in json.loads(done.stdout or "[]") if s["type"] == "Pod")
+
+
+def test_finishing_jobs_never_make_squeue_run_more_than_once_per_interval(
+        tmp_path: Path, slurm_env: dict):
+    """100 jobs finishing within seconds: each runner's finished marker wakes the daemon,
+    yet squeue runs at most once per min_poll_interval (no polling storm).
+
+    However fast or busy the machine, the daemon polls at least twice: once to see the 99
+    quick jobs end (the test waits for that), then again after the test lets the last job
+    end. The gaps between polls are measured from the wrapper's time stamps, which a busy
+    machine can only widen: a poll is stamped before the real squeue runs, and the next one
+    is due ``min_poll_interval`` after that poll returned."""
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    interval = 1.0
+    (home / "config.toml").write_text("[machines.slurm]\nscheduler = 'slurm'\n"
+                                      f"min_poll_interval = {interval}\n"
+                                      "max_poll_interval = 5\n")
+    bin_dir, calls = _wrapper_dir(tmp_path)
+    env = _env(home, PATH=f"{bin_dir}:{os.environ['PATH']}")
+    cli = [sys.executable, "-m", "hpcflow.cli.main"]
+    gate = tmp_path / "gate"
+    script = tmp_path / "quick.py"
+    script.write_text(QUICK.replace("GATE", str(gate)))
+    # the daemon is started here, by the submission, with the wrapper first on its PATH
+    wf_id = subprocess.run([*cli, "submit", str(script)], env=env, capture_output=True,
+                           text=True, check=True).stdout.strip()
+    try:
+        wait_progressing(lambda: _quick_progress(home, tmp_path, wf_id),
+                         lambda progress: progress[1] >= 99,
+                         what=f"the 99 quick steps of {wf_id}")
+        assert _poll_times(calls), f"the daemon's polls did not go through {bin_dir}/squeue"
+        gate.touch()
+        assert wait(home, tmp_path, wf_id, timeout=300)["phase"] == "Succeeded"
+    finally:
+        gate.touch()
+        subprocess.run([*cli, "daemon", "stop"], env=env, capture_output=True)
+    stamps = _poll_times(calls)
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
+    assert len(stamps) >= 2, stamps  # the poll that saw the 99, and one after the gate opened
+    assert min(gaps) >= interval * 0.9, (len(stamps), sorted(gaps)[:5])
+
+
+ONE_JOB = '''
+from hpcflow import Step, Workflow, SlurmExecutor
+from hpcflow.python import OP, PythonOPTemplate
+
+@OP.function
+def one(x: int) -> {"y": int}:
+    return {"y": x}
+
+wf = Workflow("one-job")
+wf.add(Step("one", PythonOPTemplate(one), parameters={"x": 1},
+            executor=SlurmExecutor(partition="debug")))
+wf.submit()
+'''
+
+
+def test_finished_markers_arriving_steadily_never_postpone_the_poll(tmp_path: Path,
+                                                                     slurm_env: dict):
+    """Runners of other jobs keep leaving finished markers (here: the test, every 0.2 s,
+    from before the submission on): the daemon still polls every min_poll_interval and
+    sees this workflow's job end."""
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    interval = 3.0
+    (home / "config.toml").write_text("[machines.slurm]\nscheduler = 'slurm'\n"
+                                      f"min_poll_interval = {interval}\n"
+                                      "max_poll_interval = 10\n")
+    wake = home / "wake"
+    wake.mkdir(mode=0o700)
+    stop = threading.Event()
+
+    def markers() -> None:
+        n = 0
+        while not stop.wait(0.2):
+            (wake / f"done-test-{n}").touch()
+            n += 1
+
+    stream = threading.Thread(target=markers, daemon=True)
+    stream.start()
+    script = tmp_path / "one.py"
+    script.write_text(ONE_JOB)
+    try:
+        done = run_cli(["submit", str(script)], home, tmp_path)
+        assert done.returncode == 0, done.stderr
+        wf_id = done.stdout.strip()
+        wait_until(lambda: list((home / "runs" / wf_id).glob("*/result.json")),
+                   f"the result of the job of {wf_id}")
+        # the job is over: a few polls later (markers still arriving) the workflow is too
+        wait_until(lambda: json.loads(run_cli(["status", wf_id, "--json"], home,
+                                              tmp_path).stdout)["phase"] == "Succeeded",
+                   f"{wf_id} to be seen Succeeded while markers arrive", timeout=10 * interval)
+    finally:
+        stop.set()
+        stream.join()
+        run_cli(["daemon", "stop"], home, tmp_path)
 
 
 def test_a_job_killed_for_its_time_limit(tmp_path: Path, slurm_env: dict):
