@@ -23,6 +23,7 @@ that takes its claim runs it.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import select
@@ -80,12 +81,19 @@ def run_child(step_dir: str, runner_main: object, env: dict[str, str] | None = N
 def serve(requests: IO[str], replies: IO[str]) -> None:
     import cloudpickle  # noqa: F401  (children unpickle OPs with it)
 
+    import hpcflow.context_syntax
+    import hpcflow.daemon.script_step
+    import hpcflow.daemon.slice_group
     import hpcflow.python.hdf5
     import hpcflow.python.op
     import hpcflow.python.signs
-    import hpcflow.python.typecheck  # noqa: F401  (what run_python_op imports, once here)
+    import hpcflow.python.typecheck
+    import hpcflow.settings  # noqa: F401  (what a runner imports as it goes, once here)
     from hpcflow.daemon import runner
 
+    # What is loaded now is never collected: the children's garbage collector leaves it
+    # alone instead of touching (and so copying) every page of it.
+    gc.freeze()
     signal.signal(signal.SIGCHLD, _reap)
     for line in requests:
         if not line.strip():
