@@ -10,7 +10,19 @@
   ``Slices(input_parameter=["x"], output_parameter=["y"])``.
 
 Prints one JSON line: backend, workflow, n, seconds (build + submit + wait), phase, result,
-and whether the result is right.
+and whether the result is right; also build_seconds and submit_seconds (from the call to
+``submit()`` until the poll sees the workflow finished). With ``--backend hpcflow`` the line
+also has the workflow's id and home, the OPs' own run time measured in this process
+(``op_seconds``: each OP's ``execute`` timed here, times the number of calls the workflow
+makes), the daemon's and its fork server's peak RSS and CPU time (``procs``: from
+``/proc``, read after the workflow ended and before the daemon stops), and from the store
+when the first OP step started and the last ended, in seconds after ``submit()``
+(``store_times``).
+
+Options for benchmarks/scaling.py: ``--work DIR`` (the run's directory, made if missing;
+default a new temporary one), ``--no-sum`` (fan-outs without the summing step: the result
+checked is the phase alone), ``--keep-daemon`` (leave hpcflow's daemon running for the
+caller to query and stop).
 
 Usage: python benchmarks/workflows.py --backend hpcflow --workflow chain --n 200
 """
@@ -23,6 +35,7 @@ import os
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 
 def _backend() -> str:
@@ -67,9 +80,18 @@ def main() -> int:
     parser.add_argument("--workflow", choices=["chain", "fanout", "slices"], required=True)
     parser.add_argument("--n", type=int, required=True)
     parser.add_argument("--parallelism", type=int, default=2)
+    parser.add_argument("--work", help="the run's directory (default: a new temporary one)")
+    parser.add_argument("--no-sum", action="store_true",
+                        help="fan-outs without the step that sums their outputs")
+    parser.add_argument("--keep-daemon", action="store_true",
+                        help="hpcflow: leave the daemon running (the caller stops it)")
     args = parser.parse_args()
 
-    work = tempfile.mkdtemp(prefix=f"bench-{args.backend}-")
+    if args.work:
+        os.makedirs(args.work, exist_ok=True)
+        work = os.path.abspath(args.work)
+    else:
+        work = tempfile.mkdtemp(prefix=f"bench-{args.backend}-")
     os.chdir(work)
     if args.backend == "dflow":
         flow.config["mode"] = "debug"
@@ -98,31 +120,87 @@ def main() -> int:
         else:
             fan = flow.Step("fan", PythonOPTemplate(double, image="python:3.11"),
                             parameters={"x": "{{item}}"}, with_param=flow.argo_range(args.n))
-        summed = flow.Step("sum", PythonOPTemplate(total, image="python:3.11"),
-                           parameters={"xs": fan.outputs.parameters["y"]})
         wf = flow.Workflow(name=args.workflow)
         wf.add(fan)
-        wf.add(summed)
         expected, last = 2 * sum(range(args.n)), "sum"
+        if args.no_sum:
+            expected, last = None, None
+        else:
+            wf.add(flow.Step("sum", PythonOPTemplate(total, image="python:3.11"),
+                             parameters={"xs": fan.outputs.parameters["y"]}))
+    submitted, submitted_at = time.perf_counter(), time.time()
     wf.submit()
     while wf.query_status() in ("Pending", "Running"):
         time.sleep(0.05)
-    seconds = time.perf_counter() - start
+    finished = time.perf_counter()
     phase = wf.query_status()
     result = None
-    if phase == "Succeeded":
+    if phase == "Succeeded" and last is not None:
         outputs = wf.query_step(name=last)[0].outputs.parameters
         result = int(outputs["y" if args.workflow == "chain" else "s"].value)
-    print(json.dumps({"backend": args.backend, "workflow": args.workflow, "n": args.n,
-                      "seconds": round(seconds, 3), "phase": phase, "result": result,
-                      "correct": result == expected}))
+    correct = phase == "Succeeded" if last is None else result == expected
+    record = {"backend": args.backend, "workflow": args.workflow, "n": args.n,
+              "seconds": round(finished - start, 3), "phase": phase, "result": result,
+              "correct": correct, "build_seconds": round(submitted - start, 3),
+              "submit_seconds": round(finished - submitted, 3)}
     if args.backend == "hpcflow":
+        import procinfo  # beside this file; only the standard library
+
+        record.update(workflow_id=wf.id, home=os.environ["HPCFLOW_HOME"],
+                      procs=procinfo.daemon_snapshot(Path(os.environ["HPCFLOW_HOME"])),
+                      op_seconds=round(op_seconds(args.workflow, args.n, args.no_sum), 4),
+                      store_times=store_times(Path(os.environ["HPCFLOW_HOME"]), wf.id,
+                                              submitted_at))
+    print(json.dumps(record), flush=True)
+    if args.backend == "hpcflow" and not args.keep_daemon:
         from hpcflow.cli.main import main as cli
 
         sys.argv = ["hpcflow", "daemon", "stop"]
         with contextlib.suppress(SystemExit):
             cli(standalone_mode=False)
-    return 0 if result == expected else 1
+    return 0 if correct else 1
+
+
+def store_times(home: Path, wf_id: str, submitted_at: float) -> dict:
+    """When the OP steps ran, from the store (read-only): the first start and the last end
+    of a ``Pod`` step, as seconds after ``submit()`` was called, and how many steps and
+    jobs the workflow had. {} with an error if the store's shape is not the one expected."""
+    import sqlite3
+
+    try:
+        conn = sqlite3.connect(f"file:{home / 'store.db'}?mode=ro", uri=True, timeout=30)
+        try:
+            first, last, pods = conn.execute(
+                "SELECT MIN(started_at), MAX(finished_at), COUNT(*) FROM steps "
+                "WHERE workflow_id=? AND type='Pod'", (wf_id,)).fetchone()
+            jobs = conn.execute("SELECT COUNT(*) FROM jobs WHERE workflow_id=?",
+                                (wf_id,)).fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    if first is None or last is None:
+        return {"pods": pods, "jobs": jobs}
+    return {"first_pod_started": round(first - submitted_at, 3),
+            "last_pod_finished": round(last - submitted_at, 3), "pods": pods, "jobs": jobs}
+
+
+def op_seconds(workflow: str, n: int, no_sum: bool) -> float:
+    """The OPs' own run time in this workflow: each OP's ``execute`` timed in this process
+    (the per-call mean of many calls), times the calls the workflow makes."""
+    opio = importlib.import_module(f"{BACKEND}.python").OPIO
+    op, calls = (inc, n) if workflow == "chain" else (double, n)
+    instance = op()
+    repeat = 2000
+    begin = time.perf_counter()
+    for i in range(repeat):
+        instance.execute(opio({"x": i}))
+    seconds = (time.perf_counter() - begin) / repeat * calls
+    if workflow != "chain" and not no_sum:
+        begin = time.perf_counter()
+        total().execute(opio({"xs": [2 * i for i in range(n)]}))
+        seconds += time.perf_counter() - begin
+    return seconds
 
 
 if __name__ == "__main__":
