@@ -263,10 +263,12 @@ class ArgoExecutor:
     # -- polling -----------------------------------------------------------------------
     def _status(self, job: JobRecord, item: dict[str, Any] | None) -> JobStatus:
         if item is None:
-            if self.ran(job.step_dir):  # ended, and its Workflow removed meanwhile
-                return self._finished(job, None, None)
+            # Not listed yet, most likely (a list may lag a create): no bucket read per poll
+            # for it until its grace is over.
             if time.time() - job.created_at < VANISHED_GRACE:
                 return JobStatus(job.name, JobState.SUBMITTED)
+            if self.ran(job.step_dir):  # ended, and its Workflow removed meanwhile
+                return self._finished(job, None, None)
             return JobStatus(job.name, JobState.LOST, detail=(
                 f"Argo Workflow {job.native_id} is not in namespace {self.cluster.namespace!r} "
                 f"of {self.name} and left no result"))
