@@ -257,6 +257,15 @@ class ClaimsSteps(Protocol):
 
 
 @runtime_checkable
+class ChecksTemplates(Protocol):
+    """Optional for a kind: what it cannot run, said at submission rather than when the
+    step's job is made (Argo runs container steps only)."""
+
+    def template_problem(self, template: dict[str, Any]) -> str | None:
+        """Why a step of ``template`` cannot run on this kind (one clause), or None."""
+
+
+@runtime_checkable
 class ReadsLogs(Protocol):
     """Optional for a kind: a step's log is not a file of its step directory (it is read
     through the executor's own service)."""

@@ -235,7 +235,12 @@ def check_machines(spec: dict, home: Path) -> None:
     check that every machine a step names is declared in the daemon's config file (else one
     line that names the step and the machine, before anything is stored)."""
     from hpcflow.config_file import DaemonConfig, load_config
-    from hpcflow.connectors.plugins import ClaimsSteps, executor_kind, executor_kinds
+    from hpcflow.connectors.plugins import (
+        ChecksTemplates,
+        ClaimsSteps,
+        executor_kind,
+        executor_kinds,
+    )
 
     loaded: list[DaemonConfig] = []
 
@@ -256,8 +261,11 @@ def check_machines(spec: dict, home: Path) -> None:
                 claimed = next((c for k in claimers if (c := k.claims(config(), own))), None)
                 if claimed is not None:
                     step["executor"] = executor = claimed
-            needed = executor.get("kind") and executor_kind(executor["kind"]).declaration(
-                executor)
+            kind = executor_kind(executor["kind"]) if executor.get("kind") else None
+            problem = isinstance(kind, ChecksTemplates) and kind.template_problem(own)
+            if problem:
+                raise WorkflowDefinitionError(f"step {step['name']!r}: {problem}")
+            needed = kind is not None and kind.declaration(executor)
             if needed:
                 wanted.setdefault((executor["kind"], needed[1]), (step["name"], needed[0]))
     for (kind_name, machine), (step, table) in sorted(wanted.items()):

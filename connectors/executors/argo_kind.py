@@ -101,6 +101,12 @@ class ArgoKind:
                 return {"kind": ARGO_KIND, "cluster": name, "resources": {}}
         return None
 
+    def template_problem(self, template: dict[str, Any]) -> str | None:
+        if template.get("image"):
+            return None
+        return ("an Argo cluster runs container steps only: give its template an image= "
+                "(e.g. PythonOPTemplate(op, image='python:3.11'))")
+
     def make(self, context: ExecutorContext, name: str,
              described: dict[str, Any] | None) -> Executor:
         executor: Executor = make_argo_executor(context, name)

@@ -172,3 +172,38 @@ def test_an_undeclared_machine_is_refused_at_submission(tmp_path):
     assert "step 'far' runs on machine 'mycluster', which the config file" in lines[0]
     assert "add [machines.mycluster]" in lines[0]
     assert run_cli(["list", "--json"], home, tmp_path).stdout.strip() == "[]"
+
+
+def test_a_step_without_an_image_on_argo_is_refused_at_submission(tmp_path):
+    """Argo runs container steps only: a step sent there whose template has no image= is
+    refused in one line naming the step when the workflow is submitted (no cluster needs to
+    be reachable for that), not when its job is made; nothing is stored."""
+    from tests.conftest import run_cli
+
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    token = tmp_path / "argo.token"
+    token.write_text("not-used\n")
+    token.chmod(0o600)
+    (home / "config.toml").write_text(
+        f'[argo.k8s]\nserver = "https://argo.invalid:2746"\nnamespace = "hpc"\n'
+        f'token_file = "{token}"\nartifact_secret = "argo-artifacts"\n')
+    (home / "config.toml").chmod(0o600)
+    script = tmp_path / "wf.py"
+    script.write_text(
+        "from hpcflow import ArgoExecutor, Step, Workflow\n"
+        "from hpcflow.python import OP, PythonOPTemplate\n"
+        "@OP.function\n"
+        "def one(x: int) -> {'y': int}:\n"
+        "    return {'y': x}\n"
+        "wf = Workflow('no-image')\n"
+        "wf.add(Step('boxless', PythonOPTemplate(one), parameters={'x': 1},\n"
+        "            executor=ArgoExecutor(cluster='k8s')))\n"
+        "wf.submit()\n")
+    done = run_cli(["submit", str(script)], home, tmp_path)
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert "step 'boxless': an Argo cluster runs container steps only" in lines[0]
+    assert "image=" in lines[0]
+    assert run_cli(["list", "--json"], home, tmp_path).stdout.strip() == "[]"
