@@ -94,10 +94,19 @@ class Submitter:
         spec = self.spec(wf)
         if spec.get("parallelism"):
             workflows[wf] = int(spec["parallelism"])
-        template = spec["templates"].get(owner_template or "")
-        limit = template_limit(template) if template else None
+        limit = self._template_limit(wf, owner_template)
         if owner is not None and limit:
             owners[owner] = limit
+
+    def _template_limit(self, wf_id: str, name: str | None) -> int | None:
+        """A Steps/DAG template's ``parallelism`` limit, worked out once per workflow (it
+        looks at every step of the template: a chain of 5,000 is 5,000 steps)."""
+        spec = self.spec(wf_id)
+        known = spec.setdefault("_template_limits", {})
+        if name not in known:
+            template = spec["templates"].get(name or "")
+            known[name] = template_limit(template) if template else None
+        return known[name]
 
     def _with_owner_limits(self, limits: Limits, rows: list[Any]) -> Limits:
         """``limits`` with those of the Ready pods' owners and workflows added."""
