@@ -99,6 +99,10 @@ class SpecBuilder:
         self.blobs: dict[str, bytes] = {}
         self._names: dict[int, str] = {}
         self._taken: set[str] = set()
+        #: Per container (by id, alive for the build): its steps by name, and for a Steps
+        #: each step's group index.
+        self._sibling_maps: dict[int, dict[str, Step]] = {}
+        self._positions: dict[int, dict[str, int]] = {}
 
     def template_name(self, template: OPTemplate) -> str:
         if id(template) in self._names:
@@ -402,8 +406,19 @@ class SpecBuilder:
                     f"expects {type_name(declared)}, got {describe(value)}"
                 )
 
+    def _siblings(self, container: Steps | DAG) -> dict[str, Step]:
+        """A container's steps by name, made once per build (not once per step: a chain of
+        5,000 steps would be 25 million lookups)."""
+        key = id(container)
+        if key not in self._sibling_maps:
+            self._sibling_maps[key] = {s.name: s for s in container.all_steps()}
+            if isinstance(container, Steps):
+                self._positions[key] = {s.name: i for i, group in enumerate(container.steps)
+                                        for s in group}
+        return self._sibling_maps[key]
+
     def _dependencies(self, step: Step, container: Steps | DAG) -> set[str]:
-        siblings = {s.name: s for s in container.all_steps()}
+        siblings = self._siblings(container)
         found: set[str] = set()
         for value in [*step.parameters.values(), *step.artifacts.values(), step.when, step.key,
                       step.with_param, step.with_sequence]:
@@ -430,9 +445,8 @@ class SpecBuilder:
             self._check_order(step, container, found)
         return found
 
-    @staticmethod
-    def _check_order(step: Step, container: Steps, refs: set[str]) -> None:
-        position = {s.name: i for i, group in enumerate(container.steps) for s in group}
+    def _check_order(self, step: Step, container: Steps, refs: set[str]) -> None:
+        position = self._positions[id(container)]
         for ref in refs:
             if position[ref] >= position[step.name]:
                 raise WorkflowDefinitionError(
