@@ -2,14 +2,14 @@
 
 Planning is per event, so what it reads must not grow with what came before: a Steps is
 planned on its last started group only, a DAG on an outline of its tasks (no JSON decoded),
-a loop only once none of its items is live; any other child is read by name, when a
-reference names it, through ``StoredSiblings``.
+a loop only once none of its items is live, streamed; any other child is read by name,
+when a reference names it, through ``StoredSiblings``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from typing import Any
 
 from hpcflow.daemon.planner import Node, group_of, steps_slots
@@ -77,7 +77,7 @@ class StoredSiblings(MutableMapping[str, Sibling]):
 
 def planning_input(store: Store, row: Any, template: dict,
                    slots_of: Callable[[dict], dict[str, str]] = steps_slots
-                   ) -> tuple[list[Node], StoredSiblings | None] | None:
+                   ) -> tuple[Iterable[Node], StoredSiblings | None] | None:
     """The children to plan the running container ``row`` on, and its siblings by name;
     None when nothing can happen yet (a Steps or a loop with a live child waits for it).
     ``slots_of`` gives a Steps template's slots by step name (the service keeps them)."""
@@ -85,7 +85,8 @@ def planning_input(store: Store, row: Any, template: dict,
     if row["type"] == "StepGroup":
         if store.has_live_children(node_id):
             return None
-        return [_loop_item(c) for c in store.loop_items_outline(node_id)], None
+        # streamed: a loop of 100,000 items ends without 100,000 of them in memory
+        return (_loop_item(c) for c in store.loop_items_outline(node_id)), None
     if template["kind"] == "steps":
         if store.has_live_children(node_id):
             return None

@@ -12,6 +12,7 @@ import ast
 import json
 import operator
 import random
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any
 
@@ -344,19 +345,53 @@ def _slice_order(child: Any) -> list[int]:
     return group_positions(group) if group else [int(child.slot)]
 
 
-def aggregate_outputs(children: list[Any], template: dict, read: Any = None) -> dict:
-    """Outputs of a finished loop: each output parameter becomes the list of its values in
-    item (slice) order; each output artifact, one list artifact of the items' artifacts
-    (an empty one for a loop over nothing, or when no item made an optional output: its
-    consumer gets ``[]``, as in dflow)."""
-    ordered = sorted(children, key=lambda c: int(c.slot))
-    params = {name: [v for c in ordered for v in _per_slice(c, "parameters", name, read)]
-              for name in template["outputs"]["parameters"]}
-    # artifacts in slice order (dflow's catalog order), also when Slices(shuffle=True) dealt
-    # them to the groups in another; parameters in the groups' order (Argo's list of them)
-    arts = {name: [r for _, r in sorted(
-        ((pos, r) for c in ordered
-         for pos, r in zip(_slice_order(c), _per_slice(c, "artifacts", name), strict=False)),
-        key=lambda pair: pair[0])] for name in template["outputs"]["artifacts"]}
-    return {"parameters": params,
-            "artifacts": {name: merge_artifacts(refs) for name, refs in arts.items()}}
+class LoopOutputs:
+    """A finished loop's outputs, gathered one item at a time (a loop of 100,000 items is
+    never 100,000 items in memory, only what they output): each output parameter becomes
+    the list of its values in item (slice) order; each output artifact, one list artifact of
+    the items' artifacts (an empty one for a loop over nothing, or when no item made an
+    optional output: its consumer gets ``[]``, as in dflow)."""
+
+    def __init__(self, template: dict, read: Any = None) -> None:
+        self.param_names = list(template["outputs"]["parameters"])
+        self.art_names = list(template["outputs"]["artifacts"])
+        self.read = read
+        # Per item, in arrival order: its slot, whether it ran a group of slices, and each
+        # output parameter's value (a group's: its list, one per slice). Flat lists, not an
+        # object per item: 100,000 items are a few MB.
+        self._slots: list[int] = []
+        self._grouped = bytearray()
+        self._values: dict[str, list[Any]] = {n: [] for n in self.param_names}
+        #: output artifact -> (slice position, the item's artifact for it)
+        self._arts: dict[str, list[tuple[int, Any]]] = {n: [] for n in self.art_names}
+
+    def add(self, child: Any) -> None:
+        grouped = bool((child.spec or {}).get("slice_group"))
+        self._slots.append(int(child.slot))
+        self._grouped.append(grouped)
+        for name in self.param_names:
+            per_slice = _per_slice(child, "parameters", name, self.read)
+            self._values[name].append(per_slice if grouped else per_slice[0])
+        for name in self.art_names:
+            self._arts[name].extend(zip(_slice_order(child), _per_slice(child, "artifacts", name),
+                                        strict=False))
+
+    def result(self) -> dict:
+        # parameters in the items' (groups') order, Argo's list of them; artifacts in slice
+        # order (dflow's catalog order), also when Slices(shuffle=True) dealt them to the
+        # groups in another
+        order = sorted(range(len(self._slots)), key=self._slots.__getitem__)
+        params = {name: [v for i in order
+                         for v in (values[i] if self._grouped[i] else (values[i],))]
+                  for name, values in self._values.items()}
+        return {"parameters": params, "artifacts": {
+            name: merge_artifacts([r for _, r in sorted(pairs, key=lambda pair: pair[0])])
+            for name, pairs in self._arts.items()}}
+
+
+def aggregate_outputs(children: Iterable[Any], template: dict, read: Any = None) -> dict:
+    """``LoopOutputs`` of ``children``, all at once."""
+    gathered = LoopOutputs(template, read)
+    for child in children:
+        gathered.add(child)
+    return gathered.result()

@@ -7,7 +7,7 @@ Nothing here touches the store, a file or a clock.
 from __future__ import annotations
 
 import json
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Iterable, MutableMapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -15,6 +15,7 @@ from hpcflow import values
 from hpcflow.daemon import states
 from hpcflow.daemon.conditions import evaluate, is_true
 from hpcflow.daemon.loops import (
+    LoopOutputs,
     aggregate_outputs,
     is_implicit_loop,
     item_label,
@@ -379,44 +380,53 @@ def plan_dag(node: Node, template: dict, children: list[Node], templates: dict,
     return [_finish(node, template, children, scope)]
 
 
-def plan_loop(node: Node, template: dict, children: list[Node],
+def plan_loop(node: Node, template: dict, children: Iterable[Node],
               read: Any = None) -> list[Action]:
     """A StepGroup is done when every item is; ``continue_on_num_success`` / ``_ratio`` say
-    how many slices must succeed (an item is one slice, a group of slices counts each)."""
-    if any(c.phase in states.STEP_LIVE for c in children):
-        return []
+    how many slices must succeed (an item is one slice, a group of slices counts each).
+    ``children`` are read once, one at a time (the service streams a large loop's)."""
     spec = node.spec or {}
-    counts = [slice_counts(c, states.STEP_OK) for c in children]
-    ok, total = sum(n for n, _ in counts), sum(t for _, t in counts)
-    failed = [c for c in children if c.phase not in states.STEP_OK]
+    outputs = LoopOutputs(template, read)
+    ok = total = items = failed = 0
+    first_failed: Node | None = None
+    grouped = False
+    for child in children:
+        if child.phase in states.STEP_LIVE:
+            return []
+        done, size = slice_counts(child, states.STEP_OK)
+        ok, total, items = ok + done, total + size, items + 1
+        if child.phase not in states.STEP_OK:
+            failed += 1
+            first_failed = first_failed or child
+        grouped = grouped or bool((child.spec or {}).get("slice_group"))
+        outputs.add(child)
     enough = not failed
     if spec.get("continue_on_num_success") is not None:
         enough = ok >= int(spec["continue_on_num_success"])
     if spec.get("continue_on_success_ratio") is not None:
         enough = ok >= float(spec["continue_on_success_ratio"]) * total
-    outputs = aggregate_outputs(children, template, read)
     if enough:
-        return [FinishStep(node.id, states.SUCCEEDED, outputs=outputs)]
-    grouped = any((c.spec or {}).get("slice_group") for c in children)
-    if failed:
-        first = failed[0]
-        why = f": {first.reason}" if first.reason else ""
-        detail = f"{first.name} {first.phase.lower()}{why}"
+        return [FinishStep(node.id, states.SUCCEEDED, outputs=outputs.result())]
+    if first_failed is not None:
+        why = f": {first_failed.reason}" if first_failed.reason else ""
+        detail = f"{first_failed.name} {first_failed.phase.lower()}{why}"
     else:  # groups that succeeded with failed slices (their failures in their logs)
         detail = "see the groups' logs (hpcflow logs) for the slices that failed"
     what = (f"{total - ok} of {total} slices failed" if grouped
-            else f"{len(failed)} of {len(children)} items failed")
-    return [FinishStep(node.id, states.FAILED, outputs=outputs, reason=f"{what}; {detail}")]
+            else f"{failed} of {items} items failed")
+    return [FinishStep(node.id, states.FAILED, outputs=outputs.result(),
+                       reason=f"{what}; {detail}")]
 
 
-def plan_container(node: Node, templates: dict, children: list[Node], workflow: dict,
+def plan_container(node: Node, templates: dict, children: Iterable[Node], workflow: dict,
                    siblings: MutableMapping[str, Sibling] | None = None) -> list[Action]:
     """What happens next in a running Steps, DAG or StepGroup (``workflow`` holds its name,
     id, ``max_depth``, the recursion limit, and ``read_value``, which reads a value stored
     by digest when one must be looked at).
 
-    ``children`` are the node's children, all of them, or for a Steps only its last started
-    group; ``siblings`` (default: from ``children``) gives children by name for references.
+    ``children`` are the node's children, all of them (a loop's may be an iterator, read
+    once), or for a Steps only its last started group; ``siblings`` (default: from
+    ``children``) gives children by name for references.
     """
     if node.phase != states.RUNNING:
         return []
@@ -424,9 +434,9 @@ def plan_container(node: Node, templates: dict, children: list[Node], workflow: 
     if node.type == "StepGroup":
         return plan_loop(node, template, children, workflow.get("read_value"))
     if template["kind"] == "steps":
-        actions = plan_steps(node, template, children, templates, workflow, siblings)
+        actions = plan_steps(node, template, list(children), templates, workflow, siblings)
     elif template["kind"] == "dag":
-        actions = plan_dag(node, template, children, templates, workflow, siblings)
+        actions = plan_dag(node, template, list(children), templates, workflow, siblings)
     else:
         return []
     limit = workflow.get("max_depth")
