@@ -12,7 +12,7 @@ import ast
 import json
 import operator
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -194,10 +194,14 @@ def merge_artifacts(refs: list[dict | None]) -> dict:
 
 
 def sliced_steps(step: dict, slices: dict, items: list,
-                 scope: Scope) -> list[tuple[Any, dict]]:
+                 scope: Scope) -> Sequence[tuple[Any, dict]]:
     """One (item, step spec) per parallel step, each with its slices of the sliced inputs as
     constants. With ``group_size`` a step gets several slices: the sliced parameters as lists,
-    the sliced artifacts as one list artifact, and ``slice_group`` saying which is which."""
+    the sliced artifacts as one list artifact, and ``slice_group`` saying which is which.
+
+    Every slice is checked now (a bad index fails the loop's expansion); each step spec is
+    made when it is read (``SlicedSteps``), so 100,000 slices are not 100,000 specs in
+    memory at once."""
     full_params = {}
     for name in slices.get("input_parameter", []):
         if name not in step["parameters"]:
@@ -215,18 +219,41 @@ def sliced_steps(step: dict, slices: dict, items: list,
         random.Random(slices.get("random_seed") or 0).shuffle(order)
     groups = ([order[k:k + size] for k in range(0, len(items), size)]
               if size else [[i] for i in order])
-    result: list[tuple[Any, dict]] = []
-    for positions in groups:
-        chosen = [indices[p] for p in positions]
+    sliced = SlicedSteps(step, slices, items, indices, groups, full_params, full_arts)
+    for name, full in full_params.items():
+        bad = [indices[p] for p in order if not 0 <= indices[p] < len(full)]
+        if bad:
+            raise ResolveError(f"sliced input parameter {name!r} has no item {bad[0]}")
+    for name, ref in full_arts.items():
+        if ref is not None:  # the artifacts' slices too, once, before any step is made
+            for p in order:
+                slice_artifact(ref, indices[p], bool(slices.get("sub_path")), name)
+    return sliced
+
+
+class SlicedSteps(Sequence[tuple[Any, dict]]):
+    """``sliced_steps``' (item, step spec) pairs, each made when it is read."""
+
+    def __init__(self, step: dict, slices: dict, items: list, indices: list[int],
+                 groups: list[list[int]], full_params: dict[str, list],
+                 full_arts: dict[str, Any]) -> None:
+        self.step, self.slices, self.items, self.indices = step, slices, items, indices
+        self.groups, self.full_params, self.full_arts = groups, full_params, full_arts
+        self.size = int(slices.get("group_size") or 0)
+
+    def __len__(self) -> int:
+        return len(self.groups)
+
+    def __getitem__(self, k: int) -> tuple[Any, dict]:  # type: ignore[override]  # no slices
+        step, slices, size = self.step, self.slices, self.size
+        positions = self.groups[k]
+        chosen = [self.indices[p] for p in positions]
         params = dict(step["parameters"])
-        for name, full in full_params.items():
-            bad = [i for i in chosen if not 0 <= i < len(full)]
-            if bad:
-                raise ResolveError(f"sliced input parameter {name!r} has no item {bad[0]}")
+        for name, full in self.full_params.items():
             picked = [full[i] for i in chosen]
             params[name] = {"value": values.to_jsonable(picked if size else picked[0])}
         arts = dict(step["artifacts"])
-        for name, ref in full_arts.items():
+        for name, ref in self.full_arts.items():
             refs = [slice_artifact(ref, i, bool(slices.get("sub_path")), name) for i in chosen]
             if ref is None:
                 arts[name] = None
@@ -238,15 +265,14 @@ def sliced_steps(step: dict, slices: dict, items: list,
         if size:
             extra["slice_group"] = {
                 "size": len(positions), "first": positions[0], "positions": positions,
-                "parameters": list(full_params), "artifacts": list(full_arts),
+                "parameters": list(self.full_params), "artifacts": list(self.full_arts),
                 "pool_size": slices.get("pool_size"), "create_dir": bool(slices.get("create_dir")),
                 "timeout": slices.get("pool_timeout"), "tolerate": _tolerates(step, slices),
             }
         # a group is one step of a loop over the groups, as in dflow: its {{item}} is the
         # group's number; each slice inside it took its own item above
-        item = len(result) if size else items[positions[0]]
-        result.append((item, dict(step, parameters=params, artifacts=arts, **extra)))
-    return result
+        item = k if size else self.items[positions[0]]
+        return item, dict(step, parameters=params, artifacts=arts, **extra)
 
 
 #: In a group's outputs: how many of its slices succeeded (a group's failure result too).

@@ -170,7 +170,7 @@ class LoopItems(Sequence[CreateStep]):
     items one by one, never holding 100,000 of them in memory."""
 
     step_name: str
-    per_item: list[tuple[Any, dict]]
+    per_item: Sequence[tuple[Any, dict]]
     templates: dict
     scope: Scope
 

@@ -99,3 +99,38 @@ def test_a_large_loop_ends_with_its_outputs_in_memory_not_its_items():
     assert action.phase == "Succeeded"
     assert action.outputs["parameters"]["y"] == [2 * i for i in range(n)]
     assert peak < 10_000_000, peak
+
+
+@pytest.mark.parametrize("sliced", [False, True])
+def test_a_large_loop_is_expanded_one_item_at_a_time(sliced: bool):
+    """30,000 items, with_param or Slices: the loop's expansion holds its items' values, not
+    a step spec per item (Slices made 30 MB of specs at once here)."""
+    import tracemalloc
+
+    from hpcflow.daemon.planner import instantiate
+    from hpcflow.python import Slices
+
+    n = 30_000
+    if sliced:
+        template = PythonOPTemplate(double, slices=Slices(
+            "{{item}}", input_parameter=["x"], output_parameter=["y"]))
+        step = Step("fan", template, parameters={"x": list(range(n))},
+                    with_param=argo_range(n))
+    else:
+        step = Step("fan", PythonOPTemplate(double), parameters={"x": "{{item}}"},
+                    with_param=argo_range(n))
+    wf = Workflow("w")
+    wf.add(step)
+    assert wf.entry is not None
+    spec, _ = build_spec("w", wf.entry)
+    tracemalloc.start()
+    try:
+        group = instantiate(spec["templates"]["w"]["steps"][0][0], spec["templates"],
+                            Scope(inputs={"parameters": {}, "artifacts": {}}), 1, "0.fan")
+        made = sum(1 for _ in group.children)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert made == n
+    assert group.children[n - 1].inputs["parameters"]["x"] == n - 1
+    assert peak < 10_000_000, peak
