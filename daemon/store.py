@@ -727,10 +727,6 @@ class Store:
             raise StoreError(f"step {step_id} is missing from the store {self.path}")
         return row
 
-    def children(self, parent_id: int) -> list[sqlite3.Row]:
-        return self.conn.execute(
-            "SELECT * FROM steps WHERE parent_id=? ORDER BY id", (parent_id,)).fetchall()
-
     def has_live_children(self, parent_id: int) -> bool:
         """Whether a step has a Pending or Running child (one index probe, however many)."""
         return self.conn.execute(
