@@ -91,11 +91,14 @@ def describe(err: OSError, where: Path) -> str:
 
 
 class Reserve:
-    """A file of ``size`` bytes at ``path``, given back when the disk is full."""
+    """A file of ``size`` bytes at ``path``, given back when the disk is full. With ``keep``
+    (bytes), giving it back shortens the file to that size instead of removing it: what is
+    kept is written over in place later (a step's result)."""
 
-    def __init__(self, path: Path, size: int) -> None:
+    def __init__(self, path: Path, size: int, keep: int | None = None) -> None:
         self.path = path
         self.size = size
+        self.keep = keep
 
     def take(self) -> bool:
         """Make the reserve (True), or leave none if there is no room for it (False)."""
@@ -118,7 +121,10 @@ class Reserve:
 
     def release(self) -> None:
         with contextlib.suppress(OSError):
-            self.path.unlink()
+            if self.keep is not None:
+                os.truncate(self.path, self.keep)
+            else:
+                self.path.unlink()
 
 
 def free_bytes(path: Path) -> int:

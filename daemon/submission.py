@@ -18,6 +18,8 @@ from typing import Any
 
 from hpcflow import faults
 from hpcflow.connectors.executors.base import (
+    OP_FILE,
+    ClaimGuarded,
     Executor,
     JobRecord,
     JobSpec,
@@ -157,7 +159,7 @@ class Submitter:
             job["env"] = spec["debug_env"]  # dflow's debug mode: the submitter's environment
         files = dict(value_files)
         if template["kind"] == "python":
-            files["op.pkl"] = self.store.blob(template["op"])
+            files[OP_FILE] = self.store.blob(template["op"])
             job["python"] = template.get("python")
         return JobSpec(name, step_dir, job, files, resources, self._timeout_of(step))
 
@@ -191,21 +193,45 @@ class Submitter:
         return changed
 
     def _submit_to(self, executor: Executor, units: list[list[tuple[Any, dict]]]) -> bool:
+        if isinstance(executor, ClaimGuarded):
+            # One transaction: a crash before its commit leaves no job row, and the step is
+            # submitted again, which its claim makes harmless (one fewer commit per step).
+            with self.store.write() as conn:
+                planned = self._record_intents(conn, executor, units)
+                self._record_outcomes(conn, executor, *self._start(executor, planned))
+        else:
+            with self.store.write() as conn:
+                planned = self._record_intents(conn, executor, units)
+            submitted, refused = self._start(executor, planned)
+            with self.store.write() as conn:
+                self._record_outcomes(conn, executor, submitted, refused)
+        self.schedule.kick(executor.name, time.time())
+        return True
+
+    def _record_intents(self, conn: Any, executor: Executor,
+                        units: list[list[tuple[Any, dict]]]) -> list[tuple[Any, dict, list]]:
+        """A job row per step (state intent, deterministic name); per unit (a job or a
+        pack): its pack name, resources and members (job row id, step, name, directory)."""
         planned = []
-        with self.store.write() as conn:
-            for unit in units:
-                members = []
-                pack = None
-                for step, _resources in unit:
-                    attempt = step["attempt"] or 0
-                    name = f"hpcflow-{step['workflow_id']}-{step['id']}-{attempt}"
-                    pack = pack or (f"{name}-pack" if len(unit) > 1 else None)
-                    step_dir = executor.step_dir(step["workflow_id"], step["id"], step["name"],
-                                                 attempt)
-                    job_id = self.store.insert_job_intent(conn, step["id"], step["workflow_id"],
-                                                          executor.name, name, step_dir, pack)
-                    members.append((job_id, step, name, step_dir))
-                planned.append((pack, unit[0][1], members))
+        for unit in units:
+            members = []
+            pack = None
+            for step, _resources in unit:
+                attempt = step["attempt"] or 0
+                name = f"hpcflow-{step['workflow_id']}-{step['id']}-{attempt}"
+                pack = pack or (f"{name}-pack" if len(unit) > 1 else None)
+                step_dir = executor.step_dir(step["workflow_id"], step["id"], step["name"],
+                                             attempt)
+                job_id = self.store.insert_job_intent(conn, step["id"], step["workflow_id"],
+                                                      executor.name, name, step_dir, pack)
+                members.append((job_id, step, name, step_dir))
+            planned.append((pack, unit[0][1], members))
+        return planned
+
+    def _start(self, executor: Executor, planned: list[tuple[Any, dict, list]]
+               ) -> tuple[list[tuple[int, Any, str, str | None]], list[tuple[int, Any, str]]]:
+        """Submit each planned job or pack: (job row id, step, native id, pack) of those
+        started, (job row id, step, reason) of those refused."""
         submitted, refused = [], []
         for pack, resources, members in planned:
             try:
@@ -227,14 +253,16 @@ class Submitter:
             # between the scheduler's answer and the commit of the job id: the worst
             # moment to crash (the exactly-once tests crash here)
             faults.point(faults.AFTER_SUBMIT, f"{pack or members[0][2]} as {native}")
-        with self.store.write() as conn:
-            for job_id, step, native, pack in submitted:
-                self._mark_submitted(conn, job_id, step, native, pack, executor.queues)
-            for job_id, step, reason in refused:
-                self.store.set_job_finished(conn, job_id, JobState.REFUSED, None, reason)
-                self._fail_step(conn, step, reason)
-        self.schedule.kick(executor.name, time.time())
-        return True
+        return submitted, refused
+
+    def _record_outcomes(self, conn: Any, executor: Executor,
+                         submitted: list[tuple[int, Any, str, str | None]],
+                         refused: list[tuple[int, Any, str]]) -> None:
+        for job_id, step, native, pack in submitted:
+            self._mark_submitted(conn, job_id, step, native, pack, executor.queues)
+        for job_id, step, reason in refused:
+            self.store.set_job_finished(conn, job_id, JobState.REFUSED, None, reason)
+            self._fail_step(conn, step, reason)
 
     def _mark_submitted(self, conn: Any, job_id: int, step: Any, native: str,
                         pack: str | None, queues: bool) -> None:

@@ -247,6 +247,8 @@ def check_job_transition(current: JobState | str | None, new: JobState | str) ->
 
 #: The file a job's runner reads its document from.
 STEP_FILE = "step.json"
+#: The pickled OP of a Python step, beside ``step.json``.
+OP_FILE = "op.pkl"
 
 
 @dataclass(frozen=True)
@@ -334,10 +336,10 @@ class Executor(Protocol):
 
     Guarantees every executor gives: ``submit`` starts exactly one job per call (the service
     records the intent before and the id after, and after a crash calls ``reconcile``
-    instead); ``poll`` and ``cancel`` may be called again with the same jobs at any time
-    (idempotent); no method blocks for long (a slow machine is called off the loop, or
-    ``TransportError`` tells the service to try again later); none raises for a job that
-    ended or vanished (``poll`` reports it)."""
+    instead; a ``ClaimGuarded`` executor's both in one transaction); ``poll`` and ``cancel``
+    may be called again with the same jobs at any time (idempotent); no method blocks for
+    long (a slow machine is called off the loop, or ``TransportError`` tells the service to
+    try again later); none raises for a job that ended or vanished (``poll`` reports it)."""
 
     name: str
     #: Jobs wait in a scheduler's queue before they run: a submitted step stays Pending
@@ -394,6 +396,17 @@ class PacksJobs(Protocol):
 
     def ran(self, step_dir: str) -> bool:
         """Whether a runner started in ``step_dir`` (its claim or result is there)."""
+
+
+@runtime_checkable
+class ClaimGuarded(Protocol):
+    """Optional: a second start of a step directory never runs the step again (its runner
+    exits when it finds the step's claim taken, and ``poll`` adopts the claimed directory),
+    and ``submit`` returns at once. The service then records a job's intent and its id in
+    one transaction: a crash before that commit leaves no record, and submitting the step
+    again is harmless."""
+
+    claim_guarded: bool
 
 
 @runtime_checkable

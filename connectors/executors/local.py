@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -25,6 +26,7 @@ from hpcflow.connectors.executors.base import (
     EXIT_ALREADY_CLAIMED,
     FOREIGN_CLAIM_STALE,
     NESTED_DIR,
+    OP_FILE,
     PROGRESS_FILE,
     RESULT_FILE,
     STEP_DIR_ENV,
@@ -47,6 +49,7 @@ CANCEL_GRACE = 5.0
 #: The native id of a runner asked of the fork server (its pid comes later, and is in the
 #: step's claim file).
 FORKED = "forked"
+
 
 
 def claim_is_held(step_dir: Path) -> bool:
@@ -100,6 +103,8 @@ class LocalExecutor:
 
     name = "local"
     queues = False
+    #: A runner started twice for a step directory runs it once (``ClaimGuarded``).
+    claim_guarded = True
 
     def __init__(self, runs_root: Path, parallelism: int, python: str | None = None,
                  env: dict[str, str] | None = None, fork_server: bool = True,
@@ -173,8 +178,30 @@ class LocalExecutor:
 
     def submit(self, job: JobSpec) -> str:
         path = Path(job.step_dir)
-        write_files_atomically(path, job.to_files())
+        files = job.to_files()
+        op = files.pop(OP_FILE, None)
+        write_files_atomically(path, files)
+        if op is not None:
+            self._link_op(path, op)
         return self._launch(job.name, path)
+
+    def _link_op(self, step_dir: Path, op: bytes) -> None:
+        """``op.pkl`` as a hard link to one copy per workflow and OP (removed with the
+        workflow's runs): a new file costs the filesystem far more than a link (about 400
+        against 30 µs on ext4 here), and a fan-out's steps all share one OP."""
+        shared = step_dir.parent / f".op-{hashlib.sha256(op).hexdigest()}.pkl"
+        tmp = step_dir / f".{OP_FILE}.tmp"
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        try:
+            os.link(shared, tmp)
+        except FileNotFoundError:
+            _write_private(shared, op)
+            os.link(shared, tmp)
+        except OSError:  # a filesystem without hard links: a copy of its own
+            write_files_atomically(step_dir, {OP_FILE: op})
+            return
+        os.replace(tmp, step_dir / OP_FILE)
 
     def poll(self, jobs: list[JobRecord]) -> list[JobStatus]:
         statuses = []
@@ -314,6 +341,18 @@ class LocalExecutor:
         except (FileNotFoundError, ValueError):
             proc = self._procs.get(job.name)
             return proc.pid if proc is not None else None
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """``data`` at ``path``, readable by its owner only whatever the umask, through a
+    temporary name (a reader never sees half of it)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
 
 
 def read_log_tail(step_dir: str, lines: int) -> str | None:

@@ -208,3 +208,62 @@ def test_a_step_process_that_died_on_a_full_disk_is_said_to_have(small_disk):
     status = executor.poll([job])[0]
     assert status.state == "lost" and "died without a result" in str(status.detail)
     assert f"no space left on device: {step_dir} (filesystem {runs}: " in str(status.detail)
+
+
+RUNNER_UNDER_PRESSURE = '''
+import json, sys
+from pathlib import Path
+import cloudpickle
+from hpcflow.daemon import runner
+from hpcflow.python import OP
+
+step_dir, filler = Path(sys.argv[1]), sys.argv[2]
+
+@OP.function
+def fill() -> {"n": int}:
+    with open("big.bin", "wb") as f:
+        while True:
+            f.write(b"x" * 65536)
+
+(step_dir / "op.pkl").write_bytes(cloudpickle.dumps(fill))
+(step_dir / "step.json").write_text(json.dumps({
+    "workflow_id": "wf", "step_id": 1, "name": "fill", "key": None, "attempt": 0,
+    "template": {"kind": "python", "name": "fill", "inputs": {"parameters": {},
+                 "artifacts": {}}, "outputs": {"parameters": {"n": {"type": "int"}},
+                 "artifacts": {}}, "python_packages": [], "envs": {}},
+    "inputs": {"parameters": {}, "artifacts": {}},
+    "storage": {"kind": "local", "root": str(step_dir / "store")},
+    "artifact_prefix": "wf/1-0", "archive_mode": "tar", "output_dir": None,
+    "slice_group": None, "wake_dir": None, "value_files": True, "python": None}))
+
+printed = runner._print_failure
+
+def print_then_lose_the_space(exc):
+    # another account takes every byte the failed step gave back, at the worst moment
+    printed(exc)
+    with open(filler, "ab", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"\\\\0" * 4096)
+        except OSError:
+            pass
+
+runner._print_failure = print_then_lose_the_space
+sys.exit(runner.main([str(step_dir)]))
+'''
+
+
+def test_a_failed_steps_result_is_written_whoever_takes_the_space_it_gave_back(small_disk):
+    """The step's result is written into the room its runner kept for it (its temporary
+    file, written over in place), not into space that must still be free at the end."""
+    disk = small_disk("steps", "2m")
+    step_dir = disk / "s-1"
+    step_dir.mkdir()
+    done = subprocess.run([sys.executable, "-c", RUNNER_UNDER_PRESSURE, str(step_dir),
+                           str(disk / "filler")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads((step_dir / "result.json").read_text())
+    assert result["phase"] == "Failed", result
+    assert result["reason"].startswith(f"no space left on device: {step_dir / 'workdir'} ")
+    assert (disk / "filler").stat().st_size >= 16384  # it took what the step gave back
+    assert not (step_dir / ".result.json.tmp").exists()
