@@ -210,6 +210,22 @@ def text(table: dict, key: str, where: str) -> str | None:
     return value
 
 
+def check_resources(resources: dict, scheduler: str, where: str) -> None:
+    """A machine's default resources name only what its scheduler takes: a typo
+    (``partiton``) is refused with the file, not when the machine's first job is written."""
+    from hpcflow.connectors.plugins import scheduler as plugin
+
+    known = (*plugin(scheduler).resources, "extra_directives")
+    unknown = sorted(set(resources) - set(known))
+    if unknown:
+        import difflib
+
+        nearest = difflib.get_close_matches(unknown[0], known, n=1)
+        hint = f"did you mean {nearest[0]}? " if nearest else ""
+        raise ConfigError(f"unknown key {unknown[0]} in [{where}.resources] ({hint}{scheduler} "
+                          f"takes {', '.join(known)})")
+
+
 def parse_machine(name: str, table: Any) -> MachineConfig:
     where = f"machines.{name}"
     check_keys(table, MACHINE_KEYS, where)
@@ -239,6 +255,7 @@ def parse_machine(name: str, table: Any) -> MachineConfig:
     resources = table.get("resources", {})
     if not isinstance(resources, dict):
         raise ConfigError(f"{where}.resources must be a table ([{where}.resources])")
+    check_resources(resources, scheduler, where)
     max_jobs = int(number(table, "max_jobs", where, integer=True)) if "max_jobs" in table \
         else 500
     options = table.get("container_options", [])

@@ -1,11 +1,35 @@
-"""``hpcflow doctor`` against the real sshd and Slurm: a good machine passes every check,
-and each broken one fails at its first problem with what to do about it."""
+"""``hpcflow doctor`` against the real sshd, Slurm and Grid Engine: a good machine passes
+every check, and each broken one fails at its first problem with its real cause and what to
+do about it. Without a config file it checks this machine's schedulers whose commands are on
+PATH (Grid Engine's ``qstat`` is not taken for PBS's); ``[dispatchers.*]`` machines are
+checked as machines are."""
 
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import run_cli
+from tests.integration.test_dispatcher import _ssh_dispatcher_config
 from tests.integration.test_slurm_ssh import remote_config
+
+
+def slurm_version() -> str:
+    """What this machine's ``sbatch --version`` says (``slurm-wlm 22.05.8``)."""
+    return subprocess.run(["sbatch", "--version"], capture_output=True, text=True,
+                          check=True, timeout=60).stdout.strip()
+
+
+def sge_version() -> str:
+    """The line of ``qstat -help`` that names Grid Engine (``SGE 8.1.9``)."""
+    return subprocess.run(["qstat", "-help"], capture_output=True, text=True,
+                          timeout=60).stdout.splitlines()[0].strip()
+
+
+def lines_of(stdout: str, section: str) -> list[str]:
+    return [line for line in stdout.splitlines() if line.startswith(f"{section}:")]
 
 
 def test_doctor_says_what_is_wrong_and_how_to_fix_it(tmp_path: Path, ssh_env: dict,
@@ -26,16 +50,23 @@ def test_doctor_says_what_is_wrong_and_how_to_fix_it(tmp_path: Path, ssh_env: di
     lines = done.stdout.splitlines()
     assert done.returncode == 1
     assert [line for line in lines if line.startswith("good:")] == [
-        "good: ok  connection (host key verified)", "good: ok  slurm commands",
+        "good: ok  connection (host key verified)",
+        f"good: ok  slurm commands ({slurm_version()})",
+        "good: ok  slurmctld answers (a query for jobs)",
         "good: ok  work root /home/hpctest/hpcflow-runs writable",
         f"good: ok  /usr/bin/python3 is Python {sys.version_info[0]}.{sys.version_info[1]}",
         "good: ok  hpcflow runner imports (shipped)"]
-    stranger = next(line for line in lines if line.startswith("stranger:"))
+    stranger = lines_of(done.stdout, "stranger")[-1]
     assert "FAIL" in stranger and "ssh-keyscan -p 2222 127.0.0.1 >>" in stranger
-    noroot = next(line for line in lines if line.startswith("noroot:"))
+    noroot = lines_of(done.stdout, "noroot")[-1]
     assert "FAIL cannot write in work_root /root/not-for-hpctest" in noroot
-    oldpy = next(line for line in lines if line.startswith("oldpy:"))
+    oldpy = lines_of(done.stdout, "oldpy")[-1]
     assert "FAIL '/usr/bin/no-such-python' does not run" in oldpy
+    # what passed before the failure is shown: it stopped at the work root
+    assert lines_of(done.stdout, "noroot")[:-1] == [
+        "noroot: ok  connection (host key verified)",
+        f"noroot: ok  slurm commands ({slurm_version()})",
+        "noroot: ok  slurmctld answers (a query for jobs)"]
     assert run_cli(["doctor", "good"], home, tmp_path).returncode == 0
     missing = run_cli(["doctor", "nope"], home, tmp_path)
     assert missing.returncode == 1 and missing.stderr.startswith("hpcflow: no machine 'nope'")
@@ -92,3 +123,111 @@ def test_doctor_checks_the_s3_bucket(tmp_path: Path, s3_env: dict, bucket: str):
     _s3_config(home, s3_env, f"{bucket}-absent")
     missing = _storage_lines(home, tmp_path)
     assert len(missing) == 1 and "does not exist: create it" in missing[0]
+
+
+def test_without_a_config_file_this_machines_schedulers_are_checked(
+        tmp_path: Path, sge_env: dict, slurm_env: dict, monkeypatch: pytest.MonkeyPatch):
+    """The real qstat here is Grid Engine's: it is checked as sge, and PBS is said to be not
+    looked at (not "install PBS"); LSF, absent, is not looked at either."""
+    home = tmp_path / "home"
+    done = run_cli(["doctor"], home, tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert lines_of(out, "schedulers") == [
+        f"schedulers: found on PATH sge ({shutil.which('qstat')}), slurm "
+        f"({shutil.which('sbatch')}); not looked at: lsf (no bjobs on PATH), pbs (the qstat on "
+        f"PATH is Grid Engine's: {sge_version()})"]
+    assert lines_of(out, "sge")[:3] == [
+        f"sge: ok  sge commands ({sge_version()})",
+        "sge: ok  sge_qmaster answers (a query for jobs)",
+        f"sge: ok  work root {home / 'runs'} writable"]
+    assert lines_of(out, "slurm")[:2] == [f"slurm: ok  slurm commands ({slurm_version()})",
+                                          "slurm: ok  slurmctld answers (a query for jobs)"]
+    assert not lines_of(out, "pbs") and not lines_of(out, "lsf")
+    assert lines_of(out, "local")[-1] == "local: ok  hpcflow runner imports"
+
+    # the real sbatch without its slurm.conf: Slurm's client has no configuration, which
+    # is not "install Slurm"
+    missing = tmp_path / "no-such-dir" / "slurm.conf"
+    monkeypatch.setenv("SLURM_CONF", str(missing))
+    broken = run_cli(["doctor"], home, tmp_path)
+    assert broken.returncode == 1
+    [line] = lines_of(broken.stdout, "slurm")
+    assert line.startswith(
+        f"slurm: FAIL Slurm's client on slurm (this machine) has no configuration: {missing} "
+        f"does not exist ('sbatch --version': sbatch: error: s_p_parse_file: cannot stat file "
+        f"{missing}"), line
+    assert line.endswith("): set SLURM_CONF to the cluster's slurm.conf (or install it at "
+                         "that path), for non-interactive shells too (e.g. in ~/.bashrc "
+                         "before its interactive-only part)"), line
+    assert "install or load" not in line
+    assert lines_of(broken.stdout, "sge")[-1] == "sge: ok  hpcflow runner imports"
+
+
+def test_a_pbs_machine_whose_qstat_is_grid_engines(tmp_path: Path, sge_env: dict):
+    """A machine (and a dispatcher machine) that says PBS where the qstat is Grid Engine's
+    is told which scheduler its commands belong to, and the setting to change."""
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    (home / "config.toml").write_text(
+        '[machines.grid]\nscheduler = "pbs"\n'
+        '[dispatchers.dp-grid.machine]\nbatch_type = "PBS"\ncontext_type = "LocalContext"\n')
+    (home / "config.toml").chmod(0o600)
+    done = run_cli(["doctor"], home, tmp_path)
+    assert done.returncode == 1
+    theirs = f"the qstat on grid (this machine) is Grid Engine's ({sge_version()}), not PBS's"
+    assert lines_of(done.stdout, "grid") == [
+        f"grid: FAIL {theirs}: if the cluster runs Grid Engine, set machines.grid.scheduler = "
+        "\"sge\"; else put PBS's qstat first on PATH, for non-interactive shells too (e.g. in "
+        "~/.bashrc before its interactive-only part)"]
+    dispatcher = lines_of(done.stdout, "dp-grid")
+    assert dispatcher[-1] == (
+        f"dp-grid: FAIL {theirs.replace('grid (', 'dp-grid (')}: if the cluster runs Grid "
+        "Engine, set dispatchers.dp-grid.machine.batch_type = \"SGE\"; else put PBS's qstat "
+        "first on PATH, for non-interactive shells too (e.g. in ~/.bashrc before its "
+        "interactive-only part)"), dispatcher
+    # the machines of the config file are checked, not this machine's other schedulers
+    assert not lines_of(done.stdout, "schedulers") and not lines_of(done.stdout, "sge")
+
+
+def test_doctor_checks_dispatcher_machines(tmp_path: Path, ssh_env: dict, slurm_env: dict):
+    """A ``[dispatchers.NAME]`` over the real sshd to the real Slurm: every check of a
+    machine, its runner shipped only for the check (removed again); a host key that is not
+    trusted fails in one line with the command that trusts it."""
+    user = ssh_env["HPCFLOW_TEST_SSH_USER"]
+    home = tmp_path / "home"
+    known_hosts = ssh_env["HPCFLOW_TEST_SSH_KNOWN_HOSTS"]
+    _ssh_dispatcher_config(home, ssh_env, known_hosts)
+    (tmp_path / "empty_known_hosts").write_text("")
+    config = home / "config.toml"
+    good = config.read_text()
+    config.write_text(good + good.replace("dispatchers.cluster", "dispatchers.stranger").replace(
+        known_hosts, str(tmp_path / "empty_known_hosts")))
+    config.chmod(0o600)
+    done = run_cli(["doctor"], home, tmp_path)
+    assert done.returncode == 1
+    cluster = lines_of(done.stdout, "cluster")
+    assert cluster[0].startswith("cluster: ok  dpdispatcher "), cluster
+    assert cluster[1:] == [
+        "cluster: ok  connection (host key verified)",
+        f"cluster: ok  slurm commands ({slurm_version()})",
+        "cluster: ok  slurmctld answers (a query for jobs)",
+        f"cluster: ok  work root /home/{user}/hpcflow-dispatcher writable",
+        f"cluster: ok  /usr/bin/python3 is Python {sys.version_info[0]}.{sys.version_info[1]}",
+        "cluster: ok  hpcflow runner imports (shipped)"]
+    stranger = lines_of(done.stdout, "stranger")
+    assert len(stranger) == 2 and stranger[1].startswith("stranger: FAIL cannot reach "), \
+        stranger
+    assert "ssh-keyscan -p 2222 127.0.0.1 >>" in stranger[1]
+    assert run_cli(["doctor", "cluster"], home, tmp_path).returncode == 0
+    from hpcflow.connectors.transports.ssh import SSHTarget, SSHTransport
+
+    ssh = SSHTransport(SSHTarget(
+        host=ssh_env["HPCFLOW_TEST_SSH_HOST"], port=int(ssh_env["HPCFLOW_TEST_SSH_PORT"]),
+        user=user, key_filename=ssh_env["HPCFLOW_TEST_SSH_KEY"],
+        known_hosts=ssh_env["HPCFLOW_TEST_SSH_KNOWN_HOSTS"]))
+    try:
+        left = ssh.list_files(f"/home/{user}/hpcflow-dispatcher")
+        assert not [path for path in left if "/.hpcflow-doctor-" in path], left
+    finally:
+        ssh.close()
