@@ -16,8 +16,8 @@ out) and the marginal cost between consecutive sizes, the overhead (seconds minu
 run time, measured in process) / N as a multiple of the fork-and-reap floor
 (benchmarks/fork_floor.py, measured in the same run), the daemon's peak RSS (``VmHWM``, read
 before it stops), its CPU time and its fork server's. On the largest fan-out and slices
-workflows ``hpcflow status WF``, ``hpcflow status WF --json`` and ``hpcflow steps WF --json``
-are timed, with their peak RSS (``wait4``).
+workflows ``hpcflow status WF`` (and ``--json``), ``hpcflow get WF`` (and ``-o json``) and
+``hpcflow steps WF --json`` are timed, with their peak RSS (``wait4``).
 
 The same workflows also run on pydflow's debug mode (the smallest size of each family by
 default: it needs minutes there; ``bash benchmarks/setup_pydflow_env.sh``) and on Parsl's
@@ -239,10 +239,12 @@ def run_hpcflow(family: str, n: int, args: argparse.Namespace, base: Path,
 
 
 def time_cli(wf_id: str, env: dict[str, str], work: Path, repeat: int) -> dict:
-    """``status WF``, ``status WF --json``, ``steps WF --json``: best wall time of
-    ``repeat``, the largest peak RSS, bytes printed."""
+    """``status WF``, ``status WF --json``, ``get WF`` (the folded tree), ``get WF -o json``
+    (the whole tree), ``steps WF --json``: best wall time of ``repeat``, the largest peak
+    RSS, bytes printed."""
     found = {}
-    for args in (["status", wf_id], ["status", wf_id, "--json"], ["steps", wf_id, "--json"]):
+    for args in (["status", wf_id], ["status", wf_id, "--json"], ["get", wf_id],
+                 ["get", wf_id, "-o", "json"], ["steps", wf_id, "--json"]):
         runs = [timed_cli(args, env, work) for _ in range(repeat)]
         found[" ".join(["hpcflow"] + ["WF" if a == wf_id else a for a in args])] = {
             "best_seconds": round(min(r["seconds"] for r in runs), 3),

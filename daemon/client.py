@@ -123,7 +123,7 @@ def workflow_row(home: Path, wf_id: str) -> Any:
     return row
 
 
-def _why_not(kind: str, row: Any) -> str | None:
+def why_not(kind: str, row: Any) -> str | None:
     """Why a request of ``kind`` does not apply to the workflow ``row`` (None: it does)."""
     phase, wf_id = row["phase"], row["id"]
     live = phase in ("Pending", "Running")
@@ -139,9 +139,10 @@ def _why_not(kind: str, row: Any) -> str | None:
         if row["pruned_at"]:
             return (f"workflow {wf_id} was pruned by 'hpcflow gc': its outputs are gone; "
                     f"'hpcflow resubmit {wf_id}' runs it anew")
-        if phase not in ("Failed", "Error"):
-            return (f"workflow {wf_id} is {phase}: only a Failed or Error workflow can be "
-                    "retried")
+        if phase not in ("Failed", "Error", "Terminated") or \
+                (kind == "retry_steps" and phase == "Terminated"):
+            return (f"workflow {wf_id} is {phase}: only a Failed, Error or Terminated workflow "
+                    "can be retried")
     return None
 
 
@@ -150,7 +151,7 @@ def request(home: Path, wf_id: str, kind: str, payload: dict | None = None) -> N
     state); wake it, or start it unless cron drives this home."""
     from hpcflow.settings import config
 
-    why = _why_not(kind, workflow_row(home, wf_id))
+    why = why_not(kind, workflow_row(home, wf_id))
     if why:
         raise HpcflowError(why)
     store = store_for(home)
@@ -242,66 +243,6 @@ def query_steps(home: Path, wf_id: str, name: str | list[str] | None = None,
     if step_id is not None and numeric_id is None:
         rows = [r for r in rows if str(r["id"]) == str(step_id)]
     return rows
-
-
-def step_row(home: Path, wf_id: str, step: str) -> Any:
-    """A step by id, key or name (the first match), for ``hpcflow logs``."""
-    store = store_for(home)
-    rows: list[Any] = []
-    if step.isdigit():
-        rows = store.query_steps(wf_id, step_id=int(step))
-    if not rows:
-        rows = store.query_steps(wf_id, key=step)
-    if not rows:
-        rows = [r for r in store.query_steps(wf_id, type_="Pod") if r["name"] == step]
-    if not rows:
-        raise NotFoundError(f"workflow {wf_id!r} has no step {step!r} (by id, key or name): "
-                            f"see 'hpcflow steps {wf_id}'")
-    return rows[0]
-
-
-def step_log(home: Path, step_id: int) -> tuple[str, str] | None:
-    """(where, text) of the log of the step's latest job, read where the job ran (this
-    machine, or the cluster over SSH); None if the step has had no job yet."""
-    jobs = store_for(home).jobs_of_step(step_id)
-    if not jobs:
-        return None
-    job = jobs[-1]
-    name = job["executor"]
-    path = f"{job['step_dir']}/log.txt"
-    from hpcflow.config_file import load_config, parse_config
-    from hpcflow.connectors.plugins import LOCAL, ExecutorContext, ReadsLogs, declared, kind_for
-
-    config = load_config(home) if name != LOCAL else parse_config({})
-    described = None if declared(config, name) else store_for(home).step_executor_spec(name)
-    try:
-        kind = kind_for(name, config, described)
-    except HpcflowError:
-        raise NotFoundError(f"the step ran on machine {name!r}, which is no longer in the "
-                            "config file: its log cannot be reached") from None
-    if isinstance(kind, ReadsLogs):
-        from hpcflow.daemon.submission import job_record
-
-        text = kind.read_log(ExecutorContext(home, config), name, job_record(job))
-        if text is None:
-            raise NotFoundError(f"no log of {job['name']} on {name}")
-        return f"{name}:{job['name']}", text
-    transport = kind.log_transport(ExecutorContext(home, config), name, described)
-    if transport is None:  # the step directories are on this machine
-        try:
-            return path, Path(path).read_text(errors="replace")
-        except FileNotFoundError:
-            later = " yet: it comes back when the job ends" if kind.late_logs else ""
-            raise NotFoundError(f"no log file at {path}{later}") from None
-    try:
-        data = transport.read_file(path)
-    except OSError as exc:
-        raise HpcflowError(f"cannot read {path} on {name}: {exc}") from None
-    finally:
-        transport.close()
-    if data is None:
-        raise NotFoundError(f"no log file at {path} on {name}")
-    return f"{name}:{path}", data.decode(errors="replace")
 
 
 def phase_counts(home: Path, wf_id: str) -> dict[str, int]:

@@ -53,7 +53,7 @@ WORKFLOW_TRANSITIONS: dict[str | None, frozenset[str]] = {
     FAILED: frozenset({RUNNING}),
     ERROR: frozenset({RUNNING}),
     SUCCEEDED: frozenset(),
-    TERMINATED: frozenset(),
+    TERMINATED: frozenset({RUNNING}),  # retried (as Argo retries a terminated workflow)
 }
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sqlite3
 import stat
 import time
@@ -32,7 +33,7 @@ from hpcflow.daemon.fs_kind import home_file_system
 from hpcflow.daemon.leader import FencedError
 from hpcflow.errors import StoreError
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 STORE_FILE = "store.db"
 #: Where the daemon keeps its online backups of the store (``hpcflow store restore``).
 BACKUP_DIR = "backups"
@@ -163,10 +164,19 @@ def _add_children_order_index_v7(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX IF NOT EXISTS idx_steps_parent_id_id ON steps (parent_id, id)")
 
 
+def _add_run_seconds_v8(conn: sqlite3.Connection) -> None:
+    """A retried step's earlier attempts' running time, so that its duration counts its
+    attempts, not the gaps between them (``started_at`` is its latest attempt's start)."""
+    columns = {r[1] for r in conn.execute("PRAGMA table_info(steps)")}
+    if "run_seconds" not in columns:  # (a migration may run again on a store it ran on)
+        conn.execute("ALTER TABLE steps ADD COLUMN run_seconds REAL NOT NULL DEFAULT 0")
+
+
 #: version -> function bringing the schema from version-1 to version.
 MIGRATIONS = {1: _create_schema_v1, 2: _add_depth_and_log_tail_v2,
               3: _add_suspended_and_pruned_v3, 4: _add_step_executor_v4, 5: _add_job_pack_v5,
-              6: _add_parameter_values_v6, 7: _add_children_order_index_v7}
+              6: _add_parameter_values_v6, 7: _add_children_order_index_v7,
+              8: _add_run_seconds_v8}
 
 
 def _check_private(path: Path, what: str) -> None:
@@ -208,6 +218,18 @@ def _refuse_new_store_beside_backups(path: Path) -> None:
 
 def _jsonify(value: Any) -> str | None:
     return None if value is None else json.dumps(value)
+
+
+#: Phases a step leaves for a new attempt (a retry: back to Pending or Running).
+RETRIED_FROM = frozenset({states.RUNNING, states.FAILED, states.ERROR})
+
+#: A SHA-256 in hex, as stored values and OP pickles are named.
+_DIGEST = re.compile(r"\b[0-9a-f]{64}\b")
+
+#: A step's latest job (``s`` the step): its executor, native id, directory and state.
+_LATEST_JOB_COLUMNS = ("j.executor AS job_executor, j.native_id, j.step_dir, "
+                       "j.state AS job_state")
+_LATEST_JOB_JOIN = "LEFT JOIN jobs j ON j.id = (SELECT max(id) FROM jobs WHERE step_id = s.id)"
 
 
 class Store:
@@ -451,6 +473,30 @@ class Store:
             self.add_event(conn, wf_id, "workflow", detail="step directories and artifacts "
                                                            "pruned by hpcflow gc")
 
+    def delete_workflow(self, wf_id: str) -> None:
+        """Remove a finished workflow's records (steps, jobs, events, requests), then the
+        stored values and OP pickles (by digest) no other workflow refers to. The digests
+        are looked for in the other workflows' text (a scan: deleting is rare)."""
+        digests = set()
+        texts = [r[0] for r in self.conn.execute(
+            "SELECT spec FROM workflows WHERE id=? UNION ALL SELECT inputs FROM steps WHERE "
+            "workflow_id=? UNION ALL SELECT outputs FROM steps WHERE workflow_id=?",
+            (wf_id, wf_id, wf_id)) if r[0]]
+        for text in texts:
+            digests.update(_DIGEST.findall(text))
+        with self.write() as conn:
+            for table in ("events", "requests", "jobs", "steps"):
+                conn.execute(f"DELETE FROM {table} WHERE workflow_id=?", (wf_id,))
+            conn.execute("DELETE FROM workflows WHERE id=?", (wf_id,))
+            for digest in digests:
+                used = conn.execute(
+                    "SELECT EXISTS(SELECT 1 FROM workflows WHERE instr(spec, ?)) OR "
+                    "EXISTS(SELECT 1 FROM steps WHERE instr(inputs, ?) OR instr(outputs, ?) "
+                    "OR instr(spec, ?))", (digest,) * 4).fetchone()[0]
+                if not used:
+                    conn.execute("DELETE FROM parameter_values WHERE sha256=?", (digest,))
+                    conn.execute("DELETE FROM blobs WHERE digest=?", (digest,))
+
     def kept_texts_naming(self, needle: str) -> list[str]:
         """The JSON (workflow spec, step inputs, outputs, spec) of unpruned workflows that
         holds ``needle``: what ``hpcflow gc`` must keep of a workflow's artifacts."""
@@ -610,6 +656,13 @@ class Store:
         """Move a step from ``current`` to ``new``; False when it was no longer ``current``."""
         states.check_step_transition(current, new)
         now = time.time()
+        if current in RETRIED_FROM and new in states.STEP_LIVE:
+            # a new attempt: the last one's running time is kept, its start forgotten (the
+            # gap until the next start is not the step's running time)
+            conn.execute(
+                "UPDATE steps SET run_seconds = run_seconds + CASE WHEN started_at IS NULL "
+                "THEN 0 ELSE MAX(0, COALESCE(finished_at, ?) - started_at) END, "
+                "started_at = NULL WHERE id=? AND phase=?", (now, step_id, current))
         cur = conn.execute(
             "UPDATE steps SET phase=?, outputs=COALESCE(?, outputs), reason=COALESCE(?, reason), "
             "started_at=CASE WHEN ?='Running' THEN COALESCE(started_at, ?) ELSE started_at END, "
@@ -843,8 +896,20 @@ class Store:
     def iter_steps(self, wf_id: str, phase: str | None = None) -> Iterator[sqlite3.Row]:
         """A workflow's steps in id order, streamed (``hpcflow steps`` on 100,000 steps holds
         one at a time)."""
-        sql = "SELECT * FROM steps WHERE workflow_id=?" + (" AND phase=?" if phase else "")
-        yield from self.conn.execute(sql + " ORDER BY id", (wf_id, phase) if phase else (wf_id,))
+        sql = ("SELECT s.*, " + _LATEST_JOB_COLUMNS + " FROM steps s " + _LATEST_JOB_JOIN
+               + " WHERE s.workflow_id=?" + (" AND s.phase=?" if phase else ""))
+        yield from self.conn.execute(sql + " ORDER BY s.id",
+                                     (wf_id, phase) if phase else (wf_id,))
+
+    def iter_step_outline(self, wf_id: str) -> Iterator[sqlite3.Row]:
+        """A workflow's steps in id order, streamed, without their inputs and outputs, each
+        with its latest job's executor, native id and directory (``hpcflow get``: one index
+        probe per step)."""
+        yield from self.conn.execute(
+            "SELECT s.id, s.parent_id, s.name, s.key, s.type, s.phase, s.reason, s.attempt, "
+            "s.created_at, s.started_at, s.finished_at, s.progress_current, s.progress_total, "
+            "s.run_seconds, s.executor, s.log_tail, " + _LATEST_JOB_COLUMNS + " FROM steps s "
+            + _LATEST_JOB_JOIN + " WHERE s.workflow_id=? ORDER BY s.id", (wf_id,))
 
     def phase_counts(self, wf_id: str, type_: str | None = "Pod") -> dict[str, int]:
         sql = "SELECT phase, count(*) FROM steps WHERE workflow_id=?"

@@ -18,6 +18,9 @@ from hpcflow.daemon.retry import FAILED_PHASES, RetryPlan, RetryRow, plan_retry,
 from hpcflow.daemon.store import Store
 from hpcflow.daemon.submission import job_record
 
+#: Workflows ``retry`` runs again (as Argo's ``retry`` does a terminated one).
+RETRIABLE = frozenset({states.FAILED, states.ERROR, states.TERMINATED})
+
 log = logging.getLogger("hpcflow.engine")
 
 
@@ -53,9 +56,10 @@ class RequestHandler:
         return bool(requests)
 
     def retry(self, wf_id: str) -> None:
-        """Run the failed part of a finished workflow again (see ``retry.plan_retry``)."""
+        """Run the failed part of a finished workflow again (see ``retry.plan_retry``); a
+        terminated one too (its cancelled steps were failed as "terminated")."""
         wf = self.store.workflow(wf_id)
-        if wf is None or wf["phase"] not in (states.FAILED, states.ERROR) or wf["pruned_at"]:
+        if wf is None or wf["phase"] not in RETRIABLE or wf["pruned_at"]:
             log.info("retry of %s ignored: it is %s", wf_id,
                      "pruned" if wf and wf["pruned_at"] else wf and wf["phase"])
             return

@@ -7,10 +7,13 @@ removes files of finished workflows and marks them pruned.
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
 import click
+
+from hpcflow.cli.selection import chosen, selectors
 
 
 def _home() -> Path:
@@ -19,40 +22,122 @@ def _home() -> Path:
     return home()
 
 
-def _request(workflow: str, kind: str, done: str) -> None:
+def _request_all(kind: str, done: str, workflows: tuple[str, ...], labels: tuple[str, ...],
+                 phase: str | None, older_than: str | None) -> None:
+    """Ask the engine for ``kind`` on each workflow chosen. One named by its id that the
+    request does not fit is an error (said, then the others go on; exit 1); one a selector
+    matched is skipped and counted (``terminate --label campaign=x`` leaves the finished
+    ones alone)."""
     from hpcflow.daemon import client
+    from hpcflow.errors import HpcflowError
 
-    client.request(_home(), workflow, kind)
-    click.echo(f"{done} requested for {workflow}")
+    home = _home()
+    command = kind.replace("_", "-")
+    ids = chosen(home, workflows, labels, phase, older_than, command)
+    named = set(workflows)
+    failed = skipped = 0
+    for wf_id in ids:
+        if wf_id not in named and client.why_not(kind, client.workflow_row(home, wf_id)):
+            skipped += 1
+            continue
+        try:
+            client.request(home, wf_id, kind)
+        except HpcflowError as exc:
+            if len(ids) == 1:
+                raise
+            click.echo(f"hpcflow: {exc}", err=True)
+            failed += 1
+            continue
+        click.echo(f"{done} requested for {wf_id}")
+    if not ids or skipped == len(ids):
+        matched = f" ({skipped} matched, none in a phase to {command})" if skipped else ""
+        click.echo(f"hpcflow: no workflow to {command}{matched}", err=True)
+    elif skipped:
+        click.echo(f"{skipped} matched workflow{'s' if skipped != 1 else ''} skipped "
+                   f"(nothing to {command})", err=True)
+    if failed:
+        sys.exit(1)
 
 
 @click.command()
-@click.argument("workflow")
-def terminate(workflow: str) -> None:
-    """Stop WORKFLOW: cancel its running jobs and mark it Terminated."""
-    _request(workflow, "terminate", "terminate")
+@selectors
+def terminate(workflows: tuple[str, ...], labels: tuple[str, ...], phase: str | None,
+              older_than: str | None) -> None:
+    """Stop WORKFLOW...: cancel their running jobs and mark them Terminated."""
+    _request_all("terminate", "terminate", workflows, labels, phase, older_than)
 
 
 @click.command()
-@click.argument("workflow")
-def retry(workflow: str) -> None:
-    """Run the failed steps of WORKFLOW again, in the same workflow (succeeded steps keep
-    their outputs); the workflow is Running again."""
-    _request(workflow, "retry", "retry")
+@selectors
+def retry(workflows: tuple[str, ...], labels: tuple[str, ...], phase: str | None,
+          older_than: str | None) -> None:
+    """Run the failed steps of WORKFLOW... (Failed, Error or Terminated) again, in the same
+    workflows (succeeded steps keep their outputs); they are Running again."""
+    _request_all("retry", "retry", workflows, labels, phase, older_than)
 
 
 @click.command()
-@click.argument("workflow")
-def suspend(workflow: str) -> None:
-    """Start no new jobs for WORKFLOW (running ones go on) until 'hpcflow resume'."""
-    _request(workflow, "suspend", "suspend")
+@selectors
+def suspend(workflows: tuple[str, ...], labels: tuple[str, ...], phase: str | None,
+            older_than: str | None) -> None:
+    """Start no new jobs for WORKFLOW... (running ones go on) until 'hpcflow resume'."""
+    _request_all("suspend", "suspend", workflows, labels, phase, older_than)
 
 
 @click.command()
-@click.argument("workflow")
-def resume(workflow: str) -> None:
-    """Let a suspended WORKFLOW start jobs again."""
-    _request(workflow, "resume", "resume")
+@selectors
+def resume(workflows: tuple[str, ...], labels: tuple[str, ...], phase: str | None,
+           older_than: str | None) -> None:
+    """Let suspended WORKFLOW... start jobs again."""
+    _request_all("resume", "resume", workflows, labels, phase, older_than)
+
+
+@click.command()
+@selectors
+@click.option("--force", is_flag=True,
+              help="Live workflows too: terminated first (their jobs cancelled), then deleted.")
+@click.option("--dry-run", is_flag=True, help="Only list what would be deleted.")
+def delete(workflows: tuple[str, ...], labels: tuple[str, ...], phase: str | None,
+           older_than: str | None, force: bool, dry_run: bool) -> None:
+    """Remove WORKFLOW... for good: records (status, steps, events), step directories and
+    artifacts (but those a kept workflow still uses). A live workflow is refused unless
+    --force, which terminates it first."""
+    from hpcflow.daemon import client
+    from hpcflow.daemon.prune import prune_workflows
+    from hpcflow.errors import HpcflowError
+    from hpcflow.phases import WORKFLOW_LIVE
+
+    home = _home()
+    ids = chosen(home, workflows, labels, phase, older_than, "delete")
+    rows = [client.workflow_row(home, wf_id) for wf_id in ids]
+    live = [r["id"] for r in rows if r["phase"] in WORKFLOW_LIVE]
+    if live and not force:
+        raise HpcflowError(f"{', '.join(live)} {'is' if len(live) == 1 else 'are'} live: "
+                           "'hpcflow terminate' first, or delete --force (which does)")
+    if dry_run:
+        for row in rows:
+            click.echo(f"would delete {row['id']} ({row['phase']})")
+        click.echo(f"{len(rows)} workflow{'s' if len(rows) != 1 else ''} would be deleted")
+        return
+    for wf_id in live:
+        client.request(home, wf_id, "terminate")
+    store = client.store_for(home)
+    deadline = time.time() + TERMINATE_WAIT
+    while live and time.time() < deadline:
+        live = [w for w in live if client.workflow_row(home, w)["phase"] in WORKFLOW_LIVE]
+        time.sleep(0.3)
+    if live:
+        raise HpcflowError(f"{', '.join(live)} did not end within {TERMINATE_WAIT:.0f} s of "
+                           "being terminated (is the engine running? 'hpcflow daemon status')")
+    rows = [client.workflow_row(home, wf_id) for wf_id in ids]  # as terminated
+    prune_workflows(home, [r for r in rows if not r["pruned_at"]])
+    for row in rows:
+        store.delete_workflow(row["id"])
+        click.echo(f"deleted {row['id']} ({row['phase']})")
+
+
+#: How long ``delete --force`` waits for the workflows it terminates to end (seconds).
+TERMINATE_WAIT = 120.0
 
 
 @click.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import sys
@@ -13,6 +14,15 @@ import click
 
 from hpcflow import __version__
 from hpcflow.cli import render
+from hpcflow.cli.completion import workflow_ids
+from hpcflow.cli.selection import (
+    chosen,
+    labels_of,
+    selectors,
+    step_phase_option,
+    workflow_phase_option,
+)
+from hpcflow.cli.served import say_if_unserved, unserved_note
 from hpcflow.errors import HpcflowError
 from hpcflow.phases import WORKFLOW_FINAL
 
@@ -32,6 +42,11 @@ class HpcflowGroup(click.Group):
             return super().invoke(ctx)
         except HpcflowError as exc:
             fail(str(exc))
+        except BrokenPipeError:  # `hpcflow steps WF | head`: the reader has what it wanted
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(141)  # as a shell reports a process killed by SIGPIPE
         except (sqlite3.Error, OSError) as exc:  # the store or the disk: one line, no traceback
             from hpcflow.cli.failure import explain
             from hpcflow.daemon.store import STORE_FILE
@@ -96,10 +111,12 @@ def _step_json(row: Any, read: Any = None) -> dict:
                      else {"current": row["progress_current"], "total": row["progress_total"]}),
         "inputs": _io_json(row["inputs"], read),
         "outputs": _io_json(row["outputs"], read),
+        "machine": render.machine(row) or None, "job_id": render.job_id(row) or None,
+        "step_dir": row["step_dir"], "run_seconds": render.run_seconds(row),
     }
 
 
-@click.group(cls=HpcflowGroup)
+@click.group(cls=HpcflowGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="hpcflow")
 def main() -> None:
     """Run dflow-style workflows on this machine or an HPC cluster.
@@ -108,14 +125,27 @@ def main() -> None:
     """
 
 
+#: How often ``--watch`` and ``run`` look whether an engine still serves the home (seconds).
+SERVED_CHECK_EVERY = 5.0
+
+
 def _follow(workflows: list[Any], interval: float = 0.3) -> list[str]:
-    """Wait for every workflow; a live progress bar on a terminal, phase lines otherwise."""
+    """Wait for every workflow; a live progress bar on a terminal, phase lines otherwise.
+    Says so (once, and again when it changes) while no engine serves the home."""
     from hpcflow.daemon import client
 
     home = _home()
     tty = sys.stderr.isatty()
     last: dict[str, str] = {}
+    said: str | None = None
+    checked = 0.0
     while True:
+        if time.monotonic() - checked >= SERVED_CHECK_EVERY:
+            checked = time.monotonic()
+            note = unserved_note(home)
+            if note != said and note:
+                click.echo(("\n" if tty else "") + note, err=True)
+            said = note
         phases = []
         for wf in workflows:
             phase = wf.query_status()
@@ -138,10 +168,11 @@ def _follow(workflows: list[Any], interval: float = 0.3) -> list[str]:
 
 
 def _submit_script(script: str, as_dflow: bool = False,
-                   script_args: tuple[str, ...] = ()) -> list[Any]:
+                   script_args: tuple[str, ...] = (), quiet: bool = False) -> list[Any]:
     """Run the user's script with ``script_args`` as its ``sys.argv[1:]``; the workflows it
-    submitted (none is an error)."""
-    from hpcflow.cli.script import run_script
+    submitted (none is an error). A script that fails after submitting workflows: their
+    ids, then the error (they run on)."""
+    from hpcflow.cli.script import ScriptError, run_script
     from hpcflow.workflow import submitted_workflows
 
     if as_dflow:
@@ -149,7 +180,22 @@ def _submit_script(script: str, as_dflow: bool = False,
 
         install()
     before = len(submitted_workflows)
-    run_script(script, script_args)
+    try:
+        if quiet:  # stdout is for the ids alone: the script's own prints go to stderr
+            with contextlib.redirect_stdout(sys.stderr):
+                run_script(script, script_args)
+        else:
+            run_script(script, script_args)
+    except ScriptError as exc:
+        submitted = [wf for wf in submitted_workflows[before:] if wf.is_new]
+        if not submitted:
+            raise
+        # what it submitted runs anyway: say which, so that it can be followed or stopped
+        for wf in submitted:
+            click.echo(wf.id)
+        ids = " ".join(wf._need_id() for wf in submitted)
+        fail(f"{exc}; it had submitted {ids}, which run{'s' if len(submitted) == 1 else ''} "
+             f"on: 'hpcflow terminate {ids}' stops {'it' if len(submitted) == 1 else 'them'}")
     workflows = submitted_workflows[before:]
     if not workflows:
         fail(f"{script} submitted no workflow (call wf.submit())")
@@ -170,7 +216,15 @@ _script_args = click.argument("script_args", nargs=-1, type=click.UNPROCESSED)
 def run(script: str, script_args: tuple[str, ...], as_dflow: bool) -> None:
     """Run SCRIPT [ARGS...], follow every workflow it submits, exit 0 only if all succeed."""
     workflows = _submit_script(script, as_dflow, script_args)
-    phases = _follow(workflows)
+    try:
+        phases = _follow(workflows)
+    except KeyboardInterrupt:
+        ids = " ".join(wf.id for wf in workflows)
+        watch = "; ".join(f"'hpcflow status {wf.id} --watch'" for wf in workflows)
+        click.echo(f"\nhpcflow: stopped following; {ids} go{'es' if len(workflows) == 1 else ''}"
+                   f" on in the background: follow with {watch}, stop with "
+                   f"'hpcflow terminate {ids}'", err=True)
+        sys.exit(130)
     for wf, phase in zip(workflows, phases, strict=True):
         click.echo(f"{wf.id} {phase}")
         if phase != "Succeeded":
@@ -180,16 +234,6 @@ def run(script: str, script_args: tuple[str, ...], as_dflow: bool) -> None:
             if row["message"]:
                 click.echo(f"  {row['message']}", err=True)
     sys.exit(0 if all(p == "Succeeded" for p in phases) else 1)
-
-
-def _labels(values: tuple[str, ...]) -> dict[str, str]:
-    labels = {}
-    for text in values:
-        key, sep, value = text.partition("=")
-        if not sep or not key:
-            fail(f"--label {text!r} is not KEY=VALUE")
-        labels[key] = value
-    return labels
 
 
 @main.command(context_settings=_SCRIPT_CONTEXT)
@@ -202,16 +246,19 @@ def _labels(values: tuple[str, ...]) -> dict[str, str]:
               help="With --name: do nothing if a workflow of that name is live or succeeded "
                    "(for cron-driven campaigns).")
 @click.option("--as-dflow", is_flag=True, help=_AS_DFLOW_HELP)
+@click.option("-q", "--quiet", is_flag=True,
+              help="Print only the ids on stdout (the script's own output goes to stderr).")
 def submit(script: str, script_args: tuple[str, ...], name: str | None,
-           labels: tuple[str, ...], if_absent: bool, as_dflow: bool) -> None:
-    """Run SCRIPT [ARGS...] to submit its workflows; print their ids and return."""
+           labels: tuple[str, ...], if_absent: bool, as_dflow: bool, quiet: bool) -> None:
+    """Run SCRIPT [ARGS...] to submit its workflows; print their ids and return. Arguments
+    after ``--`` are all the script's (``hpcflow submit wf.py -- --name x``)."""
     from hpcflow.workflow import submit_overrides
 
     if if_absent and not name:
         fail("--if-absent needs --name: it checks for a workflow of that name")
-    submit_overrides.update(name=name, labels=_labels(labels), if_absent=if_absent)
+    submit_overrides.update(name=name, labels=labels_of(labels), if_absent=if_absent)
     try:
-        workflows = _submit_script(script, as_dflow, script_args)
+        workflows = _submit_script(script, as_dflow, script_args, quiet)
     finally:
         submit_overrides.clear()
     for wf in workflows:
@@ -234,7 +281,7 @@ def _watch(workflow: str, interval: float) -> None:
 
 
 @main.command()
-@click.argument("workflow", required=False)
+@click.argument("workflow", required=False, shell_complete=workflow_ids)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (stable shape, see README).")
 @click.option("--watch", is_flag=True,
               help="Follow WORKFLOW with a live progress bar until it ends (exit 0 if it "
@@ -256,6 +303,7 @@ def status(workflow: str | None, as_json: bool, watch: bool, interval: float) ->
     else:
         rows = [client.workflow_row(home, workflow)]
     data = [_wf_json(r, client.phase_counts(home, r["id"])) for r in rows]
+    say_if_unserved(home)
     if as_json:
         click.echo(json.dumps(data[0] if workflow else data, indent=2))
         return
@@ -270,12 +318,14 @@ def status(workflow: str | None, as_json: bool, watch: bool, interval: float) ->
 
 
 @main.command(name="list")
-@click.option("--phase", default=None, help="Only workflows in this phase.")
+@click.option("--phase", default=None, callback=workflow_phase_option,
+              help="Only workflows in this phase (any case).")
 @click.option("--label", "labels", multiple=True, metavar="KEY=VALUE",
               help="Only workflows with this label (repeatable: all must match).")
 @click.option("--since", default=None, metavar="AGE",
               help="Only workflows created within AGE (30d, 12h, 90m, ...).")
-@click.option("--limit", default=None, type=int, help="At most this many (newest first).")
+@click.option("--limit", default=None, type=click.IntRange(min=1),
+              help="At most this many (newest first).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (stable shape, see README).")
 def list_(phase: str | None, labels: tuple[str, ...], since: str | None, limit: int | None,
           as_json: bool) -> None:
@@ -283,8 +333,10 @@ def list_(phase: str | None, labels: tuple[str, ...], since: str | None, limit: 
     from hpcflow.daemon import client
 
     since_ts = time.time() - client.parse_age(since) if since else None
-    rows = client.store_for(_home()).workflows(phase=phase, limit=limit, since=since_ts,
-                                               labels=_labels(labels))
+    home = _home()
+    rows = client.store_for(home).workflows(phase=phase, limit=limit, since=since_ts,
+                                            labels=labels_of(labels))
+    say_if_unserved(home)
     if as_json:
         click.echo(json.dumps([_wf_json(r) for r in rows], indent=2))
         return
@@ -295,8 +347,9 @@ def list_(phase: str | None, labels: tuple[str, ...], since: str | None, limit: 
 
 
 @main.command()
-@click.argument("workflow")
-@click.option("--phase", default=None, help="Only steps in this phase.")
+@click.argument("workflow", shell_complete=workflow_ids)
+@click.option("--phase", default=None, callback=step_phase_option,
+              help="Only steps in this phase (any case).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (stable shape, see README).")
 @click.option("--values", "full_values", is_flag=True,
               help="With --json: every parameter value in full (by default a value over "
@@ -310,6 +363,7 @@ def steps(workflow: str, phase: str | None, as_json: bool, full_values: bool) ->
     client.workflow_row(home, workflow)
     if full_values and not as_json:
         fail("--values shows parameter values in the JSON: add --json")
+    say_if_unserved(home)
     # streamed: a workflow of 100,000 steps is printed without holding its rows
     if as_json:
         read = client.store_for(home).read_value if full_values else None
@@ -319,11 +373,14 @@ def steps(workflow: str, phase: str | None, as_json: bool, full_values: bool) ->
         click.echo()
         return
     for line in render.streamed_table(
-            ["ID", "NAME", "KEY", "TYPE", "PHASE", "PROGRESS", "DURATION", "REASON"],
+            ["ID", "NAME", "KEY", "TYPE", "PHASE", "PROGRESS", "DURATION", "ATTEMPT",
+             "MACHINE", "JOB ID", "REASON", "STEP DIR"],
             lambda: ([r["id"], r["name"], r["key"] or "", r["type"], r["phase"],
                       "" if r["progress_total"] is None
                       else f"{r['progress_current']}/{r['progress_total']}",
-                      render.duration(r["started_at"], r["finished_at"]), r["reason"] or ""]
+                      render.step_duration(r), render.attempt(r),
+                      render.machine(r), render.job_id(r), r["reason"] or "",
+                      r["step_dir"] or ""]
                      for r in client.iter_steps(home, workflow, phase))):
         click.echo(line)
     for r in client.iter_steps(home, workflow, phase):
@@ -333,51 +390,33 @@ def steps(workflow: str, phase: str | None, as_json: bool, full_values: bool) ->
 
 
 @main.command()
-@click.argument("workflow")
-@click.argument("step")
-@click.option("--json", "as_json", is_flag=True,
-              help='Print {"workflow", "step", "name", "phase", "path", "log"} as JSON.')
-def logs(workflow: str, step: str, as_json: bool) -> None:
-    """The log (stdout and stderr) of STEP (an id, key or name) of WORKFLOW."""
-    from hpcflow.daemon import client
-
-    home = _home()
-    client.workflow_row(home, workflow)
-    row = client.step_row(home, workflow, step)
-    found = client.step_log(home, row["id"])
-    if found is None:
-        fail(f"step {step!r} of {workflow} has not started (phase {row['phase']}): no log yet")
-    where, text = found
-    if as_json:
-        click.echo(json.dumps({"workflow": workflow, "step": row["id"], "name": row["name"],
-                               "phase": row["phase"], "path": where, "log": text}))
-        return
-    click.echo(text, nl=False)
-
-
-@main.command()
-@click.argument("workflow")
+@selectors
 @click.option("--reuse-succeeded", is_flag=True,
               help="Reuse the outputs of every succeeded step that has a key.")
 @click.option("--reuse", "keys", multiple=True, metavar="KEY",
               help="Reuse the outputs of the step with this key (repeatable).")
-def resubmit(workflow: str, reuse_succeeded: bool, keys: tuple[str, ...]) -> None:
-    """Run WORKFLOW again as a new workflow; print its id."""
+def resubmit(workflows: tuple[str, ...], labels: tuple[str, ...], phase: str | None,
+             older_than: str | None, reuse_succeeded: bool, keys: tuple[str, ...]) -> None:
+    """Run each WORKFLOW again as a new workflow; print the new ids, one per line."""
     from hpcflow.daemon import client
     from hpcflow.settings import config
 
-    new_id = client.resubmit(_home(), workflow, reuse_succeeded, list(keys),
-                             idle_exit=float(config.get("engine_idle_exit") or 600))
-    click.echo(new_id)
+    home = _home()
+    for workflow in chosen(home, workflows, labels, phase, older_than, "resubmit"):
+        click.echo(client.resubmit(home, workflow, reuse_succeeded, list(keys),
+                                   idle_exit=float(config.get("engine_idle_exit") or 600)))
 
 
-from hpcflow.cli.control_cmds import gc, resume, retry, suspend, terminate  # noqa: E402
+from hpcflow.cli.control_cmds import delete, gc, resume, retry, suspend, terminate  # noqa: E402
 from hpcflow.cli.daemon_cmds import daemon  # noqa: E402
 from hpcflow.cli.dflow_cmds import dflow_hook  # noqa: E402
 from hpcflow.cli.doctor_cmd import doctor  # noqa: E402
+from hpcflow.cli.get_cmd import get  # noqa: E402
+from hpcflow.cli.logs_cmd import logs  # noqa: E402
 from hpcflow.cli.store_cmds import store  # noqa: E402
 
-for command in (terminate, retry, suspend, resume, gc, daemon, doctor, store, dflow_hook):
+for command in (get, logs, terminate, retry, suspend, resume, delete, gc, daemon, doctor,
+                store, dflow_hook):
     main.add_command(command)
 
 

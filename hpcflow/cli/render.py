@@ -8,12 +8,50 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 PHASE_ORDER = ("Succeeded", "Running", "Pending", "Failed", "Error", "Skipped", "Omitted")
+#: Native ids that name no scheduler job (a fork of the local engine, a job found again).
+NO_JOB_ID = frozenset({"forked", "adopted"})
+
+
+def job_id(step: Any) -> str:
+    """The scheduler's id of a step's latest job (a row with ``native_id``), or ""."""
+    native = step["native_id"]
+    return "" if not native or native in NO_JOB_ID else str(native)
+
+
+def machine(step: Any) -> str:
+    """Where a leaf step's latest job runs (or would: its executor before it has a job)."""
+    if step["type"] != "Pod":
+        return ""
+    return step["job_executor"] or step["executor"] or ""
+
+
+def attempt(step: Any) -> str:
+    """A started leaf step's attempt, counted from 1."""
+    return str((step["attempt"] or 0) + 1) if step["type"] == "Pod" and step["started_at"] \
+        else ""
+
+
+def run_seconds(step: Any) -> float | None:
+    """How long a step has run: its earlier attempts' time and its latest attempt's (not the
+    gaps between attempts); None if it never started."""
+    before = float(step["run_seconds"] or 0)
+    if not step["started_at"]:
+        return before or None
+    return before + (step["finished_at"] or time.time()) - step["started_at"]
+
+
+def step_duration(step: Any) -> str:
+    """``duration`` of a step, its attempts added up (``run_seconds``)."""
+    return seconds_text(run_seconds(step))
 
 
 def duration(start: float | None, end: float | None) -> str:
-    if not start:
+    return seconds_text((end or time.time()) - start if start else None)
+
+
+def seconds_text(seconds: float | None) -> str:
+    if seconds is None:
         return "-"
-    seconds = (end or time.time()) - start
     if seconds < 60:
         return f"{seconds:.1f}s"
     if seconds < 3600:

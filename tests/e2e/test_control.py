@@ -104,8 +104,8 @@ def test_retry_runs_only_the_failed_steps_in_the_same_workflow(tmp_path):
         assert steps["c"]["phase"] == "Succeeded" and steps["final"]["phase"] == "Succeeded"
         again = run_cli(["retry", wf_id], home, tmp_path)
         assert again.returncode == 1
-        assert again.stderr.strip() == (f"hpcflow: workflow {wf_id} is Succeeded: only a Failed "
-                                        "or Error workflow can be retried")
+        assert again.stderr.strip() == (f"hpcflow: workflow {wf_id} is Succeeded: only a "
+                                        "Failed, Error or Terminated workflow can be retried")
         assert integrity_ok(home)
     finally:
         run_cli(["daemon", "stop"], home, tmp_path)

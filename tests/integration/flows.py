@@ -121,6 +121,25 @@ def check_pipeline(home: Path, cwd: Path, wf_id: str) -> None:
     assert got and got[0].read_text().split() == [str(i) for i in range(5)]
 
 
+def check_job_ids_shown(home: Path, cwd: Path, wf_id: str) -> None:
+    """``hpcflow get`` and ``steps`` show each step's scheduler job id: the id the job itself
+    saw in its environment (the pipeline's ``write`` step returns it), and its machine."""
+    tree = json.loads(run_cli(["get", wf_id, "-o", "json"], home, cwd).stdout)
+    nodes = {}
+    pending = list(tree["tree"])
+    while pending:
+        node = pending.pop()
+        nodes[node["name"]] = node
+        pending += node.get("children", [])
+    seen_by_job = steps(home, cwd, wf_id)["write"]["outputs"]["parameters"]["job"]
+    assert nodes["write"]["job_id"] == seen_by_job, nodes["write"]
+    assert nodes["write"]["machine"] and nodes["write"]["machine"] != "local"
+    text = run_cli(["get", wf_id], home, cwd).stdout
+    line = next(line for line in text.splitlines() if "─ write " in line)
+    assert f" {seen_by_job} " in f"{line} ", line
+    assert steps(home, cwd, wf_id)["write"]["job_id"] == seen_by_job
+
+
 def await_fault_kill(home: Path, timeout: float = 120) -> None:
     """Wait until a daemon started with the ``kill-after-submit`` fault (``fault_env``) has
     logged its first submission and killed itself (its lock released)."""

@@ -12,7 +12,13 @@ from collections import Counter
 from pathlib import Path
 
 from tests.conftest import fault_env, integrity_ok, run_cli, wait_progressing
-from tests.integration.flows import await_fault_kill, check_pipeline, failing, pipeline
+from tests.integration.flows import (
+    await_fault_kill,
+    check_job_ids_shown,
+    check_pipeline,
+    failing,
+    pipeline,
+)
 from tests.integration.flows import steps as _steps
 from tests.integration.flows import submit as _submit
 from tests.integration.flows import wait as _wait
@@ -78,6 +84,7 @@ def test_a_workflow_of_slurm_jobs(tmp_path: Path, slurm_env: dict):
         final = _wait(home, tmp_path, wf_id)
         assert final["phase"] == "Succeeded", final
         check_pipeline(home, tmp_path, wf_id)
+        check_job_ids_shown(home, tmp_path, wf_id)
         jobs = _jobcomp_names(slurm_env["HPCFLOW_TEST_SLURM_JOBCOMP"], wf_id, 22)
         assert len(jobs) == 22 and set(jobs.values()) == {1}, jobs  # one Slurm job per step
         script = next((home / "runs" / wf_id).glob("write-*/job.sh")).read_text()

@@ -24,7 +24,8 @@ def test_workflow_transitions():
     states.check_workflow_transition(None, "Pending")
     states.check_workflow_transition("Pending", "Running")
     states.check_workflow_transition("Running", "Terminated")
-    for current, new in [("Succeeded", "Running"), ("Terminated", "Running"),
+    states.check_workflow_transition("Terminated", "Running")  # retried, as in Argo
+    for current, new in [("Succeeded", "Running"), ("Terminated", "Succeeded"),
                          (None, "Running"), ("Running", "Pending")]:
         with pytest.raises(states.InvalidTransition):
             states.check_workflow_transition(current, new)

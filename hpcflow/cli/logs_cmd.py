@@ -1,0 +1,185 @@
+"""``hpcflow logs WF [STEP]``: steps' logs (stdout and stderr), read where their jobs ran;
+every step's, prefixed with its name, when no step or a group is named; ``--follow`` while
+they run, ``--tail``, ``--grep``."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from typing import Any
+
+import click
+
+from hpcflow.cli.completion import workflow_ids
+from hpcflow.phases import STEP_FINAL
+
+
+def _home() -> Any:
+    from hpcflow.settings import home
+
+    return home()
+
+
+def _fail(message: str) -> None:
+    click.echo(f"hpcflow: {message}", err=True)
+    sys.exit(1)
+
+
+class Shown:
+    """Prints a step's lines: filtered by ``--grep``, prefixed with its name when several
+    steps' logs are shown together."""
+
+    def __init__(self, pattern: re.Pattern[str] | None, prefixed: bool) -> None:
+        self.pattern = pattern
+        self.prefixed = prefixed
+
+    def lines(self, name: str, lines: list[str]) -> None:
+        for line in lines:
+            if self.pattern is None or self.pattern.search(line):
+                click.echo(f"[{name}] {line}" if self.prefixed else line)
+
+
+def _kept_tail(row: Any, wf: Any) -> str | None:
+    """The last lines the store kept of a step whose directory is gone."""
+    if not row["log_tail"]:
+        return None
+    why = "removed by 'hpcflow gc'" if wf["pruned_at"] else "gone"
+    click.echo(f"hpcflow: the log of {row['name']} is {why}: its last lines, kept in the "
+               "store, follow", err=True)
+    return str(row["log_tail"])
+
+
+def _read_whole(home: Any, store: Any, row: Any, job: Any, wf: Any
+                ) -> tuple[str, str | None, bool]:
+    """(where, text or None, whether it is only the kept tail) of a step's log."""
+    from hpcflow.daemon import step_logs
+
+    source = step_logs.source(home, store, job)
+    try:
+        data = source.read(0)
+    finally:
+        source.close()
+    if data is not None:
+        return source.where, data.decode(errors="replace"), False
+    return source.where, _kept_tail(row, wf), True
+
+
+@click.command()
+@click.argument("workflow", shell_complete=workflow_ids)
+@click.argument("step", required=False)
+@click.option("-f", "--follow", is_flag=True,
+              help="Keep printing what the logs get until their steps end.")
+@click.option("--tail", "last", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Only the last N lines of each log (then, with -f, what comes).")
+@click.option("--grep", "grep", default=None, metavar="REGEX",
+              help="Only the lines that match REGEX (Python's re).")
+@click.option("--interval", default=1.0, show_default=True, type=click.FloatRange(min=0.05),
+              help="With -f: seconds between reads.")
+@click.option("--json", "as_json", is_flag=True,
+              help='Print {"workflow", "step", "name", "phase", "path", "log", "tail"} as '
+                   "JSON (a list when several steps are shown).")
+def logs(workflow: str, step: str | None, follow: bool, last: int | None, grep: str | None,
+         interval: float, as_json: bool) -> None:
+    """The log (stdout and stderr) of STEP of WORKFLOW: an id, a key or a name; a loop's or
+    a group's name shows its steps' logs, and no STEP every step's, each line prefixed with
+    its step's name."""
+    from hpcflow.daemon import client, step_logs
+
+    if follow and as_json:
+        _fail("--follow prints lines as they come: drop --json")
+    try:
+        pattern = re.compile(grep) if grep is not None else None
+    except re.error as exc:
+        _fail(f"--grep {grep!r} is not a regular expression: {exc}")
+        return
+    home = _home()
+    store = client.store_for(home)
+    wf = client.workflow_row(home, workflow)
+    rows = step_logs.select(store.iter_step_outline(wf["id"]), wf["id"], step)
+    # one step named by its own id, key or name (not a group of one): its log as it is
+    single = step is not None and len(rows) == 1 and \
+        step in (str(rows[0]["id"]), rows[0]["key"], rows[0]["name"])
+    shown = Shown(pattern, prefixed=not single)
+    if follow:
+        _follow(home, store, wf, rows, shown, last, interval)
+        return
+    found = []
+    for row, job in step_logs.iter_selected(rows, store):
+        if job is None:
+            if single:
+                _fail(f"step {step!r} of {wf['id']} has not started (phase {row['phase']}): "
+                      "no log yet")
+            continue
+        where, text, is_tail = _read_whole(home, store, row, job, wf)
+        if text is None:
+            if single and wf["pruned_at"]:
+                _fail(f"the log of {row['name']} was removed by 'hpcflow gc' (the store "
+                      "keeps the last lines of failed steps only)")
+            if single:
+                later = " yet: it comes back when the job ends" \
+                    if step_logs.late_logs(home, store, job["executor"]) else ""
+                _fail(f"no log file at {where}{later}")
+            continue
+        lines = step_logs.tail(text.splitlines(), last)
+        if as_json:
+            if pattern is not None:
+                lines = [line for line in lines if pattern.search(line)]
+            found.append({"workflow": wf["id"], "step": row["id"], "name": row["name"],
+                          "phase": row["phase"], "path": where,
+                          "log": "\n".join(lines) + ("\n" if lines else ""), "tail": is_tail})
+            continue
+        if single and pattern is None and last is None:
+            click.echo(text, nl=False)  # as it is, to the byte
+        else:
+            shown.lines(row["name"], lines)
+    if as_json:
+        click.echo(json.dumps(found[0] if single and found else found))
+    elif not rows:
+        click.echo("no steps yet", err=True)
+
+
+def _follow(home: Any, store: Any, wf: Any, rows: list[Any], shown: Shown, last: int | None,
+            interval: float) -> None:
+    """Print each selected step's log as it grows, until every one of them has ended and
+    its log was read once more after."""
+    from hpcflow.daemon import step_logs
+
+    offsets: dict[int, int] = {}
+    pending: dict[int, bytes] = {}
+    sources: dict[int, step_logs.LogSource] = {}
+    try:
+        while True:
+            all_final = True
+            for row in rows:
+                current = store.step(row["id"])
+                final = current["phase"] in STEP_FINAL
+                all_final = all_final and final
+                jobs = store.jobs_of_step(row["id"])
+                if not jobs:
+                    continue
+                job = jobs[-1]
+                source = sources.get(job["id"])
+                if source is None:
+                    source = sources[job["id"]] = step_logs.source(home, store, job)
+                data = source.read(offsets.get(job["id"], 0))
+                if not data:
+                    continue
+                first = job["id"] not in offsets
+                offsets[job["id"]] = offsets.get(job["id"], 0) + len(data)
+                lines, pending[job["id"]] = step_logs.lines_of(data, pending.get(job["id"], b""))
+                if first:
+                    lines = step_logs.tail(lines, last)
+                shown.lines(row["name"], lines)
+            if all_final:
+                for row in rows:
+                    for job in store.jobs_of_step(row["id"])[-1:]:
+                        rest = pending.get(job["id"], b"")
+                        if rest:
+                            shown.lines(row["name"], [rest.decode(errors="replace")])
+                return
+            time.sleep(interval)
+    finally:
+        for source in sources.values():
+            source.close()
