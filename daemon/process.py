@@ -221,8 +221,11 @@ def main(argv: list[str] | None = None) -> int:
             return _stopped_for(service, home, exc)
         except FencedError as exc:
             return _fenced(exc)
-        log.info("tick done (%d passes that changed something)", passes)
-        print(f"hpcflow: tick done ({passes} passes that changed something)")
+        from hpcflow.cli.render import plural
+
+        said = f"{plural(passes, 'pass', 'passes')} that changed something"
+        log.info("tick done (%s)", said)
+        print(f"hpcflow: tick done ({said})")
         return 0
     signal.signal(signal.SIGTERM, lambda *_: service.stop())
     signal.signal(signal.SIGINT, lambda *_: service.stop())

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from hpcflow.cli import render
 from hpcflow.cli.selection import chosen, selectors
 
 
@@ -53,7 +54,7 @@ def _request_all(kind: str, done: str, workflows: tuple[str, ...], labels: tuple
         matched = f" ({skipped} matched, none in a phase to {command})" if skipped else ""
         click.echo(f"hpcflow: no workflow to {command}{matched}", err=True)
     elif skipped:
-        click.echo(f"{skipped} matched workflow{'s' if skipped != 1 else ''} skipped "
+        click.echo(f"{render.plural(skipped, 'matched workflow')} skipped "
                    f"(nothing to {command})", err=True)
     if failed:
         sys.exit(1)
@@ -117,7 +118,7 @@ def delete(workflows: tuple[str, ...], labels: tuple[str, ...], phase: str | Non
     if dry_run:
         for row in rows:
             click.echo(f"would delete {row['id']} ({row['phase']})")
-        click.echo(f"{len(rows)} workflow{'s' if len(rows) != 1 else ''} would be deleted")
+        click.echo(f"{render.plural(len(rows), 'workflow')} would be deleted")
         return
     for wf_id in live:
         client.request(home, wf_id, "terminate")
@@ -157,16 +158,21 @@ def gc(older_than: str, dry_run: bool, as_json: bool) -> None:
     cutoff = time.time() - client.parse_age(older_than)
     rows = [r for r in client.store_for(home).workflows(finished_before=cutoff)
             if not r["pruned_at"]]
-    removed = [(0, 0)] * len(rows) if dry_run else prune_workflows(home, rows)
+    # a dry run counts nothing (it removes nothing): its counts are null, not 0
+    removed: list[tuple[int | None, int | None]] = [(None, None)] * len(rows) if dry_run \
+        else list(prune_workflows(home, rows))
     pruned = [{"id": row["id"], "phase": row["phase"], "finished_at": row["finished_at"],
                "files": files, "artifacts": objects}
               for row, (files, objects) in zip(rows, removed, strict=True)]
     if as_json:
         click.echo(json.dumps({"dry_run": dry_run, "workflows": pruned}, indent=2))
         return
-    verb = "would prune" if dry_run else "pruned"
     for item in pruned:
-        detail = "" if dry_run else f" ({item['files']} files, {item['artifacts']} artifacts)"
-        click.echo(f"{verb} {item['id']} ({item['phase']}){detail}")
-    click.echo(f"{len(pruned)} workflows {verb}" if pruned
+        if dry_run:
+            click.echo(f"would prune {item['id']} ({item['phase']})")
+        else:
+            click.echo(f"pruned {item['id']} ({item['phase']}) ({item['files']} files, "
+                       f"{item['artifacts']} artifacts)")
+    count = render.plural(len(pruned), "workflow")
+    click.echo((f"{count} would be pruned" if dry_run else f"{count} pruned") if pruned
                else f"no finished workflow older than {older_than} to prune")

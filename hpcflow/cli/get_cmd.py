@@ -112,7 +112,8 @@ def node_json(node: Node) -> dict:
 
 
 def header(wf: Mapping[str, Any], root: Node | None) -> list[tuple[str, str]]:
-    phase = wf["phase"] + (" (suspended)" if wf["suspended"] else "")
+    live = wf["phase"] in ("Pending", "Running")  # a finished one is not "suspended"
+    phase = wf["phase"] + (" (suspended)" if wf["suspended"] and live else "")
     fields = [("Name", f"{wf['id']} ({wf['name']})"), ("Phase", phase)]
     if wf["message"]:
         fields.append(("Message", wf["message"]))

@@ -294,7 +294,8 @@ def status(workflow: str | None, as_json: bool, watch: bool, interval: float) ->
     home = _home()
     if watch:
         if workflow is None or as_json:
-            fail("--watch follows one workflow and prints text: give WORKFLOW, drop --json")
+            fail("--watch follows one workflow and prints text: "
+                 + ("drop --json" if as_json else "give WORKFLOW"))
         client.workflow_row(home, workflow)
         _watch(workflow, interval)
     if workflow is None:
@@ -310,7 +311,8 @@ def status(workflow: str | None, as_json: bool, watch: bool, interval: float) ->
     if not data:
         click.echo("no live workflows")
     for d, r in zip(data, rows, strict=True):
-        phase = d["phase"] + (" (suspended)" if d["suspended"] else "")
+        phase = d["phase"] + (" (suspended)" if d["suspended"] and d["phase"] in
+                              ("Pending", "Running") else "")
         click.echo(f"{d['id']}  {phase}  {render.duration(r['started_at'], r['finished_at'])}"
                    f"  steps: {render.counts_text(d['steps'])}")
         if d["message"] and d["phase"] not in ("Running", "Pending", "Succeeded"):

@@ -31,6 +31,15 @@ def attempt(step: Any) -> str:
         else ""
 
 
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``count`` and ``word``, in the plural unless it is 1.
+
+    >>> plural(1, "pass", "passes"), plural(0, "pass", "passes"), plural(3, "workflow")
+    ('1 pass', '0 passes', '3 workflows')
+    """
+    return f"{count} {word if count == 1 else (many or word + 's')}"
+
+
 def run_seconds(step: Any) -> float | None:
     """How long a step has run: its earlier attempts' time and its latest attempt's (not the
     gaps between attempts); None if it never started."""

@@ -51,11 +51,12 @@ def run_script(path: str, args: Sequence[str] = ()) -> None:
         if exc.code not in (0, None):
             raise ScriptError(f"{path} exited with status {exc.code}") from exc
     except Exception as exc:
-        if os.environ.get("HPCFLOW_TRACEBACK"):
+        shown = bool(os.environ.get("HPCFLOW_TRACEBACK"))
+        if shown:
             traceback.print_exc()
+        hint = "" if shown else " (set HPCFLOW_TRACEBACK=1 for the traceback)"
         raise ScriptError(
-            f"{path}{_user_frame(exc, script)}: {type(exc).__name__}: {exc} "
-            "(set HPCFLOW_TRACEBACK=1 for the traceback)"
+            f"{path}{_user_frame(exc, script)}: {type(exc).__name__}: {exc}{hint}"
         ) from exc
     finally:
         sys.path[:] = old_path

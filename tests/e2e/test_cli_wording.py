@@ -1,0 +1,83 @@
+"""Small wording defects, through the real CLI: counts in the singular when they are 1,
+``gc --dry-run --json`` with null counts (nothing was counted), an option error that names
+only what was given, no traceback hint when the traceback is already shown, and no
+"(suspended)" on a workflow that has ended."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import run_cli, wait_until
+
+SCRIPT = '''
+import sys, time
+from pathlib import Path
+from hpcflow import Step, Workflow
+from hpcflow.python import OP, PythonOPTemplate
+
+@OP.function
+def wait_for(go: str) -> {"y": int}:
+    while not Path(go).exists():
+        time.sleep(0.2)
+    return {"y": 1}
+
+wf = Workflow("words")
+wf.add(Step("wait", PythonOPTemplate(wait_for), parameters={"go": sys.argv[1]}))
+wf.submit()
+print(wf.id)
+if len(sys.argv) > 2:
+    raise RuntimeError("late")
+'''
+
+
+def _phase(home: Path, cwd: Path, wf_id: str) -> str:
+    return json.loads(run_cli(["status", wf_id, "--json"], home, cwd).stdout)["phase"]
+
+
+def test_wording(tmp_path: Path):
+    home, go = tmp_path / "home", tmp_path / "go"
+    (tmp_path / "wf.py").write_text(SCRIPT)
+    wf_id = run_cli(["submit", "-q", "wf.py", str(go)], home, tmp_path).stdout.strip()
+    try:
+        watch = run_cli(["status", wf_id, "--watch", "--json"], home, tmp_path)
+        assert watch.stderr == ("hpcflow: --watch follows one workflow and prints text: drop "
+                                "--json\n")
+        watch = run_cli(["status", "--watch"], home, tmp_path)
+        assert watch.stderr == ("hpcflow: --watch follows one workflow and prints text: give "
+                                "WORKFLOW\n")
+
+        assert run_cli(["suspend", wf_id], home, tmp_path).returncode == 0
+        wait_until(lambda: json.loads(run_cli(["status", wf_id, "--json"], home,
+                                              tmp_path).stdout)["suspended"], "suspended")
+        assert run_cli(["terminate", wf_id], home, tmp_path).returncode == 0
+        wait_until(lambda: _phase(home, tmp_path, wf_id) == "Terminated", "terminated")
+        line = run_cli(["status", wf_id], home, tmp_path).stdout.splitlines()[0]
+        assert line.startswith(f"{wf_id}  Terminated  ") and "suspended" not in line
+        assert "Phase:    Terminated\n" in run_cli(["get", wf_id], home, tmp_path).stdout
+
+        dry = run_cli(["gc", "--older-than", "0s", "--dry-run"], home, tmp_path)
+        assert dry.stdout.splitlines() == [f"would prune {wf_id} (Terminated)",
+                                           "1 workflow would be pruned"]
+        data = json.loads(run_cli(["gc", "--older-than", "0s", "--dry-run", "--json"], home,
+                                  tmp_path).stdout)
+        assert data["workflows"][0]["files"] is None and data["workflows"][0]["artifacts"] \
+            is None
+        done = run_cli(["gc", "--older-than", "0s"], home, tmp_path).stdout.splitlines()
+        assert done[-1] == "1 workflow pruned"
+
+        hinted = run_cli(["submit", "wf.py", str(go), "boom"], home, tmp_path)
+        assert "(set HPCFLOW_TRACEBACK=1 for the traceback)" in hinted.stderr
+        env = dict(os.environ, HPCFLOW_TRACEBACK="1")
+        shown = subprocess.run([sys.executable, "-m", "hpcflow.cli.main", "submit", "wf.py",
+                                str(go), "boom"], cwd=tmp_path, capture_output=True, text=True,
+                               env={**env, "HPCFLOW_HOME": str(home)}, timeout=240)
+        assert "Traceback (most recent call last)" in shown.stderr
+        assert "HPCFLOW_TRACEBACK=1 for" not in shown.stderr
+        go.touch()
+    finally:
+        go.touch()
+        run_cli(["daemon", "stop"], home, tmp_path)
+    ticked = run_cli(["daemon", "tick"], tmp_path / "empty", tmp_path)
+    assert ticked.stdout.strip() == "hpcflow: tick done (0 passes that changed something)"
