@@ -176,6 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     os.umask(PRIVATE_UMASK)
     credentials_from_env()
     hold_credentials()
+    # A reload asked for while starting (`systemctl reload` right after `start`) must not
+    # kill the daemon (SIGHUP's default): noted, and done once it serves.
+    early_reload: list[bool] = []
+    signal.signal(signal.SIGHUP, lambda *_: early_reload.append(True))
     try:
         # before the log file: it creates the home private. From here on the checked real
         # path is used, whatever happens to the path given (a symlink re-pointed, say).
@@ -230,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: service.stop())
     signal.signal(signal.SIGINT, lambda *_: service.stop())
     signal.signal(signal.SIGHUP, lambda *_: service.request_reload())
+    if early_reload:
+        service.request_reload()
     # `daemon start` waits for this file: it appears once the daemon is ready to serve.
     (home / PID_FILE).write_text(f"{os.getpid()}\n")
     status = StatusWriter(home)

@@ -161,10 +161,15 @@ def _tighten_own_directory(path: str) -> None:
         st = os.lstat(path)
     except FileNotFoundError:
         return
-    if stat.S_ISDIR(st.st_mode) and st.st_uid == os.geteuid() and st.st_mode & 0o077:
-        os.chmod(path, 0o700)
-        print(f"hpcflow: {path} had mode {stat.S_IMODE(st.st_mode):04o}; made it 0700 "
-              f"(it holds code hpcflow runs as you)", file=sys.stderr)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid() or not st.st_mode & 0o077:
+        return
+    if os.path.dirname(os.path.abspath(path)) == "/" or st.st_mode & stat.S_ISVTX:
+        # as root, /, /proc or /tmp is "the user's": never made private
+        raise UntrustedPathError(f"refusing {path}: a system or shared directory is no "
+                                 "home for hpcflow; give a directory of its own")
+    os.chmod(path, 0o700)
+    print(f"hpcflow: {path} had mode {stat.S_IMODE(st.st_mode):04o}; made it 0700 "
+          f"(it holds code hpcflow runs as you)", file=sys.stderr)
 
 
 def check_private_file(path: Path, what: str) -> None:

@@ -6,6 +6,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from hpcflow.errors import HpcflowError
+from hpcflow.home_check import check_home_path, check_home_writable
+
 
 def dflow_env_settings() -> dict[str, Any]:
     """``mode`` and ``detach`` as dflow reads them from its environment variables when
@@ -45,13 +48,34 @@ s3_config: dict[str, Any] = {
 }
 
 
+def _home_setting() -> tuple[str, str, str]:
+    """(the home as given, what gave it, what to do about it) for ``home()``."""
+    if config.get("home") is not None:
+        return str(config["home"]), 'config["home"]', 'set config["home"] to a directory of yours'
+    given = os.environ.get("HPCFLOW_HOME")
+    todo = "set HPCFLOW_HOME to a directory of yours, or unset it for ~/.hpcflow"
+    if given is None:
+        return "~/.hpcflow", "the default home", "set HPCFLOW_HOME to a directory of yours"
+    return given, "HPCFLOW_HOME", todo
+
+
 def home() -> Path:
     """``config["home"]``, else ``$HPCFLOW_HOME``, else ``~/.hpcflow``: its real path, once
-    every directory on the way passed ``hpcflow.privacy``'s ownership rule."""
-    from hpcflow.privacy import secure_home
+    it was found usable (``check_home_path``, ``check_home_writable``: one line naming it
+    and what to do otherwise) and every directory on the way passed ``hpcflow.privacy``'s
+    ownership rule."""
+    from hpcflow.privacy import secure_home, trusted_path
 
-    value = config.get("home") or os.environ.get("HPCFLOW_HOME") or "~/.hpcflow"
-    return secure_home(str(value), create=False)
+    given, what, todo = _home_setting()
+    if given.strip():  # who owns the way there first (it only reads): that names an attack
+        path = os.path.abspath(os.path.expanduser(given))
+        # the home itself, if a directory, is secure_home's (one of the user's is tightened)
+        trusted_path(path if os.path.islink(path) else os.path.dirname(path),
+                     what=f"{what} {path}")
+    path, _ = check_home_path(given, what, todo)
+    real = secure_home(path, create=False)
+    check_home_writable(path, real, what, todo)
+    return real
 
 
 def local_parallelism() -> int:
@@ -66,7 +90,6 @@ _storage_cache: tuple[Any, Any] | None = None
 
 def _s3_from_dflow_config() -> Any:
     from hpcflow.connectors.storage.s3 import S3StorageClient
-    from hpcflow.errors import HpcflowError
 
     if not s3_config.get("bucket_name"):
         raise HpcflowError("s3_config['bucket_name'] is not set: name the bucket artifacts "
