@@ -194,9 +194,9 @@ def wrap_pickle(payload: Any) -> Any:
     ``dflow`` when the runner loads its OP class)."""
     if not active():
         return payload
-    import cloudpickle
+    from hpcflow.spec import dumps_keeping_files
 
-    return _AliasedPickle(cloudpickle.dumps(payload))
+    return _AliasedPickle(dumps_keeping_files(payload))
 
 
 # -- the .pth file for HPCFLOW_AS_DFLOW=1 -------------------------------------------------

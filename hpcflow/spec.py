@@ -10,9 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import re
 import sys
 import sysconfig
+import types
+from collections import ChainMap
+from io import BytesIO
 from typing import Any
 
 import cloudpickle
@@ -80,7 +84,27 @@ def pickle_op_object(payload: Any) -> bytes:
         cloudpickle.register_pickle_by_value(sys.modules[module_name])
     from hpcflow.as_dflow import wrap_pickle  # --as-dflow: the runner loads it with the hook
 
-    return cloudpickle.dumps(wrap_pickle(payload))
+    return dumps_keeping_files(wrap_pickle(payload))
+
+
+def _code_reduce_keeping_file(code: types.CodeType) -> Any:
+    """cloudpickle's reduction of a code object, with the file it was written in instead of
+    ``<dynamic-code>``: a failing OP's traceback in its step's log names the user's file
+    (and shows its lines where the file is there too)."""
+    ctor, args = cloudpickle.Pickler.dispatch_table[types.CodeType](code)
+    return ctor, tuple(code.co_filename if arg == "<dynamic-code>" else arg for arg in args)
+
+
+class _FileKeepingPickler(cloudpickle.Pickler):
+    dispatch_table = ChainMap({types.CodeType: _code_reduce_keeping_file},
+                              cloudpickle.Pickler.dispatch_table)
+
+
+def dumps_keeping_files(payload: Any) -> bytes:
+    """``cloudpickle.dumps``, code objects keeping their file names."""
+    buffer = BytesIO()
+    _FileKeepingPickler(buffer, protocol=pickle.DEFAULT_PROTOCOL).dump(payload)
+    return buffer.getvalue()
 
 
 def pickling_python() -> str:

@@ -81,3 +81,32 @@ def test_wording(tmp_path: Path):
         run_cli(["daemon", "stop"], home, tmp_path)
     ticked = run_cli(["daemon", "tick"], tmp_path / "empty", tmp_path)
     assert ticked.stdout.strip() == "hpcflow: tick done (0 passes that changed something)"
+
+
+FAILING = '''
+from hpcflow import Step, Workflow
+from hpcflow.python import OP, PythonOPTemplate
+
+@OP.function
+def bad(x: int) -> {"y": int}:
+    raise ValueError("nope")
+
+wf = Workflow("failing")
+wf.add(Step("bad", PythonOPTemplate(bad), parameters={"x": 1}))
+wf.submit()
+print(wf.id)
+'''
+
+
+def test_a_failing_ops_traceback_names_its_file_not_dynamic_code(tmp_path: Path):
+    home = tmp_path / "home"
+    script = tmp_path / "failing.py"
+    script.write_text(FAILING)
+    wf_id = run_cli(["submit", "-q", "failing.py"], home, tmp_path).stdout.strip()
+    try:
+        wait_until(lambda: _phase(home, tmp_path, wf_id) == "Failed", "the step to fail")
+        log = run_cli(["logs", wf_id, "bad"], home, tmp_path).stdout
+        assert f'File "{script}", line 7, in bad\n    raise ValueError("nope")' in log, log
+        assert "<dynamic-code>" not in log
+    finally:
+        run_cli(["daemon", "stop"], home, tmp_path)
