@@ -249,5 +249,14 @@ def phase_counts(home: Path, wf_id: str) -> dict[str, int]:
     return store_for(home).phase_counts(wf_id)
 
 
+def expected_steps(home: Path, wf_id: str) -> int | None:
+    """The leaf steps the workflow will have when its spec says so (``daemon.expected``)."""
+    from hpcflow.daemon.expected import expected_leaf_steps
+
+    row = store_for(home).conn.execute("SELECT spec FROM workflows WHERE id=?",
+                                       (wf_id,)).fetchone()
+    return expected_leaf_steps(json.loads(row[0])) if row and row[0] else None
+
+
 def loads(text: str | None) -> Any:
     return json.loads(text) if text else None

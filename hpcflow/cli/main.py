@@ -137,6 +137,7 @@ def _follow(workflows: list[Any], interval: float = 0.3) -> list[str]:
     home = _home()
     tty = sys.stderr.isatty()
     last: dict[str, str] = {}
+    expected: dict[str, int | None] = {}
     said: str | None = None
     checked = 0.0
     while True:
@@ -152,7 +153,8 @@ def _follow(workflows: list[Any], interval: float = 0.3) -> list[str]:
             phases.append(phase)
             counts = client.phase_counts(home, wf.id)
             done = sum(v for k, v in counts.items() if k not in ("Pending", "Running"))
-            total = sum(counts.values())
+            total = max(sum(counts.values()), expected.setdefault(
+                wf.id, client.expected_steps(home, wf.id)) or 0)
             line = f"{wf.id} {phase:<9} {render.progress_bar(done, total)} " \
                    f"{render.counts_text(counts)}"
             if tty:
@@ -304,6 +306,8 @@ def status(workflow: str | None, as_json: bool, watch: bool, interval: float) ->
     else:
         rows = [client.workflow_row(home, workflow)]
     data = [_wf_json(r, client.phase_counts(home, r["id"])) for r in rows]
+    for d in data:  # a failed chain of 3 shows 2/3, not 2/2 (steps after a failure never come)
+        d["expected_steps"] = client.expected_steps(home, d["id"])
     say_if_unserved(home)
     if as_json:
         click.echo(json.dumps(data[0] if workflow else data, indent=2))
@@ -314,7 +318,8 @@ def status(workflow: str | None, as_json: bool, watch: bool, interval: float) ->
         phase = d["phase"] + (" (suspended)" if d["suspended"] and d["phase"] in
                               ("Pending", "Running") else "")
         click.echo(f"{d['id']}  {phase}  {render.duration(r['started_at'], r['finished_at'])}"
-                   f"  steps: {render.counts_text(d['steps'])}")
+                   f"  steps: {render.counts_text(d['steps'])}"
+                   f"{render.of_expected(d['steps'], d['expected_steps'])}")
         if d["message"] and d["phase"] not in ("Running", "Pending", "Succeeded"):
             click.echo(f"  {d['message']}")
 

@@ -108,6 +108,19 @@ def counts_text(counts: dict[str, int]) -> str:
     return ", ".join(parts) or "no steps yet"
 
 
+def of_expected(counts: dict[str, int], expected: int | None) -> str:
+    """`` (2/3)``: the leaf steps that ended of those the workflow will have, when that is
+    known ("" otherwise).
+
+    >>> of_expected({"Succeeded": 1, "Failed": 1}, 3), of_expected({"Succeeded": 2}, None)
+    (' (2/3)', '')
+    """
+    if expected is None:
+        return ""
+    ended = sum(n for phase, n in counts.items() if phase not in ("Pending", "Running"))
+    return f" ({ended}/{max(expected, sum(counts.values()))})"
+
+
 def progress_bar(done: int, total: int, width: int = 30) -> str:
     filled = int(width * done / total) if total else 0
     return "[" + "#" * filled + "-" * (width - filled) + f"] {done}/{total}"
