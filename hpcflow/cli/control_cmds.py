@@ -70,11 +70,47 @@ def terminate(workflows: tuple[str, ...], labels: tuple[str, ...], phase: str | 
 
 @click.command()
 @selectors
+@click.option("--step", "steps", multiple=True, metavar="NAME|KEY|ID",
+              help="Only these failed steps (repeatable; a loop's name: its failed items), "
+                   "as dflow's retry_steps; one WORKFLOW.")
 def retry(workflows: tuple[str, ...], labels: tuple[str, ...], phase: str | None,
-          older_than: str | None) -> None:
+          older_than: str | None, steps: tuple[str, ...]) -> None:
     """Run the failed steps of WORKFLOW... (Failed, Error or Terminated) again, in the same
     workflows (succeeded steps keep their outputs); they are Running again."""
-    _request_all("retry", "retry", workflows, labels, phase, older_than)
+    if not steps:
+        _request_all("retry", "retry", workflows, labels, phase, older_than)
+        return
+    from hpcflow.daemon import client
+    from hpcflow.errors import HpcflowError
+
+    if len(workflows) != 1 or labels or phase or older_than:
+        raise HpcflowError("retry --step chooses steps of one workflow: give one WORKFLOW id "
+                           "and no selector")
+    home = _home()
+    wf_id = client.workflow_row(home, workflows[0])["id"]
+    outline = list(client.store_for(home).iter_step_outline(wf_id))
+    chosen_ids: list[int] = []
+    for wanted in steps:
+        found = _named_steps(outline, wf_id, wanted)
+        failed = [r["id"] for r in found if r["phase"] in ("Failed", "Error")]
+        if not failed:
+            raise HpcflowError(f"step {wanted!r} of {wf_id} has no failed step to run again "
+                               f"({', '.join(sorted({r['phase'] for r in found}))})")
+        chosen_ids += [i for i in failed if i not in chosen_ids]
+    client.retry_steps(home, wf_id, chosen_ids)
+    click.echo(f"retry of {render.plural(len(chosen_ids), 'step')} requested for {wf_id}")
+
+
+def _named_steps(outline: list, wf_id: str, wanted: str) -> list:
+    """The step ``wanted`` (id, key or name) names; a group's name: its leaf steps."""
+    from hpcflow.daemon import step_logs
+
+    by_name = [r for r in outline if str(r["id"]) == wanted or r["key"] == wanted
+               or r["name"] == wanted]
+    leaves = [r for r in by_name if r["type"] == step_logs.LEAF]
+    if not leaves and any(not r["parent_id"] for r in by_name):  # the root: every step
+        return step_logs.select(outline, wf_id, None)
+    return leaves or step_logs.select(outline, wf_id, wanted)
 
 
 @click.command()

@@ -148,3 +148,50 @@ def test_delete_removes_records_files_and_stored_ops_but_refuses_live_ones(home,
         counts = [conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
                   for t in ("steps", "jobs", "events", "blobs")]
     assert counts == [0, 0, 0, 0], counts  # the OP went with the last workflow using it
+
+
+RETRY_SCRIPT = '''
+import sys
+from pathlib import Path
+from hpcflow import Step, Workflow, argo_range
+from hpcflow.python import OP, PythonOPTemplate
+
+FIXED = sys.argv[1]
+
+@OP.function
+def odd_fails(x: int) -> {"y": int}:
+    if x % 2 and not Path(FIXED).exists():
+        raise ValueError(f"odd {x}")
+    return {"y": x}
+
+@OP.function
+def fine() -> {"y": int}:
+    return {"y": 0}
+
+wf = Workflow("partly")
+wf.add([Step("first", PythonOPTemplate(fine)),
+        Step("fan", PythonOPTemplate(odd_fails), parameters={"x": "{{item}}"},
+             with_param=argo_range(4))])
+wf.submit()
+print(wf.id)
+'''
+
+
+def test_retry_chosen_steps_by_name(home, tmp_path):
+    fixed = tmp_path / "fixed"
+    (tmp_path / "retry.py").write_text(RETRY_SCRIPT)
+    wf_id = run_cli(["submit", "-q", "retry.py", str(fixed)], home, tmp_path).stdout.strip()
+    wait_until(lambda: _phase(home, tmp_path, wf_id) == "Failed", "the loop to fail")
+    ok = run_cli(["retry", wf_id, "--step", "first"], home, tmp_path)
+    assert ok.returncode == 1 and ok.stderr == (
+        f"hpcflow: step 'first' of {wf_id} has no failed step to run again (Succeeded)\n")
+    nope = run_cli(["retry", wf_id, "--step", "nope"], home, tmp_path)
+    assert nope.returncode == 1 and "has no step 'nope'" in nope.stderr
+    fixed.touch()
+    again = run_cli(["retry", wf_id, "--step", "fan"], home, tmp_path)
+    assert again.returncode == 0 and again.stdout == f"retry of 2 steps requested for {wf_id}\n"
+    wait_until(lambda: _phase(home, tmp_path, wf_id) == "Succeeded", "the retried items")
+    steps = {s["name"]: s for s in json.loads(run_cli(["steps", wf_id, "--json"], home,
+                                                      tmp_path).stdout)}
+    assert [steps[f"fan({i}:{i})"]["attempt"] for i in range(4)] == [0, 1, 0, 1]
+    assert steps["first"]["attempt"] == 0
