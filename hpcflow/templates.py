@@ -6,6 +6,7 @@ import itertools
 import re
 from typing import Any
 
+from hpcflow.errors import WorkflowDefinitionError
 from hpcflow.io import Inputs, Outputs
 from hpcflow.names import check_template_name
 
@@ -25,10 +26,15 @@ class OPTemplate:
                  retry_on_transient_error: int | None = None,
                  timeout_as_transient_error: bool = False, annotations: dict | None = None,
                  labels: dict | None = None, executor: Any = None, **kwargs: Any) -> None:
+        given = name
         if isinstance(name, str):
             name = name.lower()  # as dflow: "Hello" is template "hello"
         if name is not None:
-            check_template_name(name)
+            try:
+                check_template_name(name)
+            except WorkflowDefinitionError as exc:  # the name as the user wrote it
+                raise WorkflowDefinitionError(str(exc).replace(repr(name), repr(given), 1)) \
+                    from None
         self.name = name or f"{self.kind}-{next(_counter)}"
         self.inputs = inputs or Inputs()
         self.outputs = outputs or Outputs()

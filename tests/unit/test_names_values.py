@@ -53,3 +53,12 @@ def test_other_values_round_trip_with_their_type(value):
     assert type(back) is type(value)
     if value == value:
         assert back == value
+
+
+def test_a_bad_template_name_is_quoted_as_written():
+    """dflow lowercases template names; the error names what the user wrote."""
+    from hpcflow import Steps
+    from hpcflow.errors import WorkflowDefinitionError
+
+    with pytest.raises(WorkflowDefinitionError, match="template name 'Bad_Steps' breaks"):
+        Steps(name="Bad_Steps")
