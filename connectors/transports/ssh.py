@@ -159,6 +159,8 @@ class SSHTransport:
         self._sftp: Any = None
         self._failures = 0
         self._retry_at = 0.0
+        #: The connection was lost (not refused): the next connect says it reconnected.
+        self._was_lost = False
 
     # -- connection ---------------------------------------------------------------------
     def _settings(self) -> dict[str, Any]:
@@ -253,10 +255,11 @@ class SSHTransport:
             self._retry_at = now + wait
             raise TransportError(f"cannot connect to {self.target.host}: {exc} (retrying in "
                                  f"{wait:.0f} s)") from exc
-        if self._failures:
+        if self._failures or self._was_lost:
             log.info("reconnected to %s after %d failed attempts", self.target.host,
                      self._failures)
         self._failures = 0
+        self._was_lost = False
         return self._client
 
     def _drop(self) -> None:
@@ -267,8 +270,9 @@ class SSHTransport:
         self._sftp = self._client = None
         self._jumps = []
 
-    def _lost(self, exc: BaseException) -> TransportError:
+    def _lost(self, exc: BaseException | str) -> TransportError:
         self._drop()
+        self._was_lost = True
         return TransportError(f"connection to {self.target.host} lost: {exc}")
 
     def sftp(self) -> Any:
@@ -299,6 +303,10 @@ class SSHTransport:
                                  f"{timeout:.0f} s") from exc
         except Exception as exc:  # the connection dropped mid-command
             raise self._lost(exc) from exc
+        if code == -1:
+            # paramiko's "no exit status": the channel closed under the command (sshd killed,
+            # say); a command's own status is 0-255
+            raise self._lost(f"{argv[0]} got no exit status")
         return CommandResult(code, out, err)
 
     def write_files(self, directory: str, files: dict[str, bytes]) -> None:

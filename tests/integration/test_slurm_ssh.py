@@ -148,3 +148,67 @@ def _jobs_in_slurm(wf_id: str) -> int:
     out = subprocess.run(["squeue", "-h", "-t", "PD,R,CF", "-o", "%j"], capture_output=True,
                          text=True, timeout=60).stdout
     return sum(1 for line in out.splitlines() if line.startswith(f"hpcflow-{wf_id}-"))
+
+
+TICKING = '''
+import sys, time
+from pathlib import Path
+from hpcflow import Step, Workflow, SlurmExecutor
+from hpcflow.python import OP, PythonOPTemplate
+
+GO = sys.argv[1]
+
+@OP.function
+def ticks(x: int) -> {"y": int}:
+    n = 0
+    while not Path(GO).exists():
+        n += 1
+        print(f"tick {n}", flush=True)
+        time.sleep(0.3)
+    print("done", flush=True)
+    return {"y": x}
+
+wf = Workflow("ticking")
+wf.add(Step("ticks", PythonOPTemplate(ticks), parameters={"x": 1},
+            executor=SlurmExecutor(machine="remote", partition="debug", time="0:10:00")))
+wf.submit()
+print(wf.id)
+'''
+
+
+def test_logs_follow_a_job_running_over_ssh(tmp_path: Path, ssh_env: dict, slurm_env: dict):
+    """``hpcflow logs WF STEP -f`` prints the remote job's output file as it grows (read over
+    SSH), until the step ends."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import wait_until
+
+    home = tmp_path / "home"
+    remote_config(home, ssh_env)
+    go = Path("/tmp") / f"hpcflow-follow-go-{os.getpid()}"  # the job's user can see it
+    go.unlink(missing_ok=True)
+    (tmp_path / "wf.py").write_text(TICKING)
+    wf_id = run_cli(["submit", "-q", "wf.py", str(go)], home, tmp_path).stdout.strip()
+    shown = tmp_path / "followed.txt"
+    try:
+        with open(shown, "w") as out:
+            follower = subprocess.Popen(
+                [sys.executable, "-m", "hpcflow.cli.main", "logs", wf_id, "ticks", "-f",
+                 "--interval", "0.5"], cwd=tmp_path, env=dict(os.environ, HPCFLOW_HOME=str(home)),
+                stdout=out, stderr=subprocess.PIPE, text=True)
+        wait_until(lambda: "tick 2" in shown.read_text(), "the remote job's lines, followed",
+                   timeout=300)
+        assert _steps(home, tmp_path, wf_id)["ticks"]["phase"] == "Running"  # still running
+        go.touch()
+        _, err = follower.communicate(timeout=300)
+        assert follower.returncode == 0, err
+        lines = shown.read_text().splitlines()
+        assert lines[-1] == "done" and lines[0] == "tick 1", lines
+        numbers = [int(line.split()[1]) for line in lines[:-1]]
+        assert numbers == list(range(1, len(numbers) + 1))  # nothing lost or repeated
+    finally:
+        go.touch()
+        run_cli(["daemon", "stop"], home, tmp_path)
+        go.unlink(missing_ok=True)
