@@ -103,7 +103,11 @@ def logs(workflow: str, step: str | None, follow: bool, last: int | None, grep: 
         step in (str(rows[0]["id"]), rows[0]["key"], rows[0]["name"])
     shown = Shown(pattern, prefixed=not single)
     if follow:
-        _follow(home, store, wf, rows, shown, last, interval)
+        # a group or the whole workflow: steps created meanwhile are followed too, until the
+        # workflow has ended
+        select = None if single else (
+            lambda: step_logs.select(store.iter_step_outline(wf["id"]), wf["id"], step))
+        _follow(home, store, wf, rows, shown, last, interval, select)
         return
     found = []
     for row, job in step_logs.iter_selected(rows, store):
@@ -141,17 +145,22 @@ def logs(workflow: str, step: str | None, follow: bool, last: int | None, grep: 
 
 
 def _follow(home: Any, store: Any, wf: Any, rows: list[Any], shown: Shown, last: int | None,
-            interval: float) -> None:
+            interval: float, select: Any = None) -> None:
     """Print each selected step's log as it grows, until every one of them has ended and
-    its log was read once more after."""
-    from hpcflow.daemon import step_logs
+    its log was read once more after. With ``select`` (a group, or the whole workflow), the
+    steps are chosen again each time, and following ends with the workflow."""
+    from hpcflow.daemon import client, step_logs
+    from hpcflow.phases import WORKFLOW_LIVE
 
     offsets: dict[int, int] = {}
     pending: dict[int, bytes] = {}
     sources: dict[int, step_logs.LogSource] = {}
     try:
         while True:
-            all_final = True
+            if select is not None:
+                live = client.workflow_row(home, wf["id"])["phase"] in WORKFLOW_LIVE
+                rows = select()
+            all_final = select is None or not live
             for row in rows:
                 current = store.step(row["id"])
                 final = current["phase"] in STEP_FINAL

@@ -168,3 +168,55 @@ def test_after_gc_the_kept_tail_is_shown_and_said_to_be_one(workflow):
     assert fine.returncode == 1 and fine.stderr == (
         "hpcflow: the log of fine was removed by 'hpcflow gc' (the store keeps the last lines "
         "of failed steps only)\n")
+
+
+CHAIN = '''
+import sys, time
+from pathlib import Path
+from hpcflow import Step, Workflow
+from hpcflow.python import OP, PythonOPTemplate
+
+GO = sys.argv[1]
+
+@OP.function
+def first(x: int) -> {"y": int}:
+    print("first is waiting", flush=True)
+    while not Path(GO).exists():
+        time.sleep(0.2)
+    return {"y": x}
+
+@OP.function
+def second(x: int) -> {"y": int}:
+    print("second says hello", flush=True)
+    return {"y": x}
+
+wf = Workflow("later")
+a = Step("a", PythonOPTemplate(first), parameters={"x": 1})
+wf.add(a)
+wf.add(Step("b", PythonOPTemplate(second), parameters={"x": a.outputs.parameters["y"]}))
+wf.submit()
+print(wf.id)
+'''
+
+
+def test_following_a_workflow_takes_in_steps_created_meanwhile(tmp_path):
+    home, go = tmp_path / "home", tmp_path / "go"
+    (tmp_path / "chain.py").write_text(CHAIN)
+    wf_id = run_cli(["submit", "-q", "chain.py", str(go)], home, tmp_path).stdout.strip()
+    shown = tmp_path / "followed.txt"
+    try:
+        with open(shown, "w") as out:
+            follower = subprocess.Popen(
+                [sys.executable, "-m", "hpcflow.cli.main", "logs", wf_id, "-f", "--interval",
+                 "0.2"], cwd=tmp_path, env=dict(os.environ, HPCFLOW_HOME=str(home)),
+                stdout=out, stderr=subprocess.PIPE, text=True)
+        wait_until(lambda: "[a] first is waiting" in shown.read_text(), "the first step's line")
+        assert "b" not in _steps(home, tmp_path, wf_id)  # the second step does not exist yet
+        go.touch()
+        _, err = follower.communicate(timeout=120)
+        assert follower.returncode == 0, err
+        assert shown.read_text().splitlines() == ["[a] first is waiting",
+                                                  "[b] second says hello"]
+    finally:
+        go.touch()
+        run_cli(["daemon", "stop"], home, tmp_path)
