@@ -1,7 +1,9 @@
-"""Commands that change workflows: ``terminate``, ``retry``, ``suspend``, ``resume``, ``gc``.
+"""Commands that change workflows: ``terminate``, ``retry``, ``suspend``, ``resume`` (on
+several workflows and selectors), ``delete`` and ``gc``.
 
-State changes go to the engine as requests (it is the one writer); ``gc`` only
-removes files of finished workflows and marks them pruned.
+State changes go to the engine as requests (it is the one writer); ``gc`` only removes
+files of finished workflows and marks them pruned; ``delete`` prunes finished workflows,
+then removes their records.
 """
 
 from __future__ import annotations
