@@ -44,6 +44,10 @@ def _host_file(home: Path, pattern: str) -> Path:
 #: The lock of engines of hpcflow before the per-host locks: one still running (an upgrade
 #: under a live daemon) is seen, never taken.
 LEGACY_LOCK_FILE = "engine.lock"
+#: Tries (and seconds between them) to take the engine lock before another engine is taken
+#: to hold it.
+LOCK_TRIES = 10
+LOCK_RETRY = 0.02
 
 
 def _held_pid(path: Path) -> int | None:
@@ -67,13 +71,20 @@ def try_lock(home: Path) -> int | None:
     if _held_pid(home / LEGACY_LOCK_FILE) is not None:
         return None  # an engine of an older hpcflow serves this home
     fd = os.open(_host_file(home, LOCK_FILE), os.O_CREAT | os.O_RDWR, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as exc:
-        os.close(fd)
-        if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-            return None
-        raise
+    for attempt in range(LOCK_TRIES):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                os.close(fd)
+                raise
+            if attempt == LOCK_TRIES - 1:
+                os.close(fd)
+                return None
+            # ``engine_pid`` probes with a shared lock held for microseconds (every
+            # `hpcflow status` does): only a lock held this long is an engine's
+            time.sleep(LOCK_RETRY)
     os.ftruncate(fd, 0)
     os.write(fd, str(os.getpid()).encode())
     return fd
