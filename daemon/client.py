@@ -135,10 +135,15 @@ def why_not(kind: str, row: Any) -> str | None:
         return f"workflow {wf_id} is not suspended"
     if kind == "retry_steps" and live:
         return None  # dflow's case: failed steps of a workflow still running
-    if kind in ("retry", "retry_steps"):
+    if kind == "restart_steps" and live:
+        return (f"workflow {wf_id} is {phase}: --restart-successful runs steps of a finished "
+                f"workflow again; wait for it to end, or 'hpcflow terminate {wf_id}' first")
+    if kind in ("retry", "retry_steps", "restart_steps"):
         if row["pruned_at"]:
             return (f"workflow {wf_id} was pruned by 'hpcflow gc': its outputs are gone; "
                     f"'hpcflow resubmit {wf_id}' runs it anew")
+        if kind == "restart_steps":
+            return None  # any finished workflow (Argo: a succeeded one with a selector)
         if phase not in ("Failed", "Error", "Terminated") or \
                 (kind == "retry_steps" and phase == "Terminated"):
             return (f"workflow {wf_id} is {phase}: only a Failed, Error or Terminated workflow "

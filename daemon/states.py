@@ -57,19 +57,36 @@ WORKFLOW_TRANSITIONS: dict[str | None, frozenset[str]] = {
 }
 
 
+#: Only on the user's explicit request (``hpcflow retry --step S --restart-successful``,
+#: as Argo's ``--restart-successful``): a succeeded leaf step back to Pending for a new
+#: attempt, the Steps/DAG/loops above it and the workflow back to Running. The engine's
+#: own transitions never leave Succeeded.
+STEP_RESTARTS: dict[str, frozenset[str]] = {SUCCEEDED: frozenset({PENDING, RUNNING})}
+WORKFLOW_RESTARTS: dict[str, frozenset[str]] = {SUCCEEDED: frozenset({RUNNING})}
+
 
 class InvalidTransition(RuntimeError):
     """A transition not in the table: a bug in the engine, never a user's mistake."""
 
 
-def check_step_transition(current: str | None, new: str) -> None:
-    if new not in STEP_TRANSITIONS.get(current, frozenset()):
-        raise InvalidTransition(f"step cannot go from {current} to {new}")
+def check_step_transition(current: str | None, new: str, restart: bool = False) -> None:
+    """``restart``: the user asked for a succeeded step to run again (``STEP_RESTARTS``).
+
+    >>> check_step_transition("Succeeded", "Pending", restart=True)
+    """
+    if new in STEP_TRANSITIONS.get(current, frozenset()):
+        return
+    if restart and current is not None and new in STEP_RESTARTS.get(current, frozenset()):
+        return
+    raise InvalidTransition(f"step cannot go from {current} to {new}")
 
 
-def check_workflow_transition(current: str | None, new: str) -> None:
-    if new not in WORKFLOW_TRANSITIONS.get(current, frozenset()):
-        raise InvalidTransition(f"workflow cannot go from {current} to {new}")
+def check_workflow_transition(current: str | None, new: str, restart: bool = False) -> None:
+    if new in WORKFLOW_TRANSITIONS.get(current, frozenset()):
+        return
+    if restart and current is not None and new in WORKFLOW_RESTARTS.get(current, frozenset()):
+        return
+    raise InvalidTransition(f"workflow cannot go from {current} to {new}")
 
 
 def workflow_phase_for_root(root_phase: str) -> str | None:

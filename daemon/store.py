@@ -33,7 +33,7 @@ from hpcflow.daemon.fs_kind import home_file_system
 from hpcflow.daemon.leader import FencedError
 from hpcflow.errors import StoreError
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 STORE_FILE = "store.db"
 #: Where the daemon keeps its online backups of the store (``hpcflow store restore``).
 BACKUP_DIR = "backups"
@@ -172,11 +172,45 @@ def _add_run_seconds_v8(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE steps ADD COLUMN run_seconds REAL NOT NULL DEFAULT 0")
 
 
+def _step_ids_never_reused_v9(conn: sqlite3.Connection) -> None:
+    """Step ids are never given again: jobs, events, job names and step directories name
+    steps by id, and a step removed to be planned anew (a retry, a restart) must not hand
+    its id, and so its old step directory and ``result.json``, to the next step made.
+    SQLite reuses the largest rowid after a delete unless the key is ``AUTOINCREMENT``,
+    which a table gets only when it is made: the table is rebuilt once, and its sequence
+    starts above every id that jobs and events have seen."""
+    (sql,) = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type='table' AND name='steps'").fetchone()
+    if "AUTOINCREMENT" in sql.upper():
+        return
+    rebuilt, found = re.subn(r'([\["]?id[\]"]?\s+INTEGER\s+PRIMARY\s+KEY)', r"\1 AUTOINCREMENT",
+                             sql, count=1, flags=re.IGNORECASE)
+    if not found:
+        raise StoreError(f"unexpected schema of the steps table: {sql}")
+    rebuilt = re.sub(r'^CREATE TABLE\s+[\["]?steps[\]"]?', "CREATE TABLE steps_v9", rebuilt,
+                     flags=re.IGNORECASE)
+    indexes = [r[0] for r in conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type='index' AND tbl_name='steps' "
+        "AND sql IS NOT NULL")]
+    conn.execute(rebuilt)
+    conn.execute("INSERT INTO steps_v9 SELECT * FROM steps")
+    conn.execute("DROP TABLE steps")
+    conn.execute("ALTER TABLE steps_v9 RENAME TO steps")
+    for index in indexes:
+        conn.execute(index)
+    (seen,) = conn.execute(
+        "SELECT MAX(COALESCE((SELECT MAX(id) FROM steps), 0), "
+        "COALESCE((SELECT MAX(step_id) FROM jobs), 0), "
+        "COALESCE((SELECT MAX(step_id) FROM events), 0))").fetchone()
+    conn.execute("DELETE FROM sqlite_sequence WHERE name='steps'")
+    conn.execute("INSERT INTO sqlite_sequence(name, seq) VALUES ('steps', ?)", (seen,))
+
+
 #: version -> function bringing the schema from version-1 to version.
 MIGRATIONS = {1: _create_schema_v1, 2: _add_depth_and_log_tail_v2,
               3: _add_suspended_and_pruned_v3, 4: _add_step_executor_v4, 5: _add_job_pack_v5,
               6: _add_parameter_values_v6, 7: _add_children_order_index_v7,
-              8: _add_run_seconds_v8}
+              8: _add_run_seconds_v8, 9: _step_ids_never_reused_v9}
 
 
 def _check_private(path: Path, what: str) -> None:
@@ -220,8 +254,9 @@ def _jsonify(value: Any) -> str | None:
     return None if value is None else json.dumps(value)
 
 
-#: Phases a step leaves for a new attempt (a retry: back to Pending or Running).
-RETRIED_FROM = frozenset({states.RUNNING, states.FAILED, states.ERROR})
+#: Phases a step leaves for a new attempt (a retry: back to Pending or Running; a restart
+#: of a succeeded step).
+RETRIED_FROM = frozenset({states.RUNNING, states.FAILED, states.ERROR, states.SUCCEEDED})
 
 #: A SHA-256 in hex, as stored values and OP pickles are named.
 _DIGEST = re.compile(r"\b[0-9a-f]{64}\b")
@@ -449,10 +484,12 @@ class Store:
         )
         self.add_event(conn, wf_id, "workflow", from_phase=current, to_phase=new, detail=message)
 
-    def reopen_workflow(self, conn: sqlite3.Connection, wf_id: str, detail: str) -> None:
-        """A failed workflow runs again (``hpcflow retry``): Running, no end time."""
+    def reopen_workflow(self, conn: sqlite3.Connection, wf_id: str, detail: str,
+                        restart: bool = False) -> None:
+        """A failed workflow runs again (``hpcflow retry``): Running, no end time;
+        ``restart``: a succeeded one too (steps of it restarted on the user's request)."""
         row = conn.execute("SELECT phase FROM workflows WHERE id=?", (wf_id,)).fetchone()
-        states.check_workflow_transition(row["phase"], states.RUNNING)
+        states.check_workflow_transition(row["phase"], states.RUNNING, restart=restart)
         conn.execute("UPDATE workflows SET phase=?, finished_at=NULL, message=NULL WHERE id=?",
                      (states.RUNNING, wf_id))
         self.add_event(conn, wf_id, "workflow", from_phase=row["phase"], to_phase=states.RUNNING,
@@ -652,9 +689,10 @@ class Store:
 
     def set_step_phase(self, conn: sqlite3.Connection, step_id: int, current: str, new: str,
                        outputs: dict | None = None, reason: str | None = None,
-                       workflow_id: str | None = None) -> bool:
-        """Move a step from ``current`` to ``new``; False when it was no longer ``current``."""
-        states.check_step_transition(current, new)
+                       workflow_id: str | None = None, restart: bool = False) -> bool:
+        """Move a step from ``current`` to ``new``; False when it was no longer ``current``.
+        ``restart``: a user's restart of a succeeded step (``states.STEP_RESTARTS``)."""
+        states.check_step_transition(current, new, restart=restart)
         now = time.time()
         if current in RETRIED_FROM and new in states.STEP_LIVE:
             # a new attempt: the last one's running time is kept, its start forgotten (the
@@ -706,10 +744,11 @@ class Store:
                      (step_id,))
 
     def reset_step(self, conn: sqlite3.Connection, step_id: int, current: str, new: str,
-                   wf_id: str, new_attempt: bool) -> None:
+                   wf_id: str, new_attempt: bool, restart: bool = False) -> None:
         """A retried step: back to ``new`` with no outputs, reason or log tail; a leaf step
-        gets a new attempt (a new job and step directory)."""
-        self.set_step_phase(conn, step_id, current, new, reason="retry", workflow_id=wf_id)
+        gets a new attempt (a new job and step directory). ``restart``: a succeeded one."""
+        self.set_step_phase(conn, step_id, current, new, reason="restart" if restart else "retry",
+                            workflow_id=wf_id, restart=restart)
         conn.execute(
             "UPDATE steps SET outputs=NULL, reason=NULL, log_tail=NULL, progress_current=NULL, "
             "progress_total=NULL, attempt=attempt + ? WHERE id=?",
@@ -726,7 +765,7 @@ class Store:
         """Every step of the workflow with whether it ever had a job (``plan_retry``)."""
         return self.conn.execute(
             "SELECT s.id, s.parent_id, s.type, s.phase, "
-            "EXISTS(SELECT 1 FROM jobs j WHERE j.step_id = s.id) AS ran "
+            "EXISTS(SELECT 1 FROM jobs j WHERE j.step_id = s.id) AS ran, s.slot, s.template "
             "FROM steps s WHERE s.workflow_id=?", (wf_id,)).fetchall()
 
     def set_progress(self, conn: sqlite3.Connection, step_id: int, current: int,

@@ -1,5 +1,5 @@
 """Requests the CLI and the SDK leave for the engine (terminate, retry, ``retry_steps``,
-suspend, resume), applied by the one writer.
+``restart_steps``, suspend, resume), applied by the one writer.
 
 Which steps run again is the pure ``daemon/retry.py``'s decision; this module reads what it
 needs from the store, applies the decision in one write transaction, and cancels a
@@ -14,12 +14,22 @@ from collections.abc import Callable
 
 from hpcflow.connectors.executors.base import Executor, JobRecord, JobState
 from hpcflow.daemon import states
-from hpcflow.daemon.retry import FAILED_PHASES, RetryPlan, RetryRow, plan_retry, plan_retry_steps
+from hpcflow.daemon.retry import (
+    FAILED_PHASES,
+    RetryPlan,
+    RetryRow,
+    merge,
+    plan_restart,
+    plan_retry,
+    plan_retry_steps,
+)
 from hpcflow.daemon.store import Store
 from hpcflow.daemon.submission import job_record
 
 #: Workflows ``retry`` runs again (as Argo's ``retry`` does a terminated one).
 RETRIABLE = frozenset({states.FAILED, states.ERROR, states.TERMINATED})
+#: Workflows whose steps ``retry --step S --restart-successful`` runs again.
+RESTARTABLE = RETRIABLE | {states.SUCCEEDED}
 
 log = logging.getLogger("hpcflow.engine")
 
@@ -48,6 +58,9 @@ class RequestHandler:
             elif kind == "retry_steps":
                 payload = json.loads(req["payload"] or "{}")
                 self.retry_steps(wf_id, [int(i) for i in payload.get("steps", [])])
+            elif kind == "restart_steps":
+                payload = json.loads(req["payload"] or "{}")
+                self.restart_steps(wf_id, [int(i) for i in payload.get("steps", [])])
             with self.store.write() as conn:
                 if kind in ("suspend", "resume") and self.store.set_suspended(
                         conn, wf_id, kind == "suspend"):
@@ -90,6 +103,29 @@ class RequestHandler:
         self.dirty.update(by_id[i].parent_id for i in plan.removed if by_id[i].parent_id)
         log.info("workflow %s: retry_steps runs %d steps again", wf_id, len(plan.pods))
 
+    def restart_steps(self, wf_id: str, step_ids: list[int]) -> None:
+        """``retry --step S --restart-successful``: those steps of a finished workflow run
+        again, succeeded or failed, and what came after them is planned anew (see
+        ``retry.plan_restart``); the client checked them, this checks again."""
+        wf = self.store.workflow(wf_id)
+        if wf is None or wf["phase"] not in RESTARTABLE or wf["pruned_at"]:
+            log.info("restart_steps of %s ignored: it is %s", wf_id,
+                     "pruned" if wf and wf["pruned_at"] else wf and wf["phase"])
+            return
+        rows = self._rows(wf_id)
+        by_id = {r.id: r for r in rows}
+        leaves = [i for i in step_ids if i in by_id and by_id[i].type == "Pod"]
+        succeeded = [i for i in leaves if by_id[i].phase == states.SUCCEEDED]
+        failed = [i for i in leaves if by_id[i].phase in FAILED_PHASES]
+        templates = json.loads(self.store.existing_workflow(wf_id)["spec"])["templates"]
+        plan = merge(plan_restart(rows, succeeded, templates), plan_retry_steps(rows, failed))
+        if not plan.pods:
+            log.info("restart_steps of %s: none of %s is a step to run again", wf_id, step_ids)
+            return
+        self._apply(wf_id, plan, rows, "restart", reopen=True, restart=True)
+        log.info("workflow %s: %d steps restarted, %d later steps to plan anew", wf_id,
+                 len(plan.pods), len(plan.removed))
+
     def terminate(self, wf_id: str) -> None:
         wf = self.store.workflow(wf_id)
         if wf is None or wf["phase"] not in states.WORKFLOW_LIVE:
@@ -113,24 +149,27 @@ class RequestHandler:
         log.info("workflow %s terminated", wf_id)
 
     def _rows(self, wf_id: str) -> list[RetryRow]:
-        return [RetryRow(r["id"], r["parent_id"], r["type"], r["phase"], bool(r["ran"]))
+        return [RetryRow(r["id"], r["parent_id"], r["type"], r["phase"], bool(r["ran"]),
+                         r["slot"] or "", r["template"] or "")
                 for r in self.store.retry_rows(wf_id)]
 
     def _apply(self, wf_id: str, plan: RetryPlan, rows: list[RetryRow], what: str,
-               reopen: bool) -> None:
+               reopen: bool, restart: bool = False) -> None:
         """One transaction: the steps to plan anew removed, the containers on the failure's
-        path Running again, the leaf steps Pending for a new attempt, the workflow reopened."""
+        path Running again, the leaf steps Pending for a new attempt, the workflow reopened.
+        ``restart``: succeeded steps and workflows may be among them."""
         phases = {r.id: r.phase for r in rows}
         with self.store.write() as conn:
             for step_id in plan.removed:
                 self.store.remove_step(conn, step_id, wf_id, f"removed by {what}: planned anew")
             for step_id in plan.containers:
                 self.store.reset_step(conn, step_id, phases[step_id], states.RUNNING, wf_id,
-                                      new_attempt=False)
+                                      new_attempt=False, restart=restart)
             for step_id in plan.pods:
                 self.store.reset_step(conn, step_id, phases[step_id], states.PENDING, wf_id,
-                                      new_attempt=True)
+                                      new_attempt=True, restart=restart)
             if reopen:
-                self.store.reopen_workflow(conn, wf_id, f"{what}: {len(plan.pods)} failed "
-                                                        "steps run again")
+                which = "" if restart else " failed"
+                self.store.reopen_workflow(conn, wf_id, f"{what}: {len(plan.pods)}{which} "
+                                                        "steps run again", restart=restart)
         self.dirty.update(plan.containers)

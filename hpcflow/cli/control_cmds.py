@@ -75,32 +75,53 @@ def terminate(workflows: tuple[str, ...], labels: tuple[str, ...], phase: str | 
 @click.option("--step", "steps", multiple=True, metavar="NAME|KEY|ID",
               help="Only these failed steps (repeatable; a loop's name: its failed items), "
                    "as dflow's retry_steps; one WORKFLOW.")
+@click.option("--restart-successful", is_flag=True,
+              help="With --step: run the chosen steps again even if they succeeded (as "
+                   "Argo's), and plan anew every step that used their outputs.")
 def retry(workflows: tuple[str, ...], labels: tuple[str, ...], phase: str | None,
-          older_than: str | None, steps: tuple[str, ...]) -> None:
+          older_than: str | None, steps: tuple[str, ...], restart_successful: bool) -> None:
     """Run the failed steps of WORKFLOW... (Failed, Error or Terminated) again, in the same
     workflows (succeeded steps keep their outputs); they are Running again."""
+    from hpcflow.errors import HpcflowError
+
+    if restart_successful and not steps:
+        raise HpcflowError("--restart-successful needs --step NAME: which succeeded steps to "
+                           "run again")
     if not steps:
         _request_all("retry", "retry", workflows, labels, phase, older_than)
         return
     from hpcflow.daemon import client
-    from hpcflow.errors import HpcflowError
 
     if len(workflows) != 1 or labels or phase or older_than:
         raise HpcflowError("retry --step chooses steps of one workflow: give one WORKFLOW id "
                            "and no selector")
     home = _home()
-    wf_id = client.workflow_row(home, workflows[0])["id"]
+    wf_row = client.workflow_row(home, workflows[0])
+    wf_id = wf_row["id"]
+    if restart_successful:
+        why = client.why_not("restart_steps", wf_row)
+        if why:
+            raise HpcflowError(why)
+    wanted_phases = {"Failed", "Error", *(["Succeeded"] if restart_successful else [])}
     outline = list(client.store_for(home).iter_step_outline(wf_id))
     chosen_ids: list[int] = []
     for wanted in steps:
         found = _named_steps(outline, wf_id, wanted)
-        failed = [r["id"] for r in found if r["phase"] in ("Failed", "Error")]
-        if not failed:
-            raise HpcflowError(f"step {wanted!r} of {wf_id} has no failed step to run again "
-                               f"({', '.join(sorted({r['phase'] for r in found}))})")
-        chosen_ids += [i for i in failed if i not in chosen_ids]
-    client.retry_steps(home, wf_id, chosen_ids)
-    click.echo(f"retry of {render.plural(len(chosen_ids), 'step')} requested for {wf_id}")
+        again = [r["id"] for r in found if r["phase"] in wanted_phases]
+        if not again:
+            phases = sorted({r["phase"] for r in found})
+            hint = ("; --restart-successful runs succeeded steps again"
+                    if "Succeeded" in phases and not restart_successful else "")
+            raise HpcflowError(f"step {wanted!r} of {wf_id} has no "
+                               f"{'step' if restart_successful else 'failed step'} to run "
+                               f"again ({', '.join(phases)}){hint}")
+        chosen_ids += [i for i in again if i not in chosen_ids]
+    if restart_successful:
+        client.request(home, wf_id, "restart_steps", {"steps": chosen_ids})
+    else:
+        client.retry_steps(home, wf_id, chosen_ids)
+    click.echo(f"{'restart' if restart_successful else 'retry'} of "
+               f"{render.plural(len(chosen_ids), 'step')} requested for {wf_id}")
 
 
 def _named_steps(outline: list, wf_id: str, wanted: str) -> list:

@@ -105,6 +105,7 @@ def doctor(machine: str | None, storage_only: bool, store_only: bool) -> None:
 
 def _check_executors(only: str | None, config: Any, home: Path) -> int:
     """Check every executor (or ``only``); how many failed."""
+    from hpcflow.config_file import config_path
     from hpcflow.connectors.plugins import LOCAL, ExecutorContext
     from hpcflow.errors import HpcflowError, NotFoundError
 
@@ -113,16 +114,18 @@ def _check_executors(only: str | None, config: Any, home: Path) -> int:
     declared = sorted(n for n, m in config.machines.items() if not m.implicit)
     known = [LOCAL, *sorted(config.machines), *sorted(config.dispatchers), *sorted(others)]
     if only is not None and only not in known:
-        raise NotFoundError(f"no machine {only!r} in the config file "
-                            f"({config.path or 'none'}); known: {', '.join(known)}")
+        where = (f"in the config file ({config.path})" if config.path
+                 else f"(there is no config file: {config_path(home)})")
+        raise NotFoundError(f"no machine {only!r} {where}; known: {', '.join(known)}")
     bad = 0
     if only in (None, LOCAL):
         bad += not _report(LOCAL, functools.partial(check_local, home, config), failures)
     if only is None and not declared:
         found, skipped, probe = these_schedulers(config)
+        seen = f"found on PATH {', '.join(found)}" if found else "none found on PATH"
+        unseen = f"; not looked at: {', '.join(skipped)}" if skipped else ""
         click.echo(f"schedulers: {'no machines in the config file: ' if config.path else ''}"
-                   f"found on PATH {', '.join(found) or 'none'}; not looked at: "
-                   f"{', '.join(skipped) or 'none'}")
+                   f"{seen}{unseen}")
         for entry in found:
             name = entry.split(" ", 1)[0]
             bad += not _report(name, functools.partial(check_machine, config.machines[name],

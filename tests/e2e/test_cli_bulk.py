@@ -11,19 +11,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli, wait_until
+from tests.e2e.scripts import WAIT_FOR_GO
 
-SCRIPT = '''
-import sys, time
-from pathlib import Path
-from hpcflow import Step, Workflow
-from hpcflow.python import OP, PythonOPTemplate
-
-@OP.function
-def wait_for(go: str) -> {"y": int}:
-    while not Path(go).exists():
-        time.sleep(0.2)
-    return {"y": 1}
-
+SCRIPT = WAIT_FOR_GO + '''
 wf = Workflow(sys.argv[1])
 wf.add(Step("wait", PythonOPTemplate(wait_for), parameters={"go": sys.argv[2]}))
 wf.submit()
@@ -184,7 +174,8 @@ def test_retry_chosen_steps_by_name(home, tmp_path):
     wait_until(lambda: _phase(home, tmp_path, wf_id) == "Failed", "the loop to fail")
     ok = run_cli(["retry", wf_id, "--step", "first"], home, tmp_path)
     assert ok.returncode == 1 and ok.stderr == (
-        f"hpcflow: step 'first' of {wf_id} has no failed step to run again (Succeeded)\n")
+        f"hpcflow: step 'first' of {wf_id} has no failed step to run again (Succeeded); "
+        "--restart-successful runs succeeded steps again\n")
     nope = run_cli(["retry", wf_id, "--step", "nope"], home, tmp_path)
     assert nope.returncode == 1 and "has no step 'nope'" in nope.stderr
     fixed.touch()

@@ -13,19 +13,9 @@ import time
 from pathlib import Path
 
 from tests.conftest import run_cli, wait_until
+from tests.e2e.scripts import WAIT_FOR_GO
 
-SCRIPT = '''
-import sys, time
-from pathlib import Path
-from hpcflow import Step, Workflow
-from hpcflow.python import OP, PythonOPTemplate
-
-@OP.function
-def wait_for(go: str) -> {"y": int}:
-    while not Path(go).exists():
-        time.sleep(0.2)
-    return {"y": 1}
-
+SCRIPT = WAIT_FOR_GO + '''
 wf = Workflow("waits")
 wf.add(Step("wait", PythonOPTemplate(wait_for), parameters={"go": sys.argv[1]}))
 wf.submit()

@@ -10,19 +10,9 @@ import sys
 from pathlib import Path
 
 from tests.conftest import run_cli, wait_until
+from tests.e2e.scripts import WAIT_FOR_GO, workflow_phase
 
-SCRIPT = '''
-import sys, time
-from pathlib import Path
-from hpcflow import Step, Workflow
-from hpcflow.python import OP, PythonOPTemplate
-
-@OP.function
-def wait_for(go: str) -> {"y": int}:
-    while not Path(go).exists():
-        time.sleep(0.2)
-    return {"y": 1}
-
+SCRIPT = WAIT_FOR_GO + '''
 wf = Workflow("words")
 wf.add(Step("wait", PythonOPTemplate(wait_for), parameters={"go": sys.argv[1]}))
 wf.submit()
@@ -30,10 +20,6 @@ print(wf.id)
 if len(sys.argv) > 2:
     raise RuntimeError("late")
 '''
-
-
-def _phase(home: Path, cwd: Path, wf_id: str) -> str:
-    return json.loads(run_cli(["status", wf_id, "--json"], home, cwd).stdout)["phase"]
 
 
 def test_wording(tmp_path: Path):
@@ -52,7 +38,7 @@ def test_wording(tmp_path: Path):
         wait_until(lambda: json.loads(run_cli(["status", wf_id, "--json"], home,
                                               tmp_path).stdout)["suspended"], "suspended")
         assert run_cli(["terminate", wf_id], home, tmp_path).returncode == 0
-        wait_until(lambda: _phase(home, tmp_path, wf_id) == "Terminated", "terminated")
+        wait_until(lambda: workflow_phase(home, tmp_path, wf_id) == "Terminated", "terminated")
         line = run_cli(["status", wf_id], home, tmp_path).stdout.splitlines()[0]
         assert line.startswith(f"{wf_id}  Terminated  ") and "suspended" not in line
         assert "Phase:    Terminated\n" in run_cli(["get", wf_id], home, tmp_path).stdout
@@ -104,7 +90,7 @@ def test_a_failing_ops_traceback_names_its_file_not_dynamic_code(tmp_path: Path)
     script.write_text(FAILING)
     wf_id = run_cli(["submit", "-q", "failing.py"], home, tmp_path).stdout.strip()
     try:
-        wait_until(lambda: _phase(home, tmp_path, wf_id) == "Failed", "the step to fail")
+        wait_until(lambda: workflow_phase(home, tmp_path, wf_id) == "Failed", "the step to fail")
         log = run_cli(["logs", wf_id, "bad"], home, tmp_path).stdout
         assert f'File "{script}", line 7, in bad\n    raise ValueError("nope")' in log, log
         assert "<dynamic-code>" not in log

@@ -108,8 +108,13 @@ def test_without_a_config_file_only_what_is_on_path_is_checked(
     bare = run_cli(["doctor"], home, tmp_path)
     assert bare.returncode == 0, bare.stdout + bare.stderr
     assert lines_of(bare.stdout, "schedulers") == [
-        "schedulers: found on PATH none; not looked at: lsf (no bjobs on PATH), pbs (no qstat "
+        "schedulers: none found on PATH; not looked at: lsf (no bjobs on PATH), pbs (no qstat "
         "on PATH), sge (no qstat on PATH), slurm (no sbatch on PATH)"]
+    # a machine that is not there, with no config file: says there is none, and where
+    missing = run_cli(["doctor", "nope"], home, tmp_path)
+    assert missing.returncode == 1 and missing.stderr == (
+        f"hpcflow: no machine 'nope' (there is no config file: {home / 'config.toml'}); "
+        "known: local, lsf, pbs, sge, slurm\n"), missing.stderr
 
 
 def test_lsf_and_pbs_failures_name_their_cause(tmp_path: Path,

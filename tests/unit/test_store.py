@@ -86,3 +86,53 @@ def test_a_job_change_outside_the_transition_table_changes_nothing(tmp_path):
     assert (row["state"], row["native_id"], row["exit_code"], row["detail"]) == (
         "finished", "123", 0, None)
     store.close()
+
+
+def _add_step(store, conn, slot):
+    return store.insert_step(conn, "w-1", 0, slot, slot, "t", "Pod", "Pending",
+                             {"parameters": {}, "artifacts": {}}, None)
+
+
+def test_a_removed_steps_id_is_never_given_again(tmp_path):
+    """Job names, events and step directories name steps by id: a step removed to be planned
+    anew (retry, restart) must not hand its id, and its old directory, to the next one."""
+    store = Store.open(tmp_path / "h")
+    store.insert_workflow("w-1", "w", {"name": "w"}, {}, {}, {})
+    with store.write() as conn:
+        ids = [_add_step(store, conn, f"0.s{i}") for i in range(3)]
+        store.remove_step(conn, ids[-1], "w-1", "removed")
+        assert _add_step(store, conn, "0.again") == ids[-1] + 1
+    store.close()
+
+
+def test_a_schema_8_store_gets_ids_above_every_id_jobs_and_events_have_seen(tmp_path):
+    home = tmp_path / "h"
+    store = Store.open(home)
+    store.insert_workflow("w-1", "w", {"name": "w"}, {}, {}, {})
+    (sql,) = store.conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type='table' AND name='steps'").fetchone()
+    index_sql = {r[0]: r[1] for r in store.conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type='index' AND tbl_name='steps'")}
+    indexes = sorted(index_sql)
+    with store.write() as conn:  # the table as version 8 made it: ids may be reused
+        conn.execute("DROP TABLE steps")
+        conn.execute(sql.replace(" AUTOINCREMENT", ""))
+        for text in index_sql.values():
+            conn.execute(text)
+        conn.execute("UPDATE meta SET value='8' WHERE key='schema_version'")
+        kept = [_add_step(store, conn, f"0.s{i}") for i in range(2)]
+        gone = _add_step(store, conn, "0.gone")
+        store.insert_job_intent(conn, gone, "w-1", "local", "job-of-gone", None, None)
+        store.remove_step(conn, gone, "w-1", "removed")
+    assert "AUTOINCREMENT" not in store.conn.execute(
+        "SELECT sql FROM sqlite_master WHERE name='steps'").fetchone()[0]
+    store.close()
+    store = Store.open(home)
+    assert store.schema_version() == SCHEMA_VERSION
+    assert [r[0] for r in store.conn.execute("SELECT id FROM steps ORDER BY id")] == kept
+    assert sorted(r[0] for r in store.conn.execute(
+        "SELECT name FROM sqlite_master WHERE type='index' AND tbl_name='steps'")) == indexes
+    with store.write() as conn:
+        assert _add_step(store, conn, "0.new") == gone + 1
+    assert store.integrity_ok()
+    store.close()
