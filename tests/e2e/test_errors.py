@@ -84,6 +84,9 @@ def test_definition_errors_are_one_line(case, tmp_path: Path):
     lines = [x for x in result.stderr.splitlines() if x.strip()]
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("hpcflow: ")
+    # blamed on the user's line, not on the hpcflow module that found the mistake
+    assert lines[0].startswith(f"hpcflow: {script} (line "), lines[0]
+    assert "hpcflow/" not in lines[0] and ".py:" not in lines[0], lines[0]
     for fragment in expected:
         assert fragment in lines[0], lines[0]
     assert integrity_ok(home)
