@@ -18,7 +18,9 @@ from typing import Any
 
 from hpcflow import faults
 from hpcflow.connectors.executors.base import (
+    ARRAY_SUFFIX,
     OP_FILE,
+    ArraysJobs,
     ClaimGuarded,
     Executor,
     JobRecord,
@@ -26,13 +28,14 @@ from hpcflow.connectors.executors.base import (
     JobState,
     PacksJobs,
     ReadsStepFiles,
+    is_array,
 )
 from hpcflow.connectors.plugins import LOCAL
 from hpcflow.connectors.transports.base import TransportError
 from hpcflow.daemon import states
 from hpcflow.daemon.engine import WAKE_DIR
 from hpcflow.daemon.parallelism import Limits, Live, admit, full, template_limit
-from hpcflow.daemon.placement import pack_units, placement
+from hpcflow.daemon.placement import ARRAY, GROUPING, SINGLE, Unit, pack_units, placement
 from hpcflow.daemon.polling import PollSchedule
 from hpcflow.daemon.resolve import bind_workflow_parameters
 from hpcflow.daemon.store import Store
@@ -182,17 +185,19 @@ class Submitter:
             if slots <= 0:
                 continue
             can_pack = isinstance(executor, PacksJobs)
+            can_array = isinstance(executor, ArraysJobs) and executor.runs_arrays
             full_owners, full_workflows = full(limits, live)
-            rows = self.store.ready_pods(name, READY_BATCH if can_pack or limits.owner
-                                         or limits.workflow else slots,
+            rows = self.store.ready_pods(name, READY_BATCH if can_pack or can_array
+                                         or limits.owner or limits.workflow else slots,
                                          full_owners, full_workflows)
             rows = admit(rows, self._with_owner_limits(limits, rows), live)
-            units = pack_units([(r, _executor_of(r)[1]) for r in rows], slots, can_pack)
+            units = pack_units([(r, _executor_of(r)[1]) for r in rows], slots, can_pack,
+                               can_array, getattr(executor, "grouping", None))
             if units:
                 changed |= self._submit_to(executor, units)
         return changed
 
-    def _submit_to(self, executor: Executor, units: list[list[tuple[Any, dict]]]) -> bool:
+    def _submit_to(self, executor: Executor, units: list[Unit]) -> bool:
         if isinstance(executor, ClaimGuarded):
             # One transaction: a crash before its commit leaves no job row, and the step is
             # submitted again, which its claim makes harmless (one fewer commit per step).
@@ -209,38 +214,43 @@ class Submitter:
         return True
 
     def _record_intents(self, conn: Any, executor: Executor,
-                        units: list[list[tuple[Any, dict]]]) -> list[tuple[Any, dict, list]]:
-        """A job row per step (state intent, deterministic name); per unit (a job or a
-        pack): its pack name, resources and members (job row id, step, name, directory)."""
+                        units: list[Unit]) -> list[tuple[Any, dict, list, Unit]]:
+        """A job row per step (state intent, deterministic name); per unit (a job, a pack or
+        an array): its pack name (an array's ends with ``-array``), resources, members (job
+        row id, step, name, directory) and the unit."""
         planned = []
         for unit in units:
             members = []
             pack = None
-            for step, _resources in unit:
+            suffix = ARRAY_SUFFIX if unit.kind == ARRAY else "-pack"
+            for step, _resources in unit.members:
                 attempt = step["attempt"] or 0
                 name = f"hpcflow-{step['workflow_id']}-{step['id']}-{attempt}"
-                pack = pack or (f"{name}-pack" if len(unit) > 1 else None)
+                pack = pack or (f"{name}{suffix}" if unit.kind != SINGLE else None)
                 step_dir = executor.step_dir(step["workflow_id"], step["id"], step["name"],
                                              attempt)
                 job_id = self.store.insert_job_intent(conn, step["id"], step["workflow_id"],
                                                       executor.name, name, step_dir, pack)
                 members.append((job_id, step, name, step_dir))
-            planned.append((pack, unit[0][1], members))
+            planned.append((pack, unit.members[0][1], members, unit))
         return planned
 
-    def _start(self, executor: Executor, planned: list[tuple[Any, dict, list]]
+    def _start(self, executor: Executor, planned: list[tuple[Any, dict, list, Unit]]
                ) -> tuple[list[tuple[int, Any, str, str | None]], list[tuple[int, Any, str]]]:
-        """Submit each planned job or pack: (job row id, step, native id, pack) of those
-        started, (job row id, step, reason) of those refused."""
+        """Submit each planned job, pack or array: (job row id, step, native id, pack) of
+        those started, (job row id, step, reason) of those refused."""
         submitted, refused = [], []
-        for pack, resources, members in planned:
+        for pack, resources, members, unit in planned:
             try:
                 jobs = [self._job(s, executor, n, d, resources) for _, s, n, d in members]
                 if pack is None:
-                    native = executor.submit(jobs[0])
+                    natives = [executor.submit(jobs[0])]
+                elif unit.kind == ARRAY:
+                    assert isinstance(executor, ArraysJobs)  # pack_units makes arrays for those
+                    natives = executor.submit_array(pack, jobs, unit.throttle)
                 else:
                     assert isinstance(executor, PacksJobs)  # pack_units packs for those only
-                    native = executor.submit_pack(pack, jobs)
+                    natives = [executor.submit_pack(pack, jobs)] * len(members)
             except HpcflowError as exc:  # refused by the scheduler, an untrusted host key, ...
                 refused += [(m[0], m[1], str(exc)) for m in members]
                 continue
@@ -249,10 +259,11 @@ class Submitter:
                             pack or members[0][2], executor.name, exc)
                 self.unsure_jobs.update(m[0] for m in members)
                 continue
-            submitted += [(m[0], m[1], native, pack) for m in members]
+            submitted += [(m[0], m[1], native, pack)
+                          for m, native in zip(members, natives, strict=True)]
             # between the scheduler's answer and the commit of the job id: the worst
             # moment to crash (the exactly-once tests crash here)
-            faults.point(faults.AFTER_SUBMIT, f"{pack or members[0][2]} as {native}")
+            faults.point(faults.AFTER_SUBMIT, f"{pack or members[0][2]} as {natives[0]}")
         return submitted, refused
 
     def _record_outcomes(self, conn: Any, executor: Executor,
@@ -270,8 +281,8 @@ class Submitter:
         stays Pending until a poll sees its job start (``Service._queue_changes``);
         elsewhere it runs now."""
         # A packed step shares its job: the engine's per-step timeout cannot kill it alone,
-        # so packs rely on the scheduler's time limit (time=).
-        timeout = None if pack else self._timeout_of(step)
+        # so packs rely on the scheduler's time limit (time=). An array's element can.
+        timeout = None if pack and not is_array(pack) else self._timeout_of(step)
         self.store.set_job_submitted(conn, job_id, native, timeout)
         if step["phase"] == states.PENDING and not queues:
             self.store.set_step_phase(conn, step["id"], states.PENDING, states.RUNNING,
@@ -290,7 +301,7 @@ class Submitter:
         for group in groups.values():
             steps = [self.store.existing_step(r["step_id"]) for r in group]
             _, resources = _executor_of(steps[0])
-            resources = {k: v for k, v in resources.items() if k != "group_size"}
+            resources = {k: v for k, v in resources.items() if k not in GROUPING}
             try:
                 executor = self.executor(group[0]["executor"])
                 natives = self._find_or_submit(executor, group, steps, resources)
@@ -324,6 +335,8 @@ class Submitter:
         if not group[0]["pack"]:
             return {group[0]["id"]: executor.reconcile(job_record(group[0]), jobs[0])}
         pack = group[0]["pack"]
+        if is_array(pack):
+            return self._find_or_submit_array(executor, group, jobs, pack)
         if not isinstance(executor, PacksJobs):
             raise HpcflowError(f"{executor.name} cannot run packs (group_size) any more: "
                                f"its steps of pack {pack} cannot be recovered")
@@ -337,6 +350,29 @@ class Submitter:
         if rest:
             native = executor.submit_pack(pack, [job for _, job in rest])
             natives.update({r["id"]: native for r, _ in rest})
+        return natives
+
+    def _find_or_submit_array(self, executor: Executor, group: list[Any], jobs: list[JobSpec],
+                              array: str) -> dict[int, str]:
+        """An array cut off by a crash: found by its name (its elements in the intents'
+        order, the order it was submitted in), else its elements that left traces adopted
+        and the rest submitted as a new array of the same name."""
+        if not (isinstance(executor, ArraysJobs) and executor.runs_arrays):
+            raise HpcflowError(f"{executor.name} cannot run job arrays any more: its steps of "
+                               f"array {array} cannot be recovered")
+        found = executor.find(array)
+        if found:
+            log.info("array %s found in %s as %s: not submitted again", array, executor.name,
+                     found)
+            ids = executor.element_ids(found, len(group))
+            return {r["id"]: native for r, native in zip(group, ids, strict=True)}
+        natives = {r["id"]: "adopted" for r in group if executor.ran(r["step_dir"])}
+        rest = [(r, job) for r, job in zip(group, jobs, strict=True) if r["id"] not in natives]
+        if rest:
+            throttle = _executor_of(self.store.existing_step(rest[0][0]["step_id"]))[1].get(
+                "array_throttle", getattr(executor, "grouping", {}).get("array_throttle"))
+            ids = executor.submit_array(array, [job for _, job in rest], throttle)
+            natives.update({r["id"]: native for (r, _), native in zip(rest, ids, strict=True)})
         return natives
 
     def _fail_unsubmitted(self, steps: list[Any], reason: str) -> None:

@@ -95,6 +95,10 @@ class MachineConfig:
     #: (the daemon copies them in and out of the step directory), "auto": direct for S3
     #: storage and for a local directory on this machine, relay otherwise.
     storage_access: str = "auto"
+    #: How this machine's steps share submissions unless a step says otherwise:
+    #: ``{"array_size": N, "array_throttle": K}`` (array jobs) or ``{"group_size": N}``
+    #: (packs); empty: a job per step. ``array_throttle`` also caps the arrays steps ask for.
+    grouping: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -196,7 +200,7 @@ MACHINE_KEYS = ("scheduler", "host", "user", "port", "key_filename", "known_host
                 "allow_new_host_keys", "proxy_jump", "work_root", "python", "prepare",
                 "resources", "max_jobs", "min_poll_interval", "max_poll_interval",
                 "container", "container_options", "container_python", "submit_per_minute",
-                "storage_access")
+                "storage_access", "array_size", "array_throttle", "group_size")
 
 
 STORAGE_ACCESS = ("auto", "direct", "relay")
@@ -224,6 +228,21 @@ def check_resources(resources: dict, scheduler: str, where: str) -> None:
         hint = f"did you mean {nearest[0]}? " if nearest else ""
         raise ConfigError(f"unknown key {unknown[0]} in [{where}.resources] ({hint}{scheduler} "
                           f"takes {', '.join(known)})")
+
+
+def check_grouping(grouping: dict[str, Any], scheduler: str, where: str) -> None:
+    """``array_size`` and ``group_size`` are two answers to one question (how many steps per
+    submission): one of them, and arrays only where the scheduler runs them.
+    ``array_throttle`` alone is a machine's cap for the arrays its steps ask for."""
+    from hpcflow.connectors.plugins import scheduler as plugin
+    from hpcflow.connectors.schedulers.base import ArrayScheduler
+
+    if "array_size" in grouping and "group_size" in grouping:
+        raise ConfigError(f"{where}: array_size and group_size both given: choose arrays (a "
+                          "queue entry per step, each retried alone) or packs (one job "
+                          "running group_size steps in turn)")
+    if "array_size" in grouping and not isinstance(plugin(scheduler).factory(), ArrayScheduler):
+        raise ConfigError(f"{where}: {scheduler} runs no job arrays here: use group_size")
 
 
 def parse_machine(name: str, table: Any) -> MachineConfig:
@@ -265,7 +284,11 @@ def parse_machine(name: str, table: Any) -> MachineConfig:
     if access not in STORAGE_ACCESS:
         raise ConfigError(f"{where}.storage_access must be one of {', '.join(STORAGE_ACCESS)}, "
                           f"not {access!r}")
+    grouping = {key: int(number(table, key, where, integer=True))
+                for key in ("array_size", "array_throttle", "group_size") if key in table}
+    check_grouping(grouping, scheduler, f"[{where}]")
     return MachineConfig(name=name, scheduler=scheduler, host=host, storage_access=access,
+                         grouping=grouping,
                          container=text(table, "container", where),
                          container_options=tuple(options),
                          container_python=text(table, "container_python", where) or "python3",

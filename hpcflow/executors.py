@@ -14,32 +14,46 @@ from hpcflow.errors import WorkflowDefinitionError
 
 class BatchExecutorSpec:
     """A step as a job of a batch scheduler: a machine of the config file and the job's
-    resources (checked against the scheduler plugin's resource names), plus
-    ``group_size``."""
+    resources (checked against the scheduler plugin's resource names), plus how Ready
+    steps share submissions: ``array_size`` (and ``array_throttle``) or ``group_size``."""
 
     scheduler = ""
 
     def __init__(self, machine: str | None = None, extra_directives: list[str] | None = None,
-                 group_size: int | None = None, **resources: Any) -> None:
+                 group_size: int | None = None, array_size: int | None = None,
+                 array_throttle: int | None = None, **resources: Any) -> None:
         known = self.resource_names()
         unknown = sorted(set(resources) - set(known))
         if unknown:
             raise WorkflowDefinitionError(
                 f"{type(self).__name__} has no resource {unknown[0]!r} (known: "
-                f"{', '.join(known)}, extra_directives)")
+                f"{', '.join(known)}, extra_directives, group_size, array_size, "
+                "array_throttle)")
         if machine is not None and not isinstance(machine, str):
             raise WorkflowDefinitionError(f"machine must be a name, not {machine!r}")
         self.machine = machine
         self.resources = {k: v for k, v in resources.items() if v is not None}
         if extra_directives:
             self.resources["extra_directives"] = list(extra_directives)
-        if group_size is not None:
-            # Steps of a loop (or any Ready steps with the same resources) share one job, N at
-            # a time, so that 1000 tiny steps are not 1000 queue entries.
-            if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1:
-                raise WorkflowDefinitionError(f"group_size must be a positive integer, not "
-                                              f"{group_size!r}")
-            self.resources["group_size"] = group_size
+        # Steps of a loop (or any Ready steps with the same resources) share submissions, so
+        # that 1000 tiny steps are not 1000 sbatch calls: an array job with an element per
+        # step (array_size), or one job running group_size steps in turn.
+        grouping = {"group_size": group_size, "array_size": array_size,
+                    "array_throttle": array_throttle}
+        for key, value in grouping.items():
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise WorkflowDefinitionError(f"{key} must be a positive integer, not "
+                                              f"{value!r}")
+            self.resources[key] = value
+        from hpcflow.config_file import ConfigError, check_grouping
+
+        try:
+            check_grouping({k: v for k, v in grouping.items() if v is not None}, self.scheduler,
+                           type(self).__name__)
+        except ConfigError as exc:
+            raise WorkflowDefinitionError(str(exc)) from None
 
     @classmethod
     def resource_names(cls) -> tuple[str, ...]:

@@ -398,6 +398,39 @@ class PacksJobs(Protocol):
         """Whether a runner started in ``step_dir`` (its claim or result is there)."""
 
 
+#: The name of an array job ends with this (its elements' job rows carry it as their pack).
+ARRAY_SUFFIX = "-array"
+
+
+def is_array(pack: str | None) -> bool:
+    """The job row is an element of an array job (its pack names the array), not a step of
+    a pack (one job running several steps in turn)."""
+    return bool(pack) and str(pack).endswith(ARRAY_SUFFIX)
+
+
+@runtime_checkable
+class ArraysJobs(Protocol):
+    """Optional: several steps as one array job (``array_size``), each an element with its
+    own native id, state, log and cancellation; after a crash, an array found by its name."""
+
+    #: Whether this one can (a batch executor whose scheduler runs arrays).
+    runs_arrays: bool
+
+    def submit_array(self, array_name: str, members: list[JobSpec],
+                     throttle: int | None) -> list[str]:
+        """Put each member's files in its step directory and submit one array job called
+        ``array_name`` with an element per member (the first member's resources: they share
+        them); the elements' native ids, in the members' order. Called once per array name,
+        after the intents committed."""
+
+    def element_ids(self, array_id: str, count: int) -> list[str]:
+        """The native ids of the first ``count`` elements of the array job ``array_id``."""
+
+    def find(self, pack_name: str) -> str | None: ...
+
+    def ran(self, step_dir: str) -> bool: ...
+
+
 @runtime_checkable
 class ClaimGuarded(Protocol):
     """Optional: a second start of a step directory never runs the step again (its runner

@@ -19,6 +19,7 @@ from typing import Any
 from hpcflow import phases
 from hpcflow.config_file import MachineConfig
 from hpcflow.connectors.executors.base import (
+    ARRAY_SUFFIX,
     CLAIM_FILE,
     LIVE_JOB_STATES,
     RESULT_FILE,
@@ -27,6 +28,7 @@ from hpcflow.connectors.executors.base import (
     JobSpec,
     JobState,
     JobStatus,
+    is_array,
     step_dir_name,
 )
 from hpcflow.connectors.executors.relay import (
@@ -37,7 +39,9 @@ from hpcflow.connectors.executors.relay import (
 )
 from hpcflow.connectors.schedulers.base import (
     DONE,
+    NATIVE_ID,
     QUEUED,
+    ArrayScheduler,
     JobScript,
     Scheduler,
     SchedulerError,
@@ -132,6 +136,38 @@ class BatchExecutor:
         return self._submit_script(pack_name, pack_dir, [job.step_dir for job in members],
                                    prepare, members[0].resources, members[0].image, env)
 
+    @property
+    def runs_arrays(self) -> bool:
+        return isinstance(self.scheduler, ArrayScheduler)
+
+    @property
+    def grouping(self) -> dict[str, Any]:
+        """The machine's choice between arrays and packs, for steps that make none."""
+        return self.machine.grouping
+
+    def submit_array(self, array_name: str, members: list[JobSpec],
+                     throttle: int | None) -> list[str]:
+        """Several steps as ONE array job called ``array_name`` (``array_size``): element i
+        runs member i in its own directory, with its own log and result; each element is a
+        job of its own in the queue (its own state, cancelled alone). The scheduler's own
+        messages for element i go to ``arrays/ARRAY/log-i.txt``."""
+        assert array_name.endswith(ARRAY_SUFFIX)
+        prepare: list[str] = []
+        env: dict[str, str] = {}
+        for job in members:
+            prepare, step_env = self._write_step(job)
+            env.update(step_env)
+        array_dir = f"{posixpath.dirname(members[0].step_dir)}/arrays/{array_name}"
+        native = self._submit_script(array_name, array_dir, [job.step_dir for job in members],
+                                     prepare, members[0].resources, members[0].image, env,
+                                     array=True, throttle=throttle)
+        self._live += len(members) - 1  # each element is a queue entry
+        return self.element_ids(native, len(members))
+
+    def element_ids(self, array_id: str, count: int) -> list[str]:
+        assert isinstance(self.scheduler, ArrayScheduler)
+        return [self.scheduler.element_id(array_id, i) for i in range(1, count + 1)]
+
     def _containerised(self, job: JobSpec) -> bool:
         return bool(self.machine.container and job.image)
 
@@ -175,7 +211,8 @@ class BatchExecutor:
 
     def _submit_script(self, name: str, job_dir: str, step_dirs: list[str],
                        prepare: list[str], resources: Mapping[str, Any],
-                       image: str | None = None, env: dict[str, str] | None = None) -> str:
+                       image: str | None = None, env: dict[str, str] | None = None,
+                       array: bool = False, throttle: int | None = None) -> str:
         runner = [self.python, "-m", "hpcflow.daemon.runner"]
         # Output reaches the job's log as it is written: `hpcflow logs` shows a running job.
         # What the job writes is the user's only, whatever umask the node gives it.
@@ -188,13 +225,15 @@ class BatchExecutor:
             prepare = [*prepare, *lines]
         # Paths relative to the job's directory (its cwd): `ps` on a shared node shows other
         # accounts no workflow id.
-        command = runner + (["."] if len(step_dirs) == 1 and step_dirs[0] == job_dir
+        # An array's element runs in its own directory (the script moves there).
+        command = runner + (["."] if array or (len(step_dirs) == 1 and step_dirs[0] == job_dir)
                             else ["--pack", *(posixpath.relpath(d, job_dir) for d in step_dirs)])
         if self.result_keys is not None:
             env = {**(env or {}), **self.result_keys.env(step_dirs)}
         script = self.scheduler.render(JobScript(
             name=name, step_dir=job_dir, command=command, prepare=prepare,
-            resources={**self.machine.resources, **resources}))
+            resources={**self.machine.resources, **resources},
+            elements=tuple(step_dirs) if array else (), throttle=throttle))
         self._write(job_dir, {JOB_SCRIPT: script.encode()})
         argv = self.scheduler.submit_argv(f"{job_dir}/{JOB_SCRIPT}", sorted(env or {}))
         if env:
@@ -246,7 +285,8 @@ class BatchExecutor:
     def _status(self, job: JobRecord, state: Any,
                 read: dict[str, JobResult | None]) -> JobStatus:
         """``read`` holds the results this poll already read, by job name."""
-        if state is not None and state.state != DONE and job.pack is None:
+        alone = job.pack is None or is_array(job.pack)  # an array's element is a job itself
+        if state is not None and state.state != DONE and alone:
             self._vanished.pop(job.name, None)
             return _live_status(job.name, state)
         # A packed step can end while its pack's job goes on with the next steps.
@@ -314,7 +354,8 @@ class BatchExecutor:
         return self.submit(job)
 
     def cancel(self, jobs: list[JobRecord]) -> None:
-        ids = sorted({j.native_id for j in jobs if j.native_id and j.native_id.isdigit()})
+        ids = sorted({j.native_id for j in jobs
+                      if j.native_id and NATIVE_ID.match(j.native_id) and j.native_id != "adopted"})
         if ids:
             done = self.transport.run(self.scheduler.cancel_argv(ids))
             if not done.ok:

@@ -10,7 +10,7 @@ import re
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from hpcflow.errors import HpcflowError
 
@@ -31,6 +31,12 @@ class JobScript:
     #: Lines from the machine's config that prepare the environment (module load, ...).
     prepare: list[str] = field(default_factory=list)
     resources: dict[str, Any] = field(default_factory=dict)
+    #: An array job: element ``i`` (from 1) runs ``command`` in ``elements[i - 1]``, its
+    #: output appended to that directory's ``log.txt``; the scheduler's own messages for an
+    #: element go to ``step_dir/log-INDEX.txt``. Empty: one plain job.
+    elements: tuple[str, ...] = ()
+    #: At most this many elements of the array run at once (None: no limit).
+    throttle: int | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,42 @@ class Scheduler(Protocol):
     def parse_find(self, stdout: str) -> list[str]: ...
 
     def cancel_argv(self, native_ids: list[str]) -> list[str]: ...
+
+
+@runtime_checkable
+class ArrayScheduler(Protocol):
+    """Optional: the scheduler runs job arrays (``JobScript.elements``), each element a job
+    of its own in the queue, with its own id, state and cancellation."""
+
+    def element_id(self, array_id: str, index: int) -> str:
+        """The id of element ``index`` (from 1) of the array job ``array_id``, as the
+        scheduler's poll, accounting and cancel commands name it."""
+
+
+#: A native id as schedulers give them (``1234``, ``1234_7``, ``123.7``, ``123[7].server``):
+#: safe to pass as one argument to their commands.
+NATIVE_ID = re.compile(r"^[A-Za-z0-9_.\[\]-]+$")
+
+
+def element_lines(job: JobScript, index_variable: str) -> list[str]:
+    """The lines of an array job's script that move element ``$index_variable`` into its
+    own step directory and send its output to that directory's log (its runner then runs
+    as a plain job's does, in ``.``).
+
+    >>> element_lines(JobScript("a", "/w/a", ["run"], elements=("/w/s1", "/w/s2")), "I")
+    ['HPCFLOW_ELEMENTS=(/w/s1 /w/s2)', 'cd -- "${HPCFLOW_ELEMENTS[I - 1]}" || exit 1', \
+'exec >>log.txt 2>&1']
+    """
+    dirs = " ".join(shlex.quote(directive_value("step directory", d)) for d in job.elements)
+    return [f"HPCFLOW_ELEMENTS=({dirs})",
+            f'cd -- "${{HPCFLOW_ELEMENTS[{index_variable} - 1]}}" || exit 1',
+            "exec >>log.txt 2>&1"]
+
+
+def array_range(job: JobScript, throttle_mark: str = "%") -> str:
+    """``1-N`` (``1-N%K`` with a throttle) for an array of N elements."""
+    text = f"1-{len(job.elements)}"
+    return text if job.throttle is None else f"{text}{throttle_mark}{int(job.throttle)}"
 
 
 _SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.,:=@%+/-]*$")

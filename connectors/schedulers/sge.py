@@ -48,6 +48,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from hpcflow.connectors.plugins import SchedulerPlugin
@@ -60,6 +61,7 @@ from hpcflow.connectors.schedulers.base import (
     SchedulerState,
     command_line,
     directive_value,
+    element_lines,
     extra_directive,
 )
 
@@ -220,12 +222,18 @@ class SGEScheduler:
         name = directive_value("job name", job.name)
         if re.search(r"[:@/]", name) or name[0].isdigit():
             raise SchedulerError(f"job name {name!r} is not a Grid Engine job name")
+        # an array's element: $TASK_ID in -o is its index (Grid Engine's path aliases)
+        log = f"{step_dir}/log-$TASK_ID.txt" if job.elements else f"{step_dir}/log.txt"
         lines = ["#!/bin/bash",
                  f"#$ -N {name}",
-                 f"#$ -o {step_dir}/log.txt",
+                 f"#$ -o {log}",
                  "#$ -j y",
                  f"#$ -wd {step_dir}",
                  "#$ -S /bin/bash"]
+        if job.elements:
+            lines.append(f"#$ -t 1-{len(job.elements)}")
+            if job.throttle is not None:
+                lines.append(f"#$ -tc {int(job.throttle)}")
         resources = {k: v for k, v in job.resources.items() if v is not None and v is not False}
         unknown = sorted(set(resources) - set(RESOURCES) - {"extra_directives"})
         if unknown:
@@ -246,8 +254,13 @@ class SGEScheduler:
                                  "add pe='NAME' (your site's; `qconf -spl` lists them)")
         lines += [f"#$ {extra_directive(d)}" for d in resources.get("extra_directives") or []]
         lines += list(job.prepare)
+        if job.elements:
+            lines += element_lines(job, "SGE_TASK_ID")
         lines.append(f"exec {command_line(job.command)}")
         return "\n".join(lines) + "\n"
+
+    def element_id(self, array_id: str, index: int) -> str:
+        return f"{array_id}.{index}"
 
     def submit_argv(self, script_path: str, pass_env: Sequence[str] = ()) -> list[str]:
         # -v NAME (no value): the job gets NAME from qsub's environment
@@ -267,8 +280,9 @@ class SGEScheduler:
 
     def poll_argv(self, native_ids: list[str]) -> list[str]:
         # Every live job of this user (qstat's default), in one call however many there are;
-        # finished jobs are gone from it at once (they are in qacct).
-        return ["qstat", "-xml"]
+        # finished jobs are gone from it at once (they are in qacct). -g d: an array's
+        # elements one per entry (<tasks>7</tasks>), pending ones too.
+        return ["qstat", "-xml", "-g", "d"]
 
     def parse_poll(self, stdout: str) -> dict[str, SchedulerState]:
         states: dict[str, SchedulerState] = {}
@@ -277,8 +291,12 @@ class SGEScheduler:
             raw = (entry.findtext("state") or "").strip()
             if not native_id.isdigit():
                 continue
+            task = (entry.findtext("tasks") or "").strip()
+            if task.isdigit():  # an array's element: a job of its own for hpcflow
+                element = f"{native_id}.{task}"
+                states[element] = _poll_state(element, raw)
             state = _poll_state(native_id, raw)
-            # an array job is one entry per running task plus one for the pending ones
+            # the array itself: as its most advanced element
             known = states.get(native_id)
             if known is None or _RANK[state.state] > _RANK[known.state]:
                 states[native_id] = state
@@ -288,7 +306,9 @@ class SGEScheduler:
         # qacct takes one job per call (a second -j replaces the first) and fails for a job it
         # does not know (yet: a pending job that was qdel'd never gets a record): one shell
         # loop, always successful, reports on those it knows.
-        return ["sh", "-c", 'for id in "$@"; do qacct -j "$id" 2>/dev/null; done; exit 0',
+        # An array's element (123.7) is `qacct -j 123 -t 7`.
+        return ["sh", "-c", 'for id in "$@"; do case $id in *.*) qacct -j "${id%%.*}" '
+                '-t "${id#*.}";; *) qacct -j "$id";; esac 2>/dev/null; done; exit 0',
                 "qacct", *native_ids]
 
     def parse_accounting(self, stdout: str) -> dict[str, SchedulerState]:
@@ -307,8 +327,11 @@ class SGEScheduler:
             state = _accounting_state(record)
             if state is None:
                 continue
-            known = states.get(state.native_id)
             array_task = record.get("taskid", "undefined").isdigit()
+            if array_task:  # the element's own record, by its id (123.7)
+                element = f"{state.native_id}.{record['taskid']}"
+                states[element] = replace(state, native_id=element)
+            known = states.get(state.native_id)
             if known is None or not array_task or state.reason or not known.reason:
                 states[state.native_id] = state
         return states

@@ -12,6 +12,11 @@ True
 >>> queued = s.parse_poll("16|hpcflow-wf-3-0|PENDING|Priority\\n17|hpcflow-wf-4-0|PENDING|None\\n")
 >>> queued["16"].state, queued["16"].waiting_for, queued["17"].waiting_for
 ('queued', 'Priority', None)
+>>> s.parse_poll("18_1|hpcflow-wf-5-0-array|RUNNING|None\\n18_2|hpcflow-wf-5-0-array|PENDING|"
+...              "JobArrayTaskLimit\\n")["18_2"].waiting_for
+'JobArrayTaskLimit'
+>>> s.element_id("18", 2), s.parse_find("18\\n18\\n19\\n")
+('18_2', ['18', '19'])
 """
 
 from __future__ import annotations
@@ -26,8 +31,10 @@ from hpcflow.connectors.schedulers.base import (
     JobScript,
     SchedulerError,
     SchedulerState,
+    array_range,
     command_line,
     directive_value,
+    element_lines,
     extra_directive,
 )
 
@@ -92,11 +99,14 @@ class SlurmScheduler:
 
     def render(self, job: JobScript) -> str:
         step_dir = directive_value("step directory", job.step_dir)
+        log = f"{step_dir}/log-%a.txt" if job.elements else f"{step_dir}/log.txt"
         lines = ["#!/bin/bash",
                  f"#SBATCH --job-name={directive_value('job name', job.name)}",
-                 f"#SBATCH --output={step_dir}/log.txt",
+                 f"#SBATCH --output={log}",
                  "#SBATCH --open-mode=append",
                  f"#SBATCH --chdir={step_dir}"]
+        if job.elements:
+            lines.append(f"#SBATCH --array={array_range(job)}")
         for key, value in job.resources.items():
             if key == "extra_directives":
                 lines += [f"#SBATCH {extra_directive(d)}" for d in value or []]
@@ -110,8 +120,13 @@ class SlurmScheduler:
                 raise SchedulerError(f"unknown Slurm resource {key!r} (known: "
                                      f"{', '.join(sorted(OPTIONS))}, extra_directives)")
         lines += list(job.prepare)
+        if job.elements:
+            lines += element_lines(job, "SLURM_ARRAY_TASK_ID")
         lines.append(f"exec {command_line(job.command)}")
         return "\n".join(lines) + "\n"
+
+    def element_id(self, array_id: str, index: int) -> str:
+        return f"{array_id}_{index}"
 
     def submit_argv(self, script_path: str, pass_env: Sequence[str] = ()) -> list[str]:
         # sbatch hands its whole environment to the job (--export=ALL is its default)
@@ -127,8 +142,10 @@ class SlurmScheduler:
     def poll_argv(self, native_ids: list[str]) -> list[str]:
         # Every job of this user still in the controller's memory, finished ones included
         # (for MinJobAge): one call however many jobs are live. No -j: squeue fails the whole
-        # call when one listed id has been forgotten.
-        return ["squeue", "--me", "--noheader", "--states=all", "--format=%i|%j|%T|%r"]
+        # call when one listed id has been forgotten. --array: an array's pending elements
+        # one per line (1234_7), not folded into 1234_[7-500].
+        return ["squeue", "--me", "--array", "--noheader", "--states=all",
+                "--format=%i|%j|%T|%r"]
 
     def parse_poll(self, stdout: str) -> dict[str, SchedulerState]:
         states = {}
@@ -152,11 +169,13 @@ class SlurmScheduler:
         return states
 
     def find_argv(self, job_name: str) -> list[str]:
+        # %F: an array's own id (a plain job's id), whichever elements are listed
         return ["squeue", "--me", "--noheader", "--states=all",
-                f"--name={directive_value('job name', job_name)}", "--format=%i"]
+                f"--name={directive_value('job name', job_name)}", "--format=%F"]
 
     def parse_find(self, stdout: str) -> list[str]:
-        return [line.strip() for line in stdout.splitlines() if line.strip().isdigit()]
+        ids = [line.strip() for line in stdout.splitlines() if line.strip().isdigit()]
+        return list(dict.fromkeys(ids))
 
     def cancel_argv(self, native_ids: list[str]) -> list[str]:
         return ["scancel", *native_ids]

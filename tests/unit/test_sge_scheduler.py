@@ -96,11 +96,13 @@ def test_states_from_one_qstat():
     """Recorded with jobs running (18), deleted while running (19, qdel: dr), suspended (20,
     qmod -sj: s), held in error (21, a -wd that does not exist: Eqw), held (22, hqw), and an
     array (23) with task 1 running and tasks 2-6 pending."""
-    assert SGE.poll_argv(["1", "2"]) == ["qstat", "-xml"]  # one call, whatever the ids
+    # one call, whatever the ids; -g d: an array's elements one per entry
+    assert SGE.poll_argv(["1", "2"]) == ["qstat", "-xml", "-g", "d"]
     polled = SGE.parse_poll(recorded("qstat-states.xml"))
     assert {i: (s.state, s.raw) for i, s in polled.items()} == {
         "18": ("running", "r"), "19": ("done", "dr"), "20": ("queued", "s"),
-        "21": ("done", "Eqw"), "22": ("queued", "hqw"), "23": ("running", "r")}
+        "21": ("done", "Eqw"), "22": ("queued", "hqw"), "23": ("running", "r"),
+        "23.1": ("running", "r")}
     assert "deleted outside hpcflow" in (polled["19"].reason or "")
     assert "qdel" in (polled["19"].reason or "")
     eqw = polled["21"].reason or ""
@@ -145,9 +147,11 @@ def test_accounting_from_qacct():
     assert SGE.parse_accounting("") == {}
 
 
-def test_an_array_job_in_accounting_is_one_job():
+def test_an_array_job_in_accounting_is_one_job_and_each_element_its_own():
     ended = SGE.parse_accounting(recorded("qacct-array.txt"))
-    assert list(ended) == ["6"] and ended["6"].reason is None
+    assert ended["6"].reason is None
+    assert sorted(ended) == ["6", *sorted(i for i in ended if i.startswith("6."))]
+    assert all(ended[i].native_id == i for i in ended)
     failed_task = recorded("qacct-array.txt").replace("exit_status  0", "exit_status  2", 1)
     assert SGE.parse_accounting(failed_task)["6"].exit_code == 2  # a failed task wins
 
@@ -200,3 +204,24 @@ def test_a_machine_called_sge_exists_without_any_config():
     machine = parse_config({}).machines["sge"]
     assert machine.scheduler == "sge" and machine.resources == {}
     assert make_scheduler("sge").name == "sge"
+
+
+def test_an_array_job_s_elements_are_jobs_of_their_own():
+    """Recorded with ``qstat -xml -g d`` (Son of Grid Engine 8.1.9): array 334 of 4
+    elements with ``-tc 2``, elements 1-2 running and 3-4 waiting."""
+    polled = SGE.parse_poll(recorded("qstat-array-elements.xml"))
+    assert {i: s.state for i, s in polled.items()} == {
+        "334": "running", "334.1": "running", "334.2": "running", "334.3": "queued",
+        "334.4": "queued"}
+    assert SGE.element_id("334", 3) == "334.3"
+    script = SGE.render(JobScript("hpcflow-wf-1-0-array", "/w/arrays/a", ["/py", "-m", "r", "."],
+                                  elements=("/w/s1", "/w/s2", "/w/s3"), throttle=2))
+    assert "#$ -t 1-3\n#$ -tc 2\n" in script and "#$ -o /w/arrays/a/log-$TASK_ID.txt" in script
+    assert 'HPCFLOW_ELEMENTS=(/w/s1 /w/s2 /w/s3)\ncd -- "${HPCFLOW_ELEMENTS[SGE_TASK_ID - 1]}"' \
+        in script
+    # an element's accounting is `qacct -j 334 -t 3`; its record is keyed by the element
+    loop = SGE.accounting_argv(["334.3", "335"])
+    assert loop[:2] == ["sh", "-c"] and '-t "${id#*.}"' in loop[2] and loop[-2:] == ["334.3", "335"]
+    ended = SGE.parse_accounting("jobnumber    334\ntaskid       3\nfailed       0\n"
+                                 "exit_status  0\n")
+    assert ended["334.3"].native_id == "334.3" and ended["334.3"].state == "done"
