@@ -29,10 +29,12 @@ from hpcflow.connectors.executors.base import (
     CLAIM_BEAT,
     CLAIM_FILE,
     EXIT_ALREADY_CLAIMED,
+    GROUP_SEEDS,
     OP_FILE,
     RESULT_FILE,
     RESULT_KEYS_ENV,
     RESULT_KEYS_FILE_ENV,
+    derived_key,
     seal_result,
 )
 from hpcflow.connectors.storage.base import storage_from_spec
@@ -46,9 +48,10 @@ from hpcflow.daemon.disk import (
     write_error,
 )
 
-#: The keys this job seals results with (step directory name -> key), taken out of the
-#: environment before any step's code runs; forked pack members inherit them.
-_result_keys: dict[str, str] = {}
+#: The keys this job seals results with (step directory name -> key; for a job of several
+#: steps, ``GROUP_SEEDS`` -> {workflow directory name: seed}), taken out of the environment
+#: before any step's code runs; forked pack members inherit them.
+_result_keys: dict[str, Any] = {}
 
 
 def take_result_keys() -> None:
@@ -68,6 +71,9 @@ def sealed(step_dir: Path, result: dict) -> dict:
     """The result as the daemon accepts it: sealed under this step's key (a job started
     without one, by hand say, leaves it unsealed and the daemon refuses its outputs)."""
     key = _result_keys.get(step_dir.name)
+    seeds = _result_keys.get(GROUP_SEEDS)
+    if key is None and isinstance(seeds, dict) and step_dir.parent.name in seeds:
+        key = derived_key(seeds[step_dir.parent.name], step_dir.name)
     return seal_result(result, key) if key else result
 
 

@@ -434,7 +434,7 @@ class Service:
             return JobResult.past_deadline(status.detail)
         if status.result is None:
             return JobResult.lost(status.detail or "the job ended without a result")
-        return status.result.trusted(self.result_keys.key(job["step_dir"]))
+        return status.result.trusted(self.result_keys.keys(job["step_dir"]))
 
     def _finish(self, conn: Any, step: Any, decision: Finish, end: JobResult) -> None:
         """The step final as decided, inside the results' transaction. A failed step gets its

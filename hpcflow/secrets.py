@@ -126,13 +126,34 @@ class ResultKeys:
         self._key = _key(_private_dir(home))
 
     def key(self, step_dir: str) -> str:
+        """The key of a step that runs alone in its job."""
         name = os.path.basename(step_dir.rstrip("/"))
         return hmac.new(self._key, b"result\0" + name.encode(), hashlib.sha256).hexdigest()
 
-    def env(self, step_dirs: list[str]) -> dict[str, str]:
-        """The variable a job running ``step_dirs`` gets."""
-        from hpcflow.connectors.executors.base import RESULT_KEYS_ENV
+    def seed(self, workflow_dir: str) -> str:
+        """The seed the keys of a workflow directory's steps derive from, for a job that runs
+        several of them (a pack, an array)."""
+        name = os.path.basename(workflow_dir.rstrip("/"))
+        return hmac.new(self._key, b"group\0" + name.encode(), hashlib.sha256).hexdigest()
 
+    def keys(self, step_dir: str) -> list[str]:
+        """The keys a result of ``step_dir`` may be sealed with: its own, or its workflow
+        directory's seed's (when it ran in a job of several)."""
+        from hpcflow.connectors.executors.base import derived_key
+
+        path = step_dir.rstrip("/")
+        return [self.key(path), derived_key(self.seed(os.path.dirname(path)),
+                                            os.path.basename(path))]
+
+    def env(self, step_dirs: list[str]) -> dict[str, str]:
+        """The variable a job running ``step_dirs`` gets: the step's key, or for several
+        steps their workflow directories' seeds (one short value however many steps)."""
+        from hpcflow.connectors.executors.base import GROUP_SEEDS, RESULT_KEYS_ENV
+
+        if len(step_dirs) == 1:
+            return {RESULT_KEYS_ENV: json.dumps(
+                {os.path.basename(step_dirs[0].rstrip("/")): self.key(step_dirs[0])})}
+        parents = {os.path.dirname(d.rstrip("/")) for d in step_dirs}
         return {RESULT_KEYS_ENV: json.dumps(
-            {os.path.basename(d.rstrip("/")): self.key(d) for d in step_dirs})}
+            {GROUP_SEEDS: {os.path.basename(p): self.seed(p) for p in sorted(parents)}})}
 

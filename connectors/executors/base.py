@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any, Protocol, runtime_checkable
@@ -51,6 +51,19 @@ def _result_mac(record: dict[str, Any], key: str) -> str:
     body = json.dumps({k: v for k, v in record.items() if k != SEAL_FIELD}, sort_keys=True,
                       separators=(",", ":"))
     return hmac.new(key.encode(), body.encode(), hashlib.sha256).hexdigest()
+
+
+#: The entry of ``RESULT_KEYS_ENV`` that holds, for a job of several steps (a pack, an
+#: array), one seed per workflow directory instead of a key per step: thousands of step
+#: keys would not fit in a scheduler's limit for one variable (Grid Engine cuts a ``qsub
+#: -v`` value at about 10 KB).
+GROUP_SEEDS = "*"
+
+
+def derived_key(seed: str, step_name: str) -> str:
+    """The key of the step directory ``step_name`` under its workflow directory's seed."""
+    return hmac.new(seed.encode(), b"result\0" + step_name.encode(),
+                    hashlib.sha256).hexdigest()
 
 
 def seal_result(record: dict[str, Any], key: str) -> dict[str, Any]:
@@ -145,13 +158,15 @@ class JobResult:
     def succeeded(self) -> bool:
         return self.phase == phases.SUCCEEDED
 
-    def trusted(self, key: str | None) -> JobResult:
-        """This result as the daemon may use it, checked against the step's ``key``."""
+    def trusted(self, keys: str | Sequence[str] | None) -> JobResult:
+        """This result as the daemon may use it, checked against the step's keys (its own,
+        and the one derived from its workflow directory's seed for a job of several)."""
         if self.sealed:
             return self
         seal = self.record.get(SEAL_FIELD) if self.record is not None else None
-        if self.record is not None and key is not None and isinstance(seal, str) and \
-                hmac.compare_digest(seal, _result_mac(self.record, key)):
+        candidates = [keys] if isinstance(keys, str) else list(keys or [])
+        if self.record is not None and isinstance(seal, str) and any(
+                hmac.compare_digest(seal, _result_mac(self.record, key)) for key in candidates):
             return replace(self, sealed=True)
         if self.outputs is None and not self.succeeded:
             return replace(self, succeeded_slices=None)  # text only

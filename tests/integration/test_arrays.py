@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli, wait_until
-from tests.integration.flows import steps, wait
+from tests.conftest import fault_env, run_cli, wait_until
+from tests.integration.flows import await_fault_kill, steps, wait
 
 FAN = '''
 import sys
@@ -99,11 +99,12 @@ def _counting_path(tmp_path: Path, tool: str) -> tuple[str, Path]:
     return f"{bin_dir}{os.pathsep}{os.environ['PATH']}", calls
 
 
-def _submit(tmp_path: Path, home: Path, text: str, *args: str, path: str | None = None) -> str:
+def _submit(tmp_path: Path, home: Path, text: str, *args: str, path: str | None = None,
+            **extra: str) -> str:
     script = tmp_path / f"wf{len(list(tmp_path.glob('wf*.py')))}.py"
     script.write_text(text)
     env = dict(os.environ, HPCFLOW_HOME=str(home), HPCFLOW_ENGINE_IDLE_EXIT="120",
-               **({"PATH": path} if path else {}))
+               **({"PATH": path} if path else {}), **extra)
     done = subprocess.run([sys.executable, "-m", "hpcflow.cli.main", "submit", "-q",
                            str(script), "--", *args], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=240)
@@ -185,4 +186,37 @@ def test_terminating_a_workflow_cancels_its_elements(tmp_path: Path, kind: str) 
         assert final["phase"] == "Terminated", final
     finally:
         go.touch()
+        run_cli(["daemon", "stop"], home, tmp_path)
+
+
+def test_sigkill_right_after_an_array_was_submitted_submits_nothing_twice(
+        tmp_path: Path, slurm_env: dict) -> None:
+    """The ``kill-after-submit`` fault (tests/faults) kills the daemon the moment sbatch
+    returns the array's id, before any element's id is recorded: the next daemon finds the
+    array by its name and gives each step its element, submitting nothing again."""
+    setup = SCHEDULERS["slurm"]
+    home, marks = tmp_path / "home", tmp_path / "marks"
+    marks.mkdir()
+    path, calls = _counting_path(tmp_path, "sbatch")
+    wf_id = _submit(tmp_path, home, FAN.format(kind="slurm", executor=setup["executor"],
+                                               resources=setup["resources"]),
+                    str(marks), "12", path=path, **fault_env("kill-after-submit"))
+    try:
+        await_fault_kill(home)
+        env = dict(os.environ, HPCFLOW_HOME=str(home), PATH=path)
+        started = subprocess.run([sys.executable, "-m", "hpcflow.cli.main", "daemon", "start"],
+                                 cwd=tmp_path, env=env, capture_output=True, text=True,
+                                 timeout=120)
+        assert started.returncode == 0, started.stderr
+        final = wait(home, tmp_path, wf_id)
+        assert final["phase"] == "Succeeded", final
+        assert "found in slurm as" in (home / "logs" / "daemon.log").read_text()
+        found = steps(home, tmp_path, wf_id)
+        elements = sorted(s["job_id"] for n, s in found.items() if n.startswith("tiny("))
+        array = elements[0].split("_")[0]
+        assert sorted(elements, key=lambda i: int(i.split("_")[1])) == [
+            f"{array}_{i}" for i in range(1, 13)]
+        # the array once, then the total: nothing submitted twice
+        assert len(calls.read_text().splitlines()) == 2, calls.read_text()
+    finally:
         run_cli(["daemon", "stop"], home, tmp_path)

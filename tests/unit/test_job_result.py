@@ -41,3 +41,31 @@ def test_an_executors_own_account_keeps_its_reason():
 def test_a_result_being_written_is_not_read_yet():
     assert JobResult.from_bytes(b'{"phase": "Succ') is None
     assert JobResult.from_bytes(b'["not", "a", "record"]') is None
+
+
+def test_a_job_of_many_steps_gets_one_short_seed_per_workflow_and_its_results_are_trusted(
+        tmp_path, monkeypatch):
+    """A pack or an array of 2000 steps: its environment holds one seed per workflow
+    directory (Grid Engine cuts a ``qsub -v`` value at about 10 KB), the runner derives each
+    step's key from it, and the daemon trusts the results sealed so, and no others."""
+    import json
+
+    from hpcflow.connectors.executors.base import RESULT_KEYS_ENV
+    from hpcflow.daemon import runner
+    from hpcflow.secrets import ResultKeys
+
+    keys = ResultKeys(tmp_path / "home")
+    dirs = [f"/w/wf-1/step-{i}" for i in range(2000)]
+    env = keys.env(dirs)
+    assert len(env[RESULT_KEYS_ENV]) < 200
+    monkeypatch.setenv(RESULT_KEYS_ENV, env[RESULT_KEYS_ENV])
+    monkeypatch.setattr(runner, "_result_keys", {})
+    runner.take_result_keys()
+    from pathlib import Path
+
+    record = runner.sealed(Path(dirs[7]), {"phase": "Succeeded", "outputs": None})
+    result = JobResult.from_record(json.loads(json.dumps(record)))
+    assert result.trusted(keys.keys(dirs[7])).sealed
+    assert not result.trusted(keys.keys("/w/wf-1/step-8")).sealed  # another step's
+    assert not result.trusted(keys.keys("/w/wf-2/step-7")).sealed  # another workflow's
+    assert not result.trusted(ResultKeys(tmp_path / "other").keys(dirs[7])).sealed
