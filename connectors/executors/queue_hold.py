@@ -26,6 +26,8 @@ Pure: the executor passes the time and its live count.
 >>> hold.accepted(live=3, max_jobs=10, now=400.0)  # room again: the limit follows
 >>> hold.limit, hold.interval == PROBE_INTERVAL
 (3, True)
+>>> hold.report(max_jobs=10, now=400.0)["max_jobs"], hold.report(10, now=400.0 + 3600)
+(3, None)
 >>> hold.accepted(live=10, max_jobs=10, now=500.0); hold.limit is None
 True
 """
@@ -74,8 +76,8 @@ class QueueHold:
 
     def report(self, max_jobs: int, now: float) -> dict | None:
         """For ``hpcflow daemon status``: the limit now, since when it is held and why (None:
-        no hold)."""
-        if self.limit is None:
+        no hold, or one that time has raised back to ``max_jobs``)."""
+        allowed = self.allowed(max_jobs, now)
+        if self.limit is None or allowed >= max_jobs:
             return None
-        return {"max_jobs": self.allowed(max_jobs, now), "since": self.since,
-                "reason": self.reason}
+        return {"max_jobs": allowed, "since": self.since, "reason": self.reason}
