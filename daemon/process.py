@@ -87,7 +87,7 @@ class StatusWriter:
             return
         trouble = service.trouble
         data = dict(self.base, updated_at=now, last_poll=dict(service.last_poll),
-                    **trouble.report())
+                    queue_limits=queue_limits(service), **trouble.report())
         try:
             write_status_file(self.path, json.dumps(data))
         except OSError as exc:  # a full or read-only disk must not stop the daemon
@@ -105,6 +105,19 @@ class StatusWriter:
                     write_status_file(self.path, json.dumps(
                         {k: v for k, v in data.items() if not k.startswith("problem")}))
         self.written = now
+
+
+def queue_limits(service: Any) -> dict[str, dict]:
+    """The machines whose ``max_jobs`` a scheduler's refusal lowered (``QueueHold``)."""
+    found = {}
+    for name, executor in getattr(service, "executors", {}).items():
+        hold = getattr(executor, "queue_hold", None)
+        if hold is None:
+            continue
+        report = hold.report(executor.machine.max_jobs, time.time())
+        if report is not None:
+            found[name] = {**report, "configured": executor.machine.max_jobs}
+    return found
 
 
 def read_status(home: Path) -> dict | None:

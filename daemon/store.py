@@ -987,6 +987,18 @@ class Store:
         self._change_job(conn, job_id, state, "exit_code=?, detail=?, finished_at=?",
                          (exit_code, detail, time.time()))
 
+    def set_job_held_back(self, conn: sqlite3.Connection, job_id: int, wf_id: str,
+                          step_id: int, detail: str) -> None:
+        """An intent the scheduler refused for a queue limit: no job exists, so the row is
+        closed (refused, with why) and gives its name up (a ``~held-ID`` suffix): the step's
+        next intent takes the same deterministic name, which is what a reconciliation after a
+        crash looks for."""
+        self._change_job(conn, job_id, JobState.REFUSED,
+                         "detail=?, finished_at=?, name=name || '~held-' || id",
+                         (detail, time.time()))
+        self.add_event(conn, wf_id, "job", step_id, JobState.INTENT.value,
+                       JobState.REFUSED.value, detail)
+
     @staticmethod
     def _change_job(conn: sqlite3.Connection, job_id: int, new: JobState | str,
                     sets: str = "", params: tuple = ()) -> None:

@@ -31,6 +31,7 @@ from hpcflow.connectors.executors.base import (
     is_array,
 )
 from hpcflow.connectors.plugins import LOCAL
+from hpcflow.connectors.schedulers.base import QueueLimitError
 from hpcflow.connectors.transports.base import TransportError
 from hpcflow.daemon import states
 from hpcflow.daemon.engine import WAKE_DIR
@@ -43,6 +44,10 @@ from hpcflow.daemon.value_files import for_job
 from hpcflow.errors import HpcflowError
 
 log = logging.getLogger("hpcflow.engine")
+
+#: Why a job was not submitted: the scheduler's refusal (the step fails), or a queue limit
+#: (the step waits).
+Refusal = str | QueueLimitError
 
 #: Ready steps looked at per executor and cycle (packs may take many), and failed at once
 #: when their executor cannot be made (no such machine).
@@ -236,11 +241,17 @@ class Submitter:
         return planned
 
     def _start(self, executor: Executor, planned: list[tuple[Any, dict, list, Unit]]
-               ) -> tuple[list[tuple[int, Any, str, str | None]], list[tuple[int, Any, str]]]:
+               ) -> tuple[list[tuple[int, Any, str, str | None]], list[tuple[int, Any, Refusal]]]:
         """Submit each planned job, pack or array: (job row id, step, native id, pack) of
-        those started, (job row id, step, reason) of those refused."""
-        submitted, refused = [], []
+        those started, (job row id, step, reason) of those refused (a ``QueueLimitError`` for
+        those held back by a queue limit: after one, the rest are held back without a try)."""
+        submitted: list[tuple[int, Any, str, str | None]] = []
+        refused: list[tuple[int, Any, Refusal]] = []
+        limited: QueueLimitError | None = None
         for pack, resources, members, unit in planned:
+            if limited is not None:  # the queue is full: the rest wait too, not even tried
+                refused += [(m[0], m[1], limited) for m in members]
+                continue
             try:
                 jobs = [self._job(s, executor, n, d, resources) for _, s, n, d in members]
                 if pack is None:
@@ -251,6 +262,10 @@ class Submitter:
                 else:
                     assert isinstance(executor, PacksJobs)  # pack_units packs for those only
                     natives = [executor.submit_pack(pack, jobs)] * len(members)
+            except QueueLimitError as exc:  # held back until jobs leave the queue
+                limited = exc
+                refused += [(m[0], m[1], exc) for m in members]
+                continue
             except HpcflowError as exc:  # refused by the scheduler, an untrusted host key, ...
                 refused += [(m[0], m[1], str(exc)) for m in members]
                 continue
@@ -268,12 +283,23 @@ class Submitter:
 
     def _record_outcomes(self, conn: Any, executor: Executor,
                          submitted: list[tuple[int, Any, str, str | None]],
-                         refused: list[tuple[int, Any, str]]) -> None:
+                         refused: list[tuple[int, Any, Refusal]]) -> None:
         for job_id, step, native, pack in submitted:
             self._mark_submitted(conn, job_id, step, native, pack, executor.queues)
         for job_id, step, reason in refused:
+            if isinstance(reason, QueueLimitError):
+                self._hold_back(conn, job_id, step, str(reason))
+                continue
             self.store.set_job_finished(conn, job_id, JobState.REFUSED, None, reason)
             self._fail_step(conn, step, reason)
+
+    def _hold_back(self, conn: Any, job_id: int, step: Any, reason: str) -> None:
+        """Refused for a queue limit: the intent is closed (no job exists) and the step stays
+        Pending with the scheduler's reason; it is ready again, and its executor's lowered
+        ``free_slots`` decides when it goes out (``connectors/executors/queue_hold.py``)."""
+        self.store.set_job_held_back(conn, job_id, step["workflow_id"], step["id"], reason)
+        self.store.set_queue_state(conn, step["id"], step["workflow_id"], states.PENDING,
+                                   states.PENDING, reason)
 
     def _mark_submitted(self, conn: Any, job_id: int, step: Any, native: str,
                         pack: str | None, queues: bool) -> None:
@@ -308,6 +334,13 @@ class Submitter:
             except TransportError as exc:
                 log.warning("%s still unreachable (%s)", group[0]["executor"], exc)
                 return changed
+            except QueueLimitError as exc:  # not found, and the queue is full: it waits
+                with self.store.write() as conn:
+                    for row, step in zip(group, steps, strict=True):
+                        self._hold_back(conn, row["id"], step, str(exc))
+                self.unsure_jobs.difference_update(r["id"] for r in group)
+                changed = True
+                continue
             except HpcflowError as exc:  # refused by the scheduler, or no such machine
                 with self.store.write() as conn:
                     for row, step in zip(group, steps, strict=True):

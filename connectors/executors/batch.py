@@ -31,6 +31,7 @@ from hpcflow.connectors.executors.base import (
     is_array,
     step_dir_name,
 )
+from hpcflow.connectors.executors.queue_hold import QueueHold
 from hpcflow.connectors.executors.relay import (
     bring_back_outputs,
     prepare_remote_job,
@@ -43,9 +44,11 @@ from hpcflow.connectors.schedulers.base import (
     QUEUED,
     ArrayScheduler,
     JobScript,
+    QueueLimitError,
     Scheduler,
     SchedulerError,
     SchedulerState,
+    submit_limit,
 )
 from hpcflow.connectors.transports.base import Transport, TransportError
 from hpcflow.errors import HpcflowError
@@ -98,15 +101,18 @@ class BatchExecutor:
         self._submitted_at: deque[float] = deque()
         #: Jobs the last poll could not find, with when that was first seen.
         self._vanished: dict[str, float] = {}
+        #: The machine's ``max_jobs`` as lowered by refusals for a queue limit.
+        self.queue_hold = QueueHold()
 
     # -- the Executor protocol --------------------------------------------------------
     def step_dir(self, workflow_id: str, step_id: int, step_name: str, attempt: int) -> str:
         return f"{self.work_root}/{workflow_id}/{step_dir_name(step_name, step_id, attempt)}"
 
     def free_slots(self) -> int:
-        """Jobs that may be submitted now: room in the queue (``max_jobs``) and in the last
-        minute's submissions (``submit_per_minute``)."""
-        free = self.machine.max_jobs - self._live
+        """Jobs that may be submitted now: room in the queue (``max_jobs``, lowered while the
+        scheduler refuses jobs for a limit: ``queue_hold``) and in the last minute's
+        submissions (``submit_per_minute``)."""
+        free = self.queue_hold.allowed(self.machine.max_jobs, time.time()) - self._live
         rate = self.machine.submit_per_minute
         if rate is not None:
             cutoff = time.monotonic() - 60.0
@@ -242,9 +248,16 @@ class BatchExecutor:
         else:
             done = self.transport.run(argv)
         if not done.ok:
+            said = (done.stderr or done.stdout).strip()
+            limit = submit_limit(self.scheduler, f"{done.stderr}\n{done.stdout}")
+            if limit is not None:  # not the job's fault: it waits for room in the queue
+                self.queue_hold.refused(self._live, time.time(), limit)
+                raise QueueLimitError(f"held back: {limit}; submitted again as jobs leave "
+                                      "the queue")
             raise SchedulerError(f"{self.scheduler.submit_argv('')[0]} refused the job: "
-                                 f"{(done.stderr or done.stdout).strip()[:500]}")
+                                 f"{said[:500]}")
         self._live += 1
+        self.queue_hold.accepted(self._live, self.machine.max_jobs, time.time())
         self._submitted_at.append(time.monotonic())
         return self.scheduler.parse_submit(done.stdout)
 

@@ -21,6 +21,19 @@ class SchedulerError(HpcflowError):
     """The scheduler refused something (a bad resource request, say): the step fails."""
 
 
+class QueueLimitError(SchedulerError):
+    """The scheduler refused a job for a limit on how many jobs the user (their QOS,
+    association, queue) may have: nothing is wrong with the job, it waits until jobs leave
+    the queue (``connectors/executors/queue_hold.py``). The message is the step's reason."""
+
+
+def submit_limit(scheduler: Any, output: str) -> str | None:
+    """What a refused submission's ``output`` says, when it is a refusal for a queue limit
+    (the scheduler's ``submit_limit``; a scheduler without one knows no such refusal)."""
+    recognise = getattr(scheduler, "submit_limit", None)
+    return recognise(output) if callable(recognise) else None
+
+
 @dataclass(frozen=True)
 class JobScript:
     """One job: the runner command to run in ``step_dir`` with the given resources."""
@@ -92,6 +105,10 @@ class Scheduler(Protocol):
     def parse_find(self, stdout: str) -> list[str]: ...
 
     def cancel_argv(self, native_ids: list[str]) -> list[str]: ...
+
+    # Optional: ``submit_limit(output) -> str | None``: for a submission refused for a limit
+    # on the user's jobs (not for a mistake in the job), why, in words for the user with the
+    # scheduler's own; None otherwise (see ``submit_limit`` above).
 
 
 @runtime_checkable

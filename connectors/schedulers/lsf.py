@@ -165,6 +165,15 @@ def _state(native_id: str, raw: str, exit_code: str = "", exit_reason: str = "")
     return SchedulerState(native_id, DONE, raw, code)
 
 
+#: bsub's refusal for the pending job threshold of the user or their group (MAX_PEND_JOBS of
+#: lsb.users or lsb.params): "User <alice>: Pending job threshold reached. Retrying in 60
+#: seconds...", or "Group <g>: ...". Sources: the "Maximum pending job threshold" section of
+#: "About job states" in IBM Spectrum LSF 10.1's documentation (the rejection, and that bsub
+#: retries every SUB_TRY_INTERVAL until LSB_NTRIES attempts, for ever when LSB_NTRIES is not
+#: set), and the line itself as sites' scripts match it (it is not in IBM's pages).
+_PEND_LIMIT = re.compile(r"(?:(?:User|Group) <[^>]*>: )?Pending job threshold reached")
+
+
 class LSFScheduler:
     name = "lsf"
 
@@ -195,6 +204,18 @@ class LSFScheduler:
         # bsub hands its whole environment to the job by default (pass_env included).
         # bsub parses #BSUB lines only from standard input; the path stays an argument.
         return ["sh", "-c", 'exec bsub < "$1"', "bsub", script_path]
+
+    def submit_limit(self, output: str) -> str | None:
+        """A refusal for the pending job threshold, in words; None for any other.
+
+        >>> print(LSFScheduler().submit_limit(
+        ...     "User <alice>: Pending job threshold reached. Retrying in 60 seconds...\\n"))
+        LSF refused a new job for its pending job threshold (User <alice>: Pending job ...)
+        >>> LSFScheduler().submit_limit("normal: No such queue. Job not submitted.\\n")
+        """
+        found = _PEND_LIMIT.search(output)
+        return None if found is None else \
+            f"LSF refused a new job for its pending job threshold ({found.group(0)})"
 
     def parse_submit(self, stdout: str) -> str:
         match = re.search(r"Job <(\d+)> is submitted", stdout)

@@ -78,6 +78,23 @@ KNOWN = (*SELECT, *OPTIONS, *LIMITS)
 
 #: Formats of the values PBS itself checks (reference guide: "PBS data types").
 _WALLTIME = re.compile(r"^\d+(:\d{1,2}){0,2}(\.\d+)?$")
+
+#: qsub's refusals for a limit on how many jobs a user, group, project or everyone may have
+#: queued (``max_queued``, ``queued_jobs_threshold`` of a queue or the server, "complex"):
+#: "qsub: would exceed queue workq's per-user limit", "qsub: would exceed complex's per-user
+#: limit of jobs in 'Q' state", "qsub: Maximum number of jobs for user alice already in queue
+#: workq", "qsub: Maximum number of jobs already in queue workq" (Torque's wording of the
+#: last adds " for user MSG=..."). Source: the messages OpenPBS's own functional tests of
+#: entity limits expect of qsub (openpbs/openpbs, test/tests/functional, TestEntityLimits),
+#: and the PBSE_MAXQUED text of its error table. The limits on a *resource* of queued jobs
+#: ("would exceed per-user limit on resource ncpus") are not waited out: one job can exceed
+#: them alone, and then it would wait for ever.
+_JOB_LIMIT = re.compile(
+    r"would exceed (?:queue \S+'s|complex's) per-(?:user|group|project) limit"
+    r"(?: of jobs in 'Q' state)?"
+    r"|Maximum number of jobs (?:in 'Q' state )?(?:for (?:user|group|project) \S+ )?"
+    r"already in (?:queue|complex)(?: \S+)?")
+
 _SIZE = re.compile(r"^\d+([kmgtp]?[bw])?$", re.IGNORECASE)
 _COUNT = re.compile(r"^[1-9]\d*$")
 
@@ -230,6 +247,17 @@ class PBSScheduler:
     def submit_argv(self, script_path: str, pass_env: Sequence[str] = ()) -> list[str]:
         # -v NAME (no value): the job gets NAME from qsub's environment
         return ["qsub", *(["-v", ",".join(pass_env)] if pass_env else []), script_path]
+
+    def submit_limit(self, output: str) -> str | None:
+        """A refusal for a limit on queued jobs, in words; None for any other.
+
+        >>> print(PBSScheduler().submit_limit("qsub: would exceed queue workq's per-user limit"))
+        PBS refused a new job for a queued-jobs limit (would exceed queue workq's per-user limit)
+        >>> PBSScheduler().submit_limit("qsub: Unknown queue\\n")
+        """
+        found = _JOB_LIMIT.search(output)
+        return None if found is None else \
+            f"PBS refused a new job for a queued-jobs limit ({found.group(0)})"
 
     def parse_submit(self, stdout: str) -> str:
         lines = [line.strip() for line in stdout.splitlines() if line.strip()]

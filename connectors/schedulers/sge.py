@@ -108,6 +108,17 @@ def _poll_state(native_id: str, raw: str) -> SchedulerState:
 
 _RANK = {RUNNING: 2, QUEUED: 1, DONE: 0}
 
+#: qsub's refusal for the global ``max_u_jobs`` (active jobs per user) or ``max_jobs`` (per
+#: cluster) limits: sge_conf(5) says qsub then exits with status 25 "and an appropriate error
+#: message"; the message's text is the qmaster's own (read in Son of Grid Engine 8.1.9's
+#: sge_qmaster binary, Debian's gridengine-master: "job rejected: only %u jobs are allowed per
+#: user (current job count: %u)" and "... per cluster"; older releases capitalise "Only"),
+#: and qsub prints it after "Unable to run job: ". Any other refusal (an unknown queue, a
+#: resource no queue offers) fails the step.
+_JOB_LIMIT = re.compile(r"job rejected: only \d+ jobs are allowed per (user|cluster)"
+                        r"(?: \(current job count: \d+\))?", re.I)
+
+
 
 def _xml(stdout: str, command: str) -> ET.Element:
     try:
@@ -266,6 +277,21 @@ class SGEScheduler:
         # -v NAME (no value): the job gets NAME from qsub's environment
         return ["qsub", "-terse", *(["-v", ",".join(pass_env)] if pass_env else []),
                 script_path]
+
+    def submit_limit(self, output: str) -> str | None:
+        """A refusal for ``max_u_jobs``/``max_jobs``, in words; None for any other.
+
+        >>> SGEScheduler().submit_limit("Unable to run job: job rejected: only 2 jobs are "
+        ...                              "allowed per user (current job count: 2)\\nExiting.\\n")
+        'Grid Engine refused a new job for its per-user job limit (max_u_jobs: job rejected: ...)'
+        """
+        found = _JOB_LIMIT.search(output)
+        if found is None:
+            return None
+        per_user = found.group(1).lower() == "user"
+        return (f"Grid Engine refused a new job for its "
+                f"{'per-user job limit (max_u_jobs' if per_user else 'job limit (max_jobs'}: "
+                f"{found.group(0)})")
 
     def parse_submit(self, stdout: str) -> str:
         """``-terse`` prints the id (``123``, or ``123.1-5:1`` for an array); without it,

@@ -21,6 +21,7 @@ True
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from hpcflow.connectors.plugins import SchedulerPlugin
@@ -72,6 +73,34 @@ FAILURES = {
     "FAILED": "the job failed before hpcflow's runner could report (Slurm FAILED)",
 }
 INFRASTRUCTURE = frozenset({"NODE_FAIL", "PREEMPTED", "BOOT_FAIL"})
+
+# A submission refused for a count of the user's jobs waits; any other refusal is a mistake.
+# sbatch prints the controller's reason on a line of its own, then the error:
+#     sbatch: error: QOSMaxSubmitJobPerUserLimit
+#     sbatch: error: Batch job submission failed: Job violates accounting/QOS policy (job
+#     submit limit, user's size and/or time limits)
+# Sources: the reason names and the error text are those of Slurm 22.05.8's libslurmfull
+# (read from Debian's slurm-wlm 22.05.8 here: the job reason strings of
+# src/common/slurm_protocol_defs.c, ESLURM_ACCOUNTING_POLICY and
+# ESLURM_ERROR_ON_DESC_TO_RECORD_COPY of src/common/slurm_errno.c); the two-line output as
+# sites document it for their users (e.g. LUMI's "Batch jobs" guide, for
+# AssocMaxSubmitJobLimit) and as ReFrame's Slurm backend matches it (reframe-hpc/reframe
+# PR 1704). The same error without a reason line may be a size or time limit (a mistake):
+# it fails the step, as do the per-job reasons (QOSMaxWallDurationPerJobLimit, ...).
+#: The reasons that count submitted jobs (Slurm 22.05's names; later versions add
+#: QOSMaxSubmitJobPerAccountLimit), with the limit each one names.
+SUBMIT_LIMITS = {
+    "QOSMaxSubmitJobPerUserLimit": "the QOS's MaxSubmitJobsPerUser",
+    "QOSMaxSubmitJobPerAccountLimit": "the QOS's MaxSubmitJobsPerAccount",
+    "MaxSubmitJobsPerAccount": "the QOS's MaxSubmitJobsPerAccount",
+    "QOSGrpSubmitJobsLimit": "the QOS's GrpSubmitJobs",
+    "AssocMaxSubmitJobLimit": "the association's MaxSubmitJobs",
+    "AssocGrpSubmitJobsLimit": "the association's GrpSubmitJobs",
+}
+_REASON_LINE = re.compile(r"^(?:sbatch: error: )?(\w+)\s*$", re.M)
+#: The controller's table of jobs is full (MaxJobCount): sbatch retried, then gave up.
+TABLE_FULL = "Unable to create job record, try again"
+
 FINAL = frozenset(FAILURES) | {"COMPLETED", "SPECIAL_EXIT"}
 
 
@@ -138,6 +167,25 @@ class SlurmScheduler:
         if not job_id.isdigit():
             raise SchedulerError(f"sbatch answered {stdout.strip()!r}, not a job id")
         return job_id
+
+    def submit_limit(self, output: str) -> str | None:
+        """A refusal for a count of the user's jobs, in words; None for any other.
+
+        >>> print(SlurmScheduler().submit_limit(
+        ...     "sbatch: error: AssocMaxSubmitJobLimit\\n"
+        ...     "sbatch: error: Batch job submission failed: Job violates accounting/QOS "
+        ...     "policy (job submit limit, user's size and/or time limits)\\n"))
+        Slurm refused a new job for a submit limit (AssocMaxSubmitJobLimit: ...)
+        >>> SlurmScheduler().submit_limit("sbatch: error: invalid partition specified: nope")
+        """
+        for reason in _REASON_LINE.findall(output):
+            if reason in SUBMIT_LIMITS:
+                return (f"Slurm refused a new job for a submit limit ({reason}: "
+                        f"{SUBMIT_LIMITS[reason]})")
+        if TABLE_FULL in output:
+            return (f"Slurm refused a new job: its controller holds as many jobs as it may "
+                    f"(MaxJobCount: {TABLE_FULL})")
+        return None
 
     def poll_argv(self, native_ids: list[str]) -> list[str]:
         # Every job of this user still in the controller's memory, finished ones included

@@ -143,6 +143,7 @@ def daemon_status(as_json: bool) -> None:
         "running": pid is not None, "pid": pid, "home": str(home),
         "version": info.get("version"), "started_at": info.get("started_at"),
         "last_poll": info.get("last_poll", {}),
+        "queue_limits": info.get("queue_limits", {}),
         "live_workflows": store.count_live_workflows() if store else 0,
         "live_jobs": len(store.live_jobs()) if store else 0,
         "problem": info.get("problem"), "problem_since": info.get("problem_since"),
@@ -162,6 +163,10 @@ def daemon_status(as_json: bool) -> None:
         click.echo(f"  {data['live_workflows']} live workflows, {data['live_jobs']} live jobs")
         for name, at in sorted(data["last_poll"].items()):
             click.echo(f"  last poll of {name}: {render.when(at)}")
+        for name, held in sorted(data["queue_limits"].items()):
+            click.echo(f"  {name}: max_jobs lowered to {held['max_jobs']} (of "
+                       f"{held['configured']}) since {render.when(held['since'])}: "
+                       f"{held['reason']}")
         if data["problem"]:
             click.echo(f"  problem since {render.when(data['problem_since'])}: "
                        f"{data['problem']}")
