@@ -112,6 +112,7 @@ def _submit(tmp_path: Path, home: Path, text: str, *args: str, path: str | None 
     return done.stdout.strip()
 
 
+@pytest.mark.timeout(1200)  # 500 jobs through a one-node Grid Engine: minutes on a busy machine
 def test_five_hundred_steps_are_one_array_job_and_a_failing_element_retries_alone(
         tmp_path: Path, kind: str) -> None:
     setup = SCHEDULERS[kind]
@@ -123,7 +124,7 @@ def test_five_hundred_steps_are_one_array_job_and_a_failing_element_retries_alon
                                                resources=setup["resources"]),
                     str(marks), "500", path=path)
     try:
-        final = wait(home, tmp_path, wf_id, timeout=300)
+        final = wait(home, tmp_path, wf_id, timeout=600)
         assert final["phase"] == "Succeeded", final
         found = steps(home, tmp_path, wf_id)
         assert found["total"]["outputs"]["parameters"]["s"] == 2 * sum(range(500))
