@@ -34,8 +34,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, integrity_ok, run_cli, wait_progressing, wait_until
-from tests.integration.flows import FAILING, PIPELINE, check_pipeline
+from tests.conftest import REPO, fault_env, integrity_ok, run_cli, wait_progressing, wait_until
+from tests.integration.flows import FAILING, PIPELINE, await_fault_kill, check_pipeline
 
 STANDINS = REPO / "tests" / "standins"
 #: What differs between the two schedulers in these tests.
@@ -357,3 +357,37 @@ def test_terminating_a_workflow_cancels_its_elements(cluster: dict):
         assert len(records) == 6 and all(r.get("killed") for r in records), records
     finally:
         go.touch()
+
+
+def test_a_crash_right_after_an_array_was_submitted_submits_nothing_twice(cluster: dict):
+    """The ``kill-after-submit`` fault kills the daemon the moment the stand-in's qsub/bsub
+    answers with the array's id, before any element's id is recorded: the next daemon finds
+    the array by its name (qselect -N / bjobs -J: its elements wait for a file meanwhile, so
+    the array is still in the queue) and gives each step its element."""
+    c = cluster
+    assert run_cli(["daemon", "stop"], c["home"], c["cwd"]).returncode == 0
+    go = c["cwd"] / "go"
+    try:
+        wf_id = _submit({**c, "env": {**c["env"], **fault_env("kill-after-submit")}},
+                        WAITING, go=str(go))
+        await_fault_kill(c["home"])
+        started = subprocess.run([sys.executable, "-m", "hpcflow.cli.main", "daemon",
+                                  "start"], env=c["env"], cwd=c["cwd"], capture_output=True,
+                                 text=True, timeout=60)
+        assert started.returncode == 0, started.stderr
+        log = c["home"] / "logs" / "daemon.log"
+        wait_until(lambda: f"found in {c['kind']} as" in log.read_text(),
+                   "the array found by its name")
+    finally:
+        go.touch()
+    final = _wait(c, wf_id)
+    assert final["phase"] == "Succeeded", final
+    found = _steps(c, wf_id)
+    elements = [ELEMENT.fullmatch(s["job_id"] or "") for n, s in found.items()
+                if n.startswith("wait(")]
+    assert all(elements) and len({m.group(1) for m in elements if m}) == 1, elements
+    assert sorted(int(m.group(2)) for m in elements if m) == list(range(1, 7))
+    # the array once: nothing submitted twice
+    mine = [r for r in _records(c["state"]) if r["name"].startswith(f"hpcflow-{wf_id}-")]
+    assert len([r for r in mine if r.get("indices")]) == 1
+    assert not [r for r in mine if not r.get("indices") and not r.get("array")]
