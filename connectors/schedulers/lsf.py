@@ -1,11 +1,14 @@
 """IBM Spectrum LSF (10.1): ``bsub < script``, one ``bjobs -a -o ...`` for every live job of a
-machine, ``bjobs -J`` to find a job by name, ``bkill``.
+machine, ``bjobs -J`` to find a job by name, ``bkill``; job arrays (``-J "name[1-N]%K"``).
 
 Sources (the commands' own reference pages; nothing here is copied from them): the "bsub",
 "bjobs" (and its "-o" output-format page), "bkill" pages of the LSF Command Reference, the
 "LSB_BJOBS_CONSISTENT_EXIT_CODE" page of the Configuration Reference, and "Termination
 reasons displayed by bacct, bhist, and bjobs" and "LSF job exit codes" of the Administrator's
-Guide.
+Guide; for arrays, "Job Arrays" of the Administrator's Guide (``bsub -J
+"name[index_list]%slot_limit"``, ``%I`` in output files, ``LSB_JOBINDEX``, an element as
+``ID[index]`` for bjobs and bkill), the "-J" page of ``bsub`` and the ``jobindex`` field of
+``bjobs -o``, and ``LSB_BJOBS_DISPLAY_ENH`` (bjobs may write an element's id as ``ID[index]``).
 
 Choices, and why:
 
@@ -25,6 +28,14 @@ Choices, and why:
   print free text meant for people.
 * ``exit_reason`` (``TERM_RUNLIMIT: ...``) says why LSF ended a job. Without one, exit code
   140 (128 + SIGUSR2, the run-limit warning signal) is taken as a run-limit kill.
+* Arrays: ``#BSUB -J "NAME[1-N]%K"`` (the name checked as a plain job's). All elements share
+  the array's job id; an element is kept as ``ID[i]``, which ``bjobs`` and ``bkill`` take.
+  The poll asks once per array (``bjobs ID`` lists every element) and tells the elements
+  apart by ``jobindex`` (0 for a plain job; ``-`` read as 0 too). LSF's report for element
+  ``i`` goes to ``lsf-output-%I.txt`` in the array's directory, and what the script writes
+  before it moves into the element's step directory to ``log-$LSB_JOBINDEX.txt`` there; from
+  then on the element writes to its step directory's ``log.txt`` (``element_lines``): the
+  script's first redirection never names the shared ``log.txt`` of the array's directory.
 
 >>> s = LSFScheduler()
 >>> s.parse_submit("Job <4242> is submitted to default queue <normal>.\\n")
@@ -33,6 +44,14 @@ Choices, and why:
 ...     "13|EXIT|140|TERM_RUNLIMIT: job killed after reaching LSF run time limit|hpcflow-wf-2-0\\n")
 >>> states["12"].state, states["13"].state, states["13"].timed_out
 ('running', 'done', True)
+>>> s.element_id("77", 3), s.parse_find("77\\n77\\n78\\n")
+('77[3]', ['77', '78'])
+>>> s.poll_argv(["12", "77[1]", "77[2]", "adopted"])[-2:]
+['12', '77']
+>>> states = s.parse_poll("77|DONE|-|-|a-array[1]|1\\n77|EXIT|3|-|a-array[2]|2\\n"
+...                       "12|RUN|-|-|hpcflow-wf-1-0|0\\n")
+>>> sorted((i, v.state, v.exit_code) for i, v in states.items())
+[('12', 'running', None), ('77[1]', 'done', None), ('77[2]', 'done', 3)]
 >>> s.submit_argv("/scratch/s 1/job.sh")
 ['sh', '-c', 'exec bsub < "$1"', 'bsub', '/scratch/s 1/job.sh']
 >>> print(s.render(JobScript("hpcflow-wf-1-0", "/scratch/s-1", ["python", "-m", "runner"],
@@ -65,6 +84,7 @@ from hpcflow.connectors.schedulers.base import (
     SchedulerState,
     command_line,
     directive_value,
+    element_lines,
     extra_directive,
 )
 from hpcflow.connectors.schedulers.shell import tolerant_argv
@@ -81,7 +101,10 @@ OPTIONS = {
 }
 #: The output file LSF writes (its job report); the job's own output goes to log.txt.
 LSF_OUTPUT = "lsf-output.txt"
-POLL_FORMAT = "jobid stat exit_code exit_reason job_name delimiter='|'"
+#: ``jobindex`` last: an array's element (0 or ``-`` for a plain job).
+POLL_FORMAT = "jobid stat exit_code exit_reason job_name jobindex delimiter='|'"
+#: An element of an array, as this module keeps its id.
+ELEMENT = re.compile(r"^(\d+)\[(\d+)\]$")
 NOT_FOUND = "is not found|No (unfinished )?job found"
 
 _RUNLIMIT = re.compile(r"^\d+(:\d{1,2})?$")
@@ -179,9 +202,15 @@ class LSFScheduler:
 
     def render(self, job: JobScript) -> str:
         step_dir = directive_value("step directory", job.step_dir)
+        name = directive_value("job name", job.name)
+        output = LSF_OUTPUT
+        if job.elements:  # one name, the indices and the throttle, quoted as LSF asks
+            throttle = "" if job.throttle is None else f"%{int(job.throttle)}"
+            name = f'"{name}[1-{len(job.elements)}]{throttle}"'
+            output = LSF_OUTPUT.replace(".txt", "-%I.txt")  # %I: the element's index
         lines = ["#!/bin/bash",
-                 f"#BSUB -J {directive_value('job name', job.name)}",
-                 f"#BSUB -o {step_dir}/{LSF_OUTPUT}",
+                 f"#BSUB -J {name}",
+                 f"#BSUB -o {step_dir}/{output}",
                  f"#BSUB -cwd {step_dir}"]
         for key, value in job.resources.items():
             if key == "extra_directives":
@@ -195,8 +224,13 @@ class LSFScheduler:
             else:
                 raise SchedulerError(f"unknown LSF resource {key!r} (known: "
                                      f"{', '.join(sorted(OPTIONS))}, extra_directives)")
-        lines.append(f"exec >>{command_line([step_dir + '/log.txt'])} 2>&1")
+        if job.elements:  # until element_lines moves into the element's own directory
+            lines.append(f'exec >>{command_line([step_dir])}/log-"$LSB_JOBINDEX".txt 2>&1')
+        else:
+            lines.append(f"exec >>{command_line([step_dir + '/log.txt'])} 2>&1")
         lines += list(job.prepare)
+        if job.elements:
+            lines += element_lines(job, "LSB_JOBINDEX")
         lines.append(f"exec {command_line(job.command)}")
         return "\n".join(lines) + "\n"
 
@@ -217,6 +251,10 @@ class LSFScheduler:
         return None if found is None else \
             f"LSF refused a new job for its pending job threshold ({found.group(0)})"
 
+    def element_id(self, array_id: str, index: int) -> str:
+        """``ID[i]``: element ``i`` of the array ``ID``, as bjobs and bkill name it."""
+        return f"{array_id}[{int(index)}]"
+
     def parse_submit(self, stdout: str) -> str:
         match = re.search(r"Job <(\d+)> is submitted", stdout)
         if match is None:
@@ -224,7 +262,9 @@ class LSFScheduler:
         return match.group(1)
 
     def poll_argv(self, native_ids: list[str]) -> list[str]:
-        ids = [i for i in native_ids if i.isdigit()]  # never "adopted" (reconciliation)
+        # never "adopted" (reconciliation); an element's array once: bjobs ID lists them all
+        ids = list(dict.fromkeys(i.split("[")[0] for i in native_ids
+                                 if i.isdigit() or ELEMENT.match(i)))
         if not ids:
             return ["true"]
         return tolerant_argv(["bjobs", "-a", "-noheader", "-o", POLL_FORMAT, *ids], NOT_FOUND)
@@ -233,8 +273,12 @@ class LSFScheduler:
         states = {}
         for line in stdout.splitlines():
             parts = line.strip().split("|")
-            if len(parts) >= 4 and parts[0].isdigit():
-                states[parts[0]] = _state(parts[0], parts[1], parts[2], parts[3])
+            # with LSB_BJOBS_DISPLAY_ENH=Y an element's jobid is already ID[index]
+            job_id = parts[0].split("[")[0]
+            if len(parts) >= 4 and job_id.isdigit():
+                index = parts[5].strip() if len(parts) > 5 else ""
+                native_id = f"{job_id}[{index}]" if index.isdigit() and int(index) else job_id
+                states[native_id] = _state(native_id, parts[1], parts[2], parts[3])
         return states
 
     def accounting_argv(self, native_ids: list[str]) -> list[str] | None:
@@ -248,7 +292,10 @@ class LSFScheduler:
                               directive_value("job name", job_name)], NOT_FOUND)
 
     def parse_find(self, stdout: str) -> list[str]:
-        return [line.strip() for line in stdout.splitlines() if line.strip().isdigit()]
+        # an array: a line per element, each with the array's id (ID[index] with
+        # LSB_BJOBS_DISPLAY_ENH=Y)
+        ids = (line.strip().split("[")[0] for line in stdout.splitlines())
+        return list(dict.fromkeys(i for i in ids if i.isdigit()))
 
     def cancel_argv(self, native_ids: list[str]) -> list[str]:
         return ["bkill", *native_ids]

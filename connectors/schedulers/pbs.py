@@ -1,9 +1,13 @@
 """PBS (OpenPBS 19+, PBS Professional): ``qsub``, one ``qstat -f -x -F json`` for every live
-job of a machine, ``qselect -N`` to find a job by name, ``qdel``.
+job of a machine, ``qselect -N`` to find a job by name, ``qdel``; job arrays (``qsub -J``).
 
 Sources (the commands' own reference pages; nothing here is copied from them): the
 "qsub", "qstat", "qselect" and "qdel" pages of the PBS Professional Reference Guide (shipped as
-OpenPBS's man pages), and the "Job Exit Status" section of its Administrator's Guide.
+OpenPBS's man pages), and the "Job Exit Status" section of its Administrator's Guide; for
+arrays, the "Job Arrays" chapter of the PBS Professional User's Guide (subjob identifiers,
+``PBS_ARRAY_INDEX``, ``^array_index^`` in output paths, states B and X) and the
+``max_run_subjobs`` job attribute of the Reference Guide (OpenPBS 20 / PBS Professional
+2020.1 and later).
 
 Choices, and why:
 
@@ -24,6 +28,16 @@ Choices, and why:
   are PBS's ``JOB_EXEC_*`` codes, e.g. -29 for a walltime kill in newer versions, -27 for
   memory. A 271 counts as a walltime kill only when ``resources_used.walltime`` reached
   ``Resource_List.walltime``; otherwise it was a ``qdel``.
+* Arrays: ``#PBS -J 1-N`` (PBS refuses an array of one subjob: hpcflow's arrays have two
+  elements or more, and the one array that may have one, a crash's leftover submitted again,
+  gets a second, empty subjob that exits at once). The throttle is the range's ``%K`` suffix,
+  which sets the array's ``max_run_subjobs`` (OpenPBS 20+; ``qalter -W max_run_subjobs=K``
+  changes it later); an older server refuses the ``%``. ``qsub`` answers ``SEQ[].SERVER``:
+  the array's id is kept as ``SEQ[]``, an element's as ``SEQ[i]`` (its subjob, ``qdel``-able
+  alone). The poll asks for each array (``qstat -t SEQ[]``: the array, state B while it runs,
+  and one entry per subjob, X once finished, with its own ``Exit_status``); ``qselect`` lists
+  an array as ``SEQ[].SERVER``. An element's PBS output goes to the array's
+  ``log-^array_index^.txt``; its own output to its step directory's ``log.txt``.
 
 >>> s = PBSScheduler()
 >>> s.parse_submit("4242.pbs01\\n")
@@ -34,6 +48,15 @@ Choices, and why:
 >>> states = s.parse_poll(doc)
 >>> states["12"].state, states["13"].state, states["13"].timed_out
 ('running', 'done', True)
+>>> s.parse_submit("77[].pbs01\\n"), s.element_id("77[]", 3), s.parse_find("77[].pbs01\\n")
+('77[]', '77[3]', ['77[]'])
+>>> s.poll_argv(["12", "77[1]", "77[2]", "adopted"])[-3:]
+['-t', '12', '77[]']
+>>> doc = ('{"Jobs": {"77[].pbs01": {"Job_Name": "a-array", "job_state": "B"},'
+...        '"77[1].pbs01": {"Job_Name": "a-array", "job_state": "X", "Exit_status": 0},'
+...        '"77[2].pbs01": {"Job_Name": "a-array", "job_state": "R"}}}')
+>>> {i: (v.state, v.exit_code) for i, v in s.parse_poll(doc).items()}
+{'77[]': ('running', None), '77[1]': ('done', 0), '77[2]': ('running', None)}
 >>> print(s.render(JobScript("hpcflow-wf-1-0", "/scratch/s-1", ["python", "-m", "runner"],
 ...                          resources={"walltime": "1:00:00", "ncpus": 4, "mem": "8gb"})))
 #!/bin/bash
@@ -54,6 +77,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from hpcflow.connectors.plugins import SchedulerPlugin
@@ -64,8 +88,10 @@ from hpcflow.connectors.schedulers.base import (
     JobScript,
     SchedulerError,
     SchedulerState,
+    array_range,
     command_line,
     directive_value,
+    element_lines,
     extra_directive,
 )
 from hpcflow.connectors.schedulers.shell import tolerant_argv
@@ -102,6 +128,9 @@ QUEUED_STATES = frozenset("QHWT")  # queued, held, waiting for its start time, i
 QUEUED_WORDS = {"Q": "queued", "H": "held", "W": "waiting for its start time",
                 "T": "in transit"}
 FINAL_STATES = frozenset("FXM")  # finished, finished subjob, moved to another server
+#: An element (subjob) ``SEQ[i]`` and an array ``SEQ[]``, as this module keeps their ids.
+ELEMENT = re.compile(r"^(\d+)\[(\d+)\]$")
+ARRAY = re.compile(r"^\d+\[\]$")
 
 #: JOB_EXEC_* codes of PBS's job.h (negative Exit_status): (reason, infrastructure).
 EXEC_CODES = {
@@ -161,8 +190,18 @@ def _seconds(text: Any) -> int | None:
 
 
 def _sequence(job_id: str) -> str:
-    """``123.server`` (or ``123.server@host``) as ``123``."""
+    """``123.server`` (or ``123.server@host``) as ``123``; a subjob ``123[7].server`` as
+    ``123[7]``, an array ``123[].server`` as ``123[]``."""
     return job_id.strip().split(".")[0].split("@")[0]
+
+
+def _polled(native_id: str) -> str | None:
+    """What the poll asks ``qstat -t`` for: a plain job itself, an element's whole array
+    (one argument lists the array and every subjob); None for anything else ("adopted")."""
+    if native_id.isdigit() or ARRAY.match(native_id):
+        return native_id
+    element = ELEMENT.match(native_id)
+    return f"{element.group(1)}[]" if element else None
 
 
 def _finished(native_id: str, raw: str, job: dict[str, Any]) -> SchedulerState:
@@ -214,12 +253,20 @@ class PBSScheduler:
 
     def render(self, job: JobScript) -> str:
         step_dir = directive_value("step directory", job.step_dir)
+        # an array's subjob: ^array_index^ in -o is its index (User's Guide, "Job Arrays")
+        log = f"{step_dir}/log-^array_index^.txt" if job.elements else f"{step_dir}/log.txt"
         lines = ["#!/bin/bash",
                  f"#PBS -N {directive_value('job name', job.name)}",
                  "#PBS -S /bin/bash",
-                 f"#PBS -o {step_dir}/log.txt",
+                 f"#PBS -o {log}",
                  "#PBS -j oe",
                  "#PBS -k oed"]
+        if job.elements:
+            # -J X-Y[%K]: PBS wants two subjobs at least (a lone element gets an empty
+            # second one). %K sets max_run_subjobs (OpenPBS 20+, PBS Professional 2020.1+:
+            # Reference Guide, qsub -J and the max_run_subjobs job attribute).
+            padded = job.elements if len(job.elements) > 1 else (*job.elements, "")
+            lines.append(f"#PBS -J {array_range(replace(job, elements=padded))}")
         select: list[str] = []
         extra: list[str] = []
         for key, value in job.resources.items():
@@ -241,8 +288,16 @@ class PBSScheduler:
         lines += extra
         lines.append(f"cd {command_line([step_dir])} || exit 1")
         lines += list(job.prepare)
+        if job.elements:
+            if len(job.elements) == 1:  # the empty subjob that PBS's minimum asked for
+                lines.append('[ "$PBS_ARRAY_INDEX" -eq 1 ] || exit 0')
+            lines += element_lines(job, "PBS_ARRAY_INDEX")
         lines.append(f"exec {command_line(job.command)}")
         return "\n".join(lines) + "\n"
+
+    def element_id(self, array_id: str, index: int) -> str:
+        """``SEQ[i]``: subjob ``i`` of the array ``SEQ[]``, as qstat and qdel name it."""
+        return f"{array_id.removesuffix('[]')}[{int(index)}]"
 
     def submit_argv(self, script_path: str, pass_env: Sequence[str] = ()) -> list[str]:
         # -v NAME (no value): the job gets NAME from qsub's environment
@@ -261,16 +316,18 @@ class PBSScheduler:
 
     def parse_submit(self, stdout: str) -> str:
         lines = [line.strip() for line in stdout.splitlines() if line.strip()]
-        match = re.match(r"^(\d+)(\.\S+)?$", lines[-1]) if lines else None
+        match = re.match(r"^(\d+(?:\[\])?)(\.\S+)?$", lines[-1]) if lines else None
         if match is None:
             raise SchedulerError(f"qsub answered {stdout.strip()!r}, not a job id")
         return match.group(1)
 
     def poll_argv(self, native_ids: list[str]) -> list[str]:
-        ids = [i for i in native_ids if i.isdigit()]  # never "adopted" (reconciliation)
+        # never "adopted" (reconciliation); an element's array once, whatever its elements:
+        # -t lists the array's subjobs, each with its own state and Exit_status
+        ids = list(dict.fromkeys(p for p in map(_polled, native_ids) if p))
         if not ids:
             return ["true"]
-        return tolerant_argv(["qstat", "-f", "-x", "-F", "json", *ids], "Unknown Job Id")
+        return tolerant_argv(["qstat", "-f", "-x", "-F", "json", "-t", *ids], "Unknown Job Id")
 
     def parse_poll(self, stdout: str) -> dict[str, SchedulerState]:
         if not stdout.strip():
@@ -298,8 +355,9 @@ class PBSScheduler:
         return ["qselect", "-N", directive_value("job name", job_name)]
 
     def parse_find(self, stdout: str) -> list[str]:
+        # a plain job's id, or an array's (SEQ[]: qselect lists arrays, not their subjobs)
         ids = [_sequence(line) for line in stdout.splitlines() if line.strip()]
-        return [i for i in ids if i.isdigit()]
+        return list(dict.fromkeys(i for i in ids if i.isdigit() or ARRAY.match(i)))
 
     def cancel_argv(self, native_ids: list[str]) -> list[str]:
         return ["qdel", *native_ids]

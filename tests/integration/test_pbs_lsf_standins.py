@@ -8,7 +8,12 @@ files, time limit and kill signals. The daemon is started by the test with the s
 first on its PATH. What they show: the scheduler modules' command lines and parsers work
 end to end (a Python OP, a shell template, artifacts in and out, a loop of 20), and a failing
 step, a job killed outside hpcflow (``qdel``/``bkill``) and a job killed at its time limit
-fail with the scheduler's reason. What they cannot show: a real server's quirks.
+fail with the scheduler's reason; job arrays (``array_size``: PBS ``qsub -J``, LSF
+``bsub -J "name[1-N]%K"``) as the stand-ins replay them after the tools' documented
+behaviour (subjobs/elements ``SEQ[i]``, the throttle, ``qstat -t``, ``bjobs`` ``jobindex``,
+``qdel``/``bkill`` of one element): the steps go out as one array, a failing element is
+retried alone as a job of its own, terminating cancels the elements. What they cannot show:
+a real server's quirks (an older PBS refusing the ``%K`` throttle, say).
 
 LSF's ``-W`` counts minutes; for these tests only, the stand-in's minute lasts
 ``HPCFLOW_STANDIN_LSF_SECONDS_PER_MINUTE`` seconds. PBS's walltime takes seconds as it is.
@@ -19,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -28,8 +34,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, integrity_ok, run_cli, wait_progressing
-from tests.integration.flows import FAILING, PIPELINE, check_pipeline
+from tests.conftest import REPO, fault_env, integrity_ok, run_cli, wait_progressing, wait_until
+from tests.integration.flows import FAILING, PIPELINE, await_fault_kill, check_pipeline
 
 STANDINS = REPO / "tests" / "standins"
 #: What differs between the two schedulers in these tests.
@@ -51,6 +57,9 @@ KINDS = {
                      "runlimit= (exit code 140)",
             "limit_log": ("lsf-output.txt", "TERM_RUNLIMIT: job killed after reaching")},
 }
+#: The throttle directive of an array of 12 at most 4 at once, as each module writes it.
+THROTTLED = {"pbs": "#PBS -J 1-12%4", "lsf": '#BSUB -J "hpcflow-{wf}-{step}-0-array[1-12]%4"'}
+ELEMENT = re.compile(r"(\d+)\[(\d+)\]")  # 1234[7]: a subjob (PBS), an element (LSF)
 SECONDS_PER_LSF_MINUTE = "3"
 
 #: What the sleeper's step naps: far longer than the test lasts on a busy machine, so a job
@@ -205,3 +214,180 @@ def test_failing_killed_and_timed_out_jobs(cluster: dict):
     step_dir = next((c["home"] / "runs" / limited).glob("nap-*"))
     assert line in (step_dir / log_name).read_text()
     assert time.time() - started < NAP  # both naps were cut short, neither ran out
+
+
+FAN = '''
+from pathlib import Path
+from hpcflow import Step, Workflow, {executor}, argo_range
+from hpcflow.python import OP, PythonOPTemplate, TransientError
+
+@OP.function
+def tiny(x: int, marks: str) -> {{"y": int}}:
+    import os
+    print("index", os.environ.get("PBS_ARRAY_INDEX") or os.environ.get("LSB_JOBINDEX"))
+    mark = Path(marks) / f"fail-{{x}}"
+    if mark.exists():  # this element fails once, then succeeds when retried
+        mark.unlink()
+        print(f"element {{x}} fails this time")
+        raise TransientError(f"element {{x}} failed on purpose")
+    return {{"y": 2 * x}}
+
+@OP.function
+def total(ys: list) -> {{"s": int}}:
+    return {{"s": sum(ys)}}
+
+wf = Workflow("{kind}-array")
+fan = Step("tiny", PythonOPTemplate(tiny, retry_on_transient_error=1),
+           parameters={{"x": "{{{{item}}}}", "marks": "{marks}"}}, with_param=argo_range(12),
+           executor={executor}({resources}, array_size=12, array_throttle=4))
+wf.add(fan)
+wf.add(Step("total", PythonOPTemplate(total), parameters={{"ys": fan.outputs.parameters["y"]}},
+            executor={executor}({resources})))
+wf.submit()
+'''
+
+WAITING = '''
+import time
+from pathlib import Path
+from hpcflow import Step, Workflow, {executor}, argo_range
+from hpcflow.python import OP, PythonOPTemplate
+
+@OP.function
+def wait_for(x: int, go: str) -> {{"y": int}}:
+    while not Path(go).exists():
+        time.sleep(0.5)
+    return {{"y": x}}
+
+wf = Workflow("{kind}-array-cancel")
+wf.add(Step("wait", PythonOPTemplate(wait_for),
+            parameters={{"x": "{{{{item}}}}", "go": "{go}"}},
+            with_param=argo_range(6), executor={executor}({resources}, array_size=6)))
+wf.submit()
+'''
+
+
+def _records(state: Path) -> list[dict]:
+    """The stand-in's job records: plain jobs, arrays (``indices``) and their elements."""
+    return [json.loads(p.read_text()) for p in state.glob("*-*.json")]
+
+
+def test_steps_as_one_array_and_a_failing_element_retried_alone(cluster: dict):
+    """Twelve steps of one template are ONE array job (stand-ins of qsub -J / bsub -J), each
+    step an element with its own id (SEQ[i]), log and retry; element 8 fails once and is
+    retried as a plain job of its own while the others keep theirs."""
+    c = cluster
+    marks = c["cwd"] / "marks"
+    marks.mkdir()
+    (marks / "fail-7").touch()  # item 7: element 8
+    wf_id = _submit(c, FAN, marks=str(marks))
+    final = _wait(c, wf_id)
+    assert final["phase"] == "Succeeded", final
+    found = _steps(c, wf_id)
+    assert found["total"]["outputs"]["parameters"]["s"] == 2 * sum(range(12))
+    items = {name: s for name, s in found.items() if name.startswith("tiny(")}
+    assert len(items) == 12
+    retried = items.pop("tiny(7:7)")
+    assert retried["attempt"] == 1 and str(retried["job_id"]).isdigit(), retried
+    elements = {name: ELEMENT.fullmatch(s["job_id"] or "") for name, s in items.items()}
+    assert all(elements.values()), sorted(s["job_id"] for s in items.values())
+    arrays = {m.group(1) for m in elements.values() if m}
+    assert len(arrays) == 1, arrays
+    assert sorted(int(m.group(2)) for m in elements.values() if m) == \
+        [i for i in range(1, 13) if i != 8]
+    # what the stand-in scheduler was given: one array of 12, a plain job for the retry, one
+    # for the total; the array's element 8 is the first attempt of item 7
+    records = _records(c["state"])
+    prefix = f"hpcflow-{wf_id}-"
+    mine = [r for r in records if r["name"].startswith(prefix)]
+    assert len([r for r in mine if r.get("indices")]) == 1
+    assert len([r for r in mine if not r.get("indices") and not r.get("array")]) == 2
+    assert len([r for r in mine if r.get("array")]) == 12
+    # the throttle: never more than 4 elements ran at once
+    spans = [(r["started"], r["finished"]) for r in mine if r.get("array")]
+    assert max(sum(1 for s, e in spans if s <= t < e) for t, _ in spans) <= 4
+    # each element logged into its own step directory, with its own index
+    first = Path(retried["step_dir"][:-2]) / "log.txt"
+    assert "element 7 fails this time" in first.read_text()
+    assert "index 8" in first.read_text()
+    for name, step in items.items():
+        index = elements[name].group(2)  # type: ignore[union-attr]
+        assert f"index {index}\n" in (Path(step["step_dir"]) / "log.txt").read_text(), name
+    script = next((c["home"] / "runs" / wf_id / "arrays").glob("*-array/job.sh")).read_text()
+    name = next(r["name"] for r in mine if r.get("indices"))
+    expected = THROTTLED[c["kind"]].format(wf=wf_id, step=name[len(prefix):].split("-")[0])
+    assert expected in script.splitlines(), script
+    assert integrity_ok(c["home"])
+
+
+def _live_elements(c: dict, array: str) -> set[str]:
+    """The array's elements still queued or running, from the stand-in's own listing."""
+    if c["kind"] == "pbs":
+        listing = json.loads(_tool(c, "qstat", "-f", "-F", "json", "-t").stdout)
+        return {job_id.split(".")[0] for job_id, job in listing.get("Jobs", {}).items()
+                if job_id.startswith(f"{array}[") and not job_id.startswith(f"{array}[]")
+                and job["job_state"] in "QR"}
+    lines = _tool(c, "bjobs", "-noheader", "-o",
+                  "jobid stat jobindex delimiter='|'", array).stdout.splitlines()
+    return {f"{array}[{line.split('|')[2]}]" for line in lines
+            if line.split("|")[1] in ("PEND", "RUN")}
+
+
+def test_terminating_a_workflow_cancels_its_elements(cluster: dict):
+    c = cluster
+    go = c["cwd"] / "go"
+    wf_id = _submit(c, WAITING, go=str(go))
+    try:
+        def ids() -> list[str]:
+            return [s["job_id"] for s in _steps(c, wf_id).values()
+                    if s["type"] == "Pod" and s["job_id"]]
+
+        recorded = wait_until(lambda: len(ids()) == 6 and ids(), "the array's six elements")
+        match = ELEMENT.fullmatch(recorded[0])
+        assert match, recorded
+        array = match.group(1)
+        assert {ELEMENT.fullmatch(i).group(1) for i in recorded} == {array}  # type: ignore
+        assert _live_elements(c, array) == set(recorded)
+        assert run_cli(["terminate", wf_id], c["home"], c["cwd"]).returncode == 0
+        wait_until(lambda: not _live_elements(c, array), "the elements to leave the queue",
+                   timeout=120)
+        final = _wait(c, wf_id)
+        assert final["phase"] == "Terminated", final
+        # every element was cancelled (qdel/bkill of SEQ[i]), none ran to its end
+        records = [r for r in _records(c["state"]) if str(r.get("array")) == array]
+        assert len(records) == 6 and all(r.get("killed") for r in records), records
+    finally:
+        go.touch()
+
+
+def test_a_crash_right_after_an_array_was_submitted_submits_nothing_twice(cluster: dict):
+    """The ``kill-after-submit`` fault kills the daemon the moment the stand-in's qsub/bsub
+    answers with the array's id, before any element's id is recorded: the next daemon finds
+    the array by its name (qselect -N / bjobs -J: its elements wait for a file meanwhile, so
+    the array is still in the queue) and gives each step its element."""
+    c = cluster
+    assert run_cli(["daemon", "stop"], c["home"], c["cwd"]).returncode == 0
+    go = c["cwd"] / "go"
+    try:
+        wf_id = _submit({**c, "env": {**c["env"], **fault_env("kill-after-submit")}},
+                        WAITING, go=str(go))
+        await_fault_kill(c["home"])
+        started = subprocess.run([sys.executable, "-m", "hpcflow.cli.main", "daemon",
+                                  "start"], env=c["env"], cwd=c["cwd"], capture_output=True,
+                                 text=True, timeout=60)
+        assert started.returncode == 0, started.stderr
+        log = c["home"] / "logs" / "daemon.log"
+        wait_until(lambda: f"found in {c['kind']} as" in log.read_text(),
+                   "the array found by its name")
+    finally:
+        go.touch()
+    final = _wait(c, wf_id)
+    assert final["phase"] == "Succeeded", final
+    found = _steps(c, wf_id)
+    elements = [ELEMENT.fullmatch(s["job_id"] or "") for n, s in found.items()
+                if n.startswith("wait(")]
+    assert all(elements) and len({m.group(1) for m in elements if m}) == 1, elements
+    assert sorted(int(m.group(2)) for m in elements if m) == list(range(1, 7))
+    # the array once: nothing submitted twice
+    mine = [r for r in _records(c["state"]) if r["name"].startswith(f"hpcflow-{wf_id}-")]
+    assert len([r for r in mine if r.get("indices")]) == 1
+    assert not [r for r in mine if not r.get("indices") and not r.get("array")]

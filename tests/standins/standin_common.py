@@ -16,6 +16,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -28,6 +29,8 @@ from typing import Any
 QUEUE_DELAY = 0.1
 #: How often the supervisor looks at the job and its limits.
 TICK = 0.1
+#: A job's id: a plain job's (or an array's) sequence number, or an array's element SEQ[i].
+JOB_ID = re.compile(r"^\d+(\[\d+\])?$")
 
 
 def state_dir() -> str:
@@ -87,7 +90,7 @@ def job_path(kind: str, job_id: int | str) -> str:
 
 
 def read_job(kind: str, job_id: int | str) -> dict[str, Any] | None:
-    if not str(job_id).isdigit():
+    if not JOB_ID.match(str(job_id)):
         return None
     try:
         with open(job_path(kind, job_id)) as f:
@@ -116,14 +119,48 @@ def all_jobs(kind: str) -> list[dict[str, Any]]:
             job = read_job(kind, entry[len(kind) + 1:-5])
             if job is not None:
                 jobs.append(job)
-    return sorted(jobs, key=lambda j: j["id"])
+    return sorted(jobs, key=_order)
+
+
+def _order(job: dict[str, Any]) -> tuple[int, int]:
+    """An array's elements after the array, in index order."""
+    return int(str(job["id"]).split("[")[0]), int(job.get("index") or 0)
+
+
+def elements(kind: str, array_id: int | str) -> list[dict[str, Any]]:
+    """The elements of the array ``array_id`` (records ``KIND-SEQ[i].json``)."""
+    prefix = f"{kind}-{array_id}["
+    found = []
+    for entry in os.listdir(state_dir()):
+        if entry.startswith(prefix) and entry.endswith("].json"):
+            job = read_job(kind, entry[len(kind) + 1:-5])
+            if job is not None:
+                found.append(job)
+    return sorted(found, key=_order)
+
+
+def create_array(array: dict[str, Any], element: Callable[[int], dict[str, Any]],
+                 indices: list[int]) -> None:
+    """An array job: its own record (no process of its own) and one record per element,
+    ``element(i)`` for each index, each run by its own supervisor."""
+    write_atomic(job_path(array["kind"], array["id"]), array)
+    for index in indices:
+        job = element(index)
+        write_atomic(job_path(job["kind"], job["id"]), job)
+    for index in indices:
+        start_supervisor(array["kind"], f"{array['id']}[{index}]")
+
+
+def array_finished(kind: str, array: dict[str, Any]) -> bool:
+    """Every element of the array has ended."""
+    return all(j.get("finished") for j in elements(kind, array["id"]))
 
 
 def create_job(job: dict[str, Any]) -> None:
     write_atomic(job_path(job["kind"], job["id"]), job)
 
 
-def start_supervisor(kind: str, job_id: int) -> None:
+def start_supervisor(kind: str, job_id: int | str) -> None:
     """The job's supervisor, detached: its own session, no inherited pipes (the caller's
     caller waits for EOF on our stdout)."""
     subprocess.Popen([sys.executable, os.path.realpath(__file__), "supervise", kind,
@@ -157,12 +194,30 @@ def supervise(kind: str, job_id: str) -> int:
     job = read_job(kind, job_id)
     if job is None:
         return 1
+    if job.get("throttle") and not _slot(kind, job_id, job):
+        job = read_job(kind, job_id) or job
     if job.get("kill_request"):  # deleted while queued: it never runs
         update_job(kind, job_id, lambda j: j.update(finished=time.time(), started=None,
                                                     returncode=None, killed=j["kill_request"]))
         return 0
     with contextlib.ExitStack() as files:
         return _run(kind, job_id, job, files)
+
+
+def _slot(kind: str, job_id: str, job: dict[str, Any]) -> bool:
+    """An array's element waits (queued) until fewer than the array's throttle of its
+    siblings run; False when it was deleted while it waited."""
+    while True:
+        with locked(f"{kind}-{job['array']}-slots"):
+            current = read_job(kind, job_id)
+            if current is None or current.get("kill_request"):
+                return False
+            running = [j for j in elements(kind, job["array"])
+                       if j.get("slot") and not j.get("finished")]
+            if len(running) < int(job["throttle"]):
+                update_job(kind, job_id, lambda j: j.update(slot=True))
+                return True
+        time.sleep(TICK)
 
 
 def _run(kind: str, job_id: str, job: dict[str, Any], files: contextlib.ExitStack) -> int:

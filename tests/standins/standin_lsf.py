@@ -15,6 +15,12 @@ What they replay, after the commands' pages of the LSF Command Reference:
   no listed id is known (``LSB_BJOBS_CONSISTENT_EXIT_CODE=N``, the default).
 * ``bkill ID...``: SIGINT, SIGTERM, then SIGKILL; EXIT with 128 + the ending signal and
   ``TERM_OWNER``.
+* Job arrays (Administrator's Guide, "Job Arrays"): ``bsub -J "NAME[X-Y[:Z]]%K"`` makes one
+  job id with an element per index, each run with ``LSB_JOBINDEX=i`` (0 for a plain job),
+  ``%I`` in ``-o``/``-e`` replaced by ``i``, at most K running at once. ``bjobs ID`` lists
+  every element (JOBID the array's id, JOB_NAME ``NAME[i]``, field ``jobindex``),
+  ``bjobs "ID[i]"`` one, ``bjobs -J NAME`` the array's; ``bkill "ID[i]"`` kills one element,
+  ``bkill ID`` them all.
 """
 
 from __future__ import annotations
@@ -41,7 +47,8 @@ BSUB_FLAGS = {"-x", "-N", "-B", "-r", "-rn"}
 FIELDS = {"jobid": "JOBID", "id": "JOBID", "stat": "STAT", "exit_code": "EXIT_CODE",
           "exit_reason": "EXIT_REASON", "job_name": "JOB_NAME", "name": "JOB_NAME",
           "user": "USER", "queue": "QUEUE", "from_host": "FROM_HOST",
-          "exec_host": "EXEC_HOST"}
+          "exec_host": "EXEC_HOST", "jobindex": "JOBINDEX"}
+ARRAY_NAME = re.compile(r"^([^\[\]]+)\[(\d+)-(\d+)(?::(\d+))?\](?:%(\d+))?$")
 
 
 def _die(message: str, code: int = 255) -> int:
@@ -100,22 +107,37 @@ def bsub(argv: list[str]) -> int:
         minutes = int(match.group(1) or 0) * 60 + int(match.group(2))
         scale = float(os.environ.get("HPCFLOW_STANDIN_LSF_SECONDS_PER_MINUTE", "60"))
         limit = minutes * scale
-    job_id = common.next_id()
     name = options.get("-J", command[0] if command else "STDIN")
+    indices: list[int] = []
+    throttle = None
+    if "[" in name:
+        match = ARRAY_NAME.match(name)
+        if match is None:
+            return _die(f"{name}: Bad job array name or index specification. Job not "
+                        "submitted.")
+        name = match.group(1)
+        start, end, step = (int(match.group(2)), int(match.group(3)),
+                            int(match.group(4) or 1))
+        indices = list(range(start, end + 1, step)) if step > 0 else []
+        throttle = int(match.group(5)) if match.group(5) else None
+        if not indices or start < 1:
+            return _die(f"{name}: Bad job array name or index specification. Job not "
+                        "submitted.")
+    job_id = common.next_id()
     cwd = options.get("-cwd", os.getcwd())
     if not os.path.isdir(cwd):
         return _die(f"{cwd}: No such directory. Job not submitted.")
     output = options.get("-oo", options.get("-o"))
     error = options.get("-eo", options.get("-e"))
 
-    def expand(path: str) -> str:  # %J: the job id, %I: the array index
-        return os.path.join(cwd, path.replace("%J", str(job_id)).replace("%I", "0"))
+    def expand(path: str, index: int = 0) -> str:  # %J: the job id, %I: the array index
+        return os.path.join(cwd, path.replace("%J", str(job_id)).replace("%I", str(index)))
 
     spool = os.path.join(common.state_dir(), f"lsf-{job_id}.sh")
     with open(spool, "w") as f:
         f.write(script)
     queue = options.get("-q", DEFAULT_QUEUE)
-    common.create_job({
+    record = {
         "kind": "lsf", "id": job_id, "name": name, "script_path": spool,
         "submitted": time.time(), "workdir": cwd, "submit_dir": os.getcwd(),
         "output_path": expand(output) if output else None,
@@ -126,9 +148,22 @@ def bsub(argv: list[str]) -> int:
                          "owner": ["SIGINT", "SIGTERM", "SIGKILL"]},
         "kill_grace": KILL_GRACE, "report": bool(output), "options": options,
         "env": {"LSB_JOBID": str(job_id), "LSB_JOBNAME": name, "LSB_QUEUE": queue,
-                "LS_SUBCWD": os.getcwd(), "LSB_JOBFILENAME": spool},
-    })
-    common.start_supervisor("lsf", job_id)
+                "LS_SUBCWD": os.getcwd(), "LSB_JOBFILENAME": spool, "LSB_JOBINDEX": "0"},
+    }
+    if not indices:
+        common.create_job(record)
+        common.start_supervisor("lsf", job_id)
+    else:
+        record.update(indices=indices, throttle=throttle)
+
+        def element(index: int) -> dict[str, Any]:
+            return {**record, "id": f"{job_id}[{index}]", "array": job_id, "index": index,
+                    "indices": None, "output_path": expand(output, index) if output else None,
+                    "error_path": expand(error, index) if error else None,
+                    "env": {**record["env"], "LSB_JOBINDEX": str(index),
+                            "LSB_JOBNAME": f"{name}[{index}]"}}
+
+        common.create_array(record, element, indices)
     where = "default queue" if "-q" not in options else "queue"
     print(f"Job <{job_id}> is submitted to {where} <{queue}>.")
     return 0
@@ -195,9 +230,11 @@ def _format(spec: str) -> tuple[list[str], str] | str:
 
 def _value(job: dict[str, Any], field: str) -> str:
     column = FIELDS[field]
-    values = {"JOBID": str(job["id"]), "STAT": stat(job),
+    values = {"JOBID": str(job["id"]).split("[")[0], "STAT": stat(job),
               "EXIT_CODE": "-" if exit_code(job) is None else str(exit_code(job)),
-              "EXIT_REASON": exit_reason(job), "JOB_NAME": job["name"],
+              "EXIT_REASON": exit_reason(job),
+              "JOB_NAME": f"{job['name']}[{job['index']}]" if job.get("array") else job["name"],
+              "JOBINDEX": str(job.get("index") or 0),
               "USER": common.user(), "QUEUE": job["queue"], "FROM_HOST": common.host(),
               "EXEC_HOST": common.host() if job.get("started") else "-"}
     return values[column]
@@ -236,16 +273,16 @@ def bjobs(argv: list[str]) -> int:
     if ids:
         jobs = []
         for given in ids:
-            job = common.read_job("lsf", given)
-            if job is None:
+            found = _lookup(given)
+            if not found:
                 sys.stderr.write(f"Job <{given}> is not found\n")
             else:
                 known += 1
-                jobs.append(job)
+                jobs += found
         if known == 0:
             status = 255
     else:
-        jobs = common.all_jobs("lsf")
+        jobs = [j for j in common.all_jobs("lsf") if not j.get("indices")]
     if name is not None:
         jobs = [j for j in jobs if j["name"] == name]
         if not jobs:
@@ -262,12 +299,26 @@ def bjobs(argv: list[str]) -> int:
     return status
 
 
+def _lookup(given: str) -> list[dict[str, Any]]:
+    """A plain job, every element of an array (its id), or one element (``ID[i]``)."""
+    job = common.read_job("lsf", given)
+    if job is None:
+        return []
+    return common.elements("lsf", job["id"]) if job.get("indices") else [job]
+
+
 def bkill(argv: list[str]) -> int:
     ids = [a for a in argv if not a.startswith("-")]
     if not ids:
         return _die("Usage: bkill [-s signal] job_ID ...")
     status = 0
     for given in ids:
+        found = _lookup(given)
+        if len(found) > 1 or (found and found[0]["id"] != given):  # a whole array
+            for element in found:
+                common.request_kill("lsf", element["id"], "owner")
+            print(f"Job <{given}> is being terminated")
+            continue
         _, answer = common.request_kill("lsf", given, "owner")
         if answer == "unknown":
             sys.stderr.write(f"Job <{given}>: No matching job found\n")

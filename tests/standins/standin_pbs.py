@@ -15,7 +15,15 @@ What they replay, after the commands' pages of the PBS Professional Reference Gu
   (PBSE_UNKJOBID 15001 modulo 256) after printing the others.
 * ``qdel ID...``: SIGTERM, SIGKILL after the kill delay; the job ends with ``Exit_status``
   256 + the signal that ended it (271 for SIGTERM); a queued job ends without one.
-* ``qselect [-x] [-N NAME]``: one ``SEQ.SERVER`` per line.
+* ``qselect [-x] [-N NAME]``: one ``SEQ.SERVER`` per line (``SEQ[].SERVER`` for an array).
+* Job arrays (User's Guide, "Job Arrays"; OpenPBS 20+ for the throttle): ``qsub -J X-Y[:Z][%K]``
+  (two subjobs at least) prints ``SEQ[].SERVER`` and makes subjobs ``SEQ[i]``, each run with
+  ``PBS_ARRAY_INDEX=i`` (``PBS_JOBID`` ``SEQ[i].SERVER``, ``PBS_ARRAY_ID`` ``SEQ[].SERVER``),
+  ``^array_index^`` in ``-o``/``-e`` replaced by ``i``, at most K running at once
+  (``max_run_subjobs``). ``qstat`` shows the array as ``SEQ[]`` (Q, then B once a subjob
+  started, F when all ended, then only with ``-x``) and, with ``-t`` or named, its subjobs
+  (Q, R, then X with their own ``Exit_status``); a plain ``SEQ`` is not the array.
+  ``qdel SEQ[i]`` deletes one subjob (refused once it finished), ``qdel SEQ[]`` all.
 """
 
 from __future__ import annotations
@@ -50,6 +58,24 @@ def _die(message: str, code: int = 2) -> int:
 
 def _full(job_id: int | str) -> str:
     return f"{job_id}.{SERVER}"
+
+
+def _display(job: dict[str, Any]) -> str:
+    """A job's, an array's (``SEQ[]``) or a subjob's (``SEQ[i]``) full id."""
+    return _full(f"{job['id']}[]" if job.get("indices") else job["id"])
+
+
+def _indices(text: str) -> tuple[list[int], int | None] | None:
+    """``X-Y[:Z][%K]`` as its indices and throttle; None when PBS would refuse it."""
+    match = re.match(r"^(\d+)-(\d+)(?::(\d+))?(?:%(\d+))?$", text)
+    if match is None:
+        return None
+    start, end, step = int(match.group(1)), int(match.group(2)), int(match.group(3) or 1)
+    indices = list(range(start, end + 1, step)) if step > 0 else []
+    throttle = int(match.group(4)) if match.group(4) else None
+    if len(indices) < 2 or throttle == 0:
+        return None
+    return indices, throttle
 
 
 def _sequence(text: str) -> str:
@@ -170,12 +196,17 @@ def qsub(argv: list[str]) -> int:
     join = options.get("j", ["n"])[-1]
     output = _local_path(options.get("o", [f"{submit_dir}/{name}.o{job_id}"])[-1])
     error = _local_path(options.get("e", [f"{submit_dir}/{name}.e{job_id}"])[-1])
+    array = None
+    if "J" in options:
+        array = _indices(options["J"][-1])
+        if array is None:
+            return _die("qsub: illegal -J value", 2)
     spool = os.path.join(common.state_dir(), f"pbs-{job_id}.sh")
     with open(spool, "w") as f:
         f.write(script)
     now = time.time()
     limit = _seconds(resources["walltime"]) if "walltime" in resources else None
-    common.create_job({
+    record = {
         "kind": "pbs", "id": job_id, "name": name, "script_path": spool, "submitted": now,
         "workdir": os.path.expanduser("~"), "submit_dir": submit_dir,
         "output_path": output, "error_path": None if join == "oe" else error,
@@ -189,19 +220,49 @@ def qsub(argv: list[str]) -> int:
         "env": {"PBS_JOBID": _full(job_id), "PBS_JOBNAME": name, "PBS_O_WORKDIR": submit_dir,
                 "PBS_O_HOST": common.host(), "PBS_QUEUE": options.get("q", ["workq"])[-1],
                 "PBS_ENVIRONMENT": "PBS_BATCH", "PBS_O_HOME": os.path.expanduser("~")},
-    })
-    common.start_supervisor("pbs", job_id)
+    }
+    if array is None:
+        common.create_job(record)
+        common.start_supervisor("pbs", job_id)
+    else:
+        indices, throttle = array
+        record.update(indices=indices, throttle=throttle, range=options["J"][-1])
+
+        def element(index: int) -> dict[str, Any]:
+            def path(p: str | None) -> str | None:
+                return p.replace("^array_index^", str(index)) if p else p
+            return {**record, "id": f"{job_id}[{index}]", "array": job_id, "index": index,
+                    "indices": None, "output_path": path(record["output_path"]),
+                    "error_path": path(record["error_path"]),
+                    "env": {**record["env"], "PBS_JOBID": _full(f"{job_id}[{index}]"),
+                            "PBS_ARRAY_INDEX": str(index),
+                            "PBS_ARRAY_ID": _full(f"{job_id}[]")}}
+
+        common.create_array(record, element, indices)
     if "z" not in cli:
-        print(_full(job_id))
+        print(_display(record))
     return 0
 
 
 def _state(job: dict[str, Any]) -> str:
+    if job.get("indices"):  # an array: as its subjobs
+        subjobs = common.elements("pbs", job["id"])
+        if all(j.get("finished") for j in subjobs):
+            return "F"
+        return "B" if any(j.get("started") or j.get("finished") for j in subjobs) else "Q"
     if job.get("finished"):
-        return "F"
+        return "X" if job.get("array") else "F"
     if job.get("started"):
         return "R"
     return "Q"
+
+
+def _over(job: dict[str, Any]) -> bool:
+    """Shown only with -x: a finished job, a finished array, a subjob of one."""
+    if job.get("array"):
+        parent = common.read_job("pbs", job["array"])
+        return parent is not None and _state(parent) == "F"
+    return _state(job) == "F"
 
 
 def exit_status(job: dict[str, Any]) -> int | None:
@@ -244,7 +305,7 @@ def _job_json(job: dict[str, Any]) -> dict[str, Any]:
         "Rerunable": "True",
         "Resource_List": {k: (int(v) if str(v).isdigit() and k != "walltime" else v)
                           for k, v in job["resources"].items()},
-        "substate": {"Q": 10, "R": 42, "F": 92}[state],
+        "substate": {"Q": 10, "R": 42, "B": 42, "F": 92, "X": 92}[state],
         "Variable_List": {**job["env"], "PBS_O_SYSTEM": "Linux"},
         "etime": stamp,
         "Submit_arguments": job["submit_args"],
@@ -253,6 +314,19 @@ def _job_json(job: dict[str, Any]) -> dict[str, Any]:
     }
     if job.get("account"):
         data["Account_Name"] = job["account"]
+    if job.get("indices"):  # the array itself: no process of its own
+        counts = {s: sum(_state(j) == s for j in common.elements("pbs", job["id"]))
+                  for s in "QRX"}
+        data.update({"array": "True", "array_indices_submitted": job["range"],
+                     "array_state_count": f"Queued:{counts['Q']} Running:{counts['R']} "
+                                          f"Exiting:0 Expired:{counts['X']}"})
+        if job.get("throttle"):
+            data["max_run_subjobs"] = job["throttle"]
+        if state == "F":
+            data["history_timestamp"] = int(time.time())
+        return data
+    if job.get("array"):
+        data.update({"array_id": _full(f"{job['array']}[]"), "array_index": job["index"]})
     if job.get("started"):
         used = (job.get("finished") or time.time()) - job["started"]
         data.update({
@@ -267,9 +341,9 @@ def _job_json(job: dict[str, Any]) -> dict[str, Any]:
             "run_count": 1,
             "comment": (f"Job run at {time.strftime(RUN_AT, time.localtime(job['started']))} on "
                         f"({where}:ncpus={job['resources'].get('ncpus', 1)})"
-                        + (" and finished" if state == "F" else "")),
+                        + (" and finished" if state in "FX" else "")),
         })
-    if state == "F":
+    if state in "FX":
         status = exit_status(job)
         if status is not None:
             data["Exit_status"] = status
@@ -278,23 +352,43 @@ def _job_json(job: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-def _select(ids: list[str], history: bool, command: str) -> tuple[list[dict], int]:
-    """The jobs asked for (all when none is named), with qstat's exit status."""
+def _lookup(given: str) -> dict[str, Any] | None:
+    """``SEQ`` (a plain job), ``SEQ[]`` (an array) or ``SEQ[i]`` (a subjob)."""
+    seq = _sequence(given)
+    if seq.endswith("[]"):
+        job = common.read_job("pbs", seq[:-2])
+        return job if job is not None and job.get("indices") else None
+    job = common.read_job("pbs", seq)
+    return None if job is None or job.get("indices") else job
+
+
+def _select(ids: list[str], history: bool, command: str,
+            subjobs: bool = False) -> tuple[list[dict], int]:
+    """The jobs asked for (all when none is named; an array's subjobs after it with -t),
+    with qstat's exit status."""
     status = 0
     if not ids:
-        return [j for j in common.all_jobs("pbs") if history or not j.get("finished")], 0
+        found = [j for j in common.all_jobs("pbs") if not j.get("array")]
+    else:
+        found = []
+        for given in ids:
+            job = _lookup(given)
+            if job is None:
+                sys.stderr.write(f"{command}: Unknown Job Id {_full(_sequence(given))}\n")
+                status = UNKNOWN_JOB_EXIT
+            elif _over(job) and not history:
+                sys.stderr.write(f"{command}: {_display(job)} Job has finished, use -x or -H "
+                                 "to obtain historical job information\n")
+                status = FINISHED_JOB_EXIT
+            else:
+                found.append(job)
     jobs = []
-    for given in ids:
-        job = common.read_job("pbs", _sequence(given))
-        if job is None:
-            sys.stderr.write(f"{command}: Unknown Job Id {_full(_sequence(given))}\n")
-            status = UNKNOWN_JOB_EXIT
-        elif job.get("finished") and not history:
-            sys.stderr.write(f"{command}: {_full(job['id'])} Job has finished, use -x or -H "
-                             "to obtain historical job information\n")
-            status = FINISHED_JOB_EXIT
-        else:
-            jobs.append(job)
+    for job in found:
+        if not ids and _over(job) and not history:
+            continue
+        jobs.append(job)
+        if job.get("indices") and subjobs:
+            jobs += common.elements("pbs", job["id"])
     return jobs, status
 
 
@@ -303,7 +397,7 @@ def qstat(argv: list[str]) -> int:
     ids = _parse_options(argv, options)
     if isinstance(ids, str):
         return _die(f"qstat: {ids}\nusage: qstat [-f] [-x] [-F format] [job_identifier...]")
-    jobs, status = _select(ids, "x" in options, "qstat")
+    jobs, status = _select(ids, "x" in options, "qstat", "t" in options)
     form = options.get("F", [""])[-1].lower()
     if form and form != "json":
         return _die(f"qstat: unknown format {form}")
@@ -315,11 +409,11 @@ def qstat(argv: list[str]) -> int:
         document: dict[str, Any] = {"timestamp": int(time.time()), "pbs_version": VERSION,
                                     "pbs_server": SERVER}
         if jobs:
-            document["Jobs"] = {_full(j["id"]): _job_json(j) for j in jobs}
+            document["Jobs"] = {_display(j): _job_json(j) for j in jobs}
         print(json.dumps(document, indent=4))
     elif "f" in options:
         for job in jobs:
-            print(f"Job Id: {_full(job['id'])}")
+            print(f"Job Id: {_display(job)}")
             for key, value in _job_json(job).items():
                 if isinstance(value, dict):
                     for sub, item in value.items():
@@ -331,7 +425,7 @@ def qstat(argv: list[str]) -> int:
         print(f"{'Job id':<17}{'Name':<17}{'User':<16}{'Time Use':<9}S Queue")
         print(f"{'-' * 16} {'-' * 16} {'-' * 15} {'-' * 8} - -----")
         for job in jobs:
-            print(f"{_full(job['id']):<17}{job['name'][:16]:<17}{common.user()[:15]:<16}"
+            print(f"{_display(job):<17}{job['name'][:16]:<17}{common.user()[:15]:<16}"
                   f"{'0':>8} {_state(job)} {job['queue']}")
     return status
 
@@ -343,7 +437,18 @@ def qdel(argv: list[str]) -> int:
         return _die("usage: qdel [-W force|suppress_email=X] [-x] job_identifier...")
     status = 0
     for given in ids:
-        _, answer = common.request_kill("pbs", _sequence(given), "delete")
+        job = _lookup(given)
+        if job is not None and job.get("indices"):  # SEQ[]: every subjob still there
+            for subjob in common.elements("pbs", job["id"]):
+                common.request_kill("pbs", subjob["id"], "delete")
+            continue
+        if job is not None and job.get("array") and job.get("finished"):
+            sys.stderr.write(f"qdel: Request invalid for finished array subjob "
+                             f"{_display(job)}\n")
+            status = FINISHED_JOB_EXIT
+            continue
+        answer = "unknown" if job is None else \
+            common.request_kill("pbs", job["id"], "delete")[1]
         if answer == "unknown":
             sys.stderr.write(f"qdel: Unknown Job Id {_full(_sequence(given))}\n")
             status = UNKNOWN_JOB_EXIT
@@ -360,9 +465,11 @@ def qselect(argv: list[str]) -> int:
         return _die("usage: qselect [-x] [-N name] [-q destination] [-u user_list]")
     names = set(options.get("N", []))
     for job in common.all_jobs("pbs"):
-        if (names and job["name"] not in names) or (job.get("finished") and "x" not in options):
+        if job.get("array"):  # subjobs are not listed (their array is)
             continue
-        print(_full(job["id"]))
+        if (names and job["name"] not in names) or (_over(job) and "x" not in options):
+            continue
+        print(_display(job))
     return 0
 
 

@@ -147,7 +147,7 @@ def test_pbs_qstat_answers_without_jobs_and_broken_answers():
 
 def test_pbs_poll_is_one_qstat_that_forgives_only_unknown_ids(tmp_path: Path):
     argv = PBS.poll_argv(["12", "adopted", "13"])
-    assert argv[-7:] == ["qstat", "-f", "-x", "-F", "json", "12", "13"]
+    assert argv[-8:] == ["qstat", "-f", "-x", "-F", "json", "-t", "12", "13"]
     assert PBS.poll_argv(["adopted"]) == ["true"]
     one_job = json.dumps({"timestamp": 1, "pbs_version": "22.05.11", "pbs_server": "pbs01",
                           "Jobs": {"12.pbs01": _pbs_job("R")}})
@@ -160,6 +160,69 @@ def test_pbs_poll_is_one_qstat_that_forgives_only_unknown_ids(tmp_path: Path):
                     "(errno=15010)' >&2\nexit 255\n")
     done = subprocess.run(argv, env=env, capture_output=True, text=True)
     assert done.returncode == 255 and "cannot connect" in done.stderr
+
+
+def array_job(throttle: int | None = None, size: int = 3) -> JobScript:
+    return JobScript(name="hpcflow-wf-abcde-7-0-array", step_dir="/scratch/wf-abcde/arrays/a",
+                     command=["/opt/py/bin/python", "-m", "hpcflow.daemon.runner", "."],
+                     prepare=["module load python"],
+                     elements=tuple(f"/scratch/wf-abcde/s-{i}" for i in range(1, size + 1)),
+                     throttle=throttle)
+
+
+def test_pbs_array_script_runs_each_subjob_in_its_own_step_directory():
+    lines = PBS.render(array_job(throttle=2)).splitlines()
+    assert "#PBS -J 1-3%2" in lines  # %K: max_run_subjobs (OpenPBS 20+)
+    assert "#PBS -o /scratch/wf-abcde/arrays/a/log-^array_index^.txt" in lines
+    assert "#PBS -J 1-3" in PBS.render(array_job()).splitlines()
+    assert lines[-4:] == [
+        "HPCFLOW_ELEMENTS=(/scratch/wf-abcde/s-1 /scratch/wf-abcde/s-2 /scratch/wf-abcde/s-3)",
+        'cd -- "${HPCFLOW_ELEMENTS[PBS_ARRAY_INDEX - 1]}" || exit 1', "exec >>log.txt 2>&1",
+        "exec /opt/py/bin/python -m hpcflow.daemon.runner ."]
+    # PBS refuses a one-subjob array: a lone element gets an empty second subjob
+    lone = PBS.render(array_job(size=1)).splitlines()
+    assert "#PBS -J 1-2" in lone
+    assert lone.index('[ "$PBS_ARRAY_INDEX" -eq 1 ] || exit 0') < lone.index(
+        "HPCFLOW_ELEMENTS=(/scratch/wf-abcde/s-1)")
+
+
+def test_pbs_array_submit_find_and_cancel_name_subjobs():
+    assert PBS.parse_submit("4242[].pbs01\n") == "4242[]"
+    assert PBS.parse_submit("4242[].pbs01.example.org\n") == "4242[]"
+    assert [PBS.element_id("4242[]", i) for i in (1, 2, 12)] == ["4242[1]", "4242[2]",
+                                                                  "4242[12]"]
+    # qselect lists an array, never its subjobs, as SEQ[].SERVER
+    assert PBS.parse_find("4242[].pbs01\n4243.pbs01\n") == ["4242[]", "4243"]
+    assert PBS.cancel_argv(["4242[2]", "4242[3]"]) == ["qdel", "4242[2]", "4242[3]"]
+
+
+QSTAT_ARRAY = json.dumps({"timestamp": 1732550000, "pbs_version": "22.05.11",
+                          "pbs_server": "pbs01", "Jobs": {
+    "30[].pbs01": _pbs_job("B", array="True", array_indices_submitted="1-6%2",
+                           max_run_subjobs=2),
+    "30[1].pbs01": _pbs_job("X", Exit_status=0, array_index=1, **used("00:00:05")),
+    "30[2].pbs01": _pbs_job("X", Exit_status=1, array_index=2, **used("00:00:05")),
+    "30[3].pbs01": _pbs_job("X", Exit_status=-29, array_index=3, **used("00:10:01")),
+    "30[4].pbs01": _pbs_job("R", array_index=4, **used("00:00:05")),
+    "30[5].pbs01": _pbs_job("Q", array_index=5,
+                            comment="Number of concurrent running subjobs limit reached"),
+    "30[6].pbs01": _pbs_job("X", array_index=6),
+    "31.pbs01": _pbs_job("R"),
+}}, indent=4)
+
+
+def test_pbs_poll_asks_once_per_array_and_reads_each_subjob():
+    argv = PBS.poll_argv(["30[1]", "30[4]", "31", "30[5]", "adopted", "32[]"])
+    assert argv[-9:] == ["qstat", "-f", "-x", "-F", "json", "-t", "30[]", "31", "32[]"]
+    polled = PBS.parse_poll(QSTAT_ARRAY)
+    assert {i: (polled[i].state, polled[i].exit_code) for i in polled if "[" in i} == {
+        "30[]": ("running", None), "30[1]": ("done", 0), "30[2]": ("done", 1),
+        "30[3]": ("done", -29), "30[4]": ("running", None), "30[5]": ("queued", None),
+        "30[6]": ("done", None)}
+    assert polled["30[3]"].timed_out and "walltime" in (polled["30[3]"].reason or "")
+    assert polled["30[5]"].waiting_for == "Number of concurrent running subjobs limit reached"
+    assert "deleted before it ran" in (polled["30[6]"].reason or "")  # qdel'd while queued
+    assert polled["31"].state == "running"
 
 
 # -- LSF ----------------------------------------------------------------------------------
@@ -246,7 +309,8 @@ def test_lsf_states_and_reasons_from_bjobs():
 def test_lsf_poll_and_find_forgive_only_unknown_jobs(tmp_path: Path):
     argv = LSF.poll_argv(["12", "adopted"])
     assert argv[-6:] == ["bjobs", "-a", "-noheader", "-o",
-                         "jobid stat exit_code exit_reason job_name delimiter='|'", "12"]
+                         "jobid stat exit_code exit_reason job_name jobindex delimiter='|'",
+                         "12"]
     env = fake_tool(tmp_path, "bjobs", "echo '12|RUN|-|-|n'\n"
                     "echo 'Job <13> is not found' >&2\nexit 255\n")
     done = subprocess.run(LSF.poll_argv(["12", "13"]), env=env, capture_output=True, text=True)
@@ -261,6 +325,73 @@ def test_lsf_poll_and_find_forgive_only_unknown_jobs(tmp_path: Path):
     assert done.returncode == 0 and LSF.parse_find(done.stdout) == []
     assert LSF.parse_find("31\n32\n") == ["31", "32"]
     assert LSF.cancel_argv(["31"]) == ["bkill", "31"]
+
+
+def test_lsf_array_script_names_the_array_and_keeps_each_element_in_its_own_log():
+    lines = LSF.render(array_job(throttle=2)).splitlines()
+    assert '#BSUB -J "hpcflow-wf-abcde-7-0-array[1-3]%2"' in lines
+    assert '#BSUB -J "hpcflow-wf-abcde-7-0-array[1-3]"' in LSF.render(array_job()).splitlines()
+    assert "#BSUB -o /scratch/wf-abcde/arrays/a/lsf-output-%I.txt" in lines
+    # before it moves into its step directory an element writes to the array's
+    # log-INDEX.txt, never to a log.txt that every element shares
+    first = lines.index('exec >>/scratch/wf-abcde/arrays/a/log-"$LSB_JOBINDEX".txt 2>&1')
+    assert first < lines.index("module load python") < lines.index(
+        'cd -- "${HPCFLOW_ELEMENTS[LSB_JOBINDEX - 1]}" || exit 1') < lines.index(
+        "exec >>log.txt 2>&1")
+    assert not any("arrays/a/log.txt" in line for line in lines)
+    with pytest.raises(SchedulerError, match="job name"):
+        LSF.render(JobScript("bad name", "/s", ["x"], elements=("/s/1", "/s/2")))
+
+
+def test_lsf_array_script_as_bash_runs_it(tmp_path: Path):
+    """The rendered script, run by bash as LSF would run element 2: its prepare output in the
+    array's log-2.txt, the command's in element 2's own log.txt."""
+    dirs = [tmp_path / f"s-{i}" for i in (1, 2)]
+    for d in dirs:
+        d.mkdir()
+    (tmp_path / "array").mkdir()
+    script = LSF.render(JobScript("a-array", str(tmp_path / "array"), ["sh", "-c", "echo ran"],
+                                  prepare=["echo prepared"],
+                                  elements=tuple(str(d) for d in dirs)))
+    done = subprocess.run(["bash", "-c", script], env=dict(os.environ, LSB_JOBINDEX="2"),
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "array" / "log-2.txt").read_text() == "prepared\n"
+    assert (dirs[1] / "log.txt").read_text() == "ran\n"
+    assert not (dirs[0] / "log.txt").exists() and not (tmp_path / "array" / "log.txt").exists()
+
+
+def test_lsf_array_poll_tells_elements_apart_by_jobindex():
+    assert LSF.element_id("77", 3) == "77[3]"
+    argv = LSF.poll_argv(["77[1]", "77[2]", "12", "adopted", "78[5]"])
+    assert argv[-3:] == ["77", "12", "78"]
+    # bjobs -o "... jobindex": a plain job shows 0 (or -); with LSB_BJOBS_DISPLAY_ENH=Y the
+    # jobid of an element is already ID[index]
+    polled = LSF.parse_poll("77|DONE|-|-|a-array[1]|1\n"
+                            "77|EXIT|1|-|a-array[2]|2\n"
+                            "77|EXIT|140|TERM_RUNLIMIT: job killed after reaching LSF run time "
+                            "limit|a-array[3]|3\n"
+                            "77|PEND|-|-|a-array[4]|4\n"
+                            "78[5]|RUN|-|-|b-array[5]|5\n"
+                            "12|RUN|-|-|hpcflow-wf-1-0|0\n13|PEND|-|-|hpcflow-wf-2-0|-\n")
+    assert {i: (v.state, v.exit_code) for i, v in polled.items()} == {
+        "77[1]": ("done", None), "77[2]": ("done", 1), "77[3]": ("done", 140),
+        "77[4]": ("queued", None), "78[5]": ("running", None), "12": ("running", None),
+        "13": ("queued", None)}
+    assert polled["77[3]"].timed_out
+    # find: an array is a line per element, all with the array's id
+    assert LSF.parse_find("77\n77\n77\n") == ["77"]
+    assert LSF.parse_find("77[1]\n77[2]\n") == ["77"]
+    assert LSF.cancel_argv(["77[2]", "77[4]"]) == ["bkill", "77[2]", "77[4]"]
+
+
+def test_pbs_and_lsf_machines_take_array_size():
+    config = parse_config({"machines": {
+        "p": {"scheduler": "pbs", "array_size": 50, "array_throttle": 5},
+        "l": {"scheduler": "lsf", "array_size": 50}}})
+    assert config.machines["p"].grouping == {"array_size": 50, "array_throttle": 5}
+    assert config.machines["l"].grouping == {"array_size": 50}
+    assert PBSExecutor(array_size=4).resources["array_size"] == 4
 
 
 # -- SDK, config, registry ----------------------------------------------------------------
