@@ -72,8 +72,10 @@ def sealed(step_dir: Path, result: dict) -> dict:
     without one, by hand say, leaves it unsealed and the daemon refuses its outputs)."""
     key = _result_keys.get(step_dir.name)
     seeds = _result_keys.get(GROUP_SEEDS)
-    if key is None and isinstance(seeds, dict) and step_dir.parent.name in seeds:
-        key = derived_key(seeds[step_dir.parent.name], step_dir.name)
+    # a pack's members come as paths relative to the pack's directory (../../NAME)
+    workflow_dir = Path(os.path.normpath(step_dir)).parent.name
+    if key is None and isinstance(seeds, dict) and workflow_dir in seeds:
+        key = derived_key(seeds[workflow_dir], step_dir.name)
     return seal_result(result, key) if key else result
 
 

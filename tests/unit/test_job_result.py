@@ -69,3 +69,8 @@ def test_a_job_of_many_steps_gets_one_short_seed_per_workflow_and_its_results_ar
     assert not result.trusted(keys.keys("/w/wf-1/step-8")).sealed  # another step's
     assert not result.trusted(keys.keys("/w/wf-2/step-7")).sealed  # another workflow's
     assert not result.trusted(ResultKeys(tmp_path / "other").keys(dirs[7])).sealed
+    # a pack's member, as its runner sees it: relative to the pack's own directory
+    member = Path("/w/wf-1/packs/hpcflow-wf-1-9-0-pack/../../step-9").absolute()
+    packed = JobResult.from_record(runner.sealed(member, {"phase": "Succeeded",
+                                                          "outputs": None}))
+    assert packed.trusted(keys.keys(dirs[9])).sealed
