@@ -87,6 +87,7 @@ class StatusWriter:
             return
         trouble = service.trouble
         data = dict(self.base, updated_at=now, last_poll=dict(service.last_poll),
+                    poll_backoff=service.schedule.report(),
                     **trouble.report())
         try:
             write_status_file(self.path, json.dumps(data))

@@ -143,6 +143,7 @@ def daemon_status(as_json: bool) -> None:
         "running": pid is not None, "pid": pid, "home": str(home),
         "version": info.get("version"), "started_at": info.get("started_at"),
         "last_poll": info.get("last_poll", {}),
+        "poll_backoff": info.get("poll_backoff", {}),
         "live_workflows": store.count_live_workflows() if store else 0,
         "live_jobs": len(store.live_jobs()) if store else 0,
         "problem": info.get("problem"), "problem_since": info.get("problem_since"),
@@ -162,6 +163,11 @@ def daemon_status(as_json: bool) -> None:
         click.echo(f"  {data['live_workflows']} live workflows, {data['live_jobs']} live jobs")
         for name, at in sorted(data["last_poll"].items()):
             click.echo(f"  last poll of {name}: {render.when(at)}")
+        for name, slow in sorted(data["poll_backoff"].items()):
+            why = (f"a scheduler call was killed at its timeout after {slow['call_seconds']} s"
+                   if slow["timed_out"] else f"a scheduler call took {slow['call_seconds']} s")
+            click.echo(f"  polls of {name} back off: every {slow['backoff']:.0f} s at most "
+                       f"({why})")
         if data["problem"]:
             click.echo(f"  problem since {render.when(data['problem_since'])}: "
                        f"{data['problem']}")
