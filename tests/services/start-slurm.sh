@@ -151,6 +151,9 @@ if [ "$(id -u)" = 0 ]; then DBUSER=mysql; else DBUSER=$SUSER; fi
 mkdir -p "$DB"
 chown "$DBUSER:" "$DB"
 chmod 700 "$DB"
+if [ "$DBUSER" != "$SUSER" ] && ! runuser -u "$DBUSER" -- test -x "$DB"; then
+  die "user $DBUSER (MariaDB) cannot reach $DB: make every directory above it traversable (chmod o+x)"
+fi
 db() { mariadb --no-defaults --socket="$DBSOCK" -u "$SUSER" "$@"; }
 if ! pid_alive "$DB/mariadbd.pid" mariadbd; then
   if [ ! -d "$DB/data/mysql" ]; then
