@@ -14,6 +14,7 @@
 #   SLURM_CTLD_PORT  slurmctld port (6817)       SLURM_D_PORT   slurmd port (6818)
 #   SLURM_MINJOBAGE  seconds a finished job stays visible to squeue (10: then only sacct knows it)
 #   SLURM_DBD_PORT   slurmdbd port (6819)        SLURM_DB_PORT  MariaDB port on 127.0.0.1 (3306)
+#   SLURM_EXTRA_CONF lines appended to slurm.conf (a private test cluster's preemption, say)
 #   SLURM_ACCT_USERS users associated with the account "hpcflow" (default: "root hpctest" and
 #                    whoever runs this script); none is enforced (AccountingStorageEnforce unset)
 #
@@ -118,6 +119,7 @@ SlurmdParameters=config_overrides
 NodeName=$NODE NodeAddr=127.0.0.1 NodeHostname=localhost CPUs=$CPUS State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
 EOF
+if [ -n "${SLURM_EXTRA_CONF:-}" ]; then printf '%s\n' "$SLURM_EXTRA_CONF" >> "$CONF.new"; fi
 old_acct=$(grep -s '^AccountingStorageType=' "$CONF" || true)
 conf_changed=0
 replace_if_changed "$CONF.new" "$CONF" && conf_changed=1
