@@ -33,6 +33,28 @@ Markers arriving steadily never postpone a first poll (they once did, each kick 
 >>> for t in (0.0, 0.5, 1.0, 1.5): s.kick("new", now=t)
 >>> s.due("new", 1.5)
 True
+
+A scheduler that answers slowly (a call of ``SLOW_CALL`` seconds or more, or one killed at the
+machine's ``scheduler_timeout``) is a controller under load: the machine's polls back off, the
+wait doubling with each slow poll (at least twice the slow call's time) up to ``MAX_BACKOFF``,
+and no finished marker brings the next poll sooner. Each fast poll halves it again, until it
+falls below the minimum interval and is gone:
+
+>>> s = PollSchedule({"hpc": PollBounds(1.0, 30.0)})
+>>> s.polled("hpc", now=0.0, changed=True, call_seconds=60.0, timed_out=True)
+>>> s.backoff("hpc"), s.next_due(["hpc"])
+(120.0, 120.0)
+>>> s.kick("hpc", now=50.0); s.due("hpc", 60.0), s.due("hpc", 120.0)
+(False, True)
+>>> s.polled("hpc", now=240.0, changed=False, call_seconds=70.0, timed_out=True)
+>>> s.backoff("hpc"), s.report()["hpc"]["timed_out"]
+(240.0, True)
+>>> for n in range(5): s.polled("hpc", now=1000.0 + n, changed=True, call_seconds=7.0)
+>>> s.backoff("hpc")
+600.0
+>>> for n in range(10): s.polled("hpc", now=2000.0 + n, changed=True, call_seconds=0.1)
+>>> s.backoff("hpc"), s.report()
+(0.0, {})
 """
 
 from __future__ import annotations
@@ -41,6 +63,11 @@ from collections.abc import Iterable, Mapping
 
 from hpcflow.config_file import PollBounds
 from hpcflow.connectors.plugins import LOCAL
+
+#: A scheduler call this slow (seconds) means its controller is under load.
+SLOW_CALL = 5.0
+#: The longest wait between two polls of a slow scheduler (seconds).
+MAX_BACKOFF = 600.0
 
 
 class PollSchedule:
@@ -51,6 +78,10 @@ class PollSchedule:
         self._interval: dict[str, float] = {}
         self._next: dict[str, float] = {}
         self._polled_at: dict[str, float] = {}
+        #: A slow scheduler's back-off: the least wait between two polls, seconds.
+        self._backoff: dict[str, float] = {}
+        #: Its last poll's slowest call (seconds) and whether a call was killed.
+        self._slowness: dict[str, tuple[float, bool]] = {}
 
     def set_bounds(self, bounds: Mapping[str, PollBounds]) -> None:
         """New bounds (a reloaded config); current intervals are clamped into them."""
@@ -74,15 +105,44 @@ class PollSchedule:
         if name in self.cheap or last is None:  # never polled: nothing to space it from
             self._next[name] = now
         else:
-            self._next[name] = max(now, last + b.min)
+            self._next[name] = max(now, last + max(b.min, self.backoff(name)))
 
-    def polled(self, name: str, now: float, changed: bool) -> None:
+    def polled(self, name: str, now: float, changed: bool, call_seconds: float | None = None,
+               timed_out: bool = False) -> None:
+        """A poll ended (``changed``: it found something new); ``call_seconds``: its slowest
+        scheduler call, ``timed_out``: a call was killed at the timeout."""
         b = self._bounds(name)
+        if call_seconds is not None or timed_out:
+            self._slowed(name, b, call_seconds or 0.0, timed_out)
         previous = self._interval.get(name, b.min)
         interval = b.min if changed else min(b.max, previous * 2)
         self._interval[name] = interval
-        self._next[name] = now + interval
+        self._next[name] = now + max(interval, self.backoff(name))
         self._polled_at[name] = now
+
+    def _slowed(self, name: str, b: PollBounds, seconds: float, timed_out: bool) -> None:
+        current = self._backoff.get(name, 0.0)
+        if timed_out or seconds >= SLOW_CALL:
+            self._backoff[name] = min(MAX_BACKOFF, max(2 * current, 2 * seconds, 2 * b.min))
+            self._slowness[name] = (seconds, timed_out)
+        elif current:
+            if current / 2 < b.min:
+                del self._backoff[name]
+                self._slowness.pop(name, None)
+            else:
+                self._backoff[name] = current / 2
+
+    def backoff(self, name: str) -> float:
+        """The least wait between two polls of ``name`` while its scheduler is slow; 0.0
+        when it answers quickly."""
+        return self._backoff.get(name, 0.0)
+
+    def report(self) -> dict[str, dict]:
+        """The executors whose polls back off (``hpcflow daemon status``): the wait, the
+        slow call's seconds and whether it was killed at the timeout."""
+        return {name: {"backoff": wait, "call_seconds": round(self._slowness[name][0], 1),
+                       "timed_out": self._slowness[name][1]}
+                for name, wait in sorted(self._backoff.items())}
 
     def next_due(self, names: Iterable[str]) -> float | None:
         """The earliest next poll among ``names`` (executors with live jobs); None if none."""

@@ -86,8 +86,11 @@ class StatusWriter:
                 getattr(service, "next_pause", 0.0) <= STATUS_EVERY:
             return
         trouble = service.trouble
+        schedule = getattr(service, "schedule", None)  # back-off of slow schedulers
         data = dict(self.base, updated_at=now, last_poll=dict(service.last_poll),
-                    queue_limits=queue_limits(service), **trouble.report())
+                    queue_limits=queue_limits(service),
+                    poll_backoff=schedule.report() if schedule else {},
+                    **trouble.report())
         try:
             write_status_file(self.path, json.dumps(data))
         except OSError as exc:  # a full or read-only disk must not stop the daemon

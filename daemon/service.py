@@ -333,7 +333,7 @@ class Service:
                 statuses = executor.poll([job_record(r) for r in ex_rows])
             except (TransportError, HpcflowError) as exc:  # unreachable, or not configured
                 log.warning("polling %s failed (%s): trying again later", name, exc)
-                self.schedule.polled(name, time.time(), changed=False)
+                self._polled(name, changed=False)
                 continue
             self.last_poll[name] = time.time()
             done = [s for s in statuses if s.state not in LIVE_JOB_STATES]
@@ -350,9 +350,25 @@ class Service:
             if done:
                 self._apply_results(name, [(by_name[s.name], s) for s in done])
                 changed = True
-            self.schedule.polled(name, time.time(), changed=bool(done or progress or queue))
+            self._polled(name, changed=bool(done or progress or queue))
             changed = changed or bool(queue)
         return changed
+
+    def _polled(self, name: str, changed: bool) -> None:
+        """Schedule the next poll of ``name``, backing off while its scheduler is slow."""
+        executor = self.executors.get(name)
+        seconds = getattr(executor, "call_seconds", None)
+        timed_out = bool(getattr(executor, "call_timed_out", False))
+        before = self.schedule.backoff(name)
+        self.schedule.polled(name, time.time(), changed, call_seconds=seconds,
+                             timed_out=timed_out)
+        after = self.schedule.backoff(name)
+        if after > before:
+            log.warning("%s's scheduler is slow (%s): polling it every %.0f s at most",
+                        name, "a call killed at its timeout" if timed_out
+                        else f"a call took {seconds:.1f} s", after)
+        elif before and not after:
+            log.info("%s's scheduler answers quickly again: polling as usual", name)
 
     def _queue_changes(self, executor: Executor, by_name: dict[str, Any],
                        statuses: list[JobStatus]) -> list[QueueChange]:

@@ -80,6 +80,9 @@ class MachineConfig:
     max_jobs: int = 500
     #: Submissions in any 60 s (sites throttle sbatch storms); None: no limit.
     submit_per_minute: int | None = None
+    #: Seconds a scheduler command (sbatch, squeue, sacct...) may take before it is killed
+    #: and counted as the scheduler's slowness (polls of the machine back off).
+    scheduler_timeout: float = 60.0
     #: Not declared: the default machine named after its scheduler.
     implicit: bool = False
     #: Run steps that name an ``image`` in it with this command (apptainer, singularity).
@@ -200,7 +203,8 @@ MACHINE_KEYS = ("scheduler", "host", "user", "port", "key_filename", "known_host
                 "allow_new_host_keys", "proxy_jump", "work_root", "python", "prepare",
                 "resources", "max_jobs", "min_poll_interval", "max_poll_interval",
                 "container", "container_options", "container_python", "submit_per_minute",
-                "storage_access", "array_size", "array_throttle", "group_size")
+                "storage_access", "array_size", "array_throttle", "group_size",
+                "scheduler_timeout")
 
 
 STORAGE_ACCESS = ("auto", "direct", "relay")
@@ -304,7 +308,9 @@ def parse_machine(name: str, table: Any) -> MachineConfig:
                          resources=dict(resources), max_jobs=max_jobs,
                          submit_per_minute=int(number(table, "submit_per_minute", where,
                                                        integer=True))
-                         if "submit_per_minute" in table else None)
+                         if "submit_per_minute" in table else None,
+                         scheduler_timeout=float(number(table, "scheduler_timeout", where))
+                         if "scheduler_timeout" in table else 60.0)
 
 
 DISPATCHER_KEYS = ("machine", "resources", "task", "python", "known_hosts",

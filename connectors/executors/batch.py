@@ -50,7 +50,12 @@ from hpcflow.connectors.schedulers.base import (
     SchedulerState,
     submit_limit,
 )
-from hpcflow.connectors.transports.base import Transport, TransportError
+from hpcflow.connectors.transports.base import (
+    CommandResult,
+    CommandTimeout,
+    Transport,
+    TransportError,
+)
 from hpcflow.errors import HpcflowError
 from hpcflow.secrets import ResultKeys
 
@@ -103,6 +108,10 @@ class BatchExecutor:
         self._vanished: dict[str, float] = {}
         #: The machine's ``max_jobs`` as lowered by refusals for a queue limit.
         self.queue_hold = QueueHold()
+        #: The slowest scheduler call of the last poll, in seconds, and whether one was
+        #: killed at ``scheduler_timeout`` (the daemon backs off polling a slow scheduler).
+        self.call_seconds = 0.0
+        self.call_timed_out = False
 
     # -- the Executor protocol --------------------------------------------------------
     def step_dir(self, workflow_id: str, step_id: int, step_name: str, attempt: int) -> str:
@@ -244,9 +253,9 @@ class BatchExecutor:
         argv = self.scheduler.submit_argv(f"{job_dir}/{JOB_SCRIPT}", sorted(env or {}))
         if env:
             argv, values = with_environment(argv, env)
-            done = self.transport.run(argv, input_text=values)
+            done = self._call(argv, input_text=values)
         else:
-            done = self.transport.run(argv)
+            done = self._call(argv)
         if not done.ok:
             said = (done.stderr or done.stdout).strip()
             limit = submit_limit(self.scheduler, f"{done.stderr}\n{done.stdout}")
@@ -266,7 +275,8 @@ class BatchExecutor:
             self._live = 0
             return []
         ids = [j.native_id for j in jobs if j.native_id]
-        done = self.transport.run(self.scheduler.poll_argv(ids))
+        self.call_seconds, self.call_timed_out = 0.0, False
+        done = self._call(self.scheduler.poll_argv(ids))  # a timeout: slowness, try later
         if not done.ok:
             raise TransportError(f"{self.scheduler.poll_argv(ids)[0]} failed: "
                                  f"{done.stderr.strip()[:300]}")
@@ -284,7 +294,7 @@ class BatchExecutor:
                             if j.native_id and st.state == JobState.FINISHED
                             and getattr(states.get(j.native_id), "lingers", False)})
         if lingering:  # e.g. held in error: it would never run, and must not run later
-            self.transport.run(self.scheduler.cancel_argv(lingering))
+            self._call(self.scheduler.cancel_argv(lingering))
         self._live = sum(1 for s in statuses if s.state in LIVE_JOB_STATES)
         return statuses
 
@@ -292,8 +302,24 @@ class BatchExecutor:
         argv = self.scheduler.accounting_argv(ids)
         if argv is None:
             return {}
-        done = self.transport.run(argv)
+        try:
+            done = self._call(argv)
+        except CommandTimeout:  # counted as slowness; the jobs are asked about next poll
+            return {}
         return self.scheduler.parse_accounting(done.stdout) if done.ok else {}
+
+    def _call(self, argv: list[str], input_text: str | None = None) -> CommandResult:
+        """A scheduler command, killed after the machine's ``scheduler_timeout``; how long it
+        took (or that it was killed) goes into ``call_seconds``/``call_timed_out``."""
+        timeout = self.machine.scheduler_timeout
+        started = time.monotonic()
+        try:
+            return self.transport.run(argv, timeout=timeout, input_text=input_text)
+        except CommandTimeout:
+            self.call_timed_out = True
+            raise
+        finally:
+            self.call_seconds = max(self.call_seconds, time.monotonic() - started)
 
     def _status(self, job: JobRecord, state: Any,
                 read: dict[str, JobResult | None]) -> JobStatus:
@@ -343,7 +369,7 @@ class BatchExecutor:
 
     def find(self, job_name: str) -> str | None:
         """The id of a live job called ``job_name``, if the scheduler knows one."""
-        done = self.transport.run(self.scheduler.find_argv(job_name))
+        done = self._call(self.scheduler.find_argv(job_name))
         if not done.ok:
             raise TransportError(f"cannot look for job {job_name}: {done.stderr.strip()[:300]}")
         found = self.scheduler.parse_find(done.stdout)
@@ -370,7 +396,7 @@ class BatchExecutor:
         ids = sorted({j.native_id for j in jobs
                       if j.native_id and NATIVE_ID.match(j.native_id) and j.native_id != "adopted"})
         if ids:
-            done = self.transport.run(self.scheduler.cancel_argv(ids))
+            done = self._call(self.scheduler.cancel_argv(ids))
             if not done.ok:
                 log.warning("cancelling %s: %s", ids, done.stderr.strip()[:300])
 

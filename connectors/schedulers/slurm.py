@@ -1,5 +1,6 @@
-"""Slurm: ``sbatch --parsable``, one ``squeue`` for every job of a machine, ``sacct -c`` (the
-job-completion log, which works without slurmdbd) for jobs squeue has forgotten, ``scancel``.
+"""Slurm: ``sbatch --parsable``, one ``squeue`` for every job of a machine, one ``sacct``
+(accounting through slurmdbd) for the jobs squeue has forgotten (they leave it ``MinJobAge``
+seconds after they end), ``scancel``.
 
 >>> s = SlurmScheduler()
 >>> s.parse_submit("1234;cluster\\n")
@@ -9,6 +10,8 @@ job-completion log, which works without slurmdbd) for jobs squeue has forgotten,
 ('running', 'done', True)
 >>> s.parse_accounting("14|NODE_FAIL|0:0\\n15|COMPLETED|0:0\\n")["14"].infrastructure
 True
+>>> s.parse_accounting("16_7|CANCELLED by 1001|0:15\\n")["16_7"].reason
+'the job was cancelled outside hpcflow by uid 1001 (Slurm CANCELLED: scancel or an administrator)'
 >>> queued = s.parse_poll("16|hpcflow-wf-3-0|PENDING|Priority\\n17|hpcflow-wf-4-0|PENDING|None\\n")
 >>> queued["16"].state, queued["16"].waiting_for, queued["17"].waiting_for
 ('queued', 'Priority', None)
@@ -104,12 +107,21 @@ TABLE_FULL = "Unable to create job record, try again"
 FINAL = frozenset(FAILURES) | {"COMPLETED", "SPECIAL_EXIT"}
 
 
+#: A job's id in sacct's output: ``1234``, or an array element's ``1234_7``; not a job step
+#: (``1234.batch``) nor the pending rest of an array (``1234_[8-20]``).
+JOB_ID = re.compile(r"\d+(?:_\d+)?")
+
+
 def _state(native_id: str, raw: str, exit_code: int | None = None,
            why: str = "") -> SchedulerState:
     """``why`` is squeue's reason (%r): for a pending job, what it waits for."""
-    raw = raw.split()[0].rstrip("+") if raw.strip() else "UNKNOWN"  # "CANCELLED by 0"
+    words = raw.split()
+    raw = words[0].rstrip("+") if words else "UNKNOWN"
     if raw in FINAL:
-        return SchedulerState(native_id, DONE, raw, exit_code, FAILURES.get(raw),
+        reason = FAILURES.get(raw)
+        if raw == "CANCELLED" and words[1:2] == ["by"] and len(words) > 2:  # sacct: "by UID"
+            reason = FAILURES[raw].replace(" (", f" by uid {words[2]} (", 1)
+        return SchedulerState(native_id, DONE, raw, exit_code, reason,
                               infrastructure=raw in INFRASTRUCTURE, timed_out=raw == "TIMEOUT")
     if raw in PENDING_STATES:
         why = why.strip()
@@ -133,6 +145,10 @@ class SlurmScheduler:
                  f"#SBATCH --job-name={directive_value('job name', job.name)}",
                  f"#SBATCH --output={log}",
                  "#SBATCH --open-mode=append",
+                 # hpcflow retries a job lost with its node (NODE_FAIL) itself, at once and
+                 # counted as the infrastructure's failure; Slurm's own requeue would run it
+                 # again only minutes later, unseen (a user's --requeue still wins)
+                 "#SBATCH --no-requeue",
                  f"#SBATCH --chdir={step_dir}"]
         if job.elements:
             lines.append(f"#SBATCH --array={array_range(job)}")
@@ -205,14 +221,18 @@ class SlurmScheduler:
         return states
 
     def accounting_argv(self, native_ids: list[str]) -> list[str] | None:
-        return ["sacct", "--completion", "--noheader", "--parsable2",
+        # One call for every job the poll could not explain. --allocations: the job's own
+        # line, not its steps (1234.batch); an array element is asked for as 1234_7.
+        # No fallback to `sacct --completion` (the jobcomp file of a cluster without slurmdbd):
+        # it would take a second call or a shell around this one.
+        return ["sacct", "--noheader", "--parsable2", "--allocations",
                 f"--jobs={','.join(native_ids)}", "--format=jobid,state,exitcode"]
 
     def parse_accounting(self, stdout: str) -> dict[str, SchedulerState]:
         states = {}
         for line in stdout.splitlines():
             parts = line.strip().split("|")
-            if len(parts) >= 3 and parts[0].isdigit():
+            if len(parts) >= 3 and JOB_ID.fullmatch(parts[0]):
                 states[parts[0]] = _state(parts[0], parts[1], _exit_code(parts[2]))
         return states
 

@@ -25,6 +25,11 @@ class TransportError(OSError):
     """The machine could not be reached (a dropped connection): retried, never a step failure."""
 
 
+class CommandTimeout(TransportError):
+    """A command ran past its timeout and was killed (a scheduler's controller under load,
+    say): slowness, retried later, never a step failure."""
+
+
 class Transport(Protocol):
     #: True when paths on the machine are this machine's paths (no copies needed).
     shares_files: bool

@@ -6,7 +6,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from hpcflow.connectors.transports.base import CommandResult, TransportError
+from hpcflow.connectors.transports.base import CommandResult, CommandTimeout
 from hpcflow.secrets import without_credentials
 
 
@@ -39,8 +39,8 @@ class LocalTransport:
                                   else subprocess.DEVNULL)
         except FileNotFoundError as exc:
             return CommandResult(127, "", f"{argv[0]}: command not found ({exc.strerror})")
-        except subprocess.TimeoutExpired as exc:
-            raise TransportError(f"{argv[0]} did not answer within {timeout:.0f} s") from exc
+        except subprocess.TimeoutExpired as exc:  # subprocess.run has killed it
+            raise CommandTimeout(f"{argv[0]} did not answer within {timeout:.0f} s") from exc
         return CommandResult(done.returncode, done.stdout, done.stderr)
 
     def write_files(self, directory: str, files: dict[str, bytes]) -> None:

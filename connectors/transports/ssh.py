@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hpcflow.connectors.transports.base import CommandResult, TransportError
+from hpcflow.connectors.transports.base import CommandResult, CommandTimeout, TransportError
 from hpcflow.errors import HpcflowError
 
 log = logging.getLogger("hpcflow.engine")
@@ -299,7 +299,7 @@ class SSHTransport:
             err = stderr.read().decode(errors="replace")
             code = stdout.channel.recv_exit_status()
         except TimeoutError as exc:
-            raise TransportError(f"{argv[0]} on {self.target.host} did not answer within "
+            raise CommandTimeout(f"{argv[0]} on {self.target.host} did not answer within "
                                  f"{timeout:.0f} s") from exc
         except Exception as exc:  # the connection dropped mid-command
             raise self._lost(exc) from exc

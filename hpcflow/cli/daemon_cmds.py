@@ -144,6 +144,7 @@ def daemon_status(as_json: bool) -> None:
         "version": info.get("version"), "started_at": info.get("started_at"),
         "last_poll": info.get("last_poll", {}),
         "queue_limits": info.get("queue_limits", {}),
+        "poll_backoff": info.get("poll_backoff", {}),
         "live_workflows": store.count_live_workflows() if store else 0,
         "live_jobs": len(store.live_jobs()) if store else 0,
         "problem": info.get("problem"), "problem_since": info.get("problem_since"),
@@ -167,6 +168,11 @@ def daemon_status(as_json: bool) -> None:
             click.echo(f"  {name}: max_jobs lowered to {held['max_jobs']} (of "
                        f"{held['configured']}) since {render.when(held['since'])}: "
                        f"{held['reason']}")
+        for name, slow in sorted(data["poll_backoff"].items()):
+            why = (f"a scheduler call was killed at its timeout after {slow['call_seconds']} s"
+                   if slow["timed_out"] else f"a scheduler call took {slow['call_seconds']} s")
+            click.echo(f"  polls of {name} back off: every {slow['backoff']:.0f} s at most "
+                       f"({why})")
         if data["problem"]:
             click.echo(f"  problem since {render.when(data['problem_since'])}: "
                        f"{data['problem']}")

@@ -184,6 +184,77 @@ def check_scheduler(target: Target) -> Iterator[str]:
     if not done.ok:
         raise Failed(_failure(target, query, done, family, title, QUERY_SECONDS))
     yield f"{family.server if family else name} answers (a query for jobs)"
+    if name == "slurm":
+        yield slurm_limits(target.probe, target.where)
+
+
+#: The user's associations (``id -un``: the user the machine's commands run as) and every
+#: QOS, with the limits a workflow runs into; Slurm's array size limit and job count.
+ASSOC_QUERY = ["sh", "-c", 'exec sacctmgr --noheader --parsable2 show assoc where '
+               'user="$(id -un)" format=account,partition,qos,maxjobs,maxsubmit,maxwall,'
+               'maxtres,grpjobs,grpsubmit']
+QOS_QUERY = ["sacctmgr", "--noheader", "--parsable2", "show", "qos",
+             "format=name,maxjobspu,maxsubmitpu,maxwall,maxtrespu,grpjobs,grpsubmit"]
+CONFIG_QUERY = ["scontrol", "show", "config"]
+ASSOC_FIELDS = ("MaxJobs", "MaxSubmit", "MaxWall", "MaxTRES", "GrpJobs", "GrpSubmit")
+QOS_FIELDS = ("MaxJobsPU", "MaxSubmitPU", "MaxWall", "MaxTRESPU", "GrpJobs", "GrpSubmit")
+
+
+def _set(names: tuple[str, ...], values: list[str]) -> str:
+    shown = [f"{n}={v}" for n, v in zip(names, values, strict=False) if v.strip()]
+    return ", ".join(shown) if shown else "no limits"
+
+
+def parse_slurm_limits(assoc: str, qos: str, config: str) -> str:
+    """The limits doctor reports for a Slurm machine, from ``sacctmgr show assoc`` (the
+    user's), ``sacctmgr show qos`` and ``scontrol show config``.
+
+    >>> limits = parse_slurm_limits(
+    ...     "hpcflow||normal|||||||\\nlab|gpu|normal,long||50|||||\\n",
+    ...     "normal|||||||\\nlong|4|20|2-00:00:00||||\\nother|1|1|||||\\n",
+    ...     "MaxArraySize            = 1001\\nMaxJobCount = 100000\\n")
+    >>> for part in limits.split("; "): print(part)
+    account hpcflow: no limits
+    account lab (partition gpu): MaxSubmit=50
+    QOS normal: no limits
+    QOS long: MaxJobsPU=4, MaxSubmitPU=20, MaxWall=2-00:00:00
+    MaxArraySize=1001, MaxJobCount=100000
+    >>> parse_slurm_limits("", "", "")
+    'no association for this user (sacctmgr shows none); MaxArraySize unknown'
+    """
+    parts, used = [], []
+    for line in assoc.splitlines():
+        fields = line.split("|")
+        if len(fields) < 3 or not fields[0]:
+            continue
+        where = f" (partition {fields[1]})" if fields[1] else ""
+        parts.append(f"account {fields[0]}{where}: {_set(ASSOC_FIELDS, fields[3:])}")
+        used += [q for q in fields[2].split(",") if q and q not in used]
+    if not parts:
+        parts.append("no association for this user (sacctmgr shows none)")
+    for line in qos.splitlines():
+        fields = line.split("|")
+        if fields[0] in used:
+            parts.append(f"QOS {fields[0]}: {_set(QOS_FIELDS, fields[1:])}")
+    settings = dict(line.split("=", 1) for line in config.splitlines() if "=" in line)
+    settings = {k.strip(): v.strip() for k, v in settings.items()}
+    limits = [f"{k}={settings[k]}" for k in ("MaxArraySize", "MaxJobCount") if k in settings]
+    return "; ".join([*parts, ", ".join(limits) or "MaxArraySize unknown"])
+
+
+def slurm_limits(probe: Probe, where: str) -> str:
+    """What doctor can read of the user's Slurm limits; never a failure (a cluster without
+    slurmdbd has no associations to show)."""
+    assoc = probe.run(ASSOC_QUERY, where, QUERY_SECONDS)
+    config = probe.run(CONFIG_QUERY, where, QUERY_SECONDS)
+    qos = probe.run(QOS_QUERY, where, QUERY_SECONDS) if assoc.ok else None
+    text = parse_slurm_limits(assoc.stdout if assoc.ok else "",
+                              qos.stdout if qos is not None and qos.ok else "",
+                              config.stdout if config.ok else "")
+    if not assoc.ok:
+        text = text.replace("no association for this user (sacctmgr shows none)",
+                            f"associations unreadable ({first_said(assoc)})")
+    return f"limits: {text}"
 
 
 def _not_ours(target: Target, command: str, title: str, other: str, line: str) -> str:

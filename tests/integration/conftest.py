@@ -53,6 +53,13 @@ def slurm_env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
+def slurm_accounting_env() -> dict[str, str]:
+    """The test cluster's ``SLURM_CONF`` with accounting: slurmdbd + MariaDB (plain ``sacct``
+    works), ``MinJobAge=10`` (a finished job leaves ``squeue`` about 10 s after it ends)."""
+    return _require(("SLURM_CONF", "HPCFLOW_TEST_SLURM_SACCT"), "Slurm accounting")
+
+
+@pytest.fixture(scope="session")
 def ssh_env() -> dict[str, str]:
     """``HPCFLOW_TEST_SSH_{HOST,PORT,USER,KEY,KNOWN_HOSTS}`` of the test sshd (values as strings).
 

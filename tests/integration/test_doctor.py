@@ -49,7 +49,10 @@ def test_doctor_says_what_is_wrong_and_how_to_fix_it(tmp_path: Path, ssh_env: di
     done = run_cli(["doctor"], home, tmp_path)
     lines = done.stdout.splitlines()
     assert done.returncode == 1
-    assert [line for line in lines if line.startswith("good:")] == [
+    assert [line for line in lines if line.startswith("good: ok  limits: ")] == [
+        "good: ok  limits: account hpcflow: no limits; QOS normal: no limits; "
+        "MaxArraySize=1001, MaxJobCount=100000"]  # hpctest's, read over ssh
+    assert [line for line in lines if line.startswith("good:") and " limits: " not in line] == [
         "good: ok  connection (host key verified)",
         f"good: ok  slurm commands ({slurm_version()})",
         "good: ok  slurmctld answers (a query for jobs)",
@@ -63,7 +66,8 @@ def test_doctor_says_what_is_wrong_and_how_to_fix_it(tmp_path: Path, ssh_env: di
     oldpy = lines_of(done.stdout, "oldpy")[-1]
     assert "FAIL '/usr/bin/no-such-python' does not run" in oldpy
     # what passed before the failure is shown: it stopped at the work root
-    assert lines_of(done.stdout, "noroot")[:-1] == [
+    assert [line for line in lines_of(done.stdout, "noroot")[:-1]
+            if " limits: " not in line] == [
         "noroot: ok  connection (host key verified)",
         f"noroot: ok  slurm commands ({slurm_version()})",
         "noroot: ok  slurmctld answers (a query for jobs)"]
@@ -206,7 +210,7 @@ def test_doctor_checks_dispatcher_machines(tmp_path: Path, ssh_env: dict, slurm_
     config.chmod(0o600)
     done = run_cli(["doctor"], home, tmp_path)
     assert done.returncode == 1
-    cluster = lines_of(done.stdout, "cluster")
+    cluster = [line for line in lines_of(done.stdout, "cluster") if " limits: " not in line]
     assert cluster[0].startswith("cluster: ok  dpdispatcher "), cluster
     assert cluster[1:] == [
         "cluster: ok  connection (host key verified)",
@@ -231,3 +235,33 @@ def test_doctor_checks_dispatcher_machines(tmp_path: Path, ssh_env: dict, slurm_
         assert not [path for path in left if "/.hpcflow-doctor-" in path], left
     finally:
         ssh.close()
+
+
+def test_doctor_reports_the_users_slurm_limits(tmp_path: Path, slurm_accounting_env: dict):
+    """The association and QOS limits sacctmgr shows for the user, and Slurm's MaxArraySize,
+    read from the real slurmdbd: an account and a QOS made for this test (limits are not
+    enforced on the test cluster: nobody else's jobs feel them), removed afterwards."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.toml").write_text("[machines.hpc]\nscheduler = 'slurm'\n")
+
+    def sacctmgr(*args: str) -> None:
+        subprocess.run(["sacctmgr", "-i", *args], capture_output=True, text=True, check=True)
+
+    sacctmgr("add", "qos", "hfdoctorqos", "MaxSubmitJobsPerUser=7", "MaxWall=1:00:00")
+    try:
+        sacctmgr("add", "account", "hfdoctor", "cluster=localhost")
+        sacctmgr("add", "user", "root", "account=hfdoctor", "cluster=localhost",
+                 "qos=normal,hfdoctorqos", "MaxSubmitJobs=42")
+        done = run_cli(["doctor", "hpc"], home, tmp_path)
+        assert done.returncode == 0, done.stdout + done.stderr
+        [line] = [line for line in done.stdout.splitlines() if " limits: " in line]
+        assert line.startswith("hpc: ok  limits: "), line
+        assert "account hfdoctor: MaxSubmit=42" in line, line
+        assert "QOS hfdoctorqos: MaxSubmitPU=7, MaxWall=01:00:00" in line, line
+        assert "MaxArraySize=1001" in line, line
+    finally:
+        subprocess.run(["sacctmgr", "-i", "delete", "user", "root", "account=hfdoctor"],
+                       capture_output=True)
+        subprocess.run(["sacctmgr", "-i", "delete", "account", "hfdoctor"], capture_output=True)
+        subprocess.run(["sacctmgr", "-i", "delete", "qos", "hfdoctorqos"], capture_output=True)

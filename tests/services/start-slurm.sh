@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # start-slurm.sh STATE_DIR -- a real one-node Slurm cluster for the integration tests:
-# munged + slurmctld + slurmd, all state, logs, PID files and the config under STATE_DIR.
-# No systemd, no cgroups, no slurmdbd (job completion records go to STATE_DIR/log/jobcomp.txt).
+# munged + MariaDB + slurmdbd + slurmctld + slurmd, all state, logs, PID files, the database and the
+# config under STATE_DIR. No systemd, no cgroups. Accounting goes through slurmdbd (plain `sacct`
+# works, as on a production cluster); job completion records also go to STATE_DIR/log/jobcomp.txt.
 #
 # Idempotent: running it again with the same STATE_DIR leaves running daemons alone (and runs
 # `scontrol reconfigure` if slurm.conf changed). Stop with stop-slurm.sh STATE_DIR.
@@ -11,7 +12,11 @@
 #                    the node may declare more CPUs than it has cores, so several tiny test jobs
 #                    run at once on a 2-core machine). A changed count needs stop + start.
 #   SLURM_CTLD_PORT  slurmctld port (6817)       SLURM_D_PORT   slurmd port (6818)
-#   SLURM_MINJOBAGE  seconds a finished job stays visible to squeue (300)
+#   SLURM_MINJOBAGE  seconds a finished job stays visible to squeue (10: then only sacct knows it)
+#   SLURM_DBD_PORT   slurmdbd port (6819)        SLURM_DB_PORT  MariaDB port on 127.0.0.1 (3306)
+#   SLURM_EXTRA_CONF lines appended to slurm.conf (a private test cluster's preemption, say)
+#   SLURM_ACCT_USERS users associated with the account "hpcflow" (default: "root hpctest" and
+#                    whoever runs this script); none is enforced (AccountingStorageEnforce unset)
 #
 # As root the daemons run as root and any user (e.g. hpctest over ssh) may submit jobs, which then
 # run under that user's uid. As a normal user the whole cluster runs as that user.
@@ -26,13 +31,18 @@ NODE=localhost
 CPUS=${SLURM_CPUS:-4}
 CTLD_PORT=${SLURM_CTLD_PORT:-6817}
 D_PORT=${SLURM_D_PORT:-6818}
-MINJOBAGE=${SLURM_MINJOBAGE:-300}
+MINJOBAGE=${SLURM_MINJOBAGE:-10}
+DBD_PORT=${SLURM_DBD_PORT:-6819}
+DB_PORT=${SLURM_DB_PORT:-3306}
 SUSER=$(id -un)   # SlurmUser = SlurmdUser = whoever runs this script (root in CI)
+ACCT_USERS=$(printf '%s\n' ${SLURM_ACCT_USERS:-root hpctest $SUSER} | awk '!seen[$0]++' | tr '\n' ' ')
+ACCOUNT=hpcflow
 
 # --- packages (Debian 12: Slurm 22.05, munge 0.5.15) -------------------------------------------
 if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null \
-   || ! command -v sbatch >/dev/null || ! command -v munged >/dev/null; then
-  apt_install slurmctld slurmd slurm-client munge
+   || ! command -v sbatch >/dev/null || ! command -v munged >/dev/null \
+   || ! command -v slurmdbd >/dev/null || ! command -v mariadbd >/dev/null; then
+  apt_install slurmctld slurmd slurm-client munge slurmdbd mariadb-server
 fi
 
 # --- state directory -----------------------------------------------------------------------------
@@ -80,9 +90,13 @@ ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/linux
 JobAcctGatherFrequency=30
-# no slurmdbd: accounting off; job completion records go to a key=value text file,
-# readable with \`sacct -c\` or parsed directly (array tasks are only there)
-AccountingStorageType=accounting_storage/none
+# accounting through slurmdbd (plain \`sacct\`); associations exist but are not enforced.
+# Job completion records also go to a key=value text file (\`sacct -c\`, or parsed directly)
+AccountingStorageType=accounting_storage/slurmdbd
+AccountingStorageHost=localhost
+AccountingStoragePort=$DBD_PORT
+# the munge socket for slurmdbd connections (else the default /run/munge/munge.socket.2)
+AccountingStoragePass=$MSOCK
 JobCompType=jobcomp/filetxt
 JobCompLoc=$STATE/log/jobcomp.txt
 MpiDefault=none
@@ -93,7 +107,7 @@ SchedulerParameters=batch_sched_delay=0,sched_min_interval=0
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 ReturnToService=2
-# finished jobs stay visible to \`squeue -t all\` for this many seconds
+# finished jobs stay visible to \`squeue -t all\` for this many seconds (then: sacct)
 MinJobAge=$MINJOBAGE
 MaxJobCount=100000
 KillWait=5
@@ -105,6 +119,8 @@ SlurmdParameters=config_overrides
 NodeName=$NODE NodeAddr=127.0.0.1 NodeHostname=localhost CPUs=$CPUS State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
 EOF
+if [ -n "${SLURM_EXTRA_CONF:-}" ]; then printf '%s\n' "$SLURM_EXTRA_CONF" >> "$CONF.new"; fi
+old_acct=$(grep -s '^AccountingStorageType=' "$CONF" || true)
 conf_changed=0
 replace_if_changed "$CONF.new" "$CONF" && conf_changed=1
 chmod 644 "$CONF"
@@ -128,9 +144,102 @@ chmod 777 "$MSOCK"   # any job user / client must be able to connect
 munge -S "$MSOCK" -n </dev/null | unmunge -S "$MSOCK" >/dev/null \
   || die "munge self-test failed; see $STATE/log/munged.log"
 
+# --- MariaDB (slurmdbd's database): our own server, data under STATE_DIR/db --------------------------
+# As root it runs as Debian's `mysql` user (mariadbd refuses root unless told to); the data
+# directory, its socket and PID file belong to that user.
+DB="$STATE/db"
+DBSOCK="$DB/mariadb.sock"
+if [ "$(id -u)" = 0 ]; then DBUSER=mysql; else DBUSER=$SUSER; fi
+mkdir -p "$DB"
+chown "$DBUSER:" "$DB"
+chmod 700 "$DB"
+if [ "$DBUSER" != "$SUSER" ] && ! runuser -u "$DBUSER" -- test -x "$DB"; then
+  die "user $DBUSER (MariaDB) cannot reach $DB: make every directory above it traversable (chmod o+x)"
+fi
+db() { mariadb --no-defaults --socket="$DBSOCK" -u "$SUSER" "$@"; }
+if ! pid_alive "$DB/mariadbd.pid" mariadbd; then
+  if [ ! -d "$DB/data/mysql" ]; then
+    # socket authentication for the OS user running this script (root: root@localhost)
+    mariadb-install-db --no-defaults --datadir="$DB/data" --user="$DBUSER" \
+      --auth-root-authentication-method=socket --skip-test-db >"$STATE/log/mariadb-install.log" 2>&1 \
+      || die "mariadb-install-db failed; see $STATE/log/mariadb-install.log"
+  fi
+  port_busy "$DB_PORT" && die "port $DB_PORT is busy (another MariaDB/MySQL?); set SLURM_DB_PORT"
+  rm -f "$DBSOCK"
+  # small buffers: a test database on a 2-core machine shared with other services
+  setsid mariadbd --no-defaults --datadir="$DB/data" --user="$DBUSER" --socket="$DBSOCK" \
+    --pid-file="$DB/mariadbd.pid" --bind-address=127.0.0.1 --port="$DB_PORT" --skip-name-resolve \
+    --log-error="$STATE/log/mariadb.log" --innodb-buffer-pool-size=64M \
+    --innodb-log-file-size=32M --innodb-lock-wait-timeout=900 </dev/null >/dev/null 2>&1 &
+  wait_for 60 db -e 'select 1' || die "MariaDB does not answer on $DBSOCK; see $STATE/log/mariadb.log"
+fi
+# slurmdbd's database user; its password is kept in STATE_DIR/db (mode 700) and slurmdbd.conf (600)
+DBPASS_FILE="$DB/slurmdbd.pass"
+[ -s "$DBPASS_FILE" ] || (umask 077; head -c 18 /dev/urandom | base64 | tr -d '/+=' > "$DBPASS_FILE")
+DBPASS=$(cat "$DBPASS_FILE")
+db -e "CREATE DATABASE IF NOT EXISTS slurm_acct_db;
+       CREATE USER IF NOT EXISTS 'slurm'@'127.0.0.1' IDENTIFIED BY '$DBPASS';
+       ALTER USER 'slurm'@'127.0.0.1' IDENTIFIED BY '$DBPASS';
+       GRANT ALL ON slurm_acct_db.* TO 'slurm'@'127.0.0.1';" \
+  || die "cannot create slurmdbd's database and user; see $STATE/log/mariadb.log"
+
+# --- slurmdbd: it reads slurmdbd.conf next to slurm.conf (SLURM_CONF's directory) ------------------
+DBDCONF="$STATE/etc/slurmdbd.conf"
+(umask 077; cat > "$DBDCONF.new" <<EOF
+# Written by tests/services/start-slurm.sh -- do not edit by hand.
+AuthType=auth/munge
+AuthInfo=socket=$MSOCK
+DbdHost=localhost
+DbdAddr=127.0.0.1
+DbdPort=$DBD_PORT
+SlurmUser=$SUSER
+PidFile=$STATE/run/slurmdbd.pid
+LogFile=$STATE/log/slurmdbd.log
+DebugLevel=info
+StorageType=accounting_storage/mysql
+StorageHost=127.0.0.1
+StoragePort=$DB_PORT
+StorageUser=slurm
+StoragePass=$DBPASS
+StorageLoc=slurm_acct_db
+EOF
+)
+dbd_changed=0
+replace_if_changed "$DBDCONF.new" "$DBDCONF" && dbd_changed=1
+# slurmdbd refuses a slurmdbd.conf that others can read or that its SlurmUser does not own
+chown "$SUSER:" "$DBDCONF"
+chmod 600 "$DBDCONF"
+if [ "$dbd_changed" = 1 ]; then stop_pidfile slurmdbd "$STATE/run/slurmdbd.pid"; fi
+dbd_up() { sacctmgr -n show cluster format=cluster >/dev/null 2>&1; }
+if ! pid_alive "$STATE/run/slurmdbd.pid" slurmdbd; then
+  port_busy "$DBD_PORT" && die "port $DBD_PORT is busy (another slurmdbd?); set SLURM_DBD_PORT"
+  slurmdbd
+fi
+wait_for 60 dbd_up || die "slurmdbd does not answer sacctmgr; see $STATE/log/slurmdbd.log"
+
+# --- the cluster, an account and its users in the accounting database ------------------------------
+# (before slurmctld starts: it registers with slurmdbd only if the cluster exists)
+acct_has() { [ -n "$(sacctmgr -n -P show "$@" 2>/dev/null)" ]; }
+acct_has cluster localhost format=cluster || sacctmgr -i add cluster localhost >/dev/null \
+  || die "sacctmgr add cluster localhost failed"
+acct_has account "$ACCOUNT" format=account \
+  || sacctmgr -i add account "$ACCOUNT" cluster=localhost description="hpcflow tests" \
+       organization=hpcflow >/dev/null || die "sacctmgr add account $ACCOUNT failed"
+for u in $ACCT_USERS; do
+  acct_has assoc where user="$u" account="$ACCOUNT" format=user \
+    || sacctmgr -i add user "$u" account="$ACCOUNT" defaultaccount="$ACCOUNT" cluster=localhost \
+         >/dev/null || die "sacctmgr add user $u failed"
+done
+
 # --- start slurmctld, then slurmd -----------------------------------------------------------------
 ctld_up() { scontrol ping 2>/dev/null | grep -q 'is UP'; }
 started_ctld=0
+if [ -n "$old_acct" ] && [ "$old_acct" != "AccountingStorageType=accounting_storage/slurmdbd" ] \
+   && pid_alive "$STATE/run/slurmctld.pid" slurmctld; then
+  # the accounting plugin is read only at start: restart the controller (jobs survive it)
+  log "accounting storage changed: restarting slurmctld"
+  stop_pidfile slurmctld "$STATE/run/slurmctld.pid"
+fi
 if ! pid_alive "$STATE/run/slurmctld.pid" slurmctld; then
   port_busy "$CTLD_PORT" && die "port $CTLD_PORT is busy (another slurmctld?); set SLURM_CTLD_PORT"
   slurmctld -f "$CONF"
@@ -157,7 +266,8 @@ wait_for 60 node_ready \
 cat <<EOF
 Slurm is up: SLURM_CONF=$CONF
   node=$NODE cpus=$CPUS partition=debug slurmctld=127.0.0.1:$CTLD_PORT slurmd=127.0.0.1:$D_PORT
-  jobcomp=$STATE/log/jobcomp.txt logs=$STATE/log munge_socket=$MSOCK
-  pids: munged=$(cat "$STATE/run/munged.pid") slurmctld=$(cat "$STATE/run/slurmctld.pid") slurmd=$(cat "$STATE/run/slurmd.pid")
+  slurmdbd=127.0.0.1:$DBD_PORT mariadb=127.0.0.1:$DB_PORT ($DBSOCK) account=$ACCOUNT users: $ACCT_USERS
+  jobcomp=$STATE/log/jobcomp.txt logs=$STATE/log munge_socket=$MSOCK MinJobAge=$MINJOBAGE
+  pids: munged=$(cat "$STATE/run/munged.pid") mariadbd=$(cat "$DB/mariadbd.pid") slurmdbd=$(cat "$STATE/run/slurmdbd.pid") slurmctld=$(cat "$STATE/run/slurmctld.pid") slurmd=$(cat "$STATE/run/slurmd.pid")
   use: source $STATE/env.sh
 EOF

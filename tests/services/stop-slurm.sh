@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # stop-slurm.sh STATE_DIR [--purge] -- stop the cluster started by start-slurm.sh STATE_DIR:
-# cancel all jobs, then stop slurmd, slurmctld and munged, each through its PID file only.
+# cancel all jobs, then stop slurmd, slurmctld, slurmdbd, MariaDB and munged, each through its PID file only.
 # --purge also deletes STATE_DIR. Safe to run when nothing is running.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -22,6 +22,8 @@ if pid_alive "$STATE/run/slurmctld.pid" slurmctld && pid_alive "$STATE/run/slurm
 fi
 stop_pidfile slurmd "$STATE/run/slurmd.pid"
 stop_pidfile slurmctld "$STATE/run/slurmctld.pid"
+stop_pidfile slurmdbd "$STATE/run/slurmdbd.pid"
+stop_pidfile mariadbd "$STATE/db/mariadbd.pid"
 stop_pidfile munged "$STATE/run/munged.pid"
 
 steps=$(ps -eo pid=,args= | awk '$2 ~ /^slurmstepd:/')

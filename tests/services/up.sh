@@ -3,6 +3,7 @@
 # works, and write STATE_DIR/services.env (shell `export` lines) for the tests:
 #
 #   Slurm  one-node cluster (STATE_DIR/slurm), partition "debug"       -> start-slurm.sh
+#          with slurmdbd + MariaDB (plain `sacct`), MinJobAge=10
 #   sshd   127.0.0.1:2222, user hpctest, key-only (STATE_DIR/sshd);   -> start-sshd.sh
 #          every ssh session gets SLURM_CONF of that cluster, so `sbatch` works over ssh
 #   SGE    one-node Son of Grid Engine, queue "all.q", pe "smp"        -> start-sge.sh
@@ -48,6 +49,9 @@ scontrol ping 2>&1 | grep -q 'is UP' \
   || die "Slurm: 'scontrol ping' does not report UP: $(scontrol ping 2>&1)"
 state=$(sinfo -h -n localhost -o %t 2>&1)
 echo "$state" | grep -Eqx 'idle|mix|alloc|comp' || die "Slurm: node localhost is '$state', not idle"
+# accounting: plain sacct answers through slurmdbd
+sacct -n -X -S now-1minutes >/dev/null 2>"$STATE/slurm/log/sacct-check.txt" \
+  || die "Slurm: 'sacct' fails: $(tail -2 "$STATE/slurm/log/sacct-check.txt")"
 
 # --- Grid Engine ---------------------------------------------------------------------------------
 bash "$HERE/start-sge.sh" "$STATE/sge" \
@@ -91,6 +95,8 @@ wait_for 20 remote true \
 # login-node pattern: SLURM_CONF (sshd SetEnv) and the munge socket must reach ssh sessions
 remote 'scontrol ping' 2>&1 | grep -q 'is UP' \
   || die "Slurm is not usable over ssh as $SSH_USER: $(remote 'echo SLURM_CONF=$SLURM_CONF; scontrol ping' 2>&1 | tail -3)"
+remote 'sacct -n -X -S now-1minutes' >/dev/null 2>&1 \
+  || die "sacct does not work over ssh as $SSH_USER: $(remote 'sacct -n -X -S now-1minutes' 2>&1 | tail -3)"
 
 # --- S3: Ceph RADOS Gateway ------------------------------------------------------------------------
 # A one-node Ceph built from nothing sometimes fails to come up (seen once: the new OSD was
@@ -138,6 +144,7 @@ cat > "$ENV_FILE.new" <<EOF
 # Written by tests/services/up.sh -- source this file before running the integration tests.
 export SLURM_CONF=$SLURM_CONF
 export HPCFLOW_TEST_SLURM_JOBCOMP=$JOBCOMP
+export HPCFLOW_TEST_SLURM_SACCT=1
 export HPCFLOW_TEST_SSH_HOST=$SSH_HOST
 export HPCFLOW_TEST_SSH_PORT=$SSH_PORT
 export HPCFLOW_TEST_SSH_USER=$SSH_USER

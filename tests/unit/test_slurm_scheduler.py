@@ -1,5 +1,7 @@
 """The Slurm module on recorded output: scripts, ids, states, and what it refuses."""
 
+from pathlib import Path
+
 import pytest
 
 from hpcflow.connectors.schedulers.base import JobScript, SchedulerError
@@ -75,3 +77,51 @@ def test_the_sdk_executor_checks_its_resources():
     assert SlurmExecutor().to_spec()["machine"] == "slurm"
     with pytest.raises(WorkflowDefinitionError, match="no resource 'cpus'"):
         SlurmExecutor(cpus=4)
+
+
+def recorded(name: str) -> str:
+    return (Path(__file__).parent / "data" / "slurm" / name).read_text()
+
+
+def test_final_states_from_sacct_recorded_on_the_test_cluster():
+    """``sacct --parsable2`` of Slurm 22.05 with slurmdbd (tests/services): a completed job, a
+    failed one (exit 3), one cancelled by root, one killed for its time limit, an array's
+    elements (one failed) and a throttled array cancelled while its rest was pending. Job
+    steps (``.batch``) and the pending rest of an array (``11922_[1-4%1]``) are not jobs."""
+    argv = SLURM.accounting_argv(["11923", "11921_2"])
+    assert argv[0] == "sacct" and "--completion" not in argv and "--allocations" in argv
+    assert "--jobs=11923,11921_2" in argv
+    ended = SLURM.parse_accounting(recorded("sacct-states-arrays.txt"))
+    assert sorted(ended) == sorted(["11450", "11819", "11923", "11924", "11921_1", "11921_2",
+                                    "11921_3", "11922_1"])
+    assert {i: s.raw for i, s in ended.items()} == {
+        "11450": "CANCELLED", "11819": "TIMEOUT", "11923": "COMPLETED", "11924": "FAILED",
+        "11921_1": "COMPLETED", "11921_2": "FAILED", "11921_3": "COMPLETED",
+        "11922_1": "CANCELLED"}
+    assert all(s.state == "done" for s in ended.values())
+    assert ended["11924"].exit_code == 3 and ended["11921_2"].exit_code == 1
+    assert ended["11450"].reason == ("the job was cancelled outside hpcflow by uid 0 (Slurm "
+                                     "CANCELLED: scancel or an administrator)")
+    assert ended["11819"].timed_out and "time limit" in (ended["11819"].reason or "")
+    assert ended["11923"].reason is None and not ended["11923"].infrastructure
+    # the node under job 7 set down (tests/integration/test_slurm_node_failure.py)
+    lost = SLURM.parse_accounting(recorded("sacct-node-fail.txt"))["7"]
+    assert lost.infrastructure and lost.state == "done" and "node failed" in (lost.reason or "")
+
+
+def test_states_the_test_cluster_cannot_produce():
+    """Not recorded (no cgroups to kill a job for its memory, no preemption configured):
+    sacct's lines in the same format, as a production cluster prints them."""
+    ended = SLURM.parse_accounting("30|OUT_OF_MEMORY|0:125\n31|PREEMPTED|0:15\n"
+                                   "32_4|CANCELLED by 1001|0:15\n33|CANCELLED|0:0\n")
+    assert "ran out of memory" in (ended["30"].reason or "")
+    assert not ended["30"].infrastructure and ended["31"].infrastructure
+    assert "by uid 1001" in (ended["32_4"].reason or "")
+    assert "by uid" not in (ended["33"].reason or "")  # who is unknown: no guess
+
+
+def test_jobs_say_no_requeue():
+    """Slurm's own requeue after a node failure would start the job again minutes later,
+    unseen: hpcflow retries it itself (a user's --requeue, later in the script, still wins)."""
+    lines = SLURM.render(job(extra_directives=["--requeue"])).splitlines()
+    assert lines.index("#SBATCH --no-requeue") < lines.index("#SBATCH --requeue")
