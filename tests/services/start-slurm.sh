@@ -16,7 +16,7 @@
 #   SLURM_DBD_PORT   slurmdbd port (6819)        SLURM_DB_PORT  MariaDB port on 127.0.0.1 (3306)
 #   SLURM_EXTRA_CONF lines appended to slurm.conf (a private test cluster's preemption, say)
 #   SLURM_ACCT_USERS users associated with the account "hpcflow" (default: "root hpctest" and
-#                    whoever runs this script); none is enforced (AccountingStorageEnforce unset)
+#                    whoever runs this script); enforced (AccountingStorageEnforce=associations,limits,qos)
 #
 # As root the daemons run as root and any user (e.g. hpctest over ssh) may submit jobs, which then
 # run under that user's uid. As a normal user the whole cluster runs as that user.
@@ -90,9 +90,12 @@ ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/linux
 JobAcctGatherFrequency=30
-# accounting through slurmdbd (plain \`sacct\`); associations exist but are not enforced.
+# accounting through slurmdbd (plain \`sacct\`), enforced as on a production cluster: a job
+# needs an association (root's and hpctest's are made below), and association and QOS limits
+# hold (the queue-limit tests set a QOS's MaxSubmitJobsPerUser).
 # Job completion records also go to a key=value text file (\`sacct -c\`, or parsed directly)
 AccountingStorageType=accounting_storage/slurmdbd
+AccountingStorageEnforce=associations,limits,qos
 AccountingStorageHost=localhost
 AccountingStoragePort=$DBD_PORT
 # the munge socket for slurmdbd connections (else the default /run/munge/munge.socket.2)
@@ -121,6 +124,7 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP OverSubscrib
 EOF
 if [ -n "${SLURM_EXTRA_CONF:-}" ]; then printf '%s\n' "$SLURM_EXTRA_CONF" >> "$CONF.new"; fi
 old_acct=$(grep -s '^AccountingStorageType=' "$CONF" || true)
+old_enforce=$(grep -s '^AccountingStorageEnforce=' "$CONF" || true)
 conf_changed=0
 replace_if_changed "$CONF.new" "$CONF" && conf_changed=1
 chmod 644 "$CONF"
@@ -234,10 +238,13 @@ done
 # --- start slurmctld, then slurmd -----------------------------------------------------------------
 ctld_up() { scontrol ping 2>/dev/null | grep -q 'is UP'; }
 started_ctld=0
-if [ -n "$old_acct" ] && [ "$old_acct" != "AccountingStorageType=accounting_storage/slurmdbd" ] \
+new_enforce=$(grep -s '^AccountingStorageEnforce=' "$CONF" || true)
+if { { [ -n "$old_acct" ] && [ "$old_acct" != "AccountingStorageType=accounting_storage/slurmdbd" ]; } \
+     || { [ -n "$old_acct" ] && [ "$old_enforce" != "$new_enforce" ]; }; } \
    && pid_alive "$STATE/run/slurmctld.pid" slurmctld; then
-  # the accounting plugin is read only at start: restart the controller (jobs survive it)
-  log "accounting storage changed: restarting slurmctld"
+  # the accounting plugin and its enforcement are read only at start: restart the
+  # controller (jobs survive it)
+  log "accounting storage or its enforcement changed: restarting slurmctld"
   stop_pidfile slurmctld "$STATE/run/slurmctld.pid"
 fi
 if ! pid_alive "$STATE/run/slurmctld.pid" slurmctld; then
