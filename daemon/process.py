@@ -88,7 +88,7 @@ class StatusWriter:
         trouble = service.trouble
         schedule = getattr(service, "schedule", None)  # back-off of slow schedulers
         data = dict(self.base, updated_at=now, last_poll=dict(service.last_poll),
-                    queue_limits=queue_limits(service),
+                    queue_limits=queue_limits(service), submissions=submissions(service),
                     poll_backoff=schedule.report() if schedule else {},
                     **trouble.report())
         try:
@@ -121,6 +121,13 @@ def queue_limits(service: Any) -> dict[str, dict]:
         if report is not None:
             found[name] = {**report, "configured": executor.machine.max_jobs}
     return found
+
+
+def submissions(service: Any) -> dict[str, dict]:
+    """Each batch machine's recent submissions against its ``submit_per_minute``."""
+    return {name: executor.submissions()
+            for name, executor in getattr(service, "executors", {}).items()
+            if callable(getattr(executor, "submissions", None))}
 
 
 def read_status(home: Path) -> dict | None:

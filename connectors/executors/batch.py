@@ -123,12 +123,21 @@ class BatchExecutor:
         submissions (``submit_per_minute``)."""
         free = self.queue_hold.allowed(self.machine.max_jobs, time.time()) - self._live
         rate = self.machine.submit_per_minute
+        self._forget_submissions_before(time.monotonic() - 60.0)
         if rate is not None:
-            cutoff = time.monotonic() - 60.0
-            while self._submitted_at and self._submitted_at[0] < cutoff:
-                self._submitted_at.popleft()
             free = min(free, rate - len(self._submitted_at))
         return max(0, free)
+
+    def submissions(self) -> dict[str, int | None]:
+        """For ``hpcflow daemon status``: submissions in the last 60 s, the machine's limit
+        (``submit_per_minute``; None: none) and its jobs in the queue now."""
+        self._forget_submissions_before(time.monotonic() - 60.0)
+        return {"last_minute": len(self._submitted_at),
+                "per_minute_limit": self.machine.submit_per_minute, "live": self._live}
+
+    def _forget_submissions_before(self, cutoff: float) -> None:
+        while self._submitted_at and self._submitted_at[0] < cutoff:
+            self._submitted_at.popleft()
 
     def submit(self, job: JobSpec) -> str:
         """Write the step's files and job script, submit it; the job id. Raises

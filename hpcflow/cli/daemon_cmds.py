@@ -144,6 +144,7 @@ def daemon_status(as_json: bool) -> None:
         "version": info.get("version"), "started_at": info.get("started_at"),
         "last_poll": info.get("last_poll", {}),
         "queue_limits": info.get("queue_limits", {}),
+        "submissions": info.get("submissions", {}),
         "poll_backoff": info.get("poll_backoff", {}),
         "live_workflows": store.count_live_workflows() if store else 0,
         "live_jobs": len(store.live_jobs()) if store else 0,
@@ -164,6 +165,11 @@ def daemon_status(as_json: bool) -> None:
         click.echo(f"  {data['live_workflows']} live workflows, {data['live_jobs']} live jobs")
         for name, at in sorted(data["last_poll"].items()):
             click.echo(f"  last poll of {name}: {render.when(at)}")
+        for name, sent in sorted(data["submissions"].items()):
+            limit = sent["per_minute_limit"]
+            click.echo(f"  submissions to {name}: {sent['last_minute']} in the last minute "
+                       f"({f'limit {limit}' if limit else 'no limit'}), {sent['live']} jobs "
+                       "in its queue")
         for name, held in sorted(data["queue_limits"].items()):
             click.echo(f"  {name}: max_jobs lowered to {held['max_jobs']} (of "
                        f"{held['configured']}) since {render.when(held['since'])}: "

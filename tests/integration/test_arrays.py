@@ -9,6 +9,7 @@ counted through a wrapper on the daemon's PATH."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import stat
@@ -180,6 +181,16 @@ def test_terminating_a_workflow_cancels_its_elements(tmp_path: Path, kind: str) 
         recorded = wait_until(lambda: len(ids()) == 6 and ids(), "the array's six elements")
         array = re.fullmatch(setup["element"], recorded[0]).group(1)  # type: ignore[union-attr]
         assert _live_elements(kind, array), "the elements are in the queue"
+        # the one submission shows in daemon status, against the machine's rate limit
+        def sent() -> dict:
+            out = run_cli(["daemon", "status", "--json"], home, tmp_path).stdout
+            return dict(json.loads(out).get("submissions", {}).get(kind) or {})
+
+        assert wait_until(lambda: sent().get("live") == 6 and sent(), "daemon status") == {
+            "last_minute": 1, "per_minute_limit": None, "live": 6}
+        text = run_cli(["daemon", "status"], home, tmp_path).stdout
+        assert f"submissions to {kind}: 1 in the last minute (no limit), 6 jobs in its queue" \
+            in text, text
         assert run_cli(["terminate", wf_id], home, tmp_path).returncode == 0
         wait_until(lambda: not _live_elements(kind, array), "the elements to leave the queue",
                    timeout=120)
