@@ -15,10 +15,12 @@
 # Environment:
 #   SSHD_TOTP_PORT   port (2223)
 #   SSHD_USER        login user (hpctest; created if missing)
+#   SSHD_SETENV      "NAME=VALUE ..." set in every session (SLURM_CONF, as start-sshd.sh)
 #
 # Files for clients:
 #   STATE_DIR/keys/id_ed25519   client private key (root-readable)
 #   STATE_DIR/known_hosts       host keys for [127.0.0.1]:PORT and [localhost]:PORT
+#   STATE_DIR/totp.env          HPCFLOW_TEST_SSH_TOTP_* for the tests (shell export lines)
 #   STATE_DIR/totp/secret       the user's TOTP secret, base32 (root only): the code now is
 #                               `oathtool --totp -b "$(cat STATE_DIR/totp/secret)"`
 set -euo pipefail
@@ -118,6 +120,10 @@ replace_if_changed "/etc/pam.d/$PAM_SERVICE.new" "/etc/pam.d/$PAM_SERVICE" || tr
   echo "MaxSessions 50"
   echo "Subsystem sftp internal-sftp"
   echo "LogLevel VERBOSE"
+  if [ -n "${SSHD_SETENV:-}" ]; then
+    echo "# environment of every session (login-node pattern: SLURM_CONF for sbatch/squeue)"
+    echo "SetEnv $SSHD_SETENV"
+  fi
 } > "$STATE/sshd_config.new"
 /usr/sbin/sshd -t -f "$STATE/sshd_config.new" || die "sshd rejects the generated config $STATE/sshd_config.new"
 config_changed=0
@@ -137,6 +143,18 @@ else
 fi
 wait_for 30 port_busy "$PORT" || die "sshd does not listen on 127.0.0.1:$PORT; see $STATE/sshd.log"
 wait_for 30 pid_alive "$STATE/sshd.pid" "$PAM_SERVICE" || die "sshd is not running; see $STATE/sshd.log"
+
+# the tests' coordinates (up.sh copies them into services.env)
+{
+  echo "export HPCFLOW_TEST_SSH_TOTP_HOST=127.0.0.1"
+  echo "export HPCFLOW_TEST_SSH_TOTP_PORT=$PORT"
+  echo "export HPCFLOW_TEST_SSH_TOTP_USER=$TUSER"
+  echo "export HPCFLOW_TEST_SSH_TOTP_KEY=$K/id_ed25519"
+  echo "export HPCFLOW_TEST_SSH_TOTP_KNOWN_HOSTS=$STATE/known_hosts"
+  echo "export HPCFLOW_TEST_SSH_TOTP_SECRET=$STATE/totp/secret"
+} > "$STATE/totp.env.new"
+chmod 644 "$STATE/totp.env.new"
+mv -f "$STATE/totp.env.new" "$STATE/totp.env"
 
 cat <<EOF
 sshd (key + TOTP) is up: 127.0.0.1:$PORT user=$TUSER pid=$(cat "$STATE/sshd.pid")

@@ -6,7 +6,7 @@
 #   sshd   127.0.0.1:2222, user hpctest, key-only (STATE_DIR/sshd);   -> start-sshd.sh
 #          every ssh session gets SLURM_CONF of that cluster, so `sbatch` works over ssh
 #   sshd   127.0.0.1:2223, user hpctest, a key AND a TOTP code         -> start-sshd-totp.sh
-#          (STATE_DIR/sshd-totp; PAM service sshd-totp): two-factor login nodes
+#          (STATE_DIR/sshd-totp; PAM service sshd-totp; SLURM_CONF as on 2222): two-factor login nodes
 #   SGE    one-node Son of Grid Engine, queue "all.q", pe "smp"        -> start-sge.sh
 #          (SGE_ROOT=/var/lib/gridengine: one per machine; STATE_DIR/sge holds its config files)
 #   S3     Ceph RADOS Gateway on 127.0.0.1:7480 (STATE_DIR/rgw)        -> start-rgw.sh
@@ -96,7 +96,7 @@ remote 'scontrol ping' 2>&1 | grep -q 'is UP' \
 
 # --- sshd with two-factor login (key + TOTP) ------------------------------------------------------
 SSH_TOTP_PORT=${SSHD_TOTP_PORT:-2223}
-SSHD_TOTP_PORT=$SSH_TOTP_PORT bash "$HERE/start-sshd-totp.sh" "$STATE/sshd-totp" \
+SSHD_TOTP_PORT=$SSH_TOTP_PORT SSHD_SETENV="SLURM_CONF=$SLURM_CONF" bash "$HERE/start-sshd-totp.sh" "$STATE/sshd-totp" \
   || die "sshd (key + TOTP) did not come up (log: $STATE/sshd-totp/sshd.log)"
 TOTP_DIR="$STATE/sshd-totp"
 # ready = the key is accepted and the one-time code is asked next (no code in batch mode)
@@ -157,12 +157,7 @@ export HPCFLOW_TEST_SSH_PORT=$SSH_PORT
 export HPCFLOW_TEST_SSH_USER=$SSH_USER
 export HPCFLOW_TEST_SSH_KEY=$SSH_KEY
 export HPCFLOW_TEST_SSH_KNOWN_HOSTS=$KNOWN_HOSTS
-export HPCFLOW_TEST_SSH_TOTP_HOST=$SSH_HOST
-export HPCFLOW_TEST_SSH_TOTP_PORT=$SSH_TOTP_PORT
-export HPCFLOW_TEST_SSH_TOTP_USER=$SSH_USER
-export HPCFLOW_TEST_SSH_TOTP_KEY=$TOTP_DIR/keys/id_ed25519
-export HPCFLOW_TEST_SSH_TOTP_KNOWN_HOSTS=$TOTP_DIR/known_hosts
-export HPCFLOW_TEST_SSH_TOTP_SECRET=$TOTP_DIR/totp/secret
+$(cat "$TOTP_DIR/totp.env")
 export SGE_ROOT=$SGE_ROOT
 export SGE_CELL=$SGE_CELL
 export HPCFLOW_TEST_SGE=1
