@@ -34,6 +34,7 @@ from hpcflow.daemon.engine import WAKE_DIR
 from hpcflow.daemon.parallelism import Limits, Live, admit, full, template_limit
 from hpcflow.daemon.placement import pack_units, placement
 from hpcflow.daemon.polling import PollSchedule
+from hpcflow.daemon.reach import Reachability
 from hpcflow.daemon.resolve import bind_workflow_parameters
 from hpcflow.daemon.store import Store
 from hpcflow.daemon.value_files import for_job
@@ -66,7 +67,8 @@ class Submitter:
     def __init__(self, store: Store, home: Path, schedule: PollSchedule,
                  executor: Callable[[str], Executor], spec: Callable[[str], dict],
                  default_outputs: Callable[[Any], dict],
-                 after_final: Callable[[Any, int, str, str, str | None], None]) -> None:
+                 after_final: Callable[[Any, int, str, str, str | None], None],
+                 reach: Reachability | None = None) -> None:
         self.store = store
         self.home = home
         self.schedule = schedule
@@ -74,6 +76,7 @@ class Submitter:
         self.spec = spec
         self.default_outputs = default_outputs
         self.after_final = after_final
+        self.reach = reach or Reachability()
         #: Jobs whose submission may or may not have reached the scheduler (a crash, an
         #: unreachable machine): looked for by name before anything else is submitted.
         self.unsure_jobs: set[int] = set()
@@ -247,8 +250,10 @@ class Submitter:
             except TransportError as exc:
                 log.warning("submitting %s to %s failed (%s): will look for it by name",
                             pack or members[0][2], executor.name, exc)
+                self.reach.lost(executor.name, exc)
                 self.unsure_jobs.update(m[0] for m in members)
                 continue
+            self.reach.reached(executor.name)
             submitted += [(m[0], m[1], native, pack) for m in members]
             # between the scheduler's answer and the commit of the job id: the worst
             # moment to crash (the exactly-once tests crash here)
@@ -295,7 +300,9 @@ class Submitter:
                 executor = self.executor(group[0]["executor"])
                 natives = self._find_or_submit(executor, group, steps, resources)
             except TransportError as exc:
-                log.warning("%s still unreachable (%s)", group[0]["executor"], exc)
+                new = self.reach.lost(group[0]["executor"], exc)
+                (log.warning if new else log.debug)("%s still unreachable (%s)",
+                                                    group[0]["executor"], exc)
                 return changed
             except HpcflowError as exc:  # refused by the scheduler, or no such machine
                 with self.store.write() as conn:
@@ -305,6 +312,7 @@ class Submitter:
                         self._fail_step(conn, step, str(exc))
                 self.unsure_jobs.difference_update(r["id"] for r in group)
                 continue
+            self.reach.reached(group[0]["executor"])
             with self.store.write() as conn:
                 for row, step in zip(group, steps, strict=True):
                     self._mark_submitted(conn, row["id"], step, natives[row["id"]], row["pack"],
