@@ -142,29 +142,30 @@ QUEUE_WAIT = 900
 def test_login_with_a_code_then_the_daemon_rides_on_it(tmp_path: Path, totp_env: dict):
     home = tmp_path / "home"
     config(home, totp_env)
-    code, said = login(home, tmp_path, totp_env)
-    assert code == 0, said
-    assert "Verification code:" in said and f"logged in to {MACHINE}" in said, said
-    assert oct((home / "ssh").stat().st_mode & 0o777) == "0o700"
-    ssh = transport(home)
-    # commands and files through the master: arguments reach the remote shell quoted
-    done = ssh.run(["sh", "-c", 'echo "$0 $1"; echo oops >&2; exit 3', "a b", "$HOME;x"])
-    assert (done.returncode, done.stdout, done.stderr) == (3, "a b $HOME;x\n", "oops\n")
-    assert ssh.run(["sh", "-c", "exit 255"]).returncode == 255  # a command's own 255
-    assert ssh.run(["sbatch", "--version"]).ok  # SLURM_CONF reaches the sessions
-    folder = f"/home/{totp_env['HPCFLOW_TEST_SSH_TOTP_USER']}/hpcflow-mfa-test/a b/c"
-    ssh.write_files(folder, {"x.txt": b"hello\n" * 1000, "sub/y.bin": bytes(range(256))})
-    assert ssh.read_file(f"{folder}/sub/y.bin") == bytes(range(256))
-    assert ssh.read_file(f"{folder}/x.txt", max_bytes=6) == b"hello\n"
-    assert ssh.read_file(f"{folder}/missing") is None
-    assert ssh.list_files(folder) == [f"{folder}/sub/y.bin", f"{folder}/x.txt"]
-    assert ssh.list_files(f"{folder}/nothing") == []
-    mode = ssh.run(["stat", "-c", "%a", f"{folder}/x.txt"]).stdout.strip()
-    assert mode == "600"
-    ssh.run(["rm", "-rf", os.path.dirname(os.path.dirname(folder))])
+    try:  # the master is ended whatever happens
+        code, said = login(home, tmp_path, totp_env)
+        assert code == 0, said
+        assert "Verification code:" in said and f"logged in to {MACHINE}" in said, said
+        assert oct((home / "ssh").stat().st_mode & 0o777) == "0o700"
+        ssh = transport(home)
+        # commands and files through the master: arguments reach the remote shell quoted
+        done = ssh.run(["sh", "-c", 'echo "$0 $1"; echo oops >&2; exit 3', "a b", "$HOME;x"])
+        assert (done.returncode, done.stdout, done.stderr) == (3, "a b $HOME;x\n", "oops\n")
+        assert ssh.run(["sh", "-c", "exit 255"]).returncode == 255  # a command's own 255
+        assert ssh.run(["sbatch", "--version"]).ok  # SLURM_CONF reaches the sessions
+        folder = f"/home/{totp_env['HPCFLOW_TEST_SSH_TOTP_USER']}/hpcflow-mfa-test/a b/c"
+        ssh.write_files(folder, {"x.txt": b"hello\n" * 1000, "sub/y.bin": bytes(range(256))})
+        assert ssh.read_file(f"{folder}/sub/y.bin") == bytes(range(256))
+        assert ssh.read_file(f"{folder}/x.txt", max_bytes=6) == b"hello\n"
+        assert ssh.read_file(f"{folder}/missing") is None
+        assert ssh.list_files(folder) == [f"{folder}/sub/y.bin", f"{folder}/x.txt"]
+        assert ssh.list_files(f"{folder}/nothing") == []
+        mode = ssh.run(["stat", "-c", "%a", f"{folder}/x.txt"]).stdout.strip()
+        assert mode == "600"
+        ssh.run(["rm", "-rf", os.path.dirname(os.path.dirname(folder))])
 
-    wf = _submit(tmp_path, home, CHAIN)
-    try:
+        wf = _submit(tmp_path, home, CHAIN)
+
         def phases() -> dict[str, str]:
             return {name: s["phase"] for name, s in _steps(home, tmp_path, wf).items()}
 
