@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import json
 import os
 import re
 import socket
@@ -31,6 +32,9 @@ from hpcflow.privacy import private_umask
 LOCK_FILE = "engine-{host}.lock"
 START_LOCK_FILE = "engine-start-{host}.lock"
 WAKE_DIR = "wake"
+#: The running engine's pid, version, last polls, problems and unreachable machines
+#: (``daemon/process.py`` keeps it current).
+STATUS_FILE = "daemon.json"
 #: How long a starter waits for its engine to take the engine lock (imports on a loaded
 #: login node can be slow); past it, others may start one (the engine lock still decides).
 START_WAIT = 60.0
@@ -94,6 +98,16 @@ def engine_pid(home: Path) -> int | None:
     """The pid of the engine serving ``home`` on this host, or None if none runs."""
     found = _held_pid(_host_file(home, LOCK_FILE))
     return found if found is not None else _held_pid(home / LEGACY_LOCK_FILE)
+
+
+def read_status(home: Path) -> dict | None:
+    """The engine's status file, if there is one (cheap: every ``hpcflow status`` may read
+    it)."""
+    try:
+        data: dict = json.loads((home / STATUS_FILE).read_text())
+        return data
+    except (FileNotFoundError, ValueError):
+        return None
 
 
 def wake(home: Path) -> None:

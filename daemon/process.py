@@ -23,7 +23,7 @@ from hpcflow.config_file import load_config
 from hpcflow.connectors.storage.s3 import credentials_from_env
 from hpcflow.daemon.backup import check_at_start, rescue
 from hpcflow.daemon.disk import overwrite_in_place, write_status_file
-from hpcflow.daemon.engine import try_lock
+from hpcflow.daemon.engine import STATUS_FILE, try_lock
 from hpcflow.daemon.leader import FencedError, LeaderLease, NotLeaderError, wait_for_lease
 from hpcflow.daemon.store import StoreLostError, prepare_home
 from hpcflow.errors import HpcflowError, StoreError
@@ -33,7 +33,6 @@ from hpcflow.secrets import hold_credentials
 log = logging.getLogger("hpcflow.engine")
 
 PID_FILE = "daemon.pid"
-STATUS_FILE = "daemon.json"
 LOG_FILE = "logs/daemon.log"
 #: The status file is rewritten at most this often.
 STATUS_EVERY = 2.0
@@ -90,6 +89,7 @@ class StatusWriter:
         data = dict(self.base, updated_at=now, last_poll=dict(service.last_poll),
                     queue_limits=queue_limits(service), submissions=submissions(service),
                     poll_backoff=schedule.report() if schedule else {},
+                    **(service.reach.report() if hasattr(service, "reach") else {}),
                     **trouble.report())
         try:
             write_status_file(self.path, json.dumps(data))
@@ -128,14 +128,6 @@ def submissions(service: Any) -> dict[str, dict]:
     return {name: executor.submissions()
             for name, executor in getattr(service, "executors", {}).items()
             if callable(getattr(executor, "submissions", None))}
-
-
-def read_status(home: Path) -> dict | None:
-    try:
-        data: dict = json.loads((home / STATUS_FILE).read_text())
-        return data
-    except (FileNotFoundError, ValueError):
-        return None
 
 
 def _stopped_for(service: Any, home: Path, lost: StoreLostError) -> int:

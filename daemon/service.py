@@ -55,6 +55,7 @@ from hpcflow.daemon.planner import (
     steps_slots,
 )
 from hpcflow.daemon.polling import PollSchedule
+from hpcflow.daemon.reach import Reachability
 from hpcflow.daemon.store import Store, StoreLostError
 from hpcflow.daemon.submission import Submitter, job_record
 from hpcflow.daemon.user_requests import RequestHandler
@@ -141,8 +142,10 @@ class Service:
         #: How long the loop is about to sleep (the status file is written before a long one).
         self.next_pause = 0.0
         self.schedule = PollSchedule(self.config.poll)
+        #: Machines that do not answer now (the status file shows them, with what to do).
+        self.reach = Reachability()
         self.submitter = Submitter(self.store, home, self.schedule, self.executor, self.spec,
-                                   self._default_outputs, self._after_final)
+                                   self._default_outputs, self._after_final, self.reach)
         self.requests = RequestHandler(self.store, self.executor, self.dirty,
                                        self._return_slot)
         self._specs: dict[str, dict] = {}
@@ -332,9 +335,13 @@ class Service:
                 executor = self.executor(name)
                 statuses = executor.poll([job_record(r) for r in ex_rows])
             except (TransportError, HpcflowError) as exc:  # unreachable, or not configured
-                log.warning("polling %s failed (%s): trying again later", name, exc)
+                # an unreachable machine is logged when it goes, not at every poll
+                new = not isinstance(exc, TransportError) or self.reach.lost(name, exc)
+                (log.warning if new else log.debug)(
+                    "polling %s failed (%s): trying again later", name, exc)
                 self._polled(name, changed=False)
                 continue
+            self.reach.reached(name)
             self.last_poll[name] = time.time()
             done = [s for s in statuses if s.state not in LIVE_JOB_STATES]
             log.debug("polled %s: %d live jobs, %d ended", name, len(ex_rows), len(done))

@@ -38,6 +38,7 @@ from hpcflow.daemon.engine import WAKE_DIR
 from hpcflow.daemon.parallelism import Limits, Live, admit, full, template_limit
 from hpcflow.daemon.placement import ARRAY, GROUPING, SINGLE, Unit, pack_units, placement
 from hpcflow.daemon.polling import PollSchedule
+from hpcflow.daemon.reach import Reachability
 from hpcflow.daemon.resolve import bind_workflow_parameters
 from hpcflow.daemon.store import Store
 from hpcflow.daemon.value_files import for_job
@@ -74,7 +75,8 @@ class Submitter:
     def __init__(self, store: Store, home: Path, schedule: PollSchedule,
                  executor: Callable[[str], Executor], spec: Callable[[str], dict],
                  default_outputs: Callable[[Any], dict],
-                 after_final: Callable[[Any, int, str, str, str | None], None]) -> None:
+                 after_final: Callable[[Any, int, str, str, str | None], None],
+                 reach: Reachability | None = None) -> None:
         self.store = store
         self.home = home
         self.schedule = schedule
@@ -82,6 +84,7 @@ class Submitter:
         self.spec = spec
         self.default_outputs = default_outputs
         self.after_final = after_final
+        self.reach = reach or Reachability()
         #: Jobs whose submission may or may not have reached the scheduler (a crash, an
         #: unreachable machine): looked for by name before anything else is submitted.
         self.unsure_jobs: set[int] = set()
@@ -272,8 +275,10 @@ class Submitter:
             except TransportError as exc:
                 log.warning("submitting %s to %s failed (%s): will look for it by name",
                             pack or members[0][2], executor.name, exc)
+                self.reach.lost(executor.name, exc)
                 self.unsure_jobs.update(m[0] for m in members)
                 continue
+            self.reach.reached(executor.name)
             submitted += [(m[0], m[1], native, pack)
                           for m, native in zip(members, natives, strict=True)]
             # between the scheduler's answer and the commit of the job id: the worst
@@ -332,7 +337,9 @@ class Submitter:
                 executor = self.executor(group[0]["executor"])
                 natives = self._find_or_submit(executor, group, steps, resources)
             except TransportError as exc:
-                log.warning("%s still unreachable (%s)", group[0]["executor"], exc)
+                new = self.reach.lost(group[0]["executor"], exc)
+                (log.warning if new else log.debug)("%s still unreachable (%s)",
+                                                    group[0]["executor"], exc)
                 return changed
             except QueueLimitError as exc:  # not found, and the queue is full: it waits
                 with self.store.write() as conn:
@@ -349,6 +356,7 @@ class Submitter:
                         self._fail_step(conn, step, str(exc))
                 self.unsure_jobs.difference_update(r["id"] for r in group)
                 continue
+            self.reach.reached(group[0]["executor"])
             with self.store.write() as conn:
                 for row, step in zip(group, steps, strict=True):
                     self._mark_submitted(conn, row["id"], step, natives[row["id"]], row["pack"],

@@ -68,6 +68,13 @@ class MachineConfig:
     known_hosts: str | None = None
     allow_new_host_keys: bool = False
     proxy_jump: str | None = None
+    #: How the host is reached: "paramiko" (hpcflow's own connection, key-only sites) or
+    #: "openssh" (the user's OpenSSH master connection, made by ``hpcflow ssh login``: sites
+    #: that ask for a one-time code).
+    transport: str = "paramiko"
+    #: With "openssh": how long the login lasts with no command through it (ssh's
+    #: ``ControlPersist``: seconds, or a time like "12h"; "yes": until it drops).
+    control_persist: str = "12h"
     #: Step directories go under it; None: ``$HPCFLOW_HOME/runs``.
     work_root: str | None = None
     #: The Python that runs hpcflow's runner in the job; None: the daemon's own.
@@ -204,11 +211,36 @@ MACHINE_KEYS = ("scheduler", "host", "user", "port", "key_filename", "known_host
                 "resources", "max_jobs", "min_poll_interval", "max_poll_interval",
                 "container", "container_options", "container_python", "submit_per_minute",
                 "storage_access", "array_size", "array_throttle", "group_size",
-                "scheduler_timeout")
+                "scheduler_timeout", "transport", "control_persist")
 
 
 STORAGE_ACCESS = ("auto", "direct", "relay")
-SSH_KEYS = ("user", "port", "key_filename", "known_hosts", "allow_new_host_keys", "proxy_jump")
+SSH_KEYS = ("user", "port", "key_filename", "known_hosts", "allow_new_host_keys", "proxy_jump",
+            "transport", "control_persist")
+TRANSPORTS = ("paramiko", "openssh")
+#: ssh's time format (``8h``, ``1h30m``, ``600``) or yes.
+PERSIST = re.compile(r"^(yes|([0-9]+[sSmMhHdDwW]?)+)$")
+
+
+def ssh_transport(table: dict, where: str) -> tuple[str, str]:
+    """A machine's ``transport`` and ``control_persist``, checked."""
+    transport = table.get("transport", "paramiko")
+    if transport not in TRANSPORTS:
+        raise ConfigError(f"{where}.transport must be one of {', '.join(TRANSPORTS)}, not "
+                          f"{transport!r}")
+    persist = table.get("control_persist", "12h")
+    if isinstance(persist, int) and not isinstance(persist, bool) and persist > 0:
+        persist = str(persist)
+    if not isinstance(persist, str) or not PERSIST.match(persist):
+        raise ConfigError(f"{where}.control_persist must be seconds or a time like \"12h\" "
+                          f"(or \"yes\"), not {persist!r}")
+    if "control_persist" in table and transport != "openssh":
+        raise ConfigError(f"{where}.control_persist is for transport = \"openssh\" only")
+    if transport == "openssh" and table.get("allow_new_host_keys", False) is True:
+        raise ConfigError(f"{where}.allow_new_host_keys cannot be used with transport = "
+                          "\"openssh\": `hpcflow ssh login` trusts only keys already in "
+                          "known_hosts (add one with ssh-keyscan after checking it)")
+    return transport, persist
 
 
 def text(table: dict, key: str, where: str) -> str | None:
@@ -269,6 +301,7 @@ def parse_machine(name: str, table: Any) -> MachineConfig:
     allow_new = table.get("allow_new_host_keys", False)
     if not isinstance(allow_new, bool):
         raise ConfigError(f"{where}.allow_new_host_keys must be true or false")
+    transport, persist = ssh_transport(table, where)
     if host is not None and table.get("work_root") is None:
         raise ConfigError(f"{where}.work_root is needed for a remote machine: a directory "
                           "on the cluster (visible to its compute nodes) for step directories")
@@ -303,6 +336,7 @@ def parse_machine(name: str, table: Any) -> MachineConfig:
                          known_hosts=text(table, "known_hosts", where),
                          allow_new_host_keys=allow_new,
                          proxy_jump=text(table, "proxy_jump", where),
+                         transport=transport, control_persist=persist,
                          work_root=text(table, "work_root", where),
                          python=text(table, "python", where), prepare=tuple(prepare),
                          resources=dict(resources), max_jobs=max_jobs,

@@ -87,14 +87,14 @@ class BatchKind:
              described: dict[str, Any] | None) -> Executor:
         from hpcflow.connectors.executors.registry import make_batch_executor
 
-        return make_batch_executor(context.config.machines[name], context.runs_root,
+        return make_batch_executor(context.config.machines[name], context.home,
                                    context.result_keys)
 
     def log_transport(self, context: ExecutorContext, name: str,
                       described: dict[str, Any] | None) -> Transport | None:
         from hpcflow.connectors.executors.registry import make_transport
 
-        return make_transport(context.config.machines[name])
+        return make_transport(context.config.machines[name], context.home)
 
 
 class StepMachineKind:

@@ -17,6 +17,7 @@ from hpcflow.secrets import ResultKeys, held_credentials
 
 if TYPE_CHECKING:
     from hpcflow.connectors.executors.dispatcher import DispatcherJobs
+    from hpcflow.connectors.transports.openssh import OpenSSHTarget
 
 def make_scheduler(name: str) -> Scheduler:
     """The scheduler registered as ``name`` (``hpcflow.schedulers`` entry points)."""
@@ -25,10 +26,15 @@ def make_scheduler(name: str) -> Scheduler:
     return scheduler(name).factory()
 
 
-def make_transport(machine: MachineConfig) -> Transport:
-    """This machine's processes, or one SSH connection to the machine's host."""
+def make_transport(machine: MachineConfig, home: Path) -> Transport:
+    """This machine's processes, one SSH connection to the machine's host, or the user's
+    OpenSSH master connection (``hpcflow ssh login``) under ``home``."""
     if machine.host is None:
         return LocalTransport()
+    if machine.transport == "openssh":
+        from hpcflow.connectors.transports.openssh import OpenSSHTransport
+
+        return OpenSSHTransport(openssh_target(machine, home))
     from hpcflow.connectors.transports.ssh import SSHTarget, SSHTransport
 
     return SSHTransport(SSHTarget(
@@ -37,11 +43,26 @@ def make_transport(machine: MachineConfig) -> Transport:
         allow_new_host_keys=machine.allow_new_host_keys, proxy_jump=machine.proxy_jump))
 
 
-def make_batch_executor(machine: MachineConfig, runs_root: Path,
+def openssh_target(machine: MachineConfig, home: Path) -> OpenSSHTarget:
+    """Where ``hpcflow ssh login`` and the daemon meet for ``machine``: its master's socket
+    under ``home``."""
+    from hpcflow.connectors.transports.openssh import OpenSSHTarget, control_path
+
+    assert machine.host is not None
+    return OpenSSHTarget(
+        machine=machine.name, host=machine.host, user=machine.user, port=machine.port,
+        key_filename=machine.key_filename, known_hosts=machine.known_hosts,
+        proxy_jump=machine.proxy_jump, control_persist=machine.control_persist,
+        control_path=str(control_path(home, machine.name)))
+
+
+def make_batch_executor(machine: MachineConfig, home: Path,
                         result_keys: ResultKeys | None = None) -> BatchExecutor:
     """The executor for ``machine``: its scheduler over the transport that reaches it."""
     remote = machine.host is not None
-    return BatchExecutor(machine, make_scheduler(machine.scheduler), make_transport(machine),
+    runs_root = home / "runs"
+    return BatchExecutor(machine, make_scheduler(machine.scheduler),
+                         make_transport(machine, home),
                          work_root=machine.work_root or str(runs_root),
                          python=machine.python or ("python3" if remote else sys.executable),
                          result_keys=result_keys)

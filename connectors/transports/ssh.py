@@ -52,6 +52,12 @@ class SSHTarget:
     password: str | None = field(default=None, repr=False)
 
 
+def remote_line(argv: list[str]) -> str:
+    """The line the remote shell runs for ``argv``: each argument quoted, and whatever the
+    command creates (a scheduler's log, say) the user's only."""
+    return "umask 077 && " + shlex.join(argv)
+
+
 def _known_hosts_name(host: str, port: int) -> str:
     return host if port == 22 else f"[{host}]:{port}"
 
@@ -289,9 +295,7 @@ class SSHTransport:
             input_text: str | None = None) -> CommandResult:
         client = self.client()
         try:
-            # what the command creates (a scheduler's log, say) is the user's only
-            stdin, stdout, stderr = client.exec_command("umask 077 && " + shlex.join(argv),
-                                                        timeout=timeout)
+            stdin, stdout, stderr = client.exec_command(remote_line(argv), timeout=timeout)
             if input_text is not None:
                 stdin.write(input_text)
             stdin.channel.shutdown_write()

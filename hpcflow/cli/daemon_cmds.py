@@ -131,9 +131,9 @@ def _leader(home: Path) -> dict | None:
 def daemon_status(as_json: bool) -> None:
     """Pid, uptime, version, live workflows and jobs, last poll per executor; exits 1 if no
     daemon runs."""
+    from hpcflow.cli.served import unreachable_lines
     from hpcflow.daemon import client
-    from hpcflow.daemon.engine import engine_pid
-    from hpcflow.daemon.process import read_status
+    from hpcflow.daemon.engine import engine_pid, read_status
 
     home = _home()
     pid = engine_pid(home) if home.exists() else None
@@ -149,6 +149,7 @@ def daemon_status(as_json: bool) -> None:
         "live_workflows": store.count_live_workflows() if store else 0,
         "live_jobs": len(store.live_jobs()) if store else 0,
         "problem": info.get("problem"), "problem_since": info.get("problem_since"),
+        "unreachable": info.get("unreachable") or {},
         "leader": _leader(home),
     }
     if as_json:
@@ -179,6 +180,8 @@ def daemon_status(as_json: bool) -> None:
                    if slow["timed_out"] else f"a scheduler call took {slow['call_seconds']} s")
             click.echo(f"  polls of {name} back off: every {slow['backoff']:.0f} s at most "
                        f"({why})")
+        for line in unreachable_lines(data):
+            click.echo(f"  {line}")
         if data["problem"]:
             click.echo(f"  problem since {render.when(data['problem_since'])}: "
                        f"{data['problem']}")

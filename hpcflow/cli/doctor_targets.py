@@ -138,7 +138,7 @@ def _machine_target(machine: Any, home: Path, probe: Probe | None = None) -> Tar
     key = f"machines.{machine.name}"
     target = Target(
         name=machine.name, where=f"{machine.name} ({machine.host or 'this machine'})",
-        transport=make_transport(machine), remote=machine.host is not None,
+        transport=make_transport(machine, home), remote=machine.host is not None,
         work_root=machine.work_root or str(home / "runs"),
         python=machine.python or ("python3" if machine.host else sys.executable),
         work_root_fix=f"create it or point {key}.work_root at a writable directory",

@@ -22,7 +22,7 @@ from hpcflow.cli.selection import (
     step_phase_option,
     workflow_phase_option,
 )
-from hpcflow.cli.served import say_if_unserved, unserved_note
+from hpcflow.cli.served import say_if_unreachable, say_if_unserved, unserved_note
 from hpcflow.errors import HpcflowError
 from hpcflow.phases import WORKFLOW_FINAL
 
@@ -309,6 +309,7 @@ def status(workflow: str | None, as_json: bool, watch: bool, interval: float) ->
     for d in data:  # a failed chain of 3 shows 2/3, not 2/2 (steps after a failure never come)
         d["expected_steps"] = client.expected_steps(home, d["id"])
     say_if_unserved(home)
+    say_if_unreachable(home)
     if as_json:
         click.echo(json.dumps(data[0] if workflow else data, indent=2))
         return
@@ -420,10 +421,11 @@ from hpcflow.cli.dflow_cmds import dflow_hook  # noqa: E402
 from hpcflow.cli.doctor_cmd import doctor  # noqa: E402
 from hpcflow.cli.get_cmd import get  # noqa: E402
 from hpcflow.cli.logs_cmd import logs  # noqa: E402
+from hpcflow.cli.ssh_cmds import ssh  # noqa: E402
 from hpcflow.cli.store_cmds import store  # noqa: E402
 
 for command in (get, logs, terminate, retry, suspend, resume, delete, gc, daemon, doctor,
-                store, dflow_hook):
+                store, ssh, dflow_hook):
     main.add_command(command)
 
 

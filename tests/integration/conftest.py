@@ -28,6 +28,15 @@ SSH_VARS = (
     "HPCFLOW_TEST_SSH_KNOWN_HOSTS",
 )
 
+SSH_TOTP_VARS = (
+    "HPCFLOW_TEST_SSH_TOTP_HOST",
+    "HPCFLOW_TEST_SSH_TOTP_PORT",
+    "HPCFLOW_TEST_SSH_TOTP_USER",
+    "HPCFLOW_TEST_SSH_TOTP_KEY",
+    "HPCFLOW_TEST_SSH_TOTP_KNOWN_HOSTS",
+    "HPCFLOW_TEST_SSH_TOTP_SECRET",
+)
+
 
 def _require(names: tuple[str, ...], service: str) -> dict[str, str]:
     missing = [n for n in names if not os.environ.get(n)]
@@ -66,6 +75,16 @@ def ssh_env() -> dict[str, str]:
     ssh sessions there have ``SLURM_CONF`` set, so Slurm commands work remotely.
     """
     return _require(SSH_VARS, "SSH")
+
+
+@pytest.fixture(scope="session")
+def totp_env() -> dict[str, str]:
+    """``HPCFLOW_TEST_SSH_TOTP_{HOST,PORT,USER,KEY,KNOWN_HOSTS,SECRET}`` of the sshd that asks
+    for a key and then a TOTP code (``SECRET``: the base32 secret's file, for oathtool).
+
+    ssh sessions there have ``SLURM_CONF`` set, as on the key-only sshd.
+    """
+    return _require(SSH_TOTP_VARS, "SSH with TOTP")
 
 
 @pytest.fixture(scope="session")

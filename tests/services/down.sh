@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# down.sh [STATE_DIR] [--purge] -- stop what up.sh STATE_DIR started (sshd, Ceph RGW, Grid Engine, Slurm), each
+# down.sh [STATE_DIR] [--purge] -- stop what up.sh STATE_DIR started (both sshds, Ceph RGW, Grid Engine, Slurm), each
 # daemon through its PID file only, and remove STATE_DIR/services.env. --purge also deletes the
 # state (keys, Slurm state, logs). Default STATE_DIR: /tmp/hpcflow-services/state.
 set -uo pipefail
@@ -16,6 +16,7 @@ STATE=$(readlink -m -- "${state_arg:-/tmp/hpcflow-services/state}")
 rc=0
 rm -f "$STATE/services.env"
 bash "$HERE/stop-sshd.sh" "$STATE/sshd" "${purge[@]}" || rc=1
+bash "$HERE/stop-sshd-totp.sh" "$STATE/sshd-totp" "${purge[@]}" || rc=1
 bash "$HERE/stop-rgw.sh" "$STATE/rgw" "${purge[@]}" || rc=1
 bash "$HERE/stop-sge.sh" "$STATE/sge" "${purge[@]}" || rc=1
 bash "$HERE/stop-slurm.sh" "$STATE/slurm" "${purge[@]}" || rc=1

@@ -6,6 +6,8 @@
 #          with slurmdbd + MariaDB (plain `sacct`), MinJobAge=10
 #   sshd   127.0.0.1:2222, user hpctest, key-only (STATE_DIR/sshd);   -> start-sshd.sh
 #          every ssh session gets SLURM_CONF of that cluster, so `sbatch` works over ssh
+#   sshd   127.0.0.1:2223, user hpctest, a key AND a TOTP code         -> start-sshd-totp.sh
+#          (STATE_DIR/sshd-totp; PAM service sshd-totp; SLURM_CONF as on 2222): two-factor login nodes
 #   SGE    one-node Son of Grid Engine, queue "all.q", pe "smp"        -> start-sge.sh
 #          (SGE_ROOT=/var/lib/gridengine: one per machine; STATE_DIR/sge holds its config files)
 #   S3     Ceph RADOS Gateway on 127.0.0.1:7480 (STATE_DIR/rgw)        -> start-rgw.sh
@@ -98,6 +100,18 @@ remote 'scontrol ping' 2>&1 | grep -q 'is UP' \
 remote 'sacct -n -X -S now-1minutes' >/dev/null 2>&1 \
   || die "sacct does not work over ssh as $SSH_USER: $(remote 'sacct -n -X -S now-1minutes' 2>&1 | tail -3)"
 
+# --- sshd with two-factor login (key + TOTP) ------------------------------------------------------
+SSH_TOTP_PORT=${SSHD_TOTP_PORT:-2223}
+SSHD_TOTP_PORT=$SSH_TOTP_PORT SSHD_SETENV="SLURM_CONF=$SLURM_CONF" bash "$HERE/start-sshd-totp.sh" "$STATE/sshd-totp" \
+  || die "sshd (key + TOTP) did not come up (log: $STATE/sshd-totp/sshd.log)"
+TOTP_DIR="$STATE/sshd-totp"
+# ready = the key is accepted and the one-time code is asked next (no code in batch mode)
+totp_said=$(ssh -n -F /dev/null -p "$SSH_TOTP_PORT" -i "$TOTP_DIR/keys/id_ed25519" -o IdentitiesOnly=yes \
+    -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile="$TOTP_DIR/known_hosts" \
+    -o GlobalKnownHostsFile=/dev/null -o ConnectTimeout=5 "$SSH_USER@$SSH_HOST" true 2>&1 || true)
+[[ "$totp_said" == *"Permission denied (keyboard-interactive)"* ]] \
+  || die "sshd (key + TOTP) on $SSH_TOTP_PORT does not ask for a code after the key: $totp_said"
+
 # --- S3: Ceph RADOS Gateway ------------------------------------------------------------------------
 # A one-node Ceph built from nothing sometimes fails to come up (seen once: the new OSD was
 # refused by the new monitor with "wrong fsid"); the cluster is ephemeral, so build it again.
@@ -150,6 +164,7 @@ export HPCFLOW_TEST_SSH_PORT=$SSH_PORT
 export HPCFLOW_TEST_SSH_USER=$SSH_USER
 export HPCFLOW_TEST_SSH_KEY=$SSH_KEY
 export HPCFLOW_TEST_SSH_KNOWN_HOSTS=$KNOWN_HOSTS
+$(cat "$TOTP_DIR/totp.env")
 export SGE_ROOT=$SGE_ROOT
 export SGE_CELL=$SGE_CELL
 export HPCFLOW_TEST_SGE=1
