@@ -18,6 +18,7 @@ from typing import Any
 
 from hpcflow import faults
 from hpcflow.connectors.executors.base import (
+    ADOPTED,
     ARRAY_SUFFIX,
     OP_FILE,
     ArraysJobs,
@@ -386,7 +387,7 @@ class Submitter:
             log.info("pack %s found in %s as %s: not submitted again", pack, executor.name,
                      found)
             return {r["id"]: found for r in group}
-        natives = {r["id"]: "adopted" for r in group if executor.ran(r["step_dir"])}
+        natives = {r["id"]: ADOPTED for r in group if executor.ran(r["step_dir"])}
         rest = [(r, job) for r, job in zip(group, jobs, strict=True) if r["id"] not in natives]
         if rest:
             native = executor.submit_pack(pack, [job for _, job in rest])
@@ -407,7 +408,7 @@ class Submitter:
                      found)
             ids = executor.element_ids(found, len(group))
             return {r["id"]: native for r, native in zip(group, ids, strict=True)}
-        natives = {r["id"]: "adopted" for r in group if executor.ran(r["step_dir"])}
+        natives = {r["id"]: ADOPTED for r in group if executor.ran(r["step_dir"])}
         rest = [(r, job) for r, job in zip(group, jobs, strict=True) if r["id"] not in natives]
         if rest:
             throttle = _executor_of(self.store.existing_step(rest[0][0]["step_id"]))[1].get(

@@ -413,6 +413,10 @@ class PacksJobs(Protocol):
         """Whether a runner started in ``step_dir`` (its claim or result is there)."""
 
 
+#: The native id of a job whose step ran though its submission was never recorded (a
+#: crash came between): its runner's traces were found and its result is adopted.
+ADOPTED = "adopted"
+
 #: The name of an array job ends with this (its elements' job rows carry it as their pack).
 ARRAY_SUFFIX = "-array"
 

@@ -19,6 +19,7 @@ from typing import Any
 from hpcflow import phases
 from hpcflow.config_file import MachineConfig
 from hpcflow.connectors.executors.base import (
+    ADOPTED,
     ARRAY_SUFFIX,
     CLAIM_FILE,
     LIVE_JOB_STATES,
@@ -151,11 +152,7 @@ class BatchExecutor:
         """Several steps as ONE scheduler job called ``pack_name`` (``group_size``): the
         runner runs them one after the other, each with its own directory, log and result.
         The job's own output goes to ``packs/PACK/log.txt``."""
-        prepare: list[str] = []
-        env: dict[str, str] = {}
-        for job in members:
-            prepare, step_env = self._write_step(job)
-            env.update(step_env)
+        prepare, env = self._write_members(members)
         pack_dir = f"{posixpath.dirname(members[0].step_dir)}/packs/{pack_name}"
         return self._submit_script(pack_name, pack_dir, [job.step_dir for job in members],
                                    prepare, members[0].resources, members[0].image, env)
@@ -176,11 +173,7 @@ class BatchExecutor:
         job of its own in the queue (its own state, cancelled alone). The scheduler's own
         messages for element i go to ``arrays/ARRAY/log-i.txt``."""
         assert array_name.endswith(ARRAY_SUFFIX)
-        prepare: list[str] = []
-        env: dict[str, str] = {}
-        for job in members:
-            prepare, step_env = self._write_step(job)
-            env.update(step_env)
+        prepare, env = self._write_members(members)
         array_dir = f"{posixpath.dirname(members[0].step_dir)}/arrays/{array_name}"
         native = self._submit_script(array_name, array_dir, [job.step_dir for job in members],
                                      prepare, members[0].resources, members[0].image, env,
@@ -191,6 +184,16 @@ class BatchExecutor:
     def element_ids(self, array_id: str, count: int) -> list[str]:
         assert isinstance(self.scheduler, ArrayScheduler)
         return [self.scheduler.element_id(array_id, i) for i in range(1, count + 1)]
+
+    def _write_members(self, members: list[JobSpec]) -> tuple[list[str], dict[str, str]]:
+        """Each member's files in its step directory; the job script lines they need (the
+        same for all: one template) and the variables the job must get."""
+        prepare: list[str] = []
+        env: dict[str, str] = {}
+        for job in members:
+            prepare, step_env = self._write_step(job)
+            env.update(step_env)
+        return prepare, env
 
     def _containerised(self, job: JobSpec) -> bool:
         return bool(self.machine.container and job.image)
@@ -398,12 +401,12 @@ class BatchExecutor:
                      self.scheduler.name, found)
             return found
         if self.ran(record.step_dir):
-            return record.native_id or "adopted"
+            return record.native_id or ADOPTED
         return self.submit(job)
 
     def cancel(self, jobs: list[JobRecord]) -> None:
         ids = sorted({j.native_id for j in jobs
-                      if j.native_id and NATIVE_ID.match(j.native_id) and j.native_id != "adopted"})
+                      if j.native_id and NATIVE_ID.match(j.native_id) and j.native_id != ADOPTED})
         if ids:
             done = self._call(self.scheduler.cancel_argv(ids))
             if not done.ok:

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from hpcflow.connectors.executors.base import (
+    ADOPTED,
     CLAIM_FILE,
     EXIT_ALREADY_CLAIMED,
     FOREIGN_CLAIM_STALE,
@@ -310,7 +311,7 @@ class LocalExecutor:
         if (step_dir / CLAIM_FILE).exists() or (step_dir / RESULT_FILE).exists():
             self._adopted.add(record.name)
             self._dirs[record.name] = step_dir
-            return record.native_id or "adopted"
+            return record.native_id or ADOPTED
         return self.submit(job)
 
     def cancel(self, jobs: list[JobRecord]) -> None:
