@@ -81,8 +81,8 @@ def test_a_scheduler_plugin_is_one_module_and_an_entry_point(toy_home: Path,
     (tmp_path / "bad.py").write_text(bad)
     refused = _run(["run", "bad.py"], tmp_path, site)
     assert refused.returncode == 1
-    assert "ToyExecutor has no resource 'nicety' (known: niceness, extra_directives)" in \
-        refused.stderr
+    assert ("ToyExecutor has no resource 'nicety' (known: niceness, extra_directives, "
+            "group_size, array_size, array_throttle)") in refused.stderr
 
 
 def test_without_the_plugin_its_machine_is_refused_in_one_line(toy_home: Path,
