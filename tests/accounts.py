@@ -126,12 +126,27 @@ def shared_machine() -> Iterator[tuple[Account, Account, Path]]:
     os.chmod(base, 0o755)
     alice = make_account("hfalice", base / "alice")
     mallory = make_account("hfmallory", base / "mallory")
+    for account in (alice, mallory):
+        slurm_association(account.name)
     try:
         yield alice, mallory, base
     finally:
         for account in (alice, mallory):
             subprocess.run(["pkill", "-KILL", "-u", account.name], capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def slurm_association(user: str) -> None:
+    """The test Slurm enforces associations (as production clusters do): a job of ``user``
+    needs one. Added under the services' account when ``sacctmgr`` reaches slurmdbd;
+    nothing otherwise (a test without Slurm does not need it)."""
+    if shutil.which("sacctmgr") is None or not os.environ.get("SLURM_CONF"):
+        return
+    known = subprocess.run(["sacctmgr", "-n", "-P", "show", "assoc", "where", f"user={user}",
+                            "format=user"], capture_output=True, text=True, timeout=60)
+    if known.returncode == 0 and user not in known.stdout.split():
+        subprocess.run(["sacctmgr", "-i", "add", "user", user, "account=hpcflow",
+                        "cluster=localhost"], capture_output=True, text=True, timeout=60)
 
 
 def loose_entries(root: Path) -> list[str]:
