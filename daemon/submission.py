@@ -62,6 +62,15 @@ def job_record(row: Any) -> JobRecord:
                      pack=row["pack"])
 
 
+def _adopted_and_rest(executor: Any, group: list[Any], jobs: list[JobSpec]
+                      ) -> tuple[dict[int, str], list[tuple[Any, JobSpec]]]:
+    """Of a pack's or array's intents cut off by a crash: those whose runner left traces
+    (adopted), and the others with their jobs (to submit again)."""
+    natives = {r["id"]: ADOPTED for r in group if executor.ran(r["step_dir"])}
+    rest = [(r, job) for r, job in zip(group, jobs, strict=True) if r["id"] not in natives]
+    return natives, rest
+
+
 def _executor_of(step: Any) -> tuple[str, dict]:
     """The executor name and resources a leaf step asks for (``Step(executor=...)``)."""
     return placement(json.loads(step["spec"]) if step["spec"] else None)
@@ -378,7 +387,7 @@ class Submitter:
             return {group[0]["id"]: executor.reconcile(job_record(group[0]), jobs[0])}
         pack = group[0]["pack"]
         if is_array(pack):
-            return self._find_or_submit_array(executor, group, jobs, pack)
+            return self._find_or_submit_array(executor, group, steps, jobs, pack)
         if not isinstance(executor, PacksJobs):
             raise HpcflowError(f"{executor.name} cannot run packs (group_size) any more: "
                                f"its steps of pack {pack} cannot be recovered")
@@ -387,15 +396,14 @@ class Submitter:
             log.info("pack %s found in %s as %s: not submitted again", pack, executor.name,
                      found)
             return {r["id"]: found for r in group}
-        natives = {r["id"]: ADOPTED for r in group if executor.ran(r["step_dir"])}
-        rest = [(r, job) for r, job in zip(group, jobs, strict=True) if r["id"] not in natives]
+        natives, rest = _adopted_and_rest(executor, group, jobs)
         if rest:
             native = executor.submit_pack(pack, [job for _, job in rest])
             natives.update({r["id"]: native for r, _ in rest})
         return natives
 
-    def _find_or_submit_array(self, executor: Executor, group: list[Any], jobs: list[JobSpec],
-                              array: str) -> dict[int, str]:
+    def _find_or_submit_array(self, executor: Executor, group: list[Any], steps: list[Any],
+                              jobs: list[JobSpec], array: str) -> dict[int, str]:
         """An array cut off by a crash: found by its name (its elements in the intents'
         order, the order it was submitted in), else its elements that left traces adopted
         and the rest submitted as a new array of the same name."""
@@ -408,10 +416,9 @@ class Submitter:
                      found)
             ids = executor.element_ids(found, len(group))
             return {r["id"]: native for r, native in zip(group, ids, strict=True)}
-        natives = {r["id"]: ADOPTED for r in group if executor.ran(r["step_dir"])}
-        rest = [(r, job) for r, job in zip(group, jobs, strict=True) if r["id"] not in natives]
+        natives, rest = _adopted_and_rest(executor, group, jobs)
         if rest:
-            throttle = _executor_of(self.store.existing_step(rest[0][0]["step_id"]))[1].get(
+            throttle = _executor_of(steps[0])[1].get(
                 "array_throttle", getattr(executor, "grouping", {}).get("array_throttle"))
             ids = executor.submit_array(array, [job for _, job in rest], throttle)
             natives.update({r["id"]: native for (r, _), native in zip(rest, ids, strict=True)})
