@@ -217,10 +217,18 @@ _script_args = click.argument("script_args", nargs=-1, type=click.UNPROCESSED)
 @click.option("--as-dflow", is_flag=True, help=_AS_DFLOW_HELP)
 def run(script: str, script_args: tuple[str, ...], as_dflow: bool) -> None:
     """Run SCRIPT [ARGS...], follow every workflow it submits, exit 0 only if all succeed."""
-    workflows = _submit_script(script, as_dflow, script_args)
+    from hpcflow.workflow import submitted_workflows
+
+    before = len(submitted_workflows)
     try:
+        workflows = _submit_script(script, as_dflow, script_args)
         phases = _follow(workflows)
     except KeyboardInterrupt:
+        # also while the script still runs: what it submitted so far goes on all the same
+        workflows = [wf for wf in submitted_workflows[before:] if wf.id]
+        if not workflows:
+            click.echo(f"\nhpcflow: interrupted before {script} submitted a workflow", err=True)
+            sys.exit(130)
         ids = " ".join(wf.id for wf in workflows)
         watch = "; ".join(f"'hpcflow status {wf.id} --watch'" for wf in workflows)
         click.echo(f"\nhpcflow: stopped following; {ids} go{'es' if len(workflows) == 1 else ''}"

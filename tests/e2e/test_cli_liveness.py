@@ -2,7 +2,7 @@
 ``status``, ``list``, ``get``, ``steps`` and ``status --watch`` say so on stderr with the
 command that starts one, or, for a home served by cron ticks, that no tick ran yet or that
 the last one is late and when it ran. Ctrl-C in ``hpcflow run`` says the workflow goes on
-and how to follow or stop it."""
+and how to follow or stop it, also while the script is still running after its submit()."""
 
 import json
 import os
@@ -102,14 +102,47 @@ def test_ctrl_c_in_run_says_the_workflow_goes_on(tmp_path: Path):
             return rows[0]["id"] if rows and rows[0]["phase"] == "Running" else None
 
         wf_id = wait_until(running, "the workflow to run")
+        # Ctrl-C once `run` follows it (its first progress line is out): on a busy machine
+        # the engine may run the workflow before the script's submit() has returned
+        assert run.stderr is not None
+        seen = []
+        while not seen or not seen[-1].startswith(wf_id):
+            line = run.stderr.readline()
+            assert line, f"run ended before following {wf_id}: {''.join(seen)}"
+            seen.append(line)
         run.send_signal(signal.SIGINT)
-        _, err = run.communicate(timeout=60)
+        _, rest = run.communicate(timeout=60)
+        err = "".join(seen) + rest
         assert run.returncode == 130, err
         assert f"hpcflow: stopped following; {wf_id} goes on in the background: follow with " \
                f"'hpcflow status {wf_id} --watch', stop with 'hpcflow terminate {wf_id}'" in err
         assert "Traceback" not in err
         status = json.loads(run_cli(["status", wf_id, "--json"], home, tmp_path).stdout)
         assert status["phase"] == "Running"
+    finally:
+        run.kill()
+        go.touch()
+        run_cli(["daemon", "stop"], home, tmp_path)
+
+
+def test_ctrl_c_while_the_script_still_runs_names_what_it_submitted(tmp_path: Path):
+    home, go, submitted = tmp_path / "home", tmp_path / "go", tmp_path / "submitted"
+    (tmp_path / "wf.py").write_text(SCRIPT + f"""
+Path({str(submitted)!r}).write_text(wf.id)
+while True:  # the script carries on with work of its own
+    time.sleep(0.2)
+""")
+    run = subprocess.Popen([sys.executable, "-m", "hpcflow.cli.main", "run", "wf.py", str(go)],
+                           cwd=tmp_path, env=dict(os.environ, HPCFLOW_HOME=str(home)),
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: submitted.exists() and submitted.read_text(), "the script's submit()")
+        wf_id = submitted.read_text()
+        run.send_signal(signal.SIGINT)
+        _, err = run.communicate(timeout=60)
+        assert run.returncode == 130, err
+        assert f"hpcflow: stopped following; {wf_id} goes on in the background" in err, err
+        assert "Traceback" not in err
     finally:
         run.kill()
         go.touch()
