@@ -77,6 +77,9 @@ class ExecutorContext:
     result_keys: ResultKeys | None = None
     #: Slots of the local executor (``hpcflow daemon run --parallelism``), else the config's.
     local_parallelism: int | None = None
+    #: Wakes the engine's loop (from any thread): for executors that learn of finished
+    #: steps other than through files in the wake directory.
+    wake: Callable[[], None] | None = None
 
     @property
     def runs_root(self) -> Path:

@@ -454,8 +454,29 @@ def run_step(step_dir: Path, job: dict, reserve: Reserve | None = None) -> dict:
                 "started": started, "finished": time.time()}
 
 
+#: A pipe to the engine that forked this runner through its fork server (set there): a byte
+#: on it wakes the engine without a new file in its wake directory (a file created, seen
+#: through inotify and removed again per step). None in a batch job or a plain process.
+_wake_fd: int | None = None
+
+
+def wake_engine_through(fd: int | None) -> None:
+    """The fork server's wake-up pipe, for the runners it forks."""
+    global _wake_fd
+    _wake_fd = fd
+
+
 def notify(job: dict) -> None:
-    """Nudge the engine (if it watches this filesystem) that a result is ready."""
+    """Nudge the engine that a result is ready: through the fork server's pipe, else a file
+    in its wake directory (if it watches this filesystem)."""
+    if _wake_fd is not None:
+        try:
+            os.write(_wake_fd, b".")
+            return
+        except BlockingIOError:  # the pipe is full: the engine has wake-ups waiting already
+            return
+        except OSError:  # the engine that read it is gone: its successor watches the files
+            pass
     wake_dir = job.get("wake_dir")
     if wake_dir:
         with contextlib.suppress(OSError):

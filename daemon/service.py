@@ -223,7 +223,7 @@ class Service:
 
     def _executor_context(self) -> ExecutorContext:
         return ExecutorContext(self.home, self.config, self.result_keys,
-                               self._local_parallelism)
+                               self._local_parallelism, self.wake)
 
     def spec(self, wf_id: str) -> dict:
         if wf_id not in self._specs:

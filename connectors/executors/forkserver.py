@@ -7,6 +7,11 @@ result files. The server imports hpcflow's own modules that every Python OP's ru
 (``hpcflow.python``: about 40 ms more per step otherwise) and never runs user code itself,
 so no step sees another's imports.
 
+A finished runner wakes the engine with a byte on a pipe the server was given (``--wake-fd``;
+its children inherit it, closed on ``exec`` so no program a step runs holds it) instead of
+a file in the engine's wake directory: a new file, its inotify event and its removal cost
+the engine and the filesystem more than the step's own work on a busy machine.
+
 Protocol (pipes): the client writes one JSON object per line, ``{"dir": STEP_DIR, "env":
 {NAME: VALUE}}`` (variables the child gets, such as its result key: never on a command
 line); the server answers the pid of the forked child (or ``error <reason>``) per line, in
@@ -30,7 +35,9 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 from collections import deque
+from collections.abc import Callable
 from typing import IO
 
 #: How long a reply may take before the server is taken for stuck (it only forks).
@@ -78,7 +85,7 @@ def run_child(step_dir: str, runner_main: object, env: dict[str, str] | None = N
     os._exit(code if isinstance(code, int) else 0)
 
 
-def serve(requests: IO[str], replies: IO[str]) -> None:
+def serve(requests: IO[str], replies: IO[str], wake_fd: int | None = None) -> None:
     import cloudpickle  # noqa: F401  (children unpickle OPs with it)
 
     import hpcflow.context_syntax
@@ -91,6 +98,10 @@ def serve(requests: IO[str], replies: IO[str]) -> None:
     import hpcflow.settings  # noqa: F401  (what a runner imports as it goes, once here)
     from hpcflow.daemon import runner
 
+    if wake_fd is not None:
+        os.set_inheritable(wake_fd, False)
+        os.set_blocking(wake_fd, False)
+        runner.wake_engine_through(wake_fd)
     # What is loaded now is never collected: the children's garbage collector leaves it
     # alone instead of touching (and so copying) every page of it.
     gc.freeze()
@@ -111,6 +122,18 @@ def serve(requests: IO[str], replies: IO[str]) -> None:
             run_child(step_dir, runner.main, env)
         replies.write(f"{pid}\n")
         replies.flush()
+
+
+def _relay_wakes(fd: int, wake: Callable[[], None]) -> None:
+    """Calls ``wake`` whenever runners wrote to the wake-up pipe; ends when the server and
+    every runner it forked are gone."""
+    try:
+        while os.read(fd, 4096):
+            wake()
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 class ForkedChild:
@@ -160,11 +183,28 @@ class ForkedChild:
 class ForkServer:
     """The engine's handle on a fork server process."""
 
-    def __init__(self, python: str, env: dict[str, str] | None = None) -> None:
-        self.proc = subprocess.Popen(
-            [python, "-m", "hpcflow.connectors.executors.forkserver"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0, env=env, close_fds=True,
-        )
+    def __init__(self, python: str, env: dict[str, str] | None = None,
+                 on_runner_done: Callable[[], None] | None = None) -> None:
+        """``on_runner_done`` is called (from a thread of its own) when runners say they
+        finished; without it they leave a file in the engine's wake directory."""
+        argv = [python, "-m", "hpcflow.connectors.executors.forkserver"]
+        wake_read = wake_write = None
+        if on_runner_done is not None:
+            wake_read, wake_write = os.pipe()
+            argv += ["--wake-fd", str(wake_write)]
+        try:
+            self.proc = subprocess.Popen(
+                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0, env=env,
+                close_fds=True, pass_fds=() if wake_write is None else (wake_write,))
+        except BaseException:
+            for fd in (wake_read, wake_write):
+                if fd is not None:
+                    os.close(fd)
+            raise
+        if wake_read is not None and wake_write is not None and on_runner_done is not None:
+            os.close(wake_write)  # the server and its runners hold it now
+            threading.Thread(target=_relay_wakes, args=(wake_read, on_runner_done),
+                             name="runner-wakes", daemon=True).start()
         #: Requests not answered yet, in the order they were sent.
         self._waiting: deque[ForkedChild] = deque()
         self._partial = b""
@@ -225,4 +265,5 @@ class ForkServer:
 
 
 if __name__ == "__main__":
-    serve(sys.stdin, sys.stdout)
+    _wake = sys.argv[sys.argv.index("--wake-fd") + 1] if "--wake-fd" in sys.argv else None
+    serve(sys.stdin, sys.stdout, int(_wake) if _wake is not None else None)

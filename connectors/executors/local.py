@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from hpcflow.connectors.executors.base import (
@@ -109,8 +110,12 @@ class LocalExecutor:
 
     def __init__(self, runs_root: Path, parallelism: int, python: str | None = None,
                  env: dict[str, str] | None = None, fork_server: bool = True,
-                 result_keys: ResultKeys | None = None) -> None:
+                 result_keys: ResultKeys | None = None,
+                 wake: Callable[[], None] | None = None) -> None:
         self.runs_root = runs_root
+        #: Wakes the engine's loop when a forked runner finished (None: runners leave a
+        #: file in the wake directory, which the engine watches).
+        self.wake = wake
         #: Hands each runner the key it seals its result with (None: results go unsealed,
         #: and the service refuses their outputs).
         self.result_keys = result_keys
@@ -156,7 +161,7 @@ class LocalExecutor:
         if self.use_fork_server:
             try:
                 if self._server is None or not self._server.alive():
-                    self._server = ForkServer(self.python, self._environ())
+                    self._server = ForkServer(self.python, self._environ(), self.wake)
                 self._procs[job_name] = self._server.spawn(str(step_dir), keys)
                 return FORKED
             except OSError as exc:

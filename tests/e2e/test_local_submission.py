@@ -9,6 +9,8 @@ fork server and runners.
   leaves no disk reserve behind (it is its result's temporary file).
 - A crash between the fork and that commit (the transaction is rolled back: no job row)
   submits the step again, and the OP still runs once.
+- A finished runner wakes the engine through the fork server's pipe: no file is made in
+  the wake directory per step.
 """
 
 import contextlib
@@ -124,3 +126,37 @@ def test_a_crash_between_the_fork_and_its_commit_still_runs_the_op_once(
     # the rolled-back submission left no job row: only the second one is recorded
     assert [j[0] for j in jobs] == ["finished"], jobs
     assert log.read_text() == "ran\n"
+
+
+def test_finished_runners_wake_the_engine_through_a_pipe_not_a_file(hpc_home, monkeypatch,
+                                                                    no_autostart):
+    from hpcflow.connectors.executors import forkserver
+
+    wakes = []
+    real_relay = getattr(forkserver, "_relay_wakes", None)
+
+    def counted_relay(fd, wake):
+        def counted_wake():
+            wakes.append(1)
+            wake()
+        return real_relay(fd, counted_wake)
+
+    monkeypatch.setattr(forkserver, "_relay_wakes", counted_relay, raising=False)
+    markers: list[str] = []
+    real_clear = Service._clear_wake_dir
+
+    def seen_then_cleared(self):
+        markers.extend(p.name for p in (hpc_home / "wake").iterdir()
+                       if p.name.startswith("done-"))
+        real_clear(self)
+
+    monkeypatch.setattr(Service, "_clear_wake_dir", seen_then_cleared)
+    wf = Workflow("woken")
+    wf.add(Step("fan", PythonOPTemplate(double), parameters={"x": "{{item}}"},
+                with_param=argo_range(6)))
+    wf.submit()
+    with engine(hpc_home, monkeypatch):
+        assert wf.wait(timeout=120) == "Succeeded"
+    markers.extend(p.name for p in (hpc_home / "wake").iterdir() if p.name.startswith("done-"))
+    assert markers == [], "runners left wake-up files"
+    assert wakes, "no runner woke the engine through the fork server's pipe"
