@@ -27,7 +27,7 @@ from hpcflow.connectors.executors.base import (
     JobResult,
     JobState,
     JobStatus,
-    ReadsStepFiles,
+    reads_step_files,
 )
 from hpcflow.connectors.executors.local import LocalExecutor
 from hpcflow.connectors.plugins import (
@@ -480,7 +480,7 @@ class Service:
         """Before the results are recorded: the output values succeeded steps left as files,
         stored (once, by digest); the jobs whose values could not be, as unusable."""
         unstored = {}
-        read_file = executor.read_step_file if isinstance(executor, ReadsStepFiles) else None
+        read_file = executor.read_step_file if reads_step_files(executor) else None
         for job in jobs:
             end = ends[job["id"]]
             if not end.succeeded:

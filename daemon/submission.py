@@ -22,14 +22,16 @@ from hpcflow.connectors.executors.base import (
     ARRAY_SUFFIX,
     OP_FILE,
     ArraysJobs,
-    ClaimGuarded,
     Executor,
     JobRecord,
     JobSpec,
     JobState,
     PacksJobs,
-    ReadsStepFiles,
+    claim_guarded,
     is_array,
+    packs_jobs,
+    reads_step_files,
+    runs_arrays,
 )
 from hpcflow.connectors.plugins import LOCAL
 from hpcflow.connectors.schedulers.base import QueueLimitError
@@ -174,7 +176,7 @@ class Submitter:
             "output_dir": step_spec.get("output_dir"),
             "slice_group": step_spec.get("slice_group"),
             "wake_dir": str(self.home / WAKE_DIR),
-            "value_files": isinstance(executor, ReadsStepFiles),
+            "value_files": reads_step_files(executor),
         }
         if spec.get("debug_env") and executor.name == LOCAL:
             job["env"] = spec["debug_env"]  # dflow's debug mode: the submitter's environment
@@ -202,8 +204,8 @@ class Submitter:
             slots = executor.free_slots()
             if slots <= 0:
                 continue
-            can_pack = isinstance(executor, PacksJobs)
-            can_array = isinstance(executor, ArraysJobs) and executor.runs_arrays
+            can_pack = packs_jobs(executor)
+            can_array = runs_arrays(executor)
             full_owners, full_workflows = full(limits, live)
             rows = self.store.ready_pods(name, READY_BATCH if can_pack or can_array
                                          or limits.owner or limits.workflow else slots,
@@ -216,7 +218,7 @@ class Submitter:
         return changed
 
     def _submit_to(self, executor: Executor, units: list[Unit]) -> bool:
-        if isinstance(executor, ClaimGuarded):
+        if claim_guarded(executor):
             # One transaction: a crash before its commit leaves no job row, and the step is
             # submitted again, which its claim makes harmless (one fewer commit per step).
             with self.store.write() as conn:

@@ -468,3 +468,37 @@ class ReadsStepFiles(Protocol):
 
     def read_step_file(self, job: JobRecord, rel: str) -> bytes | None:
         """The file ``rel`` of the job's step directory; None when it is not there."""
+
+
+#: (executor class, optional protocol) -> whether that class has it.
+_CAPABLE: dict[tuple[type, type], bool] = {}
+
+
+def _capable(executor: object, protocol: type) -> bool:
+    """``isinstance(executor, protocol)`` for the optional protocols above, decided once per
+    executor class. A runtime-checkable Protocol's ``isinstance`` inspects each of its
+    members on every call (tens of µs), and the engine asks several times per step; an
+    executor's capabilities are its class's (what a protocol names is a method, or an
+    attribute every instance has)."""
+    key = (type(executor), protocol)
+    found = _CAPABLE.get(key)
+    if found is None:
+        found = _CAPABLE[key] = isinstance(executor, protocol)
+    return found
+
+
+def packs_jobs(executor: object) -> bool:
+    return _capable(executor, PacksJobs)
+
+
+def runs_arrays(executor: object) -> bool:
+    """An ``ArraysJobs`` executor that can now (its scheduler runs arrays)."""
+    return _capable(executor, ArraysJobs) and bool(getattr(executor, "runs_arrays", False))
+
+
+def claim_guarded(executor: object) -> bool:
+    return _capable(executor, ClaimGuarded)
+
+
+def reads_step_files(executor: object) -> bool:
+    return _capable(executor, ReadsStepFiles)

@@ -120,3 +120,21 @@ def test_a_job_held_in_error_is_failed_and_removed(tmp_path: Path):
     assert "error state (Eqw)" in (held.result.reason or "")
     assert waiting.state == "queued" and waiting.detail == "held (hqw)"
     assert transport.commands[-1] == ["qdel", "21"]
+
+
+def test_capabilities_decided_once_per_class_agree_with_isinstance(tmp_path: Path):
+    from hpcflow.connectors.executors import base
+    from hpcflow.connectors.executors.local import LocalExecutor
+    from hpcflow.connectors.schedulers.process import ProcessScheduler
+
+    slurm, _ = executor(tmp_path)
+    shell = BatchExecutor(MachineConfig(name="sh", scheduler="shell"), ProcessScheduler(),
+                          LocalTransport(), str(tmp_path), "python3")
+    local = LocalExecutor(tmp_path, 2)
+    for ex in (slurm, shell, local, slurm, shell, local):  # the second time from the cache
+        assert base.packs_jobs(ex) == isinstance(ex, base.PacksJobs)
+        assert base.claim_guarded(ex) == isinstance(ex, base.ClaimGuarded)
+        assert base.reads_step_files(ex) == isinstance(ex, base.ReadsStepFiles)
+        assert base.runs_arrays(ex) == (isinstance(ex, base.ArraysJobs) and ex.runs_arrays)
+    assert base.runs_arrays(slurm) and not base.runs_arrays(shell)
+    assert base.claim_guarded(local) and not base.claim_guarded(slurm)
