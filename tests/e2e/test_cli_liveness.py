@@ -90,12 +90,21 @@ def test_a_home_served_by_cron_says_when_no_tick_ran_or_the_last_is_late(tmp_pat
     assert _cli(["status"], home, tmp_path, **cron).stderr == ""  # nothing live: no word
 
 
+def start_run(cwd: Path, home: Path, go: Path) -> subprocess.Popen:
+    """``hpcflow run wf.py GO`` as from a terminal: SIGINT reaches it as Ctrl-C even when
+    the test run itself was started in the background (which ignores SIGINT, an ignoring
+    every child inherits, and then Python installs no KeyboardInterrupt)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "hpcflow.cli.main", "run", "wf.py", str(go)], cwd=cwd,
+        env=dict(os.environ, HPCFLOW_HOME=str(home)), stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
 def test_ctrl_c_in_run_says_the_workflow_goes_on(tmp_path: Path):
     home, go = tmp_path / "home", tmp_path / "go"
     (tmp_path / "wf.py").write_text(SCRIPT)
-    run = subprocess.Popen([sys.executable, "-m", "hpcflow.cli.main", "run", "wf.py", str(go)],
-                           cwd=tmp_path, env=dict(os.environ, HPCFLOW_HOME=str(home)),
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run = start_run(tmp_path, home, go)
     try:
         def running() -> str | None:
             rows = json.loads(run_cli(["list", "--json"], home, tmp_path).stdout or "[]")
@@ -132,9 +141,7 @@ Path({str(submitted)!r}).write_text(wf.id)
 while True:  # the script carries on with work of its own
     time.sleep(0.2)
 """)
-    run = subprocess.Popen([sys.executable, "-m", "hpcflow.cli.main", "run", "wf.py", str(go)],
-                           cwd=tmp_path, env=dict(os.environ, HPCFLOW_HOME=str(home)),
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run = start_run(tmp_path, home, go)
     try:
         wait_until(lambda: submitted.exists() and submitted.read_text(), "the script's submit()")
         wf_id = submitted.read_text()
