@@ -125,7 +125,8 @@ def _svg_box(node: GraphNode, box: Box) -> str:
 def _svg_edges(drawn: Layout) -> Iterator[str]:
     for route in drawn.routes:
         points = " ".join(f"{x:.1f},{y:.1f}" for x, y in route.points)
-        yield f'<polyline class="edge" points="{points}"/>'
+        yield (f'<polyline class="edge" data-from="{xml(route.src)}" data-to="{xml(route.dst)}" '
+               f'points="{points}"/>')
         x, y = route.points[-1]
         px, py = route.points[-2]
         if abs(y - py) >= abs(x - px):  # an arrowhead pointing down (or up, turned round)
@@ -165,6 +166,7 @@ def dot_quote(text: object) -> str:
     """
     out = str(text).replace("\\", "\\\\").replace('"', '\\"')
     out = out.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\\n")
+    out = "".join(c if c >= " " else " " if c == "\t" else "\ufffd" for c in out)
     return f'"{out}"'
 
 

@@ -200,6 +200,8 @@ def acyclic(nodes: Sequence[str], edges: Sequence[tuple[str, str]]
             if nxt is None:
                 state[node] = 2
                 stack.pop()
+            elif nxt == node:
+                continue  # a loop on itself is not drawn
             elif state.get(nxt) == 1:
                 back.add((node, nxt))
             elif nxt not in state:
@@ -260,15 +262,15 @@ def layered(nodes: Sequence[str], edges: Sequence[tuple[str, str]],
     xs = assign_x(rows, up, down, size)
     boxes = {n: Box(xs[n], tops[layer[n]], *size[n]) for n in layer}
     routes = []
-    for (src, dst), chain in chains.items():
+    for src, dst in dict.fromkeys(e for e in edges if e[0] != e[1]):
+        turned = (src, dst) in back
+        chain = chains[(dst, src) if turned else (src, dst)]
         first, last = boxes[chain[0]], boxes[chain[-1]]
         points = ([(first.cx, first.bottom)]
                   + [(boxes[d].cx, tops[layer[d]] + heights[layer[d]] / 2) for d in chain[1:-1]]
                   + [(last.cx, last.y)])
-        if (dst, src) in back:  # drawn the other way round: from its source to its target
-            routes.append(Route(dst, src, tuple(reversed(points))))
-        else:
-            routes.append(Route(src, dst, tuple(points)))
+        # an edge turned round is drawn from its source to its target all the same
+        routes.append(Route(src, dst, tuple(reversed(points)) if turned else tuple(points)))
     real = {n: boxes[n] for n in nodes}
     width = max(b.right for b in boxes.values())
     return real, routes, width, tops[-1] + heights[-1]
