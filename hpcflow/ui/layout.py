@@ -310,13 +310,21 @@ def assign_x(rows: list[list[str]], up: Mapping[str, list[str]],
             left += size[n][0] + GAP_X
 
     def pull(row: list[str], neighbours: Mapping[str, list[str]]) -> None:
-        left = float("-inf")
+        want = {n: (sum(x[m] + size[m][0] / 2 for m in neighbours[n]) / len(neighbours[n])
+                    - size[n][0] / 2) if neighbours[n] else x[n] for n in row}
+        # pushed right where they collide, then pushed left; the mean of two placements
+        # that keep the order and the gaps keeps them too, and centres a crowd on its target
+        rightwards, leftwards = {}, {}
+        edge = float("-inf")
         for n in row:
-            near = neighbours[n]
-            want = (sum(x[m] + size[m][0] / 2 for m in near) / len(near) - size[n][0] / 2
-                    if near else x[n])
-            x[n] = max(want, left)
-            left = x[n] + size[n][0] + GAP_X
+            rightwards[n] = max(want[n], edge)
+            edge = rightwards[n] + size[n][0] + GAP_X
+        edge = float("inf")
+        for n in reversed(row):
+            leftwards[n] = min(want[n], edge - size[n][0])
+            edge = leftwards[n] - GAP_X
+        for n in row:
+            x[n] = (rightwards[n] + leftwards[n]) / 2
 
     for _ in range(2):  # up last-but-one, down last: a node ends under its predecessors
         for row in reversed(rows[:-1]):
