@@ -5,9 +5,11 @@ The SVG is what the web page inlines and updates live, so its shape is a contrac
 step is ``<g class="node phase-P" data-step-id="ID">``, every group box
 ``<g class="group phase-P" data-group-id="ID">``, a folded "N more" node
 ``<g class="more" data-more-of="ID">``; the page swaps ``phase-*`` classes (the colours
-follow through the stylesheet) and may replace the text of ``.phase-label``. Everything
-from the workflow (names, reasons) is XML-escaped; the SVG holds no script and no
-reference outside itself.
+follow through the stylesheet) and may replace the text of a step's ``.phase-label`` and a
+group's ``.group-label`` (its title and counts). Every edge is a ``polyline`` with
+``data-from`` and ``data-to`` (node ids: ``s<step id>``, ``more-s<group's step id>``).
+Everything from the workflow (names, reasons) is XML-escaped; the SVG holds no script and
+no reference outside itself.
 """
 
 from __future__ import annotations
@@ -103,7 +105,8 @@ def _rect(box: Box, rx: int = 6) -> str:
 def _svg_group(node: GraphNode, box: Box) -> str:
     return (f'<g class="group {_phase_class(node.phase)}" data-group-id="{node.step_id}">'
             f"{_title(node)}{_rect(box, 8)}"
-            f'<text x="{box.x + 10:.1f}" y="{box.y + 17:.1f}">{xml(group_header(node))}</text>'
+            f'<text class="group-label" x="{box.x + 10:.1f}" y="{box.y + 17:.1f}">'
+            f"{xml(group_header(node))}</text>"
             "</g>")
 
 

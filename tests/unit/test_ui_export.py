@@ -161,3 +161,23 @@ def test_the_svg_of_a_10000_item_fan_out_stays_small():
     assert "9967 Succeeded" in "".join(more.itertext())
     (fan,) = [g for g in root.iter(SVG + "g") if g.get("data-group-id") == "2"]
     assert "9998 Succeeded, 1 Running, 1 Failed" in "".join(fan.itertext())
+
+
+def test_a_workflow_not_started_and_a_loop_over_nothing_still_draw():
+    empty = build_graph([], FAN_SPEC, workflow="wf-1", name="wf", phase="Pending")
+    assert empty.nodes == {} and _parse(export.render_svg(empty)).tag == SVG + "svg"
+    assert export.render_dot(empty).startswith('digraph "wf-1" {')
+    assert export.render_mermaid(empty).startswith("flowchart TD")
+    rows = [{"id": 1, "parent_id": 0, "name": "wf", "type": "Steps", "phase": "Running"},
+            {"id": 2, "parent_id": 1, "name": "fan", "type": "StepGroup",
+             "phase": "Succeeded"}]
+    graph = build_graph(rows, FAN_SPEC)
+    root = _parse(export.render_svg(graph))
+    (fan,) = [g for g in root.iter(SVG + "g") if g.get("data-group-id") == "2"]
+    assert "fan · loop: no steps yet" in "".join(fan.itertext())
+    text = export.render_dot(graph)
+    assert '"s2-empty" [label="no steps yet"' in text
+    if shutil.which("dot") is not None:
+        done = subprocess.run(["dot", "-Tplain"], input=text.encode(), capture_output=True,
+                              timeout=60, check=False)
+        assert done.returncode == 0, done.stderr.decode()
