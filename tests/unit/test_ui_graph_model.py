@@ -113,3 +113,22 @@ def test_a_fan_out_of_any_size_gives_the_same_few_nodes_in_bounded_memory():
 
     ten_thousand, hundred_thousand = peak(10_000), peak(100_000)
     assert hundred_thousand < 1.5 * ten_thousand + 200_000, (ten_thousand, hundred_thousand)
+
+
+def test_a_steps_folded_within_one_parallel_group_has_no_edges_inside_it():
+    spec = {"entrypoint": "main", "templates": {
+        "main": {"kind": "steps", "steps": [[{"name": f"p{i}", "template": "leaf"}
+                                             for i in range(50)],
+                                            [{"name": "after", "template": "leaf"}]]},
+        "leaf": {"kind": "python"}}}
+    rows = [{"id": 1, "parent_id": 0, "name": "wf", "type": "Steps", "phase": "Running"}]
+    rows += [{"id": 2 + i, "parent_id": 1, "name": f"p{i}", "type": "Pod",
+              "phase": "Succeeded"} for i in range(50)]
+    graph = build_graph(rows, spec, fold=5)
+    assert graph.edges == []  # one parallel group: the "45 more" is one of it
+    graph = build_graph([*rows, {"id": 60, "parent_id": 1, "name": "after", "type": "Pod",
+                                 "phase": "Pending"}], spec, fold=5)
+    # the first 5, then "45 more" (p5..p49), then after: more sits between the two groups
+    firsts = [f"s{2 + i}" for i in range(5)]
+    assert sorted(graph.edges) == sorted([(f, "more-s1") for f in firsts] +
+                                         [("more-s1", "s60")])
