@@ -212,3 +212,61 @@ def _on_terminal(args: list[str], home: Path, cwd: Path) -> tuple[int, str, str]
     os.close(leader)
     err = proc.stderr.read().decode().strip() if proc.stderr else ""
     return proc.returncode, b"".join(chunks).decode(), err
+
+
+LIVE = '''
+import sys
+import time
+from pathlib import Path
+from hpcflow import DAG, Task, Workflow
+from hpcflow.python import OP, PythonOPTemplate
+
+@OP.function
+def hold(gate: str) -> {"y": int}:
+    while not Path(gate).exists():
+        time.sleep(0.1)
+    return {"y": 1}
+
+dag = DAG(name="live")
+a = Task("first", PythonOPTemplate(hold), parameters={"gate": sys.argv[1] + "/a"})
+b = Task("second", PythonOPTemplate(hold), parameters={"gate": sys.argv[1] + "/b"},
+         dependencies=[a])
+dag.add([a, b])
+wf = Workflow("live", steps=dag)
+wf.submit()
+'''
+
+
+def test_the_graph_of_a_running_workflow_follows_its_phases(tmp_path):
+    from tests.conftest import wait_until
+
+    home = tmp_path / "home"
+    (tmp_path / "wf.py").write_text(LIVE)
+    done = run_cli(["submit", "-q", "wf.py", str(tmp_path)], home, tmp_path)
+    assert done.returncode == 0, done.stderr
+    wf_id = done.stdout.split()[0]
+    try:
+        def graph_when(want: dict[str, str]) -> dict | None:
+            out = run_cli(["graph", wf_id, "-o", "json"], home, tmp_path)
+            assert out.returncode == 0, out.stderr
+            graph = json.loads(out.stdout)
+            phases = {n["name"]: n["phase"] for n in graph["nodes"]}
+            return graph if all(phases.get(k) == v for k, v in want.items()) else None
+
+        graph = wait_until(lambda: graph_when({"first": "Running"}), "first running")
+        assert "second" not in {n["name"] for n in graph["nodes"]}  # not planned yet
+        (tmp_path / "a").touch()
+        graph = wait_until(lambda: graph_when({"first": "Succeeded", "second": "Running"}),
+                           "second running")
+        ids = {n["name"]: n["id"] for n in graph["nodes"]}
+        assert graph["edges"] == [[ids["first"], ids["second"]]]
+        root = next(n for n in graph["nodes"] if n["id"] == graph["roots"][0])
+        assert root["phase"] == "Running" and root["counts"] == {"Succeeded": 1, "Running": 1}
+        svg = run_cli(["graph", wf_id], home, tmp_path).stdout
+        assert f'class="node phase-Running" data-step-id="{ids["second"][1:]}"' in svg
+        (tmp_path / "b").touch()
+        wait_until(lambda: graph_when({"second": "Succeeded"}), "second succeeded")
+    finally:
+        (tmp_path / "a").touch()
+        (tmp_path / "b").touch()
+        run_cli(["daemon", "stop"], home, tmp_path)
