@@ -106,7 +106,7 @@ def _svg_group(node: GraphNode, box: Box) -> str:
     return (f'<g class="group {_phase_class(node.phase)}" data-group-id="{node.step_id}">'
             f"{_title(node)}{_rect(box, 8)}"
             f'<text class="group-label" x="{box.x + 10:.1f}" y="{box.y + 17:.1f}">'
-            f"{xml(group_header(node))}</text>"
+            f"{xml(group_header(node, box.w))}</text>"
             "</g>")
 
 

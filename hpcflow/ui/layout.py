@@ -95,9 +95,11 @@ def node_lines(node: GraphNode) -> list[str]:
     return [cut(node.name, NAME_CHARS), node.phase]
 
 
-def group_header(node: GraphNode) -> str:
-    """A group's title line: its name, kind and leaf steps by phase."""
-    return cut(f"{node.name} · {node.group}: {counts_text(node.counts)}", HEADER_CHARS)
+def group_header(node: GraphNode, width: float = 0.0) -> str:
+    """A group's title line: its name, kind and leaf steps by phase, cut to fit a box
+    ``width`` wide (at least ``HEADER_CHARS`` characters)."""
+    chars = max(HEADER_CHARS, int((width - 2 * TEXT_PAD) / CHAR_W))
+    return cut(f"{node.name} · {node.group}: {counts_text(node.counts)}", chars)
 
 
 def text_width(lines: Sequence[str]) -> float:
