@@ -262,7 +262,9 @@ def render_mermaid(graph: Graph) -> str:
             for child in node.children:
                 emit(child, indent + "  ")
             out.append(f"{indent}end")
-            out.append(f"{indent}class {mid} phase{_phase_class(node.phase)[6:]}")
+            # a subgraph takes ``style`` (``class`` reaches only nodes in some versions)
+            fill, stroke = PALETTE.get(node.phase, UNKNOWN)
+            out.append(f"{indent}style {mid} fill:{fill},stroke:{stroke}")
         elif node.kind == "more":
             label = f"… {node.name}: {counts_text(node.counts)}"
             out.append(f'{indent}{mid}["{mermaid_text(label)}"]:::more')

@@ -140,6 +140,7 @@ def test_mermaid_nests_groups_as_subgraphs():
     assert text.count("subgraph ") == text.count("\n  end") + text.count("\n    end")
     assert '    subgraph s5["nested · Steps: 1 Succeeded, 1 Running"]' in text
     assert "more_s3[" in text
+    assert "  style s3 fill:#d9ecf8,stroke:#0072b2" in text  # the loop's box: Running
 
 
 def test_png_through_graphviz_or_one_clear_line_without_it(monkeypatch):
