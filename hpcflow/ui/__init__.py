@@ -1,0 +1,1 @@
+"""The web dashboard and the workflow graph (``hpcflow graph``): optional extra ``ui``."""
