@@ -77,9 +77,10 @@ class ExecutorContext:
     result_keys: ResultKeys | None = None
     #: Slots of the local executor (``hpcflow daemon run --parallelism``), else the config's.
     local_parallelism: int | None = None
-    #: Wakes the engine's loop (from any thread): for executors that learn of finished
-    #: steps other than through files in the wake directory.
-    wake: Callable[[], None] | None = None
+    #: Tells the engine (from any thread) that a job of the named executor finished: it
+    #: wakes and polls that executor at once, as a finished marker in the wake directory
+    #: makes it (for executors that learn of finished jobs some other way).
+    job_finished: Callable[[str], None] | None = None
 
     @property
     def runs_root(self) -> Path:

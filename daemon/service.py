@@ -153,6 +153,10 @@ class Service:
         self._stop = False
         #: Set from the watcher thread when a runner left a finished marker: poll at once.
         self._marker_seen = False
+        #: Executors that said (from a thread of theirs) that a job of theirs finished: each
+        #: is polled at once, as a finished marker in the wake directory makes it.
+        self._finished_in: set[str] = set()
+        self._finished_lock = threading.Lock()
         self._reload_requested = False
         self.last_activity = time.time()
         #: Writes refused by the machine (a full disk): logged once, in the status file.
@@ -160,6 +164,13 @@ class Service:
 
     # -- wake-ups ---------------------------------------------------------------
     def wake(self) -> None:
+        self._wake.set()
+
+    def job_finished(self, executor: str) -> None:
+        """From an executor's own thread (the fork server's wake-up relay): a job of
+        ``executor`` finished; poll it now."""
+        with self._finished_lock:
+            self._finished_in.add(executor)
         self._wake.set()
 
     def stop(self) -> None:
@@ -223,7 +234,7 @@ class Service:
 
     def _executor_context(self) -> ExecutorContext:
         return ExecutorContext(self.home, self.config, self.result_keys,
-                               self._local_parallelism, self.wake)
+                               self._local_parallelism, self.job_finished)
 
     def spec(self, wf_id: str) -> dict:
         if wf_id not in self._specs:
@@ -326,6 +337,10 @@ class Service:
             self._marker_seen = False
             for name in by_executor:
                 self.schedule.kick(name, now)
+        with self._finished_lock:
+            finished_in, self._finished_in = self._finished_in, set()
+        for name in finished_in & by_executor.keys():
+            self.schedule.kick(name, now)
         for name, ex_rows in by_executor.items():
             late = any(r["deadline"] is not None and r["deadline"] < now for r in ex_rows)
             if not (late or self.schedule.due(name, now)):

@@ -64,7 +64,7 @@ class LocalKind:
         slots = (context.local_parallelism or context.config.local_parallelism
                  or local_parallelism())
         return LocalExecutor(context.runs_root, slots, result_keys=context.result_keys,
-                             wake=context.wake)
+                             job_finished=context.job_finished)
 
     def log_transport(self, context: ExecutorContext, name: str,
                       described: dict[str, Any] | None) -> Transport | None:

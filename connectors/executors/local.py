@@ -111,11 +111,11 @@ class LocalExecutor:
     def __init__(self, runs_root: Path, parallelism: int, python: str | None = None,
                  env: dict[str, str] | None = None, fork_server: bool = True,
                  result_keys: ResultKeys | None = None,
-                 wake: Callable[[], None] | None = None) -> None:
+                 job_finished: Callable[[str], None] | None = None) -> None:
         self.runs_root = runs_root
-        #: Wakes the engine's loop when a forked runner finished (None: runners leave a
-        #: file in the wake directory, which the engine watches).
-        self.wake = wake
+        #: Tells the engine a forked runner finished (None: runners leave a file in the
+        #: wake directory, which the engine watches).
+        self.job_finished = job_finished
         #: Hands each runner the key it seals its result with (None: results go unsealed,
         #: and the service refuses their outputs).
         self.result_keys = result_keys
@@ -161,7 +161,7 @@ class LocalExecutor:
         if self.use_fork_server:
             try:
                 if self._server is None or not self._server.alive():
-                    self._server = ForkServer(self.python, self._environ(), self.wake)
+                    self._server = ForkServer(self.python, self._environ(), self._wakes())
                 self._procs[job_name] = self._server.spawn(str(step_dir), keys)
                 return FORKED
             except OSError as exc:
@@ -177,6 +177,11 @@ class LocalExecutor:
             )
         self._procs[job_name] = proc
         return str(proc.pid)
+
+    def _wakes(self) -> Callable[[], None] | None:
+        """What the fork server's relay calls when its runners finish."""
+        finished, name = self.job_finished, self.name
+        return None if finished is None else lambda: finished(name)
 
     def _environ(self) -> dict[str, str]:
         """What a runner starts with: never a credential of the daemon's environment."""
