@@ -1,0 +1,1 @@
+"""hpcflow's web dashboard (``hpcflow ui``) and workflow graphs."""
