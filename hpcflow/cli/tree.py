@@ -56,14 +56,15 @@ class Tree:
         self.fold = fold
         self.roots: list[Node] = []
         self._kept: dict[int, Node] = {}
-        #: Every step's parent (kept or not), to count leaves into the groups shown.
+        #: Every group's parent (kept or not), to count leaves into the groups shown.
         self._parent: dict[int, int | None] = {}
 
     def add(self, row: Any) -> None:
         step_id, parent_id = row["id"], row["parent_id"] or None  # the root's parent is 0
-        self._parent[step_id] = parent_id
-        if row["type"] == LEAF:
+        if row["type"] == LEAF:  # a leaf is nobody's parent: only groups are remembered
             self._count_leaf(parent_id, row["phase"])
+        else:
+            self._parent[step_id] = parent_id
         parent = self._kept.get(parent_id) if parent_id is not None else None
         if parent_id is not None and parent is None:
             return  # under a child that was folded away

@@ -1,1 +1,1 @@
-"""hpcflow's web dashboard (``hpcflow ui``) and workflow graphs."""
+"""The web dashboard and the workflow graph (``hpcflow graph``): optional extra ``ui``."""
