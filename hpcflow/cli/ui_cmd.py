@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import getpass
+import signal
 import socket
 from pathlib import Path
 
@@ -12,6 +13,10 @@ import click
 
 #: The laptop's port the printed ``ssh -L`` line forwards.
 LOCAL_PORT = 8765
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 @click.command()
@@ -62,6 +67,7 @@ def ui(port: int, bind: str, socket_path: Path | None, quiet: bool) -> None:
                f"{socket.getfqdn()}")
     click.echo(f"  then open: http://localhost:{LOCAL_PORT}/?token={guard.token}")
     click.echo("  (the token is shown only here; Ctrl-C stops the dashboard)", err=True)
+    signal.signal(signal.SIGTERM, _stop)  # as Ctrl-C: the socket file is removed
     try:
         server.serve_forever(poll_interval=0.5)
     except KeyboardInterrupt:

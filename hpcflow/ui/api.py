@@ -80,7 +80,10 @@ class Api:
             if not sep or not key:
                 raise BadRequest(f"label {label!r} is not KEY=VALUE")
             labels = {key: value}
-        since = time.time() - parse_age(age) if age else None
+        try:
+            since = time.time() - parse_age(age) if age else None
+        except HpcflowError as exc:
+            raise BadRequest(str(exc)) from None
         with self.store() as store:
             rows = store.workflows(phase=phase or None, limit=max(1, min(limit, 1000)),
                                    since=since, labels=labels)
