@@ -9,7 +9,7 @@ const PHASES = ["Pending", "Running", "Succeeded", "Failed", "Error", "Skipped",
 const LIST_EVERY = 2000;   // ms between looks at the workflow list
 const PHASES_EVERY = 1000; // ms between looks at what moved in a workflow
 const LOG_EVERY = 1000;    // ms between reads of a followed log
-const FOLD = 30;           // a group shows this many steps, then "N more"
+const FOLDS = [30, 100, 300, 1000]; // a group shows this many steps, then "N more"
 
 let timers = [];          // what the current view polls, stopped when it changes
 let view = null;          // the current workflow view's state
@@ -26,6 +26,12 @@ function el(tag, attrs, ...children) {
     if (c === null || c === undefined) continue;
     node.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
+  return node;
+}
+
+// replaceChildren, skipping nulls and flattening lists as el() does
+function fill(node, ...children) {
+  node.replaceChildren(...children.flat(2).filter(c => c !== null && c !== undefined && c !== false));
   return node;
 }
 
@@ -125,13 +131,22 @@ function listView() {
 // ---------------------------------------------------------------- a workflow
 function workflowView(wfId, stepId) {
   if (view && view.wf === wfId) { openPanel(stepId); return; }
-  view = {wf: wfId, event: 0, step: 0, shown: new Map(), refetchAt: 0, graph: null};
+  view = {wf: wfId, event: 0, step: 0, refetchAt: 0, fold: FOLDS[0]};
   document.getElementById("crumb").textContent = ` / ${wfId}`;
   const main = document.getElementById("main");
   const head = el("div", {id: "wf-head"});
+  const fold = el("select", {id: "fold", title: "steps shown per group before 'N more'",
+                             onchange: () => { view.fold = +fold.value; drawGraph(wfId); }},
+                  FOLDS.map(n => el("option", {value: n}, `${n} per group`)));
   const canvas = el("div", {id: "graph", class: "graph"}, el("p", {class: "muted"}, "Loading the graph…"));
-  main.replaceChildren(head, canvas);
+  main.replaceChildren(head, el("div", {class: "graph-tools"}, "Show ", fold), canvas);
   canvas.addEventListener("click", e => {
+    const folded = e.target.closest(".more[data-more-of]");
+    if (folded) {  // a folded group: show more of every group (as far as the menu goes)
+      const next = FOLDS.find(n => n > view.fold);
+      if (next) { view.fold = next; fold.value = String(next); drawGraph(wfId); }
+      return;
+    }
     const node = e.target.closest("[data-step-id]");
     if (node) { location.hash = `#/wf/${encodeURIComponent(wfId)}/step/${node.getAttribute("data-step-id")}`; return; }
     const more = e.target.closest(".more-button");
@@ -155,7 +170,7 @@ function header(wfId, w) {
       try { notice((await post(`/api/workflows/${encodeURIComponent(wfId)}/actions/${kind}`)).message); }
       catch (e) { notice(e.message, true); }
     }}, label);
-  head.replaceChildren(
+  fill(head, 
     el("h1", {}, wfId, " ", badge(w.phase, w.suspended && live)),
     w.message ? el("p", {class: "message"}, w.message) : null,
     el("p", {}, counts(w.steps)),
@@ -170,7 +185,7 @@ async function drawGraph(wfId) {
   view.refetchAt = Date.now();
   let svg = null;
   try {
-    const r = await fetch(`/api/workflows/${encodeURIComponent(wfId)}/graph.svg?fold=${FOLD}`, {credentials: "same-origin"});
+    const r = await fetch(`/api/workflows/${encodeURIComponent(wfId)}/graph.svg?fold=${view.fold}`, {credentials: "same-origin"});
     if (r.ok) svg = await r.text();
     else if (r.status !== 501) throw new Error((await r.json().catch(() => ({}))).error || r.statusText);
   } catch (e) { notice(e.message, true); }
@@ -202,8 +217,8 @@ async function stepTree(wfId) {
     }
     const children = kids.get(r.id) || [];
     const inner = el("div", {class: "children"});
-    children.forEach((c, i) => { const b = box(c); if (i >= FOLD) b.classList.add("folded"); inner.append(b); });
-    if (children.length > FOLD) inner.append(el("button", {class: "more-button more"}, `${children.length - FOLD} more`));
+    children.forEach((c, i) => { const b = box(c); if (i >= view.fold) b.classList.add("folded"); inner.append(b); });
+    if (children.length > view.fold) inner.append(el("button", {class: "more-button"}, `${children.length - view.fold} more`));
     return el("div", {class: `group phase-${r.phase}`, "data-group-id": r.id},
               el("div", {class: "group-name"}, `${r.name} `, el("span", {class: "muted"}, `${r.type} · ${children.length}`)), inner);
   };
@@ -225,6 +240,7 @@ async function livePhases(wfId) {
     nodes.forEach(n => {
       for (const c of [...n.classList]) if (c.startsWith("phase-")) n.classList.remove(c);
       n.classList.add(`phase-${phase}`);
+      n.querySelectorAll(":scope > .phase-label").forEach(t => { t.textContent = phase; });
     });
   }
   // steps the page does not show yet: draw again, at most every few seconds
@@ -248,7 +264,7 @@ function stepPanel(wfId, stepId, panel) {
   const follow = el("input", {type: "checkbox", id: "follow", checked: true});
   const state = {offset: -1, closed: false, final: false, job: null, busy: false};
   panel.hidden = false;
-  panel.replaceChildren(
+  fill(panel, 
     el("button", {class: "close", title: "close", onclick: () => { location.hash = `#/wf/${encodeURIComponent(wfId)}`; }}, "×"),
     info, el("h3", {}, "Log ", el("label", {}, follow, " follow")), logBox);
   document.querySelectorAll(".selected").forEach(n => n.classList.remove("selected"));
@@ -268,7 +284,7 @@ function stepPanel(wfId, stepId, panel) {
     const arts = (title, list, download) => list.length ? [el("h3", {}, title), el("table", {class: "kv artifacts"},
       list.map(a => el("tr", {}, el("th", {}, a.name), el("td", {}, a.keys.map(k => el("code", {class: "key"}, k))),
         el("td", {}, download ? el("a", {href: `${base}/artifacts/${encodeURIComponent(a.name)}`, download: ""}, "download") : ""))))] : [];
-    info.replaceChildren(
+    fill(info, 
       el("h2", {}, s.name),
       s.retryable ? el("button", {class: "action act-retry-step", onclick: async () => {
         try { notice((await post(`${base}/retry`)).message); } catch (e) { notice(e.message, true); }
