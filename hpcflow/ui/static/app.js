@@ -147,8 +147,12 @@ function workflowView(wfId, stepId) {
       if (next) { view.fold = next; fold.value = String(next); drawGraph(wfId); }
       return;
     }
-    const node = e.target.closest("[data-step-id]");
-    if (node) { location.hash = `#/wf/${encodeURIComponent(wfId)}/step/${node.getAttribute("data-step-id")}`; return; }
+    const node = e.target.closest("[data-step-id], [data-group-id]");
+    if (node) {  // a step, or a group's box (its counts, phase and reason)
+      const id = node.getAttribute("data-step-id") || node.getAttribute("data-group-id");
+      location.hash = `#/wf/${encodeURIComponent(wfId)}/step/${id}`;
+      return;
+    }
     const more = e.target.closest(".more-button");
     if (more) { more.parentElement.querySelectorAll(".folded").forEach(n => n.classList.remove("folded")); more.remove(); }
   });
@@ -195,6 +199,12 @@ async function drawGraph(wfId) {
     canvas.classList.add("svg");
   } else {
     canvas.replaceChildren(await stepTree(wfId));
+  }
+  // benchmarks/ui_first_paint.py reads these marks: when the graph was first in the page,
+  // and the frame after (it has been laid out and painted by then)
+  if (!performance.getEntriesByName("graph-shown").length) {
+    performance.mark("graph-shown");
+    requestAnimationFrame(() => setTimeout(() => performance.mark("graph-painted"), 0));
   }
 }
 
@@ -262,11 +272,12 @@ function stepPanel(wfId, stepId, panel) {
   const info = el("div", {id: "step-info"});
   const logBox = el("pre", {id: "log", class: "log"});
   const follow = el("input", {type: "checkbox", id: "follow", checked: true});
-  const state = {offset: -1, closed: false, final: false, job: null, busy: false};
+  const state = {offset: -1, closed: false, final: false, job: null, busy: false, leaf: true};
+  const logPart = el("div", {id: "log-part"}, el("h3", {}, "Log ", el("label", {}, follow, " follow")), logBox);
   panel.hidden = false;
-  fill(panel, 
+  fill(panel,
     el("button", {class: "close", title: "close", onclick: () => { location.hash = `#/wf/${encodeURIComponent(wfId)}`; }}, "×"),
-    info, el("h3", {}, "Log ", el("label", {}, follow, " follow")), logBox);
+    info, logPart);
   document.querySelectorAll(".selected").forEach(n => n.classList.remove("selected"));
   document.querySelectorAll(`[data-step-id="${stepId}"]`).forEach(n => n.classList.add("selected"));
 
@@ -304,13 +315,18 @@ function stepPanel(wfId, stepId, panel) {
       const s = await api(base);
       if (state.closed) return;
       draw(s);
+      state.leaf = s.type === "Pod";  // a group has no log of its own
+      logPart.hidden = !state.leaf;
       const job = s.attempts.length ? s.attempts[s.attempts.length - 1].id : null;
-      if (job !== state.job) { state.job = job; state.offset = -1; logBox.textContent = ""; }
+      if (job !== state.job || (state.ended && !["Succeeded", "Failed", "Error", "Skipped", "Omitted", "Terminated"].includes(s.phase))) {
+        state.job = job; state.offset = -1; state.ended = false; logBox.textContent = "";
+      }
     } catch (e) { notice(e.message, true); }
     finally { state.busy = false; }
   };
   const readLog = async () => {
-    if (state.closed || (!follow.checked && state.offset >= 0)) return;
+    if (state.closed || !state.leaf || (!follow.checked && state.offset >= 0)) return;
+    if (state.ended) return;  // the step ended and its log was read to the end
     const d = await api(`${base}/log?offset=${state.offset}`);
     if (state.closed) return;
     if (state.offset < 0) logBox.textContent = d.note && !d.text ? d.note : "";
@@ -319,6 +335,9 @@ function stepPanel(wfId, stepId, panel) {
       logBox.append(d.text);
       if (atEnd) logBox.scrollTop = logBox.scrollHeight;
     }
+    // an ended step's log read to its end: nothing more will come (a retry starts a new
+    // attempt, which refresh() notices and reads from its start)
+    state.ended = d.final && !d.text && state.offset >= 0 && d.where !== null;
     state.offset = d.offset;
   };
   refresh();
