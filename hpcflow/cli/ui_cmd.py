@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import getpass
 import signal
@@ -13,6 +14,18 @@ import click
 
 #: The laptop's port the printed ``ssh -L`` line forwards.
 LOCAL_PORT = 8765
+
+
+def _names_of(bind: str) -> frozenset[str]:
+    """The Host names a browser may use for ``bind``: the address itself, and for a wildcard
+    (0.0.0.0, ::) this machine's names and addresses (any other name is refused)."""
+    names = {bind.lower()}
+    if bind in ("0.0.0.0", "::", ""):
+        for name in (socket.gethostname(), socket.getfqdn()):
+            names.add(name.lower())
+            with contextlib.suppress(OSError):
+                names.update(socket.gethostbyname_ex(name)[2])
+    return frozenset(names)
 
 
 def _stop(signum: int, frame: object) -> None:
@@ -46,7 +59,7 @@ def ui(port: int, bind: str, socket_path: Path | None, quiet: bool) -> None:
 
     where = home()
     api = Api(where)
-    guard = Guard(hosts=frozenset({bind.lower()}))
+    guard = Guard(hosts=_names_of(bind))
     server = make_server(api, guard, bind=bind, port=port,
                          socket_path=socket_path.expanduser().absolute() if socket_path
                          else None, quiet=quiet)

@@ -199,6 +199,41 @@ def test_a_failed_step_is_retried_from_the_page(site: dict) -> None:
     assert '"Succeeded"' in done.stdout
 
 
+def test_suspend_resume_and_terminate_from_the_workflow_page(site: dict) -> None:
+    """The header's buttons insert the CLI's requests; the engine acts and the page shows it
+    (each button enabled only where it applies; Terminate asks first)."""
+    from selenium.webdriver.common.by import By
+
+    wf = submit(site, "live.py", str(site["tmp"] / "never"))
+    driver = site["driver"]
+    driver.get(site["base"] + f"#/wf/{wf}")
+    step = wait_until(lambda: step_id_named(site, "hold"), "the step 'hold'", timeout=120)
+    wait_until(lambda: "phase-Running" in node_class(site, step), "the step Running",
+               timeout=120)
+
+    def head() -> str:
+        return str(js(site, "return document.getElementById('wf-head').textContent"))
+
+    def button(kind: str) -> Any:
+        found = driver.find_elements(By.CSS_SELECTOR, f".act-{kind}")
+        return found[0] if found and found[0].is_enabled() else None
+
+    assert button("resume") is None and button("retry") is None
+    wait_until(lambda: button("suspend"), "Suspend enabled", timeout=60).click()
+    wait_until(lambda: "(suspended)" in head(), "the workflow shown suspended", timeout=120)
+    assert button("suspend") is None
+    wait_until(lambda: button("resume"), "Resume enabled", timeout=60).click()
+    wait_until(lambda: "(suspended)" not in head(), "the workflow resumed", timeout=120)
+    wait_until(lambda: button("terminate"), "Terminate enabled", timeout=60).click()
+    driver.switch_to.alert.accept()  # "Terminate WF?"
+    wait_until(lambda: "Terminated" in head(), "the workflow shown Terminated", timeout=180)
+    wait_until(lambda: "phase-Running" not in node_class(site, step),
+               "the step no longer shown Running", timeout=120)
+    assert button("retry") is not None and button("terminate") is None
+    done = run_cli(["status", wf, "--json"], site["home"], site["tmp"])
+    assert '"Terminated"' in done.stdout
+
+
 def test_screenshots_of_the_list_a_200_step_dag_and_1000_slices(site: dict) -> None:
     from selenium.webdriver.support.ui import Select
 

@@ -40,6 +40,17 @@ def test_only_local_hosts_and_the_bound_address_are_answered() -> None:
         assert not guard.host_ok(host), host
 
 
+def test_a_wildcard_bind_answers_to_this_machines_names_only() -> None:
+    import socket
+
+    from hpcflow.cli.ui_cmd import _names_of
+
+    assert _names_of("127.0.0.1") == {"127.0.0.1"}
+    wide = Guard(hosts=_names_of("0.0.0.0"))
+    assert wide.host_ok(f"{socket.gethostname()}:8765") and wide.host_ok("localhost:1")
+    assert not wide.host_ok("evil.example:8765")
+
+
 def test_a_post_comes_from_our_own_origin() -> None:
     guard = Guard()
     assert guard.origin_ok("http://localhost:8765", "localhost:8765")
