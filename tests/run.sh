@@ -14,6 +14,11 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
 "$VENV/bin/python" -m pip install --quiet -e '.[dev]'
+# Graphviz's dot: `hpcflow graph -o png` draws with it, and the graph tests read DOT back with it
+if ! command -v dot >/dev/null; then
+  # shellcheck source=services/lib.sh
+  ( source tests/services/lib.sh && apt_install graphviz )
+fi
 
 # Real services for tests/integration: a one-node Slurm cluster and an sshd on 127.0.0.1:2222
 # (see tests/services/). They are stopped when this script exits, unless HPCFLOW_KEEP_SERVICES=1.

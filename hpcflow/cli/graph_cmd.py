@@ -4,6 +4,7 @@ for papers, notebooks and issue reports."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -12,17 +13,18 @@ import click
 from hpcflow.cli.completion import workflow_ids
 from hpcflow.errors import HpcflowError
 
-FORMATS = ("svg", "dot", "mermaid", "png")
+FORMATS = ("svg", "dot", "mermaid", "png", "json")
 #: A file's suffix -> the format it asks for, when ``-o`` is not given.
 SUFFIXES = {".svg": "svg", ".dot": "dot", ".gv": "dot", ".mmd": "mermaid",
-            ".mermaid": "mermaid", ".png": "png"}
+            ".mermaid": "mermaid", ".png": "png", ".json": "json"}
 
 
 @click.command()
 @click.argument("workflow", shell_complete=workflow_ids)
 @click.option("-o", "--format", "fmt", type=click.Choice(FORMATS), default=None,
-              help="svg (standalone), dot (Graphviz), mermaid, or png (drawn by Graphviz's "
-                   "dot). Default: from --output's suffix, else svg.")
+              help="svg (standalone), dot (Graphviz), mermaid, png (drawn by Graphviz's dot) "
+                   "or json (the graph's nodes and edges). Default: from --output's suffix, "
+                   "else svg.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write to this file (text formats go to stdout without it).")
 @click.option("--fold", default=30, show_default=True, type=click.IntRange(min=0),
@@ -53,8 +55,11 @@ def graph(workflow: str, fmt: str | None, output: Path | None, fold: int) -> Non
         else:
             output.write_bytes(data)
         return
-    text = {"svg": export.render_svg, "dot": export.render_dot,
-            "mermaid": export.render_mermaid}[fmt](model)
+    if fmt == "json":
+        text = json.dumps(model.to_json(), indent=1, ensure_ascii=False) + "\n"
+    else:
+        text = {"svg": export.render_svg, "dot": export.render_dot,
+                "mermaid": export.render_mermaid}[fmt](model)
     if output is None:
         click.echo(text, nl=False)
     else:

@@ -5,9 +5,11 @@ The SVG is what the web page inlines and updates live, so its shape is a contrac
 step is ``<g class="node phase-P" data-step-id="ID">``, every group box
 ``<g class="group phase-P" data-group-id="ID">``, a folded "N more" node
 ``<g class="more" data-more-of="ID">``; the page swaps ``phase-*`` classes (the colours
-follow through the stylesheet) and may replace the text of ``.phase-label``. Everything
-from the workflow (names, reasons) is XML-escaped; the SVG holds no script and no
-reference outside itself.
+follow through the stylesheet) and may replace the text of a step's ``.phase-label`` and a
+group's ``.group-label`` (its title and counts). Every edge is a ``polyline`` with
+``data-from`` and ``data-to`` (node ids: ``s<step id>``, ``more-s<group's step id>``).
+Everything from the workflow (names, reasons) is XML-escaped; the SVG holds no script and
+no reference outside itself.
 """
 
 from __future__ import annotations
@@ -103,7 +105,8 @@ def _rect(box: Box, rx: int = 6) -> str:
 def _svg_group(node: GraphNode, box: Box) -> str:
     return (f'<g class="group {_phase_class(node.phase)}" data-group-id="{node.step_id}">'
             f"{_title(node)}{_rect(box, 8)}"
-            f'<text x="{box.x + 10:.1f}" y="{box.y + 17:.1f}">{xml(group_header(node))}</text>'
+            f'<text class="group-label" x="{box.x + 10:.1f}" y="{box.y + 17:.1f}">'
+            f"{xml(group_header(node, box.w))}</text>"
             "</g>")
 
 
@@ -125,7 +128,8 @@ def _svg_box(node: GraphNode, box: Box) -> str:
 def _svg_edges(drawn: Layout) -> Iterator[str]:
     for route in drawn.routes:
         points = " ".join(f"{x:.1f},{y:.1f}" for x, y in route.points)
-        yield f'<polyline class="edge" points="{points}"/>'
+        yield (f'<polyline class="edge" data-from="{xml(route.src)}" data-to="{xml(route.dst)}" '
+               f'points="{points}"/>')
         x, y = route.points[-1]
         px, py = route.points[-2]
         if abs(y - py) >= abs(x - px):  # an arrowhead pointing down (or up, turned round)
@@ -165,6 +169,7 @@ def dot_quote(text: object) -> str:
     """
     out = str(text).replace("\\", "\\\\").replace('"', '\\"')
     out = out.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\\n")
+    out = "".join(c if c >= " " else " " if c == "\t" else "\ufffd" for c in out)
     return f'"{out}"'
 
 
@@ -257,7 +262,9 @@ def render_mermaid(graph: Graph) -> str:
             for child in node.children:
                 emit(child, indent + "  ")
             out.append(f"{indent}end")
-            out.append(f"{indent}class {mid} phase{_phase_class(node.phase)[6:]}")
+            # a subgraph takes ``style`` (``class`` reaches only nodes in some versions)
+            fill, stroke = PALETTE.get(node.phase, UNKNOWN)
+            out.append(f"{indent}style {mid} fill:{fill},stroke:{stroke}")
         elif node.kind == "more":
             label = f"… {node.name}: {counts_text(node.counts)}"
             out.append(f'{indent}{mid}["{mermaid_text(label)}"]:::more')

@@ -172,15 +172,14 @@ def dag_edges(graph: Graph, group: str, template: Mapping,
     """A DAG's dependencies between the tasks shown; a dependency on or of a task folded
     away goes to or from the "N more" node."""
     shown = _shown_by_name(graph, group)
-    edges: list[tuple[str, str]] = []
+    edges: dict[tuple[str, str], None] = {}  # (an ordered set)
     for task in template.get("tasks") or []:
         dst = shown.get(task["name"], more)
         for dep in task.get("dependencies") or []:
             src = shown.get(dep, more)
-            if src is None or dst is None or src == dst or (src, dst) in edges:
-                continue
-            edges.append((src, dst))
-    return edges
+            if src is not None and dst is not None and src != dst:
+                edges[(src, dst)] = None
+    return list(edges)
 
 
 def steps_edges(graph: Graph, group: str, template: Mapping,
@@ -189,12 +188,20 @@ def steps_edges(graph: Graph, group: str, template: Mapping,
     The "N more" node stands between the groups of the children before and after it."""
     index = {s["name"]: gi for gi, grp in enumerate(template.get("steps") or []) for s in grp}
     children = graph.nodes[group].children
-    keyed: dict[float, list[str]] = {}
-    last = -1.0
+    keys: list[float] = []
     for child in children:
-        key = last + 0.5 if child == more else float(index.get(graph.nodes[child].name, last))
+        before = keys[-1] if keys else -1.0
+        keys.append(before if child == more else float(index.get(graph.nodes[child].name,
+                                                                  before)))
+    if more is not None:
+        at = children.index(more)
+        before = keys[at - 1] if at else -1.0
+        after = keys[at + 1] if at + 1 < len(keys) else before + 1
+        # folded from one parallel group: one of it; else in a layer of its own between
+        keys[at] = before if before == after else before + 0.5
+    keyed: dict[float, list[str]] = {}
+    for child, key in zip(children, keys, strict=True):
         keyed.setdefault(key, []).append(child)
-        last = key
     layers = [keyed[k] for k in sorted(keyed)]
     return [(a, b) for before, after in itertools.pairwise(layers)
             for a in before for b in after]

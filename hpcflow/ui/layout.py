@@ -95,9 +95,11 @@ def node_lines(node: GraphNode) -> list[str]:
     return [cut(node.name, NAME_CHARS), node.phase]
 
 
-def group_header(node: GraphNode) -> str:
-    """A group's title line: its name, kind and leaf steps by phase."""
-    return cut(f"{node.name} · {node.group}: {counts_text(node.counts)}", HEADER_CHARS)
+def group_header(node: GraphNode, width: float = 0.0) -> str:
+    """A group's title line: its name, kind and leaf steps by phase, cut to fit a box
+    ``width`` wide (at least ``HEADER_CHARS`` characters)."""
+    chars = max(HEADER_CHARS, int((width - 2 * TEXT_PAD) / CHAR_W))
+    return cut(f"{node.name} · {node.group}: {counts_text(node.counts)}", chars)
 
 
 def text_width(lines: Sequence[str]) -> float:
@@ -200,6 +202,8 @@ def acyclic(nodes: Sequence[str], edges: Sequence[tuple[str, str]]
             if nxt is None:
                 state[node] = 2
                 stack.pop()
+            elif nxt == node:
+                continue  # a loop on itself is not drawn
             elif state.get(nxt) == 1:
                 back.add((node, nxt))
             elif nxt not in state:
@@ -260,15 +264,15 @@ def layered(nodes: Sequence[str], edges: Sequence[tuple[str, str]],
     xs = assign_x(rows, up, down, size)
     boxes = {n: Box(xs[n], tops[layer[n]], *size[n]) for n in layer}
     routes = []
-    for (src, dst), chain in chains.items():
+    for src, dst in dict.fromkeys(e for e in edges if e[0] != e[1]):
+        turned = (src, dst) in back
+        chain = chains[(dst, src) if turned else (src, dst)]
         first, last = boxes[chain[0]], boxes[chain[-1]]
         points = ([(first.cx, first.bottom)]
                   + [(boxes[d].cx, tops[layer[d]] + heights[layer[d]] / 2) for d in chain[1:-1]]
                   + [(last.cx, last.y)])
-        if (dst, src) in back:  # drawn the other way round: from its source to its target
-            routes.append(Route(dst, src, tuple(reversed(points))))
-        else:
-            routes.append(Route(src, dst, tuple(points)))
+        # an edge turned round is drawn from its source to its target all the same
+        routes.append(Route(src, dst, tuple(reversed(points)) if turned else tuple(points)))
     real = {n: boxes[n] for n in nodes}
     width = max(b.right for b in boxes.values())
     return real, routes, width, tops[-1] + heights[-1]
@@ -308,13 +312,21 @@ def assign_x(rows: list[list[str]], up: Mapping[str, list[str]],
             left += size[n][0] + GAP_X
 
     def pull(row: list[str], neighbours: Mapping[str, list[str]]) -> None:
-        left = float("-inf")
+        want = {n: (sum(x[m] + size[m][0] / 2 for m in neighbours[n]) / len(neighbours[n])
+                    - size[n][0] / 2) if neighbours[n] else x[n] for n in row}
+        # pushed right where they collide, then pushed left; the mean of two placements
+        # that keep the order and the gaps keeps them too, and centres a crowd on its target
+        rightwards, leftwards = {}, {}
+        edge = float("-inf")
         for n in row:
-            near = neighbours[n]
-            want = (sum(x[m] + size[m][0] / 2 for m in near) / len(near) - size[n][0] / 2
-                    if near else x[n])
-            x[n] = max(want, left)
-            left = x[n] + size[n][0] + GAP_X
+            rightwards[n] = max(want[n], edge)
+            edge = rightwards[n] + size[n][0] + GAP_X
+        edge = float("inf")
+        for n in reversed(row):
+            leftwards[n] = min(want[n], edge - size[n][0])
+            edge = leftwards[n] - GAP_X
+        for n in row:
+            x[n] = (rightwards[n] + leftwards[n]) / 2
 
     for _ in range(2):  # up last-but-one, down last: a node ends under its predecessors
         for row in reversed(rows[:-1]):
