@@ -169,8 +169,14 @@ def test_a_running_step_turns_succeeded_without_a_reload_and_its_log_follows(
     wait_until(lambda: "got go" in js(site, "return document.getElementById('log')"
                                             ".textContent"),
                "the log followed to its last line", timeout=120)
+    # a group's counts are the server's text: the picture is fetched again, still no reload
+    wait_until(lambda: "1 Succeeded" in js(site, "return [...document.querySelectorAll("
+                                                 "'#graph .group-label')].map(t => "
+                                                 "t.textContent).join(' ')"),
+               "the root group's counts updated", timeout=120)
     assert js(site, "return window.__stayed") == 42, "the page was reloaded"
     assert "Succeeded" in js(site, "return document.getElementById('wf-head').textContent")
+    assert "selected" in node_class(site, step)  # the open step stays marked
 
 
 def test_a_failed_step_is_retried_from_the_page(site: dict) -> None:

@@ -200,6 +200,10 @@ async function drawGraph(wfId) {
   } else {
     canvas.replaceChildren(await stepTree(wfId));
   }
+  if (view.selected) {  // the open step stays marked in the new picture
+    canvas.querySelectorAll(`[data-step-id="${view.selected}"], [data-group-id="${view.selected}"]`)
+      .forEach(n => n.classList.add("selected"));
+  }
   // benchmarks/ui_first_paint.py reads these marks: when the graph was first in the page,
   // and the frame after (it has been laid out and painted by then)
   if (!performance.getEntriesByName("graph-shown").length) {
@@ -255,7 +259,15 @@ async function livePhases(wfId) {
   }
   // steps the page does not show yet: draw again, at most every few seconds
   if (d.new_steps && !first) unseen = true;
-  if (unseen && Date.now() - view.refetchAt > 3000) await drawGraph(wfId);
+  // the boxes' colours are swapped above at once; a group's counts and the "N more" box
+  // are the server's text: the picture is fetched again, at most every few seconds
+  if (unseen) view.unseen = true;
+  if (d.changed.length && !first) view.dirty = true;
+  const since = Date.now() - view.refetchAt;
+  if ((view.unseen && since > 3000) || (view.dirty && since > 5000)) {
+    view.unseen = view.dirty = false;
+    await drawGraph(wfId);
+  }
   if (view && view.stepPanel) view.stepPanel.refresh();
 }
 
@@ -263,7 +275,12 @@ async function livePhases(wfId) {
 function openPanel(stepId) {
   const panel = document.getElementById("panel");
   if (view && view.stepPanel) { view.stepPanel.close(); view.stepPanel = null; }
-  if (!stepId || !view) { panel.hidden = true; return; }
+  if (!stepId || !view) {
+    panel.hidden = true;
+    if (view) view.selected = null;
+    document.querySelectorAll(".selected").forEach(n => n.classList.remove("selected"));
+    return;
+  }
   view.stepPanel = stepPanel(view.wf, stepId, panel);
 }
 
@@ -279,7 +296,9 @@ function stepPanel(wfId, stepId, panel) {
     el("button", {class: "close", title: "close", onclick: () => { location.hash = `#/wf/${encodeURIComponent(wfId)}`; }}, "×"),
     info, logPart);
   document.querySelectorAll(".selected").forEach(n => n.classList.remove("selected"));
-  document.querySelectorAll(`[data-step-id="${stepId}"]`).forEach(n => n.classList.add("selected"));
+  document.querySelectorAll(`[data-step-id="${stepId}"], [data-group-id="${stepId}"]`)
+    .forEach(n => n.classList.add("selected"));
+  if (view) view.selected = stepId;
 
   const draw = (s) => {
     const rows = [["Phase", badge(s.phase)], ["Reason", s.reason || ""], ["Type", s.type],
