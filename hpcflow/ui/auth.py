@@ -25,7 +25,7 @@ class Guard:
     derived from it (the cookie's value and the CSRF token are not the token itself, so
     neither can be turned back into a ``?token=`` link)."""
 
-    token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    token: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
     #: Host names accepted besides ``LOCAL_NAMES`` (the address given to ``--bind``).
     hosts: frozenset[str] = frozenset()
     #: The cookie's name: one per server, so two dashboards on one machine do not

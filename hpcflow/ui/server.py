@@ -96,6 +96,8 @@ class Handler(BaseHTTPRequestHandler):
         self._send(status, json.dumps(data).encode(), "application/json")
 
     def _refuse(self, status: HTTPStatus, message: str) -> None:
+        # a refused request's body may not have been read: the connection ends with it
+        self.close_connection = True
         self._json({"error": message}, status)
 
     # -- checks ------------------------------------------------------------------------

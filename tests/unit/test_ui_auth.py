@@ -26,6 +26,7 @@ def test_the_token_cookie_and_csrf_are_distinct_and_checked_exactly() -> None:
     assert not guard.bearer_ok(f"Basic {guard.token}") and not guard.bearer_ok(guard.token)
     assert guard.csrf_ok(guard.csrf) and not guard.csrf_ok(other.csrf) \
         and not guard.csrf_ok(guard.token) and not guard.csrf_ok(None)
+    assert guard.token not in repr(guard)  # not in a traceback or a log either
     cookie = guard.set_cookie()
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Domain" not in cookie
 
