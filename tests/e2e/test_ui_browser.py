@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO, run_cli, wait_until
-from tests.e2e.ui_scripts import DAG200, FLAKY, LIVE, SLICES
+from tests.e2e.ui_scripts import ARTIFACT, DAG200, FLAKY, LIVE, SLICES
 
 CHROMIUM = shutil.which("chromium")
 DRIVER = shutil.which("chromedriver")
@@ -82,7 +82,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("uibrowser")
     home = tmp / "home"
     for name, text in (("live.py", LIVE), ("flaky.py", FLAKY), ("dag.py", DAG200),
-                       ("slices.py", SLICES)):
+                       ("slices.py", SLICES), ("artifact.py", ARTIFACT)):
         (tmp / name).write_text(text)
     done = run_cli(["run", "dag.py"], home, tmp)  # a finished workflow (and the home)
     assert done.returncode == 0, done.stderr
@@ -238,6 +238,36 @@ def test_suspend_resume_and_terminate_from_the_workflow_page(site: dict) -> None
     assert button("retry") is not None and button("terminate") is None
     done = run_cli(["status", wf, "--json"], site["home"], site["tmp"])
     assert '"Terminated"' in done.stdout
+
+
+def test_the_step_panel_shows_values_keys_and_downloads_the_artifact(site: dict) -> None:
+    """Outputs with their sizes, the artifact's storage key, and its download link, which
+    the page's own session (the cookie) fetches as a gzip archive."""
+    done = run_cli(["run", "artifact.py"], site["home"], site["tmp"])
+    assert done.returncode == 0, done.stderr
+    wf = done.stdout.split()[0]
+    driver = site["driver"]
+    driver.get(site["base"] + f"#/wf/{wf}")
+    step = wait_until(lambda: step_id_named(site, "make"), "the step 'make'", timeout=120)
+    click_step(site, step)
+    wait_until(lambda: js(site, "return !!document.querySelector('#step-info a[download]')"),
+               "the artifact's download link", timeout=60)
+    info = js(site, "return document.getElementById('step-info').textContent")
+    assert "Outputs" in info and "Output artifacts" in info and "local" in info
+    outputs = js(site, "return [...document.querySelectorAll('#step-info table.params tr')]"
+                       ".map(r => r.textContent)")
+    assert any(row.startswith("y") and "2 B" in row and "42" in row for row in outputs), outputs
+    key = js(site, "return document.querySelector('#step-info table.artifacts code.key')"
+                   ".textContent")
+    assert key and ".." not in key
+    got = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "const a = document.querySelector('#step-info a[download]');"
+        "fetch(a.href, {credentials: 'same-origin'}).then(async r => done({status: r.status,"
+        " type: r.headers.get('Content-Type'), size: (await r.arrayBuffer()).byteLength,"
+        " href: a.getAttribute('href')}));")
+    assert got["status"] == 200 and got["type"] == "application/gzip" and got["size"] > 20, got
+    assert got["href"].endswith(f"/steps/{step}/artifacts/out")
 
 
 def test_screenshots_of_the_list_a_200_step_dag_and_1000_slices(site: dict) -> None:

@@ -4,7 +4,8 @@
 holds it Running as long as it needs. ``FLAKY``: a step that fails until the file
 ``argv[1]`` exists (retried from the page once it does). ``DAG200``: 200 tasks, ten
 layers of twenty, each task after its two neighbours in the layer above. ``SLICES``: one
-sliced step over ``argv[1]`` numbers and a sum.
+sliced step over ``argv[1]`` numbers and a sum. ``ARTIFACT``: a step with an output
+parameter and an output artifact (a folder holding ``data.txt``).
 """
 
 LIVE = '''
@@ -96,6 +97,23 @@ fan = Step("fan", PythonOPTemplate(double, slices=Slices(input_parameter=["x"],
 wf = Workflow(f"slices-{N}")
 wf.add(fan)
 wf.add(Step("sum", PythonOPTemplate(total), parameters={"xs": fan.outputs.parameters["y"]}))
+wf.submit()
+print(wf.id)
+'''
+
+ARTIFACT = '''
+from pathlib import Path
+from hpcflow import Step, Workflow
+from hpcflow.python import OP, PythonOPTemplate, Artifact
+
+@OP.function
+def make(x: int) -> {"y": int, "out": Artifact(Path)}:
+    Path("out").mkdir()
+    Path("out/data.txt").write_text(f"value {x}\\n")
+    return {"y": x + 1, "out": Path("out")}
+
+wf = Workflow("artifact")
+wf.add(Step("make", PythonOPTemplate(make), parameters={"x": 41}))
 wf.submit()
 print(wf.id)
 '''
