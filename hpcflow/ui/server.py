@@ -180,6 +180,11 @@ class Handler(BaseHTTPRequestHandler):
             self._refuse(HTTPStatus.CONFLICT, str(exc))
         except (BrokenPipeError, ConnectionResetError):
             pass
+        except Exception as exc:  # a bug or a broken store: one line each side, serving goes on
+            sys.stderr.write(f"hpcflow ui: {self.command} {urlsplit(self.path).path}: "
+                             f"{type(exc).__name__}: {exc}\n")
+            self._refuse(HTTPStatus.INTERNAL_SERVER_ERROR,
+                         f"{type(exc).__name__}: {exc} (the terminal of 'hpcflow ui' has it)")
 
     # -- routes ------------------------------------------------------------------------
     def _get(self, seg: list[str], query: dict[str, list[str]]) -> None:

@@ -300,3 +300,30 @@ def test_bad_input_is_one_line(served: dict, tmp_path: Path) -> None:
         assert done.returncode != 0, args
         assert said in done.stderr, (args, done.stderr)
         assert "Traceback" not in done.stderr, done.stderr
+
+
+def test_an_unexpected_error_is_one_line_and_the_server_goes_on(
+        served: dict, capfd: pytest.CaptureFixture[str]) -> None:
+    from hpcflow.ui.api import Api
+    from hpcflow.ui.server import make_server
+
+    class Broken(Api):
+        def workflows(self, *args: Any, **kwargs: Any) -> dict:
+            raise RuntimeError("the disk said no")
+
+    api = Broken(served["home"])
+    server = make_server(api, served["guard"], port=0, quiet=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        here = dict(served, port=server.server_address[1])
+        status, _, body = request(here, "GET", "/api/workflows")
+        assert status == 500 and b"RuntimeError: the disk said no" in body
+        assert request(here, "GET", f"/api/workflows/{served['wf']}")[0] == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+        api.close()
+    err = capfd.readouterr().err
+    assert "GET /api/workflows: RuntimeError: the disk said no" in err
+    assert "Traceback" not in err and served["guard"].token not in err
