@@ -122,6 +122,21 @@ class Api:
                 "newest_step": newest, "new_steps": newest > since_step,
                 "changed": [[r["id"], r["phase"], r["type"], r["parent_id"]] for r in changed]}
 
+    def graph_svg(self, wf_id: str, fold: int) -> str:
+        """The workflow's graph as ``hpcflow graph`` draws it (``graph_model.build_graph``
+        over this pool's connection: ``workflow_graph`` reads through the process's one
+        client connection, which concurrent requests must not share)."""
+        from hpcflow.ui.export import render_svg
+        from hpcflow.ui.graph_model import build_graph
+
+        with self.store() as store:
+            wf = _existing(store, wf_id)
+            spec = json.loads(wf["spec"]) if wf["spec"] else {}
+            rows: Any = store.iter_step_outline(wf_id) if wf["root_step"] is not None else ()
+            graph = build_graph(rows, spec, max(0, fold), workflow=wf["id"], name=wf["name"],
+                                phase=wf["phase"])
+        return render_svg(graph)
+
     def step(self, wf_id: str, step_id: int) -> dict:
         """Everything the step panel shows."""
         from hpcflow.cli import render

@@ -50,14 +50,6 @@ def static_text(name: str) -> bytes:
     return resources.files("hpcflow.ui").joinpath("static").joinpath(name).read_bytes()
 
 
-class Refused(Exception):
-    """An answer other than 200, with its status and one line for the user."""
-
-    def __init__(self, status: HTTPStatus, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
 class Handler(BaseHTTPRequestHandler):
     """One request: check Host, then the token or cookie, then route."""
 
@@ -170,8 +162,6 @@ class Handler(BaseHTTPRequestHandler):
     def _answer(self, route: Callable[[], None]) -> None:
         try:
             route()
-        except Refused as exc:
-            self._refuse(exc.status, str(exc))
         except NotFoundError as exc:
             self._refuse(HTTPStatus.NOT_FOUND, str(exc))
         except (BadRequest, ValueError) as exc:
@@ -238,14 +228,7 @@ class Handler(BaseHTTPRequestHandler):
             raise NotFoundError("no such action")
 
     def _graph(self, wf_id: str, fold: int) -> None:
-        try:
-            from hpcflow.ui.export import render_svg
-            from hpcflow.ui.graph_model import workflow_graph
-        except ImportError:
-            raise Refused(HTTPStatus.NOT_IMPLEMENTED, "the graph view is not installed: the "
-                          "page lists the steps by group instead") from None
-        self.api.workflow(wf_id)  # a 404 for an unknown workflow before any layout
-        svg = render_svg(workflow_graph(self.api.home, wf_id, fold=max(1, fold)))
+        svg = self.api.graph_svg(wf_id, max(1, fold))
         self._send(HTTPStatus.OK, svg.encode(), "image/svg+xml; charset=utf-8")
 
     def _artifact(self, wf_id: str, step_id: int, name: str) -> None:

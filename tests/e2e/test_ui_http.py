@@ -327,3 +327,22 @@ def test_an_unexpected_error_is_one_line_and_the_server_goes_on(
     err = capfd.readouterr().err
     assert "GET /api/workflows: RuntimeError: the disk said no" in err
     assert "Traceback" not in err and served["guard"].token not in err
+
+
+def test_concurrent_requests_share_the_store_safely(served: dict) -> None:
+    """Browser tabs poll at once: every answer is whole and right (each request borrows its
+    own connection of the pool; the graph does not read through the process's shared one)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    wf = served["wf"]
+    paths = [f"/api/workflows/{wf}/graph.svg", f"/api/workflows/{wf}/phases",
+             f"/api/workflows/{wf}/steps", f"/api/workflows/{wf}", "/api/workflows",
+             f"/api/workflows/{wf}/steps/2", f"/api/workflows/{wf}/steps/2/log"] * 12
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        answers = list(pool.map(lambda p: (p, request(served, "GET", p)), paths))
+    for path, (status, _, body) in answers:
+        assert status == 200, (path, body[:200])
+        if path.endswith(".svg"):
+            assert body.rstrip().endswith(b"</svg>")
+        else:
+            json.loads(body)

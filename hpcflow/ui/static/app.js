@@ -191,8 +191,8 @@ async function drawGraph(wfId) {
   try {
     const r = await fetch(`/api/workflows/${encodeURIComponent(wfId)}/graph.svg?fold=${view.fold}`, {credentials: "same-origin"});
     if (r.ok) svg = await r.text();
-    else if (r.status !== 501) throw new Error((await r.json().catch(() => ({}))).error || r.statusText);
-  } catch (e) { notice(e.message, true); }
+    else throw new Error((await r.json().catch(() => ({}))).error || r.statusText);
+  } catch (e) { notice(`the graph could not be drawn (${e.message}): the steps by group instead`, true); }
   if (view === null || view.wf !== wfId) return;
   if (svg !== null) {
     canvas.innerHTML = svg;  // our own server's SVG, made from names the store checked
@@ -212,7 +212,7 @@ async function drawGraph(wfId) {
   }
 }
 
-// Without the graph module: the steps as nested boxes by parent, each group folded
+// When the graph cannot be drawn: the steps as nested boxes by parent, each group folded
 // after FOLD steps, coloured by phase like the graph.
 async function stepTree(wfId) {
   const rows = [];
