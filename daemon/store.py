@@ -950,6 +950,39 @@ class Store:
             "s.run_seconds, s.executor, s.log_tail, " + _LATEST_JOB_COLUMNS + " FROM steps s "
             + _LATEST_JOB_JOIN + " WHERE s.workflow_id=? ORDER BY s.id", (wf_id,))
 
+    def step_outline_page(self, wf_id: str, after_id: int = 0, limit: int = 1000
+                          ) -> list[sqlite3.Row]:
+        """Up to ``limit`` rows of ``iter_step_outline`` after step ``after_id`` (the
+        dashboard pages a large workflow: one index range per page)."""
+        return self.conn.execute(
+            "SELECT s.id, s.parent_id, s.name, s.key, s.type, s.phase, s.reason, s.attempt, "
+            "s.created_at, s.started_at, s.finished_at, s.progress_current, s.progress_total, "
+            "s.run_seconds, s.executor, s.log_tail, " + _LATEST_JOB_COLUMNS + " FROM steps s "
+            + _LATEST_JOB_JOIN + " WHERE s.workflow_id=? AND s.id>? ORDER BY s.id LIMIT ?",
+            (wf_id, after_id, int(limit))).fetchall()
+
+    def step_with_job(self, step_id: int) -> sqlite3.Row | None:
+        """A step row with its latest job's executor, native id, directory and state."""
+        return self.conn.execute(
+            "SELECT s.*, " + _LATEST_JOB_COLUMNS + " FROM steps s " + _LATEST_JOB_JOIN
+            + " WHERE s.id=?", (step_id,)).fetchone()
+
+    def last_event_id(self, wf_id: str) -> int:
+        row = self.conn.execute("SELECT max(id) FROM events WHERE workflow_id=?",
+                                (wf_id,)).fetchone()
+        return int(row[0] or 0)
+
+    def steps_changed_since(self, wf_id: str, after_event: int, after_step: int
+                            ) -> list[sqlite3.Row]:
+        """(id, parent_id, type, phase) of the steps that changed phase after event
+        ``after_event`` or were created after step ``after_step`` (the dashboard's live
+        view asks only for what moved)."""
+        return self.conn.execute(
+            "SELECT id, parent_id, type, phase FROM steps WHERE id IN (SELECT step_id FROM "
+            "events WHERE workflow_id=?1 AND id>?2 AND step_id IS NOT NULL) "
+            "UNION SELECT id, parent_id, type, phase FROM steps WHERE workflow_id=?1 AND id>?3",
+            (wf_id, after_event, after_step)).fetchall()
+
     def phase_counts(self, wf_id: str, type_: str | None = "Pod") -> dict[str, int]:
         sql = "SELECT phase, count(*) FROM steps WHERE workflow_id=?"
         args: list[Any] = [wf_id]

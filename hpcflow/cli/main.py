@@ -432,9 +432,10 @@ from hpcflow.cli.graph_cmd import graph  # noqa: E402
 from hpcflow.cli.logs_cmd import logs  # noqa: E402
 from hpcflow.cli.ssh_cmds import ssh  # noqa: E402
 from hpcflow.cli.store_cmds import store  # noqa: E402
+from hpcflow.cli.ui_cmd import ui  # noqa: E402
 
 for command in (get, graph, logs, terminate, retry, suspend, resume, delete, gc, daemon, doctor,
-                store, ssh, dflow_hook):
+                store, ssh, dflow_hook, ui):
     main.add_command(command)
 
 

@@ -128,6 +128,9 @@ read -r S3_ENDPOINT S3_ACCESS_KEY S3_SECRET_KEY <<<"$S3_ENV"
 # (start-rgw.sh waited for the gateway to answer and for its S3 user to exist)
 # libfaketime: the doctor's clock-skew check is tested with a clock really off the server's
 command -v faketime >/dev/null || apt_install faketime
+# headless Chromium and its WebDriver: the dashboard's browser tests (tests/e2e/test_ui_browser.py)
+{ command -v chromium >/dev/null && command -v chromedriver >/dev/null; } \
+  || apt_install chromium chromium-driver
 # bindfs: a FUSE mount for the shared-home tests (tests/e2e/test_login_nodes.py)
 command -v bindfs >/dev/null || apt_install bindfs
 
