@@ -76,8 +76,7 @@ def ui(port: int, bind: str, socket_path: Path | None, quiet: bool) -> None:
     else:
         click.echo(f"hpcflow ui for {where} on the Unix socket {socket_path}")
         target = f"{LOCAL_PORT}:{socket_path.expanduser().absolute()}"
-    click.echo(f"  from your laptop: ssh -N -L {target} {getpass.getuser()}@"
-               f"{socket.getfqdn()}")
+    click.echo(f"  from your laptop: ssh -N -L {target} {getpass.getuser()}@{_this_host()}")
     click.echo(f"  then open: http://localhost:{LOCAL_PORT}/?token={guard.token}")
     click.echo("  (the token is shown only here; Ctrl-C stops the dashboard)", err=True)
     signal.signal(signal.SIGTERM, _stop)  # as Ctrl-C: the socket file is removed
@@ -90,3 +89,10 @@ def ui(port: int, bind: str, socket_path: Path | None, quiet: bool) -> None:
         api.close()
         if socket_path is not None:
             socket_path.expanduser().absolute().unlink(missing_ok=True)
+
+
+def _this_host() -> str:
+    """This machine's name as a laptop reaches it: the fully qualified name, unless the
+    resolver maps that to a loopback name (``/etc/hosts`` on many machines)."""
+    fqdn = socket.getfqdn()
+    return socket.gethostname() if fqdn.split(".")[0] in ("localhost", "") else fqdn
