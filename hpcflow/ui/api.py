@@ -14,7 +14,7 @@ import queue
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -122,10 +122,11 @@ class Api:
                 "newest_step": newest, "new_steps": newest > since_step,
                 "changed": [[r["id"], r["phase"], r["type"], r["parent_id"]] for r in changed]}
 
-    def graph_svg(self, wf_id: str, fold: int) -> str:
-        """The workflow's graph as ``hpcflow graph`` draws it (``graph_model.build_graph``
-        over this pool's connection: ``workflow_graph`` reads through the process's one
-        client connection, which concurrent requests must not share)."""
+    def graph_svg(self, wf_id: str, fold: int, collapsed: Sequence[int] = ()) -> str:
+        """The workflow's graph as ``hpcflow graph`` draws it, the groups of ``collapsed``
+        closed (``graph_model.build_graph`` over this pool's connection: ``workflow_graph``
+        reads through the process's one client connection, which concurrent requests must
+        not share)."""
         from hpcflow.ui.export import render_svg
         from hpcflow.ui.graph_model import build_graph
 
@@ -134,7 +135,7 @@ class Api:
             spec = json.loads(wf["spec"]) if wf["spec"] else {}
             rows: Any = store.iter_step_outline(wf_id) if wf["root_step"] is not None else ()
             graph = build_graph(rows, spec, max(0, fold), workflow=wf["id"], name=wf["name"],
-                                phase=wf["phase"])
+                                phase=wf["phase"], collapsed=collapsed)
         return render_svg(graph)
 
     def step(self, wf_id: str, step_id: int) -> dict:

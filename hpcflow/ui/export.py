@@ -103,7 +103,8 @@ def _rect(box: Box, rx: int = 6) -> str:
 
 
 def _svg_group(node: GraphNode, box: Box) -> str:
-    return (f'<g class="group {_phase_class(node.phase)}" data-group-id="{node.step_id}">'
+    shut = " collapsed" if node.collapsed else ""
+    return (f'<g class="group{shut} {_phase_class(node.phase)}" data-group-id="{node.step_id}">'
             f"{_title(node)}{_rect(box, 8)}"
             f'<text class="group-label" x="{box.x + 10:.1f}" y="{box.y + 17:.1f}">'
             f"{xml(group_header(node, box.w))}</text>"
@@ -199,7 +200,8 @@ def render_dot(graph: Graph) -> str:
             for child in node.children:
                 emit(child, indent + "  ")
             if not node.children:
-                out.append(f"{indent}  {dot_quote(nid + '-empty')} [label=\"no steps yet\", "
+                empty = "collapsed" if node.collapsed else "no steps yet"
+                out.append(f"{indent}  {dot_quote(nid + '-empty')} [label=\"{empty}\", "
                            "shape=plaintext, style=\"\"];")
             out.append(f"{indent}}}")
         elif node.kind == "more":

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +44,8 @@ class GraphNode:
     counts: dict[str, int] = field(default_factory=dict)
     reason: str | None = None
     children: list[str] = field(default_factory=list)
+    #: A group drawn closed: its box and counts, none of its members.
+    collapsed: bool = False
 
     @property
     def total(self) -> int:
@@ -77,7 +79,8 @@ def more_id(group_step_id: int) -> str:
 
 
 def build_graph(rows: Iterable[Mapping[str, Any]], spec: Mapping[str, Any], fold: int = 30,
-                workflow: str = "", name: str = "", phase: str = "") -> Graph:
+                workflow: str = "", name: str = "", phase: str = "",
+                collapsed: Collection[int] = ()) -> Graph:
     """The graph of a workflow whose steps are ``rows`` (in id order: ``id``, ``parent_id``,
     ``name``, ``type``, ``phase``, ``reason``) and whose stored spec is ``spec``.
 
@@ -90,6 +93,12 @@ def build_graph(rows: Iterable[Mapping[str, Any]], spec: Mapping[str, Any], fold
     >>> g = build_graph(rows, spec)
     >>> g.edges, g.nodes["s1"].counts
     ([('s2', 's3')], {'Succeeded': 1, 'Running': 1})
+
+    Groups whose step ids are in ``collapsed`` are drawn closed (their counts, no members):
+
+    >>> g = build_graph(rows, spec, collapsed={1})
+    >>> g.nodes["s1"].collapsed, g.nodes["s1"].children, g.edges, sorted(g.nodes)
+    (True, [], [], ['s1'])
     """
     tree = Tree(fold)
     for row in rows:
@@ -98,12 +107,13 @@ def build_graph(rows: Iterable[Mapping[str, Any]], spec: Mapping[str, Any], fold
     templates = spec.get("templates") or {}
     for root in tree.finish():
         graph.roots.append(node_id(root.row["id"]))
-        _add(graph, root, None, templates.get(spec.get("entrypoint", "")), None, templates)
+        _add(graph, root, None, templates.get(spec.get("entrypoint", "")), None, templates,
+             frozenset(collapsed))
     return graph
 
 
 def _add(graph: Graph, node: Node, parent: str | None, template: Mapping | None,
-         step_spec: Mapping | None, templates: Mapping) -> None:
+         step_spec: Mapping | None, templates: Mapping, collapsed: frozenset[int]) -> None:
     row = node.row
     me = node_id(row["id"])
     reason = _get(row, "reason")
@@ -117,12 +127,15 @@ def _add(graph: Graph, node: Node, parent: str | None, template: Mapping | None,
     if kind == "loop" and _slices(step_spec, template):
         kind = "slices"
     graph.nodes[me] = GraphNode(me, "group", str(row["name"]), row["phase"], row["id"],
-                                parent, group=kind, counts=dict(node.leaves), reason=reason)
+                                parent, group=kind, counts=dict(node.leaves), reason=reason,
+                                collapsed=row["id"] in collapsed)
+    if row["id"] in collapsed:
+        return
     specs = _child_specs(row["type"], template, step_spec)
     for child in node.children:
         child_spec = specs.get(child.row["name"]) if specs is not None else step_spec
         child_template = templates.get(child_spec["template"]) if child_spec else None
-        _add(graph, child, me, child_template, child_spec, templates)
+        _add(graph, child, me, child_template, child_spec, templates, collapsed)
     more = None
     if node.folded:
         more = more_id(row["id"])
@@ -207,9 +220,11 @@ def steps_edges(graph: Graph, group: str, template: Mapping,
             for a in before for b in after]
 
 
-def workflow_graph(home: Path, wf_id: str, fold: int = 30) -> Graph:
+def workflow_graph(home: Path, wf_id: str, fold: int = 30,
+                   collapsed: Collection[int] = ()) -> Graph:
     """The graph of workflow ``wf_id`` of ``home``, read from its store (steps streamed in id
-    order, folded as they come); an unknown id raises ``NotFoundError``."""
+    order, folded as they come; the groups of ``collapsed`` closed); an unknown id raises
+    ``NotFoundError``."""
     from hpcflow.daemon import client
 
     wf = client.workflow_row(home, wf_id)
@@ -218,4 +233,4 @@ def workflow_graph(home: Path, wf_id: str, fold: int = 30) -> Graph:
     if wf["root_step"] is not None:
         rows = client.store_for(home).iter_step_outline(wf["id"])
     return build_graph(rows, spec, fold, workflow=str(wf["id"]), name=str(wf["name"]),
-                       phase=str(wf["phase"]))
+                       phase=str(wf["phase"]), collapsed=collapsed)

@@ -99,7 +99,8 @@ def group_header(node: GraphNode, width: float = 0.0) -> str:
     """A group's title line: its name, kind and leaf steps by phase, cut to fit a box
     ``width`` wide (at least ``HEADER_CHARS`` characters)."""
     chars = max(HEADER_CHARS, int((width - 2 * TEXT_PAD) / CHAR_W))
-    return cut(f"{node.name} · {node.group}: {counts_text(node.counts)}", chars)
+    closed = " (collapsed)" if node.collapsed else ""
+    return cut(f"{node.name} · {node.group}{closed}: {counts_text(node.counts)}", chars)
 
 
 def text_width(lines: Sequence[str]) -> float:

@@ -204,7 +204,7 @@ class Handler(BaseHTTPRequestHandler):
             elif rest == ["phases"]:
                 self._json(self.api.phases(wf, _int(arg("event", "0")), _int(arg("step", "0"))))
             elif rest == ["graph.svg"]:
-                self._graph(wf, _int(arg("fold", "30")))
+                self._graph(wf, _int(arg("fold", "30")), _ints(arg("collapse", "")))
             elif len(rest) == 2 and rest[0] == "steps":
                 self._json(self.api.step(wf, _int(rest[1])))
             elif len(rest) == 3 and rest[0] == "steps" and rest[2] == "log":
@@ -227,8 +227,8 @@ class Handler(BaseHTTPRequestHandler):
         else:
             raise NotFoundError("no such action")
 
-    def _graph(self, wf_id: str, fold: int) -> None:
-        svg = self.api.graph_svg(wf_id, max(1, fold))
+    def _graph(self, wf_id: str, fold: int, collapsed: list[int]) -> None:
+        svg = self.api.graph_svg(wf_id, max(1, fold), collapsed)
         self._send(HTTPStatus.OK, svg.encode(), "image/svg+xml; charset=utf-8")
 
     def _artifact(self, wf_id: str, step_id: int, name: str) -> None:
@@ -286,6 +286,18 @@ def _int(text: str | None, low: int = 0) -> int:
     if value < low:
         raise BadRequest(f"{value} is out of range")
     return value
+
+
+#: Groups a page may ask to see closed at once.
+MAX_COLLAPSED = 1000
+
+
+def _ints(text: str | None) -> list[int]:
+    """A comma-separated list of step ids (``collapse=12,40``); empty for none."""
+    found = [_int(part) for part in (text or "").split(",") if part]
+    if len(found) > MAX_COLLAPSED:
+        raise BadRequest(f"at most {MAX_COLLAPSED} groups may be collapsed at once")
+    return found
 
 
 def _wf_id(text: str) -> str:

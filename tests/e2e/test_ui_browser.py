@@ -301,3 +301,36 @@ def test_screenshots_of_the_list_a_200_step_dag_and_1000_slices(site: dict) -> N
     driver.save_screenshot(str(SHOTS / "slices-1000.png"))
     for name in ("list.png", "dag-200.png", "slices-1000.png"):
         assert (SHOTS / name).stat().st_size > 10_000, name
+
+
+def test_a_group_collapses_to_its_counts_and_opens_again(site: dict) -> None:
+    """A group's panel closes its box in the graph (its counts stay, its members go) and
+    opens it again; the rest of the graph is left as it was."""
+    from selenium.webdriver.common.by import By
+
+    done = run_cli(["run", "slices.py", "12"], site["home"], site["tmp"], timeout=600)
+    assert done.returncode == 0, done.stderr
+    wf = done.stdout.split()[0]
+    driver = site["driver"]
+    driver.get(site["base"] + f"#/wf/{wf}")
+    wait_until(lambda: step_id_named(site, "sum"), "the graph drawn", timeout=120)
+    shown = "return document.querySelectorAll('#graph [data-step-id]').length"
+    before = js(site, shown)
+    assert before >= 13  # the 12 slices and the sum
+    group = js(site, "for (const g of document.querySelectorAll('#graph [data-group-id]'))"
+                     "  if (g.textContent.includes('· slices')) return g.getAttribute("
+                     "'data-group-id'); return null;")
+    assert group, "no slices group on the graph"
+    driver.find_element(By.CSS_SELECTOR, f"[data-group-id='{group}'] .group-label").click()
+    wait_until(lambda: driver.find_elements(By.CSS_SELECTOR, ".act-collapse"),
+               "the group's collapse button", timeout=60)[0].click()
+    closed = ("return !!document.querySelector("
+              f"\"#graph .group.collapsed[data-group-id='{group}']\")")
+    wait_until(lambda: js(site, closed), "the group drawn closed", timeout=60)
+    assert js(site, shown) == before - 12  # its 12 members are gone, the sum is still there
+    assert step_id_named(site, "sum")
+    assert "12 Succeeded" in js(site, f"return document.querySelector("
+                                      f"\"[data-group-id='{group}']\").textContent")
+    driver.find_element(By.CSS_SELECTOR, ".act-collapse").click()  # Expand this group
+    wait_until(lambda: not js(site, closed) and js(site, shown) == before,
+               "the group open again", timeout=60)

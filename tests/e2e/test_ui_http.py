@@ -219,6 +219,11 @@ def test_the_data_answers_with_the_token(served: dict) -> None:
     status, headers, svg = request(served, "GET", f"/api/workflows/{wf}/graph.svg")
     assert status == 200 and headers["content-type"].startswith("image/svg+xml")
     assert f'data-step-id="{make["id"]}"'.encode() in svg
+    root = next(s for s in steps if not s["parent_id"])
+    _, _, closed = request(served, "GET", f"/api/workflows/{wf}/graph.svg?collapse={root['id']}")
+    assert f'class="group collapsed phase-Succeeded" data-group-id="{root["id"]}"'.encode() \
+        in closed and b"data-step-id=" not in closed
+    assert request(served, "GET", f"/api/workflows/{wf}/graph.svg?collapse=1,x")[0] == 400
     assert request(served, "GET", "/api/workflows/nope-abcde")[0] == 404
 
 

@@ -131,7 +131,7 @@ function listView() {
 // ---------------------------------------------------------------- a workflow
 function workflowView(wfId, stepId) {
   if (view && view.wf === wfId) { openPanel(stepId); return; }
-  view = {wf: wfId, event: 0, step: 0, refetchAt: 0, fold: FOLDS[0]};
+  view = {wf: wfId, event: 0, step: 0, refetchAt: 0, fold: FOLDS[0], collapsed: new Set()};
   document.getElementById("crumb").textContent = ` / ${wfId}`;
   const main = document.getElementById("main");
   const head = el("div", {id: "wf-head"});
@@ -189,7 +189,8 @@ async function drawGraph(wfId) {
   view.refetchAt = Date.now();
   let svg = null;
   try {
-    const r = await fetch(`/api/workflows/${encodeURIComponent(wfId)}/graph.svg?fold=${view.fold}`, {credentials: "same-origin"});
+    const closed = view.collapsed.size ? `&collapse=${[...view.collapsed].join(",")}` : "";
+    const r = await fetch(`/api/workflows/${encodeURIComponent(wfId)}/graph.svg?fold=${view.fold}${closed}`, {credentials: "same-origin"});
     if (r.ok) svg = await r.text();
     else throw new Error((await r.json().catch(() => ({}))).error || r.statusText);
   } catch (e) { notice(`the graph could not be drawn (${e.message}): the steps by group instead`, true); }
@@ -284,6 +285,16 @@ function openPanel(stepId) {
   view.stepPanel = stepPanel(view.wf, stepId, panel);
 }
 
+// A group's panel opens or closes its box in the graph (closed: its counts, no members).
+function collapseButton(wfId, groupId) {
+  const closed = view.collapsed.has(groupId);
+  return el("button", {class: `action act-collapse`, onclick: (e) => {
+    if (view.collapsed.has(groupId)) view.collapsed.delete(groupId); else view.collapsed.add(groupId);
+    e.target.textContent = view.collapsed.has(groupId) ? "Expand this group" : "Collapse this group";
+    drawGraph(wfId);
+  }}, closed ? "Expand this group" : "Collapse this group");
+}
+
 function stepPanel(wfId, stepId, panel) {
   const base = `/api/workflows/${encodeURIComponent(wfId)}/steps/${stepId}`;
   const info = el("div", {id: "step-info"});
@@ -319,6 +330,7 @@ function stepPanel(wfId, stepId, panel) {
       s.retryable ? el("button", {class: "action act-retry-step", onclick: async () => {
         try { notice((await post(`${base}/retry`)).message); } catch (e) { notice(e.message, true); }
       }}, "Retry this step") : null,
+      s.type !== "Pod" && view && view.wf === wfId ? collapseButton(wfId, s.id) : null,
       el("table", {class: "kv"}, rows.filter(r => r[1] !== "").map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", {}, v)))),
       params("Inputs", s.inputs), arts("Input artifacts", s.input_artifacts, false),
       params("Outputs", s.outputs), arts("Output artifacts", s.artifacts, true),
