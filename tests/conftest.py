@@ -81,6 +81,35 @@ def run_cli(args: list[str], home: Path, cwd: Path,
                           capture_output=True, text=True, timeout=timeout)
 
 
+def run_on_terminal(args: list[str], home: Path, cwd: Path,
+                    env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """(exit code, what reached the terminal, stderr) of the ``hpcflow`` command with a
+    pseudo-terminal as its stdout, as a user at a terminal runs it."""
+    import pty
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "hpcflow.cli.main", *args], cwd=cwd,
+                            env=env if env is not None else dict(os.environ,
+                                                                 HPCFLOW_HOME=str(home)),
+                            stdout=follower, stderr=subprocess.PIPE)
+    os.close(follower)
+    chunks = []
+    deadline = time.time() + 120
+    while True:
+        try:
+            data = os.read(leader, 65536)
+        except OSError:  # EIO: the command closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+        assert time.time() < deadline, f"hpcflow {args[0]} did not finish"
+    proc.wait(60)
+    os.close(leader)
+    err = proc.stderr.read().decode().strip() if proc.stderr else ""
+    return proc.returncode, b"".join(chunks).decode(), err
+
+
 def integrity_ok(home: Path) -> bool:
     import sqlite3
 

@@ -6,16 +6,12 @@ shows the same job columns."""
 
 import json
 import os
-import pty
 import re
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import run_cli, run_on_terminal
 
 SCRIPT = '''
 from hpcflow import DAG, Step, Task, Workflow, argo_range
@@ -55,28 +51,12 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]
 
 def _on_terminal(args: list[str], home: Path, cwd: Path, **env: str) -> str:
     """The command's output as a terminal shows it (its stdout is a pseudo-terminal)."""
-    leader, follower = pty.openpty()
     full_env = dict(os.environ, HPCFLOW_HOME=str(home), COLUMNS="250", **env)
     if "NO_COLOR" in env and not env["NO_COLOR"]:
         full_env.pop("NO_COLOR")
-    proc = subprocess.Popen([sys.executable, "-m", "hpcflow.cli.main", *args], cwd=cwd,
-                            env=full_env, stdout=follower, stderr=subprocess.PIPE)
-    os.close(follower)
-    chunks = []
-    deadline = time.time() + 120
-    while True:
-        try:
-            data = os.read(leader, 65536)
-        except OSError:  # EIO: the command closed the terminal
-            break
-        if not data:
-            break
-        chunks.append(data)
-        assert time.time() < deadline, "hpcflow get did not finish"
-    proc.wait(60)
-    os.close(leader)
-    assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
-    return b"".join(chunks).decode().replace("\r\n", "\n")
+    code, out, err = run_on_terminal(args, home, cwd, full_env)
+    assert code == 0, err
+    return out.replace("\r\n", "\n")
 
 
 def test_get_shows_the_tree_folded_with_the_failure_kept(finished):

@@ -5,18 +5,15 @@ by the real Graphviz, ``-o png`` writes a PNG, and a mistake is one line."""
 
 import json
 import os
-import pty
 import re
 import shutil
 import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import run_cli, run_on_terminal
 
 SCRIPT = '''
 from hpcflow import DAG, Step, Steps, Task, Workflow, argo_range
@@ -177,7 +174,7 @@ def test_png_to_a_file_or_a_pipe_never_to_a_terminal(ran):
                             "png"], cwd=cwd, env=dict(os.environ, HPCFLOW_HOME=str(home)),
                            capture_output=True, timeout=120, check=False)
     assert piped.returncode == 0 and piped.stdout.startswith(b"\x89PNG")
-    assert _on_terminal(["graph", wf_id, "-o", "png"], home, cwd) == (
+    assert run_on_terminal(["graph", wf_id, "-o", "png"], home, cwd) == (
         1, "", "hpcflow: -o png writes binary: give --output FILE.png (or redirect stdout to "
                "a file)")
 
@@ -187,31 +184,6 @@ def test_an_unknown_workflow_is_the_usual_one_line(ran):
     done = run_cli(["graph", "no-such-wf"], home, cwd)
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert done.stderr.strip() == run_cli(["get", "no-such-wf"], home, cwd).stderr.strip()
-
-
-def _on_terminal(args: list[str], home: Path, cwd: Path) -> tuple[int, str, str]:
-    """(exit code, what reached the terminal, stderr) of the command with a pseudo-terminal
-    as its stdout."""
-    leader, follower = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "hpcflow.cli.main", *args], cwd=cwd,
-                            env=dict(os.environ, HPCFLOW_HOME=str(home)), stdout=follower,
-                            stderr=subprocess.PIPE)
-    os.close(follower)
-    chunks = []
-    deadline = time.time() + 120
-    while True:
-        try:
-            data = os.read(leader, 65536)
-        except OSError:  # EIO: the command closed the terminal
-            break
-        if not data:
-            break
-        chunks.append(data)
-        assert time.time() < deadline, "hpcflow graph did not finish"
-    proc.wait(60)
-    os.close(leader)
-    err = proc.stderr.read().decode().strip() if proc.stderr else ""
-    return proc.returncode, b"".join(chunks).decode(), err
 
 
 LIVE = '''
