@@ -37,38 +37,67 @@ def select(rows: Iterable[Any], wf_id: str, wanted: str | None) -> list[Any]:
     Traceback (most recent call last):
     hpcflow.errors.HpcflowError: wf is the workflow's root and has no log of its own: ...
     """
-    rows = list(rows)
-    if wanted is None:
-        return [r for r in rows if r["type"] == LEAF]
-    chosen = [r for r in rows if str(r["id"]) == wanted] if wanted.isdigit() else []
-    chosen = chosen or [r for r in rows if r["key"] == wanted] \
-        or [r for r in rows if r["name"] == wanted]
-    if not chosen:
-        raise NotFoundError(f"workflow {wf_id!r} has no step {wanted!r} (by id, key or name): "
-                            f"see 'hpcflow get {wf_id}'")
-    leaves = [r for r in chosen if r["type"] == LEAF]
-    if len(leaves) > 1:
-        listed = ", ".join(f"{r['id']} {r['name']}" for r in leaves[:10])
-        more = f" and {len(leaves) - 10} more" if len(leaves) > 10 else ""
-        raise HpcflowError(f"{wanted!r} names {len(leaves)} steps of {wf_id}: {listed}{more}: "
-                           "give its id")
-    if leaves:
-        return leaves
-    group = chosen[0]
-    if not group["parent_id"]:  # the root (its parent id is 0)
-        raise HpcflowError(f"{group['name']} is the workflow's root and has no log of its own: "
-                           f"'hpcflow logs {wf_id}' shows every step's")
-    return [r for r in rows if r["type"] == LEAF and _under(r, group["id"], rows)]
+    return Selection(rows, wf_id, wanted).leaves
 
 
-def _under(row: Any, ancestor: int, rows: list[Any]) -> bool:
-    parents = {r["id"]: r["parent_id"] for r in rows}
-    parent = row["parent_id"]
-    while parent:
-        if parent == ancestor:
-            return True
-        parent = parents.get(parent)
-    return False
+class Selection:
+    """The leaf steps a name selects (``select``), kept up to date as the workflow grows:
+    ``--follow`` on a group or a whole workflow takes in the steps created meanwhile
+    without reading the workflow's steps again."""
+
+    def __init__(self, rows: Iterable[Any], wf_id: str, wanted: str | None) -> None:
+        rows = list(rows)
+        #: Each step's parent, to tell whether a new step is under the group.
+        self._parents: dict[int, int] = {r["id"]: r["parent_id"] for r in rows}
+        #: Every leaf is selected (no name given).
+        self.everything = wanted is None
+        #: The group whose leaves are selected (None: every leaf, or the one leaf named).
+        self.group: int | None = None
+        self.last_id = max(self._parents, default=0)
+        self.leaves: list[Any] = self._choose(rows, wf_id, wanted)
+
+    def _choose(self, rows: list[Any], wf_id: str, wanted: str | None) -> list[Any]:
+        if wanted is None:
+            return [r for r in rows if r["type"] == LEAF]
+        chosen = [r for r in rows if str(r["id"]) == wanted] if wanted.isdigit() else []
+        chosen = chosen or [r for r in rows if r["key"] == wanted] \
+            or [r for r in rows if r["name"] == wanted]
+        if not chosen:
+            raise NotFoundError(f"workflow {wf_id!r} has no step {wanted!r} (by id, key or "
+                                f"name): see 'hpcflow get {wf_id}'")
+        leaves = [r for r in chosen if r["type"] == LEAF]
+        if len(leaves) > 1:
+            listed = ", ".join(f"{r['id']} {r['name']}" for r in leaves[:10])
+            more = f" and {len(leaves) - 10} more" if len(leaves) > 10 else ""
+            raise HpcflowError(f"{wanted!r} names {len(leaves)} steps of {wf_id}: {listed}"
+                               f"{more}: give its id")
+        if leaves:
+            return leaves
+        group = chosen[0]
+        if not group["parent_id"]:  # the root (its parent id is 0)
+            raise HpcflowError(f"{group['name']} is the workflow's root and has no log of its "
+                               f"own: 'hpcflow logs {wf_id}' shows every step's")
+        self.group = group["id"]
+        return [r for r in rows if r["type"] == LEAF and self._under(r)]
+
+    def _under(self, row: Any) -> bool:
+        parent = row["parent_id"]
+        while parent:
+            if parent == self.group:
+                return True
+            parent = self._parents.get(parent)
+        return False
+
+    def more(self, rows: Iterable[Any]) -> list[Any]:
+        """The selected leaves among ``rows``, steps created after those seen (id order)."""
+        found = []
+        for row in rows:
+            self._parents[row["id"]] = row["parent_id"]
+            self.last_id = max(self.last_id, row["id"])
+            if row["type"] == LEAF and (self.everything or
+                                        (self.group is not None and self._under(row))):
+                found.append(row)
+        return found
 
 
 class LogSource:

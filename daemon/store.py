@@ -16,7 +16,7 @@ import re
 import sqlite3
 import stat
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -265,6 +265,14 @@ _DIGEST = re.compile(r"\b[0-9a-f]{64}\b")
 _LATEST_JOB_COLUMNS = ("j.executor AS job_executor, j.native_id, j.step_dir, "
                        "j.state AS job_state")
 _LATEST_JOB_JOIN = "LEFT JOIN jobs j ON j.id = (SELECT max(id) FROM jobs WHERE step_id = s.id)"
+#: A step's row for ``hpcflow get``, the graph and the dashboard: no inputs or outputs.
+_OUTLINE_SELECT = (
+    "SELECT s.id, s.parent_id, s.name, s.key, s.type, s.phase, s.reason, s.attempt, "
+    "s.created_at, s.started_at, s.finished_at, s.progress_current, s.progress_total, "
+    "s.run_seconds, s.executor, s.log_tail, " + _LATEST_JOB_COLUMNS + " FROM steps s "
+    + _LATEST_JOB_JOIN)
+#: Ids bound in one ``IN (...)`` (SQLite allowed 999 bound parameters before 3.32).
+MAX_IDS_PER_QUERY = 500
 
 
 class Store:
@@ -782,8 +790,8 @@ class Store:
     def step_states(self, step_ids: list[int]) -> dict[int, tuple[str, str | None]]:
         """Step id -> (phase, reason), for the given steps that exist."""
         found: dict[int, tuple[str, str | None]] = {}
-        for start in range(0, len(step_ids), 500):  # SQLite's limit on bound parameters
-            chunk = step_ids[start:start + 500]
+        for start in range(0, len(step_ids), MAX_IDS_PER_QUERY):
+            chunk = step_ids[start:start + MAX_IDS_PER_QUERY]
             marks = ",".join("?" * len(chunk))
             for row in self.conn.execute(
                     f"SELECT id, phase, reason FROM steps WHERE id IN ({marks})", chunk):
@@ -945,21 +953,45 @@ class Store:
         with its latest job's executor, native id and directory (``hpcflow get``: one index
         probe per step)."""
         yield from self.conn.execute(
-            "SELECT s.id, s.parent_id, s.name, s.key, s.type, s.phase, s.reason, s.attempt, "
-            "s.created_at, s.started_at, s.finished_at, s.progress_current, s.progress_total, "
-            "s.run_seconds, s.executor, s.log_tail, " + _LATEST_JOB_COLUMNS + " FROM steps s "
-            + _LATEST_JOB_JOIN + " WHERE s.workflow_id=? ORDER BY s.id", (wf_id,))
+            _OUTLINE_SELECT + " WHERE s.workflow_id=? ORDER BY s.id", (wf_id,))
 
     def step_outline_page(self, wf_id: str, after_id: int = 0, limit: int = 1000
                           ) -> list[sqlite3.Row]:
         """Up to ``limit`` rows of ``iter_step_outline`` after step ``after_id`` (the
         dashboard pages a large workflow: one index range per page)."""
         return self.conn.execute(
-            "SELECT s.id, s.parent_id, s.name, s.key, s.type, s.phase, s.reason, s.attempt, "
-            "s.created_at, s.started_at, s.finished_at, s.progress_current, s.progress_total, "
-            "s.run_seconds, s.executor, s.log_tail, " + _LATEST_JOB_COLUMNS + " FROM steps s "
-            + _LATEST_JOB_JOIN + " WHERE s.workflow_id=? AND s.id>? ORDER BY s.id LIMIT ?",
+            _OUTLINE_SELECT + " WHERE s.workflow_id=? AND s.id>? ORDER BY s.id LIMIT ?",
             (wf_id, after_id, int(limit))).fetchall()
+
+    def step_outline_rows(self, step_ids: Sequence[int]) -> list[sqlite3.Row]:
+        """The ``iter_step_outline`` rows of these steps, in no particular order."""
+        rows: list[sqlite3.Row] = []
+        for start in range(0, len(step_ids), MAX_IDS_PER_QUERY):
+            chunk = [int(i) for i in step_ids[start:start + MAX_IDS_PER_QUERY]]
+            marks = ",".join("?" * len(chunk))
+            rows += self.conn.execute(_OUTLINE_SELECT + f" WHERE s.id IN ({marks})", chunk)
+        return rows
+
+    def iter_step_shape(self, wf_id: str) -> Iterator[sqlite3.Row]:
+        """(id, parent_id, type, phase) of a workflow's steps in id order, streamed: the
+        shape of its tree without the rest of each row."""
+        yield from self.conn.execute(
+            "SELECT id, parent_id, type, phase FROM steps WHERE workflow_id=? ORDER BY id",
+            (wf_id,))
+
+    @contextmanager
+    def read_snapshot(self) -> Iterator[None]:
+        """Several reads that see one state of the store. Only with WAL: under the rollback
+        journal of a shared home a long read would hold the engine's writes back, and the
+        reads go without one."""
+        if self.shared:
+            yield
+            return
+        self.conn.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.conn.execute("COMMIT")
 
     def step_with_job(self, step_id: int) -> sqlite3.Row | None:
         """A step row with its latest job's executor, native id, directory and state."""
@@ -1055,6 +1087,18 @@ class Store:
     def jobs_of_step(self, step_id: int) -> list[sqlite3.Row]:
         return self.conn.execute("SELECT * FROM jobs WHERE step_id=? ORDER BY id",
                                  (step_id,)).fetchall()
+
+    def latest_jobs(self, step_ids: Sequence[int]) -> dict[int, sqlite3.Row]:
+        """Step id -> its latest job's row, for those of ``step_ids`` that have one."""
+        found: dict[int, sqlite3.Row] = {}
+        for start in range(0, len(step_ids), MAX_IDS_PER_QUERY):
+            chunk = [int(i) for i in step_ids[start:start + MAX_IDS_PER_QUERY]]
+            marks = ",".join("?" * len(chunk))
+            for row in self.conn.execute(
+                    f"SELECT * FROM jobs WHERE id IN (SELECT max(id) FROM jobs "
+                    f"WHERE step_id IN ({marks}) GROUP BY step_id)", chunk):
+                found[row["step_id"]] = row
+        return found
 
     # -- requests ---------------------------------------------------------------
     def add_request(self, wf_id: str, kind: str, payload: dict | None = None) -> None:

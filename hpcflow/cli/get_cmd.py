@@ -17,6 +17,7 @@ from hpcflow.cli import render
 from hpcflow.cli.completion import workflow_ids
 from hpcflow.cli.served import say_if_unserved
 from hpcflow.cli.tree import Node, build, lines
+from hpcflow.cli.tree_json import Shape, write_tree
 
 #: Phase -> (symbol, colour) on a terminal.
 PHASE_LOOK = {
@@ -111,6 +112,14 @@ def node_json(node: Node) -> dict:
     return data
 
 
+def json_head(wf: Mapping[str, Any]) -> dict:
+    """The workflow's own fields of ``-o json`` (its step counts and tree follow)."""
+    return {"id": wf["id"], "name": wf["name"], "phase": wf["phase"],
+            "suspended": bool(wf["suspended"]), "message": wf["message"],
+            "created_at": wf["created_at"], "started_at": wf["started_at"],
+            "finished_at": wf["finished_at"]}
+
+
 def header(wf: Mapping[str, Any], root: Node | None) -> list[tuple[str, str]]:
     live = wf["phase"] in ("Pending", "Running")  # a finished one is not "suspended"
     phase = wf["phase"] + (" (suspended)" if wf["suspended"] and live else "")
@@ -144,15 +153,18 @@ def get(workflow: str, output: str, fold: int) -> None:
     given = click.get_current_context().get_parameter_source("fold")
     if output == "json" and given != click.core.ParameterSource.COMMANDLINE:
         fold = 0
-    roots = build(client.store_for(home).iter_step_outline(wf["id"]), fold) \
+    store = client.store_for(home)
+    if output == "json" and fold == 0:  # every step: written as read, never all in memory
+        with store.read_snapshot():
+            shape = Shape.read(store.iter_step_shape(wf["id"])
+                               if wf["root_step"] is not None else ())
+            write_tree(sys.stdout, json_head(wf), shape, store.step_outline_rows, node_json)
+        return
+    roots = build(store.iter_step_outline(wf["id"]), fold) \
         if wf["root_step"] is not None else []
     root = roots[0] if roots else None
     if output == "json":
-        data = {"id": wf["id"], "name": wf["name"], "phase": wf["phase"],
-                "suspended": bool(wf["suspended"]), "message": wf["message"],
-                "created_at": wf["created_at"], "started_at": wf["started_at"],
-                "finished_at": wf["finished_at"],
-                "steps": dict(root.leaves) if root else {},
+        data = {**json_head(wf), "steps": dict(root.leaves) if root else {},
                 "tree": [node_json(r) for r in roots]}
         click.echo(json.dumps(data, indent=2))
         return

@@ -8,6 +8,7 @@ import json
 import re
 import sys
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import click
@@ -97,7 +98,8 @@ def logs(workflow: str, step: str | None, follow: bool, last: int | None, grep: 
     home = _home()
     store = client.store_for(home)
     wf = client.workflow_row(home, workflow)
-    rows = step_logs.select(store.iter_step_outline(wf["id"]), wf["id"], step)
+    selection = step_logs.Selection(store.iter_step_outline(wf["id"]), wf["id"], step)
+    rows = selection.leaves
     # one step named by its own id, key or name (not a group of one): its log as it is
     single = step is not None and len(rows) == 1 and \
         step in (str(rows[0]["id"]), rows[0]["key"], rows[0]["name"])
@@ -105,9 +107,7 @@ def logs(workflow: str, step: str | None, follow: bool, last: int | None, grep: 
     if follow:
         # a group or the whole workflow: steps created meanwhile are followed too, until the
         # workflow has ended
-        select = None if single else (
-            lambda: step_logs.select(store.iter_step_outline(wf["id"]), wf["id"], step))
-        _follow(home, store, wf, rows, shown, last, interval, select)
+        _follow(home, store, wf, rows, shown, last, interval, None if single else selection)
         return
     found = []
     for row, job in step_logs.iter_selected(rows, store):
@@ -144,51 +144,79 @@ def logs(workflow: str, step: str | None, follow: bool, last: int | None, grep: 
         click.echo("no steps yet", err=True)
 
 
+@dataclass
+class _Followed:
+    """A step's log being followed: where it is read and how far."""
+
+    name: str
+    job_id: int | None = None
+    source: Any = None
+    offset: int = 0
+    #: What came after the last newline read.
+    pending: bytes = b""
+
+
 def _follow(home: Any, store: Any, wf: Any, rows: list[Any], shown: Shown, last: int | None,
-            interval: float, select: Any = None) -> None:
+            interval: float, selection: Any = None) -> None:
     """Print each selected step's log as it grows, until every one of them has ended and
-    its log was read once more after. With ``select`` (a group, or the whole workflow), the
-    steps are chosen again each time, and following ends with the workflow."""
+    its log was read once more after. With ``selection`` (a group, or the whole workflow),
+    the steps created meanwhile are taken in, and following ends with the workflow.
+
+    Each read touches only the steps still followed: a step whose end was seen, and whose
+    log was read after, is not read again (a 10,000-step workflow whose steps have ended
+    costs nothing per interval), and new steps come from the rows after the last seen."""
     from hpcflow.daemon import client, step_logs
     from hpcflow.phases import WORKFLOW_LIVE
 
-    offsets: dict[int, int] = {}
-    pending: dict[int, bytes] = {}
-    sources: dict[int, step_logs.LogSource] = {}
+    followed: dict[int, _Followed] = {row["id"]: _Followed(row["name"]) for row in rows}
     try:
         while True:
-            if select is not None:
-                live = client.workflow_row(home, wf["id"])["phase"] in WORKFLOW_LIVE
-                rows = select()
-            all_final = select is None or not live
-            for row in rows:
-                current = store.step(row["id"])
-                final = current["phase"] in STEP_FINAL
-                all_final = all_final and final
-                jobs = store.jobs_of_step(row["id"])
-                if not jobs:
-                    continue
-                job = jobs[-1]
-                source = sources.get(job["id"])
-                if source is None:
-                    source = sources[job["id"]] = step_logs.source(home, store, job)
-                data = source.read(offsets.get(job["id"], 0))
-                if not data:
-                    continue
-                first = job["id"] not in offsets
-                offsets[job["id"]] = offsets.get(job["id"], 0) + len(data)
-                lines, pending[job["id"]] = step_logs.lines_of(data, pending.get(job["id"], b""))
-                if first:
-                    lines = step_logs.tail(lines, last)
-                shown.lines(row["name"], lines)
-            if all_final:
-                for row in rows:
-                    for job in store.jobs_of_step(row["id"])[-1:]:
-                        rest = pending.get(job["id"], b"")
-                        if rest:
-                            shown.lines(row["name"], [rest.decode(errors="replace")])
+            live = selection is not None and \
+                client.workflow_row(home, wf["id"])["phase"] in WORKFLOW_LIVE
+            if selection is not None:
+                for page in iter(lambda: store.step_outline_page(
+                        wf["id"], selection.last_id, 1000), []):
+                    for row in selection.more(page):
+                        followed[row["id"]] = _Followed(row["name"])
+            ids = sorted(followed)
+            phases = store.step_states(ids)
+            jobs = store.latest_jobs(ids)
+            for step_id in ids:
+                log = followed[step_id]
+                final = phases.get(step_id, ("Error", None))[0] in STEP_FINAL
+                job = jobs.get(step_id)
+                if job is not None:
+                    _read_more(home, store, log, job, last, shown, step_logs)
+                if final:  # ended, and its log read after: nothing more will come
+                    if log.pending:
+                        shown.lines(log.name, [log.pending.decode(errors="replace")])
+                    if log.source is not None:
+                        log.source.close()
+                    del followed[step_id]
+            if not followed and not live:
                 return
             time.sleep(interval)
     finally:
-        for source in sources.values():
-            source.close()
+        for log in followed.values():
+            if log.source is not None:
+                log.source.close()
+
+
+def _read_more(home: Any, store: Any, log: _Followed, job: Any, last: int | None,
+               shown: Shown, step_logs: Any) -> None:
+    """Print what a step's log got since the last read (its first read: the last ``last``
+    lines); a new job of the step (another attempt) is read from its start."""
+    if job["id"] != log.job_id:
+        if log.source is not None:
+            log.source.close()
+        log.job_id, log.offset, log.pending = job["id"], 0, b""
+        log.source = step_logs.source(home, store, job)
+    data = log.source.read(log.offset)
+    if not data:
+        return
+    first = log.offset == 0
+    log.offset += len(data)
+    lines, log.pending = step_logs.lines_of(data, log.pending)
+    if first:
+        lines = step_logs.tail(lines, last)
+    shown.lines(log.name, lines)
