@@ -5,7 +5,8 @@ An artifact is referenced by its keys (``{"parts": [{"key": "wf/A/3-0/out.tgz"}]
 workflow's spec and its steps' inputs and outputs. ``resubmit --reuse`` and ``reuse_step``
 make a later workflow B refer to keys under A's prefix ``wf/A/``: pruning A deletes there
 only what no unpruned workflow names. What was spared goes when its last referrer is pruned
-(pruning B sweeps the prefixes of the pruned workflows B refers to).
+(pruning B sweeps the prefixes of the pruned workflows B refers to), also when A was deleted
+meanwhile: its storage is then remembered in the store's ``deleted_prefixes``.
 """
 
 from __future__ import annotations
@@ -71,9 +72,15 @@ def sweep(store: Store, wf_id: str) -> int:
     from hpcflow.connectors.storage.base import storage_from_spec
 
     row = store.workflow(wf_id)
-    if row is None or not row["pruned_at"]:
-        return 0
-    storage = storage_from_spec(json.loads(row["storage"]))
+    if row is not None:
+        if not row["pruned_at"]:
+            return 0
+        spec = row["storage"]
+    else:  # deleted while a kept workflow still used some of its objects
+        spec = store.deleted_prefix_storage(wf_id)
+        if spec is None:
+            return 0
+    storage = storage_from_spec(json.loads(spec))
     prefix = f"wf/{wf_id}"
     kept: set[str] = set()
     for text in store.kept_texts_naming(f"{prefix}/"):
@@ -83,7 +90,10 @@ def sweep(store: Store, wf_id: str) -> int:
         # connectors/executors/argo.py), when that is the workflow's storage as by default
         exchanged = storage.delete_prefix(f"argo/{wf_id}")
         if not kept:
-            return exchanged + storage.delete_prefix(prefix)
+            removed = exchanged + storage.delete_prefix(prefix)
+            if row is None:
+                store.forget_deleted_prefix(wf_id)
+            return removed
         doomed = [k for k in storage.list(prefix, recursive=True) if not _spared(k, kept)]
         return exchanged + storage.delete_keys(doomed)
     except NotImplementedError:

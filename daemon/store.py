@@ -33,7 +33,7 @@ from hpcflow.daemon.fs_kind import home_file_system
 from hpcflow.daemon.leader import FencedError
 from hpcflow.errors import StoreError
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 STORE_FILE = "store.db"
 #: Where the daemon keeps its online backups of the store (``hpcflow store restore``).
 BACKUP_DIR = "backups"
@@ -206,11 +206,19 @@ def _step_ids_never_reused_v9(conn: sqlite3.Connection) -> None:
     conn.execute("INSERT INTO sqlite_sequence(name, seq) VALUES ('steps', ?)", (seen,))
 
 
+def _add_deleted_prefixes_v10(conn: sqlite3.Connection) -> None:
+    """A deleted workflow whose artifacts a kept workflow still used (``resubmit --reuse``):
+    its storage, so that they are removed when the last such workflow is pruned."""
+    conn.execute("CREATE TABLE IF NOT EXISTS deleted_prefixes (workflow_id TEXT PRIMARY KEY, "
+                 "storage TEXT NOT NULL)")
+
+
 #: version -> function bringing the schema from version-1 to version.
 MIGRATIONS = {1: _create_schema_v1, 2: _add_depth_and_log_tail_v2,
               3: _add_suspended_and_pruned_v3, 4: _add_step_executor_v4, 5: _add_job_pack_v5,
               6: _add_parameter_values_v6, 7: _add_children_order_index_v7,
-              8: _add_run_seconds_v8, 9: _step_ids_never_reused_v9}
+              8: _add_run_seconds_v8, 9: _step_ids_never_reused_v9,
+              10: _add_deleted_prefixes_v10}
 
 
 def _check_private(path: Path, what: str) -> None:
@@ -529,7 +537,13 @@ class Store:
             (wf_id, wf_id, wf_id)) if r[0]]
         for text in texts:
             digests.update(_DIGEST.findall(text))
+        # objects a kept workflow still uses stay under its prefix: remember where they are
+        still_used = bool(self.kept_texts_naming(f"wf/{wf_id}/"))
         with self.write() as conn:
+            if still_used:
+                conn.execute(
+                    "INSERT OR REPLACE INTO deleted_prefixes(workflow_id, storage) "
+                    "SELECT id, storage FROM workflows WHERE id=?", (wf_id,))
             for table in ("events", "requests", "jobs", "steps"):
                 conn.execute(f"DELETE FROM {table} WHERE workflow_id=?", (wf_id,))
             conn.execute("DELETE FROM workflows WHERE id=?", (wf_id,))
@@ -541,6 +555,16 @@ class Store:
                 if not used:
                     conn.execute("DELETE FROM parameter_values WHERE sha256=?", (digest,))
                     conn.execute("DELETE FROM blobs WHERE digest=?", (digest,))
+
+    def deleted_prefix_storage(self, wf_id: str) -> str | None:
+        """The storage (JSON) of a deleted workflow whose artifacts were still used."""
+        row = self.conn.execute("SELECT storage FROM deleted_prefixes WHERE workflow_id=?",
+                                (wf_id,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def forget_deleted_prefix(self, wf_id: str) -> None:
+        with self.write() as conn:
+            conn.execute("DELETE FROM deleted_prefixes WHERE workflow_id=?", (wf_id,))
 
     def kept_texts_naming(self, needle: str) -> list[str]:
         """The JSON (workflow spec, step inputs, outputs, spec) of unpruned workflows that

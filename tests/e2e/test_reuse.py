@@ -1,6 +1,7 @@
 """Reuse from the SDK and ``hpcflow resubmit`` from the terminal."""
 
 import json
+import sqlite3
 import time
 from pathlib import Path
 
@@ -126,6 +127,17 @@ def _gated_workflow(gate: Path) -> Workflow:
     return wf
 
 
+def _made_once(tmp_path: Path) -> tuple[Path, Workflow, str]:
+    """A finished run of ``_gated_workflow`` (its gate left open): the gate, the workflow
+    and the key of the artifact its keyed step made."""
+    gate = tmp_path / "gate"
+    gate.touch()
+    first = _gated_workflow(gate)
+    first.submit()
+    assert first.wait(timeout=60) == "Succeeded"
+    return gate, first, first.query_step(key="make")[0].outputs.artifacts["file"].key
+
+
 def _objects(home: Path, wf_id: str) -> list[str]:
     root = home / "artifacts"
     return sorted(p.relative_to(root).as_posix() for p in (root / "wf" / wf_id).rglob("*")
@@ -133,12 +145,7 @@ def _objects(home: Path, wf_id: str) -> list[str]:
 
 
 def test_gc_keeps_the_objects_a_kept_workflow_reuses(hpc_home, tmp_path):
-    gate = tmp_path / "gate"
-    gate.touch()
-    first = _gated_workflow(gate)
-    first.submit()
-    assert first.wait(timeout=60) == "Succeeded"
-    made_key = first.query_step(key="make")[0].outputs.artifacts["file"].key
+    gate, first, made_key = _made_once(tmp_path)
     assert made_key.startswith(f"wf/{first.id}/") and len(_objects(hpc_home, first.id)) == 2
     gate.unlink()
     result = run_cli(["resubmit", first.id, "--reuse-succeeded"], hpc_home, tmp_path)
@@ -168,3 +175,25 @@ def test_gc_keeps_the_objects_a_kept_workflow_reuses(hpc_home, tmp_path):
                                 tmp_path).stdout)
     assert sorted(w["id"] for w in pruned["workflows"]) == sorted([second.id, third.id])
     assert [_objects(hpc_home, w.id) for w in (first, second, third)] == [[], [], []]
+
+
+def test_objects_of_a_deleted_workflow_go_when_the_last_workflow_reusing_them_does(
+        hpc_home, tmp_path):
+    """``delete`` keeps what a kept workflow reuses; pruning (or deleting) that workflow
+    later removes it, though the deleted workflow's record is gone by then."""
+    _, first, made_key = _made_once(tmp_path)
+    result = run_cli(["resubmit", first.id, "--reuse-succeeded"], hpc_home, tmp_path)
+    assert result.returncode == 0, result.stderr
+    second = Workflow(id=result.stdout.strip())
+    assert second.wait(timeout=60) == "Succeeded"
+    deleted = run_cli(["delete", first.id], hpc_home, tmp_path)
+    assert deleted.returncode == 0, deleted.stderr
+    assert _objects(hpc_home, first.id) == [made_key]  # the second still reuses it
+    pruned = run_cli(["gc", "--older-than", "0s", "--json"], hpc_home, tmp_path)
+    assert pruned.returncode == 0, pruned.stderr
+    assert [w["id"] for w in json.loads(pruned.stdout)["workflows"]] == [second.id]
+    assert _objects(hpc_home, first.id) == [] and _objects(hpc_home, second.id) == []
+    # nothing is left to remember about the deleted workflow's objects
+    store = sqlite3.connect(hpc_home / "store.db")
+    assert store.execute("SELECT count(*) FROM deleted_prefixes").fetchone()[0] == 0
+    store.close()
