@@ -9,12 +9,15 @@ import re
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from hpcflow.cli.completion import workflow_ids
 from hpcflow.phases import STEP_FINAL
+
+if TYPE_CHECKING:
+    from hpcflow.daemon.step_logs import Selection
 
 
 def _home() -> Any:
@@ -157,7 +160,7 @@ class _Followed:
 
 
 def _follow(home: Any, store: Any, wf: Any, rows: list[Any], shown: Shown, last: int | None,
-            interval: float, selection: Any = None) -> None:
+            interval: float, selection: Selection | None = None) -> None:
     """Print each selected step's log as it grows, until every one of them has ended and
     its log was read once more after. With ``selection`` (a group, or the whole workflow),
     the steps created meanwhile are taken in, and following ends with the workflow.
@@ -165,7 +168,7 @@ def _follow(home: Any, store: Any, wf: Any, rows: list[Any], shown: Shown, last:
     Each read touches only the steps still followed: a step whose end was seen, and whose
     log was read after, is not read again (a 10,000-step workflow whose steps have ended
     costs nothing per interval), and new steps come from the rows after the last seen."""
-    from hpcflow.daemon import client, step_logs
+    from hpcflow.daemon import client
     from hpcflow.phases import WORKFLOW_LIVE
 
     followed: dict[int, _Followed] = {row["id"]: _Followed(row["name"]) for row in rows}
@@ -186,7 +189,7 @@ def _follow(home: Any, store: Any, wf: Any, rows: list[Any], shown: Shown, last:
                 final = phases.get(step_id, ("Error", None))[0] in STEP_FINAL
                 job = jobs.get(step_id)
                 if job is not None:
-                    _read_more(home, store, log, job, last, shown, step_logs)
+                    _read_more(home, store, log, job, last, shown)
                 if final:  # ended, and its log read after: nothing more will come
                     if log.pending:
                         shown.lines(log.name, [log.pending.decode(errors="replace")])
@@ -203,9 +206,11 @@ def _follow(home: Any, store: Any, wf: Any, rows: list[Any], shown: Shown, last:
 
 
 def _read_more(home: Any, store: Any, log: _Followed, job: Any, last: int | None,
-               shown: Shown, step_logs: Any) -> None:
+               shown: Shown) -> None:
     """Print what a step's log got since the last read (its first read: the last ``last``
     lines); a new job of the step (another attempt) is read from its start."""
+    from hpcflow.daemon import step_logs
+
     if job["id"] != log.job_id:
         if log.source is not None:
             log.source.close()
