@@ -149,32 +149,13 @@ def run_logged(cmd: list[str], log_dir: Path, name: str, timeout: float,
     return found
 
 
-#: Runs a command and writes its wall seconds and ``wait4`` usage to a file: a peak RSS read
-#: by ``wait4`` includes the image a child was forked from, so the command is forked from
-#: this small process rather than from the harness (which holds earlier runs' output).
-_LAUNCHER = """
-import json, os, sys, time
-report, argv = sys.argv[1], sys.argv[2:]
-begin = time.perf_counter()
-pid = os.fork()
-if pid == 0:
-    try:
-        os.execvp(argv[0], argv)
-    finally:
-        os._exit(127)
-_, status, usage = os.wait4(pid, 0)
-with open(report, "w") as f:
-    json.dump({"seconds": time.perf_counter() - begin, "peak_rss_kib": usage.ru_maxrss,
-               "exit": os.waitstatus_to_exitcode(status),
-               "cpu_seconds": usage.ru_utime + usage.ru_stime}, f)
-"""
-
-
 def timed_cli(args: list[str], env: dict[str, str], out_dir: Path) -> dict:
     """One ``hpcflow ARGS``: wall seconds, peak RSS (wait4), bytes printed, exit status."""
     out_path, report = out_dir / "cli.out", out_dir / "cli.usage.json"
     with open(out_path, "wb") as out, open(out_dir / "cli.err", "wb") as err:
-        subprocess.run([sys.executable, "-c", _LAUNCHER, str(report), *hpcflow_cli(), *args],
+        # forked from a small launcher: a peak RSS counts the image a child was forked from
+        subprocess.run([sys.executable, str(HERE / "peak_rss.py"), str(report),
+                        *hpcflow_cli(), *args],
                        stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env, check=True)
     return {**json.loads(report.read_text()), "bytes": out_path.stat().st_size}
 

@@ -81,6 +81,25 @@ def run_cli(args: list[str], home: Path, cwd: Path,
                           capture_output=True, text=True, timeout=timeout)
 
 
+def cli_peak_rss(args: list[str], home: Path, cwd: Path, stdout: Path,
+                 timeout: float = 240) -> tuple[int, int, str]:
+    """(exit code, peak RSS in KiB, stderr) of the ``hpcflow`` command, its output written
+    to ``stdout``. Started through ``benchmarks/peak_rss.py``: forked from pytest itself,
+    the command's peak would count pytest's image (hundreds of MB late in a run)."""
+    import json
+
+    report = cwd / ".peak-rss.json"
+    env = dict(os.environ, HPCFLOW_HOME=str(home))
+    with stdout.open("wb") as out:
+        done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "peak_rss.py"),
+                               str(report),
+                               sys.executable, "-m", "hpcflow.cli.main", *args], cwd=cwd,
+                              env=env, stdout=out, stderr=subprocess.PIPE, timeout=timeout,
+                              check=True)
+    found = json.loads(report.read_text())
+    return int(found["exit"]), int(found["peak_rss_kib"]), done.stderr.decode()
+
+
 def run_on_terminal(args: list[str], home: Path, cwd: Path,
                     env: dict[str, str] | None = None) -> tuple[int, str, str]:
     """(exit code, what reached the terminal, stderr) of the ``hpcflow`` command with a

@@ -2,15 +2,13 @@
 text as the whole tree dumped at once, and memory that does not grow with the workflow."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from daemon.store import Store
 from hpcflow.cli import render, tree_json
 from hpcflow.cli.get_cmd import json_head, node_json
 from hpcflow.cli.tree import build
+from tests.conftest import cli_peak_rss
 
 PHASES = ["Succeeded", "Failed", "Running", "Pending", "Error"]
 
@@ -81,14 +79,11 @@ def test_get_json_of_a_large_workflow_keeps_memory_flat(tmp_path):
     store.conn.execute("UPDATE workflows SET root_step=(SELECT min(id) FROM steps "
                        "WHERE workflow_id='big-1') WHERE id='big-1'")
     store.close()
-    env = dict(os.environ, HPCFLOW_HOME=str(home))
-    with (tmp_path / "out.json").open("w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "hpcflow.cli.main", "get", "big-1",
-                                 "-o", "json"], stdout=out, stderr=subprocess.PIPE, env=env)
-        _, status, usage = os.wait4(proc.pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0, proc.stderr.read() if proc.stderr else ""
+    code, peak_kib, err = cli_peak_rss(["get", "big-1", "-o", "json"], home, tmp_path,
+                                       tmp_path / "out.json")
+    assert code == 0, err
     data = json.loads(Path(tmp_path / "out.json").read_text())
     fan = data["tree"][0]["children"][1]
     assert len(fan["children"]) == 30000 and fan["steps"]["Failed"] == 6000
     assert data["steps"]["Succeeded"] == 6000 + 1 + 3
-    assert usage.ru_maxrss < 80 * 1024, f"peak RSS {usage.ru_maxrss // 1024} MB"
+    assert peak_kib < 80 * 1024, f"peak RSS {peak_kib // 1024} MB"
