@@ -283,6 +283,13 @@ _OUTLINE_SELECT = (
 MAX_IDS_PER_QUERY = 500
 
 
+def _id_chunks(ids: Sequence[int]) -> Iterator[tuple[list[int], str]]:
+    """``ids`` in chunks of ``MAX_IDS_PER_QUERY``, each with its ``?,?,...`` placeholders."""
+    for start in range(0, len(ids), MAX_IDS_PER_QUERY):
+        chunk = [int(i) for i in ids[start:start + MAX_IDS_PER_QUERY]]
+        yield chunk, ",".join("?" * len(chunk))
+
+
 class Store:
     """A connection to the store with typed helpers for every query the engine and SDK make."""
 
@@ -814,9 +821,7 @@ class Store:
     def step_states(self, step_ids: list[int]) -> dict[int, tuple[str, str | None]]:
         """Step id -> (phase, reason), for the given steps that exist."""
         found: dict[int, tuple[str, str | None]] = {}
-        for start in range(0, len(step_ids), MAX_IDS_PER_QUERY):
-            chunk = step_ids[start:start + MAX_IDS_PER_QUERY]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in _id_chunks(step_ids):
             for row in self.conn.execute(
                     f"SELECT id, phase, reason FROM steps WHERE id IN ({marks})", chunk):
                 found[row["id"]] = (row["phase"], row["reason"])
@@ -990,9 +995,7 @@ class Store:
     def step_outline_rows(self, step_ids: Sequence[int]) -> list[sqlite3.Row]:
         """The ``iter_step_outline`` rows of these steps, in no particular order."""
         rows: list[sqlite3.Row] = []
-        for start in range(0, len(step_ids), MAX_IDS_PER_QUERY):
-            chunk = [int(i) for i in step_ids[start:start + MAX_IDS_PER_QUERY]]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in _id_chunks(step_ids):
             rows += self.conn.execute(_OUTLINE_SELECT + f" WHERE s.id IN ({marks})", chunk)
         return rows
 
@@ -1115,9 +1118,7 @@ class Store:
     def latest_jobs(self, step_ids: Sequence[int]) -> dict[int, sqlite3.Row]:
         """Step id -> its latest job's row, for those of ``step_ids`` that have one."""
         found: dict[int, sqlite3.Row] = {}
-        for start in range(0, len(step_ids), MAX_IDS_PER_QUERY):
-            chunk = [int(i) for i in step_ids[start:start + MAX_IDS_PER_QUERY]]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in _id_chunks(step_ids):
             for row in self.conn.execute(
                     f"SELECT * FROM jobs WHERE id IN (SELECT max(id) FROM jobs "
                     f"WHERE step_id IN ({marks}) GROUP BY step_id)", chunk):
