@@ -112,12 +112,15 @@ def test_five_hundred_live_jobs_one_squeue_per_poll(tmp_path: Path, slurm_env: d
 
         polls_before = polls()
         calls_before = len(calls.read_text().splitlines())
-        # three polls, however long a busy machine takes for them (no budget in seconds)
-        wait_progressing(lambda: polls() - polls_before, lambda n: n >= 3,
-                         what="three polls of the 500 jobs")
+        # four polls, however long a busy machine takes for them (no budget in seconds)
+        wait_progressing(lambda: polls() - polls_before, lambda n: n >= 4,
+                         what="four polls of the 500 jobs")
         polled = polls() - polls_before
         squeues = len(calls.read_text().splitlines()) - calls_before
-        assert squeues == polled, (squeues, polled)  # one squeue for all 500 jobs, per poll
+        # One squeue for all 500 jobs, per poll. The wrapper records a call before the poll's
+        # line reaches the log, so at each edge of the window one squeue may be in flight
+        # (counted on one side, not the other): one either way, never two squeues per poll.
+        assert polled - 1 <= squeues <= polled + 1, (squeues, polled)
         mine = subprocess.run(["squeue", "--me", "-h", "-o", "%j"], capture_output=True,
                               text=True).stdout
         assert sum(1 for line in mine.splitlines() if f"hpcflow-{wf_id}-" in line) == 500
