@@ -188,6 +188,8 @@ def resolve_artifact(spec: dict | None, scope: Scope) -> dict | None:
     ``art.sub_path(p)``: ``select``/``sub_path`` in the spec)."""
     if spec is None:
         return None
+    if "volume" in spec:  # a volume another step's output is copied into (``.pvc()``)
+        return {"volume": dict(spec["volume"])}
     if "artifact" in spec:
         ref = dict(spec["artifact"])
     elif "expr" in spec:

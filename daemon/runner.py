@@ -47,6 +47,7 @@ from hpcflow.daemon.disk import (
     describe,
     write_error,
 )
+from hpcflow.daemon.volumes import save_to_volumes, volume_path
 
 #: The keys this job seals results with (step directory name -> key; for a job of several
 #: steps, ``GROUP_SEEDS`` -> {workflow directory name: seed}), taken out of the environment
@@ -215,6 +216,9 @@ def stage_inputs(job: dict, step_dir: Path, storage: Any) -> dict[str, Any]:
     for name, ref in inputs.get("artifacts", {}).items():
         if ref is None:
             op_in[name] = None
+            continue
+        if "volume" in ref:  # a path in a volume another step fills as it runs (.pvc())
+            op_in[name] = volume_path(step_dir, ref["volume"])
             continue
         root = step_dir / "inputs" / "artifacts" / name
         if ref.get("sub_path"):  # art.sub_path(p): the input is what lies at p
@@ -431,6 +435,7 @@ def run_step(step_dir: Path, job: dict, reserve: Reserve | None = None) -> dict:
                                          step_dir, workdir, job["template"].get("envs") or {})
             except script_step.ScriptFailure as exc:
                 raise StepFailure(str(exc)) from exc
+            save_to_volumes(job.get("volume_saves") or {}, op_out, step_dir)
         where = Path(getattr(storage, "root", step_dir))
         outputs = store_outputs(job, step_dir, workdir, op_out, storage)
         return {"phase": "Succeeded", "outputs": outputs, "started": started,

@@ -178,6 +178,8 @@ class Submitter:
             "wake_dir": str(self.home / WAKE_DIR),
             "value_files": reads_step_files(executor),
         }
+        if step_spec.get("volume_saves"):
+            job["volume_saves"] = step_spec["volume_saves"]
         if spec.get("debug_env") and executor.name == LOCAL:
             job["env"] = spec["debug_env"]  # dflow's debug mode: the submitter's environment
         files = dict(value_files)

@@ -7,6 +7,7 @@ resolves them at run time inside the enclosing Steps/DAG.
 
 from __future__ import annotations
 
+import secrets
 from typing import TYPE_CHECKING, Any
 
 from hpcflow.artifact_part import ArtifactPart
@@ -294,12 +295,13 @@ class OutputArtifact(ArtifactPart, Reference):
 
     def pvc(self, size: str = "1Gi", storage_class: str | None = None,
             access_modes: list[str] | None = None) -> Any:
-        """dflow keeps the artifact in a Kubernetes volume claim: refused."""
+        """dflow saves the artifact of every step of the template in a volume: refused here,
+        where a step's own output shares it (``StepArtifactRef.pvc``)."""
         from hpcflow.errors import WorkflowDefinitionError
 
         raise WorkflowDefinitionError(
-            f"output artifact {self.name!r}: .pvc() saves it in a Kubernetes volume claim, and "
-            "hpcflow runs no Kubernetes: its artifacts already go to the configured storage")
+            f"output artifact {self.name!r}: .pvc() on a template's output is not supported: "
+            f"call it on a step's, step.outputs.artifacts[{self.name!r}].pvc()")
 
     def expr(self) -> str:
         return f"outputs.artifacts.{self.name}"
@@ -365,6 +367,23 @@ class Outputs(IOGroup):
     pass
 
 
+class PVC:
+    """dflow's persistent volume claim: here a directory of the workflow's that its steps
+    share on the machine that runs them (``StepArtifactRef.pvc``, ``daemon/volumes.py``);
+    ``size``, ``storage_class`` and ``access_modes`` are Kubernetes' and kept unused.
+    Also accepted as ``SlurmRemoteExecutor(pvc=)``, where it is not needed."""
+
+    def __init__(self, name: str, subpath: str, size: str = "1Gi",
+                 storage_class: str | None = None,
+                 access_modes: list[str] | None = None) -> None:
+        self.name, self.subpath, self.size = name, subpath, size
+        self.storage_class = storage_class
+        self.access_modes = access_modes or ["ReadWriteOnce"]
+
+    def __repr__(self) -> str:
+        return f"PVC({self.name!r}, {self.subpath!r})"
+
+
 class _StepRef(Reference):
     """A step's input or output: ``{{steps.NAME.outputs.KIND.x}}`` (``tasks.`` in a DAG)."""
 
@@ -406,6 +425,21 @@ class StepArtifactRef(ArtifactPart, _StepRef):
     ``.sub_path(p)`` give a part of it (``hpcflow.artifact_part``)."""
 
     kind = "artifacts"
+
+    def pvc(self, size: str = "1Gi", storage_class: str | None = None,
+            access_modes: list[str] | None = None) -> Any:
+        """dflow's shared volume: when the step's script ends, its output is copied into a
+        volume that a step running beside it reads while it waits (dflow's ``.pvc()``, its
+        "async" example). The volume is a directory of the workflow's next to its step
+        directories (``volumes/public/``); the step given it as an input artifact does not
+        wait for this step (``daemon/volumes.py``)."""
+        if self.io != "outputs":
+            raise WorkflowDefinitionError(
+                f"{self}: .pvc() shares a step's output artifact; this is an input")
+        claim = PVC("public", f"{self.step.name}-{self.name}-{secrets.token_hex(4)}", size,
+                    storage_class, access_modes)
+        self.step.volume_saves.append((self.name, claim))
+        return claim
 
 
 class _RefDict(dict):

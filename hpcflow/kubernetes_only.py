@@ -2,7 +2,7 @@
 
 Where a script can use one without it mattering here, it is accepted: ``DockerSecret``
 (images are pulled on the machine with its own registry login), ``PVC`` (dflow's volume
-claims; hpcflow keeps what they hold in its store and storage) and ``LineageClient`` (no
+claims: ``hpcflow.io``, where a step's ``.pvc()`` makes one) and ``LineageClient`` (no
 lineage is recorded). The others would change what a workflow does, so they are refused when
 made, in one line that says why and what to use instead.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from hpcflow.errors import WorkflowDefinitionError
+from hpcflow.io import PVC  # noqa: F401  (dflow keeps it in dflow.io; so does hpcflow)
 from hpcflow.templates import OPTemplate
 
 
@@ -36,17 +37,6 @@ class DockerSecret:
 
     def __repr__(self) -> str:
         return f"DockerSecret(registry={self.registry!r}, username={self.username!r})"
-
-
-class PVC:
-    """dflow's persistent volume claim: accepted (``SlurmRemoteExecutor(pvc=)``), not used."""
-
-    def __init__(self, name: str, subpath: str, size: str = "1Gi",
-                 storage_class: str | None = None,
-                 access_modes: list[str] | None = None) -> None:
-        self.name, self.subpath, self.size = name, subpath, size
-        self.storage_class = storage_class
-        self.access_modes = access_modes or ["ReadWriteOnce"]
 
 
 class LineageClient:

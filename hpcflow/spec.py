@@ -26,6 +26,7 @@ from hpcflow.artifacts import StoredArtifact
 from hpcflow.errors import WorkflowDefinitionError
 from hpcflow.expressions import LoopSource
 from hpcflow.io import (
+    PVC,
     Expression,
     InputArtifact,
     InputParameter,
@@ -315,6 +316,8 @@ class SpecBuilder:
     def artifact_spec(self, value: Any, where: str) -> dict | None:
         if value is None:
             return None
+        if isinstance(value, PVC):  # another step's output shared through a volume (.pvc())
+            return {"volume": _volume_ref(value, where)}
         if isinstance(value, StoredArtifact):
             return {"artifact": value.base_ref, **value.part_spec()}
         if isinstance(value, (StepArtifactRef, InputArtifact, OutputArtifact)):
@@ -375,6 +378,7 @@ class SpecBuilder:
             self._check_constant_types(step, templ, params)
         arts = {n: self.artifact_spec(v, f"{where} artifact {n!r}")
                 for n, v in step.artifacts.items()}
+        volume_saves = self._volume_saves(step, arts)
         deps = sorted(self._dependencies(step, container))
         if step.when is not None:
             from hpcflow.daemon.conditions import ConditionError, check_syntax
@@ -395,7 +399,11 @@ class SpecBuilder:
             except WorkflowDefinitionError as exc:
                 raise WorkflowDefinitionError(f"{where}: {exc}") from exc
         executor = step.executor or getattr(templ, "executor", None) or self.default_executor
+        if volume_saves or any(a and "volume" in a for a in arts.values()):
+            self._check_volume_executor(step, executor)
+        extra = {"volume_saves": volume_saves} if volume_saves else {}
         return {
+            **extra,
             "name": step.name,
             "template": template_name,
             "parameters": params,
@@ -413,6 +421,48 @@ class SpecBuilder:
             "slices": step.slices.to_spec() if hasattr(step.slices, "to_spec") else None,
             "executor": executor.to_spec() if hasattr(executor, "to_spec") else None,
         }
+
+    @staticmethod
+    def _volume_saves(step: Step, arts: dict[str, dict | None]) -> dict[str, list[dict]]:
+        """The volumes each output artifact is copied into (``.pvc()``), after checking that
+        the step's template is a script, as dflow requires of a step that mounts a volume."""
+        uses = [n for n, a in arts.items() if a and "volume" in a]
+        if not (uses or step.volume_saves):
+            return {}
+        templ = step.template
+        if not isinstance(templ, ScriptOPTemplate):
+            what = f"input artifact {uses[0]!r}" if uses else \
+                f"output artifact {step.volume_saves[0][0]!r}"
+            raise WorkflowDefinitionError(
+                f"step {step.name!r}: {what} goes through a volume (.pvc()), which only a "
+                "script template (ShellOPTemplate, PythonScriptOPTemplate) can mount, as in "
+                f"dflow; template {templ.name!r} is not one: pass the artifact without .pvc()")
+        for name in uses:
+            if not templ.inputs.artifacts[name].path:
+                raise WorkflowDefinitionError(
+                    f"step {step.name!r}: input artifact {name!r} comes from a volume "
+                    "(.pvc()) and needs a path to appear at: declare InputArtifact(path=...)")
+        saves: dict[str, list[dict]] = {}
+        for name, claim in step.volume_saves:
+            if not getattr(templ.outputs.artifacts.get(name), "path", None):
+                raise WorkflowDefinitionError(
+                    f"step {step.name!r}: output artifact {name!r} is saved to a volume "
+                    "(.pvc()) and needs the path the script writes: declare "
+                    "OutputArtifact(path=...)")
+            saves.setdefault(name, []).append(
+                _volume_ref(claim, f"step {step.name!r} output artifact {name!r}"))
+        return saves
+
+    @staticmethod
+    def _check_volume_executor(step: Step, executor: Any) -> None:
+        spec = executor.to_spec() if hasattr(executor, "to_spec") else None
+        from hpcflow.connectors.executors.argo_kind import ARGO_KIND
+
+        if spec and spec.get("kind") == ARGO_KIND:
+            raise WorkflowDefinitionError(
+                f"step {step.name!r}: a volume (.pvc()) is a directory its steps share on one "
+                "machine, and this step is offloaded to Argo: run it on an HPC or local "
+                "executor, or pass the artifact without .pvc()")
 
     def _check_constant_types(self, step: Step, templ: PythonOPTemplate, params: dict) -> None:
         for name, spec in params.items():
@@ -658,3 +708,15 @@ def build_spec(name: str, entry: OPTemplate, parallelism: int | None = None,
 
 
 __all__ = ["OP", "build_spec"]
+
+
+def _volume_ref(claim: PVC, where: str) -> dict[str, str]:
+    """A volume (dflow's ``PVC``) as the spec keeps it; its name and subpath are single
+    plain path components (they name a directory and a file in it on the machine)."""
+    from hpcflow.daemon.volumes import check_component
+
+    try:
+        return {"name": check_component(str(claim.name), "volume name"),
+                "subpath": check_component(str(claim.subpath), "volume subpath")}
+    except ValueError as exc:
+        raise WorkflowDefinitionError(f"{where}: {exc}") from None

@@ -64,6 +64,8 @@ class Step:
         self.slices = slices
         self.timeout = timeout
         self.dependencies: list[Any] = list(dependencies or [])
+        #: ``(output artifact, PVC)`` of each ``step.outputs.artifacts[NAME].pvc()``
+        self.volume_saves: list[tuple[str, Any]] = []
         self.extra = kwargs
         self.inputs = StepIO(self, "inputs", list(template.inputs.parameters),
                              list(template.inputs.artifacts))

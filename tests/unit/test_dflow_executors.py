@@ -48,7 +48,8 @@ HELLO = ShellOPTemplate(name="hello", script="echo hi")
      "HookStep is an Argo lifecycle hook"),
     (lambda: HTTPOPTemplate(url="http://example.org"), "HTTPOPTemplate is run by Argo's"),
     (lambda: OutputArtifact(path="/tmp/x", name="x").pvc(),
-     "output artifact 'x': .pvc() saves it in a Kubernetes volume claim"),
+     "output artifact 'x': .pvc() on a template's output is not supported: call it on a "
+     "step's"),
     (lambda: Step("s", HELLO, use_resource=Resource()),
      "step 's': use_resource= applies a Kubernetes manifest"),
 ])
