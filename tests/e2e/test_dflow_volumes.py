@@ -1,6 +1,7 @@
 """dflow's async example (``examples/test_async.py``): a step reads another's output through a
 volume (``.pvc()``) while that step still runs. Run as dflow code, unchanged, through
-``hpcflow run --as-dflow`` on the local executor.
+``hpcflow run --as-dflow`` on the local executor (the same on the real Slurm:
+``tests/integration/test_volumes_slurm.py``).
 
 The two steps can only both succeed if they run at the same time: the writing step waits
 for the reading one to have started (a mark it leaves) before it writes, and fails if that
@@ -18,6 +19,7 @@ from tests.conftest import stop_engine
 
 ASYNC = '''
 import time
+EXECUTOR_IMPORT
 
 from dflow import (InputArtifact, InputParameter, OutputArtifact, OutputParameter,
                    ShellOPTemplate, Step, Workflow)
@@ -41,8 +43,8 @@ echo.inputs.artifacts = {"foo": InputArtifact(path="/tmp/foo.txt")}
 echo.outputs.parameters = {"got": OutputParameter(value_from_path="/tmp/got.txt")}
 
 wf = Workflow(name="async")
-step0 = Step(name="hello", template=hello, parameters={"marks": MARKS})
-step1 = Step(name="echo", template=echo, parameters={"marks": MARKS},
+step0 = Step(name="hello", template=hello, parameters={"marks": MARKS}, executor=EXECUTOR)
+step1 = Step(name="echo", template=echo, parameters={"marks": MARKS}, executor=EXECUTOR,
              artifacts={"foo": step0.outputs.artifacts["bar"].pvc()})
 wf.add([step0, step1])
 wf.submit()
@@ -56,13 +58,18 @@ print("EXAMPLE OK", wf.id)
 '''
 
 
-def test_a_step_reads_a_running_steps_output_through_a_volume(tmp_path: Path) -> None:
+def run_async_example(tmp_path: Path, executor: str = "None", executor_import: str = "",
+                      env: dict | None = None) -> list[dict]:
+    """Run the example with both steps on ``executor`` (Python source) and check what it
+    left: the reader got the writer's output, through the workflow's private volume. The
+    steps as ``hpcflow steps --json`` gives them."""
     home, marks = tmp_path / "home", tmp_path / "marks"
     marks.mkdir()
     script = tmp_path / "async_example.py"
-    script.write_text(ASYNC.replace("MARKS", repr(str(marks))))
+    script.write_text(ASYNC.replace("MARKS", repr(str(marks))).replace("EXECUTOR_IMPORT",
+                      executor_import).replace("EXECUTOR", executor))
     env = dict(os.environ, HPCFLOW_HOME=str(home), HPCFLOW_ENGINE_IDLE_EXIT="120",
-               HPCFLOW_LOCAL_PARALLELISM="2")
+               HPCFLOW_LOCAL_PARALLELISM="2", **(env or {}))
     try:
         done = subprocess.run([sys.executable, "-m", "hpcflow.cli.main", "run", "--as-dflow",
                                script.name], cwd=tmp_path, env=env, capture_output=True,
@@ -81,5 +88,11 @@ def test_a_step_reads_a_running_steps_output_through_a_volume(tmp_path: Path) ->
         echo = next(s for s in json.loads(steps.stdout) if s["name"] == "echo")
         assert echo["inputs"]["artifacts"]["foo"] == {
             "volume": {"name": "public", "subpath": saved[0].name}}
+        return json.loads(steps.stdout)
     finally:
         stop_engine(home)
+
+
+def test_a_step_reads_a_running_steps_output_through_a_volume(tmp_path: Path) -> None:
+    steps = run_async_example(tmp_path)
+    assert {s["machine"] for s in steps if s["type"] == "Pod"} == {"local"}
