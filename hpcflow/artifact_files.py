@@ -72,10 +72,12 @@ def staging_dir() -> Path:
     system's ``/tmp``, often small and shared on login nodes. A step stages in its own
     directory."""
     from hpcflow import settings
+    from hpcflow.privacy import private_umask
 
     where = os.environ.get("HPCFLOW_SCRATCH") or settings.config.get("scratch")
     folder = Path(os.path.expanduser(str(where))) if where else settings.home() / "tmp"
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with private_umask():  # the folders on the way too: often the home itself, not made yet
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     return folder
 
 

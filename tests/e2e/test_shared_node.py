@@ -95,6 +95,9 @@ def test_everything_hpcflow_makes_is_private_whatever_the_umask(machine):
     done = alice.hpcflow(["run", str(REPO / "examples" / "quickstart.py")], env=env, cwd=work,
                          umask=0)
     assert done.returncode == 0, done.stdout + done.stderr
+    # the home is made private from the start (the first upload's staging folder made it
+    # with the umask's mode, then it was tightened, and the user told so, on a first run)
+    assert "had mode" not in done.stderr, done.stderr
     try:
         assert (home / "runs").is_dir() and (home / "artifacts").is_dir()
         assert loose_entries(home) == []
