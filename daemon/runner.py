@@ -386,10 +386,33 @@ def _failure_reason(exc: BaseException, reason: str, where: Path) -> str:
     return describe(refused, where) if refused is not None else reason
 
 
+def _our_folders() -> tuple[str, ...]:
+    """The folders of hpcflow's own code (its three packages; an editable install keeps
+    ``daemon/`` and ``connectors/`` beside ``hpcflow/``)."""
+    import hpcflow
+    import hpcflow.connectors
+    import hpcflow.daemon
+
+    return tuple(os.path.join(os.path.realpath(p), "") for m in (hpcflow, hpcflow.daemon,
+                                                                hpcflow.connectors)
+                 for p in m.__path__)
+
+
+def users_traceback(exc: BaseException) -> Any:
+    """``exc``'s traceback from the first frame of the user's code on: the runner's and the
+    OP wrapper's frames above it say nothing to the user. All of it when the error arose in
+    hpcflow's code (a sign check, say), where those frames are the story."""
+    ours = _our_folders()
+    tb = exc.__traceback__
+    while tb is not None and os.path.realpath(tb.tb_frame.f_code.co_filename).startswith(ours):
+        tb = tb.tb_next
+    return tb if tb is not None else exc.__traceback__
+
+
 def _print_failure(exc: BaseException) -> None:
     """The traceback into the step's log; a log that cannot be written is not a new error."""
     with contextlib.suppress(OSError):
-        traceback.print_exception(type(exc), exc, exc.__traceback__)
+        traceback.print_exception(type(exc), exc, users_traceback(exc))
 
 
 def run_step(step_dir: Path, job: dict, reserve: Reserve | None = None) -> dict:

@@ -137,6 +137,21 @@ def test_reason_and_log_tail_in_hpcflow_steps(hpc_home):
     assert "last lines of the log of n" in table and "line 29" in table
 
 
+def test_the_log_shows_the_ops_traceback_from_the_users_own_code(hpc_home):
+    """The runner's and the OP wrapper's frames say nothing to the user: the traceback in
+    the log starts at the first frame of the user's code."""
+    wf = Workflow("noisy-trace")
+    wf.add(Step("n", PythonOPTemplate(noisy), parameters={"x": 1}))
+    wf.submit()
+    assert wf.wait(timeout=60) == "Failed"
+    log = run_cli(["logs", wf.id, "n"], hpc_home, Path.cwd()).stdout
+    trace = log[log.index("Traceback (most recent call last):"):]
+    frames = [line for line in trace.splitlines() if line.split("] ", 1)[-1].startswith(
+        "  File ")]
+    assert frames and all(f'"{__file__}"' in line for line in frames), trace
+    assert ', in noisy' in frames[0] and "ValueError: boom at the end" in trace
+
+
 @OP.function
 def plus_one(x: int) -> {"y": int}:
     return {"y": x + 1}
