@@ -190,9 +190,17 @@ def check_keys(table: Any, known: tuple[str, ...], where: str) -> dict:
         raise ConfigError(f"{where} must be a table ([{where}])")
     unknown = sorted(set(table) - set(known))
     if unknown:
-        raise ConfigError(f"unknown key {where}.{unknown[0]} (known keys of [{where}]: "
-                          f"{', '.join(known)})")
+        raise ConfigError(f"unknown key {where}.{unknown[0]} ({_nearest(unknown[0], known)}"
+                          f"known keys of [{where}]: {', '.join(known)})")
     return table
+
+
+def _nearest(key: str, known: tuple[str, ...]) -> str:
+    """``did you mean X? `` for a misspelt key (``schedular``), else nothing."""
+    import difflib
+
+    nearest = difflib.get_close_matches(key, known, n=1)
+    return f"did you mean {nearest[0]}? " if nearest else ""
 
 
 def read_poll_bounds(table: dict, where: str, default: PollBounds = PollBounds()) -> PollBounds:
@@ -258,12 +266,8 @@ def check_resources(resources: dict, scheduler: str, where: str) -> None:
     known = (*plugin(scheduler).resources, "extra_directives")
     unknown = sorted(set(resources) - set(known))
     if unknown:
-        import difflib
-
-        nearest = difflib.get_close_matches(unknown[0], known, n=1)
-        hint = f"did you mean {nearest[0]}? " if nearest else ""
-        raise ConfigError(f"unknown key {unknown[0]} in [{where}.resources] ({hint}{scheduler} "
-                          f"takes {', '.join(known)})")
+        raise ConfigError(f"unknown key {unknown[0]} in [{where}.resources] "
+                          f"({_nearest(unknown[0], known)}{scheduler} takes {', '.join(known)})")
 
 
 def check_grouping(grouping: dict[str, Any], scheduler: str, where: str) -> None:
