@@ -427,12 +427,13 @@ class SpecBuilder:
         """The volumes each output artifact is copied into (``.pvc()``), after checking that
         the step's template is a script, as dflow requires of a step that mounts a volume."""
         uses = [n for n, a in arts.items() if a and "volume" in a]
-        if not (uses or step.volume_saves):
+        saved: list[tuple[str, PVC]] = getattr(step, "volume_saves", [])
+        if not (uses or saved):
             return {}
         templ = step.template
         if not isinstance(templ, ScriptOPTemplate):
             what = f"input artifact {uses[0]!r}" if uses else \
-                f"output artifact {step.volume_saves[0][0]!r}"
+                f"output artifact {saved[0][0]!r}"
             raise WorkflowDefinitionError(
                 f"step {step.name!r}: {what} goes through a volume (.pvc()), which only a "
                 "script template (ShellOPTemplate, PythonScriptOPTemplate) can mount, as in "
@@ -443,7 +444,7 @@ class SpecBuilder:
                     f"step {step.name!r}: input artifact {name!r} comes from a volume "
                     "(.pvc()) and needs a path to appear at: declare InputArtifact(path=...)")
         saves: dict[str, list[dict]] = {}
-        for name, claim in step.volume_saves:
+        for name, claim in saved:
             if not getattr(templ.outputs.artifacts.get(name), "path", None):
                 raise WorkflowDefinitionError(
                     f"step {step.name!r}: output artifact {name!r} is saved to a volume "
