@@ -5,7 +5,8 @@
 It lists workflows, opens a running one, sees its step turn from Running to Succeeded
 without a reload (the page is the same page: a marker set in it survives), reads and
 follows the step's log, retries a failed step from the step panel, and writes the
-screenshots README links (docs/ui/): the list, a 200-step DAG and a 1000-slice workflow.
+screenshots README links: the list, a 200-step DAG and a 1000-slice workflow (into docs/ui/
+with ``HPCFLOW_UPDATE_SCREENSHOTS=1``).
 
 Skipped, saying why, only where Chromium or Selenium is missing outside CI; CI installs
 them, so there a missing browser fails the run instead of hiding it.
@@ -40,7 +41,9 @@ pytestmark = pytest.mark.skipif(
     reason="headless Chromium and Selenium are needed (apt-get install chromium "
            "chromium-driver; pip install -e '.[dev]'): tests/services/up.sh installs them")
 
-SHOTS = REPO / "docs" / "ui"
+#: Where the screenshots go: the README's copies in docs/ui/ when HPCFLOW_UPDATE_SCREENSHOTS=1
+#: (so a test run leaves the working tree as it was), else the test's own directory.
+SHOTS = REPO / "docs" / "ui" if os.environ.get("HPCFLOW_UPDATE_SCREENSHOTS") == "1" else None
 #: Chromium's switches for a closed network: without them it waits on connections it tries.
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                   "--no-first-run", "--disable-background-networking",
@@ -276,13 +279,14 @@ def test_screenshots_of_the_list_a_200_step_dag_and_1000_slices(site: dict) -> N
     sliced = run_cli(["run", "slices.py", "1000"], site["home"], site["tmp"], timeout=600)
     assert sliced.returncode == 0, sliced.stderr
     slices_id = sliced.stdout.split()[0]
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    shots = SHOTS or site["tmp"] / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
     driver = site["driver"]
     driver.get(site["base"] + "#/")
     wait_until(lambda: js(site, f"return !!document.querySelector("
                                 f"\"tr[data-wf-id='{slices_id}']\")"),
                "every workflow in the list", timeout=60)
-    driver.save_screenshot(str(SHOTS / "list.png"))
+    driver.save_screenshot(str(shots / "list.png"))
 
     driver.set_window_size(1800, 1100)
     driver.get(site["base"] + f"#/wf/{site['dag']}")
@@ -291,16 +295,16 @@ def test_screenshots_of_the_list_a_200_step_dag_and_1000_slices(site: dict) -> N
     wait_until(lambda: js(site, "return document.querySelectorAll("
                                 "'#graph [data-step-id]').length") >= 200,
                "all 200 tasks drawn", timeout=120)
-    driver.save_screenshot(str(SHOTS / "dag-200.png"))
+    driver.save_screenshot(str(shots / "dag-200.png"))
 
     driver.set_window_size(1400, 900)
     driver.get(site["base"] + f"#/wf/{slices_id}")
     wait_until(lambda: js(site, "return !!document.querySelector('#graph .more')"),
                "the slices drawn, folded", timeout=120)
     assert "1000 Succeeded" in js(site, "return document.getElementById('graph').textContent")
-    driver.save_screenshot(str(SHOTS / "slices-1000.png"))
+    driver.save_screenshot(str(shots / "slices-1000.png"))
     for name in ("list.png", "dag-200.png", "slices-1000.png"):
-        assert (SHOTS / name).stat().st_size > 10_000, name
+        assert (shots / name).stat().st_size > 10_000, name
 
 
 def test_a_group_collapses_to_its_counts_and_opens_again(site: dict) -> None:
