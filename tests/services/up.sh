@@ -133,6 +133,16 @@ command -v faketime >/dev/null || apt_install faketime
   || apt_install chromium chromium-driver
 # bindfs: a FUSE mount for the shared-home tests (tests/e2e/test_login_nodes.py)
 command -v bindfs >/dev/null || apt_install bindfs
+# Mermaid's browser bundle, pinned: `hpcflow graph -o mermaid` rendered by the real Mermaid
+# (tests/e2e/test_mermaid_render.py)
+MERMAID_JS=""
+for attempt in 1 2 3; do
+  if MERMAID_JS=$(bash "$HERE/fetch-mermaid.sh" "$STATE/mermaid"); then break; fi
+  MERMAID_JS=""
+  log "fetching Mermaid's bundle failed (attempt $attempt)"
+  sleep $((attempt * 5))
+done
+[ -n "$MERMAID_JS" ] || log "WARNING: no Mermaid bundle: tests/e2e/test_mermaid_render.py will skip"
 
 # --- can hpctest run the project's Python? (warning only) -----------------------------------------
 venv=${HPCFLOW_VENV:-.venv}
@@ -174,6 +184,7 @@ export HPCFLOW_TEST_SGE=1
 export HPCFLOW_TEST_S3_ENDPOINT=$S3_ENDPOINT
 export HPCFLOW_TEST_S3_ACCESS_KEY=$S3_ACCESS_KEY
 export HPCFLOW_TEST_S3_SECRET_KEY=$S3_SECRET_KEY
+export HPCFLOW_TEST_MERMAID_JS=$MERMAID_JS
 EOF
 chmod 644 "$ENV_FILE.new"
 mv -f "$ENV_FILE.new" "$ENV_FILE"
