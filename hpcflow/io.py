@@ -379,6 +379,8 @@ class PVC:
         self.name, self.subpath, self.size = name, subpath, size
         self.storage_class = storage_class
         self.access_modes = access_modes or ["ReadWriteOnce"]
+        #: The step whose output ``.pvc()`` made this from (None: made by hand).
+        self.step: Step | None = None
 
     def __repr__(self) -> str:
         return f"PVC({self.name!r}, {self.subpath!r})"
@@ -438,6 +440,7 @@ class StepArtifactRef(ArtifactPart, _StepRef):
                 f"{self}: .pvc() shares a step's output artifact; this is an input")
         claim = PVC("public", f"{self.step.name}-{self.name}-{secrets.token_hex(4)}", size,
                     storage_class, access_modes)
+        claim.step = self.step  # the writer: its readers must run on its machine
         self.step.volume_saves.append((self.name, claim))
         return claim
 

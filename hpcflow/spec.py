@@ -400,7 +400,7 @@ class SpecBuilder:
                 raise WorkflowDefinitionError(f"{where}: {exc}") from exc
         executor = step.executor or getattr(templ, "executor", None) or self.default_executor
         if volume_saves or any(a and "volume" in a for a in arts.values()):
-            self._check_volume_executor(step, executor)
+            self._check_volume_machine(step, executor)
         extra = {"volume_saves": volume_saves} if volume_saves else {}
         return {
             **extra,
@@ -454,16 +454,31 @@ class SpecBuilder:
                 _volume_ref(claim, f"step {step.name!r} output artifact {name!r}"))
         return saves
 
-    @staticmethod
-    def _check_volume_executor(step: Step, executor: Any) -> None:
-        spec = executor.to_spec() if hasattr(executor, "to_spec") else None
-        from hpcflow.connectors.executors.argo_kind import ARGO_KIND
+    def _executor_of(self, step: Step) -> Any:
+        return step.executor or getattr(step.template, "executor", None) or self.default_executor
 
-        if spec and spec.get("kind") == ARGO_KIND:
+    def _check_volume_machine(self, step: Step, executor: Any) -> None:
+        """A volume is a directory beside the workflow's step directories on one machine:
+        the steps that share it run there (the local executor, a machine of the config file
+        or one the workflow describes), the same machine for the writer and its readers."""
+        from hpcflow.connectors.executors.kinds import BATCH_KIND, STEP_MACHINE_KIND
+
+        here = _machine_of(executor)
+        if here[0] not in ("local", BATCH_KIND, STEP_MACHINE_KIND):
             raise WorkflowDefinitionError(
                 f"step {step.name!r}: a volume (.pvc()) is a directory its steps share on one "
-                "machine, and this step is offloaded to Argo: run it on an HPC or local "
-                "executor, or pass the artifact without .pvc()")
+                f"machine, and this step runs through {here[0]!r} executor: run it on the "
+                "local executor or an HPC machine, or pass the artifact without .pvc()")
+        for name, value in step.artifacts.items():
+            writer = getattr(value, "step", None) if isinstance(value, PVC) else None
+            if writer is None or _machine_of(self._executor_of(writer)) == here:
+                continue
+            raise WorkflowDefinitionError(
+                f"step {step.name!r}: input artifact {name!r} comes through a volume (.pvc()) "
+                f"from step {writer.name!r}, which runs on another machine ("
+                f"{_machine_of(self._executor_of(writer))[1] or 'local'}, not "
+                f"{here[1] or 'local'}): a volume is a directory on one machine; run both "
+                "steps on the same executor")
 
     def _check_constant_types(self, step: Step, templ: PythonOPTemplate, params: dict) -> None:
         for name, spec in params.items():
@@ -721,3 +736,11 @@ def _volume_ref(claim: PVC, where: str) -> dict[str, str]:
                 "subpath": check_component(str(claim.subpath), "volume subpath")}
     except ValueError as exc:
         raise WorkflowDefinitionError(f"{where}: {exc}") from None
+
+
+def _machine_of(executor: Any) -> tuple[str, str | None]:
+    """(executor kind, machine) a step runs on, from its executor (None: local)."""
+    spec = executor.to_spec() if hasattr(executor, "to_spec") else None
+    if not spec:
+        return ("local", None)
+    return (str(spec.get("kind")), spec.get("machine") or spec.get("cluster"))

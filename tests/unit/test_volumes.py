@@ -8,9 +8,11 @@ import pytest
 
 from hpcflow import (
     ArgoExecutor,
+    DispatcherExecutor,
     InputArtifact,
     OutputArtifact,
     ShellOPTemplate,
+    SlurmExecutor,
     Step,
     Workflow,
 )
@@ -88,18 +90,45 @@ def test_a_python_op_is_refused_on_either_side_as_dflow_refuses_it():
     _refused(wf, "step 'op': input artifact 'foo' goes through a volume")
 
 
-def test_an_input_without_a_path_and_an_argo_step_are_refused():
+def test_an_input_without_a_path_is_refused():
     wf = Workflow("no-path")
     hello = Step("hello", _producer())
     claim = hello.outputs.artifacts["bar"].pvc()
     wf.add([hello, Step("echo", _consumer(path=None), artifacts={"foo": claim})])
     _refused(wf, "input artifact 'foo' comes from a volume (.pvc()) and needs a path")
 
-    wf = Workflow("argo")
-    hello = Step("hello", _producer(), executor=ArgoExecutor(cluster="k8s"))
+
+
+@pytest.mark.parametrize("executor, kind", [
+    (lambda: ArgoExecutor(cluster="k8s"), "argo"),
+    (lambda: DispatcherExecutor(machine_dict={"batch_type": "Slurm", "context_type": "Local",
+                                              "local_root": "/tmp", "remote_root": "/tmp"}),
+     "dispatcher"),
+])
+def test_a_step_offloaded_or_dispatched_cannot_share_a_volume(executor, kind):
+    """Argo runs it in a pod, dpdispatcher in a directory of each submission's own."""
+    wf = Workflow("offloaded")
+    hello = Step("hello", _producer(), executor=executor())
     claim = hello.outputs.artifacts["bar"].pvc()
     wf.add([hello, Step("echo", _consumer(), artifacts={"foo": claim})])
-    _refused(wf, "step 'hello': a volume (.pvc()) is a directory its steps share on one machine")
+    _refused(wf, f"step 'hello': a volume (.pvc()) is a directory its steps share on one "
+             f"machine, and this step runs through {kind!r} executor")
+
+
+def test_the_reader_runs_on_the_writers_machine():
+    wf = Workflow("two-machines")
+    hello = Step("hello", _producer())
+    claim = hello.outputs.artifacts["bar"].pvc()
+    wf.add([hello, Step("echo", _consumer(), artifacts={"foo": claim},
+                        executor=SlurmExecutor(machine="hpc"))])
+    _refused(wf, "step 'echo': input artifact 'foo' comes through a volume (.pvc()) from step "
+             "'hello', which runs on another machine (local, not hpc)")
+    wf = Workflow("one-machine")
+    hello = Step("hello", _producer(), executor=SlurmExecutor(machine="hpc"))
+    claim = hello.outputs.artifacts["bar"].pvc()
+    wf.add([hello, Step("echo", _consumer(), artifacts={"foo": claim},
+                        executor=SlurmExecutor(machine="hpc", partition="debug"))])
+    assert _spec(wf)  # the same machine, other resources: fine
 
 
 @pytest.mark.parametrize("name, subpath", [("public", "../../x"), ("a/b", "x"), ("public", ""),
