@@ -210,6 +210,9 @@ def instantiate_one(step: dict, templates: dict, scope: Scope, parent_id: int, s
         return CreateStep(**common, phase=states.ERROR, inputs={},
                           reason=f"cannot resolve the inputs of step {step['name']!r}: {exc}")
     reused = scope.workflow.get("reuse", {}).get(key) if key is not None else None
+    if step.get("volume_saves"):
+        # its readers wait for its output in this workflow's volume, which only a run fills
+        reused = None
     if reused is not None and run:
         return CreateStep(**common, phase=states.SUCCEEDED,
                           inputs={"parameters": params, "artifacts": arts}, key=key,

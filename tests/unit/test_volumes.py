@@ -170,3 +170,25 @@ def test_an_output_is_copied_into_its_volume_whole_and_a_retry_replaces_it(tmp_p
     assert volume_path(tmp_path / "wf" / "echo-3", {"name": "late", "subpath": "x"}) == \
         volume / "late" / "x"
     assert (volume / "late").is_dir()
+
+
+def test_a_writer_to_a_volume_runs_again_where_it_would_be_reused():
+    """Reuse (``resubmit --reuse-succeeded``, ``reuse_step``) gives a step its old outputs
+    without running it; a writer to a volume would then leave its readers waiting on an
+    empty volume: it runs instead. A step beside it with the same reuse is reused."""
+    from hpcflow.daemon.planner import Node, plan_container, root_step
+
+    wf = Workflow("reuse")
+    hello = Step("hello", _producer(), key="hello")
+    plain = Step("plain", _producer(), key="plain")
+    claim = hello.outputs.artifacts["bar"].pvc()
+    wf.add([hello, plain, Step("echo", _consumer(), artifacts={"foo": claim})])
+    spec = _spec(wf)
+    r = root_step(spec)
+    root = Node(1, r.slot, r.name, r.template, r.type, r.phase, r.inputs, None, r.spec)
+    old = {"from": "reuse-old", "outputs": {"parameters": {}, "artifacts": {}}}
+    made = {a.name: a for a in plan_container(root, spec["templates"], [], {
+        "reuse": {"hello": old, "plain": old}})}
+    assert made["plain"].phase == "Succeeded" and made["plain"].reason == "reused from reuse-old"
+    assert made["hello"].phase == "Pending" and made["hello"].reason is None
+    assert made["echo"].phase == "Pending"
