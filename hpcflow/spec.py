@@ -398,7 +398,7 @@ class SpecBuilder:
                 check_key(str(step.key))
             except WorkflowDefinitionError as exc:
                 raise WorkflowDefinitionError(f"{where}: {exc}") from exc
-        executor = step.executor or getattr(templ, "executor", None) or self.default_executor
+        executor = self._executor_of(step)
         if volume_saves or any(a and "volume" in a for a in arts.values()):
             self._check_volume_machine(step, executor)
         extra = {"volume_saves": volume_saves} if volume_saves else {}
