@@ -378,7 +378,6 @@ class SpecBuilder:
             self._check_constant_types(step, templ, params)
         arts = {n: self.artifact_spec(v, f"{where} artifact {n!r}")
                 for n, v in step.artifacts.items()}
-        volume_saves = self._volume_saves(step, arts)
         deps = sorted(self._dependencies(step, container))
         if step.when is not None:
             from hpcflow.daemon.conditions import ConditionError, check_syntax
@@ -398,9 +397,8 @@ class SpecBuilder:
                 check_key(str(step.key))
             except WorkflowDefinitionError as exc:
                 raise WorkflowDefinitionError(f"{where}: {exc}") from exc
-        executor = self._executor_of(step)
-        if volume_saves or any(a and "volume" in a for a in arts.values()):
-            self._check_volume_machine(step, executor)
+        executor = _spec_of(self._executor_of(step))
+        volume_saves = self._volume_saves(step, arts, executor)
         extra = {"volume_saves": volume_saves} if volume_saves else {}
         return {
             **extra,
@@ -419,13 +417,14 @@ class SpecBuilder:
             "parallelism": step.parallelism,
             "dependencies": deps,
             "slices": step.slices.to_spec() if hasattr(step.slices, "to_spec") else None,
-            "executor": executor.to_spec() if hasattr(executor, "to_spec") else None,
+            "executor": executor,
         }
 
-    @staticmethod
-    def _volume_saves(step: Step, arts: dict[str, dict | None]) -> dict[str, list[dict]]:
+    def _volume_saves(self, step: Step, arts: dict[str, dict | None],
+                      executor: dict | None) -> dict[str, list[dict]]:
         """The volumes each output artifact is copied into (``.pvc()``), after checking that
-        the step's template is a script, as dflow requires of a step that mounts a volume."""
+        the step's template is a script, as dflow requires of a step that mounts a volume,
+        and that the step runs where its volumes are (``executor``: its spec)."""
         uses = [n for n, a in arts.items() if a and "volume" in a]
         saved: list[tuple[str, PVC]] = getattr(step, "volume_saves", [])
         if not (uses or saved):
@@ -452,12 +451,13 @@ class SpecBuilder:
                     "OutputArtifact(path=...)")
             saves.setdefault(name, []).append(
                 _volume_ref(claim, f"step {step.name!r} output artifact {name!r}"))
+        self._check_volume_machine(step, executor)
         return saves
 
     def _executor_of(self, step: Step) -> Any:
         return step.executor or getattr(step.template, "executor", None) or self.default_executor
 
-    def _check_volume_machine(self, step: Step, executor: Any) -> None:
+    def _check_volume_machine(self, step: Step, executor: dict | None) -> None:
         """A volume is a directory beside the workflow's step directories on one machine:
         the steps that share it run there (the local executor, a machine of the config file
         or one the workflow describes), the same machine for the writer and its readers."""
@@ -471,14 +471,15 @@ class SpecBuilder:
                 "local executor or an HPC machine, or pass the artifact without .pvc()")
         for name, value in step.artifacts.items():
             writer = getattr(value, "step", None) if isinstance(value, PVC) else None
-            if writer is None or _machine_of(self._executor_of(writer)) == here:
+            if writer is None:
                 continue
-            raise WorkflowDefinitionError(
-                f"step {step.name!r}: input artifact {name!r} comes through a volume (.pvc()) "
-                f"from step {writer.name!r}, which runs on another machine ("
-                f"{_machine_of(self._executor_of(writer))[1] or 'local'}, not "
-                f"{here[1] or 'local'}): a volume is a directory on one machine; run both "
-                "steps on the same executor")
+            theirs = _machine_of(_spec_of(self._executor_of(writer)))
+            if theirs != here:
+                raise WorkflowDefinitionError(
+                    f"step {step.name!r}: input artifact {name!r} comes through a volume "
+                    f"(.pvc()) from step {writer.name!r}, which runs on another machine "
+                    f"({theirs[1] or 'local'}, not {here[1] or 'local'}): a volume is a "
+                    "directory on one machine; run both steps on the same executor")
 
     def _check_constant_types(self, step: Step, templ: PythonOPTemplate, params: dict) -> None:
         for name, spec in params.items():
@@ -738,9 +739,13 @@ def _volume_ref(claim: PVC, where: str) -> dict[str, str]:
         raise WorkflowDefinitionError(f"{where}: {exc}") from None
 
 
-def _machine_of(executor: Any) -> tuple[str, str | None]:
-    """(executor kind, machine) a step runs on, from its executor (None: local)."""
-    spec = executor.to_spec() if hasattr(executor, "to_spec") else None
-    if not spec:
+def _spec_of(executor: Any) -> dict | None:
+    """A step's executor as its spec stores it (None: the local executor)."""
+    return executor.to_spec() if hasattr(executor, "to_spec") else None
+
+
+def _machine_of(executor: dict | None) -> tuple[str, str | None]:
+    """(executor kind, machine) a step runs on, from its executor's spec (None: local)."""
+    if not executor:
         return ("local", None)
-    return (str(spec.get("kind")), spec.get("machine") or spec.get("cluster"))
+    return (str(executor.get("kind")), executor.get("machine") or executor.get("cluster"))
