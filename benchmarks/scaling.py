@@ -6,7 +6,10 @@ benchmarks/run.py) at ``local_parallelism`` 2, each run in a fresh ``$HPCFLOW_HO
 - ``chain``: N steps in sequence (default N = 200, 1000, 5000);
 - ``fanout``: ``with_param=argo_range(N)`` over a tiny OP, then a summing step
   (N = 1000, 10000, 100000);
-- ``slices``: the same numbers as one list parameter, ``Slices`` per item (same sizes).
+- ``slices``: the same numbers as one list parameter, ``Slices`` per item (same sizes);
+- ``grouped``: the slices with ``group_size=100`` (N items in N/100 steps, each running its
+  hundred items one after another in one process: dflow's way with tiny items). Its
+  per-step figures are per item, so that it reads beside the others.
 
 Reported per run: seconds from ``submit()`` until the workflow is seen finished (the engine's
 start is in it: ``submit()`` starts it), per-step cost = that / N, its ratio to the family's
@@ -27,8 +30,8 @@ stopped and the larger sizes of that family on that backend are skipped.
 
 Prints one JSON line per measurement, then Markdown tables and the command used.
 
-Usage: .venv/bin/python benchmarks/scaling.py [--only chain,fanout,slices,hpcflow,floor,parsl,
-       pydflow] [--sizes 200,1000 | --sizes chain=200,1000 ...] [--pydflow-sizes ...]
+Usage: .venv/bin/python benchmarks/scaling.py [--only chain,fanout,slices,grouped,hpcflow,floor,
+       parsl,pydflow] [--sizes 200,1000 | --sizes chain=200,1000 ...] [--pydflow-sizes ...]
        [--parsl-sizes ...] [--timeout 3600] [--parsl-timeout 600] [--keep]
 """
 
@@ -52,10 +55,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import procinfo  # noqa: E402  (beside this file)
 
-FAMILIES = ("chain", "fanout", "slices")
+FAMILIES = ("chain", "fanout", "slices", "grouped")
 PARTS = ("hpcflow", "floor", "parsl", "pydflow")
 DEFAULT_SIZES = {"chain": [200, 1000, 5000], "fanout": [1000, 10000, 100000],
-                 "slices": [1000, 10000, 100000]}
+                 "slices": [1000, 10000, 100000], "grouped": [1000, 10000, 100000]}
 BENCH = Path(os.environ.get("BENCH_VENV", "/tmp/hpcflow-bench/venv-pydflow")).parent
 DEFAULT_PYDFLOW = os.environ.get("BENCH_VENV", str(BENCH / "venv-pydflow")) + "/bin/python"
 DEFAULT_PARSL = os.environ.get("PARSL_VENV", str(BENCH / "venv-parsl")) + "/bin/python"
@@ -442,7 +445,8 @@ def report(runs: dict, floors: list[dict], derived: dict, families: list[str],
               "floor of this run (a chain runs one step at a time: see the 1-in-flight floor).")
     if any(backend == "parsl" for backend, _, _ in runs):
         print("- Parsl s: the workflow on warm workers (its start-up is in the JSON as "
-              "startup_seconds); Parsl has no slices: the slices rows show its fan-out.")
+              "startup_seconds); Parsl has no slices: the slices and grouped rows show its "
+              "fan-out.")
     for (_backend, family, n), record in sorted(runs.items()):
         live = " (timed out: on the live workflow)" if record.get("cli_on_live_workflow") else ""
         for name, figures in (record.get("cli") or {}).items():
@@ -468,16 +472,16 @@ def describe_tree() -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", action="append", metavar="chain|fanout|slices|hpcflow|"
+    parser.add_argument("--only", action="append", metavar="chain|fanout|slices|grouped|hpcflow|"
                         "floor|parsl|pydflow", help="families and/or parts to run "
                         "(comma-separated or repeated; unnamed axis: all of it)")
     parser.add_argument("--sizes", action="append", metavar="[FAMILY=]N,N,...",
                         help="hpcflow's sizes (default chain=200,1000,5000, fanout and "
-                        "slices =1000,10000,100000)")
+                        "slices and grouped =1000,10000,100000)")
     parser.add_argument("--pydflow-sizes", action="append", metavar="[FAMILY=]N,...",
                         help="pydflow's sizes (default: the smallest of each family)")
     parser.add_argument("--parsl-sizes", action="append", metavar="[FAMILY=]N,...",
-                        help="Parsl's sizes (default: hpcflow's; fanout and slices share "
+                        help="Parsl's sizes (default: hpcflow's; fanout, slices and grouped share "
                         "one Parsl fan-out run per size)")
     parser.add_argument("--timeout", type=float, default=3600,
                         help="seconds per hpcflow or pydflow run (3600)")

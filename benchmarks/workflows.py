@@ -8,6 +8,8 @@
   step that sums the looped step's output list.
 - ``slices``: the same, with the numbers given as one list parameter sliced per item by
   ``Slices(input_parameter=["x"], output_parameter=["y"])``.
+- ``grouped``: the slices with ``group_size=100``: a hundred items run one after another
+  in one step's process (dflow's own way with tiny items; N counts items, not steps).
 
 Prints one JSON line: backend, workflow, n, seconds (build + submit + wait), phase, result,
 and whether the result is right; also build_seconds and submit_seconds (from the call to
@@ -36,6 +38,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+#: Slices per step of the ``grouped`` family (``Slices(group_size=...)``).
+GROUP_SIZE = 100
 
 
 def _backend() -> str:
@@ -77,7 +82,8 @@ def total(xs: list) -> {"s": int}:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--backend", choices=["dflow", "hpcflow"], required=True)
-    parser.add_argument("--workflow", choices=["chain", "fanout", "slices"], required=True)
+    parser.add_argument("--workflow", choices=["chain", "fanout", "slices", "grouped"],
+                        required=True)
     parser.add_argument("--n", type=int, required=True)
     parser.add_argument("--parallelism", type=int, default=2)
     parser.add_argument("--work", help="the run's directory (default: a new temporary one)")
@@ -112,9 +118,11 @@ def main() -> int:
             wf.add(prev)
         expected, last = args.n, f"s{args.n - 1}"
     else:
-        if args.workflow == "slices":
+        if args.workflow in ("slices", "grouped"):
+            # grouped: dflow's answer for tiny items, GROUP_SIZE slices run in one process
+            group = {"group_size": GROUP_SIZE} if args.workflow == "grouped" else {}
             sliced = PythonOPTemplate(double, image="python:3.11", slices=Slices(
-                "{{item}}", input_parameter=["x"], output_parameter=["y"]))
+                "{{item}}", input_parameter=["x"], output_parameter=["y"], **group))
             fan = flow.Step("fan", sliced, parameters={"x": list(range(args.n))},
                             with_param=flow.argo_range(args.n))
         else:
