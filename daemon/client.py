@@ -119,8 +119,32 @@ def workflow_row(home: Path, wf_id: str) -> Any:
                     "started_at": None, "finished_at": None, "root_step": None,
                     "message": "waiting in the inbox for the leader host to take it",
                     "suspended": 0, "pruned_at": None}
-        raise NotFoundError(f"no workflow {wf_id!r} in {home}: see 'hpcflow list'")
+        raise NotFoundError(f"no workflow {wf_id!r} in {home}{_did_you_mean(home, wf_id)}: "
+                            "see 'hpcflow list'")
     return row
+
+
+#: The word for the newest workflow of a home on the command line (``argo get @latest``).
+LATEST = "@latest"
+
+
+def resolve_workflow_id(home: Path, text: str) -> str:
+    """``text`` as a workflow id: ``@latest`` is the newest workflow of ``home``."""
+    if text != LATEST:
+        return text
+    newest = store_for(home).newest_workflow_id()
+    if newest is None:
+        raise NotFoundError(f"no workflow yet in {home}: {LATEST} names the newest one")
+    return newest
+
+
+def _did_you_mean(home: Path, text: str) -> str:
+    """The ids ``text`` may have meant (a workflow's name rather than its id, the start of
+    an id), newest first; "" when none."""
+    near = store_for(home).workflows_near(text) if text else []
+    if not near:
+        return ""
+    return "; did you mean " + " or ".join(f"{r['id']} ({r['phase']})" for r in near) + "?"
 
 
 def why_not(kind: str, row: Any) -> str | None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hpcflow.errors import HpcflowError, NotFoundError
+from hpcflow.errors import HpcflowError, NotFoundError, nearest
 
 LEAF = "Pod"
 
@@ -64,7 +64,8 @@ class Selection:
             or [r for r in rows if r["name"] == wanted]
         if not chosen:
             raise NotFoundError(f"workflow {wf_id!r} has no step {wanted!r} (by id, key or "
-                                f"name): see 'hpcflow get {wf_id}'")
+                                f"name){_did_you_mean(rows, wanted)}: see 'hpcflow get "
+                                f"{wf_id}'")
         leaves = [r for r in chosen if r["type"] == LEAF]
         if len(leaves) > 1:
             listed = ", ".join(f"{r['id']} {r['name']}" for r in leaves[:10])
@@ -98,6 +99,22 @@ class Selection:
                                         (self.group is not None and self._under(row))):
                 found.append(row)
         return found
+
+
+#: At most this many names are compared with a misspelt one (a fan-out's items are left
+#: out: ``fan(0:a)``; a misspelling of an item is rare, its group's name common).
+_NAMES_COMPARED = 5000
+
+
+def _did_you_mean(rows: list[Any], wanted: str) -> str:
+    """``; did you mean 'NAME'?`` for a misspelt step name or key, else ""."""
+    names: dict[str, None] = {}
+    for row in rows:
+        for text in (row["name"], row["key"]):
+            if text and "(" not in text and len(names) < _NAMES_COMPARED:
+                names[text] = None
+    found = nearest(wanted, names)
+    return f"; did you mean {found!r}?" if found else ""
 
 
 class LogSource:

@@ -592,6 +592,19 @@ class Store:
             raise StoreError(f"workflow {wf_id} is missing from the store {self.path}")
         return row
 
+    def workflows_near(self, text: str, limit: int = 3) -> list[sqlite3.Row]:
+        """Workflows, newest first, that ``text`` may have meant: named ``text`` (an id is the
+        name and five characters), or whose id starts with it."""
+        prefix = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        return self.conn.execute(
+            "SELECT id, phase FROM workflows WHERE name=? OR id LIKE ? ESCAPE '\\' "
+            "ORDER BY created_at DESC LIMIT ?", (text, prefix, limit)).fetchall()
+
+    def newest_workflow_id(self) -> str | None:
+        row = self.conn.execute(
+            "SELECT id FROM workflows ORDER BY created_at DESC LIMIT 1").fetchone()
+        return None if row is None else str(row["id"])
+
     def workflows(self, phase: str | None = None, limit: int | None = None,
                   since: float | None = None, labels: dict[str, str] | None = None,
                   finished_before: float | None = None) -> list[sqlite3.Row]:

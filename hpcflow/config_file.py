@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hpcflow.connectors.plugins import LOCAL
-from hpcflow.errors import HpcflowError
+from hpcflow.errors import HpcflowError, nearest
 from hpcflow.privacy import UntrustedPathError, check_private_file
 
 if sys.version_info >= (3, 11):
@@ -197,10 +197,8 @@ def check_keys(table: Any, known: tuple[str, ...], where: str) -> dict:
 
 def _nearest(key: str, known: tuple[str, ...]) -> str:
     """``did you mean X? `` for a misspelt key (``schedular``), else nothing."""
-    import difflib
-
-    nearest = difflib.get_close_matches(key, known, n=1)
-    return f"did you mean {nearest[0]}? " if nearest else ""
+    found = nearest(key, known)
+    return f"did you mean {found}? " if found else ""
 
 
 def read_poll_bounds(table: dict, where: str, default: PollBounds = PollBounds()) -> PollBounds:

@@ -6,6 +6,8 @@ do; the CLI prints ``hpcflow: <message>`` and exits non-zero, never a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 class HpcflowError(Exception):
     """Base of all errors caused by user input or the environment."""
@@ -21,3 +23,12 @@ class StoreError(HpcflowError):
 
 class NotFoundError(HpcflowError):
     """A workflow, step or artifact that was asked for does not exist."""
+
+
+def nearest(word: str, known: Iterable[str]) -> str | None:
+    """The one of ``known`` ``word`` most likely misspells, for a message's "did you mean
+    ...?"; None when none is close."""
+    import difflib
+
+    found = difflib.get_close_matches(word, list(known), n=1)
+    return found[0] if found else None

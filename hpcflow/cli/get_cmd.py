@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from hpcflow.cli import render
-from hpcflow.cli.completion import workflow_ids
+from hpcflow.cli.selection import workflow_argument
 from hpcflow.cli.served import say_if_unserved
 from hpcflow.cli.tree import Node, build, lines
 from hpcflow.cli.tree_json import Shape, write_tree
@@ -134,7 +134,7 @@ def header(wf: Mapping[str, Any], root: Node | None) -> list[tuple[str, str]]:
 
 
 @click.command()
-@click.argument("workflow", shell_complete=workflow_ids)
+@workflow_argument()
 @click.option("-o", "--output", "output", type=click.Choice(["text", "wide", "json"]),
               default="text", show_default=True,
               help="wide: also step ids, keys, progress, start times and step directories.")

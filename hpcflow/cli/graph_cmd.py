@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from hpcflow.cli.completion import workflow_ids
+from hpcflow.cli.selection import workflow_argument
 from hpcflow.errors import HpcflowError
 
 FORMATS = ("svg", "dot", "mermaid", "png", "json")
@@ -20,7 +20,7 @@ SUFFIXES = {".svg": "svg", ".dot": "dot", ".gv": "dot", ".mmd": "mermaid",
 
 
 @click.command()
-@click.argument("workflow", shell_complete=workflow_ids)
+@workflow_argument()
 @click.option("-o", "--format", "fmt", type=click.Choice(FORMATS), default=None,
               help="svg (standalone), dot (Graphviz), mermaid, png (drawn by Graphviz's dot) "
                    "or json (the graph's nodes and edges). Default: from --output's suffix, "

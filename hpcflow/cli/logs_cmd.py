@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from hpcflow.cli.completion import workflow_ids
+from hpcflow.cli.selection import workflow_argument
 from hpcflow.phases import STEP_FINAL
 
 if TYPE_CHECKING:
@@ -71,7 +71,7 @@ def _read_whole(home: Any, store: Any, row: Any, job: Any, wf: Any
 
 
 @click.command()
-@click.argument("workflow", shell_complete=workflow_ids)
+@workflow_argument()
 @click.argument("step", required=False)
 @click.option("-f", "--follow", is_flag=True,
               help="Keep printing what the logs get until their steps end.")

@@ -14,12 +14,12 @@ import click
 
 from hpcflow import __version__
 from hpcflow.cli import render
-from hpcflow.cli.completion import workflow_ids
 from hpcflow.cli.selection import (
     chosen,
     labels_of,
     selectors,
     step_phase_option,
+    workflow_argument,
     workflow_phase_option,
 )
 from hpcflow.cli.served import say_if_unreachable, say_if_unserved, unserved_note
@@ -291,7 +291,7 @@ def _watch(workflow: str, interval: float) -> None:
 
 
 @main.command()
-@click.argument("workflow", required=False, shell_complete=workflow_ids)
+@workflow_argument(required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (stable shape, see README).")
 @click.option("--watch", is_flag=True,
               help="Follow WORKFLOW with a live progress bar until it ends (exit 0 if it "
@@ -363,7 +363,7 @@ def list_(phase: str | None, labels: tuple[str, ...], since: str | None, limit: 
 
 
 @main.command()
-@click.argument("workflow", shell_complete=workflow_ids)
+@workflow_argument()
 @click.option("--phase", default=None, callback=step_phase_option,
               help="Only steps in this phase (any case).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (stable shape, see README).")

@@ -65,6 +65,33 @@ def labels_of(values: tuple[str, ...]) -> dict[str, str]:
     return labels
 
 
+def workflow_ids_given(ctx: click.Context, param: click.Parameter,
+                       value: str | tuple[str, ...] | None) -> str | tuple[str, ...] | None:
+    """WORKFLOW arguments as ids: ``@latest`` is this home's newest workflow (as in
+    ``argo get @latest``)."""
+    if value is None:
+        return None
+    if isinstance(value, tuple):
+        return tuple(_workflow_id(text) for text in value)
+    return _workflow_id(value)
+
+
+def _workflow_id(text: str) -> str:
+    from hpcflow.daemon import client
+
+    if text != client.LATEST:
+        return text
+    from hpcflow.settings import home
+
+    return client.resolve_workflow_id(home(), text)
+
+
+def workflow_argument(required: bool = True) -> Callable[[F], F]:
+    """``WORKFLOW``: an id (completed by the shell) or ``@latest``."""
+    return click.argument("workflow", required=required, shell_complete=workflow_ids,
+                          callback=workflow_ids_given)
+
+
 def selectors(func: F) -> F:
     """``WORKFLOW...`` and the selectors, for a command acting on several workflows."""
     func = click.option("--older-than", "older_than", default=None, metavar="AGE",
@@ -73,7 +100,8 @@ def selectors(func: F) -> F:
                         help="Workflows in this phase (any case).")(func)
     func = click.option("--label", "labels", multiple=True, metavar="KEY=VALUE",
                         help="Workflows with this label (repeatable: all must match).")(func)
-    return click.argument("workflows", nargs=-1, shell_complete=workflow_ids)(func)
+    return click.argument("workflows", nargs=-1, shell_complete=workflow_ids,
+                          callback=workflow_ids_given)(func)
 
 
 def chosen(home: Path, workflows: tuple[str, ...], labels: tuple[str, ...],

@@ -151,6 +151,35 @@ def test_unknown_workflow_and_step(tmp_path: Path):
         f"hpcflow: no workflow 'nope-12345' in {home}: see 'hpcflow list'")
 
 
+def test_a_workflows_name_or_a_misspelt_step_is_answered_with_what_was_meant(tmp_path: Path):
+    """A workflow's name given for its id, or a step's name misspelt: one line that names
+    what exists; ``@latest`` is the newest workflow (as ``argo get @latest``)."""
+    home = tmp_path / "home"
+    empty = run_cli(["status", "@latest"], home, tmp_path)
+    assert empty.returncode == 1 and empty.stderr.strip() == (
+        f"hpcflow: no workflow yet in {home}: @latest names the newest one")
+    script = tmp_path / "wf.py"
+    script.write_text(HEADER + 'wf = Workflow("twice"); wf.add(Step("double-it", '
+                      'PythonOPTemplate(ok), parameters={"x": 1})); wf.submit()\n')
+    for _ in range(2):  # 'hpcflow run' waits for what the script submitted
+        done = run_cli(["run", str(script)], home, tmp_path)
+        assert done.returncode == 0, done.stderr
+    newest, older = [w["id"] for w in json.loads(run_cli(["list", "--json"], home,
+                                                             tmp_path).stdout)]
+    by_name = run_cli(["status", "twice"], home, tmp_path)
+    assert by_name.returncode == 1 and by_name.stderr.strip() == (
+        f"hpcflow: no workflow 'twice' in {home}; did you mean {newest} (Succeeded) or "
+        f"{older} (Succeeded)?: see 'hpcflow list'")
+    latest = run_cli(["status", "@latest", "--json"], home, tmp_path)
+    assert latest.returncode == 0 and json.loads(latest.stdout)["id"] == newest
+    misspelt = run_cli(["logs", "@latest", "doble-it"], home, tmp_path)
+    assert misspelt.returncode == 1 and misspelt.stderr.strip() == (
+        f"hpcflow: workflow '{newest}' has no step 'doble-it' (by id, key or name); did you "
+        f"mean 'double-it'?: see 'hpcflow get {newest}'")
+    assert "Traceback" not in by_name.stderr + misspelt.stderr
+    assert integrity_ok(home)
+
+
 def test_an_undeclared_machine_is_refused_at_submission(tmp_path):
     """A step on a machine the config file does not declare: one line naming both, nothing
     stored."""
