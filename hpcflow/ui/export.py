@@ -4,7 +4,8 @@ through Graphviz's ``dot``, fed on stdin).
 The SVG is what the web page inlines and updates live, so its shape is a contract: every
 step is ``<g class="node phase-P" data-step-id="ID">``, every group box
 ``<g class="group phase-P" data-group-id="ID">``, a folded "N more" node
-``<g class="more" data-more-of="ID">``; the page swaps ``phase-*`` classes (the colours
+``<g class="more" data-more-of="ID">``, a task or step not created yet ``<g class="planned">``
+(no id: it has no step); the page swaps ``phase-*`` classes (the colours
 follow through the stylesheet) and may replace the text of a step's ``.phase-label`` and a
 group's ``.group-label`` (its title and counts). Every edge is a ``polyline`` with
 ``data-from`` and ``data-to`` (node ids: ``s<step id>``, ``more-s<group's step id>``).
@@ -64,6 +65,9 @@ def _style() -> str:
         ".hpcflow-graph .group>text{font-weight:600}",
         ".hpcflow-graph .node>rect,.hpcflow-graph .more>rect{stroke-width:1.6}",
         ".hpcflow-graph .more>rect{fill:#f4f4f4;stroke:#555555;stroke-dasharray:4 3}",
+        ".hpcflow-graph .planned>rect{fill:#ffffff;stroke:#8c8c8c;stroke-width:1.2;"
+        "stroke-dasharray:2 3}",
+        ".hpcflow-graph .planned>text{fill:#595959}",
         ".hpcflow-graph .phase-label{font-size:11px;fill:#333333}",
         ".hpcflow-graph .edge{fill:none;stroke:#666666;stroke-width:1.2}",
         ".hpcflow-graph .arrow{fill:#666666}",
@@ -90,6 +94,8 @@ def _title(node: GraphNode) -> str:
         text = f"{node.name} ({node.group}, {node.phase}): {counts_text(node.counts)}"
     elif node.kind == "more":
         text = f"{node.name} folded away: {counts_text(node.counts)}"
+    elif node.kind == "planned":
+        text = f"{node.name}: {node.note}"
     else:
         text = f"{node.name}: {node.phase}"
     if node.reason:
@@ -122,6 +128,8 @@ def _svg_box(node: GraphNode, box: Box) -> str:
         counts = ",".join(f"{p}:{n}" for p, n in node.counts.items())
         return (f'<g class="more" data-more-of="{node.step_id}" data-counts="{xml(counts)}">'
                 f"{_title(node)}{_rect(box)}{text}</g>")
+    if node.kind == "planned":
+        return f'<g class="planned">{_title(node)}{_rect(box)}{text}</g>'
     return (f'<g class="node {_phase_class(node.phase)}" data-step-id="{node.step_id}">'
             f"{_title(node)}{_rect(box)}{text}</g>")
 
@@ -208,6 +216,11 @@ def render_dot(graph: Graph) -> str:
             label = f"… {node.name}\n{counts_text(node.counts)}"
             out.append(f'{indent}{dot_quote(nid)} [label={dot_quote(label)}, '
                        'style="rounded,dashed,filled", fillcolor="#f4f4f4", class="more"];')
+        elif node.kind == "planned":
+            label = f"{node.name}\n{node.note}"
+            out.append(f'{indent}{dot_quote(nid)} [label={dot_quote(label)}, '
+                       'style="rounded,dotted", color="#8c8c8c", fontcolor="#595959", '
+                       'class="planned"];')
         else:
             label = f"{node.name}\n{node.phase}"
             out.append(f'{indent}{dot_quote(nid)} [label={dot_quote(label)}, '
@@ -255,6 +268,8 @@ def render_mermaid(graph: Graph) -> str:
     for phase, (fill, stroke) in PALETTE.items():
         out.append(f"  classDef phase{phase} fill:{fill},stroke:{stroke},color:#1a1a1a")
     out.append("  classDef more fill:#f4f4f4,stroke:#555555,stroke-dasharray:4 3")
+    out.append("  classDef planned fill:#ffffff,stroke:#8c8c8c,color:#595959,"
+               "stroke-dasharray:2 3")
 
     def emit(nid: str, indent: str) -> None:
         node = graph.nodes[nid]
@@ -270,6 +285,9 @@ def render_mermaid(graph: Graph) -> str:
         elif node.kind == "more":
             label = f"… {node.name}: {counts_text(node.counts)}"
             out.append(f'{indent}{mid}["{mermaid_text(label)}"]:::more')
+        elif node.kind == "planned":
+            label = f"{node.name} · {node.note}"
+            out.append(f'{indent}{mid}["{mermaid_text(label)}"]:::planned')
         else:
             label = f"{node.name} · {node.phase}"
             out.append(f'{indent}{mid}["{mermaid_text(label)}"]:::'

@@ -31,7 +31,7 @@ class GraphNode:
     """A step, a group of steps, or the children a group folds away (``kind`` "more")."""
 
     id: str
-    kind: str  # "step" | "group" | "more"
+    kind: str  # "step" | "group" | "more" | "planned"
     name: str
     phase: str
     #: The step's id in the store (a "more" node's: its group's).
@@ -46,6 +46,9 @@ class GraphNode:
     children: list[str] = field(default_factory=list)
     #: A group drawn closed: its box and counts, none of its members.
     collapsed: bool = False
+    #: A "planned" node's second line: a DAG's task or a Steps' step the engine has not
+    #: created yet ("not started"), or never will, its group having ended ("not run").
+    note: str | None = None
 
     @property
     def total(self) -> int:
@@ -76,6 +79,10 @@ def node_id(step_id: int) -> str:
 
 def more_id(group_step_id: int) -> str:
     return f"more-s{group_step_id}"
+
+
+def planned_id(group_step_id: int, position: int) -> str:
+    return f"plan-s{group_step_id}-{position}"
 
 
 def build_graph(rows: Iterable[Mapping[str, Any]], spec: Mapping[str, Any], fold: int = 30,
@@ -145,10 +152,34 @@ def _add(graph: Graph, node: Node, parent: str | None, template: Mapping | None,
         # drawn where the folded ones were: before the last child shown
         children = graph.nodes[me].children
         children.insert(max(0, len(children) - 1), more)
+    if template is not None and not node.folded:
+        _add_planned(graph, me, row, specs)
     if template is not None and row["type"] == "DAG":
         graph.edges += dag_edges(graph, me, template, more)
     elif template is not None and row["type"] == "Steps":
         graph.edges += steps_edges(graph, me, template, more)
+
+
+#: A group's phases after which it creates no more steps.
+_ENDED = frozenset({"Succeeded", "Failed", "Error", "Terminated", "Skipped", "Omitted"})
+
+
+def _add_planned(graph: Graph, me: str, row: Mapping[str, Any],
+                 specs: dict[str, Mapping] | None) -> None:
+    """The tasks of a DAG and the steps of a Steps its spec names and the store does not
+    have yet, as "planned" nodes: the engine creates a step when it can run, so the whole
+    shape of a workflow is drawn before it has run (a group that folded children away is
+    left as it is: which names it holds is not known)."""
+    if not specs or row["type"] not in ("DAG", "Steps"):
+        return
+    shown = {graph.nodes[c].name for c in graph.nodes[me].children}
+    note = "not run" if row["phase"] in _ENDED else "not started"
+    for position, name in enumerate(specs):
+        if name not in shown:
+            nid = planned_id(row["id"], position)
+            graph.nodes[nid] = GraphNode(nid, "planned", str(name), "", row["id"], me,
+                                         note=note)
+            graph.nodes[me].children.append(nid)
 
 
 def _get(row: Mapping[str, Any], key: str) -> Any:

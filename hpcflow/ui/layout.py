@@ -92,6 +92,8 @@ def node_lines(node: GraphNode) -> list[str]:
     """The text in a step's or a "N more" node's box (the name cut to fit)."""
     if node.kind == "more":
         return [f"… {node.name}", cut(counts_text(node.counts), HEADER_CHARS)]
+    if node.kind == "planned":
+        return [cut(node.name, NAME_CHARS), node.note or ""]
     return [cut(node.name, NAME_CHARS), node.phase]
 
 

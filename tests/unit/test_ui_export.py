@@ -182,3 +182,28 @@ def test_a_workflow_not_started_and_a_loop_over_nothing_still_draw():
         done = subprocess.run(["dot", "-Tplain"], input=text.encode(), capture_output=True,
                               timeout=60, check=False)
         assert done.returncode == 0, done.stderr.decode()
+
+
+def test_planned_tasks_are_drawn_dashed_in_every_format_and_carry_no_step_id():
+    """A DAG's tasks not created yet: a dashed box saying so in the SVG (no ``data-step-id``:
+    there is no step to open), in DOT (read back by the real Graphviz) and in Mermaid."""
+    rows = [r for r in diamond_rows() if r["name"] in ("wf", "a", "b")]
+    graph = build_graph(rows, diamond_spec(), workflow="wf-1")
+    root = _parse(export.render_svg(graph))
+    planned = [g for g in root.iter(SVG + "g") if g.get("class") == "planned"]
+    assert sorted("".join(g.itertext()) for g in planned) == [
+        "c: not startedcnot started", "d: not starteddnot started"]
+    assert all(g.get("data-step-id") is None for g in planned)
+    steps = [g.get("data-step-id") for g in root.iter(SVG + "g") if g.get("data-step-id")]
+    assert sorted(steps) == ["2", "3"]
+    assert len(list(root.iter(SVG + "polyline"))) == 4  # a->b, a->c, b->d, c->d
+    mermaid = export.render_mermaid(graph)
+    assert 'plan_s1_2["c · not started"]:::planned' in mermaid
+    text = export.render_dot(graph)
+    assert 'class="planned"' in text
+    if shutil.which("dot") is None:
+        pytest.skip("Graphviz's dot is not installed (tests/run.sh installs it)")
+    done = subprocess.run(["dot", "-Tplain"], input=text.encode(), capture_output=True,
+                          timeout=60, check=False)
+    assert done.returncode == 0 and b"Warning" not in done.stderr, done.stderr.decode()
+    assert b"not started" in done.stdout

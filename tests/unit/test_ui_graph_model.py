@@ -52,7 +52,10 @@ def test_nested_groups_kinds_and_parents():
     assert kinds == {"wf": "Steps", "fan": "loop", "sliced": "slices", "nested": "Steps",
                      "graph": "DAG"}
     assert graph.roots == ["s1"]
-    assert _names(graph, "s1") == ["prep", "fan", "sliced", "nested", "graph", "sum"][:5]
+    # "sum", in the spec and not created yet, is drawn as planned
+    assert _names(graph, "s1") == ["prep", "fan", "sliced", "nested", "graph", "sum"]
+    planned = graph.nodes[graph.nodes["s1"].children[-1]]
+    assert (planned.kind, planned.note, planned.phase) == ("planned", "not started", "")
     assert _names(graph, "s5") == ["one", "two"]
     one = next(n for n in graph.nodes.values() if n.name == "one")
     assert one.parent == "s5" and graph.nodes["s5"].parent == "s1"
@@ -132,3 +135,26 @@ def test_a_steps_folded_within_one_parallel_group_has_no_edges_inside_it():
     firsts = [f"s{2 + i}" for i in range(5)]
     assert sorted(graph.edges) == sorted([(f, "more-s1") for f in firsts] +
                                          [("more-s1", "s60")])
+
+
+def test_a_dags_tasks_not_created_yet_are_drawn_with_their_edges():
+    """The engine creates a task's step when the task can run: the rest of the DAG is drawn
+    as planned nodes, joined by its dependencies; once the DAG ended, they were never run."""
+    rows = [r for r in diamond_rows() if r["name"] in ("wf", "a", "b")]
+    graph = build_graph(rows, diamond_spec())
+    ids = {graph.nodes[c].name: c for c in graph.nodes["s1"].children}
+    assert sorted(ids) == ["a", "b", "c", "d"]
+    assert [graph.nodes[ids[n]].kind for n in "cd"] == ["planned", "planned"]
+    assert sorted(graph.edges) == sorted([(ids["a"], ids["b"]), (ids["a"], ids["c"]),
+                                          (ids["b"], ids["d"]), (ids["c"], ids["d"])])
+    assert graph.nodes[ids["c"]].note == "not started"
+    ended = [dict(r, phase="Failed") if r["name"] == "wf" else r for r in rows]
+    assert build_graph(ended, diamond_spec()).nodes[ids["d"]].note == "not run"
+
+
+def test_a_folded_group_gets_no_planned_nodes():
+    """Which names a folded group holds is not known: nothing is guessed."""
+    spec = diamond_spec(extra_tasks=8)
+    rows = [r for r in diamond_rows(extra_tasks=8) if r["name"] != "t7"]
+    graph = build_graph(rows, spec, fold=5)
+    assert not any(n.kind == "planned" for n in graph.nodes.values())
