@@ -82,6 +82,7 @@ def test_nested_groups_and_folded_items_render(page) -> None:
     assert shown["clusters"] == len(groups) and groups, shown
     assert "nested · Steps: 1 Succeeded, 1 Running" in shown["text"]
     assert "more" in shown["text"]
+    assert "sum · not started" in shown["text"]  # a step not created yet, as planned
 
 
 def test_a_10000_item_fan_out_renders_folded(page) -> None:
