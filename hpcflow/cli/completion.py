@@ -12,8 +12,11 @@ OFFERED = 200
 
 
 def workflow_ids(ctx: Any, param: Any, incomplete: str) -> list[CompletionItem]:
-    """Workflow ids starting with ``incomplete``; none (never an error) if the store cannot
-    be read."""
+    """Workflow ids starting with ``incomplete`` (``@latest`` for ``@``...); none (never an
+    error) if the store cannot be read."""
+    if incomplete.startswith("@"):
+        return [CompletionItem("@latest", help="the newest workflow")] \
+            if "@latest".startswith(incomplete) else []
     try:
         from hpcflow.daemon import client
         from hpcflow.settings import home

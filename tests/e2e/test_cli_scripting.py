@@ -94,6 +94,7 @@ def test_shell_completion_of_commands_and_workflow_ids(tmp_path: Path):
         assert {"plain,status", "plain,steps"} <= set(complete("hpcflow st", 1))
         assert complete("hpcflow get scr", 2) == [f"plain,{wf_id}"]
         assert complete("hpcflow logs nothing-like-it", 2) == []
+        assert complete("hpcflow status @l", 2) == ["plain,@latest"]
         source = subprocess.run([str(CONSOLE_SCRIPT)], capture_output=True, text=True,
                                 env=dict(os.environ, _HPCFLOW_COMPLETE="bash_source"))
         assert "_hpcflow_completion()" in source.stdout
