@@ -132,10 +132,10 @@ def resolve_workflow_id(home: Path, text: str) -> str:
     """``text`` as a workflow id: ``@latest`` is the newest workflow of ``home``."""
     if text != LATEST:
         return text
-    newest = store_for(home).newest_workflow_id()
-    if newest is None:
+    newest = store_for(home).workflows(limit=1)
+    if not newest:
         raise NotFoundError(f"no workflow yet in {home}: {LATEST} names the newest one")
-    return newest
+    return str(newest[0]["id"])
 
 
 def _did_you_mean(home: Path, text: str) -> str:

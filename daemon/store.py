@@ -600,11 +600,6 @@ class Store:
             "SELECT id, phase FROM workflows WHERE name=? OR id LIKE ? ESCAPE '\\' "
             "ORDER BY created_at DESC LIMIT ?", (text, prefix, limit)).fetchall()
 
-    def newest_workflow_id(self) -> str | None:
-        row = self.conn.execute(
-            "SELECT id FROM workflows ORDER BY created_at DESC LIMIT 1").fetchone()
-        return None if row is None else str(row["id"])
-
     def workflows(self, phase: str | None = None, limit: int | None = None,
                   since: float | None = None, labels: dict[str, str] | None = None,
                   finished_before: float | None = None) -> list[sqlite3.Row]:

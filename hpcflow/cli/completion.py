@@ -15,8 +15,10 @@ def workflow_ids(ctx: Any, param: Any, incomplete: str) -> list[CompletionItem]:
     """Workflow ids starting with ``incomplete`` (``@latest`` for ``@``...); none (never an
     error) if the store cannot be read."""
     if incomplete.startswith("@"):
-        return [CompletionItem("@latest", help="the newest workflow")] \
-            if "@latest".startswith(incomplete) else []
+        from hpcflow.daemon.client import LATEST
+
+        return [CompletionItem(LATEST, help="the newest workflow")] \
+            if LATEST.startswith(incomplete) else []
     try:
         from hpcflow.daemon import client
         from hpcflow.settings import home

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from hpcflow.cli.tree import LEAF, Node, Tree
+from hpcflow.phases import STEP_FINAL, WORKFLOW_FINAL
 
 #: What a group is, by its step type (a StepGroup is a loop, or slices when it slices).
 GROUP_KINDS = {"Steps": "Steps", "DAG": "DAG", "StepGroup": "loop"}
@@ -160,8 +161,8 @@ def _add(graph: Graph, node: Node, parent: str | None, template: Mapping | None,
         graph.edges += steps_edges(graph, me, template, more)
 
 
-#: A group's phases after which it creates no more steps.
-_ENDED = frozenset({"Succeeded", "Failed", "Error", "Terminated", "Skipped", "Omitted"})
+#: A group's phases after which it creates no more steps (the root's may be a workflow's).
+_ENDED = STEP_FINAL | WORKFLOW_FINAL
 
 
 def _add_planned(graph: Graph, me: str, row: Mapping[str, Any],
@@ -170,7 +171,7 @@ def _add_planned(graph: Graph, me: str, row: Mapping[str, Any],
     have yet, as "planned" nodes: the engine creates a step when it can run, so the whole
     shape of a workflow is drawn before it has run (a group that folded children away is
     left as it is: which names it holds is not known)."""
-    if not specs or row["type"] not in ("DAG", "Steps"):
+    if not specs:  # a loop's items take its own spec (None), a DAG or Steps names them
         return
     shown = {graph.nodes[c].name for c in graph.nodes[me].children}
     note = "not run" if row["phase"] in _ENDED else "not started"
