@@ -207,9 +207,10 @@ def stage_inputs(job: dict, step_dir: Path, storage: Any) -> dict[str, Any]:
     given = inputs.get("parameters", {})
     read = value_files.reader(step_dir)
     expanded = {name: values.expand(value, read) for name, value in given.items()}
-    write_parameter_files(step_dir / "inputs" / "parameters", {
-        n: v for n, v in expanded.items()
-        if not value_files.in_own_file(n, given[n], "inputs/parameters")})
+    if job.get("parameter_files"):  # dflow's debug-mode layout (submission.parameter_files)
+        write_parameter_files(step_dir / "inputs" / "parameters", {
+            n: v for n, v in expanded.items()
+            if not value_files.in_own_file(n, given[n], "inputs/parameters")})
     inputs["parameters"] = expanded  # what script templates are given
     op_in: dict[str, Any] = {name: values.from_jsonable(v) for name, v in expanded.items()}
     kinds = job["template"].get("input_artifact_kinds", {})
@@ -364,9 +365,10 @@ def store_outputs(job: dict, step_dir: Path, workdir: Path, op_out: dict[str, An
         plain = params
         params = value_files.write_outputs(step_dir, params, template["outputs"]["parameters"],
                                            str(job.get("name")), bool(job.get("value_files")))
-        write_parameter_files(step_dir / "outputs" / "parameters", {
-            n: plain[n] for n in params
-            if not value_files.in_own_file(n, params[n], "outputs/parameters")})
+        if job.get("parameter_files"):
+            write_parameter_files(step_dir / "outputs" / "parameters", {
+                n: plain[n] for n in params
+                if not value_files.in_own_file(n, params[n], "outputs/parameters")})
     return {"parameters": params, "artifacts": arts}
 
 

@@ -73,6 +73,15 @@ def _adopted_and_rest(executor: Any, group: list[Any], jobs: list[JobSpec]
     return natives, rest
 
 
+def parameter_files(spec: dict) -> bool:
+    """Whether a workflow's runners mirror each parameter into a file of the step directory
+    (``inputs/parameters/NAME``, ``outputs/parameters/NAME``): in dflow's debug mode, whose
+    step directories hold them (they are its record of a run). Otherwise the values are in
+    ``step.json`` and ``result.json`` only: two directories and a file per parameter fewer
+    per step, each a metadata operation on the file server of a shared ``$HOME``."""
+    return "debug_env" in spec
+
+
 def _executor_of(step: Any) -> tuple[str, dict]:
     """The executor name and resources a leaf step asks for (``Step(executor=...)``)."""
     return placement(json.loads(step["spec"]) if step["spec"] else None)
@@ -177,6 +186,7 @@ class Submitter:
             "slice_group": step_spec.get("slice_group"),
             "wake_dir": str(self.home / WAKE_DIR),
             "value_files": reads_step_files(executor),
+            "parameter_files": parameter_files(spec),
         }
         if step_spec.get("volume_saves"):
             job["volume_saves"] = step_spec["volume_saves"]
