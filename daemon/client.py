@@ -108,17 +108,61 @@ def resubmit(home: Path, wf_id: str, reuse_succeeded: bool, keys: list[str],
     return new_id
 
 
+#: The message of a workflow submitted on a host that does not lead its home, until the
+#: leader's engine takes it.
+IN_THE_INBOX = "waiting in the inbox for the leader host to take it"
+
+
+def _waiting_row(message: dict, left_at: float | None) -> dict[str, Any]:
+    """A workflow waiting in the inbox, as a row of the store's ``workflows`` table."""
+    return {"id": message["id"], "name": message["name"], "phase": "Pending",
+            "spec": json.dumps(message["spec"]), "labels": json.dumps(message["labels"]),
+            "storage": json.dumps(message["storage"]), "created_at": left_at,
+            "started_at": None, "finished_at": None, "root_step": None,
+            "message": IN_THE_INBOX, "suspended": 0, "pruned_at": None}
+
+
+def workflows(home: Path, phase: str | None = None, limit: int | None = None,
+              since: float | None = None, labels: dict[str, str] | None = None,
+              store: Store | None = None) -> list[Any]:
+    """The home's workflows, newest first, with those submitted on a host that does not
+    lead the home and not taken by the leader yet (Pending, ``IN_THE_INBOX``): a user who
+    submitted on one login node finds the workflow at once on every node. ``store``: a
+    connection of the caller's own (the web page's pool), else this process's."""
+    # The inbox first: the leader stores a workflow before it removes its file, so one taken
+    # meanwhile is in the store read after (and shown once: its id is in the store).
+    left = [] if phase not in (None, "Pending") else inbox.waiting_workflows(home)
+    store = store or store_for(home)
+    rows = list(store.workflows(phase=phase, limit=limit, since=since, labels=labels))
+    waiting = [_waiting_row(message, left_at) for left_at, message in left
+               if (since is None or left_at >= since)
+               and all((message.get("labels") or {}).get(k) == v
+                       for k, v in (labels or {}).items())
+               and store.workflow(message["id"]) is None]
+    if not waiting:
+        return rows
+    merged: list[Any] = sorted([*rows, *waiting], key=lambda r: r["created_at"] or 0.0,
+                               reverse=True)
+    return merged[:limit] if limit else merged
+
+
+def waiting_workflow(home: Path, wf_id: str) -> dict[str, Any] | None:
+    """Workflow ``wf_id`` as a row if it waits in the inbox (submitted on a host that does
+    not lead the home, not taken yet)."""
+    for left_at, message in inbox.waiting_workflows(home):
+        if message["id"] == wf_id:
+            return _waiting_row(message, left_at)
+    return None
+
+
 def workflow_row(home: Path, wf_id: str) -> Any:
     row = store_for(home).workflow(wf_id)
     if row is None:
-        waiting = inbox.pending_workflow(home, wf_id)
-        if waiting is not None:  # submitted on a host that does not lead: not taken yet
-            return {"id": wf_id, "name": waiting["name"], "phase": "Pending",
-                    "spec": json.dumps(waiting["spec"]), "labels": json.dumps(waiting["labels"]),
-                    "storage": json.dumps(waiting["storage"]), "created_at": None,
-                    "started_at": None, "finished_at": None, "root_step": None,
-                    "message": "waiting in the inbox for the leader host to take it",
-                    "suspended": 0, "pruned_at": None}
+        waiting = waiting_workflow(home, wf_id)
+        if waiting is not None:
+            return waiting
+        row = store_for(home).workflow(wf_id)  # the leader may have taken it meanwhile
+    if row is None:
         raise NotFoundError(f"no workflow {wf_id!r} in {home}{_did_you_mean(home, wf_id)}: "
                             "see 'hpcflow list'")
     return row

@@ -83,5 +83,17 @@ def pending_workflow(home: Path, wf_id: str) -> dict[str, Any] | None:
     return None
 
 
+def waiting_workflows(home: Path) -> list[tuple[float, dict[str, Any]]]:
+    """The submitted workflows not yet taken, with the time each was left (its file's name
+    begins with it), oldest first."""
+    return [(_left_at(path), message) for path, message in waiting(home)
+            if message.get("kind") == "workflow" and message.get("id")]
+
+
+def _left_at(path: Path) -> float:
+    stamp = path.name.split("-", 1)[0]
+    return int(stamp) / 1e9 if stamp.isdigit() else path.stat().st_mtime
+
+
 def blobs_of(message: dict[str, Any]) -> dict[str, bytes]:
     return {k: base64.b64decode(v) for k, v in (message.get("blobs") or {}).items()}

@@ -187,8 +187,7 @@ def query_workflows(labels: dict[str, str] | None = None, fields: Any = None
     from hpcflow import settings
     from hpcflow.daemon import client
 
-    rows = client.store_for(settings.home()).workflows(
-        phase=None, limit=None, since=None, labels=dict(labels or {}))
+    rows = client.workflows(settings.home(), labels=dict(labels or {}))
     return [ArgoWorkflow(r) for r in rows]
 
 

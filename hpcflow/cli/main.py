@@ -309,8 +309,7 @@ def status(workflow: str | None, as_json: bool, watch: bool, interval: float) ->
         client.workflow_row(home, workflow)
         _watch(workflow, interval)
     if workflow is None:
-        rows = [r for r in client.store_for(home).workflows() if r["phase"] in ("Pending",
-                                                                                 "Running")]
+        rows = [r for r in client.workflows(home) if r["phase"] in ("Pending", "Running")]
     else:
         rows = [client.workflow_row(home, workflow)]
     data = [_wf_json(r, client.phase_counts(home, r["id"])) for r in rows]
@@ -350,8 +349,8 @@ def list_(phase: str | None, labels: tuple[str, ...], since: str | None, limit: 
 
     since_ts = time.time() - client.parse_age(since) if since else None
     home = _home()
-    rows = client.store_for(home).workflows(phase=phase, limit=limit, since=since_ts,
-                                            labels=labels_of(labels))
+    rows = client.workflows(home, phase=phase, limit=limit, since=since_ts,
+                            labels=labels_of(labels))
     say_if_unserved(home)
     if as_json:
         click.echo(json.dumps([_wf_json(r) for r in rows], indent=2))

@@ -72,7 +72,7 @@ class Api:
     def workflows(self, phase: str | None = None, label: str | None = None,
                   age: str | None = None, limit: int = 200) -> dict:
         """The workflow list, newest first, each with its leaf steps counted by phase."""
-        from hpcflow.daemon.client import parse_age
+        from hpcflow.daemon.client import parse_age, workflows
 
         labels = None
         if label:
@@ -85,14 +85,14 @@ class Api:
         except HpcflowError as exc:
             raise BadRequest(str(exc)) from None
         with self.store() as store:
-            rows = store.workflows(phase=phase or None, limit=max(1, min(limit, 1000)),
-                                   since=since, labels=labels)
+            rows = workflows(self.home, phase=phase or None, limit=max(1, min(limit, 1000)),
+                             since=since, labels=labels, store=store)
             return {"workflows": [_workflow_json(r, store.phase_counts(r["id"]))
                                   for r in rows]}
 
     def workflow(self, wf_id: str) -> dict:
         with self.store() as store:
-            row = _existing(store, wf_id)
+            row = _existing(store, wf_id, self.home)
             data = _workflow_json(row, store.phase_counts(wf_id))
             data["cursor"] = store.last_event_id(wf_id)
             return data
@@ -102,7 +102,7 @@ class Api:
         before); ``next`` is the ``after`` of the next page, None at the end."""
         limit = max(1, min(limit, PAGE_LIMIT))
         with self.store() as store:
-            _existing(store, wf_id)
+            _existing(store, wf_id, self.home)
             rows = store.step_outline_page(wf_id, after, limit)
         return {"steps": [_outline_json(r) for r in rows],
                 "next": rows[-1]["id"] if len(rows) == limit else None}
@@ -112,7 +112,7 @@ class Api:
         ``since_event`` or were created after step ``since_step``, with the workflow's
         phase, counts and the new cursors. The first look (0, 0) has every step."""
         with self.store() as store:
-            row = _existing(store, wf_id)
+            row = _existing(store, wf_id, self.home)
             cursor = store.last_event_id(wf_id)  # before the read: nothing is missed
             changed = store.steps_changed_since(wf_id, since_event, since_step)
             counts = store.phase_counts(wf_id)
@@ -131,7 +131,7 @@ class Api:
         from hpcflow.ui.graph_model import build_graph
 
         with self.store() as store:
-            wf = _existing(store, wf_id)
+            wf = _existing(store, wf_id, self.home)
             spec = json.loads(wf["spec"]) if wf["spec"] else {}
             rows: Any = store.iter_step_outline(wf_id) if wf["root_step"] is not None else ()
             graph = build_graph(rows, spec, max(0, fold), workflow=wf["id"], name=wf["name"],
@@ -170,7 +170,7 @@ class Api:
 
         with self.store() as store:
             row = _step_of(store, wf_id, step_id)
-            wf = _existing(store, wf_id)
+            wf = _existing(store, wf_id, self.home)
             jobs = store.jobs_of_step(step_id)
             job = next((j for j in jobs if j["id"] == job_id), None) if job_id else \
                 (jobs[-1] if jobs else None)
@@ -197,7 +197,7 @@ class Api:
         ``name`` of a step: found by name among the step's outputs, never a path."""
         with self.store() as store:
             row = _step_of(store, wf_id, step_id)
-            wf = _existing(store, wf_id)
+            wf = _existing(store, wf_id, self.home)
         outputs = json.loads(row["outputs"]) if row["outputs"] else {}
         ref = (outputs.get("artifacts") or {}).get(name)
         if not isinstance(ref, dict) or not ref.get("parts"):
@@ -231,8 +231,14 @@ class BadRequest(HpcflowError):
     """A request the dashboard cannot answer as given (400)."""
 
 
-def _existing(store: Store, wf_id: str) -> Any:
-    row = store.workflow(wf_id)
+def _existing(store: Store, wf_id: str, home: Path) -> Any:
+    """The workflow's row; one waiting in the inbox (submitted on another login node) has
+    no steps yet but a page of its own."""
+    from hpcflow.daemon.client import waiting_workflow
+
+    row: Any = store.workflow(wf_id)
+    if row is None:
+        row = waiting_workflow(home, wf_id) or store.workflow(wf_id)
     if row is None:
         raise NotFoundError(f"no workflow {wf_id!r}")
     return row
