@@ -194,6 +194,7 @@ class Service:
         self.config = config
         self.schedule.set_bounds(config.poll)
         self.local.parallelism = config.local_parallelism or local_parallelism()
+        self.local.set_preload(config.local_preload)
         self.keeper.interval, self.keeper.keep = config.backup_interval, config.backups
         logging.getLogger().setLevel(config.log_level.upper())
         log.info("configuration reloaded from %s", config.path or "the defaults (no file)")

@@ -154,6 +154,9 @@ class DaemonConfig:
     lease_seconds: float = 30.0
     #: Local steps at once; None: ``$HPCFLOW_LOCAL_PARALLELISM``, else the CPU count.
     local_parallelism: int | None = None
+    #: Modules the local fork server imports once, before it forks the runners of local
+    #: steps (``executors.local.preload``): each step no longer imports them itself.
+    local_preload: tuple[str, ...] = ()
     #: Poll bounds by executor name (``local``; machines later); others get the default.
     poll: dict[str, PollBounds] = field(default_factory=dict)
     machines: dict[str, MachineConfig] = field(default_factory=dict)
@@ -183,6 +186,23 @@ def number(table: dict, key: str, where: str, integer: bool = False) -> Any:
         what = "a positive integer" if integer else "a positive number"
         raise ConfigError(f"{where}.{key} must be {what}, not {value!r}")
     return value
+
+
+#: A module's dotted name (``numpy``, ``ase.io``): what ``import`` takes.
+MODULE_NAME = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+
+
+def module_names(table: dict, key: str, where: str) -> tuple[str, ...]:
+    """A list of module names (``import`` would take each), or () without the key."""
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where}.{key} must be a list of module names, like [\"numpy\"], "
+                          f"not {value!r}")
+    for name in value:
+        if not MODULE_NAME.match(name):
+            raise ConfigError(f"{where}.{key}: {name!r} is not a module name (what `import` "
+                              "takes: numpy, ase.io)")
+    return tuple(dict.fromkeys(value))
 
 
 def check_keys(table: Any, known: tuple[str, ...], where: str) -> dict:
@@ -468,10 +488,11 @@ def parse_config(data: dict, path: Path | None = None) -> DaemonConfig:
         else 3
     executors = check_keys(data.get("executors", {}), ("local",), "executors")
     local = check_keys(executors.get("local", {}),
-                        ("parallelism", "min_poll_interval", "max_poll_interval"),
+                        ("parallelism", "min_poll_interval", "max_poll_interval", "preload"),
                         "executors.local")
     parallelism = int(number(local, "parallelism", "executors.local", integer=True)) \
         if "parallelism" in local else None
+    preload = module_names(local, "preload", "executors.local")
     machines_table = data.get("machines", {})
     if not isinstance(machines_table, dict):
         raise ConfigError("machines must be a table ([machines.NAME])")
@@ -511,7 +532,8 @@ def parse_config(data: dict, path: Path | None = None) -> DaemonConfig:
             poll[name] = kind.poll_bounds(parsed[name])
     return DaemonConfig(path=path, log_level=level, idle_interval=idle,
                         backup_interval=backup_interval, backups=kept, lease_seconds=lease,
-                        local_parallelism=parallelism, poll=poll, machines=machines,
+                        local_parallelism=parallelism, local_preload=preload, poll=poll,
+                        machines=machines,
                         dispatchers=dispatchers, bohrium=parse_bohrium(data.get("bohrium", {})),
                         storage=parse_storage(data.get("storage", {})), sections=sections)
 

@@ -54,9 +54,33 @@ def _reap(signum: int, frame: object) -> None:
                 return
 
 
+def fresh_random_state() -> None:
+    """In a forked child: numpy's global random state seeded anew, as a new process seeds
+    it (a fork inherits its parent's, so every step would draw the same numbers; Python's
+    ``random`` module reseeds itself after a fork). Only if numpy was preloaded."""
+    numpy_random = sys.modules.get("numpy.random")
+    if numpy_random is not None:
+        numpy_random.seed()
+
+
+def preload_modules(names: list[str]) -> None:
+    """``executors.local.preload``: import each module once, here, so that the runners
+    forked from here find it imported. One that fails is said on stderr (the engine's log)
+    and left out: a step that needs it imports it itself, and fails there if it must."""
+    import importlib
+
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except (Exception, SystemExit) as exc:  # a module's import may raise anything
+            print(f"hpcflow fork server: preload of {name!r} failed, steps import it "
+                  f"themselves: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+
+
 def run_child(step_dir: str, runner_main: object, env: dict[str, str] | None = None) -> None:
     """In the forked child: become a session leader with the step's log as stdout/stderr."""
     try:
+        fresh_random_state()
         os.environ.update(env or {})
         os.setsid()
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -85,7 +109,8 @@ def run_child(step_dir: str, runner_main: object, env: dict[str, str] | None = N
     os._exit(code if isinstance(code, int) else 0)
 
 
-def serve(requests: IO[str], replies: IO[str], wake_fd: int | None = None) -> None:
+def serve(requests: IO[str], replies: IO[str], wake_fd: int | None = None,
+          preload: list[str] | None = None) -> None:
     import cloudpickle  # noqa: F401  (children unpickle OPs with it)
 
     import hpcflow.context_syntax
@@ -102,6 +127,7 @@ def serve(requests: IO[str], replies: IO[str], wake_fd: int | None = None) -> No
         os.set_inheritable(wake_fd, False)
         os.set_blocking(wake_fd, False)
         runner.wake_engine_through(wake_fd)
+    preload_modules(preload or [])
     # What is loaded now is never collected: the children's garbage collector leaves it
     # alone instead of touching (and so copying) every page of it.
     gc.freeze()
@@ -184,10 +210,15 @@ class ForkServer:
     """The engine's handle on a fork server process."""
 
     def __init__(self, python: str, env: dict[str, str] | None = None,
-                 on_runner_done: Callable[[], None] | None = None) -> None:
+                 on_runner_done: Callable[[], None] | None = None,
+                 preload: tuple[str, ...] = ()) -> None:
         """``on_runner_done`` is called (from a thread of its own) when runners say they
-        finished; without it they leave a file in the engine's wake directory."""
+        finished; without it they leave a file in the engine's wake directory. ``preload``:
+        modules the server imports before it forks (module names, checked by the config
+        file's reader)."""
         argv = [python, "-m", "hpcflow.connectors.executors.forkserver"]
+        if preload:
+            argv += ["--preload", ",".join(preload)]
         wake_read = wake_write = None
         if on_runner_done is not None:
             wake_read, wake_write = os.pipe()
@@ -264,6 +295,11 @@ class ForkServer:
         self._abandon("the fork server was stopped")
 
 
+def _option(name: str) -> str | None:
+    return sys.argv[sys.argv.index(name) + 1] if name in sys.argv else None
+
+
 if __name__ == "__main__":
-    _wake = sys.argv[sys.argv.index("--wake-fd") + 1] if "--wake-fd" in sys.argv else None
-    serve(sys.stdin, sys.stdout, int(_wake) if _wake is not None else None)
+    _wake, _preload = _option("--wake-fd"), _option("--preload")
+    serve(sys.stdin, sys.stdout, int(_wake) if _wake is not None else None,
+          _preload.split(",") if _preload else None)

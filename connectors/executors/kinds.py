@@ -64,7 +64,8 @@ class LocalKind:
         slots = (context.local_parallelism or context.config.local_parallelism
                  or local_parallelism())
         return LocalExecutor(context.runs_root, slots, result_keys=context.result_keys,
-                             job_finished=context.job_finished)
+                             job_finished=context.job_finished,
+                             preload=context.config.local_preload)
 
     def log_transport(self, context: ExecutorContext, name: str,
                       described: dict[str, Any] | None) -> Transport | None:

@@ -111,8 +111,11 @@ class LocalExecutor:
     def __init__(self, runs_root: Path, parallelism: int, python: str | None = None,
                  env: dict[str, str] | None = None, fork_server: bool = True,
                  result_keys: ResultKeys | None = None,
-                 job_finished: Callable[[str], None] | None = None) -> None:
+                 job_finished: Callable[[str], None] | None = None,
+                 preload: tuple[str, ...] = ()) -> None:
         self.runs_root = runs_root
+        #: Modules the fork server imports before it forks (``executors.local.preload``).
+        self.preload = preload
         #: Tells the engine a forked runner finished (None: runners leave a file in the
         #: wake directory, which the engine watches).
         self.job_finished = job_finished
@@ -161,7 +164,8 @@ class LocalExecutor:
         if self.use_fork_server:
             try:
                 if self._server is None or not self._server.alive():
-                    self._server = ForkServer(self.python, self._environ(), self._wakes())
+                    self._server = ForkServer(self.python, self._environ(), self._wakes(),
+                                              preload=self.preload)
                 self._procs[job_name] = self._server.spawn(str(step_dir), keys)
                 return FORKED
             except OSError as exc:
@@ -177,6 +181,13 @@ class LocalExecutor:
             )
         self._procs[job_name] = proc
         return str(proc.pid)
+
+    def set_preload(self, preload: tuple[str, ...]) -> None:
+        """A new ``executors.local.preload`` (the config file reloaded): the next runner
+        comes from a fork server that imported those (runners already started go on)."""
+        if preload != self.preload:
+            self.preload = preload
+            self.close()
 
     def _wakes(self) -> Callable[[], None] | None:
         """What the fork server's relay calls when its runners finish."""

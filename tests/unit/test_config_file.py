@@ -19,9 +19,11 @@ def test_values_are_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("HPCFLOW_CONFIG", raising=False)
     (tmp_path / "config.toml").write_text(
         '[daemon]\nlog_level = "DEBUG"\nidle_interval = 60\n'
-        "[executors.local]\nparallelism = 3\nmin_poll_interval = 0.2\nmax_poll_interval = 10\n")
+        "[executors.local]\nparallelism = 3\nmin_poll_interval = 0.2\nmax_poll_interval = 10\n"
+        'preload = ["numpy", "ase.io", "numpy"]\n')
     config = load_config(tmp_path)
     assert (config.log_level, config.idle_interval, config.local_parallelism) == ("debug", 60, 3)
+    assert config.local_preload == ("numpy", "ase.io")
     assert config.poll_bounds("local") == PollBounds(0.2, 10.0)
     assert config.path == tmp_path / "config.toml"
 
@@ -34,6 +36,11 @@ def test_values_are_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     ("[executors.local]\nparallelism = 2.5\n", "must be a positive integer"),
     ("[executors.local]\nmin_poll_interval = true\n", "min_poll_interval must be a positive"),
     ("[executors.local]\nmin_poll_interval = 9\nmax_poll_interval = 1\n", "is larger than"),
+    ("[executors.local]\npreload = 'numpy'\n",
+     "executors.local.preload must be a list of module names, like [\"numpy\"], not 'numpy'"),
+    ("[executors.local]\npreload = ['numpy; rm -rf ~']\n",
+     "executors.local.preload: 'numpy; rm -rf ~' is not a module name"),
+    ("[executors.local]\npreload = ['ase/io']\n", "'ase/io' is not a module name"),
     ("[executors.slurm]\n", "unknown key executors.slurm"),
     ("[daemon]\nlog_level = 'loud'\n", "daemon.log_level must be one of"),
     ("daemon = 3\n", "daemon must be a table"),

@@ -1,0 +1,90 @@
+"""``executors.local.preload``: the modules an OP imports, imported once for all its steps.
+
+The real engine and fork server, started by ``wf.submit()`` with a config file that
+preloads ``numpy.random`` (``import numpy`` alone leaves it to its first use) and a probe
+module (each import of the probe appends its process id to a
+ledger) and a module that fails to import. A fan-out whose OP imports the probe and numpy
+and draws from numpy's and Python's global random states: the probe was imported once, by
+the fork server, never by a step; every step drew different numbers (a fork inherits its
+parent's random state: numpy's is seeded afresh per step, as in a new process); the failed
+preload is named in the daemon's output and its steps still run. Without the config key
+each step imports the probe itself: one line per step."""
+
+import os
+import sys
+
+import pytest
+
+from hpcflow import Step, Workflow, argo_range
+from hpcflow.python import OP, PythonOPTemplate
+
+N = 6
+
+PROBE = '''import os
+with open(os.environ["PRELOAD_PROBE_LEDGER"], "a") as ledger:
+    ledger.write(f"{os.getpid()}\\n")
+'''
+
+
+@OP.function
+def draw(i: int) -> {"pid": int, "numpy": float, "python": float}:
+    import os
+    import random
+
+    import hpcflow_preload_probe  # noqa: F401
+    import numpy
+
+    return {"pid": os.getpid(), "numpy": float(numpy.random.random()),
+            "python": random.random()}
+
+
+def fan_out(name: str) -> list[dict]:
+    wf = Workflow(name)
+    wf.add(Step("draw", PythonOPTemplate(draw), parameters={"i": "{{item}}"},
+                with_param=argo_range(N)))
+    wf.submit()
+    assert wf.wait(timeout=240) == "Succeeded"
+    steps = [s for s in wf.query_step(name="draw") if s.type == "Pod"]
+    assert len(steps) == N
+    return [{k: s.outputs.parameters[k].value for k in ("pid", "numpy", "python")}
+            for s in steps]
+
+
+@pytest.fixture
+def probe(tmp_path, monkeypatch):
+    """The probe module on the engine's path; its ledger."""
+    pytest.importorskip("numpy")
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    (modules / "hpcflow_preload_probe.py").write_text(PROBE)
+    (modules / "hpcflow_preload_broken.py").write_text("raise RuntimeError('no licence')\n")
+    ledger = tmp_path / "ledger"
+    monkeypatch.setenv("PRELOAD_PROBE_LEDGER", str(ledger))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        [str(modules), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    return ledger
+
+
+def test_preloaded_modules_are_imported_once_and_each_step_draws_its_own_numbers(
+        hpc_home, probe) -> None:
+    hpc_home.mkdir(mode=0o700)
+    config = hpc_home / "config.toml"
+    config.write_text('[executors.local]\nparallelism = 2\n'
+                      'preload = ["numpy.random", "hpcflow_preload_broken", "hpcflow_preload_probe"]\n')
+    os.chmod(config, 0o600)
+    runs = fan_out("preloaded")
+    importers = probe.read_text().split()
+    assert len(importers) == 1, importers  # the fork server, once
+    assert int(importers[0]) not in {r["pid"] for r in runs}
+    assert len({r["numpy"] for r in runs}) == N, runs  # not one inherited state
+    assert len({r["python"] for r in runs}) == N, runs
+    out = (hpc_home / "logs" / "daemon.out").read_text()
+    assert "preload of 'hpcflow_preload_broken' failed, steps import it themselves: " \
+        "RuntimeError: no licence" in out, out[-2000:]
+
+
+def test_without_preload_each_step_imports_what_its_op_imports(hpc_home, probe) -> None:
+    runs = fan_out("not-preloaded")
+    importers = probe.read_text().split()
+    assert sorted(map(int, importers)) == sorted(r["pid"] for r in runs)
+    assert sys.modules.get("hpcflow_preload_probe") is None  # not this test process either
