@@ -11,7 +11,6 @@ ratio.
 Usage: .venv/bin/python benchmarks/preload.py [--n 500] [--rounds 3] [--modules numpy]
 """
 
-from __future__ import annotations
 
 import argparse
 import json

@@ -69,8 +69,8 @@ def test_preloaded_modules_are_imported_once_and_each_step_draws_its_own_numbers
         hpc_home, probe) -> None:
     hpc_home.mkdir(mode=0o700)
     config = hpc_home / "config.toml"
-    config.write_text('[executors.local]\nparallelism = 2\n'
-                      'preload = ["numpy.random", "hpcflow_preload_broken", "hpcflow_preload_probe"]\n')
+    config.write_text('[executors.local]\nparallelism = 2\npreload = ["numpy.random", '
+                      '"hpcflow_preload_broken", "hpcflow_preload_probe"]\n')
     os.chmod(config, 0o600)
     runs = fan_out("preloaded")
     importers = probe.read_text().split()
