@@ -8,15 +8,19 @@ and draws from numpy's and Python's global random states: the probe was imported
 the fork server, never by a step; every step drew different numbers (a fork inherits its
 parent's random state: numpy's is seeded afresh per step, as in a new process); the failed
 preload is named in the daemon's output and its steps still run. Without the config key
-each step imports the probe itself: one line per step."""
+each step imports the probe itself, one line per step, until a reload (SIGHUP) of a config
+that preloads it: then the next steps come from a new fork server that imported it."""
 
 import os
+import signal
 import sys
 
 import pytest
 
 from hpcflow import Step, Workflow, argo_range
+from hpcflow.daemon.engine import engine_pid
 from hpcflow.python import OP, PythonOPTemplate
+from tests.conftest import wait_until
 
 N = 6
 
@@ -83,8 +87,20 @@ def test_preloaded_modules_are_imported_once_and_each_step_draws_its_own_numbers
         "RuntimeError: no licence" in out, out[-2000:]
 
 
-def test_without_preload_each_step_imports_what_its_op_imports(hpc_home, probe) -> None:
+def test_without_preload_each_step_imports_it_and_a_reload_preloads_it(hpc_home,
+                                                                         probe) -> None:
     runs = fan_out("not-preloaded")
     importers = probe.read_text().split()
     assert sorted(map(int, importers)) == sorted(r["pid"] for r in runs)
     assert sys.modules.get("hpcflow_preload_probe") is None  # not this test process either
+
+    config = hpc_home / "config.toml"
+    config.write_text('[executors.local]\npreload = ["hpcflow_preload_probe"]\n')
+    os.chmod(config, 0o600)
+    os.kill(engine_pid(hpc_home), signal.SIGHUP)  # the running engine re-reads its config
+    wait_until(lambda: "configuration reloaded" in (hpc_home / "logs" / "daemon.log")
+               .read_text(), "the daemon to reload its config", 60)
+    probe.unlink()
+    runs = fan_out("preloaded-after-reload")
+    importers = probe.read_text().split()
+    assert len(importers) == 1 and int(importers[0]) not in {r["pid"] for r in runs}
