@@ -75,14 +75,6 @@ def waiting(home: Path) -> list[tuple[Path, dict[str, Any]]]:
     return found
 
 
-def pending_workflow(home: Path, wf_id: str) -> dict[str, Any] | None:
-    """A submitted workflow still waiting in the inbox."""
-    for _, message in waiting(home):
-        if message.get("kind") == "workflow" and message.get("id") == wf_id:
-            return message
-    return None
-
-
 def waiting_workflows(home: Path) -> list[tuple[float, dict[str, Any]]]:
     """The submitted workflows not yet taken, with the time each was left (its file's name
     begins with it), oldest first."""

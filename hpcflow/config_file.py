@@ -189,7 +189,7 @@ def number(table: dict, key: str, where: str, integer: bool = False) -> Any:
 
 
 #: A module's dotted name (``numpy``, ``ase.io``): what ``import`` takes.
-MODULE_NAME = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+MODULE_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
 
 
 def module_names(table: dict, key: str, where: str) -> tuple[str, ...]:
@@ -199,7 +199,7 @@ def module_names(table: dict, key: str, where: str) -> tuple[str, ...]:
         raise ConfigError(f"{where}.{key} must be a list of module names, like [\"numpy\"], "
                           f"not {value!r}")
     for name in value:
-        if not MODULE_NAME.match(name):
+        if not MODULE_NAME.fullmatch(name):
             raise ConfigError(f"{where}.{key}: {name!r} is not a module name (what `import` "
                               "takes: numpy, ase.io)")
     return tuple(dict.fromkeys(value))

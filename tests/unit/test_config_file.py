@@ -41,6 +41,7 @@ def test_values_are_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     ("[executors.local]\npreload = ['numpy; rm -rf ~']\n",
      "executors.local.preload: 'numpy; rm -rf ~' is not a module name"),
     ("[executors.local]\npreload = ['ase/io']\n", "'ase/io' is not a module name"),
+    ("[executors.local]\npreload = [\"numpy\\n\"]\n", "'numpy\\n' is not a module name"),
     ("[executors.slurm]\n", "unknown key executors.slurm"),
     ("[daemon]\nlog_level = 'loud'\n", "daemon.log_level must be one of"),
     ("daemon = 3\n", "daemon must be a table"),
