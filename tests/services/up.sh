@@ -43,8 +43,28 @@ mkdir -p "$STATE"
 chmod 755 "$STATE"
 
 # --- Slurm ----------------------------------------------------------------------------------------
+# The job user exists before Slurm starts: slurmctld resolves an association's user to a uid
+# when it loads it, and one that did not exist then stays unresolved, its jobs refused
+# ("Invalid account or account/partition combination"), until the controller restarts.
+# (start-sshd.sh below finds the user and finishes its set-up.)
+if ! id "$SSH_USER" >/dev/null 2>&1; then
+  echo "[up.sh] creating user $SSH_USER" >&2
+  useradd -m -s /bin/bash "$SSH_USER"
+fi
 bash "$HERE/start-slurm.sh" "$STATE/slurm" || die "Slurm did not come up (logs: $STATE/slurm/log)"
 export SLURM_CONF="$STATE/slurm/etc/slurm.conf"
+# A controller still running from before the user existed (started by an older up.sh) knows
+# the user without a uid or a default account: restart it (jobs survive a restart).
+ctld_user_stale() {
+  scontrol show assoc_mgr users="$SSH_USER" flags=users 2>/dev/null \
+    | grep -Eq "UserName=$SSH_USER\(4294967294\)|DefAccount=\(null\)"
+}
+if ctld_user_stale; then
+  echo "[up.sh] slurmctld has $SSH_USER without its account: restarting slurmctld" >&2
+  stop_pidfile slurmctld "$STATE/slurm/run/slurmctld.pid"
+  bash "$HERE/start-slurm.sh" "$STATE/slurm" || die "Slurm did not come up (logs: $STATE/slurm/log)"
+  ! ctld_user_stale || die "slurmctld still has $SSH_USER without its account (scontrol show assoc_mgr users=$SSH_USER flags=users)"
+fi
 JOBCOMP="$STATE/slurm/log/jobcomp.txt"
 # ready = the controller answers and the node can take jobs
 scontrol ping 2>&1 | grep -q 'is UP' \
