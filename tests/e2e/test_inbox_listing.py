@@ -67,7 +67,8 @@ def test_a_workflow_waiting_for_the_leader_host_is_listed_and_then_listed_once(
 
     # this host leads from now on: its engine takes the workflow from the inbox and runs it
     elsewhere.release()
-    client._wake_or_start(hpc_home, 120, False, None, True)
+    started = run_cli(["daemon", "start"], hpc_home, tmp_path)
+    assert started.returncode == 0, started.stdout + started.stderr
     assert wf.wait(timeout=180) == "Succeeded"
     rows = listed(hpc_home, tmp_path)
     assert [(r["id"], r["phase"]) for r in rows] == [(wf.id, "Succeeded")]
