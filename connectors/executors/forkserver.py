@@ -66,15 +66,31 @@ def fresh_random_state() -> None:
 def preload_modules(names: list[str]) -> None:
     """``executors.local.preload``: import each module once, here, so that the runners
     forked from here find it imported. One that fails is said on stderr (the engine's log)
-    and left out: a step that needs it imports it itself, and fails there if it must."""
+    and left out: a step that needs it imports it itself, and fails there if it must.
+
+    What a module prints as it is imported goes to stderr too: this process's stdout is
+    its answers to the engine, one pid a line, which a stray line would shift."""
+    import ctypes
     import importlib
 
-    for name in names:
-        try:
-            importlib.import_module(name)
-        except (Exception, SystemExit) as exc:  # a module's import may raise anything
-            print(f"hpcflow fork server: preload of {name!r} failed, steps import it "
-                  f"themselves: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)  # a C extension's own printf as well as Python's print
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            for name in names:
+                try:
+                    importlib.import_module(name)
+                except (Exception, SystemExit) as exc:  # a module's import may raise anything
+                    print(f"hpcflow fork server: preload of {name!r} failed, steps import "
+                          f"it themselves: {type(exc).__name__}: {exc}", file=sys.stderr,
+                          flush=True)
+            sys.stderr.flush()
+            with contextlib.suppress(OSError, AttributeError):
+                ctypes.CDLL(None).fflush(None)  # C stdio's buffered output, before fd 1 is back
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def run_child(step_dir: str, runner_main: object, env: dict[str, str] | None = None) -> None:

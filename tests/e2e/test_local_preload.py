@@ -27,6 +27,8 @@ N = 6
 PROBE = '''import os
 with open(os.environ["PRELOAD_PROBE_LEDGER"], "a") as ledger:
     ledger.write(f"{os.getpid()}\\n")
+print("probe: 12345")  # a module that talks as it is imported (the fork server's stdout
+os.write(1, b"67890\\n")  # is its answers to the engine: a stray line would shift them)
 '''
 
 
@@ -85,6 +87,7 @@ def test_preloaded_modules_are_imported_once_and_each_step_draws_its_own_numbers
     out = (hpc_home / "logs" / "daemon.out").read_text()
     assert "preload of 'hpcflow_preload_broken' failed, steps import it themselves: " \
         "RuntimeError: no licence" in out, out[-2000:]
+    assert "probe: 12345" in out and "67890" in out  # what it printed went to the log
 
 
 def test_without_preload_each_step_imports_it_and_a_reload_preloads_it(hpc_home,
