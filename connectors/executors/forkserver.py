@@ -70,6 +70,8 @@ def preload_modules(names: list[str]) -> None:
 
     What a module prints as it is imported goes to stderr too: this process's stdout is
     its answers to the engine, one pid a line, which a stray line would shift."""
+    if not names:
+        return
     import ctypes
     import importlib
 
