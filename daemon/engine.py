@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from hpcflow.privacy import private_umask
+from hpcflow.privacy import module_command, private_umask
 
 #: One engine per home and host: the lock files are named after the host (``flock`` works
 #: between the processes of one host; which host leads a home shared between login nodes
@@ -129,7 +129,7 @@ def start_engine(home: Path, idle_exit: float | None,
     with private_umask():  # the log files are the user's only, whatever the caller's umask
         logs.mkdir(exist_ok=True, mode=0o700)
         (logs / "daemon.out").touch()
-    cmd = [sys.executable, "-m", "hpcflow.daemon.process", "--home", str(home),
+    cmd = [*module_command(sys.executable, "hpcflow.daemon.process"), "--home", str(home),
            "--log-file", str(logs / "daemon.log")]
     if idle_exit is not None:
         cmd += ["--idle-exit", str(idle_exit)]

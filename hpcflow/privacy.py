@@ -202,3 +202,31 @@ def private_umask() -> Iterator[None]:
         yield
     finally:
         os.umask(previous)
+
+
+#: ``python -c`` that runs a module as ``-m`` would, but first takes the working directory
+#: (``''``) off the front of ``sys.path``: for interpreters that may not have ``-P``.
+_SAFE_RUN_MODULE = ("import sys; sys.path[:1] == [''] and sys.path.pop(0); import runpy; "
+                    "runpy.run_module({module!r}, run_name='__main__', alter_sys=True)")
+
+
+def module_command(python: str, module: str) -> list[str]:
+    """The command that runs ``module`` as ``python -m module`` would, except that the
+    folder it is started in is not searched for modules.
+
+    ``python -m`` puts the working directory first on ``sys.path``, ahead of the standard
+    library: a daemon started from ``/tmp`` or a group's project folder would import a
+    ``watchdog.py`` or ``json.py`` that another account left there, and run it as the user.
+    ``-P`` (Python 3.11+) leaves it out; for an interpreter that may be older, ``-c`` takes
+    the entry off before anything is imported.
+
+    >>> module_command(sys.executable, "m")[1:] == (["-P", "-m", "m"]
+    ...     if sys.version_info >= (3, 11) else module_command("/other/python", "m")[1:])
+    True
+    >>> module_command("/other/python", "m")[1]
+    '-c'
+    """
+    same = os.path.realpath(python) == os.path.realpath(sys.executable)
+    if same and sys.version_info >= (3, 11):
+        return [python, "-P", "-m", module]
+    return [python, "-c", _SAFE_RUN_MODULE.format(module=module)]

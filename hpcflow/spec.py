@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import pickle
 import re
 import sys
-import sysconfig
 import types
 from collections import ChainMap
 from io import BytesIO
@@ -23,6 +21,7 @@ import cloudpickle
 
 from hpcflow import values
 from hpcflow.artifacts import StoredArtifact
+from hpcflow.by_value import is_installed_module, register_script_modules
 from hpcflow.errors import WorkflowDefinitionError
 from hpcflow.expressions import LoopSource
 from hpcflow.io import (
@@ -50,21 +49,6 @@ _IO_REF_IN_TEXT = re.compile(r"\{\{\s*(?:steps|tasks)\.([A-Za-z0-9-]+)\.(inputs|
                              r"(parameters|artifacts)\.([A-Za-z0-9_-]+)(?:\[[^{}]*\])?\s*\}\}")
 
 
-def _is_installed_module(module_name: str) -> bool:
-    """True for modules a step process can import by name (stdlib, site-packages, hpcflow)."""
-    if module_name == "__main__":
-        return False
-    if module_name.split(".")[0] in ("hpcflow", "builtins"):
-        return True
-    module = sys.modules.get(module_name)
-    path = getattr(module, "__file__", None)
-    if not path:
-        return True
-    path = os.path.realpath(path)
-    roots = {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
-    return any(path.startswith(os.path.realpath(r) + os.sep) for r in roots)
-
-
 #: The OP (class or object) of each blob pickled in this process, by sha256: what reads
 #: a blob back here (``hpcflow.graph``) takes the OP itself, since unpickling a class
 #: pickled by value in the same process would overwrite the live class's attributes.
@@ -81,8 +65,9 @@ def pickle_op_object(payload: Any) -> bytes:
     """``pickle_op`` of an OP class or OP object."""
     op_class = payload if isinstance(payload, type) else type(payload)
     module_name = op_class.__module__
-    if not _is_installed_module(module_name) and module_name in sys.modules:
+    if not is_installed_module(module_name) and module_name in sys.modules:
         cloudpickle.register_pickle_by_value(sys.modules[module_name])
+    register_script_modules()  # helpers.py beside the script, which steps cannot import
     from hpcflow.as_dflow import wrap_pickle  # --as-dflow: the runner loads it with the hook
 
     return dumps_keeping_files(wrap_pickle(payload))

@@ -62,6 +62,9 @@ def to_jsonable(value: Any) -> Any:
         return value
     import cloudpickle
 
+    from hpcflow.by_value import register_script_modules
+
+    register_script_modules()  # a value of a class from helpers.py beside the script
     return {PICKLE_TAG: base64.b64encode(cloudpickle.dumps(value)).decode("ascii")}
 
 

@@ -40,6 +40,8 @@ from collections import deque
 from collections.abc import Callable
 from typing import IO
 
+from hpcflow.privacy import module_command
+
 #: How long a reply may take before the server is taken for stuck (it only forks).
 REPLY_TIMEOUT = 30.0
 #: ``ForkedChild.returncode`` of a request the server did not carry out.
@@ -194,6 +196,7 @@ class ForkedChild:
     def _answered(self, reply: str) -> None:
         if reply.isdigit():
             self._pid = int(reply)
+            self._server.forked += 1
         else:
             self.refused = reply or "no reply"
             self.returncode = NOT_STARTED
@@ -234,7 +237,7 @@ class ForkServer:
         finished; without it they leave a file in the engine's wake directory. ``preload``:
         modules the server imports before it forks (module names, checked by the config
         file's reader)."""
-        argv = [python, "-m", "hpcflow.connectors.executors.forkserver"]
+        argv = module_command(python, "hpcflow.connectors.executors.forkserver")
         if preload:
             argv += ["--preload", ",".join(preload)]
         wake_read = wake_write = None
@@ -256,6 +259,8 @@ class ForkServer:
                              name="runner-wakes", daemon=True).start()
         #: Requests not answered yet, in the order they were sent.
         self._waiting: deque[ForkedChild] = deque()
+        #: How many runners it forked.
+        self.forked = 0
         self._partial = b""
 
     def alive(self) -> bool:

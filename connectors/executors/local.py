@@ -51,6 +51,9 @@ CANCEL_GRACE = 5.0
 #: The native id of a runner asked of the fork server (its pid comes later, and is in the
 #: step's claim file).
 FORKED = "forked"
+#: Fork servers in a row that end without starting a runner before the engine gives up on
+#: them and starts runners as new processes.
+BARREN_SERVERS = 3
 
 
 
@@ -127,6 +130,7 @@ class LocalExecutor:
         self.env = env
         self.use_fork_server = fork_server
         self._server: ForkServer | None = None
+        self._barren = 0
         self._procs: dict[str, Process] = {}
         self._adopted: set[str] = set()
         #: Processes that are over for the engine but not yet gone, with the time after
@@ -164,6 +168,7 @@ class LocalExecutor:
         if self.use_fork_server:
             try:
                 if self._server is None or not self._server.alive():
+                    self._count_barren(self._server)
                     self._server = ForkServer(self.python, self._environ(), self._wakes(),
                                               preload=self.preload)
                 self._procs[job_name] = self._server.spawn(str(step_dir), keys)
@@ -181,6 +186,17 @@ class LocalExecutor:
             )
         self._procs[job_name] = proc
         return str(proc.pid)
+
+    def _count_barren(self, ended: ForkServer | None) -> None:
+        """Count fork servers in a row that ended without forking a runner (one that cannot
+        start: see ``logs/daemon.out``); after ``BARREN_SERVERS`` of them, runners are
+        started as new processes, rather than asking for a new server every few seconds."""
+        if ended is None:
+            return
+        self._barren = 0 if ended.forked else self._barren + 1
+        if self._barren >= BARREN_SERVERS:
+            raise OSError(f"{self._barren} fork servers in a row ended without starting a "
+                          "runner (their errors are in logs/daemon.out)")
 
     def set_preload(self, preload: tuple[str, ...]) -> None:
         """A new ``executors.local.preload`` (the config file reloaded): the next runner

@@ -9,7 +9,8 @@ the fork server, never by a step; every step drew different numbers (a fork inhe
 parent's random state: numpy's is seeded afresh per step, as in a new process); the failed
 preload is named in the daemon's output and its steps still run. Without the config key
 each step imports the probe itself, one line per step, until a reload (SIGHUP) of a config
-that preloads it: then the next steps come from a new fork server that imported it."""
+that preloads it: then the next steps come from a new fork server that imported it. A
+preloaded module that ends the fork server makes the engine start runners as processes."""
 
 import os
 import signal
@@ -64,6 +65,8 @@ def probe(tmp_path, monkeypatch):
     modules.mkdir()
     (modules / "hpcflow_preload_probe.py").write_text(PROBE)
     (modules / "hpcflow_preload_broken.py").write_text("raise RuntimeError('no licence')\n")
+    # a library that ends the process it is imported in (an MPI start-up that aborts)
+    (modules / "hpcflow_preload_fatal.py").write_text("import os\nos._exit(7)\n")
     ledger = tmp_path / "ledger"
     monkeypatch.setenv("PRELOAD_PROBE_LEDGER", str(ledger))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
@@ -107,3 +110,18 @@ def test_without_preload_each_step_imports_it_and_a_reload_preloads_it(hpc_home,
     runs = fan_out("preloaded-after-reload")
     importers = probe.read_text().split()
     assert len(importers) == 1 and int(importers[0]) not in {r["pid"] for r in runs}
+
+
+def test_a_fork_server_that_keeps_dying_is_given_up_for_new_processes(hpc_home, probe):
+    """A preloaded module that ends the fork server as it starts: after three such servers
+    the engine starts its runners as new processes, and the steps run (without this they
+    were retried every few seconds for ever)."""
+    hpc_home.mkdir(mode=0o700)
+    config = hpc_home / "config.toml"
+    config.write_text('[executors.local]\npreload = ["hpcflow_preload_fatal"]\n')
+    os.chmod(config, 0o600)
+    runs = fan_out("barren-fork-servers")
+    importers = probe.read_text().split()
+    assert sorted(map(int, importers)) == sorted(r["pid"] for r in runs)  # each step's own
+    logged = (hpc_home / "logs" / "daemon.log").read_text()
+    assert "3 fork servers in a row ended without starting a runner" in logged, logged[-3000:]
