@@ -8,6 +8,10 @@ once. Per child: wall time, user and system CPU and minor page faults (``wait4``
 small VMs this project runs on, a runner's cost is mostly system time: copies of the
 parent's pages it touches (the floor child touches few) and the files it creates.
 
+A third kind, ``minimal``, does only what any runner of a pickled OP must: read
+``step.json``, unpickle the OP, call it, write and ``fsync`` its result. It bounds what a
+leaner runner could save: the rest of a runner child's cost is running Python in a fork.
+
 Prints one JSON line per kind. Usage:
 python benchmarks/runner_child.py [--children 300] [--rounds 3] [--dir /tmp/runner-child]
 """
@@ -63,6 +67,24 @@ def step_files(base: Path) -> tuple[bytes, dict]:
     return cloudpickle.dumps(double), job
 
 
+def minimal_child(step_dir: Path) -> None:
+    """The least a runner of a pickled OP does (``minimal``); exits the child."""
+    import pickle
+
+    from hpcflow.python.signs import OPIO
+
+    os.chdir(step_dir)
+    job = json.loads(Path("step.json").read_text())
+    with open("op.pkl", "rb") as f:
+        op_class = pickle.load(f)
+    out = op_class().execute(OPIO(job["inputs"]["parameters"]))
+    fd = os.open("result.json", os.O_CREAT | os.O_WRONLY, 0o600)
+    os.write(fd, json.dumps({"outputs": dict(out)}).encode())
+    os.fsync(fd)
+    os.close(fd)
+    os._exit(0)
+
+
 def run(kind: str, dirs: list[Path], runner: object) -> dict:
     from hpcflow.connectors.executors.forkserver import run_child
 
@@ -73,6 +95,8 @@ def run(kind: str, dirs: list[Path], runner: object) -> dict:
         if pid == 0:
             if kind == "floor":
                 os._exit(0)
+            if kind == "minimal":
+                minimal_child(step_dir)
             run_child(str(step_dir), runner.main, {})  # type: ignore[attr-defined]
         _, status, usage = os.wait4(pid, 0)
         if os.waitstatus_to_exitcode(status) != 0:
@@ -98,7 +122,7 @@ def main() -> int:
     gc.collect()
     gc.freeze()
     for round_ in range(args.rounds):
-        for kind in ("runner", "floor"):
+        for kind in ("runner", "minimal", "floor"):
             shutil.rmtree(base, ignore_errors=True)
             dirs = [base / f"s{i}" for i in range(args.children)]
             for step_dir in dirs:
