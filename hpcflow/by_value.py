@@ -25,6 +25,9 @@ import cloudpickle
 _FOLDERS: dict[str, tuple[str, ...]] = {}
 #: Top-level modules already registered with cloudpickle for pickling by value.
 _REGISTERED: set[str] = set()
+#: What the last look at ``sys.modules`` saw (a value pickled per item of a long list
+#: costs one comparison, not a walk of every module).
+_LAST_LOOK: tuple[int, str, str | None] | None = None
 
 
 def _install_roots() -> tuple[str, ...]:
@@ -89,6 +92,11 @@ def _pure_python(name: str) -> bool:
 def register_script_modules() -> list[str]:
     """Have cloudpickle send by value every module this process imported from the
     workflow script's folders (see the module's docstring); the names newly registered."""
+    global _LAST_LOOK
+    look = (len(sys.modules), os.getcwd(), sys.path[0] if sys.path else None)
+    if look == _LAST_LOOK:
+        return []
+    _LAST_LOOK = look
     folders = script_folders()
     added = []
     for name, module in list(sys.modules.items()):
