@@ -128,7 +128,7 @@ class LocalExecutor:
         self.parallelism = parallelism
         self.python = python or sys.executable
         self.env = env
-        self.use_fork_server = fork_server
+        self.use_fork_server = self._wants_fork_server = fork_server
         self._server: ForkServer | None = None
         self._barren = 0
         self._procs: dict[str, Process] = {}
@@ -200,10 +200,12 @@ class LocalExecutor:
 
     def set_preload(self, preload: tuple[str, ...]) -> None:
         """A new ``executors.local.preload`` (the config file reloaded): the next runner
-        comes from a fork server that imported those (runners already started go on)."""
+        comes from a fork server that imported those (runners already started go on), also
+        after servers that could not start made runners new processes (the list was why)."""
         if preload != self.preload:
             self.preload = preload
             self.close()
+            self.use_fork_server, self._barren = self._wants_fork_server, 0
 
     def _wakes(self) -> Callable[[], None] | None:
         """What the fork server's relay calls when its runners finish."""

@@ -34,14 +34,14 @@ os.write(1, b"67890\\n")  # is its answers to the engine: a stray line would shi
 
 
 @OP.function
-def draw(i: int) -> {"pid": int, "numpy": float, "python": float}:
+def draw(i: int) -> {"pid": int, "parent": int, "numpy": float, "python": float}:
     import os
     import random
 
     import hpcflow_preload_probe  # noqa: F401
     import numpy
 
-    return {"pid": os.getpid(), "numpy": float(numpy.random.random()),
+    return {"pid": os.getpid(), "parent": os.getppid(), "numpy": float(numpy.random.random()),
             "python": random.random()}
 
 
@@ -53,7 +53,7 @@ def fan_out(name: str) -> list[dict]:
     assert wf.wait(timeout=240) == "Succeeded"
     steps = [s for s in wf.query_step(name="draw") if s.type == "Pod"]
     assert len(steps) == N
-    return [{k: s.outputs.parameters[k].value for k in ("pid", "numpy", "python")}
+    return [{k: s.outputs.parameters[k].value for k in ("pid", "parent", "numpy", "python")}
             for s in steps]
 
 
@@ -114,8 +114,9 @@ def test_without_preload_each_step_imports_it_and_a_reload_preloads_it(hpc_home,
 
 def test_a_fork_server_that_keeps_dying_is_given_up_for_new_processes(hpc_home, probe):
     """A preloaded module that ends the fork server as it starts: after three such servers
-    the engine starts its runners as new processes, and the steps run (without this they
-    were retried every few seconds for ever)."""
+    the engine starts its runners as new processes (its own children), and the steps run
+    (before, they were retried every few seconds for ever). The list corrected and
+    reloaded, steps come from a fork server again."""
     hpc_home.mkdir(mode=0o700)
     config = hpc_home / "config.toml"
     config.write_text('[executors.local]\npreload = ["hpcflow_preload_fatal"]\n')
@@ -125,3 +126,13 @@ def test_a_fork_server_that_keeps_dying_is_given_up_for_new_processes(hpc_home, 
     assert sorted(map(int, importers)) == sorted(r["pid"] for r in runs)  # each step's own
     logged = (hpc_home / "logs" / "daemon.log").read_text()
     assert "3 fork servers in a row ended without starting a runner" in logged, logged[-3000:]
+    engine = engine_pid(hpc_home)
+    assert {r["parent"] for r in runs} == {engine}
+
+    config.write_text('[executors.local]\npreload = ["hpcflow_preload_probe"]\n')
+    os.kill(engine, signal.SIGHUP)
+    wait_until(lambda: "configuration reloaded" in (hpc_home / "logs" / "daemon.log")
+               .read_text(), "the daemon to reload its config", 60)
+    runs = fan_out("fork-server-again")
+    assert engine not in {r["parent"] for r in runs}
+    assert len({r["parent"] for r in runs}) == 1  # one fork server, which preloaded the probe
