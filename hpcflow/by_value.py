@@ -21,8 +21,9 @@ import types
 
 import cloudpickle
 
-#: The folders each top-level module name was found in (cached: modules do not move).
-_FOLDERS: dict[str, tuple[str, ...]] = {}
+#: The folders each top-level module was found in, by name and file (a module re-imported
+#: from elsewhere under the same name is looked at again).
+_FOLDERS: dict[tuple[str, str | None], tuple[str, ...]] = {}
 #: Top-level modules already registered with cloudpickle for pickling by value.
 _REGISTERED: set[str] = set()
 #: What the last look at ``sys.modules`` saw (a value pickled per item of a long list
@@ -49,22 +50,30 @@ def is_installed_module(module_name: str) -> bool:
     return os.path.realpath(path).startswith(_install_roots())
 
 
+def _cwd() -> str:
+    try:
+        return os.getcwd()
+    except OSError:  # removed while we stand in it: nothing is imported from there
+        return ""
+
+
 def script_folders() -> set[str]:
     """The folders this process imports from that a step's process does not search: the
     workflow script's own (``sys.path[0]``; the working directory for ``python -c``, ``-m``
     or an interactive session) and the working directory."""
-    folders = {os.path.realpath(os.getcwd())}
+    cwd = _cwd()
+    folders = {cwd}
     if sys.path and not getattr(sys.flags, "safe_path", False):
-        folders.add(os.path.realpath(sys.path[0] or os.getcwd()))
-    return folders
+        folders.add(sys.path[0] or cwd)
+    return {os.path.realpath(folder) for folder in folders if folder}
 
 
 def _folders_of(name: str, module: types.ModuleType) -> tuple[str, ...]:
     """The folders the top-level module ``name`` was imported from (its file's folder, or
     the folder holding its package)."""
-    found = _FOLDERS.get(name)
+    file = getattr(module, "__file__", None)
+    found = _FOLDERS.get((name, file))
     if found is None:
-        file = getattr(module, "__file__", None)
         if file:
             folder = os.path.dirname(os.path.abspath(file))
             if hasattr(module, "__path__"):  # a package: its __init__.py is one level down
@@ -73,7 +82,7 @@ def _folders_of(name: str, module: types.ModuleType) -> tuple[str, ...]:
         else:  # a namespace package: each of its portions
             found = tuple(os.path.realpath(os.path.dirname(os.path.abspath(p)))
                           for p in getattr(module, "__path__", None) or ())
-        _FOLDERS[name] = found
+        _FOLDERS[name, file] = found
     return found
 
 
@@ -93,7 +102,7 @@ def register_script_modules() -> list[str]:
     """Have cloudpickle send by value every module this process imported from the
     workflow script's folders (see the module's docstring); the names newly registered."""
     global _LAST_LOOK
-    look = (len(sys.modules), os.getcwd(), sys.path[0] if sys.path else None)
+    look = (len(sys.modules), _cwd(), sys.path[0] if sys.path else None)
     if look == _LAST_LOOK:
         return []
     _LAST_LOOK = look

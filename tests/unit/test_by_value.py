@@ -53,3 +53,16 @@ def test_the_scripts_own_pure_python_modules_and_nothing_else(tmp_path: Path) ->
     assert done.returncode == 0, done.stderr
     # not fast (compiled inside), not elsewhere_mod (a step has PYTHONPATH too), not click
     assert done.stdout.splitlines() == ["helpers shapes", "-"], done.stdout
+
+
+def test_a_working_directory_removed_under_the_script_is_no_error(tmp_path: Path) -> None:
+    code = ("import os, tempfile\n"
+            "d = tempfile.mkdtemp(dir=os.environ['BASE'])\n"
+            "os.chdir(d)\n"
+            "os.rmdir(d)\n"
+            "from hpcflow.by_value import register_script_modules\n"
+            "print(register_script_modules())\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120, env=dict(os.environ, BASE=str(tmp_path)))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
