@@ -55,7 +55,11 @@ from hpcflow.connectors.executors.base import (
     step_dir_name,
 )
 from hpcflow.connectors.executors.bundle import runner_bundle
-from hpcflow.connectors.executors.dispatcher_machine import SSH_CONTEXTS, DispatcherMachine
+from hpcflow.connectors.executors.dispatcher_machine import (
+    LOCAL_CONTEXTS,
+    SSH_CONTEXTS,
+    DispatcherMachine,
+)
 from hpcflow.connectors.executors.local import read_log_tail, read_result
 from hpcflow.connectors.executors.offloop import OffLoopPool
 from hpcflow.connectors.executors.relay import (
@@ -467,6 +471,7 @@ class DispatcherJobs:
         submission.update_submission_state()
         if any(j.job_state == DP.unsubmitted for j in submission.belonging_jobs):
             if not had_state:
+                _make_private(submission.machine.context)
                 submission.upload_jobs()
             faults.point(faults.DISPATCHER_SUBMIT, submission.machine)
         submission.handle_unexpected_submission_state(continue_on_failure=True)
@@ -533,6 +538,26 @@ class DispatcherJobs:
                 if self.machine.batch_type == SHELL:
                     _end_task_sessions(submission.machine.context, job)
         self._record_path(pack).unlink(missing_ok=True)  # its steps are failed by the service
+
+
+def _make_private(context: Any) -> None:
+    """Make the submission's own folder on the machine the user's only, before anything
+    is written in it. dpdispatcher makes it with the remote umask (0755 under the usual
+    022) and writes there its job scripts (the steps' result keys among their variables),
+    its state and the steps' files: readable by every account of a cluster otherwise."""
+    kind = type(context).__name__
+    if kind in LOCAL_CONTEXTS:  # made at upload, unless it is made here first
+        folder = Path(context.remote_root)
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        folder.chmod(0o700)
+        return
+    if kind not in SSH_CONTEXTS:
+        return  # a cloud context's folders are not on a shared machine
+    code, _, _, err = context.block_call("chmod 700 .")
+    if code != 0:
+        detail = err.read().decode(errors="replace").strip() if err is not None else ""
+        raise HpcflowError(f"cannot make the submission folder {context.remote_root} "
+                           f"private (chmod 700): {detail or f'exit code {code}'}")
 
 
 def _end_task_sessions(context: Any, job: Any) -> None:

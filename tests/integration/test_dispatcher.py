@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import stat
 import time
 from collections import Counter
 from pathlib import Path
@@ -87,11 +88,13 @@ def test_shell_batch_type(tmp_path: Path):
         run_cli(["daemon", "stop"], home, tmp_path)
 
 
-def _ssh_dispatcher_config(home: Path, ssh_env: dict, known_hosts: str) -> None:
+def _ssh_dispatcher_config(home: Path, ssh_env: dict, known_hosts: str,
+                           clean: bool = True) -> None:
     user = ssh_env["HPCFLOW_TEST_SSH_USER"]
     home.mkdir(mode=0o700, exist_ok=True)
     (home / "config.toml").write_text(f"""
 [dispatchers.cluster]
+clean = {str(clean).lower()}
 python = "/usr/bin/python3"
 known_hosts = "{known_hosts}"
 min_poll_interval = 0.5
@@ -129,6 +132,30 @@ def test_slurm_with_ssh_context(tmp_path: Path, ssh_env: dict, slurm_env: dict):
                                 r"TimeLimit=(\d+)", text))
         assert limits == {"7"}, limits
         assert integrity_ok(home)
+    finally:
+        run_cli(["daemon", "stop"], home, tmp_path)
+
+
+def test_the_submission_folder_on_the_cluster_is_the_users_only(tmp_path: Path, ssh_env: dict,
+                                                                 slurm_env: dict):
+    """dpdispatcher makes a submission's folder with the remote umask (0755 under the test
+    sshd's 022) and writes in it the job scripts, whose variables hold the steps' result
+    keys, its state and the steps' files: hpcflow makes it 0700 before anything is written
+    (kept here with ``clean = false`` to be looked at)."""
+    home = tmp_path / "home"
+    _ssh_dispatcher_config(home, ssh_env, ssh_env["HPCFLOW_TEST_SSH_KNOWN_HOSTS"], clean=False)
+    try:
+        wf_id = _submit(tmp_path, home, pipeline(
+            "DispatcherExecutor", 'machine="cluster", queue_name="debug"', JOB_ENV, "dp-priv"))
+        final = _wait(home, tmp_path, wf_id, timeout=300)
+        assert final["phase"] == "Succeeded", (final, _steps(home, tmp_path, wf_id))
+        remote = Path(f"/home/{ssh_env['HPCFLOW_TEST_SSH_USER']}/hpcflow-dispatcher")
+        folders = {p.parent for p in remote.glob(f"*/{wf_id}")}
+        assert folders, sorted(remote.iterdir())
+        for folder in folders:
+            assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+            scripts = list(folder.glob(".*.sub"))
+            assert scripts and all("HPCFLOW_RESULT_KEYS" in p.read_text() for p in scripts)
     finally:
         run_cli(["daemon", "stop"], home, tmp_path)
 
