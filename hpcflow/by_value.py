@@ -14,6 +14,7 @@ way, ``python_packages=[...]`` on a template, still works for what lives elsewhe
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import sysconfig
@@ -31,7 +32,9 @@ _REGISTERED: set[str] = set()
 _LAST_LOOK: tuple[int, str, str | None] | None = None
 
 
+@functools.cache
 def _install_roots() -> tuple[str, ...]:
+    """Where installed modules live (fixed for the process: computed once)."""
     paths = sysconfig.get_paths()
     return tuple({os.path.realpath(paths[k]) + os.sep
                   for k in ("stdlib", "platstdlib", "purelib", "platlib")})
