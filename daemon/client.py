@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import sqlite3
 import string
 from collections.abc import Iterator
 from pathlib import Path
@@ -320,6 +321,15 @@ def query_steps(home: Path, wf_id: str, name: str | list[str] | None = None,
 
 def phase_counts(home: Path, wf_id: str) -> dict[str, int]:
     return store_for(home).phase_counts(wf_id)
+
+
+def tips(home: Path, wf_id: str) -> list[str]:
+    """The engine's advice for the workflow's user (none from a store an older daemon
+    keeps, which has no place for it yet)."""
+    try:
+        return store_for(home).tips(wf_id)
+    except sqlite3.OperationalError:
+        return []
 
 
 def expected_steps(home: Path, wf_id: str) -> int | None:

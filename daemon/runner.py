@@ -22,7 +22,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from hpcflow import values
+from hpcflow import import_timing, values
 from hpcflow.artifact_files import OutsideLinkError, pack, present, unpack
 from hpcflow.artifact_part import ArtifactPartError, fetch_sub_path, present_sub_path
 from hpcflow.connectors.executors.base import (
@@ -557,6 +557,9 @@ def main(argv: list[str]) -> int:
     reserve.take()
     job = json.loads((step_dir / "step.json").read_text())
     result = run_step(step_dir, job, reserve)
+    imports = import_timing.report(step_dir)
+    if imports:  # what a preload in the fork server would have spared this step
+        result["imports"] = imports
     for stream in (sys.stdout, sys.stderr):
         # a full disk: the log loses its end, the result must not be lost
         with contextlib.suppress(OSError):

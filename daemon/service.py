@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hpcflow.config_file import DaemonConfig, load_config, parse_config
+from hpcflow.config_file import DaemonConfig, config_path, load_config, parse_config
 from hpcflow.connectors.executors.base import (
     LIVE_JOB_STATES,
     Executor,
@@ -43,6 +43,7 @@ from hpcflow.daemon.backup import StoreKeeper
 from hpcflow.daemon.children import node_of, planning_input
 from hpcflow.daemon.disk import WriteTrouble, write_error
 from hpcflow.daemon.engine import WAKE_DIR
+from hpcflow.daemon.import_hint import PreloadAdvisor
 from hpcflow.daemon.leader import FencedError, LeaderLease
 from hpcflow.daemon.lifecycle import Finish, Retry, StepFacts, decide, queue_change
 from hpcflow.daemon.loops import SUCCEEDED_SLICES
@@ -161,6 +162,8 @@ class Service:
         self.last_activity = time.time()
         #: Writes refused by the machine (a full disk): logged once, in the status file.
         self.trouble = WriteTrouble(home)
+        #: Whether local steps spend their time importing what a preload would import once.
+        self.preload_advisor = PreloadAdvisor()
 
     # -- wake-ups ---------------------------------------------------------------
     def wake(self) -> None:
@@ -463,6 +466,24 @@ class Service:
                                           decision.message, step["phase"])
                 elif isinstance(decision, Finish):
                     self._finish(conn, step, decision, end)
+                if end.imports and end.sealed and executor_name == LOCAL:
+                    self._advise_preload(conn, step, end)
+
+    def _advise_preload(self, conn: Any, step: Any, end: JobResult) -> None:
+        """A local step that reported its imports: a tip for the workflow once the first
+        steps of its template show they mostly import (``daemon/import_hint.py``)."""
+        record = end.record or {}
+        started, finished = record.get("started"), record.get("finished")
+        seconds = finished - started if isinstance(started, int | float) and \
+            isinstance(finished, int | float) else 0.0
+        tip = self.preload_advisor.observe(step["workflow_id"], step["template"],
+                                           end.imports or {}, seconds,
+                                           self.config.local_preload)
+        if tip is None:
+            return
+        text = tip.text(str(self.config.path or config_path(self.home)))
+        if self.store.add_tip(conn, step["workflow_id"], f"preload:{tip.template}", text):
+            log.info("workflow %s: tip: %s", step["workflow_id"], text)
 
     def _job_end(self, job: Any, status: JobStatus) -> JobResult:
         """How the job ended, from what the executor reported: its result is used only as

@@ -33,7 +33,7 @@ from hpcflow.daemon.fs_kind import home_file_system
 from hpcflow.daemon.leader import FencedError
 from hpcflow.errors import StoreError
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 STORE_FILE = "store.db"
 #: Where the daemon keeps its online backups of the store (``hpcflow store restore``).
 BACKUP_DIR = "backups"
@@ -213,12 +213,20 @@ def _add_deleted_prefixes_v10(conn: sqlite3.Connection) -> None:
                  "storage TEXT NOT NULL)")
 
 
+def _add_tips_v11(conn: sqlite3.Connection) -> None:
+    """Advice the engine has for a workflow's user (``hpcflow status`` shows it), once per
+    topic: a table of its own rather than events, which a workflow of 100,000 steps has
+    hundreds of thousands of."""
+    conn.execute("CREATE TABLE IF NOT EXISTS tips (workflow_id TEXT NOT NULL, topic TEXT NOT "
+                 "NULL, at REAL NOT NULL, text TEXT NOT NULL, PRIMARY KEY (workflow_id, topic))")
+
+
 #: version -> function bringing the schema from version-1 to version.
 MIGRATIONS = {1: _create_schema_v1, 2: _add_depth_and_log_tail_v2,
               3: _add_suspended_and_pruned_v3, 4: _add_step_executor_v4, 5: _add_job_pack_v5,
               6: _add_parameter_values_v6, 7: _add_children_order_index_v7,
               8: _add_run_seconds_v8, 9: _step_ids_never_reused_v9,
-              10: _add_deleted_prefixes_v10}
+              10: _add_deleted_prefixes_v10, 11: _add_tips_v11}
 
 
 def _check_private(path: Path, what: str) -> None:
@@ -457,6 +465,19 @@ class Store:
             (time.time(), workflow_id, step_id, kind, from_phase, to_phase, detail),
         )
 
+    @staticmethod
+    def add_tip(conn: sqlite3.Connection, workflow_id: str, topic: str, text: str) -> bool:
+        """Record advice for a workflow's user, unless it has a tip on ``topic`` already;
+        True when it was new."""
+        return conn.execute("INSERT OR IGNORE INTO tips(workflow_id, topic, at, text) "
+                            "VALUES (?, ?, ?, ?)",
+                            (workflow_id, topic, time.time(), text)).rowcount > 0
+
+    def tips(self, workflow_id: str) -> list[str]:
+        """The workflow's tips, oldest first."""
+        return [r[0] for r in self.conn.execute(
+            "SELECT text FROM tips WHERE workflow_id=? ORDER BY at", (workflow_id,))]
+
     # -- workflows --------------------------------------------------------------
     def insert_workflow(self, wf_id: str, name: str, spec: dict, blobs: dict[str, bytes],
                         storage: dict, labels: dict, if_absent: bool = False) -> sqlite3.Row | None:
@@ -551,7 +572,7 @@ class Store:
                 conn.execute(
                     "INSERT OR REPLACE INTO deleted_prefixes(workflow_id, storage) "
                     "SELECT id, storage FROM workflows WHERE id=?", (wf_id,))
-            for table in ("events", "requests", "jobs", "steps"):
+            for table in ("events", "requests", "jobs", "steps", "tips"):
                 conn.execute(f"DELETE FROM {table} WHERE workflow_id=?", (wf_id,))
             conn.execute("DELETE FROM workflows WHERE id=?", (wf_id,))
             for digest in digests:

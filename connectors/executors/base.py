@@ -72,6 +72,24 @@ def seal_result(record: dict[str, Any], key: str) -> dict[str, Any]:
     return {**record, SEAL_FIELD: _result_mac(record, key)}
 
 
+#: A module name as ``result.json``'s ``imports`` may give it (text a tip may show).
+_MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}")
+
+
+def _import_seconds(value: Any) -> dict[str, float] | None:
+    """``imports`` of a runner's record: module names to seconds; anything else is dropped.
+
+    >>> _import_seconds({"numpy": 0.075, "no such; name": 1, "x": "slow", "big": 1e999})
+    {'numpy': 0.075}
+    """
+    if not isinstance(value, dict):
+        return None
+    found = {name: float(seconds) for name, seconds in list(value.items())[:16]
+             if isinstance(name, str) and _MODULE_NAME.fullmatch(name)
+             and isinstance(seconds, int | float) and 0 <= seconds < 1e6}
+    return found or None
+
+
 @dataclass(frozen=True)
 class JobResult:
     """How a job ended, as its executor reports it: the runner's own record (read from
@@ -104,6 +122,9 @@ class JobResult:
     timed_out: bool = False
     #: For a slice group that failed: how many of its slices succeeded.
     succeeded_slices: int | None = None
+    #: Seconds the step spent importing, per top-level module (``hpcflow.import_timing``):
+    #: only from a local runner forked by the fork server, and used only once sealed.
+    imports: dict[str, float] | None = field(default=None, compare=False)
     #: The runner's record as read, seal included (None for an executor's own account).
     record: dict[str, Any] | None = field(default=None, repr=False, compare=False)
     #: ``trusted`` found the record sealed under the step's key.
@@ -119,7 +140,8 @@ class JobResult:
                    outputs=record.get("outputs"), transient=bool(record.get("transient")),
                    infrastructure=bool(record.get("infrastructure")),
                    timed_out=bool(record.get("timed_out")),
-                   succeeded_slices=count if isinstance(count, int) else None, record=record)
+                   succeeded_slices=count if isinstance(count, int) else None,
+                   imports=_import_seconds(record.get("imports")), record=record)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> JobResult | None:

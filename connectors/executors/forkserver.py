@@ -40,6 +40,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import IO
 
+from hpcflow import import_timing
 from hpcflow.privacy import module_command
 
 #: How long a reply may take before the server is taken for stuck (it only forks).
@@ -100,6 +101,7 @@ def preload_modules(names: list[str]) -> None:
 def run_child(step_dir: str, runner_main: object, env: dict[str, str] | None = None) -> None:
     """In the forked child: become a session leader with the step's log as stdout/stderr."""
     try:
+        import_timing.reset()
         fresh_random_state()
         os.environ.update(env or {})
         os.setsid()
@@ -148,6 +150,8 @@ def serve(requests: IO[str], replies: IO[str], wake_fd: int | None = None,
         os.set_blocking(wake_fd, False)
         runner.wake_engine_through(wake_fd)
     preload_modules(preload or [])
+    # each runner reports what it imported itself, which a preload would have spared it
+    import_timing.install()
     # What is loaded now is never collected: the children's garbage collector leaves it
     # alone instead of touching (and so copying) every page of it.
     gc.freeze()

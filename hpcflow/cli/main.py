@@ -235,14 +235,16 @@ def run(script: str, script_args: tuple[str, ...], as_dflow: bool) -> None:
                    f" on in the background: follow with {watch}, stop with "
                    f"'hpcflow terminate {ids}'", err=True)
         sys.exit(130)
+    from hpcflow.daemon import client
+
     for wf, phase in zip(workflows, phases, strict=True):
         click.echo(f"{wf.id} {phase}")
         if phase != "Succeeded":
-            from hpcflow.daemon import client
-
             row = client.workflow_row(_home(), wf._need_id())
             if row["message"]:
                 click.echo(f"  {row['message']}", err=True)
+        for tip in client.tips(_home(), wf._need_id()):
+            click.echo(f"  tip: {tip}", err=True)
     sys.exit(0 if all(p == "Succeeded" for p in phases) else 1)
 
 
@@ -315,6 +317,7 @@ def status(workflow: str | None, as_json: bool, watch: bool, interval: float) ->
     data = [_wf_json(r, client.phase_counts(home, r["id"])) for r in rows]
     for d in data:  # a failed chain of 3 shows 2/3, not 2/2 (steps after a failure never come)
         d["expected_steps"] = client.expected_steps(home, d["id"])
+        d["tips"] = client.tips(home, d["id"])
     say_if_unserved(home)
     say_if_unreachable(home)
     if as_json:
@@ -330,6 +333,8 @@ def status(workflow: str | None, as_json: bool, watch: bool, interval: float) ->
                    f"{render.of_expected(d['steps'], d['expected_steps'])}")
         if d["message"] and d["phase"] not in ("Running", "Pending", "Succeeded"):
             click.echo(f"  {d['message']}")
+        for tip in d["tips"]:
+            click.echo(f"  tip: {tip}")
 
 
 @main.command(name="list")

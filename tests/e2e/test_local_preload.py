@@ -12,6 +12,7 @@ each step imports the probe itself, one line per step, until a reload (SIGHUP) o
 that preloads it: then the next steps come from a new fork server that imported it. A
 preloaded module that ends the fork server makes the engine start runners as processes."""
 
+import json
 import os
 import signal
 import sys
@@ -21,7 +22,7 @@ import pytest
 from hpcflow import Step, Workflow, argo_range
 from hpcflow.daemon.engine import engine_pid
 from hpcflow.python import OP, PythonOPTemplate
-from tests.conftest import wait_until
+from tests.conftest import run_cli, wait_until
 
 N = 6
 
@@ -136,3 +137,60 @@ def test_a_fork_server_that_keeps_dying_is_given_up_for_new_processes(hpc_home, 
     runs = fan_out("fork-server-again")
     assert engine not in {r["parent"] for r in runs}
     assert len({r["parent"] for r in runs}) == 1  # one fork server, which preloaded the probe
+
+
+SLOW_IMPORT = "import time\ntime.sleep(0.3)\nVALUE = 3\n"
+
+
+@OP.function
+def times_three(i: int) -> {"y": int}:
+    import hpcflow_slow_import
+
+    return {"y": i * hpcflow_slow_import.VALUE}
+
+
+@OP.function
+def plus_one(i: int) -> {"y": int}:
+    return {"y": i + 1}
+
+
+def imports_and_not(name: str) -> Workflow:
+    wf = Workflow(name)
+    wf.add([Step("slow", PythonOPTemplate(times_three), parameters={"i": "{{item}}"},
+                 with_param=argo_range(4)),
+            Step("quick", PythonOPTemplate(plus_one), parameters={"i": "{{item}}"},
+                 with_param=argo_range(4))])
+    wf.submit()
+    assert wf.wait(timeout=240) == "Succeeded"
+    return wf
+
+
+def test_steps_that_spend_their_time_importing_get_a_tip_to_preload(hpc_home, tmp_path,
+                                                                    monkeypatch) -> None:
+    """A template whose steps import a module that takes 0.3 s: ``hpcflow status`` says
+    to preload it (once, naming the module, the key and the config file), and ``run``
+    too; not for a template that imports nothing. Preloaded (SIGHUP), no tip."""
+    modules = tmp_path / "modules"
+    modules.mkdir()
+    (modules / "hpcflow_slow_import.py").write_text(SLOW_IMPORT)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        [str(modules), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    wf = imports_and_not("imports")
+    status = run_cli(["status", wf.id, "--json"], hpc_home, tmp_path)
+    assert status.returncode == 0, status.stderr
+    (tip,) = json.loads(status.stdout)["tips"]
+    assert "importing hpcflow_slow_import: preload = [\"hpcflow_slow_import\"] under " \
+           f"[executors.local] in {hpc_home.resolve() / 'config.toml'}" in tip, tip
+    assert "times-three" in tip or "times_three" in tip, tip  # the slow template's
+    text = run_cli(["status", wf.id], hpc_home, tmp_path).stdout
+    assert text.count("  tip: ") == 1 and tip in text, text
+
+    config = hpc_home / "config.toml"
+    config.write_text('[executors.local]\npreload = ["hpcflow_slow_import"]\n')
+    os.chmod(config, 0o600)
+    os.kill(engine_pid(hpc_home), signal.SIGHUP)
+    wait_until(lambda: "configuration reloaded" in (hpc_home / "logs" / "daemon.log")
+               .read_text(), "the daemon to reload its config", 60)
+    again = imports_and_not("preloaded")
+    status = run_cli(["status", again.id, "--json"], hpc_home, tmp_path)
+    assert json.loads(status.stdout)["tips"] == [], status.stdout

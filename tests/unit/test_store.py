@@ -136,3 +136,28 @@ def test_a_schema_8_store_gets_ids_above_every_id_jobs_and_events_have_seen(tmp_
         assert _add_step(store, conn, "0.new") == gone + 1
     assert store.integrity_ok()
     store.close()
+
+
+def test_tips_are_kept_once_per_topic_and_go_with_their_workflow(tmp_path):
+    home = tmp_path / "h"
+    store = Store.open(home)
+    with store.write() as conn:  # a store of version 10, before tips had a table
+        conn.execute("DROP TABLE tips")
+        conn.execute("UPDATE meta SET value='10' WHERE key='schema_version'")
+    store.close()
+    store = Store.open(home)
+    assert store.schema_version() == SCHEMA_VERSION
+    for wf in ("w-1", "w-2"):
+        store.insert_workflow(wf, "w", {"name": "w"}, {}, {}, {})
+    with store.write() as conn:
+        assert store.add_tip(conn, "w-1", "preload:fit", "preload numpy")
+        assert not store.add_tip(conn, "w-1", "preload:fit", "preload numpy, again")
+        assert store.add_tip(conn, "w-1", "preload:plot", "preload matplotlib")
+        assert store.add_tip(conn, "w-2", "preload:fit", "preload numpy")
+    assert store.tips("w-1") == ["preload numpy", "preload matplotlib"]
+    with store.write() as conn:
+        store.set_workflow_phase(conn, "w-1", "Running")
+        store.set_workflow_phase(conn, "w-1", "Succeeded")
+    store.delete_workflow("w-1")
+    assert store.tips("w-1") == [] and store.tips("w-2") == ["preload numpy"]
+    store.close()
