@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import sqlite3
 import string
 from collections.abc import Iterator
 from pathlib import Path
@@ -324,12 +323,8 @@ def phase_counts(home: Path, wf_id: str) -> dict[str, int]:
 
 
 def tips(home: Path, wf_id: str) -> list[str]:
-    """The engine's advice for the workflow's user (none from a store an older daemon
-    keeps, which has no place for it yet)."""
-    try:
-        return store_for(home).tips(wf_id)
-    except sqlite3.OperationalError:
-        return []
+    """The engine's advice for the workflow's user."""
+    return store_for(home).tips(wf_id)
 
 
 def expected_steps(home: Path, wf_id: str) -> int | None:

@@ -474,9 +474,13 @@ class Store:
                             (workflow_id, topic, time.time(), text)).rowcount > 0
 
     def tips(self, workflow_id: str) -> list[str]:
-        """The workflow's tips, oldest first."""
-        return [r[0] for r in self.conn.execute(
-            "SELECT text FROM tips WHERE workflow_id=? ORDER BY at", (workflow_id,))]
+        """The workflow's tips, oldest first (none from a store an older daemon keeps,
+        which has no table for them yet)."""
+        try:
+            return [r[0] for r in self.conn.execute(
+                "SELECT text FROM tips WHERE workflow_id=? ORDER BY at", (workflow_id,))]
+        except sqlite3.OperationalError:
+            return []
 
     # -- workflows --------------------------------------------------------------
     def insert_workflow(self, wf_id: str, name: str, spec: dict, blobs: dict[str, bytes],

@@ -116,9 +116,10 @@ class Api:
             cursor = store.last_event_id(wf_id)  # before the read: nothing is missed
             changed = store.steps_changed_since(wf_id, since_event, since_step)
             counts = store.phase_counts(wf_id)
+            tips = store.tips(wf_id)
         newest = max([since_step, *(r["id"] for r in changed)])
         return {"phase": row["phase"], "suspended": bool(row["suspended"]),
-                "message": row["message"], "steps": counts, "cursor": cursor,
+                "message": row["message"], "tips": tips, "steps": counts, "cursor": cursor,
                 "newest_step": newest, "new_steps": newest > since_step,
                 "changed": [[r["id"], r["phase"], r["type"], r["parent_id"]] for r in changed]}
 

@@ -22,6 +22,7 @@ import pytest
 from hpcflow import Step, Workflow, argo_range
 from hpcflow.daemon.engine import engine_pid
 from hpcflow.python import OP, PythonOPTemplate
+from hpcflow.ui.api import Api
 from tests.conftest import run_cli, wait_until
 
 N = 6
@@ -142,6 +143,25 @@ def test_a_fork_server_that_keeps_dying_is_given_up_for_new_processes(hpc_home, 
 SLOW_IMPORT = "import time\ntime.sleep(0.3)\nVALUE = 3\n"
 
 
+RUN_SCRIPT = """
+from hpcflow import Step, Workflow, argo_range
+from hpcflow.python import OP, PythonOPTemplate
+
+
+@OP.function
+def slow(i: int) -> {"y": int}:
+    import hpcflow_slow_import
+
+    return {"y": i * hpcflow_slow_import.VALUE}
+
+
+wf = Workflow("run-imports")
+wf.add(Step("slow", PythonOPTemplate(slow), parameters={"i": "{{item}}"},
+            with_param=argo_range(3)))
+wf.submit()
+"""
+
+
 @OP.function
 def times_three(i: int) -> {"y": int}:
     import hpcflow_slow_import
@@ -167,9 +187,9 @@ def imports_and_not(name: str) -> Workflow:
 
 def test_steps_that_spend_their_time_importing_get_a_tip_to_preload(hpc_home, tmp_path,
                                                                     monkeypatch) -> None:
-    """A template whose steps import a module that takes 0.3 s: ``hpcflow status`` says
-    to preload it (once, naming the module, the key and the config file), and ``run``
-    too; not for a template that imports nothing. Preloaded (SIGHUP), no tip."""
+    """A template whose steps import a module that takes 0.3 s: ``hpcflow status`` (text
+    and JSON) and the web page say to preload it, once, naming the module, the key and the
+    config file; nothing for a template that imports nothing. Preloaded (SIGHUP), no tip."""
     modules = tmp_path / "modules"
     modules.mkdir()
     (modules / "hpcflow_slow_import.py").write_text(SLOW_IMPORT)
@@ -184,6 +204,13 @@ def test_steps_that_spend_their_time_importing_get_a_tip_to_preload(hpc_home, tm
     assert "times-three" in tip or "times_three" in tip, tip  # the slow template's
     text = run_cli(["status", wf.id], hpc_home, tmp_path).stdout
     assert text.count("  tip: ") == 1 and tip in text, text
+    assert Api(hpc_home).phases(wf.id, 0, 0)["tips"] == [tip]  # the web page's header
+    script = tmp_path / "slow_steps.py"
+    script.write_text(RUN_SCRIPT)
+    run = run_cli(["run", str(script)], hpc_home, tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "  tip: steps of 'slow" in run.stderr and 'preload = ["hpcflow_slow_import"]' \
+        in run.stderr, run.stderr
 
     config = hpc_home / "config.toml"
     config.write_text('[executors.local]\npreload = ["hpcflow_slow_import"]\n')

@@ -177,6 +177,7 @@ function header(wfId, w) {
   fill(head, 
     el("h1", {}, wfId, " ", badge(w.phase, w.suspended && live)),
     w.message ? el("p", {class: "message"}, w.message) : null,
+    ...(w.tips || []).map(t => el("p", {class: "tip"}, "tip: ", t)),
     el("p", {}, counts(w.steps)),
     el("div", {class: "actions"},
        act("terminate", "Terminate", live), act("suspend", "Suspend", live && !w.suspended),
@@ -246,7 +247,8 @@ async function livePhases(wfId) {
   const d = await api(`/api/workflows/${encodeURIComponent(wfId)}/phases?event=${view.event}&step=${view.step}`);
   const first = view.event === 0 && view.step === 0;
   view.event = d.cursor; view.step = d.newest_step;
-  header(wfId, {phase: d.phase, suspended: d.suspended, message: d.message, steps: d.steps});
+  header(wfId, {phase: d.phase, suspended: d.suspended, message: d.message, tips: d.tips,
+                steps: d.steps});
   const canvas = document.getElementById("graph");
   let unseen = false;
   for (const [id, phase] of d.changed) {
