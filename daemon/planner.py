@@ -7,6 +7,7 @@ Nothing here touches the store, a file or a clock.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, MutableMapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -403,11 +404,17 @@ def plan_loop(node: Node, template: dict, children: Iterable[Node],
             first_failed = first_failed or child
         grouped = grouped or bool((child.spec or {}).get("slice_group"))
         outputs.add(child)
-    enough = not failed
+    enough, needs = not failed, ""
     if spec.get("continue_on_num_success") is not None:
-        enough = ok >= int(spec["continue_on_num_success"])
+        wanted = int(spec["continue_on_num_success"])
+        enough, needs = ok >= wanted, f"continue_on_num_success={wanted}"
     if spec.get("continue_on_success_ratio") is not None:
-        enough = ok >= float(spec["continue_on_success_ratio"]) * total
+        ratio = float(spec["continue_on_success_ratio"])
+        # 7 of 10 is 0.7 of them, though 0.7 * 10 is 7.000000000000001 in floating point
+        # (which dflow's check, succ >= ratio * total, refuses)
+        wanted = math.ceil(ratio * total - 1e-9 * max(1, total))
+        enough = ok >= wanted
+        needs = f"continue_on_success_ratio={ratio:g} needs {wanted}"
     if enough:
         return [FinishStep(node.id, states.SUCCEEDED, outputs=outputs.result())]
     if first_failed is not None:
@@ -417,6 +424,8 @@ def plan_loop(node: Node, template: dict, children: Iterable[Node],
         detail = "see the groups' logs (hpcflow logs) for the slices that failed"
     what = (f"{total - ok} of {total} slices failed" if grouped
             else f"{failed} of {items} items failed")
+    if needs:  # the threshold the successes fell short of, and by how much
+        what += f" ({ok} succeeded; {needs})"
     return [FinishStep(node.id, states.FAILED, outputs=outputs.result(),
                        reason=f"{what}; {detail}")]
 

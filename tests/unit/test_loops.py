@@ -134,3 +134,30 @@ def test_a_large_loop_is_expanded_one_item_at_a_time(sliced: bool):
     assert made == n
     assert group.children[n - 1].inputs["parameters"]["x"] == n - 1
     assert peak < 10_000_000, peak
+
+
+@pytest.mark.parametrize(("spec", "succeeded", "phase", "says"), [
+    # 7 of 10 is 0.7 of them (0.7 * 10 is 7.000000000000001 in floating point)
+    ({"continue_on_success_ratio": 0.7}, 7, "Succeeded", None),
+    ({"continue_on_success_ratio": 0.7}, 6, "Failed",
+     "4 of 10 items failed (6 succeeded; continue_on_success_ratio=0.7 needs 7); "),
+    ({"continue_on_success_ratio": 0.25}, 3, "Succeeded", None),  # 2.5 rounds up to 3
+    ({"continue_on_success_ratio": 0.25}, 2, "Failed", "needs 3); "),
+    ({"continue_on_num_success": 5}, 4, "Failed",
+     "6 of 10 items failed (4 succeeded; continue_on_num_success=5); fan(4:4) failed: boom"),
+    ({}, 9, "Failed", "1 of 10 items failed; fan(9:9) failed: boom"),
+])
+def test_a_loops_success_threshold_and_what_its_failure_says(spec, succeeded, phase, says):
+    from hpcflow.daemon.planner import plan_loop
+
+    template = {"outputs": {"parameters": {"y": {}}, "artifacts": {}}}
+    loop = Node(1, "0.fan", "fan", "double", "StepGroup", "Running", {}, None, spec)
+    items = [Node(100 + i, str(i), f"fan({i}:{i})", "double", "Pod",
+                  "Succeeded" if i < succeeded else "Failed", {},
+                  {"parameters": {"y": i}, "artifacts": {}}, None,
+                  None if i < succeeded else "boom")
+             for i in range(10)]
+    (action,) = plan_loop(loop, template, items)
+    assert action.phase == phase
+    if says is not None:
+        assert says in action.reason, action.reason
