@@ -107,6 +107,18 @@ class _AliasLoader(importlib.abc.Loader):
         return None
 
 
+#: dflow's modules that reach a service hpcflow does not, and what that service is.
+UNSERVED = {
+    "dflow.plugins.launching": "OPs as apps of Bohrium's Launching platform (dp.launching)",
+    "dflow.plugins.metadata": "a client of Bohrium's metadata and lineage service",
+    "dflow.plugins.datasets": "datasets of Bohrium's dataset service",
+    "dflow.plugins.lebesgue": "the Lebesgue platform, Bohrium's former name",
+    "dflow.plugins.ray": "OPs run on a Ray cluster",
+    "dflow.plugins.oss": "Aliyun OSS as artifact storage: use its S3-compatible endpoint "
+                         "with hpcflow's S3 storage (s3_config) instead",
+}
+
+
 class DflowFinder(importlib.abc.MetaPathFinder):
     """Answers ``dflow`` and ``dflow.*`` imports with hpcflow's modules."""
 
@@ -119,8 +131,9 @@ class DflowFinder(importlib.abc.MetaPathFinder):
             return None
         mapped = MODULES.get(fullname)
         if mapped is None:
+            what = f" ({UNSERVED[fullname]})" if fullname in UNSERVED else ""
             raise ModuleNotFoundError(
-                f"hpcflow --as-dflow: dflow's module {fullname!r} has no counterpart in "
+                f"hpcflow --as-dflow: dflow's module {fullname!r}{what} has no counterpart in "
                 f"hpcflow (it serves {', '.join(sorted(MODULES))})", name=fullname)
         return importlib.machinery.ModuleSpec(fullname, _AliasLoader(mapped),
                                               is_package=mapped in ("hpcflow.python",

@@ -135,8 +135,8 @@ def test_a_dflow_module_hpcflow_lacks_is_named(tmp_path: Path) -> None:
     (tmp_path / "r.py").write_text("from dflow.plugins.ray import RayClusterExecutor\n")
     done = run_cli(["run", "--as-dflow", "r.py"], tmp_path / "home", tmp_path)
     assert done.returncode == 1
-    assert "hpcflow --as-dflow: dflow's module 'dflow.plugins.ray' has no counterpart in " \
-           "hpcflow" in done.stderr.splitlines()[-1]
+    assert "hpcflow --as-dflow: dflow's module 'dflow.plugins.ray' (OPs run on a Ray " \
+           "cluster) has no counterpart in hpcflow" in done.stderr.splitlines()[-1]
 
 
 def _fake_pydflow(root: Path) -> Path:
