@@ -5,8 +5,9 @@ still happen in every step unless the config file's ``executors.local.preload`` 
 Each run is a fresh ``$HPCFLOW_HOME`` (its engine started by ``submit()``, stopped after),
 ``--n`` items at ``local_parallelism`` 2, each item ``numpy.sqrt`` of its number; the two
 settings alternate over ``--rounds``. Reported per run: seconds from ``submit()`` until the
-workflow is seen finished, per item, and the result checked; then the medians and their
-ratio.
+workflow is seen finished, per item, the result checked, and the tips the engine recorded
+for the workflow (``hpcflow status``: the run without preload should be told to preload
+numpy); then the medians and their ratio.
 
 Usage: .venv/bin/python benchmarks/preload.py [--n 500] [--rounds 3] [--modules numpy]
 """
@@ -50,8 +51,11 @@ def one_run(n: int) -> dict:
               if s.type == "Pod"]
     correct = phase == "Succeeded" and sorted(values) == sorted(float(i) ** 0.5
                                                                  for i in range(n))
+    from hpcflow.daemon.client import tips
+
     return {"seconds": round(seconds, 3), "per_item_ms": round(seconds / n * 1000, 2),
-            "phase": phase, "correct": correct}
+            "phase": phase, "correct": correct,
+            "tips": tips(Path(os.environ["HPCFLOW_HOME"]), wf.id)}
 
 
 def run(setting: str, n: int, modules: list[str], base: Path, round_: int) -> dict:
