@@ -557,9 +557,8 @@ def main(argv: list[str]) -> int:
     reserve.take()
     job = json.loads((step_dir / "step.json").read_text())
     result = run_step(step_dir, job, reserve)
-    imports = import_timing.report(step_dir)
-    if imports:  # what a preload in the fork server would have spared this step
-        result["imports"] = imports
+    if import_timing.installed():  # what a preload in the fork server would have spared
+        result["imports"] = import_timing.report(step_dir)
     for stream in (sys.stdout, sys.stderr):
         # a full disk: the log loses its end, the result must not be lost
         with contextlib.suppress(OSError):

@@ -466,12 +466,13 @@ class Service:
                                           decision.message, step["phase"])
                 elif isinstance(decision, Finish):
                     self._finish(conn, step, decision, end)
-                if end.imports and end.sealed and executor_name == LOCAL:
+                if end.imports is not None and end.sealed and executor_name == LOCAL:
                     self._advise_preload(conn, step, end)
 
     def _advise_preload(self, conn: Any, step: Any, end: JobResult) -> None:
-        """A local step that reported its imports: a tip for the workflow once the first
-        steps of its template show they mostly import (``daemon/import_hint.py``)."""
+        """A local step that reported its imports (none, as often): a tip for the workflow
+        once the first steps of its template show they mostly import
+        (``daemon/import_hint.py``)."""
         record = end.record or {}
         started, finished = record.get("started"), record.get("finished")
         seconds = finished - started if isinstance(started, int | float) and \

@@ -95,12 +95,11 @@ def report(step_dir: Path) -> dict[str, float]:
     """What this step imported, slowest first (seconds, rounded to 0.1 ms): the modules the
     fork server could import for every step. Left out: those under the step's directory
     (its ``python_packages``, which only the step has) and the very short."""
-    if not installed():
-        return {}
-    folder = step_dir.resolve()
-    slowest = sorted(SECONDS.items(), key=lambda item: -item[1])
     found: dict[str, float] = {}
-    for name, seconds in slowest:
+    if not installed() or not SECONDS:
+        return found
+    folder = step_dir.resolve()
+    for name, seconds in sorted(SECONDS.items(), key=lambda item: -item[1]):
         if seconds < SMALLEST or len(found) >= REPORTED:
             break
         if not _inside(sys.modules.get(name), folder):

@@ -78,16 +78,18 @@ _MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,99}")
 
 def _import_seconds(value: Any) -> dict[str, float] | None:
     """``imports`` of a runner's record: module names to seconds; anything else is dropped.
+    None when the runner did not measure (not forked by the fork server).
 
     >>> _import_seconds({"numpy": 0.075, "no such; name": 1, "x": "slow", "big": 1e999})
     {'numpy': 0.075}
+    >>> _import_seconds({}), _import_seconds(None)
+    ({}, None)
     """
     if not isinstance(value, dict):
         return None
-    found = {name: float(seconds) for name, seconds in list(value.items())[:16]
-             if isinstance(name, str) and _MODULE_NAME.fullmatch(name)
-             and isinstance(seconds, int | float) and 0 <= seconds < 1e6}
-    return found or None
+    return {name: float(seconds) for name, seconds in list(value.items())[:16]
+            if isinstance(name, str) and _MODULE_NAME.fullmatch(name)
+            and isinstance(seconds, int | float) and 0 <= seconds < 1e6}
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,8 @@ class JobResult:
     #: For a slice group that failed: how many of its slices succeeded.
     succeeded_slices: int | None = None
     #: Seconds the step spent importing, per top-level module (``hpcflow.import_timing``):
-    #: only from a local runner forked by the fork server, and used only once sealed.
+    #: only from a local runner forked by the fork server ({} when it imported nothing),
+    #: and used only once sealed.
     imports: dict[str, float] | None = field(default=None, compare=False)
     #: The runner's record as read, seal included (None for an executor's own account).
     record: dict[str, Any] | None = field(default=None, repr=False, compare=False)

@@ -54,3 +54,13 @@ def test_memory_is_bounded_whatever_the_number_of_templates(monkeypatch) -> None
     for i in range(500):
         advisor.observe(f"wf{i}", "fit", {}, 0.01)
     assert len(advisor._tallies) == 50
+
+
+def test_steps_that_imported_nothing_count_too() -> None:
+    """A template whose steps import a slow module only now and then: the others, which
+    reported no imports, bring the average under the bar."""
+    advisor = PreloadAdvisor()
+    seen = [advisor.observe("wf", "sometimes", {"scipy": 0.05}, 0.06),
+            advisor.observe("wf", "sometimes", {}, 0.01),
+            advisor.observe("wf", "sometimes", {}, 0.01)]
+    assert seen == [None] * 3
