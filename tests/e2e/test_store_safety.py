@@ -130,10 +130,13 @@ def test_damaged_store_is_refused_at_start_reported_in_one_line_and_restored(tmp
 
     # while a daemon runs, restore refuses and changes nothing
     assert run_cli(["daemon", "start"], home, tmp_path).returncode == 0
-    before = (home / "store.db").stat().st_ino
-    one_line_error(run_cli(["store", "restore"], home, tmp_path), "a daemon runs",
-                   "hpcflow daemon stop")
-    assert (home / "store.db").stat().st_ino == before
+    try:
+        before = (home / "store.db").stat().st_ino
+        one_line_error(run_cli(["store", "restore"], home, tmp_path), "a daemon runs",
+                       "hpcflow daemon stop")
+        assert (home / "store.db").stat().st_ino == before
+    finally:  # a started daemon has no idle exit: it would outlive the suite
+        run_cli(["daemon", "stop"], home, tmp_path)
 
 
 def test_filesystem_errors_are_one_line_naming_the_file(tmp_path):
