@@ -96,4 +96,6 @@ def decide(template: str, tally: _Tally) -> PreloadTip | None:
         return None
     named = tuple(name for name, seconds in sorted(tally.imports.items(), key=lambda i: -i[1])
                   if seconds >= NAMED_SHARE * total)[:5]
+    if not named:  # many small imports, none worth a line of its own: nothing to preload
+        return None
     return PreloadTip(template, named, per_step, max(step, per_step))

@@ -64,3 +64,11 @@ def test_steps_that_imported_nothing_count_too() -> None:
             advisor.observe("wf", "sometimes", {}, 0.01),
             advisor.observe("wf", "sometimes", {}, 0.01)]
     assert seen == [None] * 3
+
+
+def test_many_small_imports_name_nothing_and_give_no_tip() -> None:
+    """Twelve modules of 5 ms each: a lot of importing, but none a tenth of it; a tip
+    would say preload = [] (it did)."""
+    many = {f"m{i}": 0.005 for i in range(12)}
+    advisor = PreloadAdvisor()
+    assert [advisor.observe("wf", "many", many, 0.07) for _ in range(3)] == [None] * 3
