@@ -467,14 +467,28 @@ def _too_deep(action: CreateStep, limit: int) -> CreateStep:
 
 def root_step(spec: dict) -> CreateStep:
     """The step that stands for the whole workflow: the entry template, instantiated."""
-    entry = spec["entrypoint"]
-    template = spec["templates"][entry]
-    scope = Scope(inputs={"parameters": {}, "artifacts": {}},
-                  workflow={"parameters": spec.get("workflow_parameters") or {}})
+    return _top_step(spec, spec["entrypoint"], ROOT_SLOT,
+                     {"parameters": spec.get("workflow_parameters") or {}})
+
+
+def exit_handler_step(spec: dict, workflow: dict) -> CreateStep:
+    """dflow's (Argo's) exit handler, ``Workflow(on_exit=...)``: its template instantiated
+    beside the root once the root ended; ``workflow`` holds ``status`` and ``failures``."""
+    return _top_step(spec, spec["on_exit"], EXIT_HANDLER_SLOT, workflow)
+
+
+#: The slots of the two steps without a parent: the entrypoint's and the exit handler's.
+ROOT_SLOT = "root"
+EXIT_HANDLER_SLOT = "onExit"
+
+
+def _top_step(spec: dict, template_name: str, slot: str, workflow: dict) -> CreateStep:
+    template = spec["templates"][template_name]
+    scope = Scope(inputs={"parameters": {}, "artifacts": {}}, workflow=workflow)
     params = {n: resolve_value(p["default"], scope)
               for n, p in template["inputs"]["parameters"].items() if "default" in p}
     step_type = STEP_TYPE_OF_KIND[template["kind"]]
-    return CreateStep(0, "root", spec["name"], entry, step_type,
+    return CreateStep(0, slot, spec["name"], template_name, step_type,
                       states.RUNNING if step_type != "Pod" else states.PENDING,
                       {"parameters": params, "artifacts": {}}, {"name": spec["name"],
-                                                                 "template": entry})
+                                                                 "template": template_name})

@@ -130,6 +130,16 @@ def bind_workflow_parameters(text: str, given: dict) -> str:
         if m.group(1) in given else m.group(0), text)
 
 
+#: ``{{workflow.status}}`` and ``{{workflow.failures}}``: what an exit handler's steps read.
+WORKFLOW_END = re.compile(r"\{\{\s*workflow\.(status|failures)\s*\}\}")
+
+
+def bind_workflow_end(text: str, context: dict) -> str:
+    """``text`` (a script) with ``{{workflow.status}}``/``{{workflow.failures}}`` replaced by
+    their text where ``context`` (the workflow's, once its entrypoint ended) has them."""
+    return WORKFLOW_END.sub(lambda m: str(context.get(m.group(1), m.group(0))), text)
+
+
 def is_single_reference(text: str) -> bool:
     return _WHOLE.match(text.strip()) is not None
 

@@ -53,6 +53,22 @@ class RetryPlan:
         return bool(self.pods or self.containers or self.removed)
 
 
+def exit_handler_rows(rows: list[RetryRow]) -> list[int]:
+    """The exit handler's step and every step under it (``Workflow(on_exit=...)``): a
+    workflow run again drops them, so that its handler runs again once the steps retried
+    ended, as Argo's ``retry`` does."""
+    children: dict[int, list[RetryRow]] = {}
+    for row in rows:
+        children.setdefault(row.parent_id, []).append(row)
+    stack = [r for r in children.get(0, []) if r.slot == "onExit"]
+    found = []
+    while stack:
+        row = stack.pop()
+        found.append(row.id)
+        stack.extend(children.get(row.id, []))
+    return sorted(found)
+
+
 def plan_retry(rows: list[RetryRow], root_id: int) -> RetryPlan:
     children: dict[int, list[RetryRow]] = {}
     by_id = {r.id: r for r in rows}

@@ -16,7 +16,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,20 +43,25 @@ from hpcflow.daemon.backup import StoreKeeper
 from hpcflow.daemon.children import node_of, planning_input
 from hpcflow.daemon.disk import WriteTrouble, write_error
 from hpcflow.daemon.engine import WAKE_DIR
+from hpcflow.daemon.exit_handler import final_phase, workflow_globals
 from hpcflow.daemon.import_hint import PreloadAdvisor
 from hpcflow.daemon.leader import FencedError, LeaderLease
 from hpcflow.daemon.lifecycle import Finish, Retry, StepFacts, decide, queue_change
 from hpcflow.daemon.loops import SUCCEEDED_SLICES
 from hpcflow.daemon.placement import placement
 from hpcflow.daemon.planner import (
+    EXIT_HANDLER_SLOT,
+    ROOT_SLOT,
     CreateStep,
     FinishStep,
+    exit_handler_step,
     plan_container,
     root_step,
     steps_slots,
 )
 from hpcflow.daemon.polling import PollSchedule
 from hpcflow.daemon.reach import Reachability
+from hpcflow.daemon.resolve import ResolveError
 from hpcflow.daemon.store import Store, StoreLostError
 from hpcflow.daemon.submission import Submitter, job_record
 from hpcflow.daemon.user_requests import RequestHandler
@@ -146,9 +151,10 @@ class Service:
         #: Machines that do not answer now (the status file shows them, with what to do).
         self.reach = Reachability()
         self.submitter = Submitter(self.store, home, self.schedule, self.executor, self.spec,
-                                   self._default_outputs, self._after_final, self.reach)
+                                   self._default_outputs, self._after_final, self.reach,
+                                   self._workflow_context)
         self.requests = RequestHandler(self.store, self.executor, self.dirty,
-                                       self._return_slot)
+                                       self._return_slot, self._start_exit_handler)
         self._specs: dict[str, dict] = {}
         self._wake = threading.Event()
         self._stop = False
@@ -542,9 +548,9 @@ class Service:
         """A step became final, inside the transaction that made it so: the workflow ends with
         its root step (in the same commit), or the parent is marked for the planner."""
         if parent_id == 0:
-            final = states.workflow_phase_for_root(phase)
+            final, message = self._workflow_end(conn, wf_id, phase, reason)
             if final:
-                self.store.set_workflow_phase(conn, wf_id, final, message=reason)
+                self.store.set_workflow_phase(conn, wf_id, final, message=message)
                 self._return_slot(wf_id)
                 log.info("workflow %s %s", wf_id, final)
             return
@@ -552,6 +558,58 @@ class Service:
         if parent["type"] in ("Steps", "StepGroup") and self.store.has_live_children(parent_id):
             return  # the group is still running: nothing for the planner to do yet
         self.dirty.add(parent_id)
+
+    def _workflow_end(self, conn: Any, wf_id: str, phase: str,
+                      reason: str | None) -> tuple[str | None, str | None]:
+        """A step without a parent ended (``phase``): the workflow's phase and message now,
+        or None while its exit handler (``Workflow(on_exit=...)``) has yet to run."""
+        if not self.spec(wf_id).get("on_exit"):
+            return states.workflow_phase_for_root(phase), reason
+        root = self.store.top_step(wf_id, ROOT_SLOT)
+        entry_final = states.workflow_phase_for_root(root["phase"]) if root else None
+        if entry_final is None:
+            return None, None
+        handler = self.store.top_step(wf_id, EXIT_HANDLER_SLOT)
+        if handler is None:  # the entrypoint ended: the exit handler runs now
+            self._start_exit_handler(conn, wf_id)
+            return None, None
+        if handler["phase"] not in states.STEP_FINAL:
+            return None, None
+        return final_phase(entry_final, root["reason"], handler["phase"], handler["reason"])
+
+    def _start_exit_handler(self, conn: Any, wf_id: str) -> None:
+        spec = self.spec(wf_id)
+        context = self._workflow_context(wf_id, spec)
+        try:
+            action = exit_handler_step(spec, context)
+        except ResolveError as exc:
+            action = CreateStep(0, EXIT_HANDLER_SLOT, "", spec["on_exit"], "Pod",
+                                states.ERROR, {"parameters": {}, "artifacts": {}}, {},
+                                reason=f"the exit handler's inputs: {exc}")
+        action = replace(action, name=f"{wf_id}.{EXIT_HANDLER_SLOT}")
+        step_id = self._insert(conn, wf_id, 0, action, 0)
+        if step_id is None:
+            return
+        log.info("workflow %s: its steps ended %s; its exit handler runs", wf_id,
+                 context.get("status"))
+        if action.phase in states.STEP_FINAL:
+            self._after_final(conn, 0, wf_id, action.phase, action.reason)
+        elif action.type != "Pod":
+            self.dirty.add(step_id)
+
+    def _workflow_context(self, wf_id: str, spec: dict) -> dict:
+        """What ``{{workflow.*}}`` reads in the steps of ``wf_id``: once its entrypoint
+        ended, in a workflow with an exit handler, also ``status`` and ``failures``."""
+        context = {"name": spec["name"], "id": wf_id,
+                   "parameters": spec.get("workflow_parameters") or {}}
+        if spec.get("on_exit"):
+            root = self.store.top_step(wf_id, ROOT_SLOT)
+            status = states.workflow_phase_for_root(root["phase"]) if root else None
+            if status is not None:
+                handler = self.store.top_step(wf_id, EXIT_HANDLER_SLOT)
+                context.update(workflow_globals(status, self.store.failed_steps(
+                    wf_id, before_id=handler["id"] if handler else None)))
+        return context
 
     def _return_slot(self, wf_id: str) -> None:
         """A workflow submitted from a local step ended: that step holds its slot again."""
@@ -586,10 +644,9 @@ class Service:
             children, siblings = given
             try:
                 actions = plan_container(node_of(row), spec["templates"], children,
-                                         {"name": spec["name"], "id": wf_id,
+                                         {**self._workflow_context(wf_id, spec),
                                           "max_depth": spec.get("max_recursion_depth"),
                                           "reuse": spec.get("reuse") or {},
-                                          "parameters": spec.get("workflow_parameters") or {},
                                           "read_value": self.store.read_value}, siblings)
             except Exception as exc:  # a planner bug fails this Steps/DAG, not the engine
                 log.exception("planning step %s of %s failed", node_id, wf_id)

@@ -862,11 +862,28 @@ class Store:
 
     def root_step_id(self, wf_id: str) -> int:
         """The root step of a started workflow (a missing one is a bug, not a user error)."""
-        row = self.conn.execute("SELECT id FROM steps WHERE workflow_id=? AND parent_id=0",
-                                (wf_id,)).fetchone()
+        row = self.top_step(wf_id, "root")
         if row is None:
             raise LookupError(f"workflow {wf_id} has no root step")
-        return int(row[0])
+        return int(row["id"])
+
+    def top_step(self, wf_id: str, slot: str) -> sqlite3.Row | None:
+        """A step without a parent: the root (slot ``root``) or the exit handler
+        (``onExit``)."""
+        return self.conn.execute(
+            "SELECT * FROM steps WHERE workflow_id=? AND parent_id=0 AND slot=?",
+            (wf_id, slot)).fetchone()
+
+    def failed_steps(self, wf_id: str, before_id: int | None = None) -> list[sqlite3.Row]:
+        """The workflow's Failed and Errored steps (made before step ``before_id``), in the
+        order they were made."""
+        sql = ("SELECT id, name, template, phase, reason, finished_at FROM steps "
+               "WHERE workflow_id=? AND phase IN (?, ?)")
+        args: list[Any] = [wf_id, "Failed", "Error"]
+        if before_id is not None:
+            sql += " AND id < ?"
+            args.append(before_id)
+        return self.conn.execute(sql + " ORDER BY id", args).fetchall()
 
     def live_job_executors(self) -> tuple[list[str], float | None]:
         """The executors with jobs past their intent, and the earliest job deadline."""

@@ -42,7 +42,7 @@ from hpcflow.daemon.parallelism import Limits, Live, admit, full, template_limit
 from hpcflow.daemon.placement import ARRAY, GROUPING, SINGLE, Unit, pack_units, placement
 from hpcflow.daemon.polling import PollSchedule
 from hpcflow.daemon.reach import Reachability
-from hpcflow.daemon.resolve import bind_workflow_parameters
+from hpcflow.daemon.resolve import bind_workflow_end, bind_workflow_parameters
 from hpcflow.daemon.store import Store
 from hpcflow.daemon.value_files import for_job
 from hpcflow.errors import HpcflowError
@@ -97,8 +97,11 @@ class Submitter:
                  executor: Callable[[str], Executor], spec: Callable[[str], dict],
                  default_outputs: Callable[[Any], dict],
                  after_final: Callable[[Any, int, str, str, str | None], None],
-                 reach: Reachability | None = None) -> None:
+                 reach: Reachability | None = None,
+                 workflow_context: Callable[[str, dict], dict] | None = None) -> None:
         self.store = store
+        #: What ``{{workflow.*}}`` reads in a workflow's steps (its exit handler's scripts).
+        self.workflow_context = workflow_context
         self.home = home
         self.schedule = schedule
         self.executor = executor
@@ -168,6 +171,9 @@ class Submitter:
         if template.get("script") and spec.get("workflow_parameters"):
             template = {**template, "script": bind_workflow_parameters(
                 template["script"], spec["workflow_parameters"])}
+        if template.get("script") and spec.get("on_exit") and self.workflow_context:
+            template = {**template, "script": bind_workflow_end(
+                template["script"], self.workflow_context(wf_id, spec))}
         step_spec = json.loads(step["spec"]) if step["spec"] else {}
         attempt = step["attempt"] or 0
         inputs, value_files = for_job(self.store.read_value, json.loads(step["inputs"]))

@@ -18,6 +18,7 @@ from hpcflow.daemon.retry import (
     FAILED_PHASES,
     RetryPlan,
     RetryRow,
+    exit_handler_rows,
     merge,
     plan_restart,
     plan_retry,
@@ -40,11 +41,14 @@ class RequestHandler:
     workflow it submitted ends."""
 
     def __init__(self, store: Store, executor: Callable[[str], Executor], dirty: set[int],
-                 return_slot: Callable[[str], None]) -> None:
+                 return_slot: Callable[[str], None],
+                 start_exit_handler: Callable[[object, str], None] | None = None) -> None:
         self.store = store
         self.executor = executor
         self.dirty = dirty
         self.return_slot = return_slot
+        #: Runs a reopened workflow's exit handler again when its steps need no retry.
+        self.start_exit_handler = start_exit_handler
 
     def handle(self) -> bool:
         """Every open request, in order; whether there was any."""
@@ -78,10 +82,16 @@ class RequestHandler:
             return
         rows = self._rows(wf_id)
         plan = plan_retry(rows, wf["root_step"])
-        if not plan:
+        handler = exit_handler_rows(rows)
+        handler_failed = any(r.phase in FAILED_PHASES for r in rows if r.id in handler)
+        if not plan and not handler_failed:
             log.info("retry of %s: no failed step to run again", wf_id)
             return
         self._apply(wf_id, plan, rows, "retry", reopen=True)
+        if not plan and self.start_exit_handler is not None:
+            # only the exit handler failed: it runs again (the steps' end stands)
+            with self.store.write() as conn:
+                self.start_exit_handler(conn, wf_id)
         log.info("workflow %s retried (%d steps run again)", wf_id, len(plan.pods))
 
     def retry_steps(self, wf_id: str, step_ids: list[int]) -> None:
@@ -160,6 +170,10 @@ class RequestHandler:
         ``restart``: succeeded steps and workflows may be among them."""
         phases = {r.id: r.phase for r in rows}
         with self.store.write() as conn:
+            if reopen:  # the exit handler runs again once the steps run again ended
+                for step_id in exit_handler_rows(rows):
+                    self.store.remove_step(conn, step_id, wf_id,
+                                           f"removed by {what}: the exit handler runs again")
             for step_id in plan.removed:
                 self.store.remove_step(conn, step_id, wf_id, f"removed by {what}: planned anew")
             for step_id in plan.containers:

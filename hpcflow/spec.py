@@ -660,6 +660,16 @@ def _loop_spec(value: Any) -> Any:
     return {"value": values.to_jsonable(list(value))}
 
 
+def _check_values_given(template: OPTemplate, what: str) -> None:
+    """A template the workflow itself starts (nothing hands it arguments): each input
+    parameter needs a value."""
+    for pname, decl in template.inputs.parameters.items():
+        if not (isinstance(decl, InputParameter) and decl.has_value):
+            raise WorkflowDefinitionError(
+                f"the workflow's {what} {template.name!r} needs a value for input "
+                f"parameter {pname!r}")
+
+
 def workflow_parameters(given: dict[str, Any], templates: dict[str, dict]) -> dict:
     """``Workflow(parameters=...)`` as stored; each ``{{workflow.parameters.NAME}}`` in
     the templates must name one of them (Argo refuses the workflow otherwise)."""
@@ -686,15 +696,13 @@ def workflow_parameters(given: dict[str, Any], templates: dict[str, dict]) -> di
 
 def build_spec(name: str, entry: OPTemplate, parallelism: int | None = None,
                labels: dict | None = None, default_executor: Any = None,
-               parameters: dict[str, Any] | None = None) -> tuple[dict, dict[str, bytes]]:
+               parameters: dict[str, Any] | None = None,
+               on_exit: OPTemplate | None = None) -> tuple[dict, dict[str, bytes]]:
+    """The stored form of a workflow and its OPs. ``on_exit``: dflow's exit handler, a
+    template run once the entrypoint ended (``spec["on_exit"]`` names it)."""
     builder = SpecBuilder(default_executor)
     entry_name = builder.template_name(entry)
-    for pname, decl in entry.inputs.parameters.items():
-        if not (isinstance(decl, InputParameter) and decl.has_value):
-            raise WorkflowDefinitionError(
-                f"the workflow's entry template {entry.name!r} needs a value for input "
-                f"parameter {pname!r}"
-            )
+    _check_values_given(entry, "entry template")
     spec = {
         "version": SPEC_VERSION,
         "name": name,
@@ -703,6 +711,13 @@ def build_spec(name: str, entry: OPTemplate, parallelism: int | None = None,
         "parallelism": parallelism,
         "labels": dict(labels or {}),
     }
+    if on_exit is not None:
+        if not isinstance(on_exit, OPTemplate):
+            raise WorkflowDefinitionError(
+                f"Workflow(on_exit=...) takes a template (a Steps, DAG or OP template), not "
+                f"a {type(on_exit).__name__}")
+        _check_values_given(on_exit, "exit handler template")
+        spec["on_exit"] = builder.template_name(on_exit)
     given = workflow_parameters(parameters or {}, builder.templates)
     if given:
         spec["workflow_parameters"] = given

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpcflow import settings as _config
 from hpcflow.artifacts import StoredArtifact
+from hpcflow.daemon.exit_handler import argo_time
 from hpcflow.errors import HpcflowError, WorkflowDefinitionError
 from hpcflow.names import check_workflow_name
 from hpcflow.phases import WORKFLOW_FINAL
@@ -84,12 +85,8 @@ def elapsed(started: float | None, finished: float | None) -> datetime.timedelta
     return datetime.timedelta(seconds=end - started)
 
 
-def iso_time(ts: float | None) -> str | None:
-    """A store timestamp in Argo's form (``2024-01-31T12:00:00Z``), as dflow code parses it."""
-    if ts is None:
-        return None
-    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).strftime(
-        "%Y-%m-%dT%H:%M:%SZ")
+#: A store timestamp in Argo's form (``2024-01-31T12:00:00Z``), as dflow code parses it.
+iso_time = argo_time
 
 
 class StepView:
@@ -294,15 +291,6 @@ def submitter_env() -> dict[str, str]:
             if not k.startswith("HPCFLOW_") and k not in _NOT_CARRIED}
 
 
-def refuse_unsupported(kwargs: dict[str, Any]) -> None:
-    """dflow's ``Workflow`` arguments that would change what the workflow does, refused in
-    one line (the Argo and Kubernetes ones, ``namespace=``, ``host=``..., are accepted)."""
-    if kwargs.get("on_exit") is not None:
-        raise WorkflowDefinitionError(
-            "Workflow(on_exit=...): hpcflow runs no exit handler; add that step last, and "
-            "let the steps before it continue on failure (continue_on_failed=True)")
-
-
 class Workflow:
     """A workflow: steps added with ``add`` or an entry ``Steps``/``DAG``; ``id=`` reattaches."""
 
@@ -310,8 +298,12 @@ class Workflow:
                  id: str | None = None, parallelism: int | None = None,
                  labels: dict[str, str] | None = None, annotations: dict | None = None,
                  context: Any = None, executor: Any = None,
-                 parameters: dict[str, Any] | None = None, **kwargs: Any) -> None:
+                 parameters: dict[str, Any] | None = None, on_exit: Any = None,
+                 **kwargs: Any) -> None:
         self.id = id
+        #: dflow's exit handler: a template run once the steps ended, whatever their end
+        #: (``{{workflow.status}}`` and ``{{workflow.failures}}`` tell it which).
+        self.on_exit = on_exit
         #: dflow's global parameters, ``{{workflow.parameters.NAME}}`` in the steps.
         self.parameters = dict(parameters or {})
         #: Where steps run that name no executor (nor does their template): local if None.
@@ -320,7 +312,8 @@ class Workflow:
         self.is_new = id is None
         self.labels = dict(labels or {})
         self.parallelism = parallelism
-        refuse_unsupported(kwargs)
+        # Argo's and Kubernetes' own arguments (namespace=, host=, token=...) in kwargs
+        # are accepted and not used: steps run where their executors say.
         self._name: str | None = None
         #: The stored form and OPs of a workflow read from a manifest (``from_dict``).
         self._loaded: tuple[dict, dict[str, bytes]] | None = None
@@ -449,7 +442,7 @@ class Workflow:
 
         return build_spec(self.name, self.entry, parallelism=self.parallelism,
                           default_executor=self.executor, labels=self.labels,
-                          parameters=self.parameters)
+                          parameters=self.parameters, on_exit=self.on_exit)
 
     # -- Argo manifests (dflow's to_dict/from_dict) -------------------------------------
     def to_dict(self) -> dict:

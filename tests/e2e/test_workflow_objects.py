@@ -278,11 +278,9 @@ def test_wait_interval_resubmit_uid_and_pod_methods(hpc_home) -> None:
         step.get_pod()
 
 
-def test_workflow_arguments_that_would_change_it_are_refused() -> None:
-    """dflow's on_exit= was silently dropped: now one line; Argo's connection arguments
-    stay accepted."""
-    with pytest.raises(WorkflowDefinitionError, match=r"on_exit=.*no exit handler"):
-        Workflow("w", on_exit=PythonOPTemplate(double))
+def test_argos_connection_arguments_are_accepted() -> None:
+    """Argo's connection arguments are accepted and not used (``on_exit=`` runs: see
+    tests/e2e/test_dflow_exit_handler.py)."""
     Workflow("w", parameters={}, namespace="argo", host="https://argo:2746", uid="x")
 
 
