@@ -195,7 +195,7 @@ def why_not(kind: str, row: Any) -> str | None:
     """Why a request of ``kind`` does not apply to the workflow ``row`` (None: it does)."""
     phase, wf_id = row["phase"], row["id"]
     live = phase in ("Pending", "Running")
-    if kind in ("terminate", "suspend") and not live:
+    if kind in ("terminate", "stop", "suspend") and not live:
         return f"workflow {wf_id} is {phase}: there is nothing to {kind}"
     if kind == "suspend" and row["suspended"]:
         return f"workflow {wf_id} is already suspended: 'hpcflow resume {wf_id}' resumes it"

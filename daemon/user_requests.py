@@ -8,9 +8,11 @@ terminated workflow's jobs through their executors.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from hpcflow.connectors.executors.base import Executor, JobRecord, JobState
 from hpcflow.daemon import states
@@ -42,7 +44,7 @@ class RequestHandler:
 
     def __init__(self, store: Store, executor: Callable[[str], Executor], dirty: set[int],
                  return_slot: Callable[[str], None],
-                 start_exit_handler: Callable[[object, str], None] | None = None) -> None:
+                 start_exit_handler: Callable[[Any, str], None] | None = None) -> None:
         self.store = store
         self.executor = executor
         self.dirty = dirty
@@ -57,6 +59,8 @@ class RequestHandler:
             wf_id, kind = req["workflow_id"], req["kind"]
             if kind == "terminate":
                 self.terminate(wf_id)
+            elif kind == "stop":
+                self.stop(wf_id)
             elif kind == "retry":
                 self.retry(wf_id)
             elif kind == "retry_steps":
@@ -140,6 +144,31 @@ class RequestHandler:
         wf = self.store.workflow(wf_id)
         if wf is None or wf["phase"] not in states.WORKFLOW_LIVE:
             return
+        with self._cancel_live(wf_id, "terminated") as conn:
+            self.store.set_workflow_phase(conn, wf_id, states.TERMINATED, message="terminated")
+        self.return_slot(wf_id)
+        log.info("workflow %s terminated", wf_id)
+
+    def stop(self, wf_id: str) -> None:
+        """Argo's stop: as ``terminate``, except that the exit handler runs (and the
+        workflow ends as it says, Failed at best); one that runs already runs on."""
+        wf = self.store.workflow(wf_id)
+        if wf is None or wf["phase"] not in states.WORKFLOW_LIVE:
+            return
+        if not json.loads(wf["spec"]).get("on_exit") or self.start_exit_handler is None:
+            self.terminate(wf_id)
+            return
+        if self.store.top_step(wf_id, "onExit") is not None:
+            log.info("stop of %s: its exit handler runs already", wf_id)
+            return
+        with self._cancel_live(wf_id, "stopped") as conn:
+            self.start_exit_handler(conn, wf_id)
+        log.info("workflow %s stopped: its exit handler runs", wf_id)
+
+    @contextlib.contextmanager
+    def _cancel_live(self, wf_id: str, why: str) -> Iterator[Any]:
+        """Cancel the workflow's jobs and fail its live steps (``why``), in a write
+        transaction the caller finishes."""
         jobs = [r for r in self.store.live_jobs() if r["workflow_id"] == wf_id]
         by_executor: dict[str, list[JobRecord]] = {}
         for row in jobs:
@@ -148,15 +177,12 @@ class RequestHandler:
             self.executor(name).cancel(records)
         with self.store.write() as conn:
             for row in jobs:
-                self.store.set_job_finished(conn, row["id"], JobState.CANCELLED, None,
-                                            "terminated")
+                self.store.set_job_finished(conn, row["id"], JobState.CANCELLED, None, why)
             for step in self.store.query_steps(wf_id):
                 if step["phase"] in states.STEP_LIVE:
                     self.store.set_step_phase(conn, step["id"], step["phase"], states.FAILED,
-                                              reason="terminated", workflow_id=wf_id)
-            self.store.set_workflow_phase(conn, wf_id, states.TERMINATED, message="terminated")
-        self.return_slot(wf_id)
-        log.info("workflow %s terminated", wf_id)
+                                              reason=why, workflow_id=wf_id)
+            yield conn
 
     def _rows(self, wf_id: str) -> list[RetryRow]:
         return [RetryRow(r["id"], r["parent_id"], r["type"], r["phase"], bool(r["ran"]),

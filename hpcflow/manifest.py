@@ -37,7 +37,7 @@ WORKFLOW_ANNOTATION = "hpcflow/workflow"
 TEMPLATE_ANNOTATION = "hpcflow/template"
 #: The stored form's fields that the workflow's annotation carries (the rest is templates).
 _WORKFLOW_FIELDS = ("version", "name", "entrypoint", "parallelism", "labels",
-                    "workflow_parameters")
+                    "workflow_parameters", "on_exit")
 _PICKLE = re.compile(r'^OP_PICKLE = """\n(?P<data>[A-Za-z0-9+/=\n]*)"""$', re.MULTILINE)
 _RETRY_POLICY = {"Failed": "OnFailure", "Error": "OnError", "Always": "Always"}
 
@@ -220,6 +220,8 @@ def to_manifest(spec: dict, blobs: dict[str, bytes], id: str | None = None) -> d
             {"name": n, "value": _text(v)} for n, v in spec["workflow_parameters"].items()]}
     if spec.get("parallelism"):
         body["parallelism"] = spec["parallelism"]
+    if spec.get("on_exit"):
+        body["onExit"] = spec["on_exit"]
     return {"apiVersion": API_VERSION, "kind": "Workflow", "metadata": metadata, "spec": body}
 
 
@@ -272,6 +274,8 @@ def from_manifest(manifest: Any) -> tuple[dict, dict[str, bytes]]:
     spec = {**head, "templates": templates}
     if spec.get("entrypoint") not in templates:
         raise _refuse(f"the entrypoint {spec.get('entrypoint')!r} is not among the templates")
+    if spec.get("on_exit") is not None and spec["on_exit"] not in templates:
+        raise _refuse(f"the exit handler {spec['on_exit']!r} is not among the templates")
     again = to_manifest(spec, blobs, (manifest.get("metadata") or {}).get("name"))
     if again != manifest:
         raise _refuse(f"{_first_difference(again, manifest)} differs from what hpcflow wrote "

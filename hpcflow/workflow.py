@@ -626,8 +626,8 @@ class Workflow:
         self._request("terminate")
 
     def stop(self) -> None:
-        """Argo's stop: as ``terminate`` here (hpcflow has no exit handlers to run)."""
-        self._request("terminate")
+        """Argo's stop: as ``terminate``, except that the exit handler (``on_exit=``) runs."""
+        self._request("stop")
 
     def delete(self, timeout: float = 120.0) -> None:
         """Argo's delete: a live workflow is terminated first; then its step directories

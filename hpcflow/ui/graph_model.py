@@ -113,10 +113,13 @@ def build_graph(rows: Iterable[Mapping[str, Any]], spec: Mapping[str, Any], fold
         tree.add(row)
     graph = Graph(workflow, name, phase)
     templates = spec.get("templates") or {}
-    for root in tree.finish():
+    # the steps without a parent, in the order made: the entrypoint's, then the exit
+    # handler's (Workflow(on_exit=...)), which runs once the entrypoint ended
+    top_templates = [spec.get("entrypoint", ""), spec.get("on_exit") or ""]
+    for position, root in enumerate(tree.finish()):
         graph.roots.append(node_id(root.row["id"]))
-        _add(graph, root, None, templates.get(spec.get("entrypoint", "")), None, templates,
-             frozenset(collapsed))
+        template = templates.get(top_templates[min(position, 1)])
+        _add(graph, root, None, template, None, templates, frozenset(collapsed))
     return graph
 
 

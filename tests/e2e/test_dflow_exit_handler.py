@@ -2,7 +2,8 @@
 engine: it runs once the steps ended, whatever their end, reads ``{{workflow.status}}`` and
 ``{{workflow.failures}}`` (in parameters, ``when`` conditions and scripts), and decides the
 workflow's end as Argo does (a workflow whose steps succeeded fails with its handler).
-A terminated workflow runs none; ``retry`` runs it again after the retried steps."""
+A terminated workflow runs none, a stopped one does (Argo's ``stop``); ``retry`` runs it
+again after the retried steps; the manifest (``to_dict``) names it."""
 
 import json
 from pathlib import Path
@@ -135,6 +136,21 @@ def test_a_terminated_workflow_runs_no_exit_handler(hpc_home, tmp_path: Path) ->
     assert not wf.query_step(name=f"{wf.id}.onExit")
 
 
+def test_stop_runs_the_exit_handler(hpc_home, tmp_path: Path) -> None:
+    """Argo's ``stop``: the steps are cancelled as by ``terminate``, then the exit handler
+    runs and the workflow ends Failed."""
+    gate = ShellOPTemplate(
+        name="gate", script=f"while [ ! -e {tmp_path}/never ]; do sleep 0.2; done")
+    wf = Workflow("exits-stopped", on_exit=exit_handler())
+    wf.add(Step("wait", gate))
+    wf.submit()
+    wait_until(lambda: wf.query_step(name="wait", phase="Running"), "the step running")
+    wf.stop()
+    assert wf.wait(timeout=120) == "Failed"
+    assert wf.query_step(name="wait")[0].message == "stopped"
+    assert outputs_of(wf, "note")["seen"] == f"Failed:{wf.id},wait"
+
+
 def test_retry_runs_the_exit_handler_again_after_the_steps(hpc_home, tmp_path: Path) -> None:
     gate = tmp_path / "gate"
     wf = Workflow("exits-retried", on_exit=exit_handler())
@@ -175,3 +191,26 @@ def test_an_exit_handler_that_is_not_a_template_or_lacks_a_value_is_refused() ->
     with pytest.raises(WorkflowDefinitionError, match=r"exit handler template .* needs a value "
                                                       r"for input parameter 'x'"):
         wf.submit()
+
+
+def test_the_manifest_names_the_exit_handler_and_runs_the_same(hpc_home) -> None:
+    """``to_dict()`` writes Argo's ``spec.onExit``; ``from_dict()`` runs it again."""
+    import copy
+
+    from argo_workflows.configuration import Configuration
+    from argo_workflows.model.io_argoproj_workflow_v1alpha1_workflow import (
+        IoArgoprojWorkflowV1alpha1Workflow as ArgoWorkflowModel,
+    )
+
+    wf = Workflow("exits-dumped", on_exit=exit_handler("dumped-handler"))
+    wf.add(Step("b", PythonOPTemplate(boom), parameters={"x": 5}))
+    manifest = wf.to_dict()
+    assert manifest["spec"]["onExit"] == "dumped-handler"
+    model = ArgoWorkflowModel._from_openapi_data(
+        _spec_property_naming=True, _check_type=True,
+        _configuration=Configuration(discard_unknown_keys=False), **copy.deepcopy(manifest))
+    assert model.spec.on_exit == "dumped-handler"
+    again = Workflow.from_dict(manifest)
+    again.submit()
+    assert again.wait(timeout=180) == "Failed"
+    assert outputs_of(again, "note")["seen"] == f"Failed:b,{again.id}"

@@ -158,3 +158,22 @@ def test_a_folded_group_gets_no_planned_nodes():
     rows = [r for r in diamond_rows(extra_tasks=8) if r["name"] != "t7"]
     graph = build_graph(rows, spec, fold=5)
     assert not any(n.kind == "planned" for n in graph.nodes.values())
+
+
+def test_an_exit_handler_is_drawn_from_its_own_template():
+    """``Workflow(on_exit=...)``: the second step without a parent is the exit handler's;
+    its not yet made steps come from its template, not from the entrypoint's."""
+    spec = {"entrypoint": "main", "on_exit": "handler", "templates": {
+        "main": {"kind": "steps", "steps": [[{"name": "a", "template": "t"}]]},
+        "handler": {"kind": "steps", "steps": [[{"name": "note", "template": "t"}],
+                                               [{"name": "mail", "template": "t"}]]},
+        "t": {"kind": "python"}}}
+    rows = [{"id": 1, "parent_id": 0, "name": "wf", "type": "Steps", "phase": "Failed"},
+            {"id": 2, "parent_id": 1, "name": "a", "type": "Pod", "phase": "Failed"},
+            {"id": 3, "parent_id": 0, "name": "wf.onExit", "type": "Steps",
+             "phase": "Running"},
+            {"id": 4, "parent_id": 3, "name": "note", "type": "Pod", "phase": "Running"}]
+    graph = build_graph(rows, spec)
+    assert graph.roots == ["s1", "s3"]
+    planned = [n for n in graph.nodes.values() if n.id.startswith("plan-")]
+    assert [(n.parent, n.name) for n in planned] == [("s3", "mail")]
