@@ -156,6 +156,8 @@ class Service:
         self.requests = RequestHandler(self.store, self.executor, self.dirty,
                                        self._return_slot, self._start_exit_handler)
         self._specs: dict[str, dict] = {}
+        #: What exit handlers read (``_exit_handler_globals``), by workflow and handler.
+        self._handler_globals: dict[tuple[str, int | None, str], dict] = {}
         self._wake = threading.Event()
         self._stop = False
         #: Set from the watcher thread when a runner left a finished marker: poll at once.
@@ -567,7 +569,7 @@ class Service:
             return states.workflow_phase_for_root(phase), reason
         root = self.store.top_step(wf_id, ROOT_SLOT)
         entry_final = states.workflow_phase_for_root(root["phase"]) if root else None
-        if entry_final is None:
+        if root is None or entry_final is None:
             return None, None
         handler = self.store.top_step(wf_id, EXIT_HANDLER_SLOT)
         if handler is None:  # the entrypoint ended: the exit handler runs now
@@ -606,10 +608,24 @@ class Service:
             root = self.store.top_step(wf_id, ROOT_SLOT)
             status = states.workflow_phase_for_root(root["phase"]) if root else None
             if status is not None:
-                handler = self.store.top_step(wf_id, EXIT_HANDLER_SLOT)
-                context.update(workflow_globals(status, self.store.failed_steps(
-                    wf_id, before_id=handler["id"] if handler else None)))
+                context.update(self._exit_handler_globals(wf_id, status))
         return context
+
+    def _exit_handler_globals(self, wf_id: str, status: str) -> dict:
+        """``status`` and ``failures`` for the exit handler of ``wf_id``: read once per
+        handler (the steps before it do not change while it runs; a retry makes a new one),
+        since every step of the handler and every plan of it asks."""
+        handler = self.store.top_step(wf_id, EXIT_HANDLER_SLOT)
+        key = (wf_id, handler["id"] if handler else None, status)
+        found = self._handler_globals.get(key)
+        if found is None:
+            found = workflow_globals(status, self.store.failed_steps(
+                wf_id, before_id=key[1]))
+            if handler is not None:
+                if len(self._handler_globals) >= 64:
+                    self._handler_globals.pop(next(iter(self._handler_globals)))
+                self._handler_globals[key] = found
+        return found
 
     def _return_slot(self, wf_id: str) -> None:
         """A workflow submitted from a local step ended: that step holds its slot again."""
