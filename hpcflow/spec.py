@@ -660,6 +660,35 @@ def _loop_spec(value: Any) -> Any:
     return {"value": values.to_jsonable(list(value))}
 
 
+def _reachable(templates: dict[str, dict], start: str) -> set[str]:
+    """The templates ``start`` runs, itself included (the steps' and tasks' ``template``)."""
+    found, stack = set(), [start]
+    while stack:
+        name = stack.pop()
+        if name in found or name not in templates:
+            continue
+        found.add(name)
+        template = templates[name]
+        for step in [s for group in template.get("steps") or [] for s in group] \
+                + list(template.get("tasks") or []):
+            stack.append(step.get("template"))
+    return found
+
+
+def _check_workflow_end_read_by_handler_only(templates: dict[str, dict], entry: str) -> None:
+    """``{{workflow.status}}``/``{{workflow.failures}}`` exist once the steps ended: a
+    template the steps run cannot read them (Argo fails such a step when it runs)."""
+    from hpcflow.daemon.resolve import WORKFLOW_END
+
+    for name in sorted(_reachable(templates, entry)):
+        found = WORKFLOW_END.search(json.dumps(templates[name]))
+        if found:
+            raise WorkflowDefinitionError(
+                f"template {name!r} uses {found.group(0)}, which only the steps of an exit "
+                "handler (Workflow(on_exit=...)) can read: the workflow's steps run before "
+                "it has a value")
+
+
 def _check_values_given(template: OPTemplate, what: str) -> None:
     """A template the workflow itself starts (nothing hands it arguments): each input
     parameter needs a value."""
@@ -718,6 +747,7 @@ def build_spec(name: str, entry: OPTemplate, parallelism: int | None = None,
                 f"a {type(on_exit).__name__}")
         _check_values_given(on_exit, "exit handler template")
         spec["on_exit"] = builder.template_name(on_exit)
+    _check_workflow_end_read_by_handler_only(builder.templates, entry_name)
     given = workflow_parameters(parameters or {}, builder.templates)
     if given:
         spec["workflow_parameters"] = given

@@ -214,3 +214,17 @@ def test_the_manifest_names_the_exit_handler_and_runs_the_same(hpc_home) -> None
     again.submit()
     assert again.wait(timeout=180) == "Failed"
     assert outputs_of(again, "note")["seen"] == f"Failed:b,{again.id}"
+
+
+def test_a_step_of_the_workflow_reading_its_end_is_refused_at_submission(hpc_home) -> None:
+    """``{{workflow.status}}`` has no value while the steps run (Argo fails the step when it
+    runs): refused at submission, naming the template, with or without an exit handler."""
+    for on_exit in (None, exit_handler()):
+        wf = Workflow("reads-too-early", on_exit=on_exit)
+        wf.add(Step("early", PythonOPTemplate(note), parameters={
+            "status": "{{workflow.status}}", "failures": "[]"}))
+        with pytest.raises(WorkflowDefinitionError,
+                           match=r"template 'reads-too-early' uses \{\{workflow.status\}\}, "
+                                 r"which only the steps of an exit handler"):
+            wf.submit()
+    assert not list(hpc_home.glob("runs/*"))  # nothing was stored or run
