@@ -34,6 +34,10 @@ from typing import Any
 
 from hpcflow.daemon import states
 
+#: The slots of the two steps without a parent: the entrypoint's and the exit handler's.
+ROOT_SLOT = "root"
+EXIT_HANDLER_SLOT = "onExit"
+
 
 def argo_time(ts: float | None) -> str | None:
     """A store timestamp in Argo's form (``2024-01-31T12:00:00Z``), as dflow code parses it."""

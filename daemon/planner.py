@@ -15,6 +15,7 @@ from typing import Any
 from hpcflow import values
 from hpcflow.daemon import states
 from hpcflow.daemon.conditions import evaluate, is_true
+from hpcflow.daemon.exit_handler import EXIT_HANDLER_SLOT, ROOT_SLOT
 from hpcflow.daemon.loops import (
     LoopOutputs,
     aggregate_outputs,
@@ -475,11 +476,6 @@ def exit_handler_step(spec: dict, workflow: dict) -> CreateStep:
     """dflow's (Argo's) exit handler, ``Workflow(on_exit=...)``: its template instantiated
     beside the root once the root ended; ``workflow`` holds ``status`` and ``failures``."""
     return _top_step(spec, spec["on_exit"], EXIT_HANDLER_SLOT, workflow)
-
-
-#: The slots of the two steps without a parent: the entrypoint's and the exit handler's.
-ROOT_SLOT = "root"
-EXIT_HANDLER_SLOT = "onExit"
 
 
 def _top_step(spec: dict, template_name: str, slot: str, workflow: dict) -> CreateStep:

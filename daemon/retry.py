@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from hpcflow.daemon import states
+from hpcflow.daemon.exit_handler import EXIT_HANDLER_SLOT
 
 FAILED_PHASES = frozenset({states.FAILED, states.ERROR})
 
@@ -60,7 +61,7 @@ def exit_handler_rows(rows: list[RetryRow]) -> list[int]:
     children: dict[int, list[RetryRow]] = {}
     for row in rows:
         children.setdefault(row.parent_id, []).append(row)
-    stack = [r for r in children.get(0, []) if r.slot == "onExit"]
+    stack = [r for r in children.get(0, []) if r.slot == EXIT_HANDLER_SLOT]
     found = []
     while stack:
         row = stack.pop()

@@ -43,15 +43,18 @@ from hpcflow.daemon.backup import StoreKeeper
 from hpcflow.daemon.children import node_of, planning_input
 from hpcflow.daemon.disk import WriteTrouble, write_error
 from hpcflow.daemon.engine import WAKE_DIR
-from hpcflow.daemon.exit_handler import final_phase, workflow_globals
+from hpcflow.daemon.exit_handler import (
+    EXIT_HANDLER_SLOT,
+    ROOT_SLOT,
+    final_phase,
+    workflow_globals,
+)
 from hpcflow.daemon.import_hint import PreloadAdvisor
 from hpcflow.daemon.leader import FencedError, LeaderLease
 from hpcflow.daemon.lifecycle import Finish, Retry, StepFacts, decide, queue_change
 from hpcflow.daemon.loops import SUCCEEDED_SLICES
 from hpcflow.daemon.placement import placement
 from hpcflow.daemon.planner import (
-    EXIT_HANDLER_SLOT,
-    ROOT_SLOT,
     CreateStep,
     FinishStep,
     exit_handler_step,

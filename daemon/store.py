@@ -29,6 +29,7 @@ from hpcflow.connectors.executors.base import (
     check_job_transition,
 )
 from hpcflow.daemon import states
+from hpcflow.daemon.exit_handler import ROOT_SLOT
 from hpcflow.daemon.fs_kind import home_file_system
 from hpcflow.daemon.leader import FencedError
 from hpcflow.errors import StoreError
@@ -862,7 +863,7 @@ class Store:
 
     def root_step_id(self, wf_id: str) -> int:
         """The root step of a started workflow (a missing one is a bug, not a user error)."""
-        row = self.top_step(wf_id, "root")
+        row = self.top_step(wf_id, ROOT_SLOT)
         if row is None:
             raise LookupError(f"workflow {wf_id} has no root step")
         return int(row["id"])

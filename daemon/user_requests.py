@@ -16,6 +16,7 @@ from typing import Any
 
 from hpcflow.connectors.executors.base import Executor, JobRecord, JobState
 from hpcflow.daemon import states
+from hpcflow.daemon.exit_handler import EXIT_HANDLER_SLOT
 from hpcflow.daemon.retry import (
     FAILED_PHASES,
     RetryPlan,
@@ -91,11 +92,11 @@ class RequestHandler:
         if not plan and not handler_failed:
             log.info("retry of %s: no failed step to run again", wf_id)
             return
-        self._apply(wf_id, plan, rows, "retry", reopen=True)
-        if not plan and self.start_exit_handler is not None:
-            # only the exit handler failed: it runs again (the steps' end stands)
-            with self.store.write() as conn:
-                self.start_exit_handler(conn, wf_id)
+        # only the exit handler failed: it runs again (the steps' end stands), made in the
+        # transaction that reopens the workflow (a crash between the two would leave it
+        # Running with nothing to run)
+        self._apply(wf_id, plan, rows, "retry", reopen=True,
+                    then=None if plan else self.start_exit_handler)
         log.info("workflow %s retried (%d steps run again)", wf_id, len(plan.pods))
 
     def retry_steps(self, wf_id: str, step_ids: list[int]) -> None:
@@ -158,7 +159,7 @@ class RequestHandler:
         if not json.loads(wf["spec"]).get("on_exit") or self.start_exit_handler is None:
             self.terminate(wf_id)
             return
-        if self.store.top_step(wf_id, "onExit") is not None:
+        if self.store.top_step(wf_id, EXIT_HANDLER_SLOT) is not None:
             log.info("stop of %s: its exit handler runs already", wf_id)
             return
         with self._cancel_live(wf_id, "stopped") as conn:
@@ -190,10 +191,12 @@ class RequestHandler:
                 for r in self.store.retry_rows(wf_id)]
 
     def _apply(self, wf_id: str, plan: RetryPlan, rows: list[RetryRow], what: str,
-               reopen: bool, restart: bool = False) -> None:
+               reopen: bool, restart: bool = False,
+               then: Callable[[Any, str], None] | None = None) -> None:
         """One transaction: the steps to plan anew removed, the containers on the failure's
         path Running again, the leaf steps Pending for a new attempt, the workflow reopened.
-        ``restart``: succeeded steps and workflows may be among them."""
+        ``restart``: succeeded steps and workflows may be among them. ``then`` is called
+        last in the same transaction."""
         phases = {r.id: r.phase for r in rows}
         with self.store.write() as conn:
             if reopen:  # the exit handler runs again once the steps run again ended
@@ -212,4 +215,6 @@ class RequestHandler:
                 which = "" if restart else " failed"
                 self.store.reopen_workflow(conn, wf_id, f"{what}: {len(plan.pods)}{which} "
                                                         "steps run again", restart=restart)
+            if then is not None:
+                then(conn, wf_id)
         self.dirty.update(plan.containers)
