@@ -1,4 +1,4 @@
-"""Commands that change workflows: ``terminate``, ``retry``, ``suspend``, ``resume`` (on
+"""Commands that change workflows: ``terminate``, ``stop``, ``retry``, ``suspend``, ``resume`` (on
 several workflows and selectors), ``delete`` and ``gc``.
 
 State changes go to the engine as requests (it is the one writer); ``gc`` only removes
@@ -68,6 +68,14 @@ def terminate(workflows: tuple[str, ...], labels: tuple[str, ...], phase: str | 
               older_than: str | None) -> None:
     """Stop WORKFLOW...: cancel their running jobs and mark them Terminated."""
     _request_all("terminate", "terminate", workflows, labels, phase, older_than)
+
+
+@click.command()
+@selectors
+def stop(workflows: tuple[str, ...], labels: tuple[str, ...], phase: str | None,
+         older_than: str | None) -> None:
+    """As terminate, but each workflow's exit handler (on_exit=) runs, as Argo's stop."""
+    _request_all("stop", "stop", workflows, labels, phase, older_than)
 
 
 @click.command()

@@ -427,7 +427,15 @@ def resubmit(workflows: tuple[str, ...], labels: tuple[str, ...], phase: str | N
                                    idle_exit=float(config.get("engine_idle_exit") or 600)))
 
 
-from hpcflow.cli.control_cmds import delete, gc, resume, retry, suspend, terminate  # noqa: E402
+from hpcflow.cli.control_cmds import (  # noqa: E402
+    delete,
+    gc,
+    resume,
+    retry,
+    stop,
+    suspend,
+    terminate,
+)
 from hpcflow.cli.daemon_cmds import daemon  # noqa: E402
 from hpcflow.cli.dflow_cmds import dflow_hook  # noqa: E402
 from hpcflow.cli.doctor_cmd import doctor  # noqa: E402
@@ -438,8 +446,8 @@ from hpcflow.cli.ssh_cmds import ssh  # noqa: E402
 from hpcflow.cli.store_cmds import store  # noqa: E402
 from hpcflow.cli.ui_cmd import ui  # noqa: E402
 
-for command in (get, graph, logs, terminate, retry, suspend, resume, delete, gc, daemon, doctor,
-                store, ssh, dflow_hook, ui):
+for command in (get, graph, logs, terminate, stop, retry, suspend, resume, delete, gc, daemon,
+                doctor, store, ssh, dflow_hook, ui):
     main.add_command(command)
 
 

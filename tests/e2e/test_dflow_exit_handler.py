@@ -20,7 +20,7 @@ from hpcflow import (
 )
 from hpcflow.errors import WorkflowDefinitionError
 from hpcflow.python import OP, PythonOPTemplate
-from tests.conftest import wait_until
+from tests.conftest import run_cli, wait_until
 
 
 @OP.function
@@ -136,16 +136,21 @@ def test_a_terminated_workflow_runs_no_exit_handler(hpc_home, tmp_path: Path) ->
     assert not wf.query_step(name=f"{wf.id}.onExit")
 
 
-def test_stop_runs_the_exit_handler(hpc_home, tmp_path: Path) -> None:
-    """Argo's ``stop``: the steps are cancelled as by ``terminate``, then the exit handler
-    runs and the workflow ends Failed."""
+@pytest.mark.parametrize("how", ["sdk", "cli"])
+def test_stop_runs_the_exit_handler(hpc_home, tmp_path: Path, how: str) -> None:
+    """Argo's ``stop`` (``wf.stop()``, ``hpcflow stop WF``): the steps are cancelled as by
+    ``terminate``, then the exit handler runs and the workflow ends Failed."""
     gate = ShellOPTemplate(
         name="gate", script=f"while [ ! -e {tmp_path}/never ]; do sleep 0.2; done")
     wf = Workflow("exits-stopped", on_exit=exit_handler())
     wf.add(Step("wait", gate))
     wf.submit()
     wait_until(lambda: wf.query_step(name="wait", phase="Running"), "the step running")
-    wf.stop()
+    if how == "sdk":
+        wf.stop()
+    else:
+        done = run_cli(["stop", wf.id], hpc_home, tmp_path)
+        assert done.returncode == 0 and f"stop requested for {wf.id}" in done.stdout, done
     assert wf.wait(timeout=120) == "Failed"
     assert wf.query_step(name="wait")[0].message == "stopped"
     assert outputs_of(wf, "note")["seen"] == f"Failed:{wf.id},wait"
