@@ -880,7 +880,7 @@ class Store:
         order they were made."""
         sql = ("SELECT id, name, template, phase, reason, finished_at FROM steps "
                "WHERE workflow_id=? AND phase IN (?, ?)")
-        args: list[Any] = [wf_id, "Failed", "Error"]
+        args: list[Any] = [wf_id, states.FAILED, states.ERROR]
         if before_id is not None:
             sql += " AND id < ?"
             args.append(before_id)
