@@ -123,13 +123,20 @@ def flaky(gate: str) -> {"y": int}:
     return {"y": 1}
 
 
-def test_a_terminated_workflow_runs_no_exit_handler(hpc_home, tmp_path: Path) -> None:
+def running_until_ended(name: str, tmp_path: Path) -> Workflow:
+    """A submitted workflow with an exit handler whose one step ("wait") runs until it is
+    ended from outside, seen Running."""
     gate = ShellOPTemplate(
         name="gate", script=f"while [ ! -e {tmp_path}/never ]; do sleep 0.2; done")
-    wf = Workflow("exits-terminated", on_exit=exit_handler())
+    wf = Workflow(name, on_exit=exit_handler())
     wf.add(Step("wait", gate))
     wf.submit()
     wait_until(lambda: wf.query_step(name="wait", phase="Running"), "the step running")
+    return wf
+
+
+def test_a_terminated_workflow_runs_no_exit_handler(hpc_home, tmp_path: Path) -> None:
+    wf = running_until_ended("exits-terminated", tmp_path)
     wf.terminate()
     assert wf.wait(timeout=120) == "Terminated"
     assert not wf.query_step(name="note")
@@ -140,12 +147,7 @@ def test_a_terminated_workflow_runs_no_exit_handler(hpc_home, tmp_path: Path) ->
 def test_stop_runs_the_exit_handler(hpc_home, tmp_path: Path, how: str) -> None:
     """Argo's ``stop`` (``wf.stop()``, ``hpcflow stop WF``): the steps are cancelled as by
     ``terminate``, then the exit handler runs and the workflow ends Failed."""
-    gate = ShellOPTemplate(
-        name="gate", script=f"while [ ! -e {tmp_path}/never ]; do sleep 0.2; done")
-    wf = Workflow("exits-stopped", on_exit=exit_handler())
-    wf.add(Step("wait", gate))
-    wf.submit()
-    wait_until(lambda: wf.query_step(name="wait", phase="Running"), "the step running")
+    wf = running_until_ended("exits-stopped", tmp_path)
     if how == "sdk":
         wf.stop()
     else:
